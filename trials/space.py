@@ -204,7 +204,8 @@ class SearchSpace:
     def narrow(self, overrides: Mapping[str, Mapping[str, object]]) -> SearchSpace:
         """A sub-space: each override must stay inside the original declaration."""
         for name in overrides:
-            self[name]  # raises for unknown names
+            if name not in self.names:
+                raise SpecError(f"narrow.{name}", f"is not a hyperparameter of this space (known: {self.names})")
         return SearchSpace(tuple(_narrowed(p, overrides[p.name]) if p.name in overrides else p for p in self.params))
 
 
@@ -221,8 +222,8 @@ def _narrowed(param: Param, override: Mapping[str, object]) -> Param:
         unknown = set(override) - {"low", "high"}
         if unknown:
             raise SpecError(where, f"can only set low/high, got {sorted(unknown)}")
-        low = _validate_at(param, override.get("low", param.low), where)
-        high = _validate_at(param, override.get("high", param.high), where)
+        low = _validate_at(param, override.get("low", param.low), "narrow")
+        high = _validate_at(param, override.get("high", param.high), "narrow")
         try:
             return replace(param, low=float(low) if param.kind == "float" else low, high=float(high) if param.kind == "float" else high)
         except SpecError as err:
@@ -233,7 +234,7 @@ def _narrowed(param: Param, override: Mapping[str, object]) -> Param:
     raw_choices = override.get("choices")
     if not isinstance(raw_choices, Sequence) or isinstance(raw_choices, str) or not raw_choices:
         raise SpecError(where, f"choices must be a non-empty list, got {raw_choices!r}")
-    chosen = {_validate_at(param, c, where) for c in raw_choices}
+    chosen = {_validate_at(param, c, "narrow") for c in raw_choices}
     # Keep the declared order so ordinal positions stay meaningful.
     return replace(param, choices=tuple(c for c in param.choices if c in chosen))
 

@@ -168,11 +168,10 @@ def parse_sweep_spec(raw: object) -> SweepSpec:
     except ValidationError as err:
         problems = []
         for item in err.errors():
-            where = ".".join(str(part) for part in item["loc"]) or "spec"
             cause = item.get("ctx", {}).get("error")
             if isinstance(cause, SpecError):
-                where = f"{where}.{cause.field}" if where != "spec" and cause.field and not cause.field.startswith(where) else cause.field or where
-                problems.append((where, cause.message))
+                problems.append((cause.field or "spec", cause.message))
             else:
+                where = ".".join(str(part) for part in item["loc"]) or "spec"
                 problems.append((where, item["msg"].removeprefix("Value error, ")))
         raise SpecInvalid(problems) from None

@@ -1,0 +1,48 @@
+"""The Celery application and every Celery setting (DESIGN.md section 6).
+
+The web process imports this module to send tasks by name; it must stay free of
+torch. Trainer processes import `workers.tasks`, which registers the tasks on
+this same app.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from broker import keys
+from broker.settings import Settings
+
+TRAIN_TRIAL = "sweeprank.train_trial"
+DEVICE_CLASSES = ("cpu", "gpu")
+# The worker pool kills a trial at its hard limit; keep a margin below the
+# visibility timeout so Redis never redelivers a task that is still running.
+HARD_LIMIT_MARGIN_S = 300
+
+
+def make_celery(settings: Settings | None = None) -> Celery:
+    settings = settings or Settings.from_env()
+    app = Celery("sweeprank", broker=settings.redis_url)
+    app.conf.update(
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        event_serializer="json",
+        task_ignore_result=True,
+        task_acks_late=True,
+        worker_prefetch_multiplier=1,
+        broker_transport_options={"visibility_timeout": settings.visibility_timeout_s},
+        broker_connection_retry_on_startup=True,
+        task_default_queue=keys.queue_name("cpu"),
+        task_time_limit=settings.visibility_timeout_s - HARD_LIMIT_MARGIN_S,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+    )
+    return app
+
+
+app = make_celery()
+
+
+def hard_limit_for(requested_s: float, settings: Settings) -> float:
+    """The hard limit sent with a trial, clipped below the visibility timeout."""
+    return min(requested_s, settings.visibility_timeout_s - HARD_LIMIT_MARGIN_S)

@@ -1,0 +1,117 @@
+"""Keeps the trainers busy while sharing the pool fairly.
+
+Sweeps are not dumped into Celery's FIFO queues up front: a 10,000-trial sweep
+would then block a 20-trial sweep submitted a minute later. Instead each queue
+holds at most as many trials as there are live trainer slots, and every time a
+slot frees up the next trial is chosen among the active sweeps by
+(higher priority, owner with fewest trials in flight, sweep with fewest in
+flight, older sweep). `refill` is idempotent and serialised by a Redis lock, so
+the web process, the trainers and the analyst's tick may all call it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from celery import Celery
+
+from broker import keys
+from broker.celery_app import DEVICE_CLASSES, TRAIN_TRIAL, hard_limit_for
+from broker.settings import Settings
+from broker.store import Store
+from trials.specs import SweepStatus, TrialStatus
+
+DISPATCHABLE = (SweepStatus.QUEUED.value, SweepStatus.RUNNING.value)
+
+
+@dataclass
+class _Candidate:
+    sweep_id: str
+    owner: str
+    priority: int
+    created: float
+    inflight: int
+
+
+def _sweep_of(trial_key: str) -> str:
+    return trial_key.split(":", 1)[0]
+
+
+class Dispatcher:
+    def __init__(self, store: Store, celery_app: Celery, settings: Settings) -> None:
+        self.store = store
+        self.celery = celery_app
+        self.settings = settings
+
+    def capacity(self, device_class: str) -> int:
+        queue = keys.queue_name(device_class)
+        return sum(int(w.get("slots", 1)) for w in self.store.live_workers(self.settings.worker_ttl_s)
+                   if queue in w.get("queues", []))
+
+    def refill(self) -> int:
+        """Send trials until every live slot has one; returns how many were sent."""
+        lock = self.store.r.lock(keys.DISPATCH_LOCK, timeout=10, blocking_timeout=5)
+        if not lock.acquire():
+            return 0
+        try:
+            return sum(self._fill(dc) for dc in DEVICE_CLASSES)
+        finally:
+            lock.release()
+
+    def _live_inflight(self, device_class: str) -> set[str]:
+        """In-flight keys, pruning those whose trial already has its final result."""
+        live = set()
+        for trial_key in self.store.inflight(device_class):
+            sweep_id, trial_id, _ = trial_key.split(":")
+            if self.store.r.hexists(keys.results(sweep_id), trial_id):
+                self.store.remove_inflight(device_class, trial_key)
+            else:
+                live.add(trial_key)
+        return live
+
+    def _candidates(self, device_class: str, inflight: set[str]) -> list[_Candidate]:
+        per_sweep: dict[str, int] = {}
+        for trial_key in inflight:
+            per_sweep[_sweep_of(trial_key)] = per_sweep.get(_sweep_of(trial_key), 0) + 1
+        out = []
+        for sweep_id in self.store.active_sweep_ids():
+            fields = self.store.r.hmget(keys.sweep(sweep_id), ["status", "device_class", "owner", "priority", "created"])
+            status, dc, owner, priority, created = fields
+            if status in DISPATCHABLE and dc == device_class and self.store.r.llen(keys.pending(sweep_id)):
+                out.append(_Candidate(sweep_id, str(owner), int(priority or 0), float(created or 0),
+                                      per_sweep.get(sweep_id, 0)))
+        return out
+
+    def _fill(self, device_class: str) -> int:
+        inflight = self._live_inflight(device_class)
+        free = self.capacity(device_class) - len(inflight)
+        if free <= 0:
+            return 0
+        candidates = self._candidates(device_class, inflight)
+        owner_load: dict[str, int] = {}
+        for c in candidates:
+            owner_load[c.owner] = owner_load.get(c.owner, 0) + c.inflight
+        sent = 0
+        while free > 0 and candidates:
+            best = min(candidates, key=lambda c: (-c.priority, owner_load[c.owner], c.inflight, c.created))
+            trial_id = self.store.pop_pending(best.sweep_id)
+            if trial_id is None:
+                candidates.remove(best)
+                continue
+            self._send(best.sweep_id, trial_id, device_class)
+            best.inflight += 1
+            owner_load[best.owner] += 1
+            free -= 1
+            sent += 1
+        return sent
+
+    def _send(self, sweep_id: str, trial_id: int, device_class: str) -> None:
+        spec = self.store.trial_spec(sweep_id, trial_id)
+        self.store.add_inflight(device_class, spec.key)
+        self.store.update_trial(sweep_id, trial_id, status=TrialStatus.QUEUED.value, attempt=spec.attempt, dispatched=True)
+        if self.store.status(sweep_id) == SweepStatus.QUEUED:
+            self.store.set_status(sweep_id, SweepStatus.RUNNING)
+        self.celery.send_task(
+            TRAIN_TRIAL, args=[spec.model_dump(mode="json")], queue=keys.queue_name(device_class),
+            time_limit=hard_limit_for(spec.limits.hard_time_limit_s, self.settings),
+        )

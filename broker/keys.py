@@ -1,0 +1,82 @@
+"""Every Redis key sweeprank uses, in one place.
+
+A sweep's records live under `sr:sweep:{id}:*`; pool-wide records under `sr:*`.
+"""
+
+from __future__ import annotations
+
+PREFIX = "sr"
+
+SWEEPS = f"{PREFIX}:sweeps"  # zset: sweep id -> creation time
+ACTIVE_SWEEPS = f"{PREFIX}:sweeps:active"  # set: sweeps that may still dispatch
+RESULTS_STREAM = f"{PREFIX}:results"  # stream: one event per stored final result
+ANALYST_GROUP = "analysts"
+WORKERS = f"{PREFIX}:workers"  # zset: worker name -> last heartbeat (unix time)
+DISPATCH_LOCK = f"{PREFIX}:lock:dispatch"
+FAILURES = f"{PREFIX}:failures"  # list: recent failed trials, newest first
+COUNTERS = f"{PREFIX}:counters"  # hash: pool-wide counters (duplicates discarded...)
+
+
+def sweep(sweep_id: str) -> str:
+    """Hash: spec, status, owner, counts, timestamps, stop reason."""
+    return f"{PREFIX}:sweep:{sweep_id}"
+
+
+def configs(sweep_id: str) -> str:
+    """Hash: trial id -> {dataset, config, seed} as sampled at submission."""
+    return f"{PREFIX}:sweep:{sweep_id}:configs"
+
+
+def pending(sweep_id: str) -> str:
+    """List: trial ids not yet dispatched, in order."""
+    return f"{PREFIX}:sweep:{sweep_id}:pending"
+
+
+def trials(sweep_id: str) -> str:
+    """Hash: trial id -> live state (status, attempt, worker, epoch, times)."""
+    return f"{PREFIX}:sweep:{sweep_id}:trials"
+
+
+def results(sweep_id: str) -> str:
+    """Hash: trial id -> its one final TrialResult (written with HSETNX)."""
+    return f"{PREFIX}:sweep:{sweep_id}:results"
+
+
+def arrival(sweep_id: str) -> str:
+    """List: trial ids in the order their results were stored (the analyst's order)."""
+    return f"{PREFIX}:sweep:{sweep_id}:arrival"
+
+
+def metrics(sweep_id: str) -> str:
+    """Stream: per-epoch metric records of every trial of the sweep."""
+    return f"{PREFIX}:sweep:{sweep_id}:metrics"
+
+
+def ranking(sweep_id: str) -> str:
+    """String: the latest full ranking record."""
+    return f"{PREFIX}:sweep:{sweep_id}:ranking"
+
+
+def ranking_history(sweep_id: str) -> str:
+    """List: compact ranking records, oldest first (the trajectory)."""
+    return f"{PREFIX}:sweep:{sweep_id}:rankings"
+
+
+def inflight(device_class: str) -> str:
+    """Set: trial keys sent to the queue of a device class and not yet final."""
+    return f"{PREFIX}:inflight:{device_class}"
+
+
+def claim(sweep_id: str, trial_id: int) -> str:
+    """String with TTL: which attempt holds the trial now (refreshed each epoch)."""
+    return f"{PREFIX}:claim:{sweep_id}:{trial_id}"
+
+
+def worker(name: str) -> str:
+    """Hash: a worker's host, device, queues, slots, current trials."""
+    return f"{PREFIX}:worker:{name}"
+
+
+def queue_name(device_class: str) -> str:
+    """The Celery queue that trainers of a device class consume."""
+    return f"trials.{device_class}"

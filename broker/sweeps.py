@@ -1,0 +1,58 @@
+"""Operations on sweeps: submit, pause, resume, cancel, stop when stable."""
+
+from __future__ import annotations
+
+from broker.dispatcher import Dispatcher
+from broker.store import PlannedTrial, Store
+from trials.samplers import sample_configs
+from trials.specs import SweepSpec, SweepStatus, TrialStatus
+
+
+class SweepStateError(Exception):
+    """An action that the sweep's current status does not allow."""
+
+
+def plan_trials(spec: SweepSpec) -> list[PlannedTrial]:
+    """Sample the sweep's configs; datasets take turns so each gets its share."""
+    configs = sample_configs(spec.search_space(), spec.n_trials, spec.sampler, spec.seed)
+    return [
+        PlannedTrial(spec.datasets[i % len(spec.datasets)], config, spec.seed * 1_000_003 + i)
+        for i, config in enumerate(configs)
+    ]
+
+
+def submit(store: Store, dispatcher: Dispatcher, spec: SweepSpec) -> str:
+    sweep_id = store.create_sweep(spec, plan_trials(spec))
+    dispatcher.refill()
+    return sweep_id
+
+
+def _require(store: Store, sweep_id: str, allowed: tuple[SweepStatus, ...], action: str) -> SweepStatus:
+    status = store.status(sweep_id)
+    if status not in allowed:
+        raise SweepStateError(f"cannot {action} a sweep that is {status.value}; allowed when {[s.value for s in allowed]}")
+    return status
+
+
+def pause(store: Store, sweep_id: str) -> None:
+    """Stop dispatching; trials already running finish."""
+    _require(store, sweep_id, (SweepStatus.QUEUED, SweepStatus.RUNNING), "pause")
+    store.set_status(sweep_id, SweepStatus.PAUSED)
+
+
+def resume(store: Store, dispatcher: Dispatcher, sweep_id: str) -> None:
+    _require(store, sweep_id, (SweepStatus.PAUSED,), "resume")
+    store.set_status(sweep_id, SweepStatus.RUNNING)
+    dispatcher.refill()
+
+
+def end(store: Store, dispatcher: Dispatcher, sweep_id: str, status: SweepStatus, reason: str) -> None:
+    """Cancel or stop: drop undispatched trials; running ones stop at their next epoch."""
+    _require(store, sweep_id, (SweepStatus.QUEUED, SweepStatus.RUNNING, SweepStatus.PAUSED), status.value)
+    store.set_status(sweep_id, status, reason)
+    store.drop_pending(sweep_id, TrialStatus.CANCELLED)
+    dispatcher.refill()
+
+
+def cancel(store: Store, dispatcher: Dispatcher, sweep_id: str, by: str) -> None:
+    end(store, dispatcher, sweep_id, SweepStatus.CANCELLED, f"cancelled by {by}")

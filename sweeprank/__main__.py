@@ -1,0 +1,3 @@
+from sweeprank.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,295 @@
+"""`sweeprank` command line: up, worker, analyst, web, submit, status, export, cancel, rank."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sweeprank.client import DEFAULT_URL, Client
+from trials.errors import SweeprankError
+
+DEMO_SPEC: dict[str, Any] = {
+    "owner": "demo",
+    "name": "cnn-paper on Fashion-MNIST (CPU demo)",
+    "datasets": ["fashion_mnist"],
+    "space": "cnn-paper",
+    # Narrowed so that a trial takes seconds on a laptop CPU; the ranking is of this sub-space.
+    "narrow": {"epochs": {"high": 3}, "num_filters": {"high": 32}, "fc_units": {"high": 256},
+               "batch_size": {"choices": [64, 128, 256, 512]}},
+    "n_trials": 120,
+    "sampler": "sobol",
+    "seed": 7,
+    "max_train_examples": 4000,
+    "max_test_examples": 2000,
+}
+
+
+def _client(args: argparse.Namespace) -> Client:
+    return Client(args.url, token=args.token)
+
+
+def _add_client_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--url", default=os.environ.get("SWEEPRANK_URL", DEFAULT_URL), help="web server URL")
+    parser.add_argument("--token", default=os.environ.get("SWEEPRANK_TOKEN"), help="API token")
+
+
+# --- reading and printing rankings ------------------------------------------------
+
+
+def format_ranking(group: dict[str, Any], top: int | None = None) -> list[str]:
+    """Rows of one group's ranking: rank, name, importance with its 95% CI, P(rank)."""
+    lines = [f"  {'#':>2}  {'hyperparameter':<16} {'importance':>10}  {'95% CI':<15} {'P(rank)':>7}"]
+    for position, name in enumerate(group["ranking"][:top], start=1):
+        i = group["names"].index(name)
+        lines.append(
+            f"  {position:>2}  {name:<16} {group['importances'][i]:>10.3f}  "
+            f"[{group['ci_low'][i]:.3f}, {group['ci_high'][i]:.3f}] {group['rank_probability'][i] or 0:>7.2f}"
+        )
+    return lines
+
+
+def paper_comparison(group: dict[str, Any]) -> list[str]:
+    from trials.presets import PAPER_TOP5
+
+    ours = group["ranking"][:5]
+    lines = [f"  {'#':>2}  {'this sweep':<16}  {'paper (arXiv 2410.08920)':<24}"]
+    for position, (mine, (theirs, value)) in enumerate(zip(ours, PAPER_TOP5), start=1):
+        lines.append(f"  {position:>2}  {mine:<16}  {theirs}{f' ({value:.3f})' if value else ''}")
+    return lines
+
+
+def _progress_line(sweep: dict[str, Any], ranking: dict[str, Any] | None, started: float) -> str:
+    done, total = sweep["n_final"], sweep["n_trials"]
+    width = 30
+    filled = int(width * done / max(total, 1))
+    elapsed = time.time() - started
+    eta = f"ETA {elapsed / done * (total - done):.0f}s" if 0 < done < total else ""
+    top = ""
+    if ranking:
+        pooled = ranking["groups"]["pooled"]
+        top = "top: " + ", ".join(pooled["ranking"][:5])
+    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {sweep['status']} {eta} {top}"
+
+
+def follow(client: Client, sweep_id: str, poll_s: float = 1.0) -> dict[str, Any]:
+    """Show a live progress bar and the current top-5 until the sweep ends."""
+    started = time.time()
+    interactive = sys.stdout.isatty()
+    last = ""
+    while True:
+        sweep = client.get(f"/api/sweeps/{sweep_id}")
+        ranking = client.get(f"/api/sweeps/{sweep_id}/ranking")["ranking"]
+        line = _progress_line(sweep, ranking, started)
+        if interactive:
+            print("\r" + line[:160].ljust(160), end="", flush=True)
+        elif line != last:
+            print(line, flush=True)
+        last = line
+        if sweep["status"] in ("completed", "cancelled", "stopped_stable"):
+            if interactive:
+                print()
+            return sweep
+        time.sleep(poll_s)
+
+
+def print_final(client: Client, sweep_id: str, sweep: dict[str, Any]) -> None:
+    ranking = client.get(f"/api/sweeps/{sweep_id}/ranking")["ranking"]
+    print(f"\nSweep {sweep_id} {sweep['status']} ({sweep['stop_reason']}); results: {sweep['counts']}")
+    if not ranking:
+        print("No ranking: no trial completed.")
+        return
+    pooled = ranking["groups"]["pooled"]
+    print(f"N-RReliefF importance over {pooled['n_trials']} completed trials (k={ranking['parameters']['n_neighbors']}, "
+          f"sigma={ranking['parameters']['sigma']}); {pooled['message']}")
+    print("\n".join(format_ranking(pooled)))
+    print(pooled["stability"]["sentence"])
+    print("\nTop 5 next to the paper's:")
+    print("\n".join(paper_comparison(pooled)))
+
+
+# --- commands ---------------------------------------------------------------------
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    if args.spec:
+        spec = yaml.safe_load(Path(args.spec).read_text())
+        if not isinstance(spec, dict):
+            raise SweeprankError(f"{args.spec}: a spec file must hold a mapping")
+    else:
+        spec = {"owner": args.owner, "name": args.name or f"{args.preset} sweep", "space": args.preset,
+                "datasets": args.datasets, "n_trials": args.trials, "seed": args.seed, "priority": args.priority,
+                "stop_when_stable": args.stop_when_stable}
+        if args.max_epochs:
+            spec["narrow"] = {"epochs": {"high": args.max_epochs}}
+        if args.max_train:
+            spec["max_train_examples"] = args.max_train
+    client = _client(args)
+    created = client.post("/api/sweeps", spec)
+    print(f"submitted sweep {created['id']}")
+    if args.no_follow:
+        return 0
+    sweep = follow(client, created["id"])
+    print_final(client, created["id"], sweep)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    client = _client(args)
+    if args.sweep_id:
+        sweep = client.get(f"/api/sweeps/{args.sweep_id}")
+        print(_progress_line(sweep, client.get(f"/api/sweeps/{args.sweep_id}/ranking")["ranking"], time.time()))
+        return 0
+    queue = client.get("/api/queue")
+    print(f"workers: {len(queue['workers'])}  queued: {queue['queues']}  in flight: {queue['inflight']}")
+    for sweep in client.get("/api/sweeps")["sweeps"]:
+        print(f"  {sweep['id']:<8} {sweep['owner']:<12} {sweep['status']:<15} {sweep['n_final']}/{sweep['n_trials']}"
+              f"  {sweep['name']}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    data = _client(args).raw(f"/api/sweeps/{args.sweep_id}/export?format={args.format}")
+    if args.output:
+        Path(args.output).write_bytes(data)
+        print(f"wrote {args.output}")
+    else:
+        sys.stdout.buffer.write(data)
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    done = _client(args).post(f"/api/sweeps/{args.sweep_id}/cancel")
+    print(f"sweep {done['id']} is {done['status']}")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from sweeprank.stack import worker_command
+
+    env = dict(os.environ)
+    if args.gpu is not None:
+        env.update(CUDA_VISIBLE_DEVICES=args.gpu, SWEEPRANK_DEVICE="cuda")
+        command = worker_command(name=f"gpu{args.gpu}@%h", device="cuda", concurrency=args.trials_per_gpu)
+    else:
+        env.update(SWEEPRANK_DEVICE="cpu", SWEEPRANK_TORCH_THREADS=str(args.threads))
+        command = worker_command(name=args.name or "cpu@%h", device="cpu", concurrency=args.concurrency)
+    os.execvpe(command[0], command, env)
+
+
+def cmd_analyst(args: argparse.Namespace) -> int:
+    from broker.celery_app import make_celery
+    from broker.dispatcher import Dispatcher
+    from broker.settings import Settings
+    from broker.store import Store
+    from workers.analyst import Analyst, RankingParams
+
+    settings = Settings.from_env()
+    store = Store.from_url(settings.redis_url)
+    analyst = Analyst(store, Dispatcher(store, make_celery(settings), settings),
+                      RankingParams(args.k, args.sigma, args.bootstrap, args.seed))
+    analyst.run_forever()
+    return 0
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    from webui import create_app
+
+    create_app().run(host=args.host, port=args.port, threaded=True)
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from sweeprank.up import run_up
+
+    return run_up(args, DEMO_SPEC if args.demo else None)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sweeprank", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="run the whole stack locally (Redis, trainers, analyst, web)")
+    up.add_argument("--redis-url", help="use this Redis instead of starting one")
+    up.add_argument("--data-dir", default="var", help="Redis data (AOF) and logs")
+    up.add_argument("--host", default="127.0.0.1")
+    up.add_argument("--port", type=int, default=8000)
+    up.add_argument("--cpu-workers", type=int, default=os.cpu_count() or 1,
+                    help="trainer processes when there is no GPU")
+    up.add_argument("--threads", type=int, default=1, help="torch threads per CPU trainer process")
+    up.add_argument("--trials-per-gpu", type=int, default=1)
+    up.add_argument("--demo", action="store_true", help="submit the demo sweep and follow it")
+    up.set_defaults(func=cmd_up)
+
+    worker = sub.add_parser("worker", help="a trainer worker (one per GPU, or CPU)")
+    worker.add_argument("--gpu", help="GPU index to bind (sets CUDA_VISIBLE_DEVICES)")
+    worker.add_argument("--trials-per-gpu", type=int, default=1)
+    worker.add_argument("--concurrency", type=int, default=1, help="CPU trainer processes")
+    worker.add_argument("--threads", type=int, default=1, help="torch threads per CPU process")
+    worker.add_argument("--name", help="worker name (default cpu@HOST)")
+    worker.set_defaults(func=cmd_worker)
+
+    analyst = sub.add_parser("analyst", help="the analyst: incremental rankings from the result stream")
+    analyst.add_argument("--k", type=int, default=10)
+    analyst.add_argument("--sigma", type=float, default=20.0)
+    analyst.add_argument("--bootstrap", type=int, default=200)
+    analyst.add_argument("--seed", type=int, default=0)
+    analyst.set_defaults(func=cmd_analyst)
+
+    web = sub.add_parser("web", help="the web server (JSON API and pages)")
+    web.add_argument("--host", default="127.0.0.1")
+    web.add_argument("--port", type=int, default=8000)
+    web.set_defaults(func=cmd_web)
+
+    submit = sub.add_parser("submit", help="submit a sweep and follow it")
+    submit.add_argument("spec", nargs="?", help="SPEC.yaml or .json (else build one from the options)")
+    submit.add_argument("--preset", default="cnn-paper")
+    submit.add_argument("--datasets", nargs="+", default=["fashion_mnist"])
+    submit.add_argument("--trials", type=int, default=50)
+    submit.add_argument("--owner", default=os.environ.get("USER", "me"))
+    submit.add_argument("--name")
+    submit.add_argument("--seed", type=int, default=0)
+    submit.add_argument("--priority", type=int, default=5)
+    submit.add_argument("--max-epochs", type=int)
+    submit.add_argument("--max-train", type=int, help="subsample the training set to this many examples")
+    submit.add_argument("--stop-when-stable", action="store_true")
+    submit.add_argument("--no-follow", action="store_true")
+    submit.set_defaults(func=cmd_submit)
+
+    status = sub.add_parser("status", help="pool and sweeps, or one sweep")
+    status.add_argument("sweep_id", nargs="?")
+    status.set_defaults(func=cmd_status)
+
+    export = sub.add_parser("export", help="a sweep's trials as CSV/JSON/Parquet")
+    export.add_argument("sweep_id")
+    export.add_argument("--format", choices=["csv", "json", "parquet"], default="csv")
+    export.add_argument("-o", "--output")
+    export.set_defaults(func=cmd_export)
+
+    cancel = sub.add_parser("cancel", help="cancel a sweep (running trials stop at their next epoch)")
+    cancel.add_argument("sweep_id")
+    cancel.set_defaults(func=cmd_cancel)
+
+    for command in (submit, status, export, cancel):
+        _add_client_options(command)
+
+    from sweeprank import rank
+
+    rank.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except SweeprankError as err:
+        print(f"sweeprank: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

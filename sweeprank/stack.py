@@ -1,0 +1,125 @@
+"""Starting the processes of a sweeprank stack: Redis, trainers, analyst, web.
+
+Each is a child process; `Stack` stops them in reverse order on exit.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+
+from trials.errors import SweeprankError
+
+
+class StackError(SweeprankError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_redis(url: str, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    client = redis.Redis.from_url(url)
+    while True:
+        try:
+            client.ping()
+            return
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                raise StackError(f"Redis at {url} did not answer within {timeout_s:.0f} s") from None
+            time.sleep(0.05)
+
+
+def redis_command(data_dir: Path, port: int, fsync: str = "always") -> list[str]:
+    """redis-server with AOF: our write rate is tiny, so fsync on every write costs nothing."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise StackError("redis-server not found: install it (Debian: apt-get install -y redis-server) "
+                         "or pass --redis-url to use a running Redis")
+    return [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir), "--appendonly", "yes",
+            "--appendfsync", fsync, "--save", "", "--protected-mode", "yes", "--daemonize", "no"]
+
+
+def worker_command(*, name: str, device: str, concurrency: int, loglevel: str = "warning") -> list[str]:
+    queue = "trials.gpu" if device.startswith("cuda") else "trials.cpu"
+    return [sys.executable, "-m", "celery", "-A", "workers.tasks", "worker", "-Q", queue, "-c", str(concurrency),
+            "--pool", "prefork", "-n", name, "--loglevel", loglevel, "--without-gossip", "--without-mingle",
+            "--without-heartbeat"]
+
+
+def visible_gpus() -> list[str]:
+    """GPU indices from nvidia-smi, without importing torch in this process."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES") is not None:
+        return [g for g in os.environ["CUDA_VISIBLE_DEVICES"].split(",") if g.strip()]
+    if shutil.which("nvidia-smi") is None:
+        return []
+    out = subprocess.run(["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"], capture_output=True, text=True)
+    return [line.strip() for line in out.stdout.splitlines() if line.strip()] if out.returncode == 0 else []
+
+
+@dataclass
+class Stack:
+    """Children of this process, stopped in reverse start order."""
+
+    env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    children: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
+    log_dir: Path | None = None
+
+    def spawn(self, label: str, command: list[str], extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        out = open(self.log_dir / f"{label}.log", "ab") if self.log_dir else subprocess.DEVNULL  # noqa: SIM115
+        process = subprocess.Popen(command, env={**self.env, **(extra_env or {})}, stdout=out, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+        self.children.append((label, process))
+        return process
+
+    def start_redis(self, data_dir: Path, port: int) -> str:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.spawn("redis", redis_command(data_dir, port))
+        url = f"redis://127.0.0.1:{port}/0"
+        wait_for_redis(url)
+        return url
+
+    def start_trainers(self, *, cpu_workers: int = 1, threads: int = 1, gpus: list[str] | None = None,
+                       trials_per_gpu: int = 1) -> None:
+        if gpus:
+            for gpu in gpus:
+                self.spawn(f"trainer-gpu{gpu}", worker_command(name=f"gpu{gpu}@%h", device="cuda",
+                                                               concurrency=trials_per_gpu),
+                           {"CUDA_VISIBLE_DEVICES": gpu, "SWEEPRANK_DEVICE": "cuda"})
+            return
+        self.spawn("trainer-cpu", worker_command(name="cpu@%h", device="cpu", concurrency=cpu_workers),
+                   {"SWEEPRANK_DEVICE": "cpu", "SWEEPRANK_TORCH_THREADS": str(threads)})
+
+    def start_analyst(self) -> None:
+        self.spawn("analyst", [sys.executable, "-m", "sweeprank", "analyst"])
+
+    def start_web(self, host: str, port: int) -> str:
+        self.spawn("web", [sys.executable, "-m", "sweeprank", "web", "--host", host, "--port", str(port)])
+        return f"http://{host}:{port}"
+
+    def dead(self) -> list[str]:
+        return [label for label, p in self.children if p.poll() is not None]
+
+    def stop(self, timeout_s: float = 20.0) -> None:
+        for _, process in reversed(self.children):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout_s)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+        self.children.clear()

@@ -1,0 +1,103 @@
+"""The real stack for integration tests: Redis, Celery trainer processes, the analyst, Flask.
+
+The trainers and the analyst are real child processes; the web app is the real
+Flask app from the factory, driven through its test client. Trials are tiny
+(sklearn digits, 1 epoch, small nets) so a dozen finish in seconds.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from broker.store import Store
+from sweeprank.stack import Stack, worker_command
+from tests.helpers import wait_until
+from webui import create_app
+
+TINY_NARROW: dict[str, dict[str, Any]] = {
+    "num_conv_layers": {"high": 2},
+    "num_filters": {"high": 16},
+    "fc_units": {"high": 64},
+    "batch_size": {"choices": [64, 128]},
+    "epochs": {"high": 1},
+}
+
+TRAINER_SLOTS = 2
+
+
+def tiny_spec(owner: str = "ann", name: str = "tiny", n_trials: int = 12, **extra: Any) -> dict[str, Any]:
+    return {"owner": owner, "name": name, "datasets": ["digits"], "n_trials": n_trials,
+            "narrow": TINY_NARROW, "seed": 1, **extra}
+
+
+class LiveStack:
+    """Child processes of one test module, with helpers to restart pieces."""
+
+    def __init__(self, redis_url: str, log_dir: Path) -> None:
+        self.redis_url = redis_url
+        self.stack = Stack(log_dir=log_dir)
+        self.stack.env.update(SWEEPRANK_REDIS_URL=redis_url, SWEEPRANK_DEVICE="cpu", SWEEPRANK_TORCH_THREADS="1")
+        self.store = Store.from_url(redis_url)
+        self.log_dir = log_dir
+
+    def start_trainer(self, slots: int = TRAINER_SLOTS, name: str = "cpu@test") -> None:
+        self.stack.spawn(f"trainer-{name}", worker_command(name=name, device="cpu", concurrency=slots,
+                                                           loglevel="info"))
+        wait_until(lambda: any(w["name"] == name for w in self.store.live_workers(30)), 60, what="trainer registered")
+
+    def start_analyst(self) -> Any:
+        return self.stack.spawn("analyst", [sys.executable, "-m", "sweeprank", "analyst", "--bootstrap", "50"])
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(self.log_dir.glob("*.log")))
+
+
+@pytest.fixture(scope="module")
+def live(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
+    stack = LiveStack(redis_url, tmp_path_factory.mktemp("logs"))
+    stack.start_trainer()
+    stack.start_analyst()
+    yield stack
+    stack.stack.stop()
+
+
+@pytest.fixture
+def api(live: LiveStack) -> Iterator[FlaskClient]:
+    app = create_app({"REDIS_URL": live.redis_url, "TESTING": True})
+    client = app.test_client()
+    yield client
+    # Leave no sweep running for the next test: they share the trainers.
+    for sweep in client.get("/api/sweeps").get_json()["sweeps"]:
+        if sweep["status"] in ("queued", "running", "paused"):
+            client.post(f"/api/sweeps/{sweep['id']}/cancel")
+    wait_until(lambda: not any(live.store.inflight(dc) for dc in ("cpu", "gpu")), 120, what="trainers idle")
+
+
+def wait_for_status(api: FlaskClient, sweep_id: str, statuses: tuple[str, ...], timeout_s: float = 120) -> dict[str, Any]:
+    def probe() -> dict[str, Any] | None:
+        sweep = api.get(f"/api/sweeps/{sweep_id}").get_json()
+        return sweep if sweep["status"] in statuses else None
+
+    return wait_until(probe, timeout_s, what=f"sweep {sweep_id} to reach {statuses}")
+
+
+@pytest.fixture
+def redis_api(redis_url: str) -> FlaskClient:
+    """The API over real Redis, no workers: for validation and read paths."""
+    return create_app({"REDIS_URL": redis_url, "TESTING": True}).test_client()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """On failure, show the tails of the child processes' logs beside the assertion."""
+    outcome = yield
+    report = outcome.get_result()
+    live_stack = getattr(item, "funcargs", {}).get("live")
+    if report.failed and isinstance(live_stack, LiveStack):
+        report.sections.append(("child process logs", live_stack.logs()))

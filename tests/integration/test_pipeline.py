@@ -1,0 +1,136 @@
+"""A sweep end to end through real Redis, real Celery trainers and the real analyst."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+
+from flask.testing import FlaskClient
+
+from tests.helpers import wait_until
+from tests.integration.conftest import LiveStack, tiny_spec, wait_for_status
+from workers.analyst import RankingParams, SweepAnalysis
+
+
+def submit(api: FlaskClient, spec: dict[str, object]) -> str:
+    response = api.post("/api/sweeps", json=spec)
+    assert response.status_code == 201, response.get_json()
+    return str(response.get_json()["id"])
+
+
+def batch_ranking(live: LiveStack, sweep_id: str, n_bootstrap: int = 50) -> dict[str, object]:
+    """The ranking a fresh analyst computes in one go from every stored result."""
+    record = live.store.sweep(sweep_id)
+    from trials.space import SearchSpace
+    from trials.specs import SweepSpec
+
+    analysis = SweepAnalysis(sweep_id, SweepSpec.model_validate(record["spec"]),
+                             SearchSpace.from_dict(record["space"]), RankingParams(n_bootstrap=n_bootstrap))
+    analysis.add(live.store.results(sweep_id))
+    return analysis.records()[0]
+
+
+def test_small_sweep_completes_with_one_result_per_trial(api: FlaskClient, live: LiveStack) -> None:
+    sweep_id = submit(api, tiny_spec(n_trials=12))
+    sweep = wait_for_status(api, sweep_id, ("completed",))
+    assert sweep["n_final"] == 12 and sweep["pending"] == 0
+
+    results = live.store.results(sweep_id)
+    assert sorted(r.trial_id for r in results) == list(range(12)), "exactly one final result per trial"
+    assert all(r.status.value == "completed" for r in results), [r.error for r in results]
+    assert all(0.0 <= (r.test_accuracy or -1) <= 1.0 and r.n_params and r.epochs_completed == 1 for r in results)
+
+    metrics = live.store.epoch_metrics(sweep_id)
+    assert sorted((m.trial_id, m.epoch) for m in metrics) == [(t, 1) for t in range(12)]
+    served = api.get(f"/api/sweeps/{sweep_id}/trials/3/metrics").get_json()["metrics"]
+    assert [m["epoch"] for m in served] == [1]
+
+    ranking = wait_until(
+        lambda: (r := api.get(f"/api/sweeps/{sweep_id}/ranking").get_json()["ranking"]) and r["n_results"] == 12 and r,
+        30, what="ranking over all 12 results")
+    assert ranking["n_trials"] == 12 == sum(1 for r in results if r.status.value == "completed")
+    pooled = ranking["groups"]["pooled"]
+    assert abs(sum(pooled["importances"]) - 1.0) < 1e-9 or pooled["message"]
+    history = api.get(f"/api/sweeps/{sweep_id}/rankings").get_json()["history"]
+    assert history and history[-1]["n_trials"] == 12
+    assert [h["n_trials"] for h in history] == sorted(h["n_trials"] for h in history)
+
+    exported = api.get(f"/api/sweeps/{sweep_id}/export?format=csv")
+    rows = list(csv.DictReader(io.StringIO(exported.get_data(as_text=True))))
+    assert len(rows) == 12 and {r["trial_id"] for r in rows} == {str(i) for i in range(12)}
+    assert all(r["status"] == "completed" and r["learning_rate"] for r in rows)
+    as_json = json.loads(api.get(f"/api/sweeps/{sweep_id}/export?format=json").get_data())
+    assert len(as_json["rows"]) == 12
+
+
+def test_small_sweep_starts_before_a_big_one_ends(api: FlaskClient, live: LiveStack) -> None:
+    big = submit(api, tiny_spec(owner="bob", name="big", n_trials=400))
+    wait_until(lambda: live.store.sweep(big)["n_final"] >= 2, 60, what="big sweep under way")
+    small = submit(api, tiny_spec(owner="cat", name="small", n_trials=4))
+    wait_for_status(api, small, ("completed",), timeout_s=60)
+    big_now = live.store.sweep(big)
+    assert big_now["status"] == "running" and big_now["pending"] > 300, big_now
+    # Every small-sweep trial was dispatched ahead of the big sweep's backlog.
+    assert live.store.sweep(small)["counts"]["completed"] == 4
+
+
+def test_priority_is_respected(api: FlaskClient, live: LiveStack) -> None:
+    low = submit(api, tiny_spec(owner="dan", name="low", n_trials=200, priority=1))
+    wait_until(lambda: live.store.sweep(low)["n_final"] >= 1, 60, what="low-priority sweep under way")
+    high = submit(api, tiny_spec(owner="dan", name="high", n_trials=4, priority=9))
+    wait_for_status(api, high, ("completed",), timeout_s=60)
+    assert live.store.sweep(low)["pending"] > 150
+
+
+def test_cancel_stops_running_trials_at_the_next_epoch(api: FlaskClient, live: LiveStack) -> None:
+    spec = tiny_spec(name="long", n_trials=6)
+    spec["narrow"] = {**spec["narrow"], "epochs": {"low": 20, "high": 20}, "batch_size": {"choices": [64]}}
+    sweep_id = submit(api, spec)
+    wait_until(lambda: any(m.epoch >= 2 for m in live.store.epoch_metrics(sweep_id)), 90, what="a trial at epoch 2")
+    assert api.post(f"/api/sweeps/{sweep_id}/cancel").get_json()["status"] == "cancelled"
+    wait_until(lambda: not live.store.inflight("cpu"), 60, what="running trials to stop")
+    results = live.store.results(sweep_id)
+    assert results, "the running trials report their end"
+    assert all(r.status.value == "cancelled" for r in results)
+    assert all(r.epochs_completed < 20 for r in results)
+    states = live.store.trial_states(sweep_id)
+    assert all(s["status"] == "cancelled" for s in states.values()), states
+    assert api.post(f"/api/sweeps/{sweep_id}/resume").status_code == 409
+
+
+def test_pause_holds_dispatch_and_resume_finishes(api: FlaskClient, live: LiveStack) -> None:
+    sweep_id = submit(api, tiny_spec(name="pausable", n_trials=30))
+    wait_until(lambda: live.store.sweep(sweep_id)["n_final"] >= 2, 60, what="sweep under way")
+    assert api.post(f"/api/sweeps/{sweep_id}/pause").get_json()["status"] == "paused"
+    wait_until(lambda: not live.store.inflight("cpu"), 60, what="running trials to finish")
+    held = live.store.sweep(sweep_id)
+    assert held["status"] == "paused" and held["pending"] > 0
+    time.sleep(2.0)  # two dispatcher ticks: time enough to (wrongly) send more
+    assert live.store.sweep(sweep_id)["n_final"] == held["n_final"], "no trial ran while paused"
+    assert api.post(f"/api/sweeps/{sweep_id}/resume").get_json()["status"] == "running"
+    done = wait_for_status(api, sweep_id, ("completed",))
+    assert done["n_final"] == 30
+
+
+def test_analyst_restarted_mid_sweep_matches_a_batch_fit(api: FlaskClient, live: LiveStack) -> None:
+    sweep_id = submit(api, tiny_spec(name="restart", n_trials=16))
+    wait_until(lambda: (r := live.store.latest_ranking(sweep_id)) and r["n_results"] >= 3, 60,
+               what="first rankings")
+    analyst = next(p for label, p in live.stack.children if label == "analyst")
+    analyst.kill()
+    analyst.wait()
+    live.stack.children = [(label, p) for label, p in live.stack.children if p is not analyst]
+    wait_for_status(api, sweep_id, ("completed",))
+    assert live.store.latest_ranking(sweep_id)["n_results"] < 16, "the analyst was down for the end"
+    live.start_analyst()
+    final = wait_until(lambda: (r := live.store.latest_ranking(sweep_id)) and r["n_results"] == 16 and r, 60,
+                       what="the restarted analyst to catch up")
+    expected = batch_ranking(live, sweep_id)
+    for group, values in expected["groups"].items():
+        got = final["groups"][group]
+        assert got["n_trials"] == values["n_trials"]
+        for field in ("raw_weights", "importances", "ci_low", "ci_high"):
+            for a, b in zip(got[field], values[field]):
+                assert abs(a - b) <= 1e-9 * max(1.0, abs(b)), (group, field, got[field], values[field])

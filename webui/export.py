@@ -1,0 +1,59 @@
+"""Flatten a sweep's trials into rows for CSV / JSON / Parquet export."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from broker.store import Store
+
+METRIC_COLUMNS = ("test_accuracy", "best_val_accuracy", "final_train_loss", "epochs_completed", "n_params",
+                  "wall_time_s", "device", "worker", "error")
+# Spreadsheets execute cells starting with these; a leading quote keeps them text.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def trial_rows(store: Store, sweep_id: str) -> tuple[list[str], list[dict[str, Any]]]:
+    """One row per trial (final result where there is one, else its live state)."""
+    sweep = store.sweep(sweep_id)
+    names = list(sweep["space"]["parameters"])
+    states = store.trial_states(sweep_id)
+    finals = {r.trial_id: r for r in store.results(sweep_id)}
+    configs = store.planned_configs(sweep_id)
+    rows = []
+    for trial_id in sorted(states):
+        state, result = states[trial_id], finals.get(trial_id)
+        row: dict[str, Any] = {"trial_id": trial_id, "dataset": state.get("dataset", ""),
+                               "status": result.status.value if result else state.get("status", ""),
+                               "attempt": result.attempt if result else state.get("attempt", "")}
+        row.update(configs[trial_id])
+        for column in METRIC_COLUMNS:
+            row[column] = getattr(result, column) if result else None
+        rows.append(row)
+    return ["trial_id", "dataset", "status", "attempt", *names, *METRIC_COLUMNS], rows
+
+
+def _safe_cell(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def to_csv(columns: list[str], rows: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _safe_cell(v) for k, v in row.items()})
+    return out.getvalue()
+
+
+def to_parquet(columns: list[str], rows: list[dict[str, Any]]) -> bytes:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pylist([{c: r.get(c) for c in columns} for r in rows])
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    return sink.getvalue()

@@ -1,0 +1,197 @@
+"""The analyst: result stream → incremental N-RReliefF per sweep → stored ranking records.
+
+It reads `sr:results` through a consumer group and acknowledges an event only
+after the ranking that includes it is stored. On start it rebuilds every
+sweep's state from the stored results in arrival order (the order the stream
+delivered them), then reads its own unacknowledged events again: trials it
+already counted are skipped, so a restart loses nothing and counts nothing twice.
+It also runs the control tick: dispatcher refill and stop-when-stable.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, cast
+
+import redis
+
+from broker import keys, sweeps
+from broker.dispatcher import Dispatcher
+from broker.store import Store
+from importance.groups import POOLED, GroupedRanking
+from importance.stability import StabilityTracker
+from trials.encoding import TrialRow, categorical_mask, encode_trials
+from trials.space import SearchSpace
+from trials.specs import SweepSpec, SweepStatus, TrialResult
+
+log = logging.getLogger(__name__)
+
+METHOD = "n-rrelieff"
+
+
+@dataclass(frozen=True)
+class RankingParams:
+    n_neighbors: int = 10
+    sigma: float = 20.0
+    n_bootstrap: int = 200
+    random_state: int = 0
+
+
+def result_row(result: TrialResult, metric: str) -> TrialRow:
+    return TrialRow(str(result.trial_id), result.config, result.metric(metric), result.status.value, result.dataset)
+
+
+class SweepAnalysis:
+    """The incremental ranking state of one sweep."""
+
+    def __init__(self, sweep_id: str, spec: SweepSpec, space: SearchSpace, params: RankingParams) -> None:
+        self.sweep_id = sweep_id
+        self.spec = spec
+        self.space = space
+        self.params = params
+        self.seen: set[int] = set()
+        self.excluded: Counter[str] = Counter()
+        self.ranking = GroupedRanking(
+            space.names, categorical=categorical_mask(space), n_neighbors=params.n_neighbors, sigma=params.sigma,
+            n_bootstrap=params.n_bootstrap, random_state=params.random_state,
+            window=spec.stability_window,
+        )
+
+    @property
+    def n_results(self) -> int:
+        return len(self.seen)
+
+    def add(self, results: list[TrialResult]) -> int:
+        """Fold in results not seen before; returns how many were new."""
+        fresh = [r for r in results if r.trial_id not in self.seen]
+        self.seen.update(r.trial_id for r in fresh)
+        if fresh:
+            encoded = encode_trials(self.space, [result_row(r, self.spec.metric) for r in fresh],
+                                    maximize=self.spec.direction == "maximize")
+            self.excluded.update(encoded.excluded)
+            if encoded.n:
+                self.ranking.partial_fit(encoded.X, encoded.y, encoded.groups)
+        return len(fresh)
+
+    def records(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The full ranking record and its compact entry for the history."""
+        snapshot = self.ranking.snapshot()
+        now = time.time()
+        pooled = snapshot["pooled"]
+        record = {
+            "method": METHOD,
+            "parameters": vars(self.params) | {"metric": self.spec.metric, "direction": self.spec.direction},
+            "n_results": self.n_results,
+            "n_trials": pooled["n_trials"],
+            # The trials ranked are the first n_results of the sweep's arrival list.
+            "trials": {"arrival_list": keys.arrival(self.sweep_id), "first": self.n_results},
+            "excluded": dict(self.excluded),
+            "time": now,
+            "groups": snapshot,
+        }
+        compact = {
+            "n_trials": pooled["n_trials"], "time": now, "names": pooled["names"],
+            "importances": pooled["importances"], "ci_low": pooled["ci_low"], "ci_high": pooled["ci_high"],
+            "stable_since": pooled["stability"]["stable_since"],
+        }
+        return record, compact
+
+    @property
+    def stability(self) -> StabilityTracker:
+        return self.ranking.trackers[POOLED]
+
+
+class Analyst:
+    def __init__(self, store: Store, dispatcher: Dispatcher, params: RankingParams | None = None,
+                 consumer: str | None = None, batch: int = 200) -> None:
+        self.store = store
+        self.dispatcher = dispatcher
+        self.params = params or RankingParams()
+        self.consumer = consumer or f"analyst-{socket.gethostname()}"
+        self.batch = batch
+        self.sweeps: dict[str, SweepAnalysis] = {}
+
+    def analysis(self, sweep_id: str) -> SweepAnalysis:
+        if sweep_id not in self.sweeps:
+            record = self.store.sweep(sweep_id)
+            spec = SweepSpec.model_validate(record["spec"])
+            self.sweeps[sweep_id] = SweepAnalysis(sweep_id, spec, SearchSpace.from_dict(record["space"]), self.params)
+        return self.sweeps[sweep_id]
+
+    def rebuild(self) -> None:
+        """State from the stored results, in arrival order; store a ranking where it is behind."""
+        self.sweeps.clear()
+        for sweep_id in self.store.sweep_ids():
+            results = self.store.results(sweep_id)
+            if not results:
+                continue
+            analysis = self.analysis(sweep_id)
+            analysis.add(results)
+            latest = self.store.latest_ranking(sweep_id)
+            if latest is None or latest.get("n_results") != analysis.n_results:
+                self._publish(analysis)
+
+    def _ensure_group(self) -> None:
+        try:
+            self.store.r.xgroup_create(keys.RESULTS_STREAM, keys.ANALYST_GROUP, id="0", mkstream=True)
+        except redis.ResponseError as err:
+            if "BUSYGROUP" not in str(err):
+                raise
+
+    def _read(self, stream_id: str, block_ms: int | None) -> list[tuple[str, dict[str, str]]]:
+        reply = self.store.r.xreadgroup(keys.ANALYST_GROUP, self.consumer, {keys.RESULTS_STREAM: stream_id},
+                                        count=self.batch, block=block_ms)
+        return cast(list[tuple[str, dict[str, str]]], reply[0][1]) if reply else []
+
+    def handle(self, events: list[tuple[str, dict[str, str]]]) -> None:
+        """Fold a batch of result events in, store rankings, then acknowledge."""
+        by_sweep: dict[str, list[int]] = {}
+        for _, fields in events:
+            by_sweep.setdefault(fields["sweep_id"], []).append(int(fields["trial_id"]))
+        for sweep_id, trial_ids in by_sweep.items():
+            analysis = self.analysis(sweep_id)
+            results = [r for t in trial_ids if (r := self.store.result(sweep_id, t)) is not None]
+            if analysis.add(results):
+                self._publish(analysis)
+                self._stop_if_stable(analysis)
+        if events:
+            self.store.r.xack(keys.RESULTS_STREAM, keys.ANALYST_GROUP, *[event_id for event_id, _ in events])
+
+    def _publish(self, analysis: SweepAnalysis) -> None:
+        record, compact = analysis.records()
+        self.store.save_ranking(analysis.sweep_id, record, compact)
+
+    def _stop_if_stable(self, analysis: SweepAnalysis) -> None:
+        if not analysis.spec.stop_when_stable or not analysis.stability.stable:
+            return
+        if self.store.status(analysis.sweep_id) in (SweepStatus.QUEUED, SweepStatus.RUNNING, SweepStatus.PAUSED):
+            sweeps.end(self.store, self.dispatcher, analysis.sweep_id, SweepStatus.STOPPED_STABLE,
+                       analysis.stability.sentence())
+
+    def start(self) -> None:
+        self._ensure_group()
+        self.rebuild()
+        # Events delivered to us before a crash and never acknowledged come first.
+        while events := self._read("0", None):
+            self.handle(events)
+
+    def run_forever(self, tick_s: float = 1.0) -> None:
+        self.start()
+        while True:
+            try:
+                self.handle(self._read(">", int(tick_s * 1000)))
+                self.dispatcher.refill()
+            except redis.ConnectionError:
+                log.warning("Redis unreachable; retrying")
+                time.sleep(1.0)
+                self._reconnect()
+
+    def _reconnect(self) -> None:
+        try:
+            self.start()
+        except redis.ConnectionError:
+            pass

@@ -1,0 +1,94 @@
+"""Celery glue for trainer processes: `celery -A workers.tasks worker -Q trials.cpu`.
+
+The parent registers the worker (slots, queues, device) with a heartbeat so the
+dispatcher knows the pool's capacity; children run trials through TrialRunner.
+Nothing here imports torch: the children import it lazily when a trial starts.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from functools import cache
+from typing import Any
+
+from celery import signals
+
+from broker.celery_app import TRAIN_TRIAL, app
+from broker.dispatcher import Dispatcher
+from broker.settings import Settings
+from broker.store import Store
+from trials.specs import TrialSpec
+from workers.trial_runner import TrialRunner
+
+HEARTBEAT_S = 5.0
+_stop_heartbeat = threading.Event()
+
+
+def device() -> str:
+    return os.environ.get("SWEEPRANK_DEVICE", "cpu")
+
+
+def device_class() -> str:
+    return "gpu" if device().startswith("cuda") else "cpu"
+
+
+@cache
+def _runner(pid: int) -> TrialRunner:
+    """One runner per child process (keyed by pid: a forked child must not reuse its parent's sockets)."""
+    settings = Settings.from_env()
+    store = Store.from_url(settings.redis_url)
+    dispatcher = Dispatcher(store, app, settings)
+    return TrialRunner(store, settings, f"{socket.gethostname()}:{pid}", device(), after_trial=dispatcher.refill)
+
+
+@app.task(name=TRAIN_TRIAL, acks_late=True)
+def train_trial(raw_spec: dict[str, Any]) -> str:
+    return _runner(os.getpid()).run(TrialSpec.model_validate(raw_spec), device_class())
+
+
+@signals.worker_process_init.connect
+def _configure_child(**_: Any) -> None:
+    threads = os.environ.get("SWEEPRANK_TORCH_THREADS")
+    if threads:
+        from workers.trainer.loop import configure_threads
+
+        configure_threads(int(threads))
+
+
+def _worker_info(consumer: Any) -> dict[str, Any]:
+    return {
+        "host": socket.gethostname(),
+        "device": device(),
+        "gpu": os.environ.get("CUDA_VISIBLE_DEVICES", ""),
+        "queues": sorted(q.name for q in consumer.app.amqp.queues.consume_from.values()),
+        "slots": int(consumer.controller.concurrency),
+        "pid": os.getpid(),
+    }
+
+
+@signals.worker_ready.connect
+def _register(sender: Any, **_: Any) -> None:
+    settings = Settings.from_env()
+    store = Store.from_url(settings.redis_url)
+    name, info = str(sender.hostname), _worker_info(sender)
+
+    def beat() -> None:
+        while True:
+            try:
+                store.register_worker(name, info, settings.worker_ttl_s)
+                Dispatcher(store, app, settings).refill()
+            except Exception:  # Redis restarting: keep beating, the next beat re-registers
+                pass
+            if _stop_heartbeat.wait(HEARTBEAT_S):
+                return
+
+    threading.Thread(target=beat, name="sweeprank-heartbeat", daemon=True).start()
+
+
+@signals.worker_shutdown.connect
+def _unregister(sender: Any, **_: Any) -> None:
+    _stop_heartbeat.set()
+    settings = Settings.from_env()
+    Store.from_url(settings.redis_url).unregister_worker(str(sender.hostname))
