@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# One entry point for a fresh Debian machine with only python3:
+#   bash dev.sh demo    install what is missing, start the stack, run the demo sweep, keep the web UI up
+#   bash dev.sh test    install what is missing, run the whole test suite
+#   bash dev.sh check   ruff + mypy + tests
+#   bash dev.sh setup   install only
+# Idempotent: a second run installs nothing and starts at once.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO="sudo"
+
+install_system_packages() {
+  local missing=()
+  command -v redis-server >/dev/null || missing+=(redis-server)
+  [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || missing+=(dataset-fashion-mnist)
+  python3 -c "import ensurepip, venv" 2>/dev/null || missing+=(python3-venv)
+  if [ "${#missing[@]}" -gt 0 ]; then
+    echo "installing Debian packages: ${missing[*]}"
+    $SUDO apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${missing[@]}"
+  fi
+}
+
+install_python_packages() {
+  # Reinstall only when pyproject.toml changes.
+  local stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+  if [ ! -f "$stamp" ]; then
+    [ -x .venv/bin/python ] || python3 -m venv .venv
+    echo "installing Python packages into .venv (torch is large: a few minutes the first time)"
+    .venv/bin/pip install -q -e '.[dev]'
+    rm -f .venv/.installed-*
+    touch "$stamp"
+  fi
+}
+
+setup() {
+  install_system_packages
+  install_python_packages
+}
+
+case "${1:-}" in
+  setup) setup ;;
+  demo) setup; shift; exec .venv/bin/sweeprank up --demo "$@" ;;
+  test) setup; shift; exec .venv/bin/pytest "$@" ;;
+  check)
+    setup
+    .venv/bin/ruff check .
+    .venv/bin/ruff format --check .
+    .venv/bin/mypy
+    exec .venv/bin/pytest
+    ;;
+  *) echo "usage: bash dev.sh demo|test|check|setup" >&2; exit 2 ;;
+esac
