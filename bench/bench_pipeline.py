@@ -1,0 +1,102 @@
+"""Pipeline latency on an idle local pool: real Redis, a real Celery trainer, the real analyst.
+
+Prints, measured in this run:
+  - submit → first trial running (goal ≤ 200 ms on an idle pool);
+  - result stored → ranking record updated (goal ≤ 1 s);
+  - queue overhead as a share of trial time (wall time of a 1-slot sweep minus the
+    trials' own training time, over that training time).
+
+Usage: python bench/bench_pipeline.py [--sweeps 10] [--trials 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from broker.store import Store
+from sweeprank.stack import Stack, free_port, worker_command
+from webui import create_app
+
+NARROW = {
+    "num_conv_layers": {"high": 2},
+    "num_filters": {"high": 16},
+    "fc_units": {"high": 64},
+    "batch_size": {"choices": [128]},
+    "epochs": {"high": 1},
+}
+
+
+def spec(name: str, n_trials: int) -> dict[str, object]:
+    return {"owner": "bench", "name": name, "datasets": ["digits"], "n_trials": n_trials, "narrow": NARROW}
+
+
+def wait(probe, timeout_s: float = 120.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while not (value := probe()):
+        if time.monotonic() > deadline:
+            raise SystemExit("timed out; see the logs")
+        time.sleep(0.002)
+    return value
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sweeps", type=int, default=10)
+    parser.add_argument("--trials", type=int, default=30)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        stack = Stack(log_dir=Path(tmp))
+        url = stack.start_redis(Path(tmp) / "redis", free_port())
+        stack.env.update(SWEEPRANK_REDIS_URL=url, SWEEPRANK_DEVICE="cpu", SWEEPRANK_TORCH_THREADS="1")
+        try:
+            stack.spawn("trainer", worker_command(name="bench@%h", device="cpu", concurrency=1))
+            stack.spawn("analyst", [sys.executable, "-m", "sweeprank", "analyst", "--bootstrap", "200"])
+            store = Store.from_url(url)
+            wait(lambda: list(store.live_workers(30)))
+            api = create_app({"REDIS_URL": url}).test_client()
+
+            def run_sweep(name: str, n: int) -> tuple[str, float]:
+                t0 = time.time()
+                sweep_id = api.post("/api/sweeps", json=spec(name, n)).get_json()["id"]
+                wait(lambda: store.sweep(sweep_id)["status"] == "completed")
+                return sweep_id, t0
+
+            run_sweep("warm-up", 2)  # the child imports torch and loads digits once
+            starts = []
+            for i in range(args.sweeps):
+                sweep_id, t0 = run_sweep(f"latency-{i}", 1)
+                starts.append(store.trial_states(sweep_id)[0]["started"] - t0)
+
+            sweep_id, t0 = run_sweep("overhead", args.trials)
+            wall = max(s["ended"] for s in store.trial_states(sweep_id).values()) - t0
+            results = store.results(sweep_id)
+            trained = sum(r.wall_time_s for r in results)
+            wait(lambda: (r := store.latest_ranking(sweep_id)) and r["n_results"] == args.trials)
+            ended = sorted(s["ended"] for s in store.trial_states(sweep_id).values())
+            history = store.ranking_history(sweep_id)
+            lags = [min(h["time"] for h in history if h["n_trials"] >= k + 1) - ended[k] for k in range(len(ended))]
+        finally:
+            stack.stop()
+
+    print(
+        f"submit -> first trial running, idle pool ({args.sweeps} sweeps): "
+        f"median {statistics.median(starts) * 1e3:.0f} ms, max {max(starts) * 1e3:.0f} ms (goal <= 200 ms)"
+    )
+    print(
+        f"result stored -> ranking updated ({args.trials} results): median {statistics.median(lags) * 1e3:.0f} ms, "
+        f"max {max(lags) * 1e3:.0f} ms (goal <= 1000 ms)"
+    )
+    print(
+        f"1-slot sweep of {args.trials} trials: wall {wall:.2f} s, training {trained:.2f} s, "
+        f"queue overhead {(wall - trained) / trained:.1%} of trial time "
+        f"({(wall - trained) / args.trials * 1e3:.0f} ms per trial)"
+    )
+
+
+if __name__ == "__main__":
+    main()

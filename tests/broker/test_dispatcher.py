@@ -1,0 +1,94 @@
+"""The dispatcher: fills live slots only, fair between owners, priorities first, pause/cancel respected."""
+
+from __future__ import annotations
+
+from broker import sweeps
+from broker.celery_app import HARD_LIMIT_MARGIN_S
+from broker.dispatcher import Dispatcher
+from broker.settings import Settings
+from broker.store import Store
+from tests.broker.conftest import RecordingCelery, add_worker, make_spec
+from trials.specs import SweepStatus, TrialResult, TrialStatus
+
+
+def finish(store: Store, sent: dict[str, object]) -> None:
+    """What a trainer does at the end of a trial."""
+    spec = sent["spec"]
+    assert isinstance(spec, dict)
+    store.store_result(TrialResult(sweep_id=spec["sweep_id"], trial_id=spec["trial_id"], attempt=spec["attempt"],
+                                   dataset=spec["dataset"], config=spec["config"], status=TrialStatus.COMPLETED,
+                                   test_accuracy=0.5))
+    store.remove_inflight("cpu", f"{spec['sweep_id']}:{spec['trial_id']}:{spec['attempt']}")
+
+
+def test_nothing_is_sent_without_live_slots(store: Store, dispatcher: Dispatcher, celery: RecordingCelery) -> None:
+    sweep_id = sweeps.submit(store, dispatcher, make_spec(n_trials=3))
+    assert celery.sent == [] and store.sweep(sweep_id)["pending"] == 3
+    add_worker(store, slots=2)
+    assert dispatcher.refill() == 2
+    assert [s["spec"]["trial_id"] for s in celery.sent] == [0, 1]
+    assert all(s["queue"] == "trials.cpu" and s["name"] == "sweeprank.train_trial" for s in celery.sent)
+    assert dispatcher.refill() == 0, "slots are full until a trial ends"
+    assert store.status(sweep_id) == SweepStatus.RUNNING
+
+
+def test_small_sweep_of_another_owner_gets_the_next_free_slot(store: Store, dispatcher: Dispatcher,
+                                                              celery: RecordingCelery) -> None:
+    add_worker(store, slots=2)
+    big = sweeps.submit(store, dispatcher, make_spec("bob", n_trials=10_000))
+    small = sweeps.submit(store, dispatcher, make_spec("cat", n_trials=20))
+    assert [s["spec"]["sweep_id"] for s in celery.sent] == [big, big]
+    finish(store, celery.sent[0])
+    dispatcher.refill()
+    assert celery.sent[-1]["spec"]["sweep_id"] == small
+    finish(store, celery.sent[1])
+    dispatcher.refill()
+    # Each owner now holds one slot: fair share, not first come first served.
+    assert [s["spec"]["sweep_id"] for s in celery.sent[2:]] == [small, big]
+
+
+def test_priority_beats_fair_share(store: Store, dispatcher: Dispatcher, celery: RecordingCelery) -> None:
+    add_worker(store, slots=1)
+    low = sweeps.submit(store, dispatcher, make_spec("bob", n_trials=5, priority=1))
+    urgent = sweeps.submit(store, dispatcher, make_spec("bob", n_trials=2, priority=9))
+    finish(store, celery.sent[0])
+    dispatcher.refill()
+    assert [s["spec"]["sweep_id"] for s in celery.sent] == [low, urgent]
+
+
+def test_paused_and_cancelled_sweeps_are_not_dispatched(store: Store, dispatcher: Dispatcher,
+                                                        celery: RecordingCelery) -> None:
+    add_worker(store, slots=1)
+    paused = sweeps.submit(store, dispatcher, make_spec("ann", n_trials=3))
+    sweeps.pause(store, paused)
+    finish(store, celery.sent[0])
+    other = sweeps.submit(store, dispatcher, make_spec("bob", n_trials=3))
+    assert celery.sent[-1]["spec"]["sweep_id"] == other
+    sweeps.cancel(store, dispatcher, other, by="bob")
+    assert store.sweep(other)["pending"] == 0
+    states = store.trial_states(other)
+    assert sorted(s["status"] for s in states.values()) == ["cancelled", "cancelled", "queued"]
+    finish(store, celery.sent[-1])
+    assert dispatcher.refill() == 0, "the paused sweep waits, the cancelled one is empty"
+    sweeps.resume(store, dispatcher, paused)
+    assert celery.sent[-1]["spec"]["sweep_id"] == paused
+
+
+def test_hard_limit_is_clipped_below_the_visibility_timeout(store: Store, celery: RecordingCelery) -> None:
+    settings = Settings(redis_url="unused", visibility_timeout_s=3600)
+    dispatcher = Dispatcher(store, celery, settings)  # type: ignore[arg-type]
+    add_worker(store, slots=2)
+    sweeps.submit(store, dispatcher, make_spec(n_trials=1, limits={"soft_time_limit_s": 10, "hard_time_limit_s": 7200}))
+    sweeps.submit(store, dispatcher, make_spec("bob", limits={"soft_time_limit_s": 10, "hard_time_limit_s": 20}))
+    assert celery.sent[0]["time_limit"] == 3600 - HARD_LIMIT_MARGIN_S
+    assert celery.sent[1]["time_limit"] == 20
+
+
+def test_stale_inflight_entries_are_pruned(store: Store, dispatcher: Dispatcher, celery: RecordingCelery) -> None:
+    add_worker(store, slots=1)
+    sweeps.submit(store, dispatcher, make_spec(n_trials=2))
+    spec = celery.sent[0]["spec"]
+    # The trainer stored the result but died before leaving the in-flight set.
+    store.store_result(TrialResult(sweep_id=spec["sweep_id"], trial_id=spec["trial_id"], attempt=1,
+                                   dataset="digits", config=spec["config"], status=TrialStatus.COMPLETED))
+    assert dispatcher.refill() == 1
