@@ -47,17 +47,54 @@ def redis_command(data_dir: Path, port: int, fsync: str = "always") -> list[str]
     """redis-server with AOF: our write rate is tiny, so fsync on every write costs nothing."""
     binary = shutil.which("redis-server")
     if binary is None:
-        raise StackError("redis-server not found: install it (Debian: apt-get install -y redis-server) "
-                         "or pass --redis-url to use a running Redis")
-    return [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir), "--appendonly", "yes",
-            "--appendfsync", fsync, "--save", "", "--protected-mode", "yes", "--daemonize", "no"]
+        raise StackError(
+            "redis-server not found: install it (Debian: apt-get install -y redis-server) "
+            "or pass --redis-url to use a running Redis"
+        )
+    return [
+        binary,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(data_dir),
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        fsync,
+        "--save",
+        "",
+        "--protected-mode",
+        "yes",
+        "--daemonize",
+        "no",
+    ]
 
 
 def worker_command(*, name: str, device: str, concurrency: int, loglevel: str = "warning") -> list[str]:
     queue = "trials.gpu" if device.startswith("cuda") else "trials.cpu"
-    return [sys.executable, "-m", "celery", "-A", "workers.tasks", "worker", "-Q", queue, "-c", str(concurrency),
-            "--pool", "prefork", "-n", name, "--loglevel", loglevel, "--without-gossip", "--without-mingle",
-            "--without-heartbeat"]
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "workers.tasks",
+        "worker",
+        "-Q",
+        queue,
+        "-c",
+        str(concurrency),
+        "--pool",
+        "prefork",
+        "-n",
+        name,
+        "--loglevel",
+        loglevel,
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+    ]
 
 
 def visible_gpus() -> list[str]:
@@ -80,8 +117,9 @@ class Stack:
 
     def spawn(self, label: str, command: list[str], extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         out = open(self.log_dir / f"{label}.log", "ab") if self.log_dir else subprocess.DEVNULL  # noqa: SIM115
-        process = subprocess.Popen(command, env={**self.env, **(extra_env or {})}, stdout=out, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            command, env={**self.env, **(extra_env or {})}, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
         self.children.append((label, process))
         return process
 
@@ -92,16 +130,22 @@ class Stack:
         wait_for_redis(url)
         return url
 
-    def start_trainers(self, *, cpu_workers: int = 1, threads: int = 1, gpus: list[str] | None = None,
-                       trials_per_gpu: int = 1) -> None:
+    def start_trainers(
+        self, *, cpu_workers: int = 1, threads: int = 1, gpus: list[str] | None = None, trials_per_gpu: int = 1
+    ) -> None:
         if gpus:
             for gpu in gpus:
-                self.spawn(f"trainer-gpu{gpu}", worker_command(name=f"gpu{gpu}@%h", device="cuda",
-                                                               concurrency=trials_per_gpu),
-                           {"CUDA_VISIBLE_DEVICES": gpu, "SWEEPRANK_DEVICE": "cuda"})
+                self.spawn(
+                    f"trainer-gpu{gpu}",
+                    worker_command(name=f"gpu{gpu}@%h", device="cuda", concurrency=trials_per_gpu),
+                    {"CUDA_VISIBLE_DEVICES": gpu, "SWEEPRANK_DEVICE": "cuda"},
+                )
             return
-        self.spawn("trainer-cpu", worker_command(name="cpu@%h", device="cpu", concurrency=cpu_workers),
-                   {"SWEEPRANK_DEVICE": "cpu", "SWEEPRANK_TORCH_THREADS": str(threads)})
+        self.spawn(
+            "trainer-cpu",
+            worker_command(name="cpu@%h", device="cpu", concurrency=cpu_workers),
+            {"SWEEPRANK_DEVICE": "cpu", "SWEEPRANK_TORCH_THREADS": str(threads)},
+        )
 
     def start_analyst(self) -> None:
         self.spawn("analyst", [sys.executable, "-m", "sweeprank", "analyst"])

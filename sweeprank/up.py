@@ -38,8 +38,9 @@ def run_up(args: argparse.Namespace, demo_spec: dict[str, Any] | None) -> int:
         url = args.redis_url or stack.start_redis(data_dir / "redis", free_port())
         stack.env["SWEEPRANK_REDIS_URL"] = url
         gpus = visible_gpus()
-        stack.start_trainers(cpu_workers=args.cpu_workers, threads=args.threads, gpus=gpus,
-                             trials_per_gpu=args.trials_per_gpu)
+        stack.start_trainers(
+            cpu_workers=args.cpu_workers, threads=args.threads, gpus=gpus, trials_per_gpu=args.trials_per_gpu
+        )
         stack.start_analyst()
         web_url = stack.start_web(args.host, args.port)
         client = Client(web_url)

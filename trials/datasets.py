@@ -22,7 +22,9 @@ class DatasetInfo:
 CATALOGUE: dict[str, DatasetInfo] = {
     info.name: info
     for info in (
-        DatasetInfo("fashion_mnist", "debian", "Fashion-MNIST 60k/10k 28x28 grey, Debian package dataset-fashion-mnist"),
+        DatasetInfo(
+            "fashion_mnist", "debian", "Fashion-MNIST 60k/10k 28x28 grey, Debian package dataset-fashion-mnist"
+        ),
         DatasetInfo("digits", "sklearn", "scikit-learn digits, 1,797 8x8 grey images (split 80/20)"),
         DatasetInfo("mnist", "torchvision", "MNIST from a prepared torchvision root"),
         DatasetInfo("kmnist", "torchvision", "Kuzushiji-MNIST from a prepared torchvision root"),

@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from trials.errors import SpecError
 from trials.space import ChoiceParam, SearchSpace, Value
 
 COMPLETED = "completed"
@@ -55,8 +54,13 @@ class EncodedTrials:
     def subset(self, group: str) -> EncodedTrials:
         rows = [i for i, g in enumerate(self.groups) if g == group]
         return EncodedTrials(
-            self.names, self.categorical, self.X[rows], self.y[rows],
-            [self.trial_ids[i] for i in rows], [group] * len(rows), [self.configs[i] for i in rows],
+            self.names,
+            self.categorical,
+            self.X[rows],
+            self.y[rows],
+            [self.trial_ids[i] for i in rows],
+            [group] * len(rows),
+            [self.configs[i] for i in rows],
         )
 
 
@@ -98,8 +102,9 @@ def encode_trials(space: SearchSpace, rows: Iterable[TrialRow], maximize: bool =
         matrix.append(encode_config(space, config))
         values.append(row.value if maximize else -row.value)
     X = np.array(matrix, dtype=np.float64).reshape(len(matrix), len(space.params))
-    return EncodedTrials(space.names, categorical_mask(space), X, np.array(values, dtype=np.float64),
-                         kept_ids, groups, configs, excluded)
+    return EncodedTrials(
+        space.names, categorical_mask(space), X, np.array(values, dtype=np.float64), kept_ids, groups, configs, excluded
+    )
 
 
 def optuna_view(space: SearchSpace, encoded: EncodedTrials) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -114,7 +119,8 @@ def optuna_view(space: SearchSpace, encoded: EncodedTrials) -> tuple[list[dict[s
     for param in space.params:
         if isinstance(param, ChoiceParam):
             distributions[param.name] = (
-                CategoricalDistribution(list(param.choices)) if param.kind == "categorical"
+                CategoricalDistribution(list(param.choices))
+                if param.kind == "categorical"
                 else IntDistribution(0, len(param.choices) - 1)
             )
         elif param.kind == "int":
@@ -123,9 +129,12 @@ def optuna_view(space: SearchSpace, encoded: EncodedTrials) -> tuple[list[dict[s
             distributions[param.name] = FloatDistribution(param.low, param.high, log=param.log)
     params = []
     for config in encoded.configs:
-        params.append({
-            p.name: p.index(config[p.name]) if isinstance(p, ChoiceParam) and p.kind == "ordinal" else config[p.name]
-            for p in space.params
-        })
+        params.append(
+            {
+                p.name: p.index(config[p.name])
+                if isinstance(p, ChoiceParam) and p.kind == "ordinal"
+                else config[p.name]
+                for p in space.params
+            }
+        )
     return params, distributions
-

@@ -48,11 +48,13 @@ def grid_configs(space: SearchSpace, n: int, seed: int) -> list[dict[str, Value]
     axes = [_grid_axis(p, per_axis) for p in space.params]
     points = list(itertools.product(*axes))
     order = np.random.default_rng(seed).permutation(len(points))
-    return [dict(zip(space.names, points[i])) for i in order[:n]]
+    return [dict(zip(space.names, points[i], strict=True)) for i in order[:n]]
 
 
-def sample_configs(space: SearchSpace, n: int, sampler: SamplerName = "random", seed: int = 0) -> list[dict[str, Value]]:
+def sample_configs(
+    space: SearchSpace, n: int, sampler: SamplerName = "random", seed: int = 0
+) -> list[dict[str, Value]]:
     if sampler == "grid":
         return grid_configs(space, n, seed)
     units = _unit_points(sampler, len(space.params), n, seed)
-    return [{p.name: p.from_unit(float(u)) for p, u in zip(space.params, row)} for row in units]
+    return [{p.name: p.from_unit(float(u)) for p, u in zip(space.params, row, strict=True)} for row in units]

@@ -10,11 +10,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from trials.errors import SpecError
 
-Value = Union[int, float, str]
+Value = int | float | str
 ParamKind = Literal["float", "int", "ordinal", "categorical"]
 
 
@@ -77,7 +77,11 @@ class NumericParam:
         return int(min(max(round(raw), self.low), self.high))
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": self.kind, "low": _plain(self.low, self.kind), "high": _plain(self.high, self.kind)}
+        out: dict[str, Any] = {
+            "type": self.kind,
+            "low": _plain(self.low, self.kind),
+            "high": _plain(self.high, self.kind),
+        }
         if self.log:
             out["log"] = True
         return out
@@ -123,7 +127,7 @@ class ChoiceParam:
         return {"type": self.kind, "choices": list(self.choices)}
 
 
-Param = Union[NumericParam, ChoiceParam]
+Param = NumericParam | ChoiceParam
 
 
 def _plain(number: float, kind: str) -> float | int:
@@ -135,8 +139,12 @@ def param_from_dict(name: str, raw: object) -> Param:
     if not isinstance(raw, Mapping):
         raise SpecError(name, f"must be a mapping with a 'type', got {raw!r}")
     kind = raw.get("type")
-    allowed = {"float": {"type", "low", "high", "log"}, "int": {"type", "low", "high", "log"},
-               "ordinal": {"type", "choices"}, "categorical": {"type", "choices"}}
+    allowed = {
+        "float": {"type", "low", "high", "log"},
+        "int": {"type", "low", "high", "log"},
+        "ordinal": {"type", "choices"},
+        "categorical": {"type", "choices"},
+    }
     if kind not in allowed:
         raise SpecError(f"{name}.type", f"must be one of {sorted(allowed)}, got {kind!r}")
     unknown = set(raw) - allowed[kind]
@@ -222,10 +230,10 @@ def _narrowed(param: Param, override: Mapping[str, object]) -> Param:
         unknown = set(override) - {"low", "high"}
         if unknown:
             raise SpecError(where, f"can only set low/high, got {sorted(unknown)}")
-        low = _validate_at(param, override.get("low", param.low), "narrow")
-        high = _validate_at(param, override.get("high", param.high), "narrow")
+        low = float(_validate_at(param, override.get("low", param.low), "narrow"))
+        high = float(_validate_at(param, override.get("high", param.high), "narrow"))
         try:
-            return replace(param, low=float(low) if param.kind == "float" else low, high=float(high) if param.kind == "float" else high)
+            return replace(param, low=low, high=high)
         except SpecError as err:
             raise SpecError(where, err.message) from None
     unknown = set(override) - {"choices"}
@@ -237,4 +245,3 @@ def _narrowed(param: Param, override: Mapping[str, object]) -> Param:
     chosen = {_validate_at(param, c, "narrow") for c in raw_choices}
     # Keep the declared order so ordinal positions stay meaningful.
     return replace(param, choices=tuple(c for c in param.choices if c in chosen))
-

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -13,7 +13,7 @@ from trials.presets import preset
 from trials.space import SearchSpace, Value
 
 
-class TrialStatus(str, Enum):
+class TrialStatus(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
     COMPLETED = "completed"
@@ -27,7 +27,7 @@ class TrialStatus(str, Enum):
         return self not in (TrialStatus.QUEUED, TrialStatus.RUNNING)
 
 
-class SweepStatus(str, Enum):
+class SweepStatus(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
     PAUSED = "paused"
@@ -57,7 +57,9 @@ class TrialLimits(_Record):
     @model_validator(mode="after")
     def _soft_below_hard(self) -> TrialLimits:
         if self.soft_time_limit_s >= self.hard_time_limit_s:
-            raise ValueError(f"soft_time_limit_s ({self.soft_time_limit_s}) must be < hard_time_limit_s ({self.hard_time_limit_s})")
+            raise ValueError(
+                f"soft_time_limit_s ({self.soft_time_limit_s}) must be < hard_time_limit_s ({self.hard_time_limit_s})"
+            )
         return self
 
 

@@ -10,6 +10,7 @@ It also runs the control tick: dispatcher refill and stop-when-stable.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import time
@@ -56,8 +57,12 @@ class SweepAnalysis:
         self.seen: set[int] = set()
         self.excluded: Counter[str] = Counter()
         self.ranking = GroupedRanking(
-            space.names, categorical=categorical_mask(space), n_neighbors=params.n_neighbors, sigma=params.sigma,
-            n_bootstrap=params.n_bootstrap, random_state=params.random_state,
+            space.names,
+            categorical=categorical_mask(space),
+            n_neighbors=params.n_neighbors,
+            sigma=params.sigma,
+            n_bootstrap=params.n_bootstrap,
+            random_state=params.random_state,
             window=spec.stability_window,
         )
 
@@ -70,8 +75,9 @@ class SweepAnalysis:
         fresh = [r for r in results if r.trial_id not in self.seen]
         self.seen.update(r.trial_id for r in fresh)
         if fresh:
-            encoded = encode_trials(self.space, [result_row(r, self.spec.metric) for r in fresh],
-                                    maximize=self.spec.direction == "maximize")
+            encoded = encode_trials(
+                self.space, [result_row(r, self.spec.metric) for r in fresh], maximize=self.spec.direction == "maximize"
+            )
             self.excluded.update(encoded.excluded)
             if encoded.n:
                 self.ranking.partial_fit(encoded.X, encoded.y, encoded.groups)
@@ -94,8 +100,12 @@ class SweepAnalysis:
             "groups": snapshot,
         }
         compact = {
-            "n_trials": pooled["n_trials"], "time": now, "names": pooled["names"],
-            "importances": pooled["importances"], "ci_low": pooled["ci_low"], "ci_high": pooled["ci_high"],
+            "n_trials": pooled["n_trials"],
+            "time": now,
+            "names": pooled["names"],
+            "importances": pooled["importances"],
+            "ci_low": pooled["ci_low"],
+            "ci_high": pooled["ci_high"],
             "stable_since": pooled["stability"]["stable_since"],
         }
         return record, compact
@@ -106,8 +116,14 @@ class SweepAnalysis:
 
 
 class Analyst:
-    def __init__(self, store: Store, dispatcher: Dispatcher, params: RankingParams | None = None,
-                 consumer: str | None = None, batch: int = 200) -> None:
+    def __init__(
+        self,
+        store: Store,
+        dispatcher: Dispatcher,
+        params: RankingParams | None = None,
+        consumer: str | None = None,
+        batch: int = 200,
+    ) -> None:
         self.store = store
         self.dispatcher = dispatcher
         self.params = params or RankingParams()
@@ -143,8 +159,9 @@ class Analyst:
                 raise
 
     def _read(self, stream_id: str, block_ms: int | None) -> list[tuple[str, dict[str, str]]]:
-        reply = self.store.r.xreadgroup(keys.ANALYST_GROUP, self.consumer, {keys.RESULTS_STREAM: stream_id},
-                                        count=self.batch, block=block_ms)
+        reply = self.store.r.xreadgroup(
+            keys.ANALYST_GROUP, self.consumer, {keys.RESULTS_STREAM: stream_id}, count=self.batch, block=block_ms
+        )
         return cast(list[tuple[str, dict[str, str]]], reply[0][1]) if reply else []
 
     def handle(self, events: list[tuple[str, dict[str, str]]]) -> None:
@@ -169,8 +186,13 @@ class Analyst:
         if not analysis.spec.stop_when_stable or not analysis.stability.stable:
             return
         if self.store.status(analysis.sweep_id) in (SweepStatus.QUEUED, SweepStatus.RUNNING, SweepStatus.PAUSED):
-            sweeps.end(self.store, self.dispatcher, analysis.sweep_id, SweepStatus.STOPPED_STABLE,
-                       analysis.stability.sentence())
+            sweeps.end(
+                self.store,
+                self.dispatcher,
+                analysis.sweep_id,
+                SweepStatus.STOPPED_STABLE,
+                analysis.stability.sentence(),
+            )
 
     def start(self) -> None:
         self._ensure_group()
@@ -191,7 +213,5 @@ class Analyst:
                 self._reconnect()
 
     def _reconnect(self) -> None:
-        try:
+        with contextlib.suppress(redis.ConnectionError):
             self.start()
-        except redis.ConnectionError:
-            pass

@@ -23,13 +23,27 @@ STOPPING = (SweepStatus.CANCELLED, SweepStatus.STOPPED_STABLE)
 
 
 def _cancelled_result(spec: TrialSpec, worker: str, why: str) -> TrialResult:
-    return TrialResult(sweep_id=spec.sweep_id, trial_id=spec.trial_id, attempt=spec.attempt, dataset=spec.dataset,
-                       config=spec.config, status=TrialStatus.CANCELLED, worker=worker, error=why)
+    return TrialResult(
+        sweep_id=spec.sweep_id,
+        trial_id=spec.trial_id,
+        attempt=spec.attempt,
+        dataset=spec.dataset,
+        config=spec.config,
+        status=TrialStatus.CANCELLED,
+        worker=worker,
+        error=why,
+    )
 
 
 class TrialRunner:
-    def __init__(self, store: Store, settings: Settings, worker: str, device: str,
-                 after_trial: Callable[[], object] = lambda: None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        worker: str,
+        device: str,
+        after_trial: Callable[[], object] = lambda: None,
+    ) -> None:
         self.store = store
         self.settings = settings
         self.worker = worker
@@ -61,13 +75,26 @@ class TrialRunner:
             self.store.release_claim(spec)
 
     def _train(self, spec: TrialSpec) -> TrialResult:
-        self.store.update_trial(spec.sweep_id, spec.trial_id, status=TrialStatus.RUNNING.value, attempt=spec.attempt,
-                                worker=self.worker, started=time.time(), epoch=0, epochs=spec.config.get("epochs"))
+        self.store.update_trial(
+            spec.sweep_id,
+            spec.trial_id,
+            status=TrialStatus.RUNNING.value,
+            attempt=spec.attempt,
+            worker=self.worker,
+            started=time.time(),
+            epoch=0,
+            epochs=spec.config.get("epochs"),
+        )
 
         def on_epoch(metrics: EpochMetrics) -> None:
             self.store.record_epoch(metrics)
-            self.store.update_trial(spec.sweep_id, spec.trial_id, epoch=metrics.epoch,
-                                    val_accuracy=metrics.val_accuracy, train_loss=metrics.train_loss)
+            self.store.update_trial(
+                spec.sweep_id,
+                spec.trial_id,
+                epoch=metrics.epoch,
+                val_accuracy=metrics.val_accuracy,
+                train_loss=metrics.train_loss,
+            )
             self.store.refresh_claim(spec, self.settings.claim_ttl_s)
 
         def should_stop() -> bool:
@@ -79,6 +106,14 @@ class TrialRunner:
             return run_trial(spec, device=self.device, on_epoch=on_epoch, should_stop=should_stop, worker=self.worker)
         except Exception as err:  # a broken trial must end as `failed`, not take the worker down
             log.exception("trial %s failed", spec.key)
-            return TrialResult(sweep_id=spec.sweep_id, trial_id=spec.trial_id, attempt=spec.attempt,
-                               dataset=spec.dataset, config=spec.config, status=TrialStatus.FAILED,
-                               worker=self.worker, device=self.device, error=f"{type(err).__name__}: {err}"[:500])
+            return TrialResult(
+                sweep_id=spec.sweep_id,
+                trial_id=spec.trial_id,
+                attempt=spec.attempt,
+                dataset=spec.dataset,
+                config=spec.config,
+                status=TrialStatus.FAILED,
+                worker=self.worker,
+                device=self.device,
+                error=f"{type(err).__name__}: {err}"[:500],
+            )

@@ -19,8 +19,9 @@ from workers.analyst import Analyst, RankingParams
 def synthetic_accuracy(config: dict[str, Any], rng: np.random.Generator) -> float:
     """Driven hard by learning rate, then depth, then dropout; nothing else matters."""
     lr = (np.log10(config["learning_rate"]) + 5) / 4
-    return float(0.6 * lr + 0.4 * (config["num_conv_layers"] - 1) / 4 + 0.4 * config["dropout_rate"] / 0.8
-                 + rng.normal(0, 0.005))
+    return float(
+        0.6 * lr + 0.4 * (config["num_conv_layers"] - 1) / 4 + 0.4 * config["dropout_rate"] / 0.8 + rng.normal(0, 0.005)
+    )
 
 
 def feed(store: Store, sweep_id: str, trial_ids: range, rng: np.random.Generator) -> None:
@@ -28,9 +29,17 @@ def feed(store: Store, sweep_id: str, trial_ids: range, rng: np.random.Generator
     for trial_id in trial_ids:
         assert store.pop_pending(sweep_id) == trial_id
         spec = store.trial_spec(sweep_id, trial_id)
-        store.store_result(TrialResult(sweep_id=sweep_id, trial_id=trial_id, attempt=1, dataset=spec.dataset,
-                                       config=spec.config, status=TrialStatus.COMPLETED,
-                                       test_accuracy=synthetic_accuracy(spec.config, rng)))
+        store.store_result(
+            TrialResult(
+                sweep_id=sweep_id,
+                trial_id=trial_id,
+                attempt=1,
+                dataset=spec.dataset,
+                config=spec.config,
+                status=TrialStatus.COMPLETED,
+                test_accuracy=synthetic_accuracy(spec.config, rng),
+            )
+        )
 
 
 def make_analyst(store: Store) -> Analyst:
@@ -48,8 +57,9 @@ def test_sweep_stops_itself_when_the_ranking_is_stable(redis_client: redis.Redis
     store = Store(redis_client)
     analyst = make_analyst(store)
     analyst.start()
-    sweep_id = sweeps.submit(store, analyst.dispatcher,
-                             make_spec(n_trials=1000, stop_when_stable=True, stability_window=20))
+    sweep_id = sweeps.submit(
+        store, analyst.dispatcher, make_spec(n_trials=1000, stop_when_stable=True, stability_window=20)
+    )
     rng = np.random.default_rng(0)
     for start in range(0, 1000, 10):
         feed(store, sweep_id, range(start, start + 10), rng)

@@ -42,8 +42,16 @@ def dispatcher(store: Store, celery: RecordingCelery) -> Dispatcher:
 
 
 def make_spec(owner: str = "ann", n_trials: int = 5, **extra: Any) -> SweepSpec:
-    return parse_sweep_spec({"owner": owner, "name": f"{owner}-sweep", "datasets": ["digits"],
-                             "n_trials": n_trials, "narrow": NARROW, **extra})
+    return parse_sweep_spec(
+        {
+            "owner": owner,
+            "name": f"{owner}-sweep",
+            "datasets": ["digits"],
+            "n_trials": n_trials,
+            "narrow": NARROW,
+            **extra,
+        }
+    )
 
 
 def add_worker(store: Store, slots: int, name: str = "w1", queue: str = "trials.cpu") -> None:

@@ -15,9 +15,17 @@ def finish(store: Store, sent: dict[str, object]) -> None:
     """What a trainer does at the end of a trial."""
     spec = sent["spec"]
     assert isinstance(spec, dict)
-    store.store_result(TrialResult(sweep_id=spec["sweep_id"], trial_id=spec["trial_id"], attempt=spec["attempt"],
-                                   dataset=spec["dataset"], config=spec["config"], status=TrialStatus.COMPLETED,
-                                   test_accuracy=0.5))
+    store.store_result(
+        TrialResult(
+            sweep_id=spec["sweep_id"],
+            trial_id=spec["trial_id"],
+            attempt=spec["attempt"],
+            dataset=spec["dataset"],
+            config=spec["config"],
+            status=TrialStatus.COMPLETED,
+            test_accuracy=0.5,
+        )
+    )
     store.remove_inflight("cpu", f"{spec['sweep_id']}:{spec['trial_id']}:{spec['attempt']}")
 
 
@@ -32,8 +40,9 @@ def test_nothing_is_sent_without_live_slots(store: Store, dispatcher: Dispatcher
     assert store.status(sweep_id) == SweepStatus.RUNNING
 
 
-def test_small_sweep_of_another_owner_gets_the_next_free_slot(store: Store, dispatcher: Dispatcher,
-                                                              celery: RecordingCelery) -> None:
+def test_small_sweep_of_another_owner_gets_the_next_free_slot(
+    store: Store, dispatcher: Dispatcher, celery: RecordingCelery
+) -> None:
     add_worker(store, slots=2)
     big = sweeps.submit(store, dispatcher, make_spec("bob", n_trials=10_000))
     small = sweeps.submit(store, dispatcher, make_spec("cat", n_trials=20))
@@ -56,8 +65,9 @@ def test_priority_beats_fair_share(store: Store, dispatcher: Dispatcher, celery:
     assert [s["spec"]["sweep_id"] for s in celery.sent] == [low, urgent]
 
 
-def test_paused_and_cancelled_sweeps_are_not_dispatched(store: Store, dispatcher: Dispatcher,
-                                                        celery: RecordingCelery) -> None:
+def test_paused_and_cancelled_sweeps_are_not_dispatched(
+    store: Store, dispatcher: Dispatcher, celery: RecordingCelery
+) -> None:
     add_worker(store, slots=1)
     paused = sweeps.submit(store, dispatcher, make_spec("ann", n_trials=3))
     sweeps.pause(store, paused)
@@ -89,6 +99,14 @@ def test_stale_inflight_entries_are_pruned(store: Store, dispatcher: Dispatcher,
     sweeps.submit(store, dispatcher, make_spec(n_trials=2))
     spec = celery.sent[0]["spec"]
     # The trainer stored the result but died before leaving the in-flight set.
-    store.store_result(TrialResult(sweep_id=spec["sweep_id"], trial_id=spec["trial_id"], attempt=1,
-                                   dataset="digits", config=spec["config"], status=TrialStatus.COMPLETED))
+    store.store_result(
+        TrialResult(
+            sweep_id=spec["sweep_id"],
+            trial_id=spec["trial_id"],
+            attempt=1,
+            dataset="digits",
+            config=spec["config"],
+            status=TrialStatus.COMPLETED,
+        )
+    )
     assert dispatcher.refill() == 1

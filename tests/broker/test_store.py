@@ -9,10 +9,18 @@ from tests.broker.conftest import make_spec
 from trials.specs import EpochMetrics, SweepStatus, TrialResult, TrialStatus
 
 
-def result(sweep_id: str, trial_id: int, attempt: int = 1, status: TrialStatus = TrialStatus.COMPLETED,
-           accuracy: float = 0.5) -> TrialResult:
-    return TrialResult(sweep_id=sweep_id, trial_id=trial_id, attempt=attempt, dataset="digits",
-                       config={}, status=status, test_accuracy=accuracy)
+def result(
+    sweep_id: str, trial_id: int, attempt: int = 1, status: TrialStatus = TrialStatus.COMPLETED, accuracy: float = 0.5
+) -> TrialResult:
+    return TrialResult(
+        sweep_id=sweep_id,
+        trial_id=trial_id,
+        attempt=attempt,
+        dataset="digits",
+        config={},
+        status=status,
+        test_accuracy=accuracy,
+    )
 
 
 def test_second_final_result_is_discarded_and_counted(store: Store, dispatcher: Dispatcher) -> None:
@@ -42,8 +50,17 @@ def test_sweep_completes_when_every_trial_is_final(store: Store, dispatcher: Dis
 def test_epoch_metrics_stream_per_sweep(store: Store, dispatcher: Dispatcher) -> None:
     sweep_id = sweeps.submit(store, dispatcher, make_spec(n_trials=2))
     for trial_id, epoch in ((0, 1), (1, 1), (0, 2)):
-        store.record_epoch(EpochMetrics(sweep_id=sweep_id, trial_id=trial_id, attempt=1, epoch=epoch,
-                                        train_loss=1.0 / epoch, val_accuracy=0.1 * epoch, seconds=0.5))
+        store.record_epoch(
+            EpochMetrics(
+                sweep_id=sweep_id,
+                trial_id=trial_id,
+                attempt=1,
+                epoch=epoch,
+                train_loss=1.0 / epoch,
+                val_accuracy=0.1 * epoch,
+                seconds=0.5,
+            )
+        )
     assert [m.epoch for m in store.epoch_metrics(sweep_id, 0)] == [1, 2]
     assert len(store.epoch_metrics(sweep_id)) == 3
 

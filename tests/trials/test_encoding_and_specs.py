@@ -12,14 +12,24 @@ from trials.errors import SpecError
 from trials.presets import preset
 from trials.specs import SpecInvalid, TrialLimits, parse_sweep_spec
 
-CONFIG = {"num_conv_layers": 3, "num_filters": 32, "kernel_size": 7, "activation": "tanh", "fc_units": 128,
-          "dropout_rate": 0.4, "learning_rate": 1e-3, "optimizer": "adam", "batch_size": 128, "epochs": 20}
+CONFIG = {
+    "num_conv_layers": 3,
+    "num_filters": 32,
+    "kernel_size": 7,
+    "activation": "tanh",
+    "fc_units": 128,
+    "dropout_rate": 0.4,
+    "learning_rate": 1e-3,
+    "optimizer": "adam",
+    "batch_size": 128,
+    "epochs": 20,
+}
 
 
 def test_encoding_rows_unit_positions_and_categorical_codes() -> None:
     space = preset("cnn-paper")
     encoded = encode_trials(space, [TrialRow("t1", CONFIG, 0.9, group="fashion_mnist")])
-    row = dict(zip(encoded.names, encoded.X[0]))
+    row = dict(zip(encoded.names, encoded.X[0], strict=True))
     assert row["num_conv_layers"] == pytest.approx(0.5)
     assert row["kernel_size"] == 1.0 and row["batch_size"] == 0.5
     assert row["learning_rate"] == pytest.approx(0.5)
@@ -29,9 +39,13 @@ def test_encoding_rows_unit_positions_and_categorical_codes() -> None:
 
 
 def test_failed_and_non_finite_trials_are_excluded_and_counted() -> None:
-    rows = [TrialRow("a", CONFIG, 0.5), TrialRow("b", CONFIG, None, status="failed"),
-            TrialRow("c", CONFIG, math.nan), TrialRow("d", CONFIG, math.inf), TrialRow("e", CONFIG, 0.1,
-                                                                                        status="diverged")]
+    rows = [
+        TrialRow("a", CONFIG, 0.5),
+        TrialRow("b", CONFIG, None, status="failed"),
+        TrialRow("c", CONFIG, math.nan),
+        TrialRow("d", CONFIG, math.inf),
+        TrialRow("e", CONFIG, 0.1, status="diverged"),
+    ]
     encoded = encode_trials(preset("cnn-paper"), rows)
     assert encoded.trial_ids == ["a"]
     assert encoded.excluded == {"failed": 1, "diverged": 1, "non-finite metric": 2}
@@ -63,8 +77,9 @@ def test_subset_by_group() -> None:
 
 
 def test_sweep_spec_defaults_and_limits() -> None:
-    spec = parse_sweep_spec({"owner": "ann", "name": "s", "datasets": ["digits", "tfds:cifar10_corrupted/fog_1"],
-                             "n_trials": 10})
+    spec = parse_sweep_spec(
+        {"owner": "ann", "name": "s", "datasets": ["digits", "tfds:cifar10_corrupted/fog_1"], "n_trials": 10}
+    )
     assert spec.search_space() == preset("cnn-paper")
     assert spec.limits == TrialLimits() and spec.limits.soft_time_limit_s < spec.limits.hard_time_limit_s
 
