@@ -16,6 +16,7 @@ install_system_packages() {
   command -v redis-server >/dev/null || missing+=(redis-server)
   [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || missing+=(dataset-fashion-mnist)
   python3 -c "import ensurepip, venv" 2>/dev/null || missing+=(python3-venv)
+  [ -x /usr/bin/chromium ] || missing+=(chromium)  # the web UI's browser tests
   if [ "${#missing[@]}" -gt 0 ]; then
     echo "installing Debian packages: ${missing[*]}"
     $SUDO apt-get update -q

@@ -19,6 +19,10 @@ DEVICE_CLASSES = ("cpu", "gpu")
 HARD_LIMIT_MARGIN_S = 300
 
 
+def hard_limit_margin(visibility_timeout_s: float) -> float:
+    return min(HARD_LIMIT_MARGIN_S, visibility_timeout_s / 10)
+
+
 def make_celery(settings: Settings | None = None) -> Celery:
     settings = settings or Settings.from_env()
     app = Celery("sweeprank", broker=settings.redis_url)
@@ -30,11 +34,17 @@ def make_celery(settings: Settings | None = None) -> Celery:
         task_ignore_result=True,
         task_acks_late=True,
         worker_prefetch_multiplier=1,
-        broker_transport_options={"visibility_timeout": settings.visibility_timeout_s},
+        broker_transport_options={
+            "visibility_timeout": settings.visibility_timeout_s,
+            "unacked_restore_interval": settings.unacked_restore_every_s,
+            "unacked_restore_throttle": 1,
+        },
         broker_connection_retry_on_startup=True,
         task_default_queue=keys.queue_name("cpu"),
-        task_time_limit=settings.visibility_timeout_s - HARD_LIMIT_MARGIN_S,
+        task_time_limit=settings.visibility_timeout_s - hard_limit_margin(settings.visibility_timeout_s),
         worker_hijack_root_logger=False,
+        # A child that is slow to start under load must not be killed and replaced in a loop.
+        worker_proc_alive_timeout=60.0,
         worker_send_task_events=False,
     )
     return app
@@ -45,4 +55,4 @@ app = make_celery()
 
 def hard_limit_for(requested_s: float, settings: Settings) -> float:
     """The hard limit sent with a trial, clipped below the visibility timeout."""
-    return min(requested_s, settings.visibility_timeout_s - HARD_LIMIT_MARGIN_S)
+    return min(requested_s, settings.visibility_timeout_s - hard_limit_margin(settings.visibility_timeout_s))

@@ -11,6 +11,7 @@ the web process, the trainers and the analyst's tick may all call it.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from celery import Celery
@@ -45,8 +46,11 @@ class Dispatcher:
 
     def capacity(self, device_class: str) -> int:
         queue = keys.queue_name(device_class)
-        return sum(int(w.get("slots", 1)) for w in self.store.live_workers(self.settings.worker_ttl_s)
-                   if queue in w.get("queues", []))
+        return sum(
+            int(w.get("slots", 1))
+            for w in self.store.live_workers(self.settings.worker_ttl_s)
+            if queue in w.get("queues", [])
+        )
 
     def refill(self) -> int:
         """Send trials until every live slot has one; returns how many were sent."""
@@ -75,11 +79,16 @@ class Dispatcher:
             per_sweep[_sweep_of(trial_key)] = per_sweep.get(_sweep_of(trial_key), 0) + 1
         out = []
         for sweep_id in self.store.active_sweep_ids():
-            fields = self.store.r.hmget(keys.sweep(sweep_id), ["status", "device_class", "owner", "priority", "created"])
+            fields = self.store.r.hmget(
+                keys.sweep(sweep_id), ["status", "device_class", "owner", "priority", "created"]
+            )
             status, dc, owner, priority, created = fields
             if status in DISPATCHABLE and dc == device_class and self.store.r.llen(keys.pending(sweep_id)):
-                out.append(_Candidate(sweep_id, str(owner), int(priority or 0), float(created or 0),
-                                      per_sweep.get(sweep_id, 0)))
+                out.append(
+                    _Candidate(
+                        sweep_id, str(owner), int(priority or 0), float(created or 0), per_sweep.get(sweep_id, 0)
+                    )
+                )
         return out
 
     def _fill(self, device_class: str) -> int:
@@ -98,20 +107,25 @@ class Dispatcher:
             if trial_id is None:
                 candidates.remove(best)
                 continue
-            self._send(best.sweep_id, trial_id, device_class)
+            self.send(best.sweep_id, trial_id, device_class)
             best.inflight += 1
             owner_load[best.owner] += 1
             free -= 1
             sent += 1
         return sent
 
-    def _send(self, sweep_id: str, trial_id: int, device_class: str) -> None:
-        spec = self.store.trial_spec(sweep_id, trial_id)
+    def send(self, sweep_id: str, trial_id: int, device_class: str, attempt: int = 1) -> None:
+        """Queue one attempt of a trial (also used by the reconciler for re-queued attempts)."""
+        spec = self.store.trial_spec(sweep_id, trial_id, attempt)
         self.store.add_inflight(device_class, spec.key)
-        self.store.update_trial(sweep_id, trial_id, status=TrialStatus.QUEUED.value, attempt=spec.attempt, dispatched=True)
+        self.store.update_trial(
+            sweep_id, trial_id, status=TrialStatus.QUEUED.value, attempt=attempt, dispatched=time.time()
+        )
         if self.store.status(sweep_id) == SweepStatus.QUEUED:
             self.store.set_status(sweep_id, SweepStatus.RUNNING)
         self.celery.send_task(
-            TRAIN_TRIAL, args=[spec.model_dump(mode="json")], queue=keys.queue_name(device_class),
+            TRAIN_TRIAL,
+            args=[spec.model_dump(mode="json")],
+            queue=keys.queue_name(device_class),
             time_limit=hard_limit_for(spec.limits.hard_time_limit_s, self.settings),
         )

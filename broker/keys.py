@@ -77,6 +77,26 @@ def worker(name: str) -> str:
     return f"{PREFIX}:worker:{name}"
 
 
+def draining(host: str, pid: int) -> str:
+    """String with TTL: the trainer parent (host, pid) is shutting down; its children hand trials back."""
+    return f"{PREFIX}:draining:{host}:{pid}"
+
+
+def rate(bucket: str, window: int) -> str:
+    """Counter with TTL: events of one rate-limit bucket in one time window."""
+    return f"{PREFIX}:rate:{bucket}:{window}"
+
+
 def queue_name(device_class: str) -> str:
     """The Celery queue that trainers of a device class consume."""
     return f"trials.{device_class}"
+
+
+USERS = f"{PREFIX}:users"  # set: user names
+TOKENS = f"{PREFIX}:tokens"  # hash: sha256(token) -> user name
+WEB_SECRET = f"{PREFIX}:web:secret"  # string: the session-signing key every web process shares
+
+
+def user(name: str) -> str:
+    """Hash: a member's admin flag, password hash (scrypt) and token hash."""
+    return f"{PREFIX}:user:{name}"

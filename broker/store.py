@@ -16,17 +16,29 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from broker import keys
 from trials.errors import SweeprankError
 from trials.specs import EpochMetrics, SweepSpec, SweepStatus, TrialResult, TrialSpec, TrialStatus
 
+# KEYS: results, arrival, sweep, trials, results stream, active sweeps
+# ARGV: trial id, result json, status, sweep id, now, attempt, worker
+# Returns 1 stored, 0 the trial already had its final result, 2 a superseded attempt.
 _STORE_RESULT = """
+local raw = redis.call('HGET', KEYS[4], ARGV[1])
+local state = raw and cjson.decode(raw) or {}
+if state['attempt'] and tonumber(state['attempt']) ~= tonumber(ARGV[6]) then return 2 end
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+state['status'] = ARGV[3]
+state['attempt'] = tonumber(ARGV[6])
+state['worker'] = ARGV[7]
+state['ended'] = tonumber(ARGV[5])
+redis.call('HSET', KEYS[4], ARGV[1], cjson.encode(state))
 redis.call('RPUSH', KEYS[2], ARGV[1])
 local done = redis.call('HINCRBY', KEYS[3], 'n_final', 1)
 redis.call('HINCRBY', KEYS[3], 'n_' .. ARGV[3], 1)
-redis.call('HSET', KEYS[4], ARGV[1], ARGV[6])
 redis.call('XADD', KEYS[5], '*', 'sweep_id', ARGV[4], 'trial_id', ARGV[1])
 local n = tonumber(redis.call('HGET', KEYS[3], 'n_trials'))
 local st = redis.call('HGET', KEYS[3], 'status')
@@ -34,6 +46,24 @@ if done >= n and (st == 'queued' or st == 'running' or st == 'paused') then
   redis.call('HSET', KEYS[3], 'status', 'completed', 'ended', ARGV[5], 'stop_reason', 'all trials finished')
   redis.call('SREM', KEYS[6], ARGV[4])
 end
+return 1
+"""
+
+# KEYS: claim; ARGV: the holder's value. Deletes the claim only if it is still ours.
+_RELEASE_CLAIM = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+# KEYS: trials hash; ARGV: trial id, JSON patch, expected attempt ('' for any).
+# Merging inside Redis keeps concurrent updaters (trainer, reconciler) from
+# overwriting each other; a superseded attempt's update is refused.
+_UPDATE_TRIAL = """
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+local state = raw and cjson.decode(raw) or {}
+if ARGV[3] ~= '' and tonumber(state['attempt'] or 1) ~= tonumber(ARGV[3]) then return 0 end
+for k, v in pairs(cjson.decode(ARGV[2])) do state[k] = v end
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(state))
 return 1
 """
 
@@ -59,10 +89,22 @@ class Store:
     def __init__(self, client: redis.Redis) -> None:
         self.r = client
         self._store_result = client.register_script(_STORE_RESULT)
+        self._update_trial = client.register_script(_UPDATE_TRIAL)
+        self._release_claim = client.register_script(_RELEASE_CLAIM)
 
     @classmethod
     def from_url(cls, url: str) -> Store:
-        return cls(redis.Redis.from_url(url, decode_responses=True, health_check_interval=30))
+        """A store whose commands ride out a Redis restart of up to about half a minute."""
+        retry = Retry(ExponentialBackoff(cap=2.0, base=0.05), retries=20)
+        return cls(
+            redis.Redis.from_url(
+                url,
+                decode_responses=True,
+                health_check_interval=30,
+                retry=retry,
+                retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+            )
+        )
 
     # --- sweeps -----------------------------------------------------------------
 
@@ -70,18 +112,37 @@ class Store:
         sweep_id = f"sw{self.r.incr(f'{keys.PREFIX}:sweep-seq')}"
         now = time.time()
         pipe = self.r.pipeline(transaction=True)
-        pipe.hset(keys.sweep(sweep_id), mapping={
-            "id": sweep_id, "spec": spec.model_dump_json(), "space": json.dumps(spec.search_space().to_dict()),
-            "owner": spec.owner, "name": spec.name, "status": SweepStatus.QUEUED.value,
-            "priority": spec.priority, "device_class": spec.device_class, "n_trials": len(planned),
-            "n_final": 0, "created": now, "stop_reason": "",
-        })
-        pipe.hset(keys.configs(sweep_id), mapping={
-            str(i): json.dumps({"dataset": t.dataset, "config": t.config, "seed": t.seed}) for i, t in enumerate(planned)
-        })
-        pipe.hset(keys.trials(sweep_id), mapping={
-            str(i): json.dumps({"status": TrialStatus.QUEUED.value, "dataset": t.dataset}) for i, t in enumerate(planned)
-        })
+        pipe.hset(
+            keys.sweep(sweep_id),
+            mapping={
+                "id": sweep_id,
+                "spec": spec.model_dump_json(),
+                "space": json.dumps(spec.search_space().to_dict()),
+                "owner": spec.owner,
+                "name": spec.name,
+                "status": SweepStatus.QUEUED.value,
+                "priority": spec.priority,
+                "device_class": spec.device_class,
+                "n_trials": len(planned),
+                "n_final": 0,
+                "created": now,
+                "stop_reason": "",
+            },
+        )
+        pipe.hset(
+            keys.configs(sweep_id),
+            mapping={
+                str(i): json.dumps({"dataset": t.dataset, "config": t.config, "seed": t.seed})
+                for i, t in enumerate(planned)
+            },
+        )
+        pipe.hset(
+            keys.trials(sweep_id),
+            mapping={
+                str(i): json.dumps({"status": TrialStatus.QUEUED.value, "dataset": t.dataset})
+                for i, t in enumerate(planned)
+            },
+        )
         pipe.rpush(keys.pending(sweep_id), *range(len(planned)))
         pipe.zadd(keys.SWEEPS, {sweep_id: now})
         pipe.sadd(keys.ACTIVE_SWEEPS, sweep_id)
@@ -115,7 +176,7 @@ class Store:
         return SweepStatus(raw)
 
     def set_status(self, sweep_id: str, status: SweepStatus, reason: str = "") -> None:
-        fields: dict[str, Any] = {"status": status.value}
+        fields: dict[str | bytes, bytes | float | int | str] = {"status": status.value}
         if reason:
             fields["stop_reason"] = reason
         if status.final:
@@ -146,9 +207,15 @@ class Store:
         spec = SweepSpec.model_validate_json(cast(str, self.r.hget(keys.sweep(sweep_id), "spec")))
         planned = _loads(self.r.hget(keys.configs(sweep_id), str(trial_id)))
         return TrialSpec(
-            sweep_id=sweep_id, trial_id=trial_id, attempt=attempt, dataset=planned["dataset"],
-            config=planned["config"], seed=planned["seed"], max_train_examples=spec.max_train_examples,
-            max_test_examples=spec.max_test_examples, limits=spec.limits,
+            sweep_id=sweep_id,
+            trial_id=trial_id,
+            attempt=attempt,
+            dataset=planned["dataset"],
+            config=planned["config"],
+            seed=planned["seed"],
+            max_train_examples=spec.max_train_examples,
+            max_test_examples=spec.max_test_examples,
+            limits=spec.limits,
         )
 
     def planned_configs(self, sweep_id: str) -> dict[int, dict[str, Any]]:
@@ -166,11 +233,17 @@ class Store:
 
     # --- trial lifecycle --------------------------------------------------------
 
-    def update_trial(self, sweep_id: str, trial_id: int, **fields: Any) -> None:
-        key, field = keys.trials(sweep_id), str(trial_id)
-        state = _loads(self.r.hget(key, field)) or {}
-        state.update(fields)
-        self.r.hset(key, field, json.dumps(state))
+    def update_trial(self, sweep_id: str, trial_id: int, if_attempt: int | None = None, **fields: Any) -> bool:
+        """Merge fields into the trial's state; with `if_attempt`, only while that attempt is current."""
+        return bool(
+            self._update_trial(
+                keys=[keys.trials(sweep_id)],
+                args=[trial_id, json.dumps(fields), "" if if_attempt is None else if_attempt],
+            )
+        )
+
+    def trial_state(self, sweep_id: str, trial_id: int) -> dict[str, Any]:
+        return cast(dict[str, Any], _loads(self.r.hget(keys.trials(sweep_id), str(trial_id))) or {})
 
     def trial_states(self, sweep_id: str) -> dict[int, dict[str, Any]]:
         raw = cast(dict[str, str], self.r.hgetall(keys.trials(sweep_id)))
@@ -181,34 +254,59 @@ class Store:
         key = keys.claim(spec.sweep_id, spec.trial_id)
         return bool(self.r.set(key, f"{spec.attempt}|{holder}", nx=True, ex=ttl_s))
 
+    def claim_holder(self, sweep_id: str, trial_id: int) -> str | None:
+        return cast(str | None, self.r.get(keys.claim(sweep_id, trial_id)))
+
     def refresh_claim(self, spec: TrialSpec, ttl_s: int) -> None:
         self.r.expire(keys.claim(spec.sweep_id, spec.trial_id), ttl_s)
 
-    def release_claim(self, spec: TrialSpec) -> None:
-        self.r.delete(keys.claim(spec.sweep_id, spec.trial_id))
+    def release_claim(self, spec: TrialSpec, holder: str) -> None:
+        self._release_claim(keys=[keys.claim(spec.sweep_id, spec.trial_id)], args=[f"{spec.attempt}|{holder}"])
 
     def record_epoch(self, metrics: EpochMetrics) -> None:
         self.r.xadd(keys.metrics(metrics.sweep_id), {"record": metrics.model_dump_json()})
 
     def store_result(self, result: TrialResult) -> bool:
-        """Store the trial's final result; False (and counted) if it already had one."""
+        """Store the trial's final result; False (and counted) for a duplicate or a superseded attempt."""
         sid = result.sweep_id
-        state = _loads(self.r.hget(keys.trials(sid), str(result.trial_id))) or {}
-        state.update(status=result.status.value, attempt=result.attempt, worker=result.worker, ended=time.time())
-        stored = self._store_result(
-            keys=[keys.results(sid), keys.arrival(sid), keys.sweep(sid), keys.trials(sid),
-                  keys.RESULTS_STREAM, keys.ACTIVE_SWEEPS],
-            args=[result.trial_id, result.model_dump_json(), result.status.value, sid, time.time(), json.dumps(state)],
+        outcome = self._store_result(
+            keys=[
+                keys.results(sid),
+                keys.arrival(sid),
+                keys.sweep(sid),
+                keys.trials(sid),
+                keys.RESULTS_STREAM,
+                keys.ACTIVE_SWEEPS,
+            ],
+            args=[
+                result.trial_id,
+                result.model_dump_json(),
+                result.status.value,
+                sid,
+                time.time(),
+                result.attempt,
+                result.worker,
+            ],
         )
-        if not stored:
-            self.count("duplicate_results_discarded")
-        elif result.status in (TrialStatus.FAILED, TrialStatus.DIVERGED, TrialStatus.TIMEOUT):
-            self.r.lpush(keys.FAILURES, json.dumps({
-                "sweep_id": sid, "trial_id": result.trial_id, "status": result.status.value,
-                "error": result.error, "worker": result.worker, "time": time.time(),
-            }))
+        if outcome != 1:
+            self.count("duplicate_results_discarded" if outcome == 0 else "superseded_results_discarded")
+            return False
+        if result.status in (TrialStatus.FAILED, TrialStatus.DIVERGED, TrialStatus.TIMEOUT):
+            self.r.lpush(
+                keys.FAILURES,
+                json.dumps(
+                    {
+                        "sweep_id": sid,
+                        "trial_id": result.trial_id,
+                        "status": result.status.value,
+                        "error": result.error,
+                        "worker": result.worker,
+                        "time": time.time(),
+                    }
+                ),
+            )
             self.r.ltrim(keys.FAILURES, 0, 99)
-        return bool(stored)
+        return True
 
     # --- reads ------------------------------------------------------------------
 
@@ -225,9 +323,31 @@ class Store:
         return [TrialResult.model_validate_json(r) for r in raw]
 
     def epoch_metrics(self, sweep_id: str, trial_id: int | None = None) -> list[EpochMetrics]:
-        records = [EpochMetrics.model_validate_json(fields["record"])
-                   for _, fields in cast(list[tuple[str, dict[str, str]]], self.r.xrange(keys.metrics(sweep_id)))]
+        records = [
+            EpochMetrics.model_validate_json(fields["record"])
+            for _, fields in cast(list[tuple[str, dict[str, str]]], self.r.xrange(keys.metrics(sweep_id)))
+        ]
         return [m for m in records if trial_id is None or m.trial_id == trial_id]
+
+    def results_since(self, since: float) -> list[tuple[float, str, int]]:
+        """(time, sweep id, trial id) of every result stored since `since` (unix s), from the stream's ids."""
+        entries = cast(
+            list[tuple[str, dict[str, str]]], self.r.xrange(keys.RESULTS_STREAM, min=f"{int(since * 1000)}-0", max="+")
+        )
+        return [(int(eid.split("-")[0]) / 1000, f["sweep_id"], int(f["trial_id"])) for eid, f in entries]
+
+    def activity(self, sweep_ids: list[str]) -> dict[str, tuple[str, int, int, int]]:
+        """Cheap change markers per sweep: (status, final results, epoch records, rankings stored)."""
+        pipe = self.r.pipeline(transaction=False)
+        for sweep_id in sweep_ids:
+            pipe.hmget(keys.sweep(sweep_id), ["status", "n_final"])
+            pipe.xlen(keys.metrics(sweep_id))
+            pipe.llen(keys.ranking_history(sweep_id))
+        raw = pipe.execute()
+        return {
+            sid: (str(raw[3 * i][0]), int(raw[3 * i][1] or 0), int(raw[3 * i + 1]), int(raw[3 * i + 2]))
+            for i, sid in enumerate(sweep_ids)
+        }
 
     def count(self, counter: str) -> None:
         self.r.hincrby(keys.COUNTERS, counter, 1)

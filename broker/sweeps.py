@@ -5,7 +5,7 @@ from __future__ import annotations
 from broker.dispatcher import Dispatcher
 from broker.store import PlannedTrial, Store
 from trials.samplers import sample_configs
-from trials.specs import SweepSpec, SweepStatus, TrialStatus
+from trials.specs import SpecInvalid, SweepSpec, SweepStatus, TrialStatus
 
 
 class SweepStateError(Exception):
@@ -21,7 +21,25 @@ def plan_trials(spec: SweepSpec) -> list[PlannedTrial]:
     ]
 
 
-def submit(store: Store, dispatcher: Dispatcher, spec: SweepSpec) -> str:
+def queued_trials(store: Store, owner: str) -> int:
+    """Trials of the owner's active sweeps not yet dispatched."""
+    return sum(store.sweep(s)["pending"] for s in store.active_sweep_ids() if store.sweep(s)["owner"] == owner)
+
+
+def submit(store: Store, dispatcher: Dispatcher, spec: SweepSpec, max_queued_per_owner: int | None = None) -> str:
+    """Store the sweep and its sampled trials, then dispatch; a member's queue share is bounded."""
+    if max_queued_per_owner is not None:
+        queued = queued_trials(store, spec.owner)
+        if queued + spec.n_trials > max_queued_per_owner:
+            raise SpecInvalid(
+                [
+                    (
+                        "n_trials",
+                        f"{spec.owner} would have {queued + spec.n_trials} trials queued; "
+                        f"the limit per member is {max_queued_per_owner} ({queued} queued now)",
+                    )
+                ]
+            )
     sweep_id = store.create_sweep(spec, plan_trials(spec))
     dispatcher.refill()
     return sweep_id
@@ -30,7 +48,9 @@ def submit(store: Store, dispatcher: Dispatcher, spec: SweepSpec) -> str:
 def _require(store: Store, sweep_id: str, allowed: tuple[SweepStatus, ...], action: str) -> SweepStatus:
     status = store.status(sweep_id)
     if status not in allowed:
-        raise SweepStateError(f"cannot {action} a sweep that is {status.value}; allowed when {[s.value for s in allowed]}")
+        raise SweepStateError(
+            f"cannot {action} a sweep that is {status.value}; allowed when {[s.value for s in allowed]}"
+        )
     return status
 
 
@@ -48,7 +68,8 @@ def resume(store: Store, dispatcher: Dispatcher, sweep_id: str) -> None:
 
 def end(store: Store, dispatcher: Dispatcher, sweep_id: str, status: SweepStatus, reason: str) -> None:
     """Cancel or stop: drop undispatched trials; running ones stop at their next epoch."""
-    _require(store, sweep_id, (SweepStatus.QUEUED, SweepStatus.RUNNING, SweepStatus.PAUSED), status.value)
+    action = "cancel" if status == SweepStatus.CANCELLED else "stop"
+    _require(store, sweep_id, (SweepStatus.QUEUED, SweepStatus.RUNNING, SweepStatus.PAUSED), action)
     store.set_status(sweep_id, status, reason)
     store.drop_pending(sweep_id, TrialStatus.CANCELLED)
     dispatcher.refill()

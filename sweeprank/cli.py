@@ -20,8 +20,12 @@ DEMO_SPEC: dict[str, Any] = {
     "datasets": ["fashion_mnist"],
     "space": "cnn-paper",
     # Narrowed so that a trial takes seconds on a laptop CPU; the ranking is of this sub-space.
-    "narrow": {"epochs": {"high": 3}, "num_filters": {"high": 32}, "fc_units": {"high": 256},
-               "batch_size": {"choices": [64, 128, 256, 512]}},
+    "narrow": {
+        "epochs": {"high": 3},
+        "num_filters": {"high": 32},
+        "fc_units": {"high": 256},
+        "batch_size": {"choices": [64, 128, 256, 512]},
+    },
     "n_trials": 120,
     "sampler": "sobol",
     "seed": 7,
@@ -59,7 +63,7 @@ def paper_comparison(group: dict[str, Any]) -> list[str]:
 
     ours = group["ranking"][:5]
     lines = [f"  {'#':>2}  {'this sweep':<16}  {'paper (arXiv 2410.08920)':<24}"]
-    for position, (mine, (theirs, value)) in enumerate(zip(ours, PAPER_TOP5), start=1):
+    for position, (mine, (theirs, value)) in enumerate(zip(ours, PAPER_TOP5, strict=False), start=1):
         lines.append(f"  {position:>2}  {mine:<16}  {theirs}{f' ({value:.3f})' if value else ''}")
     return lines
 
@@ -105,8 +109,10 @@ def print_final(client: Client, sweep_id: str, sweep: dict[str, Any]) -> None:
         print("No ranking: no trial completed.")
         return
     pooled = ranking["groups"]["pooled"]
-    print(f"N-RReliefF importance over {pooled['n_trials']} completed trials (k={ranking['parameters']['n_neighbors']}, "
-          f"sigma={ranking['parameters']['sigma']}); {pooled['message']}")
+    print(
+        f"N-RReliefF importance over {pooled['n_trials']} completed trials (k={ranking['parameters']['n_neighbors']}, "
+        f"sigma={ranking['parameters']['sigma']}); {pooled['message']}"
+    )
     print("\n".join(format_ranking(pooled)))
     print(pooled["stability"]["sentence"])
     print("\nTop 5 next to the paper's:")
@@ -122,9 +128,16 @@ def cmd_submit(args: argparse.Namespace) -> int:
         if not isinstance(spec, dict):
             raise SweeprankError(f"{args.spec}: a spec file must hold a mapping")
     else:
-        spec = {"owner": args.owner, "name": args.name or f"{args.preset} sweep", "space": args.preset,
-                "datasets": args.datasets, "n_trials": args.trials, "seed": args.seed, "priority": args.priority,
-                "stop_when_stable": args.stop_when_stable}
+        spec = {
+            "owner": args.owner,
+            "name": args.name or f"{args.preset} sweep",
+            "space": args.preset,
+            "datasets": args.datasets,
+            "n_trials": args.trials,
+            "seed": args.seed,
+            "priority": args.priority,
+            "stop_when_stable": args.stop_when_stable,
+        }
         if args.max_epochs:
             spec["narrow"] = {"epochs": {"high": args.max_epochs}}
         if args.max_train:
@@ -148,8 +161,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     queue = client.get("/api/queue")
     print(f"workers: {len(queue['workers'])}  queued: {queue['queues']}  in flight: {queue['inflight']}")
     for sweep in client.get("/api/sweeps")["sweeps"]:
-        print(f"  {sweep['id']:<8} {sweep['owner']:<12} {sweep['status']:<15} {sweep['n_final']}/{sweep['n_trials']}"
-              f"  {sweep['name']}")
+        print(
+            f"  {sweep['id']:<8} {sweep['owner']:<12} {sweep['status']:<15} {sweep['n_final']}/{sweep['n_trials']}"
+            f"  {sweep['name']}"
+        )
     return 0
 
 
@@ -191,9 +206,12 @@ def cmd_analyst(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     store = Store.from_url(settings.redis_url)
-    analyst = Analyst(store, Dispatcher(store, make_celery(settings), settings),
-                      RankingParams(args.k, args.sigma, args.bootstrap, args.seed))
-    analyst.run_forever()
+    analyst = Analyst(
+        store,
+        Dispatcher(store, make_celery(settings), settings),
+        RankingParams(args.k, args.sigma, args.bootstrap, args.seed),
+    )
+    analyst.run_forever(settings.reconcile_every_s)
     return 0
 
 
@@ -219,8 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--data-dir", default="var", help="Redis data (AOF) and logs")
     up.add_argument("--host", default="127.0.0.1")
     up.add_argument("--port", type=int, default=8000)
-    up.add_argument("--cpu-workers", type=int, default=os.cpu_count() or 1,
-                    help="trainer processes when there is no GPU")
+    up.add_argument(
+        "--cpu-workers", type=int, default=os.cpu_count() or 1, help="trainer processes when there is no GPU"
+    )
     up.add_argument("--threads", type=int, default=1, help="torch threads per CPU trainer process")
     up.add_argument("--trials-per-gpu", type=int, default=1)
     up.add_argument("--demo", action="store_true", help="submit the demo sweep and follow it")
@@ -281,6 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
     from sweeprank import rank
 
     rank.add_parser(sub)
+    from sweeprank import users_cmd
+
+    users_cmd.add_parser(sub)
     return parser
 
 

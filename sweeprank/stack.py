@@ -5,6 +5,7 @@ Each is a child process; `Stack` stops them in reverse order on exit.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import signal
@@ -19,9 +20,20 @@ import redis
 
 from trials.errors import SweeprankError
 
+PR_SET_PDEATHSIG = 1
+
 
 class StackError(SweeprankError):
     pass
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: if `sweeprank up` itself is killed, its children follow (Linux)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass  # not Linux: children outlive a killed parent, as usual
 
 
 def free_port() -> int:

@@ -20,6 +20,14 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     stack.stop()
 
 
+def database_url(redis_url: str, db: int) -> str:
+    """The same server, another database: tests that flush must not touch the live stack's (0)."""
+    return f"{redis_url.rsplit('/', 1)[0]}/{db}"
+
+
 @pytest.fixture
-def redis_client(redis_url: str) -> redis.Redis:
-    return redis.Redis.from_url(redis_url, decode_responses=True)
+def scratch_redis(redis_url: str) -> redis.Redis:
+    """Database 2, emptied: for tests that drive the store without workers."""
+    client = redis.Redis.from_url(database_url(redis_url, 2), decode_responses=True)
+    client.flushdb()
+    return client

@@ -9,14 +9,29 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request, url_for
 from pydantic import BaseModel
 
-from broker import keys, sweeps
-from trials.specs import EpochMetrics, SweepSpec, TrialResult, parse_sweep_spec
+from broker import sweeps
+from trials.errors import SweeprankError
+from trials.specs import EpochMetrics, SweepSpec, TrialResult
 from webui.app import services
+from webui.auth import check_read, current_user, login_required, require_owner
+from webui.comparison import compare_sweep
 from webui.export import to_csv, to_parquet, trial_rows
+from webui.monitor import queue_view
 from webui.openapi import ApiRoutes
+from webui.submission import submit_as
+from webui.summary import sweep_summary
 
 api = Blueprint("api", __name__)
+api.before_request(check_read)
 routes = ApiRoutes(api, "/api")
+# Sort keys of the trials table besides the hyperparameters; each reads a trial row.
+_TRIAL_SORTS = {
+    "trial_id": lambda row: row["trial_id"],
+    "dataset": lambda row: row["state"].get("dataset", ""),
+    "status": lambda row: row["state"].get("status", ""),
+    "worker": lambda row: row["state"].get("worker", ""),
+    "duration": lambda row: row["duration_s"],
+}
 
 
 class SweepCreated(BaseModel):
@@ -46,7 +61,9 @@ class SweepList(BaseModel):
 class TrialRow(BaseModel):
     trial_id: int
     state: dict[str, Any]
+    config: dict[str, Any]
     result: TrialResult | None
+    duration_s: float | None
 
 
 class TrialPage(BaseModel):
@@ -73,8 +90,38 @@ class QueueStatus(BaseModel):
     queues: dict[str, int]
     inflight: dict[str, int]
     pending_by_owner: dict[str, int]
+    running: list[dict[str, Any]]
+    throughput_per_hour: int
     recent_failures: list[dict[str, Any]]
     counters: dict[str, int]
+    time: float
+
+
+class SweepSummary(BaseModel):
+    id: str
+    owner: str
+    name: str
+    status: str
+    n_trials: int
+    n_final: int
+    counts: dict[str, int]
+    created: float
+    stop_reason: str
+    eta_s: float | None
+    best: dict[str, Any] | None
+    top: list[str]
+    stability: dict[str, Any] | None
+    reading: str
+
+
+class SummaryList(BaseModel):
+    sweeps: list[SweepSummary]
+
+
+class Comparison(BaseModel):
+    sweep_id: str
+    n_results: int
+    groups: dict[str, Any]
 
 
 class ActionDone(BaseModel):
@@ -93,13 +140,14 @@ def openapi() -> Any:
 
 
 @routes.route("/sweeps", "POST", "Submit a sweep", body=SweepSpec, response=SweepCreated, status=201)
+@login_required
 def create_sweep() -> Any:
     raw = request.get_json(silent=True)
     if not isinstance(raw, dict):
         return jsonify({"error": "the body must be a JSON object (a sweep spec)"}), 400
-    spec = parse_sweep_spec(raw)
-    svc = services()
-    sweep_id = sweeps.submit(svc.store, svc.dispatcher, spec)
+    user = current_user()
+    assert user is not None  # login_required
+    sweep_id = submit_as(user, raw)
     return jsonify({"id": sweep_id, "url": url_for("api.get_sweep", sweep_id=sweep_id)}), 201
 
 
@@ -109,42 +157,122 @@ def list_sweeps() -> Any:
     return jsonify({"sweeps": [_sweep_record(s) for s in ids]})
 
 
+@routes.route(
+    "/summaries",
+    "GET",
+    "Every sweep with progress, ETA, best so far, top 3, stability; newest first",
+    response=SummaryList,
+)
+def list_summaries() -> Any:
+    store = services().store
+    return jsonify({"sweeps": [sweep_summary(store, store.sweep(s)) for s in reversed(store.sweep_ids())]})
+
+
+@routes.route(
+    "/sweeps/<sweep_id>/summary",
+    "GET",
+    "Progress, ETA, best so far, top 3, stability, a one-line reading",
+    response=SweepSummary,
+)
+def get_summary(sweep_id: str) -> Any:
+    store = services().store
+    return jsonify(sweep_summary(store, store.sweep(sweep_id)))
+
+
+@routes.route(
+    "/sweeps/<sweep_id>/compare",
+    "POST",
+    "Rank the stored trials with fANOVA and PED-ANOVA too; Kendall tau against N-RReliefF",
+    response=Comparison,
+)
+def compare(sweep_id: str) -> Any:
+    return jsonify(compare_sweep(services().store, sweep_id))
+
+
 @routes.route("/sweeps/<sweep_id>", "GET", "One sweep", response=SweepRecord)
 def get_sweep(sweep_id: str) -> Any:
     return jsonify(_sweep_record(sweep_id))
 
 
-@routes.route("/sweeps/<sweep_id>/trials", "GET", "Trials of a sweep (offset, limit)", response=TrialPage)
+def _duration(state: dict[str, Any], result: TrialResult | None, now: float) -> float | None:
+    if result is not None and result.wall_time_s:
+        return result.wall_time_s
+    if state.get("started"):
+        return float(state.get("ended") or now) - float(state["started"])
+    return None
+
+
+def _sort_key(sort: str, names: list[str]) -> Any:
+    """None sorts last whichever the direction: rows are (missing, value) pairs."""
+    if sort in _TRIAL_SORTS:
+        read = _TRIAL_SORTS[sort]
+    elif sort in names:
+
+        def read(row: dict[str, Any]) -> Any:
+            return row["config"].get(sort)
+    elif sort in TrialResult.model_fields:
+
+        def read(row: dict[str, Any]) -> Any:
+            return (row["result"] or {}).get(sort)
+    else:
+        raise SweeprankError(f"sort must be one of {[*_TRIAL_SORTS, *names, 'a result field']}, got {sort!r}")
+
+    def key(row: dict[str, Any]) -> tuple[bool, Any]:
+        value = read(row)
+        return value is None, (value if isinstance(value, int | float) else str(value)) if value is not None else 0
+
+    return key
+
+
+@routes.route(
+    "/sweeps/<sweep_id>/trials", "GET", "Trials of a sweep (offset, limit, sort, order=asc|desc)", response=TrialPage
+)
 def list_trials(sweep_id: str) -> Any:
     store = services().store
-    store.sweep(sweep_id)
+    record = store.sweep(sweep_id)
     offset = max(request.args.get("offset", 0, type=int), 0)
     limit = min(max(request.args.get("limit", 100, type=int), 1), 1000)
-    states = store.trial_states(sweep_id)
-    page = sorted(states)[offset:offset + limit]
-    rows = [{"trial_id": t, "state": states[t],
-             "result": (r.model_dump(mode="json") if (r := store.result(sweep_id, t)) else None)} for t in page]
-    return jsonify({"total": len(states), "offset": offset, "limit": limit, "trials": rows})
+    sort, descending = request.args.get("sort", "trial_id"), request.args.get("order", "asc") == "desc"
+    states, configs = store.trial_states(sweep_id), store.planned_configs(sweep_id)
+    finals = {r.trial_id: r for r in store.results(sweep_id)}
+    now = time.time()
+    rows = [
+        {
+            "trial_id": t,
+            "state": states[t],
+            "config": configs.get(t, {}),
+            "result": finals[t].model_dump(mode="json") if t in finals else None,
+            "duration_s": _duration(states[t], finals.get(t), now),
+        }
+        for t in states
+    ]
+    key = _sort_key(sort, list(record["space"]["parameters"]))
+    present = sorted((r for r in rows if not key(r)[0]), key=key, reverse=descending)
+    rows = present + [r for r in rows if key(r)[0]]
+    return jsonify({"total": len(rows), "offset": offset, "limit": limit, "trials": rows[offset : offset + limit]})
 
 
-@routes.route("/sweeps/<sweep_id>/trials/<int:trial_id>/metrics", "GET", "Per-epoch metrics of a trial",
-              response=MetricsList)
+@routes.route(
+    "/sweeps/<sweep_id>/trials/<int:trial_id>/metrics", "GET", "Per-epoch metrics of a trial", response=MetricsList
+)
 def trial_metrics(sweep_id: str, trial_id: int) -> Any:
     store = services().store
     store.sweep(sweep_id)
     return jsonify({"metrics": [m.model_dump(mode="json") for m in store.epoch_metrics(sweep_id, trial_id)]})
 
 
-@routes.route("/sweeps/<sweep_id>/ranking", "GET", "Latest ranking record (null before the first result)",
-              response=RankingBody)
+@routes.route(
+    "/sweeps/<sweep_id>/ranking", "GET", "Latest ranking record (null before the first result)", response=RankingBody
+)
 def latest_ranking(sweep_id: str) -> Any:
     store = services().store
     store.sweep(sweep_id)
     return jsonify({"ranking": store.latest_ranking(sweep_id)})
 
 
-@routes.route("/sweeps/<sweep_id>/rankings", "GET", "Ranking history (pooled importances per update)",
-              response=RankingHistory)
+@routes.route(
+    "/sweeps/<sweep_id>/rankings", "GET", "Ranking history (pooled importances per update)", response=RankingHistory
+)
 def ranking_history(sweep_id: str) -> Any:
     store = services().store
     store.sweep(sweep_id)
@@ -153,12 +281,13 @@ def ranking_history(sweep_id: str) -> Any:
 
 def _action(sweep_id: str, action: str) -> Any:
     svc = services()
+    user = require_owner(svc.store.sweep(sweep_id)["owner"])
     if action == "pause":
         sweeps.pause(svc.store, sweep_id)
     elif action == "resume":
         sweeps.resume(svc.store, svc.dispatcher, sweep_id)
     else:
-        sweeps.cancel(svc.store, svc.dispatcher, sweep_id, by=request.headers.get("X-Sweeprank-User", "api"))
+        sweeps.cancel(svc.store, svc.dispatcher, sweep_id, by=user.name)
     return jsonify({"id": sweep_id, "status": svc.store.status(sweep_id).value})
 
 
@@ -166,8 +295,13 @@ def _register_action(action: str) -> None:
     def view(sweep_id: str) -> Any:
         return _action(sweep_id, action)
 
-    routes.route(f"/sweeps/<sweep_id>/{action}", "POST", f"{action.capitalize()} a sweep", response=ActionDone,
-                 endpoint=f"{action}_sweep")(view)
+    routes.route(
+        f"/sweeps/<sweep_id>/{action}",
+        "POST",
+        f"{action.capitalize()} a sweep",
+        response=ActionDone,
+        endpoint=f"{action}_sweep",
+    )(view)
 
 
 for _action_name in ("pause", "resume", "cancel"):
@@ -188,26 +322,20 @@ def export(sweep_id: str) -> Any:
             return Response(to_parquet(columns, rows), mimetype="application/vnd.apache.parquet", headers=headers)
         except ImportError:
             return jsonify({"error": "parquet export needs pyarrow installed on the web server"}), 400
-    return jsonify({"error": f"format must be csv, json or parquet, got {fmt!r}",
-                    "errors": [{"field": "format", "message": "must be csv, json or parquet"}]}), 400
+    return jsonify(
+        {
+            "error": f"format must be csv, json or parquet, got {fmt!r}",
+            "errors": [{"field": "format", "message": "must be csv, json or parquet"}],
+        }
+    ), 400
 
 
-@routes.route("/queue", "GET", "Workers, queue depths, in-flight trials, recent failures", response=QueueStatus)
+@routes.route(
+    "/queue",
+    "GET",
+    "Workers with their current trials, queue depths, throughput, recent failures",
+    response=QueueStatus,
+)
 def queue_status() -> Any:
     svc = services()
-    store = svc.store
-    workers = list(store.live_workers(svc.settings.worker_ttl_s))
-    for worker in workers:
-        worker["age_s"] = round(time.time() - worker["heartbeat"], 1)
-    pending_by_owner: dict[str, int] = {}
-    for sweep_id in store.active_sweep_ids():
-        owner = str(store.r.hget(keys.sweep(sweep_id), "owner"))
-        pending_by_owner[owner] = pending_by_owner.get(owner, 0) + int(store.r.llen(keys.pending(sweep_id)))
-    return jsonify({
-        "workers": workers,
-        "queues": {keys.queue_name(dc): int(store.r.llen(keys.queue_name(dc))) for dc in ("cpu", "gpu")},
-        "inflight": {dc: len(store.inflight(dc)) for dc in ("cpu", "gpu")},
-        "pending_by_owner": pending_by_owner,
-        "recent_failures": store.recent_failures(),
-        "counters": store.counters(),
-    })
+    return jsonify(queue_view(svc.store, svc.settings))

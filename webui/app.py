@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, current_app, jsonify
+from flask import Flask, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
 
 from broker.celery_app import make_celery
 from broker.dispatcher import Dispatcher
 from broker.settings import Settings
 from broker.store import Store, UnknownSweep
 from broker.sweeps import SweepStateError
+from broker.users import Users
 from trials.errors import SweeprankError
 from trials.specs import SpecInvalid
 
@@ -26,28 +28,75 @@ class Services:
 
 
 def services() -> Services:
-    return current_app.extensions["sweeprank"]  # type: ignore[no-any-return]
+    found: Services = current_app.extensions["sweeprank"]
+    return found
+
+
+# Everything is served by this app (no CDN): the policy says so, and blocks injected scripts too.
+_SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
 
 
 def _error(status: int, message: str, errors: list[dict[str, str]] | None = None) -> Any:
+    if request.blueprint == "pages":
+        return render_template("error.html", status=status, message=message), status
     body: dict[str, Any] = {"error": message}
     if errors is not None:
         body["errors"] = errors
-    return jsonify(body), status
+    response = jsonify(body)
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="sweeprank"'
+    return response, status
+
+
+def _secure(response: Response) -> Response:
+    for name, value in _SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Settings: SWEEPRANK_REDIS_URL, SWEEPRANK_SECRET_KEY (default: one shared through Redis),
+    SWEEPRANK_PUBLIC_READ (default true: pages and GET API open without login)."""
     app = Flask(__name__)
-    app.config.from_mapping(REDIS_URL=Settings.from_env().redis_url, MAX_CONTENT_LENGTH=1_000_000)
+    app.config.from_mapping(
+        REDIS_URL=Settings.from_env().redis_url,
+        MAX_CONTENT_LENGTH=1_000_000,
+        PUBLIC_READ=True,
+        SECRET_KEY=None,
+        EVENTS_INTERVAL_S=0.3,
+        LOGIN_ATTEMPTS_PER_MINUTE=10,
+        BAD_TOKENS_PER_MINUTE=30,
+        SUBMITS_PER_MINUTE=30,
+        MAX_QUEUED_TRIALS_PER_MEMBER=100_000,
+        EVENTS_MAX_S=300.0,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_HTTPONLY=True,
+    )
     app.config.from_prefixed_env("SWEEPRANK")
     if test_config:
         app.config.update(test_config)
     settings = Settings(redis_url=app.config["REDIS_URL"])
     app.extensions["sweeprank"] = Services(settings)
+    if not app.config["SECRET_KEY"]:
+        # Shared through Redis so that every web process signs and accepts the same sessions.
+        app.config["SECRET_KEY"] = Users(app.extensions["sweeprank"].store.r).web_secret()
 
     from webui.api import api
+    from webui.auth import check_csrf, csrf_token, current_user
+    from webui.events import events
+    from webui.pages import pages
 
+    app.before_request(check_csrf)
+    app.after_request(_secure)
+    app.context_processor(lambda: {"current_user": current_user(), "csrf_token": csrf_token})
     app.register_blueprint(api, url_prefix="/api")
+    app.register_blueprint(events)
+    app.register_blueprint(pages)
 
     @app.errorhandler(SpecInvalid)
     def _spec_invalid(err: SpecInvalid) -> Any:
@@ -67,6 +116,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     @app.errorhandler(HTTPException)
     def _http(err: HTTPException) -> Any:
-        return _error(err.code or 500, err.description or err.name)
+        response, status = _error(err.code or 500, err.description or err.name)
+        retry_after = getattr(err, "retry_after_s", None)
+        if retry_after is not None:
+            response = app.make_response((response, status))
+            response.headers["Retry-After"] = str(retry_after)
+        return response, status
 
     return app

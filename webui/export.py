@@ -8,8 +8,17 @@ from typing import Any
 
 from broker.store import Store
 
-METRIC_COLUMNS = ("test_accuracy", "best_val_accuracy", "final_train_loss", "epochs_completed", "n_params",
-                  "wall_time_s", "device", "worker", "error")
+METRIC_COLUMNS = (
+    "test_accuracy",
+    "best_val_accuracy",
+    "final_train_loss",
+    "epochs_completed",
+    "n_params",
+    "wall_time_s",
+    "device",
+    "worker",
+    "error",
+)
 # Spreadsheets execute cells starting with these; a leading quote keeps them text.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -24,9 +33,12 @@ def trial_rows(store: Store, sweep_id: str) -> tuple[list[str], list[dict[str, A
     rows = []
     for trial_id in sorted(states):
         state, result = states[trial_id], finals.get(trial_id)
-        row: dict[str, Any] = {"trial_id": trial_id, "dataset": state.get("dataset", ""),
-                               "status": result.status.value if result else state.get("status", ""),
-                               "attempt": result.attempt if result else state.get("attempt", "")}
+        row: dict[str, Any] = {
+            "trial_id": trial_id,
+            "dataset": state.get("dataset", ""),
+            "status": result.status.value if result else state.get("status", ""),
+            "attempt": result.attempt if result else state.get("attempt", ""),
+        }
         row.update(configs[trial_id])
         for column in METRIC_COLUMNS:
             row[column] = getattr(result, column) if result else None

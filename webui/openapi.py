@@ -43,9 +43,18 @@ class ApiRoutes:
     prefix: str
     operations: list[_Operation] = field(default_factory=list)
 
-    def route(self, path: str, method: str, summary: str, *, body: type[BaseModel] | None = None,
-              response: type[BaseModel] | None = None, status: int = 200,
-              produces: str = "application/json", endpoint: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def route(
+        self,
+        path: str,
+        method: str,
+        summary: str,
+        *,
+        body: type[BaseModel] | None = None,
+        response: type[BaseModel] | None = None,
+        status: int = 200,
+        produces: str = "application/json",
+        endpoint: str | None = None,
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         def register(view: Callable[..., Any]) -> Callable[..., Any]:
             self.blueprint.add_url_rule(path, endpoint=endpoint or view.__name__, view_func=view, methods=[method])
             self.operations.append(_Operation(path, method.lower(), summary, body, response, status, produces))
@@ -66,17 +75,32 @@ class ApiRoutes:
         error = {"description": "error", "content": {"application/json": {"schema": ref(ErrorBody)}}}
         for op in self.operations:
             openapi_path = self.prefix + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", op.path)
-            params = [{"name": name, "in": "path", "required": True,
-                       "schema": {"type": "integer" if kind == "int" else "string"}}
-                      for kind, name in re.findall(r"<(?:(\w+):)?(\w+)>", op.path)]
+            params = [
+                {
+                    "name": name,
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "integer" if kind == "int" else "string"},
+                }
+                for kind, name in re.findall(r"<(?:(\w+):)?(\w+)>", op.path)
+            ]
             content: dict[str, Any] = {op.produces: {"schema": ref(op.response) if op.response else {}}}
             entry: dict[str, Any] = {
-                "summary": op.summary, "parameters": params,
-                "responses": {str(op.status): {"description": "ok", "content": content},
-                              "400": error, "404": error, "409": error},
+                "summary": op.summary,
+                "parameters": params,
+                "responses": {
+                    str(op.status): {"description": "ok", "content": content},
+                    "400": error,
+                    "404": error,
+                    "409": error,
+                },
             }
             if op.body is not None:
                 entry["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref(op.body)}}}
             paths.setdefault(openapi_path, {})[op.method] = entry
-        return {"openapi": "3.1.0", "info": {"title": title, "version": version}, "paths": paths,
-                "components": {"schemas": schemas}}
+        return {
+            "openapi": "3.1.0",
+            "info": {"title": title, "version": version},
+            "paths": paths,
+            "components": {"schemas": schemas},
+        }

@@ -5,7 +5,8 @@ after the ranking that includes it is stored. On start it rebuilds every
 sweep's state from the stored results in arrival order (the order the stream
 delivered them), then reads its own unacknowledged events again: trials it
 already counted are skipped, so a restart loses nothing and counts nothing twice.
-It also runs the control tick: dispatcher refill and stop-when-stable.
+It also runs the control tick: dispatcher refill, the reconciler (lost trials
+get a new attempt) and stop-when-stable.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import redis
 
 from broker import keys, sweeps
 from broker.dispatcher import Dispatcher
+from broker.reconciler import Reconciler
 from broker.store import Store
 from importance.groups import POOLED, GroupedRanking
 from importance.stability import StabilityTracker
@@ -201,11 +203,18 @@ class Analyst:
         while events := self._read("0", None):
             self.handle(events)
 
-    def run_forever(self, tick_s: float = 1.0) -> None:
+    def run_forever(self, reconcile_every_s: float = 5.0, tick_s: float = 1.0) -> None:
         self.start()
+        reconciler = Reconciler(self.store, self.dispatcher)
+        next_reconcile = 0.0
         while True:
             try:
                 self.handle(self._read(">", int(tick_s * 1000)))
+                if time.monotonic() >= next_reconcile:
+                    outcomes = reconciler.run_once()
+                    if outcomes:
+                        log.warning("reconciler: %s", dict(outcomes))
+                    next_reconcile = time.monotonic() + reconcile_every_s
                 self.dispatcher.refill()
             except redis.ConnectionError:
                 log.warning("Redis unreachable; retrying")

@@ -15,6 +15,7 @@ from typing import Any
 
 from celery import signals
 
+from broker import keys
 from broker.celery_app import TRAIN_TRIAL, app
 from broker.dispatcher import Dispatcher
 from broker.settings import Settings
@@ -35,26 +36,27 @@ def device_class() -> str:
 
 
 @cache
-def _runner(pid: int) -> TrialRunner:
-    """One runner per child process (keyed by pid: a forked child must not reuse its parent's sockets)."""
-    settings = Settings.from_env()
-    store = Store.from_url(settings.redis_url)
-    dispatcher = Dispatcher(store, app, settings)
-    return TrialRunner(store, settings, f"{socket.gethostname()}:{pid}", device(), after_trial=dispatcher.refill)
+def _runner(pid: int, worker_name: str) -> TrialRunner:
+    """One runner per child process (keyed by pid: a forked child must not reuse its parent's sockets).
 
-
-@app.task(name=TRAIN_TRIAL, acks_late=True)
-def train_trial(raw_spec: dict[str, Any]) -> str:
-    return _runner(os.getpid()).run(TrialSpec.model_validate(raw_spec), device_class())
-
-
-@signals.worker_process_init.connect
-def _configure_child(**_: Any) -> None:
+    torch is set up here, at the child's first trial, not at process start: importing
+    it takes seconds, longer than Celery waits for a new child to say it is up.
+    """
     threads = os.environ.get("SWEEPRANK_TORCH_THREADS")
     if threads:
         from workers.trainer.loop import configure_threads
 
         configure_threads(int(threads))
+    settings = Settings.from_env()
+    store = Store.from_url(settings.redis_url)
+    dispatcher = Dispatcher(store, app, settings)
+    return TrialRunner(store, settings, f"{worker_name}:{pid}", device(), dispatcher)
+
+
+@app.task(name=TRAIN_TRIAL, acks_late=True, bind=True)
+def train_trial(task: Any, raw_spec: dict[str, Any]) -> str:
+    runner = _runner(os.getpid(), str(task.request.hostname or socket.gethostname()))
+    return runner.run(TrialSpec.model_validate(raw_spec), device_class())
 
 
 def _worker_info(consumer: Any) -> dict[str, Any]:
@@ -85,6 +87,13 @@ def _register(sender: Any, **_: Any) -> None:
                 return
 
     threading.Thread(target=beat, name="sweeprank-heartbeat", daemon=True).start()
+
+
+@signals.worker_shutting_down.connect
+def _drain(**_: Any) -> None:
+    """Children hand their running trials back at the next epoch instead of finishing them."""
+    settings = Settings.from_env()
+    Store.from_url(settings.redis_url).r.set(keys.draining(socket.gethostname(), os.getpid()), "1", ex=3600)
 
 
 @signals.worker_shutdown.connect

@@ -1,18 +1,29 @@
 """One delivery of one trial, from claim to stored result, free of Celery.
 
 Celery delivers at least once (acks_late), so this is written to be idempotent:
-a trial that already has a final result is not run again, a second delivery
-while the first still holds the claim backs off, and the store keeps only the
-first final result. torch is imported inside `run`, never at module import,
-because the Celery parent must not touch torch before it forks (DESIGN.md 5).
+a trial that already has a final result, or whose attempt was superseded by the
+reconciler, is not run; a second delivery while another holds the claim backs
+off; and the store keeps only the first final result of the current attempt.
+While training, a heartbeat thread keeps the claim alive, so the reconciler can
+tell a long epoch from a dead worker. torch is imported inside the task, never
+at module import: the Celery parent must not touch torch before it forks.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
+import redis
+
+from broker import keys
+from broker.dispatcher import Dispatcher
+from broker.reconciler import replace_attempt
 from broker.settings import Settings
 from broker.store import Store
 from trials.specs import EpochMetrics, SweepStatus, TrialResult, TrialSpec, TrialStatus
@@ -22,64 +33,104 @@ log = logging.getLogger(__name__)
 STOPPING = (SweepStatus.CANCELLED, SweepStatus.STOPPED_STABLE)
 
 
-def _cancelled_result(spec: TrialSpec, worker: str, why: str) -> TrialResult:
+def _ended(spec: TrialSpec, worker: str, status: TrialStatus, why: str) -> TrialResult:
     return TrialResult(
         sweep_id=spec.sweep_id,
         trial_id=spec.trial_id,
         attempt=spec.attempt,
         dataset=spec.dataset,
         config=spec.config,
-        status=TrialStatus.CANCELLED,
+        status=status,
         worker=worker,
-        error=why,
+        error=why[:500],
     )
 
 
+def drain_key() -> str:
+    """The flag our Celery parent raises when it is asked to shut down."""
+    return keys.draining(socket.gethostname(), os.getppid())
+
+
 class TrialRunner:
-    def __init__(
-        self,
-        store: Store,
-        settings: Settings,
-        worker: str,
-        device: str,
-        after_trial: Callable[[], object] = lambda: None,
-    ) -> None:
+    def __init__(self, store: Store, settings: Settings, worker: str, device: str, dispatcher: Dispatcher) -> None:
         self.store = store
         self.settings = settings
         self.worker = worker
         self.device = device
-        self.after_trial = after_trial
+        self.dispatcher = dispatcher
 
     def run(self, spec: TrialSpec, device_class: str = "cpu") -> str:
-        """Run the trial unless it is done or held elsewhere; returns what happened."""
+        """Run the trial unless it is done, superseded or held elsewhere; returns what happened."""
         try:
-            return self._run(spec)
+            return self._run(spec, device_class)
         finally:
-            self.store.remove_inflight(device_class, spec.key)
-            self.after_trial()
+            self.dispatcher.refill()
 
-    def _run(self, spec: TrialSpec) -> str:
+    def _run(self, spec: TrialSpec, device_class: str) -> str:
         if self.store.result(spec.sweep_id, spec.trial_id) is not None:
             self.store.count("redeliveries_skipped")
             return "already final"
+        if int(self.store.trial_state(spec.sweep_id, spec.trial_id).get("attempt", 1)) > spec.attempt:
+            self.store.count("superseded_deliveries_skipped")
+            return "superseded"
         if self.store.status(spec.sweep_id) in STOPPING:
-            self.store.store_result(_cancelled_result(spec, self.worker, "sweep ended before the trial started"))
+            self.store.store_result(_ended(spec, self.worker, TrialStatus.CANCELLED, "sweep ended before the start"))
+            self.store.remove_inflight(device_class, spec.key)
             return "cancelled before start"
         if not self.store.claim(spec, self.worker, self.settings.claim_ttl_s):
+            self.store.count("concurrent_deliveries_refused")
             return "held by another attempt"
+        released = False
         try:
-            result = self._train(spec)
+            with self._heartbeat(spec):
+                result = self._train(spec)
+            if self._draining() and result.status is TrialStatus.CANCELLED and not self._sweep_stopping(spec):
+                # Free the claim first, or the next attempt could be refused by our own claim.
+                self.store.release_claim(spec, self.worker)
+                released = True
+                return replace_attempt(
+                    self.store, self.dispatcher, spec.key, device_class, f"worker {self.worker} shut down", lost=False
+                )
             self.store.store_result(result)
+            self.store.remove_inflight(device_class, spec.key)
             return result.status.value
         finally:
-            self.store.release_claim(spec)
+            if not released:
+                self.store.release_claim(spec, self.worker)
+
+    @contextmanager
+    def _heartbeat(self, spec: TrialSpec) -> Iterator[None]:
+        """Refresh the claim from a thread: an epoch may last longer than the claim's TTL."""
+        stop = threading.Event()
+        interval = max(self.settings.claim_ttl_s / 4, 0.2)
+
+        def beat() -> None:
+            while not stop.wait(interval):
+                try:
+                    self.store.refresh_claim(spec, self.settings.claim_ttl_s)
+                except Exception:  # Redis restarting; the next beat tries again
+                    log.warning("claim heartbeat failed for %s", spec.key)
+
+        thread = threading.Thread(target=beat, name="claim-heartbeat", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+    def _draining(self) -> bool:
+        return bool(self.store.r.exists(drain_key()))
+
+    def _sweep_stopping(self, spec: TrialSpec) -> bool:
+        return self.store.status(spec.sweep_id) in STOPPING
 
     def _train(self, spec: TrialSpec) -> TrialResult:
         self.store.update_trial(
             spec.sweep_id,
             spec.trial_id,
+            if_attempt=spec.attempt,
             status=TrialStatus.RUNNING.value,
-            attempt=spec.attempt,
             worker=self.worker,
             started=time.time(),
             epoch=0,
@@ -91,29 +142,27 @@ class TrialRunner:
             self.store.update_trial(
                 spec.sweep_id,
                 spec.trial_id,
+                if_attempt=spec.attempt,
                 epoch=metrics.epoch,
                 val_accuracy=metrics.val_accuracy,
                 train_loss=metrics.train_loss,
             )
-            self.store.refresh_claim(spec, self.settings.claim_ttl_s)
 
         def should_stop() -> bool:
-            return self.store.status(spec.sweep_id) in STOPPING
+            return self._sweep_stopping(spec) or self._draining()
 
+        return self._train_guarded(spec, on_epoch, should_stop)
+
+    def _train_guarded(
+        self, spec: TrialSpec, on_epoch: Callable[[EpochMetrics], None], should_stop: Callable[[], bool]
+    ) -> TrialResult:
         try:
             from workers.trainer.loop import run_trial
 
             return run_trial(spec, device=self.device, on_epoch=on_epoch, should_stop=should_stop, worker=self.worker)
+        except redis.RedisError:
+            raise  # the store is unreachable: not the trial's fault; the reconciler re-queues it
         except Exception as err:  # a broken trial must end as `failed`, not take the worker down
             log.exception("trial %s failed", spec.key)
-            return TrialResult(
-                sweep_id=spec.sweep_id,
-                trial_id=spec.trial_id,
-                attempt=spec.attempt,
-                dataset=spec.dataset,
-                config=spec.config,
-                status=TrialStatus.FAILED,
-                worker=self.worker,
-                device=self.device,
-                error=f"{type(err).__name__}: {err}"[:500],
-            )
+            result = _ended(spec, self.worker, TrialStatus.FAILED, f"{type(err).__name__}: {err}")
+            return result.model_copy(update={"device": self.device})

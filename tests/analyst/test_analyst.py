@@ -52,9 +52,8 @@ def drain(analyst: Analyst) -> None:
         analyst.handle(events)
 
 
-def test_sweep_stops_itself_when_the_ranking_is_stable(redis_client: redis.Redis) -> None:
-    redis_client.flushdb()
-    store = Store(redis_client)
+def test_sweep_stops_itself_when_the_ranking_is_stable(scratch_redis: redis.Redis) -> None:
+    store = Store(scratch_redis)
     analyst = make_analyst(store)
     analyst.start()
     sweep_id = sweeps.submit(
@@ -77,9 +76,8 @@ def test_sweep_stops_itself_when_the_ranking_is_stable(redis_client: redis.Redis
     assert len(cancelled) == 1000 - record["n_final"]
 
 
-def test_replayed_events_and_restarts_count_each_trial_once(redis_client: redis.Redis) -> None:
-    redis_client.flushdb()
-    store = Store(redis_client)
+def test_replayed_events_and_restarts_count_each_trial_once(scratch_redis: redis.Redis) -> None:
+    store = Store(scratch_redis)
     first = make_analyst(store)
     first.start()
     sweep_id = sweeps.submit(store, first.dispatcher, make_spec(n_trials=40))
@@ -88,7 +86,7 @@ def test_replayed_events_and_restarts_count_each_trial_once(redis_client: redis.
     events = first._read(">", None)
     first.handle(events[:10])  # crash after acknowledging only the first ten
     # A replayed event for a trial already counted changes nothing.
-    redis_client.xadd(keys.RESULTS_STREAM, {"sweep_id": sweep_id, "trial_id": "3"})
+    scratch_redis.xadd(keys.RESULTS_STREAM, {"sweep_id": sweep_id, "trial_id": "3"})
     feed(store, sweep_id, range(25, 40), rng)
 
     second = make_analyst(store)
@@ -103,4 +101,4 @@ def test_replayed_events_and_restarts_count_each_trial_once(redis_client: redis.
     batch.add(store.results(sweep_id))
     expected = batch.records()[0]["groups"]["pooled"]
     assert np.allclose(stored["groups"]["pooled"]["importances"], expected["importances"], rtol=1e-9, atol=1e-12)
-    assert redis_client.xpending(keys.RESULTS_STREAM, keys.ANALYST_GROUP)["pending"] == 0
+    assert scratch_redis.xpending(keys.RESULTS_STREAM, keys.ANALYST_GROUP)["pending"] == 0

@@ -26,9 +26,8 @@ class RecordingCelery:
 
 
 @pytest.fixture
-def store(redis_client: redis.Redis) -> Store:
-    redis_client.flushdb()
-    return Store(redis_client)
+def store(scratch_redis: redis.Redis) -> Store:
+    return Store(scratch_redis)
 
 
 @pytest.fixture

@@ -26,11 +26,21 @@ def result(
 def test_second_final_result_is_discarded_and_counted(store: Store, dispatcher: Dispatcher) -> None:
     sweep_id = sweeps.submit(store, dispatcher, make_spec(n_trials=2))
     assert store.store_result(result(sweep_id, 0, attempt=1, accuracy=0.7))
-    assert not store.store_result(result(sweep_id, 0, attempt=2, accuracy=0.1))
+    assert not store.store_result(result(sweep_id, 0, attempt=1, accuracy=0.1))
     assert store.result(sweep_id, 0).test_accuracy == 0.7  # type: ignore[union-attr]
     assert store.counters()["duplicate_results_discarded"] == 1
     assert store.r.xlen("sr:results") == 1, "one result event per trial"
     assert store.sweep(sweep_id)["n_final"] == 1
+
+
+def test_results_of_superseded_attempts_are_discarded(store: Store, dispatcher: Dispatcher) -> None:
+    sweep_id = sweeps.submit(store, dispatcher, make_spec(n_trials=1))
+    store.update_trial(sweep_id, 0, attempt=2, status="queued")  # the reconciler re-queued it
+    assert not store.update_trial(sweep_id, 0, if_attempt=1, epoch=3), "the old attempt may not write its state"
+    assert not store.store_result(result(sweep_id, 0, attempt=1))
+    assert store.counters()["superseded_results_discarded"] == 1
+    assert store.store_result(result(sweep_id, 0, attempt=2))
+    assert store.trial_state(sweep_id, 0)["status"] == "completed"
 
 
 def test_sweep_completes_when_every_trial_is_final(store: Store, dispatcher: Dispatcher) -> None:
@@ -70,7 +80,9 @@ def test_claim_admits_one_attempt_at_a_time(store: Store, dispatcher: Dispatcher
     spec = store.trial_spec(sweep_id, 0)
     assert store.claim(spec, "host:1", ttl_s=30)
     assert not store.claim(spec.model_copy(update={"attempt": 2}), "host:2", ttl_s=30)
-    store.release_claim(spec)
+    store.release_claim(spec, "host:other")
+    assert store.claim_holder(sweep_id, 0) == "1|host:1", "only the holder releases its claim"
+    store.release_claim(spec, "host:1")
     assert store.claim(spec.model_copy(update={"attempt": 2}), "host:2", ttl_s=30)
 
 

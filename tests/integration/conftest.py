@@ -16,6 +16,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from broker.store import Store
+from broker.users import Users
 from sweeprank.stack import Stack, worker_command
 from tests.helpers import wait_until
 from webui import create_app
@@ -32,23 +33,34 @@ TRAINER_SLOTS = 2
 
 
 def tiny_spec(owner: str = "ann", name: str = "tiny", n_trials: int = 12, **extra: Any) -> dict[str, Any]:
-    return {"owner": owner, "name": name, "datasets": ["digits"], "n_trials": n_trials,
-            "narrow": TINY_NARROW, "seed": 1, **extra}
+    return {
+        "owner": owner,
+        "name": name,
+        "datasets": ["digits"],
+        "n_trials": n_trials,
+        "narrow": TINY_NARROW,
+        "seed": 1,
+        **extra,
+    }
 
 
 class LiveStack:
     """Child processes of one test module, with helpers to restart pieces."""
 
-    def __init__(self, redis_url: str, log_dir: Path) -> None:
+    def __init__(self, redis_url: str, log_dir: Path, tfds_dir: Path) -> None:
         self.redis_url = redis_url
         self.stack = Stack(log_dir=log_dir)
-        self.stack.env.update(SWEEPRANK_REDIS_URL=redis_url, SWEEPRANK_DEVICE="cpu", SWEEPRANK_TORCH_THREADS="1")
+        self.stack.env.update(
+            SWEEPRANK_REDIS_URL=redis_url,
+            SWEEPRANK_DEVICE="cpu",
+            SWEEPRANK_TORCH_THREADS="1",
+            SWEEPRANK_TFDS_DIR=str(tfds_dir),
+        )
         self.store = Store.from_url(redis_url)
         self.log_dir = log_dir
 
     def start_trainer(self, slots: int = TRAINER_SLOTS, name: str = "cpu@test") -> None:
-        self.stack.spawn(f"trainer-{name}", worker_command(name=name, device="cpu", concurrency=slots,
-                                                           loglevel="info"))
+        self.stack.spawn(f"trainer-{name}", worker_command(name=name, device="cpu", concurrency=slots, loglevel="info"))
         wait_until(lambda: any(w["name"] == name for w in self.store.live_workers(30)), 60, what="trainer registered")
 
     def start_analyst(self) -> Any:
@@ -58,19 +70,35 @@ class LiveStack:
         return "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(self.log_dir.glob("*.log")))
 
 
+@pytest.fixture(scope="session")
+def tfds_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny_shapes tfds dataset, built offline as array_record for the trainers to read."""
+    from tests.workers.tfds_fixture.tiny_shapes import build
+
+    return build(tmp_path_factory.mktemp("tfds"))
+
+
 @pytest.fixture(scope="module")
-def live(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
-    stack = LiveStack(redis_url, tmp_path_factory.mktemp("logs"))
+def live(redis_url: str, tfds_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
+    stack = LiveStack(redis_url, tmp_path_factory.mktemp("logs"), tfds_dir)
     stack.start_trainer()
     stack.start_analyst()
     yield stack
     stack.stack.stop()
 
 
+def authed_client(redis_url: str, name: str, admin: bool = False) -> FlaskClient:
+    """The real app's test client, sending a fresh token of member `name` on every request."""
+    client = create_app({"REDIS_URL": redis_url, "TESTING": True}).test_client()
+    token = Users(Store.from_url(redis_url).r).add(name, admin=admin)
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    return client
+
+
 @pytest.fixture
 def api(live: LiveStack) -> Iterator[FlaskClient]:
-    app = create_app({"REDIS_URL": live.redis_url, "TESTING": True})
-    client = app.test_client()
+    # An admin: these tests submit sweeps for several owners (bob, cat, dan) to exercise the queue.
+    client = authed_client(live.redis_url, "lab-admin", admin=True)
     yield client
     # Leave no sweep running for the next test: they share the trainers.
     for sweep in client.get("/api/sweeps").get_json()["sweeps"]:
@@ -79,7 +107,9 @@ def api(live: LiveStack) -> Iterator[FlaskClient]:
     wait_until(lambda: not any(live.store.inflight(dc) for dc in ("cpu", "gpu")), 120, what="trainers idle")
 
 
-def wait_for_status(api: FlaskClient, sweep_id: str, statuses: tuple[str, ...], timeout_s: float = 120) -> dict[str, Any]:
+def wait_for_status(
+    api: FlaskClient, sweep_id: str, statuses: tuple[str, ...], timeout_s: float = 120
+) -> dict[str, Any]:
     def probe() -> dict[str, Any] | None:
         sweep = api.get(f"/api/sweeps/{sweep_id}").get_json()
         return sweep if sweep["status"] in statuses else None
@@ -89,8 +119,8 @@ def wait_for_status(api: FlaskClient, sweep_id: str, statuses: tuple[str, ...], 
 
 @pytest.fixture
 def redis_api(redis_url: str) -> FlaskClient:
-    """The API over real Redis, no workers: for validation and read paths."""
-    return create_app({"REDIS_URL": redis_url, "TESTING": True}).test_client()
+    """The API over real Redis, no workers, as member ann: for validation and read paths."""
+    return authed_client(redis_url, "ann")
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -22,8 +22,9 @@ from tests.integration.conftest import tiny_spec
         ({"surprise": 1}, "surprise", "Extra inputs are not permitted"),
     ],
 )
-def test_bad_spec_is_rejected_with_the_field(redis_api: FlaskClient, change: dict[str, object], field: str,
-                                             fragment: str) -> None:
+def test_bad_spec_is_rejected_with_the_field(
+    redis_api: FlaskClient, change: dict[str, object], field: str, fragment: str
+) -> None:
     response = redis_api.post("/api/sweeps", json={**tiny_spec(), **change})
     assert response.status_code == 400
     body = response.get_json()

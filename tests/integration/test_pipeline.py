@@ -26,8 +26,12 @@ def batch_ranking(live: LiveStack, sweep_id: str, n_bootstrap: int = 50) -> dict
     from trials.space import SearchSpace
     from trials.specs import SweepSpec
 
-    analysis = SweepAnalysis(sweep_id, SweepSpec.model_validate(record["spec"]),
-                             SearchSpace.from_dict(record["space"]), RankingParams(n_bootstrap=n_bootstrap))
+    analysis = SweepAnalysis(
+        sweep_id,
+        SweepSpec.model_validate(record["spec"]),
+        SearchSpace.from_dict(record["space"]),
+        RankingParams(n_bootstrap=n_bootstrap),
+    )
     analysis.add(live.store.results(sweep_id))
     return analysis.records()[0]
 
@@ -49,7 +53,9 @@ def test_small_sweep_completes_with_one_result_per_trial(api: FlaskClient, live:
 
     ranking = wait_until(
         lambda: (r := api.get(f"/api/sweeps/{sweep_id}/ranking").get_json()["ranking"]) and r["n_results"] == 12 and r,
-        30, what="ranking over all 12 results")
+        30,
+        what="ranking over all 12 results",
+    )
     assert ranking["n_trials"] == 12 == sum(1 for r in results if r.status.value == "completed")
     pooled = ranking["groups"]["pooled"]
     assert abs(sum(pooled["importances"]) - 1.0) < 1e-9 or pooled["message"]
@@ -63,6 +69,16 @@ def test_small_sweep_completes_with_one_result_per_trial(api: FlaskClient, live:
     assert all(r["status"] == "completed" and r["learning_rate"] for r in rows)
     as_json = json.loads(api.get(f"/api/sweeps/{sweep_id}/export?format=json").get_data())
     assert len(as_json["rows"]) == 12
+
+
+def test_sweep_on_a_tfds_dataset_prepared_offline(api: FlaskClient, live: LiveStack) -> None:
+    from tests.workers.tfds_fixture import tiny_shapes
+
+    sweep_id = submit(api, tiny_spec(name="tfds", n_trials=4, datasets=[f"tfds:{tiny_shapes.NAME}"]))
+    wait_for_status(api, sweep_id, ("completed",))
+    results = live.store.results(sweep_id)
+    assert [r.status.value for r in results] == ["completed"] * 4, [r.error for r in results]
+    assert {r.dataset for r in results} == {"tfds:tiny_shapes"}
 
 
 def test_small_sweep_starts_before_a_big_one_ends(api: FlaskClient, live: LiveStack) -> None:
@@ -116,8 +132,7 @@ def test_pause_holds_dispatch_and_resume_finishes(api: FlaskClient, live: LiveSt
 
 def test_analyst_restarted_mid_sweep_matches_a_batch_fit(api: FlaskClient, live: LiveStack) -> None:
     sweep_id = submit(api, tiny_spec(name="restart", n_trials=16))
-    wait_until(lambda: (r := live.store.latest_ranking(sweep_id)) and r["n_results"] >= 3, 60,
-               what="first rankings")
+    wait_until(lambda: (r := live.store.latest_ranking(sweep_id)) and r["n_results"] >= 3, 60, what="first rankings")
     analyst = next(p for label, p in live.stack.children if label == "analyst")
     analyst.kill()
     analyst.wait()
@@ -125,12 +140,15 @@ def test_analyst_restarted_mid_sweep_matches_a_batch_fit(api: FlaskClient, live:
     wait_for_status(api, sweep_id, ("completed",))
     assert live.store.latest_ranking(sweep_id)["n_results"] < 16, "the analyst was down for the end"
     live.start_analyst()
-    final = wait_until(lambda: (r := live.store.latest_ranking(sweep_id)) and r["n_results"] == 16 and r, 60,
-                       what="the restarted analyst to catch up")
+    final = wait_until(
+        lambda: (r := live.store.latest_ranking(sweep_id)) and r["n_results"] == 16 and r,
+        60,
+        what="the restarted analyst to catch up",
+    )
     expected = batch_ranking(live, sweep_id)
     for group, values in expected["groups"].items():
         got = final["groups"][group]
         assert got["n_trials"] == values["n_trials"]
         for field in ("raw_weights", "importances", "ci_low", "ci_high"):
-            for a, b in zip(got[field], values[field]):
+            for a, b in zip(got[field], values[field], strict=False):
                 assert abs(a - b) <= 1e-9 * max(1.0, abs(b)), (group, field, got[field], values[field])

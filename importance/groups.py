@@ -1,0 +1,183 @@
+"""Per-group (per-dataset) rankings and their pooled ranking.
+
+Each group gets its own `NRReliefF`: neighbours are never searched across
+datasets, whose metrics are not comparable. The pooled ranking is the
+trial-count-weighted mean of the per-group importance vectors (DESIGN.md
+section 3), over the groups whose ranking is meaningful (importances sum to 1;
+a group with a constant metric or no positive W has nothing to pool).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from importance.nrrelieff import NRReliefF
+from importance.stability import StabilityTracker
+from importance.uncertainty import percentile_interval, rank_order, rank_probability
+
+FloatArray = npt.NDArray[np.float64]
+POOLED = "pooled"
+MSG_NOTHING_TO_POOL = "no group has a meaningful ranking yet"
+
+
+def _plain(values: FloatArray) -> list[float | None]:
+    """JSON has no NaN: unknown values become null."""
+    return [float(v) if np.isfinite(v) else None for v in np.asarray(values, dtype=float)]
+
+
+class GroupedRanking:
+    """One NRReliefF per group plus the pooled ranking, with a stability tracker each."""
+
+    def __init__(
+        self,
+        names: Sequence[str],
+        categorical: Sequence[bool] | npt.NDArray[np.bool_] | None = None,
+        n_neighbors: int = 10,
+        sigma: float = 20.0,
+        n_bootstrap: int = 200,
+        random_state: int = 0,
+        top_k: int = 3,
+        window: int = 100,
+    ) -> None:
+        self.names = list(names)
+        self.categorical = categorical
+        self.n_neighbors = n_neighbors
+        self.sigma = sigma
+        self.n_bootstrap = n_bootstrap
+        self.random_state = random_state
+        self.top_k = top_k
+        self.window = window
+        self.estimators: dict[str, NRReliefF] = {}
+        self.trackers: dict[str, StabilityTracker] = {POOLED: self._tracker()}
+
+    def _tracker(self) -> StabilityTracker:
+        return StabilityTracker(top_k=self.top_k, window=self.window, names=self.names)
+
+    def partial_fit(self, X: npt.ArrayLike, y: npt.ArrayLike, groups: Sequence[str]) -> GroupedRanking:
+        X_arr, y_arr = np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.float64)
+        labels = np.asarray(list(groups), dtype=object)
+        if X_arr.ndim != 2 or X_arr.shape[1] != len(self.names) or not len(labels) == len(y_arr) == len(X_arr):
+            raise ValueError(
+                f"need X (n, {len(self.names)}), y (n,) and one group per row; "
+                f"got X {X_arr.shape}, y {y_arr.shape}, {len(labels)} groups"
+            )
+        if POOLED in set(labels.tolist()):
+            raise ValueError(f"group name {POOLED!r} is reserved for the pooled ranking")
+        for group in dict.fromkeys(labels.tolist()):
+            rows = labels == group
+            estimator = self.estimators.get(group)
+            if estimator is None:
+                # Distinct seeds per group keep replicates of different datasets independent.
+                estimator = NRReliefF(
+                    self.n_neighbors,
+                    self.sigma,
+                    self.categorical,
+                    self.n_bootstrap,
+                    self.random_state + len(self.estimators),
+                )
+                self.estimators[group] = estimator
+                self.trackers[group] = self._tracker()
+            estimator.partial_fit(X_arr[rows], y_arr[rows])
+            self.trackers[group].update(estimator.n_seen_, estimator.ranking_, estimator.ci_low_, estimator.ci_high_)
+        pooled = self.pooled()
+        self.trackers[POOLED].update(pooled["n_trials"], pooled["order"], pooled["ci_low"], pooled["ci_high"])
+        return self
+
+    @property
+    def n_seen_(self) -> int:
+        return sum(e.n_seen_ for e in self.estimators.values())
+
+    def pooled(self) -> dict[str, Any]:
+        """Trial-count-weighted means over meaningful groups, point estimate and each replicate."""
+        useful = [e for e in self.estimators.values() if not e.message_]
+        a, n_boot = len(self.names), self.n_bootstrap
+        if not useful:
+            zeros = np.zeros(a)
+            return {
+                "n_trials": self.n_seen_,
+                "importances": zeros,
+                "raw_weights": zeros,
+                "replicates": np.zeros((n_boot, a)),
+                "order": np.arange(a),
+                "ci_low": zeros,
+                "ci_high": zeros,
+                "rank_probability": np.full(a, np.nan),
+                "message": MSG_NOTHING_TO_POOL,
+            }
+        share = np.array([e.n_seen_ for e in useful], dtype=np.float64)
+        share /= share.sum()
+        importances = sum(w * e.importances_ for w, e in zip(share, useful, strict=False))
+        raw = sum(w * e.raw_weights_ for w, e in zip(share, useful, strict=False))
+        replicates = sum(w * e.bootstrap_importances_ for w, e in zip(share, useful, strict=False))
+        replicate_raw = sum(w * e.bootstrap_raw_weights_ for w, e in zip(share, useful, strict=False))
+        order = rank_order(np.asarray(importances), np.asarray(raw))
+        low, high = percentile_interval(np.asarray(replicates))
+        return {
+            "n_trials": self.n_seen_,
+            "importances": importances,
+            "raw_weights": raw,
+            "replicates": replicates,
+            "order": order,
+            "ci_low": low,
+            "ci_high": high,
+            "rank_probability": rank_probability(order, rank_order(np.asarray(replicates), np.asarray(replicate_raw))),
+            "message": "",
+        }
+
+    def _entry(
+        self,
+        n_trials: int,
+        importances: FloatArray,
+        raw: FloatArray,
+        low: FloatArray,
+        high: FloatArray,
+        prob: FloatArray,
+        order: npt.NDArray[np.intp],
+        tracker: StabilityTracker,
+        message: str,
+    ) -> dict[str, Any]:
+        return {
+            "n_trials": int(n_trials),
+            "names": list(self.names),
+            "importances": _plain(importances),
+            "raw_weights": _plain(raw),
+            "ci_low": _plain(low),
+            "ci_high": _plain(high),
+            "rank_probability": _plain(prob),
+            "ranking": [self.names[i] for i in order],
+            "stability": tracker.to_dict(),
+            "message": message,
+        }
+
+    def snapshot(self) -> dict[str, Any]:
+        """Plain, JSON-able state: every group, then "pooled"."""
+        out: dict[str, Any] = {}
+        for group, e in self.estimators.items():
+            out[group] = self._entry(
+                e.n_seen_,
+                e.importances_,
+                e.raw_weights_,
+                e.ci_low_,
+                e.ci_high_,
+                e.rank_probability_,
+                e.ranking_,
+                self.trackers[group],
+                e.message_,
+            )
+        p = self.pooled()
+        out[POOLED] = self._entry(
+            p["n_trials"],
+            p["importances"],
+            p["raw_weights"],
+            p["ci_low"],
+            p["ci_high"],
+            p["rank_probability"],
+            p["order"],
+            self.trackers[POOLED],
+            p["message"],
+        )
+        return out

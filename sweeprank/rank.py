@@ -1,0 +1,294 @@
+"""`sweeprank rank`: rank the hyperparameters of finished trials in a CSV file.
+
+Cells are cast by the search space (numbers for numeric hyperparameters,
+choices compared after casting), so a bad cell is reported by line and column
+before any math runs. Trials are streamed to the ranking in file order, which
+is their arrival order for tie-breaking and lets the stability tracker say
+since which trial the ranking has stopped changing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from importance.groups import POOLED, GroupedRanking
+from trials.encoding import COMPLETED, EncodedTrials, TrialRow, encode_trials, optuna_view
+from trials.errors import SpecError, SweeprankError
+from trials.presets import PRESETS, load_space_file, preset
+from trials.space import NumericParam, Param, SearchSpace, Value
+
+ALL = "all"
+PARAM_PREFIX = "params_"  # Optuna's trials_dataframe() names hyperparameter columns this way
+ID_COLUMNS = ("trial_id", "id", "number")
+STREAM_UPDATES = 50  # read-outs while streaming the file: enough resolution for "stable since"
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register `rank` on an argparse subparsers object."""
+    parser = subparsers.add_parser("rank", help="rank hyperparameters of finished trials (N-RReliefF)")
+    parser.add_argument("trials", help="CSV file, one trial per row")
+    parser.add_argument("--space", required=True, help=f"space file (YAML/JSON) or preset name {list(PRESETS)}")
+    parser.add_argument("--metric", required=True, help="column holding the metric")
+    direction = parser.add_mutually_exclusive_group()
+    direction.add_argument("--maximize", dest="maximize", action="store_true", default=True)
+    direction.add_argument("--minimize", dest="maximize", action="store_false")
+    parser.add_argument("--by", help="column naming the group (dataset); ranks per group plus pooled")
+    parser.add_argument("--compare", default="", help="comma list of fanova,ped-anova")
+    parser.add_argument("--json", dest="json_out", help="write the full result as JSON here")
+    parser.add_argument("--status-column", default="status", help="rows whose status is not 'completed' are excluded")
+    parser.add_argument("--k", type=int, default=10, help="neighbours per reference trial")
+    parser.add_argument("--sigma", type=float, default=20.0, help="rank-weight width")
+    parser.add_argument("--bootstrap", type=int, default=200, help="Poisson bootstrap replicates")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--stable-window", type=int, default=100, help="trials the top-3 order must hold")
+    parser.set_defaults(func=run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sweeprank")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Standalone entry point: `python -m sweeprank.rank rank TRIALS.csv ...`."""
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        methods = _methods(args.compare)
+        space = _space(args.space)
+        encoded = encode_trials(space, read_trials(args, space), maximize=args.maximize)
+        result = rank(encoded, args)
+        if methods:
+            result["comparison"] = _compare_all(space, encoded, result["rankings"], methods, args.seed)
+    except (SweeprankError, ValueError) as err:
+        print(f"sweeprank rank: {err}", file=sys.stderr)
+        return 2
+    print(render(result))
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(result, indent=2))
+    return 0
+
+
+# ---------------------------------------------------------------- input
+
+
+def _methods(raw: str) -> list[str]:
+    from importance.compare import METHODS
+
+    methods = [m.strip() for m in raw.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise SpecError("--compare", f"known methods are {list(METHODS)}, got {unknown}")
+    return methods
+
+
+def _space(ref: str) -> SearchSpace:
+    return preset(ref) if ref in PRESETS else load_space_file(ref)
+
+
+def _cell(param: Param, raw: str, where: str) -> Value:
+    text = raw.strip()
+    if isinstance(param, NumericParam):
+        try:
+            number: object = float(text)
+        except ValueError:
+            raise SpecError(where, f"must be a number, got {raw!r}") from None
+        value: object = number
+    else:
+        value = text
+    try:
+        return param.validate(value)
+    except SpecError as err:
+        raise SpecError(where, err.message) from None
+
+
+def _metric(raw: str | None, where: str) -> float:
+    text = (raw or "").strip()
+    if not text:
+        return math.nan  # a trial without a metric is excluded and counted, not an error
+    try:
+        return float(text)
+    except ValueError:
+        raise SpecError(where, f"metric must be a number, got {raw!r}") from None
+
+
+def _columns(path: str, header: list[str], space: SearchSpace, args: argparse.Namespace) -> dict[str, str]:
+    """Hyperparameter -> column; plain names or Optuna's params_<name>."""
+    unknown = [c for c in header if c.startswith(PARAM_PREFIX) and c[len(PARAM_PREFIX) :] not in space.names]
+    if unknown:
+        raise SpecError(path, f"columns {unknown} name hyperparameters the space does not have ({space.names})")
+    columns = {n: n if n in header else PARAM_PREFIX + n for n in space.names}
+    missing = [n for n, c in columns.items() if c not in header]
+    missing += [c for c in (args.metric, args.by) if c and c not in header]
+    if missing:
+        raise SpecError(path, f"missing column(s) {missing}; the header has {header}")
+    return columns
+
+
+def read_trials(args: argparse.Namespace, space: SearchSpace) -> list[TrialRow]:
+    path = str(args.trials)
+    try:
+        with open(path, newline="") as handle:
+            reader = csv.DictReader(handle)
+            columns = _columns(path, list(reader.fieldnames or []), space, args)
+            id_column = next((c for c in ID_COLUMNS if c in (reader.fieldnames or [])), None)
+            return [_row(row, reader.line_num, path, columns, id_column, space, args) for row in reader]
+    except OSError as err:
+        raise SpecError(path, f"cannot read trials file: {err.strerror}") from None
+
+
+def _row(
+    row: dict[str, str],
+    line: int,
+    path: str,
+    columns: dict[str, str],
+    id_column: str | None,
+    space: SearchSpace,
+    args: argparse.Namespace,
+) -> TrialRow:
+    trial_id = row[id_column] if id_column else str(line)
+    group = row[args.by] if args.by else ALL
+    status = (row.get(args.status_column) or COMPLETED).strip().lower()
+    if status in ("complete", "completed"):  # Optuna writes COMPLETE
+        status = COMPLETED
+    if status != COMPLETED:
+        return TrialRow(trial_id, {}, None, status, group)
+    value = _metric(row[args.metric], f"{path} line {line}, column {args.metric}")
+    if not math.isfinite(value):
+        return TrialRow(trial_id, {}, value, status, group)
+    config = {n: _cell(space[n], row[c] or "", f"{path} line {line}, column {c}") for n, c in columns.items()}
+    return TrialRow(trial_id, config, value, status, group)
+
+
+# ---------------------------------------------------------------- ranking
+
+
+def rank(encoded: EncodedTrials, args: argparse.Namespace) -> dict[str, Any]:
+    """Stream the trials in file order, then snapshot every group (and pooled when --by)."""
+    if encoded.n == 0:
+        raise SpecError(
+            str(args.trials), f"no completed trial with a finite metric (excluded: {dict(encoded.excluded)})"
+        )
+    ranking = GroupedRanking(
+        encoded.names, encoded.categorical, args.k, args.sigma, args.bootstrap, args.seed, window=args.stable_window
+    )
+    step = max(1, -(-encoded.n // STREAM_UPDATES))
+    for start in range(0, encoded.n, step):
+        chunk = slice(start, start + step)
+        ranking.partial_fit(encoded.X[chunk], encoded.y[chunk], encoded.groups[chunk])
+    rankings = ranking.snapshot()
+    if not args.by:
+        rankings.pop(POOLED)
+    return {
+        "metric": args.metric,
+        "direction": "maximize" if args.maximize else "minimize",
+        "n_trials": encoded.n,
+        "excluded": dict(encoded.excluded),
+        "parameters": {"k": args.k, "sigma": args.sigma, "bootstrap": args.bootstrap, "seed": args.seed},
+        "rankings": rankings,
+    }
+
+
+def _compare_all(
+    space: SearchSpace, encoded: EncodedTrials, rankings: dict[str, Any], methods: list[str], seed: int
+) -> dict[str, Any]:
+    """Comparators per group; pooled = the same trial-count-weighted mean as N-RReliefF's."""
+    from importance.compare import compare, kendall_tau
+
+    out: dict[str, Any] = {}
+    for group in (g for g in rankings if g != POOLED):
+        subset = encoded.subset(group)
+        params, distributions = optuna_view(space, subset)
+        mine = dict(zip(rankings[group]["names"], rankings[group]["importances"], strict=False))
+        # encoded.y is already "higher is better", whatever --minimize said.
+        out[group] = compare(params, distributions, subset.y.tolist(), mine, "maximize", methods, seed)
+    if POOLED in rankings:
+        mine = dict(zip(rankings[POOLED]["names"], rankings[POOLED]["importances"], strict=False))
+        counts = {g: rankings[g]["n_trials"] for g in out}
+        total = sum(counts.values())
+        out[POOLED] = {}
+        for method in methods:
+            pooled = {
+                n: sum(counts[g] * out[g][method]["importances"][n] for g in counts) / total for n in encoded.names
+            }
+            out[POOLED][method] = {"importances": pooled, "kendall_tau": kendall_tau(mine, pooled)}
+    return out
+
+
+# ---------------------------------------------------------------- output
+
+
+def _fmt(value: float | None, spec: str = ".3f") -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def _table(title: str, entry: dict[str, Any]) -> list[str]:
+    lines = [
+        f"== {title} ({entry['n_trials']} trials) ==",
+        f"{'rank':>4}  {'name':<20} {'importance':>10}  {'95% CI':<16} {'P(rank)':>7}  {'raw W':>9}",
+    ]
+    names = entry["names"]
+    for place, name in enumerate(entry["ranking"], start=1):
+        i = names.index(name)
+        ci = f"[{_fmt(entry['ci_low'][i])}, {_fmt(entry['ci_high'][i])}]"
+        lines.append(
+            f"{place:>4}  {name:<20} {_fmt(entry['importances'][i]):>10}  {ci:<16} "
+            f"{_fmt(entry['rank_probability'][i], '.2f'):>7}  {_fmt(entry['raw_weights'][i], '.4f'):>9}"
+        )
+    lines.append(entry["stability"]["sentence"])
+    if entry["message"]:
+        lines.append(f"Note: {entry['message']}")
+    return lines
+
+
+def _comparison_table(title: str, names: list[str], mine: list[float], methods: dict[str, Any]) -> list[str]:
+    header = f"{'name':<20} {'N-RReliefF':>10}" + "".join(f" {m:>10}" for m in methods)
+    lines = [f"-- comparison: {title} --", header]
+    for i, name in enumerate(names):
+        lines.append(
+            f"{name:<20} {_fmt(mine[i]):>10}"
+            + "".join(f" {_fmt(r['importances'][name]):>10}" for r in methods.values())
+        )
+    lines.append(
+        f"{'Kendall tau':<20} {'':>10}" + "".join(f" {_fmt(r['kendall_tau'], '.2f'):>10}" for r in methods.values())
+    )
+    return lines
+
+
+def render(result: dict[str, Any]) -> str:
+    lines = [f"metric {result['metric']} ({result['direction']}), {result['n_trials']} trials ranked"]
+    excluded = result["excluded"]
+    lines.append(
+        "excluded: " + (", ".join(f"{count} {why}" for why, count in sorted(excluded.items())) if excluded else "none")
+    )
+    for group, entry in result["rankings"].items():
+        lines += [
+            "",
+            *_table(
+                "all trials"
+                if group == ALL
+                else f"group {group}"
+                if group != POOLED
+                else "pooled (trial-count-weighted mean of groups)",
+                entry,
+            ),
+        ]
+    for group, methods in result.get("comparison", {}).items():
+        entry = result["rankings"][group]
+        lines += ["", *_comparison_table(group, entry["names"], entry["importances"], methods)]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

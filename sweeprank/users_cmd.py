@@ -1,0 +1,36 @@
+"""`sweeprank user add NAME [--admin] [--password]`: create a lab member, print their API token."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from typing import Any
+
+from broker.settings import Settings
+from broker.users import Users
+
+
+def add_user_command(args: argparse.Namespace) -> int:
+    import redis
+
+    users = Users(redis.Redis.from_url(Settings.from_env().redis_url, decode_responses=True))
+    password = None
+    if args.password:
+        # stdin when piped, so scripts can set one; a prompt otherwise (never on the command line).
+        password = sys.stdin.readline().rstrip("\n") if not sys.stdin.isatty() else getpass.getpass("password: ")
+    token = users.add(args.name, admin=args.admin, password=password)
+    role = "admin" if args.admin else "member"
+    print(f"{role} {args.name} created; API token (shown once, use as 'Authorization: Bearer TOKEN'):", file=sys.stderr)
+    print(token)
+    return 0
+
+
+def add_parser(subparsers: Any) -> None:
+    user = subparsers.add_parser("user", help="lab members: add one and print their API token")
+    actions = user.add_subparsers(dest="user_command", required=True)
+    add = actions.add_parser("add", help="create (or reset) a member; prints a new token")
+    add.add_argument("name")
+    add.add_argument("--admin", action="store_true", help="may act on every member's sweeps")
+    add.add_argument("--password", action="store_true", help="also set a password (read from stdin or a prompt)")
+    add.set_defaults(func=add_user_command)

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sweeprank.rank import main
+from trials.presets import preset
+from trials.samplers import sample_configs
+
+SPACE = preset("cnn-paper")
+
+
+def write_trials(
+    path: Path, n: int = 120, edit: dict[tuple[int, str], str] | None = None, drop: str | None = None
+) -> Path:
+    rng = np.random.default_rng(0)
+    columns = ["trial_id", "dataset", "status", *SPACE.names, "accuracy"]
+    if drop:
+        columns.remove(drop)
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, columns)
+        writer.writeheader()
+        for i, config in enumerate(sample_configs(SPACE, n, seed=1)):
+            accuracy = 0.15 * int(config["num_conv_layers"]) + rng.normal(0, 0.02)
+            row = {
+                "trial_id": i,
+                "dataset": "mnist" if i % 2 else "fashion",
+                **config,
+                "status": "failed" if i == 5 else "completed",
+                "accuracy": "" if i == 7 else accuracy,
+            }
+            for (r, column), value in (edit or {}).items():
+                if r == i:
+                    row[column] = value
+            writer.writerow({c: row[c] for c in columns})
+    return path
+
+
+def run(tmp_path: Path, *extra: str, csv_path: Path | None = None) -> int:
+    path = csv_path or write_trials(tmp_path / "trials.csv")
+    return main(["rank", str(path), "--space", "cnn-paper", "--metric", "accuracy", "--bootstrap", "30", *extra])
+
+
+def test_good_file_prints_table_and_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out.json"
+    assert run(tmp_path, "--by", "dataset", "--json", str(out)) == 0
+    printed = capsys.readouterr().out
+    assert printed.splitlines()[5].split()[:2] == ["1", "num_conv_layers"]  # first row of the first table
+    assert "excluded: 1 failed, 1 non-finite metric" in printed
+    assert "pooled" in printed and "95% CI" in printed
+    result = json.loads(out.read_text())
+    assert result["n_trials"] == 118
+    assert set(result["rankings"]) == {"mnist", "fashion", "pooled"}
+    assert result["rankings"]["pooled"]["ranking"][0] == "num_conv_layers"
+
+
+def test_compare_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(tmp_path, "--compare", "fanova,ped-anova", "--minimize") == 0
+    printed = capsys.readouterr().out
+    assert "comparison" in printed and "Kendall tau" in printed and "ped-anova" in printed
+
+
+@pytest.mark.parametrize(
+    ("edit", "drop", "expected"),
+    [
+        ({(3, "dropout_rate"): "abc"}, None, "line 5, column dropout_rate: must be a number, got 'abc'"),
+        ({(4, "learning_rate"): "0.5"}, None, "line 6, column learning_rate: must lie in [1e-05, 0.1]"),
+        ({(2, "optimizer"): "lbfgs"}, None, "line 4, column optimizer: must be one of"),
+        ({(9, "accuracy"): "good"}, None, "line 11, column accuracy: metric must be a number"),
+        (None, "epochs", "missing column(s) ['epochs']"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], edit: dict | None, drop: str | None, expected: str
+) -> None:
+    path = write_trials(tmp_path / "bad.csv", edit=edit, drop=drop)
+    assert run(tmp_path, csv_path=path) == 2
+    err = capsys.readouterr().err
+    assert expected in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_unknown_hyperparameter_and_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "optuna.csv"
+    path.write_text("params_depth,accuracy\n3,0.5\n")
+    assert run(tmp_path, csv_path=path) == 2
+    assert "['params_depth']" in capsys.readouterr().err
+    assert run(tmp_path, csv_path=tmp_path / "nope.csv") == 2
+    assert "cannot read trials file" in capsys.readouterr().err

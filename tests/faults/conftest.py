@@ -1,0 +1,110 @@
+"""A stack of real processes for fault tests: its own Redis (so it can be killed), short claims."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from broker import sweeps
+from broker.celery_app import make_celery
+from broker.dispatcher import Dispatcher
+from broker.settings import Settings
+from sweeprank.stack import free_port, redis_command, wait_for_redis, worker_command
+from tests.helpers import wait_until
+from tests.integration.conftest import LiveStack
+from trials.specs import parse_sweep_spec
+
+# Short claims and frequent reconciling make recovery take seconds, not minutes.
+FAST_FAULTS = {"SWEEPRANK_CLAIM_TTL_S": "2", "SWEEPRANK_RECONCILE_EVERY_S": "0.5"}
+LONG_TRIAL_NARROW: dict[str, dict[str, Any]] = {
+    "num_conv_layers": {"high": 1},
+    "num_filters": {"high": 8},
+    "fc_units": {"high": 32},
+    "batch_size": {"choices": [32]},
+    "epochs": {"low": 12, "high": 12},
+}
+
+
+class FaultStack(LiveStack):
+    def __init__(self, log_dir: Path, data_dir: Path) -> None:
+        self.redis_port = free_port()
+        self.data_dir = data_dir
+        super().__init__(f"redis://127.0.0.1:{self.redis_port}/0", log_dir, data_dir / "no-tfds")
+        self.stack.env.update(FAST_FAULTS)
+        self.settings = Settings(redis_url=self.redis_url, claim_ttl_s=2)
+        self.start_redis()
+
+    def start_redis(self) -> None:
+        self.redis = self.stack.spawn("redis", redis_command(self.data_dir, self.redis_port))
+        wait_for_redis(self.redis_url)
+
+    def kill_redis(self) -> None:
+        self.redis.kill()
+        self.redis.wait()
+
+    def submit(self, n_trials: int, narrow: dict[str, dict[str, Any]] | None = None, **extra: Any) -> str:
+        spec = parse_sweep_spec(
+            {
+                "owner": "ann",
+                "name": "faults",
+                "datasets": ["digits"],
+                "n_trials": n_trials,
+                "narrow": narrow or LONG_TRIAL_NARROW,
+                "seed": 3,
+                **extra,
+            }
+        )
+        return sweeps.submit(self.store, Dispatcher(self.store, make_celery(self.settings), self.settings), spec)
+
+    def running_attempt(self, sweep_id: str, min_epoch: int = 1) -> tuple[int, int, int] | None:
+        """(trial id, attempt, pid) of a trial running past min_epoch, if any."""
+        for trial_id, state in self.store.trial_states(sweep_id).items():
+            if state.get("status") == "running" and state.get("epoch", 0) >= min_epoch:
+                return trial_id, int(state["attempt"]), int(str(state["worker"]).rsplit(":", 1)[1])
+        return None
+
+    def restart_with_trainer(self, name: str, **env: str) -> Any:
+        """Stop everything, then Redis (same AOF), the analyst and one trainer with extra environment."""
+        self.stack.stop()
+        self.start_redis()
+        self.start_analyst()
+        label = f"trainer-{name}"
+        trainer = self.stack.spawn(label, worker_command(name=name, device="cpu", concurrency=2, loglevel="info"), env)
+        wait_until(lambda: any(w["name"] == name for w in self.store.live_workers(30)), 60, what=f"{name} registered")
+        return trainer
+
+    def kill(self, pid: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def faults(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack]:
+    stack = FaultStack(tmp_path_factory.mktemp("fault-logs"), tmp_path_factory.mktemp("fault-redis"))
+    stack.start_trainer(slots=2, name="faulty@test")
+    stack.start_analyst()
+    yield stack
+    stack.stack.stop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    stack = getattr(item, "funcargs", {}).get("faults")
+    if report.failed and isinstance(stack, FaultStack):
+        report.sections.append(("child process logs", stack.logs()))
+
+
+def wait_done(stack: FaultStack, sweep_id: str, timeout_s: float = 180) -> dict[str, Any]:
+    return wait_until(
+        lambda: (s := stack.store.sweep(sweep_id))["status"] == "completed" and s,
+        timeout_s,
+        what=f"sweep {sweep_id} to complete",
+    )

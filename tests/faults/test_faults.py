@@ -1,0 +1,137 @@
+"""Nothing lost, nothing counted twice: killed trainers, a killed Redis, SIGTERM, short visibility timeouts.
+
+Each test prints its figures (run pytest with -s to see them).
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections import Counter
+
+from tests.faults.conftest import LONG_TRIAL_NARROW, FaultStack, wait_done
+from tests.helpers import wait_until
+
+KILLS = 10
+
+
+def duplicated_metric_rows(stack: FaultStack, sweep_id: str) -> int:
+    rows = Counter((m.trial_id, m.attempt, m.epoch) for m in stack.store.epoch_metrics(sweep_id))
+    return sum(n - 1 for n in rows.values())
+
+
+def test_trainers_killed_mid_trial_lose_nothing(faults: FaultStack) -> None:
+    sweep_id = faults.submit(n_trials=12, limits={"max_attempts": 3})
+    killed: dict[tuple[int, int], int] = {}
+    deadline = time.monotonic() + 240
+    while len(killed) < KILLS and time.monotonic() < deadline:
+        victim = faults.running_attempt(sweep_id)
+        lost_before = Counter(trial for trial, _ in killed)
+        if victim and (victim[0], victim[1]) not in killed and lost_before[victim[0]] < 2:
+            faults.kill(victim[2])
+            killed[(victim[0], victim[1])] = victim[2]
+        time.sleep(0.1)
+    assert len(killed) == KILLS, f"only {len(killed)} kills before the deadline"
+    wait_done(faults, sweep_id, timeout_s=300)
+
+    results = faults.store.results(sweep_id)
+    by_trial = Counter(r.trial_id for r in results)
+    assert sorted(by_trial) == list(range(12)) and set(by_trial.values()) == {1}, "exactly one result per trial"
+    final = {r.trial_id: r for r in results}
+    recovered = sum(
+        1 for trial, attempt in killed if final[trial].attempt > attempt and final[trial].status.value == "completed"
+    )
+    lost = 12 - len(by_trial)
+    duplicated = duplicated_metric_rows(faults, sweep_id)
+    print(f"\n{len(killed)} kills, {recovered} recovered, {lost} lost, {duplicated} duplicated")
+    assert (recovered, lost, duplicated) == (KILLS, 0, 0)
+    ranking = wait_until(
+        lambda: (r := faults.store.latest_ranking(sweep_id)) and r["n_results"] == 12 and r,
+        30,
+        what="ranking over every result",
+    )
+    assert ranking["n_trials"] == 12, "each trial counted once by the analyst"
+
+
+def test_a_trial_that_always_kills_its_worker_stops_at_the_attempt_limit(faults: FaultStack) -> None:
+    sweep_id = faults.submit(n_trials=1, limits={"max_attempts": 2})
+    for attempt in (1, 2):
+        victim = wait_until(
+            lambda a=attempt: (v := faults.running_attempt(sweep_id, min_epoch=0)) and v[1] == a and v,
+            60,
+            what=f"attempt {attempt} to run",
+        )
+        faults.kill(victim[2])
+    wait_done(faults, sweep_id, timeout_s=60)
+    result = faults.store.result(sweep_id, 0)
+    assert result is not None and result.status.value == "failed" and result.error == "worker lost 2 times"
+    print(f"\nrepeated crash: {result.error}, sweep {faults.store.sweep(sweep_id)['status']}")
+
+
+def test_a_trial_outliving_the_visibility_timeout_is_not_run_twice(faults: FaultStack) -> None:
+    # This trainer believes unacknowledged messages are lost after 2 s and looks every second,
+    # while the trial (sent with the dispatcher's own, longer, hard limit) trains for several seconds.
+    faults.restart_with_trainer(
+        "shortvis@test", SWEEPRANK_VISIBILITY_TIMEOUT_S="2", SWEEPRANK_UNACKED_RESTORE_EVERY_S="1"
+    )
+    refused_before = faults.store.counters().get("concurrent_deliveries_refused", 0)
+    sweep_id = faults.submit(n_trials=1, narrow={**LONG_TRIAL_NARROW, "epochs": {"low": 20, "high": 20}})
+    wait_done(faults, sweep_id, timeout_s=120)
+    refused = faults.store.counters().get("concurrent_deliveries_refused", 0) - refused_before
+    results = faults.store.results(sweep_id)
+    print(
+        f"\nvisibility timeout 2 s, trial {results[0].wall_time_s:.1f} s: redelivered and refused {refused} time(s), "
+        f"{len(results)} result, {duplicated_metric_rows(faults, sweep_id)} duplicated metric rows"
+    )
+    assert refused >= 1, "the message was redelivered while the trial ran (the case under test)"
+    assert [(r.trial_id, r.attempt, r.status.value) for r in results] == [(0, 1, "completed")]
+    assert duplicated_metric_rows(faults, sweep_id) == 0
+    assert sorted(m.epoch for m in faults.store.epoch_metrics(sweep_id)) == list(range(1, 21))
+
+
+def test_sigterm_hands_the_running_trial_back_at_once(faults: FaultStack) -> None:
+    trainer = faults.restart_with_trainer("draining@test")
+    sweep_id = faults.submit(n_trials=1)
+    wait_until(lambda: faults.running_attempt(sweep_id, min_epoch=1), 60, what="the trial to be under way")
+    signalled = time.monotonic()
+    trainer.send_signal(signal.SIGTERM)
+    state = wait_until(
+        lambda: (s := faults.store.trial_state(sweep_id, 0)).get("attempt") == 2 and s,
+        30,
+        what="the trial to be handed back",
+    )
+    handed_back_s = time.monotonic() - signalled
+    assert trainer.wait(30) == 0, "the worker exits cleanly after handing the trial back"
+    assert state["losses"] == 0 and "shut down" in state["last_loss"], state
+    faults.start_trainer(slots=1, name="successor@test")
+    wait_done(faults, sweep_id, timeout_s=120)
+    result = faults.store.result(sweep_id, 0)
+    assert result is not None and result.status.value == "completed" and result.attempt == 2
+    print(f"\nSIGTERM: trial handed back after {handed_back_s:.1f} s, finished by attempt {result.attempt}")
+
+
+def test_redis_killed_and_restarted_from_aof_loses_no_result(faults: FaultStack) -> None:
+    sweep_id = faults.submit(
+        n_trials=16,
+        narrow={
+            "num_conv_layers": {"high": 1},
+            "num_filters": {"high": 8},
+            "fc_units": {"high": 32},
+            "epochs": {"low": 3, "high": 3},
+        },
+    )
+    before = wait_until(lambda: (n := faults.store.sweep(sweep_id)["n_final"]) >= 4 and n, 120, what="4 results")
+    stored_before = {r.trial_id: r for r in faults.store.results(sweep_id)}
+    faults.kill_redis()
+    time.sleep(2.0)
+    faults.start_redis()
+    wait_done(faults, sweep_id, timeout_s=240)
+    results = faults.store.results(sweep_id)
+    by_trial = Counter(r.trial_id for r in results)
+    lost = [t for t, r in stored_before.items() if faults.store.result(sweep_id, t) != r]
+    print(
+        f"\nRedis kill -9 after {before} results: {len(lost)} completed results lost, "
+        f"{len(by_trial)}/16 trials final, {duplicated_metric_rows(faults, sweep_id)} duplicated metric rows"
+    )
+    assert lost == [] and sorted(by_trial) == list(range(16)) and set(by_trial.values()) == {1}
+    assert duplicated_metric_rows(faults, sweep_id) == 0

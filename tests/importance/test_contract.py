@@ -1,0 +1,67 @@
+"""What every ranking method must satisfy: N-RReliefF and Optuna's fANOVA, PED-ANOVA."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from importance.compare import compare, kendall_tau
+from importance.nrrelieff import NRReliefF
+
+NAMES = ["strong", "weak", "noise", "fixed"]
+
+
+def _data(seed: int = 6, n: int = 120) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.random((n, 4))
+    X[:, 3] = 0.5
+    return X, 3.0 * X[:, 0] + X[:, 1] + rng.normal(0, 0.05, n)
+
+
+def importances(method: str, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    if method == "nrrelieff":
+        return NRReliefF(n_bootstrap=0).fit(X, y).importances_
+    from optuna.distributions import FloatDistribution
+
+    # The fixed hyperparameter is declared as a single value, as a narrowed space would.
+    dists = {n: FloatDistribution(0.5, 0.5) if n == "fixed" else FloatDistribution(0.0, 1.0) for n in NAMES}
+    params = [dict(zip(NAMES, map(float, row), strict=False)) for row in X]
+    found = compare(params, dists, y.tolist(), {}, methods=[method])[method]["importances"]
+    return np.array([found[n] for n in NAMES])
+
+
+@pytest.fixture(scope="module", params=["nrrelieff", "fanova", "ped-anova"])
+def method(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def test_non_negative_sums_to_one_fixed_is_zero(method: str) -> None:
+    X, y = _data()
+    imp = importances(method, X, y)
+    assert (imp >= 0).all()
+    assert imp.sum() == pytest.approx(1.0)
+    assert imp[3] == pytest.approx(0.0, abs=1e-9)
+    assert int(np.argmax(imp)) == 0
+
+
+def test_trial_order_does_not_matter(method: str) -> None:
+    X, y = _data(n=100)
+    order = np.random.default_rng(0).permutation(len(y))
+    first, second = importances(method, X, y), importances(method, X[order], y[order])
+    # Continuous configs have no distance ties, so N-RReliefF is exactly order-free;
+    # the Optuna forests draw their own samples, so they agree only closely.
+    tolerance = 1e-9 if method == "nrrelieff" else 0.05
+    np.testing.assert_allclose(first, second, atol=tolerance)
+
+
+def test_compare_reports_kendall_tau() -> None:
+    from optuna.distributions import FloatDistribution
+
+    X, y = _data(n=80)
+    dists = {n: FloatDistribution(0.0, 1.0) for n in NAMES[:3]}
+    params = [dict(zip(NAMES[:3], map(float, row[:3]), strict=False)) for row in X]
+    mine = {"strong": 0.7, "weak": 0.25, "noise": 0.05}
+    out = compare(params, dists, y.tolist(), mine, methods=["fanova"])
+    assert out["fanova"]["kendall_tau"] == pytest.approx(kendall_tau(mine, out["fanova"]["importances"]))
+    assert out["fanova"]["kendall_tau"] > 0.5
+    assert kendall_tau({"a": 1.0, "b": 1.0}, {"a": 0.2, "b": 0.8}) is None

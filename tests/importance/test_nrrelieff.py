@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from importance.nrrelieff import MSG_CONSTANT, MSG_NO_SIGNAL, MSG_TOO_FEW, NRReliefF
+from tests.importance.conftest import stream, trial_sets
+from tests.importance.textbook import textbook_weights
+
+FAST = settings(max_examples=60, deadline=None)
+
+
+def test_hand_computed_four_trials() -> None:
+    # x1 decides the metric, x2 is noise. sigma huge -> rank weights exactly 1/2, 1/2; k = 2.
+    X = np.array([[0.0, 0.0], [0.0, 0.5], [1.0, 0.0], [1.0, 0.4]])
+    y = np.array([0.0, 0.0, 1.0, 1.0])
+    # Two nearest (L1): 0 -> {1 (0.5), 2 (1.0)}; 1 -> {0 (0.5), 3 (1.1)}; 2 -> {3 (0.4), 0 (1.0)};
+    # 3 -> {2 (0.4), 1 (1.1)}. Pairs (dy, dx1, dx2): (0,0,.5) (1,1,0) (0,0,.5) (1,1,.1) (0,0,.4) (1,1,0)
+    # (0,0,.4) (1,1,.1), each weighted 1/2:
+    # N_dC = 2; N_dA = [2, 1.0]; N_dCdA = [2, 0.1]; m = 4
+    # W[x1] = 2/2 - (2-2)/(4-2) = 1;  W[x2] = 0.1/2 - (1.0-0.1)/(4-2) = -0.4
+    est = NRReliefF(n_neighbors=2, sigma=1e9).fit(X, y)
+    np.testing.assert_allclose(est.raw_weights_, [1.0, -0.4], atol=1e-12)
+    np.testing.assert_allclose(est.importances_, [1.0, 0.0])
+    assert est.ranking_.tolist() == [0, 1]
+    assert est.n_seen_ == 4 and est.message_ == ""
+
+
+def test_hand_computed_categorical_with_tie() -> None:
+    # One categorical column, k = 1, ties broken by arrival order (lower index first):
+    # 0 -> 1 (1, 2, 3 all at distance 1); 1 -> 3 (same category, distance 0); 2 -> 0 (all at 1); 3 -> 1.
+    X = np.array([[0.0], [1.0], [2.0], [1.0]])
+    y = np.array([0.0, 1.0, 1.0, 0.5])
+    # Pairs (dy, dA): (1, 1) (0.5, 0) (1, 1) (0.5, 0).  N_dC = 3; N_dA = 2; N_dCdA = 2; m = 4
+    # W = 2/3 - (2 - 2)/(4 - 3) = 2/3
+    est = NRReliefF(n_neighbors=1, categorical=[True]).fit(X, y)
+    np.testing.assert_allclose(est.raw_weights_, [2 / 3], rtol=1e-12)
+
+
+@FAST
+@given(trial_sets(), st.integers(1, 6), st.floats(0.5, 50.0), st.sampled_from(["brute", "kdtree"]))
+def test_matches_textbook_loop(data: tuple, k: int, sigma: float, method: str) -> None:
+    X, y, categorical = data
+    est = NRReliefF(n_neighbors=k, sigma=sigma, categorical=categorical, n_bootstrap=0)
+    est.knn_method = method  # type: ignore[assignment]
+    est.fit(X, y)
+    expected = textbook_weights(X, y, categorical, k, sigma)
+    np.testing.assert_allclose(est.raw_weights_, expected, rtol=1e-9, atol=1e-12)
+
+
+@FAST
+@given(trial_sets(max_n=40), st.integers(1, 6), st.lists(st.integers(0, 40), max_size=6), st.booleans())
+def test_partial_fit_streams_equal_fit(data: tuple, k: int, cuts: list[int], one_by_one: bool) -> None:
+    X, y, categorical = data
+    batch = NRReliefF(n_neighbors=k, categorical=categorical, n_bootstrap=20).fit(X, y)
+    streamed = NRReliefF(n_neighbors=k, categorical=categorical, n_bootstrap=20)
+    stream(streamed, X, y, list(range(len(y))) if one_by_one else cuts)
+    for name in ("raw_weights_", "importances_", "ci_low_", "ci_high_", "rank_probability_"):
+        np.testing.assert_allclose(getattr(streamed, name), getattr(batch, name), rtol=1e-9, atol=1e-12, err_msg=name)
+    assert streamed.ranking_.tolist() == batch.ranking_.tolist()
+    assert streamed.n_seen_ == batch.n_seen_ == len(y)
+
+
+@pytest.mark.parametrize("case", ["new_extremes", "duplicates", "single_column", "n_below_k"])
+def test_stream_edge_cases(case: str) -> None:
+    rng = np.random.default_rng(1)
+    X, y = rng.random((60, 3)), rng.random(60)
+    if case == "new_extremes":
+        y = np.linspace(0.4, 0.6, 60)
+        y[[20, 40, 59]] = [-5.0, 9.0, -7.0]  # each becomes a new min or max mid-stream
+    elif case == "duplicates":
+        X = np.repeat(X[:6], 10, axis=0)
+    elif case == "single_column":
+        X = X[:, :1]
+    else:
+        X, y = X[:7], y[:7]
+    batch = NRReliefF().fit(X, y)
+    streamed = stream(NRReliefF(), X, y, list(range(len(y))))
+    np.testing.assert_allclose(streamed.raw_weights_, batch.raw_weights_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(
+        batch.raw_weights_, textbook_weights(X, y, np.zeros(X.shape[1], bool), 10, 20.0), rtol=1e-9, atol=1e-12
+    )
+
+
+def test_constant_metric_is_reported_not_ranked() -> None:
+    X = np.random.default_rng(2).random((30, 3))
+    est = stream(NRReliefF(), X, np.full(30, 0.7), [5, 17])
+    assert est.message_ == MSG_CONSTANT
+    assert not est.importances_.any() and not est.raw_weights_.any()
+
+
+def test_too_few_and_no_signal_messages() -> None:
+    assert NRReliefF().fit([[0.1, 0.2]], [1.0]).message_ == MSG_TOO_FEW
+    # Nearest pairs (0,1) and (2,3) share their metric: N_dC = 0, W = -N_dA / m = -0.1.
+    noise = NRReliefF(n_neighbors=1).fit(np.array([[0.0], [0.1], [0.9], [1.0]]), [0.0, 0.0, 1.0, 1.0])
+    np.testing.assert_allclose(noise.raw_weights_, [-0.1])
+    assert noise.message_ == MSG_NO_SIGNAL and noise.importances_.sum() == 0.0
+
+
+def test_rejects_bad_input() -> None:
+    with pytest.raises(ValueError, match="finite"):
+        NRReliefF().fit([[0.1], [np.nan]], [1.0, 2.0])
+    est = NRReliefF().fit([[0.1, 0.2], [0.3, 0.4]], [1.0, 2.0])
+    with pytest.raises(ValueError, match="2 columns"):
+        est.partial_fit([[0.1]], [1.0])
+    with pytest.raises(ValueError, match="one entry per column"):
+        NRReliefF(categorical=[True]).fit([[0.1, 0.2]], [1.0])

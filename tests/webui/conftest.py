@@ -1,0 +1,131 @@
+"""Fixtures for the web UI: the app over a private Redis database, members, and seeded sweeps.
+
+Unit tests use database 1 of the session's redis-server, so sweeps they create
+are never dispatched to the trainers that integration tests run on database 0.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from broker.store import Store
+from broker.sweeps import plan_trials
+from broker.users import Users
+from tests.conftest import database_url
+
+# The browser tests reuse the integration stack: its fixtures and its hook that prints child logs on failure.
+from tests.integration.conftest import live, pytest_runtest_makereport, tfds_dir, tiny_spec  # noqa: F401
+from trials.specs import SweepSpec, TrialResult, TrialStatus
+from webui import create_app
+
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class Members:
+    ann: str
+    bob: str
+    root: str
+
+
+@pytest.fixture
+def web_redis_url(redis_url: str) -> str:
+    url = database_url(redis_url, 1)
+    Store.from_url(url).r.flushdb()
+    return url
+
+
+@pytest.fixture
+def store(web_redis_url: str) -> Store:
+    return Store.from_url(web_redis_url)
+
+
+@pytest.fixture
+def app(web_redis_url: str) -> Flask:
+    return create_app({"REDIS_URL": web_redis_url, "TESTING": True, "EVENTS_MAX_S": 1.0, "EVENTS_INTERVAL_S": 0.05})
+
+
+@pytest.fixture
+def members(store: Store) -> Members:
+    users = Users(store.r)
+    return Members(ann=users.add("ann", password=PASSWORD), bob=users.add("bob"), root=users.add("root", admin=True))
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def seed_sweep(store: Store, owner: str = "ann", n_trials: int = 30, n_results: int = 0, **extra: Any) -> str:
+    """A sweep created straight in the store (nothing dispatched), with `n_results` synthetic results."""
+    spec = SweepSpec.model_validate(tiny_spec(owner=owner, n_trials=n_trials, **extra))
+    sweep_id = store.create_sweep(spec, plan_trials(spec))
+    rng = random.Random(0)
+    for trial_id, config in list(store.planned_configs(sweep_id).items())[:n_results]:
+        # Accuracy rises with the learning rate and falls with dropout: a ranking with a clear top.
+        accuracy = 0.5 + 40 * config["learning_rate"] - 0.3 * config["dropout_rate"] + rng.gauss(0, 0.01)
+        store.update_trial(sweep_id, trial_id, status="running", worker="host:1", started=1.0, epoch=1, epochs=1)
+        store.store_result(
+            TrialResult(
+                sweep_id=sweep_id,
+                trial_id=trial_id,
+                attempt=1,
+                dataset="digits",
+                config=config,
+                status=TrialStatus.COMPLETED,
+                test_accuracy=accuracy,
+                best_val_accuracy=accuracy,
+                final_train_loss=1 - accuracy,
+                epochs_completed=1,
+                wall_time_s=2.0,
+                worker="host:1",
+            )
+        )
+    return sweep_id
+
+
+@pytest.fixture
+def logged_in(client: FlaskClient, members: Members) -> Iterator[FlaskClient]:
+    """The client with ann's browser session (logged in through the form)."""
+    client.get("/login")
+    with client.session_transaction() as session:
+        csrf = session["csrf_token"]
+    response = client.post("/login", data={"name": "ann", "password": PASSWORD, "csrf_token": csrf})
+    assert response.status_code == 302
+    yield client
+
+
+def csrf_of(client: FlaskClient) -> str:
+    """The session's CSRF token, as a page hands it to its scripts."""
+    client.get("/sweeps")
+    with client.session_transaction() as session:
+        return str(session["csrf_token"])
+
+
+def seed_ranking(store: Store, sweep_id: str) -> dict[str, Any]:
+    """Store the ranking the analyst would compute from the stored results."""
+    from trials.space import SearchSpace
+    from workers.analyst import RankingParams, SweepAnalysis
+
+    record = store.sweep(sweep_id)
+    analysis = SweepAnalysis(
+        sweep_id,
+        SweepSpec.model_validate(record["spec"]),
+        SearchSpace.from_dict(record["space"]),
+        RankingParams(n_bootstrap=30),
+    )
+    analysis.add(store.results(sweep_id))
+    full, compact = analysis.records()
+    store.save_ranking(sweep_id, full, compact)
+    return full

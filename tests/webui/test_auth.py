@@ -1,0 +1,99 @@
+"""Members, tokens, passwords, the `sweeprank user add` command, login and CSRF on forms."""
+
+from __future__ import annotations
+
+import pytest
+from flask.testing import FlaskClient
+
+from broker.store import Store
+from broker.users import UserError, Users
+from sweeprank.cli import build_parser
+from sweeprank.users_cmd import add_user_command
+from tests.webui.conftest import PASSWORD, Members
+from webui import create_app
+
+
+def test_token_identifies_its_member_and_a_new_token_revokes_the_old(store: Store) -> None:
+    users = Users(store.r)
+    first = users.add("eve")
+    assert users.by_token(first) == users.get("eve")
+    second = users.add("eve", admin=True)
+    assert users.by_token(first) is None
+    found = users.by_token(second)
+    assert found is not None and found.admin
+    assert first not in str(store.r.hgetall("sr:user:eve")), "the token itself is never stored"
+
+
+def test_password_is_checked_with_scrypt(store: Store) -> None:
+    users = Users(store.r)
+    users.add("eve", password="long enough pw")
+    assert users.by_password("eve", "long enough pw") is not None
+    assert users.by_password("eve", "wrong password") is None
+    assert users.by_password("nobody", "long enough pw") is None
+    assert "long enough" not in str(store.r.hgetall("sr:user:eve"))
+
+
+@pytest.mark.parametrize(
+    ("name", "password", "fragment"), [("a b", None, "must match"), ("eve", "short", "8 characters")]
+)
+def test_bad_member_is_refused(store: Store, name: str, password: str | None, fragment: str) -> None:
+    with pytest.raises(UserError, match=fragment):
+        Users(store.r).add(name, password=password)
+
+
+def test_web_secret_is_shared_by_every_process(web_redis_url: str) -> None:
+    first, second = (create_app({"REDIS_URL": web_redis_url}) for _ in range(2))
+    assert first.config["SECRET_KEY"] == second.config["SECRET_KEY"]
+    assert len(first.config["SECRET_KEY"]) == 64
+
+
+def test_user_add_command_prints_a_working_token(
+    web_redis_url: str, store: Store, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SWEEPRANK_REDIS_URL", web_redis_url)
+    args = build_parser().parse_args(["user", "add", "zoe", "--admin"])
+    assert args.func is add_user_command
+    assert add_user_command(args) == 0
+    token = capsys.readouterr().out.strip()
+    user = Users(store.r).by_token(token)
+    assert user is not None and user.name == "zoe" and user.admin
+
+
+def test_login_with_password_then_logout(client: FlaskClient, members: Members) -> None:
+    client.get("/login")
+    with client.session_transaction() as session:
+        csrf = session["csrf_token"]
+    response = client.post("/login", data={"name": "ann", "password": PASSWORD, "csrf_token": csrf, "next": "/sweeps"})
+    assert response.status_code == 302 and response.headers["Location"] == "/sweeps"
+    assert b"Log out" in client.get("/").data
+    with client.session_transaction() as session:
+        csrf = session["csrf_token"]
+    assert client.post("/logout", data={"csrf_token": csrf}).status_code == 302
+    assert b"Log out" not in client.get("/").data
+
+
+def test_login_with_token_and_no_open_redirect(client: FlaskClient, members: Members) -> None:
+    client.get("/login")
+    with client.session_transaction() as session:
+        csrf = session["csrf_token"]
+    response = client.post("/login", data={"token": members.bob, "csrf_token": csrf, "next": "//evil.example/x"})
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+    assert b"bob" in client.get("/").data
+
+
+def test_wrong_password_is_a_401_with_a_message(client: FlaskClient, members: Members) -> None:
+    client.get("/login")
+    with client.session_transaction() as session:
+        csrf = session["csrf_token"]
+    response = client.post("/login", data={"name": "ann", "password": "nope nope", "csrf_token": csrf})
+    assert response.status_code == 401 and b"Unknown name and password" in response.data
+
+
+def test_form_post_without_csrf_token_is_rejected(client: FlaskClient, members: Members) -> None:
+    client.get("/login")
+    response = client.post("/login", data={"name": "ann", "password": PASSWORD})
+    assert response.status_code == 400 and b"CSRF" in response.data
+    with client.session_transaction() as session:
+        assert "user" not in session
+    wrong = client.post("/login", data={"name": "ann", "password": PASSWORD, "csrf_token": "forged"})
+    assert wrong.status_code == 400

@@ -1,0 +1,236 @@
+"""End to end in headless Chromium against the real stack: Redis, Celery trainers, the analyst, a web server process.
+
+Chromium comes from Debian (`apt-get install -y chromium`, done by `bash dev.sh setup`);
+Playwright only drives it. A missing browser fails these tests: it never skips them.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from broker.users import Users
+from sweeprank.stack import free_port
+from tests.helpers import wait_until
+from tests.integration.conftest import TINY_NARROW, LiveStack
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).parents[2] / "artifacts"
+PASSWORD = "ann's long password"
+TIMEOUT_MS = 30_000
+
+try:
+    from playwright.sync_api import Browser, Page, sync_playwright
+except ImportError:  # the test below says what to install instead of failing at collection
+    sync_playwright = None  # type: ignore[assignment]
+
+
+class WebServer:
+    """`sweeprank web` as a child process, so that a restart is a real one."""
+
+    def __init__(self, redis_url: str, log: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.redis_url = redis_url
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {**__import__("os").environ, "SWEEPRANK_REDIS_URL": self.redis_url}
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "sweeprank", "web", "--port", str(self.port)],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        wait_until(self._answers, 30, interval_s=0.1, what=f"web server on {self.url} (log {self.log})")
+
+    def _answers(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/api/queue", timeout=1) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+    def post(self, path: str, body: dict[str, Any], token: str) -> dict[str, Any]:
+        request = urllib.request.Request(
+            self.url + path,
+            data=json.dumps(body).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return dict(json.loads(response.read()))
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if sync_playwright is None:
+        pytest.fail("playwright is not installed: pip install -e '.[dev]' (never `playwright install`)")
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (bash dev.sh setup installs it)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def web(live: LiveStack) -> Iterator[WebServer]:
+    server = WebServer(live.redis_url, live.log_dir / "web.log")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def tokens(live: LiveStack) -> dict[str, str]:
+    users = Users(live.store.r)
+    return {"ann": users.add("ann", password=PASSWORD), "bob": users.add("bob")}
+
+
+def login(browser: Browser, web: WebServer, name: str, tokens: dict[str, str]) -> Page:
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(f"{web.url}/login")
+    if name == "ann":
+        page.fill("input[name=name]", "ann")
+        page.fill("input[name=password]", PASSWORD)
+    else:
+        page.fill("input[name=token]", tokens[name])
+    page.click("#login-submit")
+    page.wait_for_selector("text=Log out")
+    return page
+
+
+def fill_form(page: Page, n_trials: str, epochs: str) -> None:
+    page.goto(page.url.split("/", 3)[0] + "//" + page.url.split("/")[2] + "/submit")
+    page.fill("input[name=name]", "browser sweep")
+    page.uncheck("input[name=datasets][value=fashion_mnist]")
+    page.check("input[name=datasets][value=digits]")
+    page.fill("input[name=n_trials]", n_trials)
+    page.fill("input[name='epochs.high']", epochs)
+    for name, bounds in TINY_NARROW.items():
+        if "high" in bounds and name != "epochs":
+            page.fill(f"input[name='{name}.high']", str(bounds["high"]))
+    for choice in ("32", "256", "512"):
+        page.uncheck(f"input[name='batch_size.choices'][value='{choice}']")
+
+
+def test_submit_watch_live_curve_and_cancel(
+    browser: Browser, web: WebServer, live: LiveStack, tokens: dict[str, str]
+) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = login(browser, web, "ann", tokens)
+
+    fill_form(page, n_trials="0", epochs="99")
+    page.click("#submit-button")
+    assert "greater than or equal to 1" in page.inner_text("label:has(input[name=n_trials]) .field-error")
+    fill_form(page, n_trials="3", epochs="99")
+    page.click("#submit-button")
+    assert "must lie in [1, 20]" in page.inner_text("label:has(input[name='epochs.high']) .field-error")
+    page.screenshot(path=str(ARTIFACTS / "submit-errors.png"))
+
+    fill_form(page, n_trials="60", epochs="3")
+    page.click("#submit-button")
+    page.wait_for_url("**/sweeps/sw*")
+    sweep_id = page.url.rsplit("/", 1)[1]
+    navigations: list[str] = []
+    page.on("framenavigated", lambda frame: navigations.append(frame.url))
+    page.evaluate("window.__stillHere = true")
+
+    # A stored result reaches the page within about a second, without a reload.
+    seen = live.store.sweep(sweep_id)["n_final"]
+    fresh = wait_until(
+        lambda: (n := live.store.sweep(sweep_id)["n_final"]) > seen and n, 60, interval_s=0.02, what="a new result"
+    )
+    page.wait_for_function(
+        f"() => parseInt(document.getElementById('trial-count').textContent) >= {fresh}", timeout=1500
+    )
+    page.wait_for_function("() => parseInt(document.getElementById('importance-chart').dataset.n) >= 5")
+    first_n = int(page.get_attribute("#importance-chart", "data-n") or 0)
+    page.wait_for_function(f"() => parseInt(document.getElementById('importance-chart').dataset.n) > {first_n}")
+    assert page.locator("#importance-chart g.bar").count() == 10
+    assert page.evaluate("window.__stillHere") is True and navigations == [], "the page updated in place"
+
+    page.click("#trials-table tbody tr:first-child")
+    page.wait_for_selector("#curve-acc g.series circle", state="attached")
+    assert "trial #" in page.inner_text("#curve-title")
+
+    other = login(browser, web, "bob", tokens)
+    other.goto(f"{web.url}/sweeps/{sweep_id}")
+    assert other.locator("[data-action=cancel]").count() == 0
+    refused = other.evaluate(
+        """async (id) => (await fetch(`/api/sweeps/${id}/cancel`, {method: "POST",
+        headers: {"X-CSRF-Token": document.querySelector('meta[name=csrf-token]').content}})).status""",
+        sweep_id,
+    )
+    assert refused == 403 and live.store.sweep(sweep_id)["status"] == "running"
+    other.close()
+
+    page.wait_for_function("() => document.querySelectorAll('#trajectory-chart g.series').length === 10")
+    page.click("#compare-button")
+    page.wait_for_selector("#comparison-table [data-tau=fanova]", timeout=60_000)
+    page.screenshot(path=str(ARTIFACTS / "sweep-page.png"), full_page=True)
+    page.emulate_media(color_scheme="dark")
+    page.screenshot(path=str(ARTIFACTS / "sweep-page-dark.png"))
+    page.emulate_media(color_scheme="light")
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("[data-action=cancel]")
+    page.wait_for_selector("#status[data-status=cancelled]")
+    assert "cancelled by ann" in page.inner_text("#stop-reason")
+    wait_until(lambda: not live.store.inflight("cpu"), 60, what="the running trials to stop")
+    assert live.store.sweep(sweep_id)["status"] == "cancelled" and navigations == []
+
+    monitor = browser.new_page(viewport={"width": 1440, "height": 900})
+    monitor.goto(f"{web.url}/")
+    monitor.wait_for_selector("tr[data-worker='cpu@test']")
+    monitor.screenshot(path=str(ARTIFACTS / "monitor.png"), full_page=True)
+    monitor.close()
+    page.close()
+
+
+def test_pages_reconnect_after_a_server_restart(
+    browser: Browser, web: WebServer, live: LiveStack, tokens: dict[str, str]
+) -> None:
+    page = browser.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(f"{web.url}/")
+    page.wait_for_selector("#live[data-state=on]")
+    page.evaluate("window.__stillHere = true")
+    web.stop()
+    page.wait_for_selector("#live[data-state=off]")
+    web.start()
+    page.wait_for_selector("#live[data-state=on]")
+    before = page.inner_text("#throughput .value")
+    web.post(
+        "/api/sweeps",
+        {"name": "after restart", "datasets": ["digits"], "n_trials": 2, "narrow": TINY_NARROW},
+        tokens["ann"],
+    )
+    page.wait_for_function(f"() => document.querySelector('#throughput .value').textContent !== {before!r}")
+    assert page.evaluate("window.__stillHere") is True
+    page.close()

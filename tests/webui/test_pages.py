@@ -1,0 +1,148 @@
+"""Every page renders from stored records; the submit form validates next to its fields; assets are local."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+
+from broker.store import Store
+from tests.webui.conftest import Members, csrf_of, seed_sweep
+
+STATIC = Path(__file__).parents[2] / "webui"
+
+
+def field_errors(html: str) -> dict[str, str]:
+    return {m[0]: m[1] for m in re.findall(r'<span class="field-error" data-field="([^"]+)">([^<]*)</span>', html)}
+
+
+def test_every_page_renders(logged_in: FlaskClient, store: Store) -> None:
+    sweep_id = seed_sweep(store, n_results=3)
+    pages = {
+        "/": "Queue monitor",
+        "/sweeps": "Sweeps",
+        f"/sweeps/{sweep_id}": "importance-chart",
+        "/submit": "Submit a sweep",
+        "/login": "Log in",
+    }
+    for path, marker in pages.items():
+        response = logged_in.get(path)
+        assert response.status_code == 200 and marker in response.get_data(as_text=True), path
+        assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+
+
+def test_unknown_sweep_page_is_an_html_404(client: FlaskClient) -> None:
+    response = client.get("/sweeps/nope")
+    assert response.status_code == 404 and response.mimetype == "text/html"
+    assert "no sweep with id" in response.get_data(as_text=True)
+
+
+def test_actions_only_for_owner_or_admin(client: FlaskClient, store: Store, members: Members) -> None:
+    sweep_id = seed_sweep(store, owner="bob")
+    assert 'data-action="cancel"' not in client.get(f"/sweeps/{sweep_id}").get_data(as_text=True)
+    client.get("/login")
+    client.post("/login", data={"token": members.root, "csrf_token": csrf_of(client)})
+    assert 'data-action="cancel"' in client.get(f"/sweeps/{sweep_id}").get_data(as_text=True)
+
+
+def test_submit_needs_login(client: FlaskClient) -> None:
+    response = client.get("/submit")
+    assert response.status_code == 302 and "/login?next=/submit" in response.headers["Location"]
+
+
+def test_form_submits_and_goes_to_the_sweep_page(logged_in: FlaskClient, store: Store) -> None:
+    form = {
+        "csrf_token": csrf_of(logged_in),
+        "name": "form sweep",
+        "datasets": ["digits"],
+        "n_trials": "4",
+        "priority": "7",
+        "epochs.high": "2",
+        "num_conv_layers.high": "2",
+        "batch_size.choices": ["64", "128"],
+        "stop_when_stable": "on",
+    }
+    response = logged_in.post("/submit", data=form)
+    assert response.status_code == 302, field_errors(response.get_data(as_text=True))
+    sweep_id = response.headers["Location"].rsplit("/", 1)[1]
+    record = store.sweep(sweep_id)
+    assert record["owner"] == "ann" and record["n_trials"] == 4 and record["priority"] == 7
+    assert record["space"]["parameters"]["epochs"]["high"] == 2
+    assert record["space"]["parameters"]["batch_size"]["choices"] == [64, 128]
+    assert record["spec"]["stop_when_stable"] is True
+
+
+def test_bad_form_shows_errors_next_to_the_fields(logged_in: FlaskClient, store: Store) -> None:
+    form = {
+        "csrf_token": csrf_of(logged_in),
+        "name": "",
+        "n_trials": "0",
+        "epochs.high": "99",
+        "learning_rate.low": "fast",
+    }
+    response = logged_in.post("/submit", data=form)
+    assert response.status_code == 400
+    errors = field_errors(response.get_data(as_text=True))
+    assert "must be a number" in errors["narrow.learning_rate"]
+    form["learning_rate.low"] = ""
+    errors = field_errors(logged_in.post("/submit", data=form).get_data(as_text=True))
+    assert "greater than or equal to 1" in errors["n_trials"]
+    assert "datasets" in errors and "name" in errors
+    assert 'value="99"' in logged_in.post("/submit", data=form).get_data(as_text=True), "typed values are kept"
+    # Ranges are checked against the preset once the fields themselves are valid.
+    form.update(name="ok", n_trials="3", datasets="digits")
+    errors = field_errors(logged_in.post("/submit", data=form).get_data(as_text=True))
+    assert list(errors) == ["narrow.epochs"] and "must lie in [1, 20]" in errors["narrow.epochs"]
+    assert store.sweep_ids() == []
+
+
+@pytest.mark.parametrize(
+    ("text", "status", "fragment"),
+    [
+        ("name: pasted\ndatasets: [digits]\nn_trials: 3\nnarrow: {epochs: {high: 1}}\n", 302, ""),
+        ('{"name": "pasted", "datasets": ["digits"], "n_trials": 3}', 302, ""),
+        ("name: pasted\ndatasets: [imagenet]\nn_trials: 3\n", 400, "datasets: unknown dataset"),
+        ("name: pasted\nowner: bob\ndatasets: [digits]\nn_trials: 3\n", 400, "only as themselves"),
+        ("[1, 2", 400, "neither YAML nor JSON"),
+        ("- a list\n", 400, "must be a mapping"),
+    ],
+)
+def test_pasted_spec(logged_in: FlaskClient, store: Store, text: str, status: int, fragment: str) -> None:
+    response = logged_in.post("/submit", data={"csrf_token": csrf_of(logged_in), "spec_text": text})
+    assert response.status_code == status
+    if status == 400:
+        assert fragment in field_errors(response.get_data(as_text=True)).get("spec", "") + field_errors(
+            response.get_data(as_text=True)
+        ).get("owner", "")
+    else:
+        assert store.sweep(response.headers["Location"].rsplit("/", 1)[1])["owner"] == "ann"
+
+
+def test_uploaded_spec_file(logged_in: FlaskClient, store: Store) -> None:
+    import io
+
+    upload = (io.BytesIO(b"name: uploaded\ndatasets: [digits]\nn_trials: 2\n"), "spec.yaml")
+    response = logged_in.post(
+        "/submit", data={"csrf_token": csrf_of(logged_in), "spec_file": upload}, content_type="multipart/form-data"
+    )
+    assert response.status_code == 302
+    assert store.sweep(response.headers["Location"].rsplit("/", 1)[1])["name"] == "uploaded"
+
+
+def test_assets_are_served_locally_with_no_external_reference(client: FlaskClient) -> None:
+    for asset in (
+        "css/app.css",
+        "js/common.js",
+        "js/charts.js",
+        "js/theme.js",
+        "js/monitor.js",
+        "js/sweeps.js",
+        "js/sweep.js",
+    ):
+        assert client.get(f"/static/{asset}").status_code == 200, asset
+    external = re.compile(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}/", re.I)
+    for path in [*STATIC.glob("static/**/*.*"), *STATIC.glob("templates/*.html")]:
+        text = path.read_text().replace("http://www.w3.org/2000/svg", "")
+        assert not external.search(text), f"{path} refers to another host"

@@ -1,0 +1,93 @@
+"""JSON views behind the pages: summaries and the one-line reading, trials sorting, the monitor, comparison."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.testing import FlaskClient
+
+from broker.store import Store
+from tests.webui.conftest import seed_ranking, seed_sweep
+from webui.summary import reading
+
+
+def group(names: list[str], importances: list[float], ci_low: list[float], stable: bool = True) -> dict[str, Any]:
+    order = sorted(names, key=lambda n: -importances[names.index(n)])
+    return {
+        "names": names,
+        "importances": importances,
+        "ci_low": ci_low,
+        "ranking": order,
+        "n_trials": 80,
+        "message": "",
+        "stability": {"stable": stable},
+    }
+
+
+def test_reading_names_the_leaders_and_the_idle() -> None:
+    g = group(
+        ["num_conv_layers", "learning_rate", "dropout_rate", "batch_size"], [0.4, 0.3, 0.29, 0.01], [0.3, 0.2, 0.1, 0.0]
+    )
+    assert reading(g) == (
+        "num_conv_layers and learning_rate explain 70% of the importance; "
+        "batch_size does not matter here — 80 completed trials."
+    )
+    assert reading(group(["a", "b"], [0.9, 0.1], [0.8, 0.05], stable=False)).startswith(
+        "a explains 90% of the importance (still changing)"
+    )
+    assert reading(None).startswith("No ranking yet")
+
+
+def test_summary_has_progress_best_top3_and_reading(client: FlaskClient, store: Store) -> None:
+    sweep_id = seed_sweep(store, n_trials=30, n_results=24)
+    seed_ranking(store, sweep_id)
+    summary = client.get(f"/api/sweeps/{sweep_id}/summary").get_json()
+    results = store.results(sweep_id)
+    assert summary["n_final"] == 24 and summary["eta_s"] is not None and summary["eta_s"] > 0
+    assert summary["best"]["value"] == max(r.test_accuracy or 0 for r in results)
+    assert len(summary["top"]) == 3 and summary["top"][0] == "learning_rate"
+    assert summary["reading"].startswith("learning_rate")
+    listed = client.get("/api/summaries").get_json()["sweeps"]
+    assert [s["id"] for s in listed] == [sweep_id]
+
+
+def test_trials_sort_and_paginate(client: FlaskClient, store: Store) -> None:
+    sweep_id = seed_sweep(store, n_trials=12, n_results=8)
+    page = client.get(f"/api/sweeps/{sweep_id}/trials?sort=test_accuracy&order=desc&limit=5").get_json()
+    values = [t["result"]["test_accuracy"] for t in page["trials"]]
+    assert page["total"] == 12 and len(values) == 5 and values == sorted(values, reverse=True)
+    tail = client.get(f"/api/sweeps/{sweep_id}/trials?sort=test_accuracy&offset=8").get_json()["trials"]
+    assert [t["result"] for t in tail] == [None] * 4, "trials without a result sort last"
+    by_lr = client.get(f"/api/sweeps/{sweep_id}/trials?sort=learning_rate").get_json()["trials"]
+    rates = [t["config"]["learning_rate"] for t in by_lr]
+    assert rates == sorted(rates) and all(t["duration_s"] == 2.0 for t in by_lr if t["result"])
+    assert client.get(f"/api/sweeps/{sweep_id}/trials?sort=nope").status_code == 400
+
+
+def test_queue_shows_current_trials_and_throughput(client: FlaskClient, store: Store) -> None:
+    sweep_id = seed_sweep(store, n_trials=6, n_results=2)
+    store.update_trial(sweep_id, 4, status="running", worker="gpu0@gpuhost:4242", started=1.0, epoch=2, epochs=8)
+    store.register_worker(
+        "gpu0@gpuhost",
+        {"host": "gpuhost", "device": "cuda", "gpu": "0", "queues": ["trials.gpu"], "slots": 1, "pid": 4200},
+        ttl_s=30,
+    )
+    queue = client.get("/api/queue").get_json()
+    worker = next(w for w in queue["workers"] if w["name"] == "gpu0@gpuhost")
+    assert [(t["trial_id"], t["epoch"], t["epochs"]) for t in worker["current"]] == [(4, 2, 8)]
+    assert worker["current"][0]["eta_s"] > 0
+    assert queue["throughput_per_hour"] == 2 and queue["pending_by_owner"] == {"ann": 6}
+
+
+def test_comparison_with_fanova_and_ped_anova(client: FlaskClient, store: Store) -> None:
+    sweep_id = seed_sweep(store, n_trials=40, n_results=40)
+    assert client.post(f"/api/sweeps/{sweep_id}/compare").status_code == 400, "no ranking yet"
+    seed_ranking(store, sweep_id)
+    body = client.post(f"/api/sweeps/{sweep_id}/compare").get_json()
+    pooled = body["groups"]["pooled"]
+    assert body["n_results"] == 40 and pooled["n_trials"] == 40
+    for method in ("fanova", "ped-anova"):
+        shares = pooled["methods"][method]["importances"]
+        assert abs(sum(shares.values()) - 1) < 1e-9 and set(shares) == set(pooled["nrrelieff"])
+        assert -1 <= pooled["methods"][method]["kendall_tau"] <= 1
+    assert max(pooled["methods"]["fanova"]["importances"].items(), key=lambda kv: kv[1])[0] == "learning_rate"

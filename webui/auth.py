@@ -1,0 +1,117 @@
+"""Who is asking: a Bearer token (API clients) or a login session (browsers), and CSRF for sessions.
+
+Only requests that ride on the session cookie need a CSRF token: a browser
+adds the cookie to cross-site posts by itself, but never an Authorization
+header. The CSRF token is bound to the session and compared in constant time.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar, cast
+
+from flask import abort, current_app, g, redirect, request, session, url_for
+
+from broker.users import User, Users
+from webui.app import services
+from webui.ratelimit import enforce
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+NEEDS_MEMBER = "this action needs a member: log in, or send 'Authorization: Bearer TOKEN'"
+_UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def users() -> Users:
+    return Users(services().store.r)
+
+
+def _bearer() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def current_user() -> User | None:
+    """The caller, looked up once per request; a deleted member's session stops working."""
+    if "user" not in g:
+        token = _bearer()
+        if token is not None:
+            g.user = users().by_token(token)
+            if g.user is None:
+                # Guessing tokens costs a request each; cap the guesses per client address.
+                enforce(f"bad-token:{request.remote_addr}", "requests with unknown tokens", "BAD_TOKENS_PER_MINUTE")
+        else:
+            name = session.get("user")
+            g.user = users().get(name) if isinstance(name, str) else None
+    return cast(User | None, g.user)
+
+
+def login(user: User) -> None:
+    session.clear()  # a fresh session (and CSRF token) on login: no session fixation
+    session["user"] = user.name
+    session.permanent = True
+
+
+def csrf_token() -> str:
+    if CSRF_FIELD not in session:
+        session[CSRF_FIELD] = secrets.token_urlsafe(32)
+    return cast(str, session[CSRF_FIELD])
+
+
+def check_csrf() -> Any:
+    """before_request: reject unsafe session-borne requests whose token is missing or wrong."""
+    if request.method not in _UNSAFE or _bearer() is not None:
+        return None
+    if "user" not in session and request.blueprint != "pages":
+        return None  # anonymous API call: nothing of anyone's is at stake; the view decides (401 or public)
+    sent = request.form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER) or ""
+    expected = session.get(CSRF_FIELD, "")
+    if not expected or not hmac.compare_digest(sent, expected):
+        abort(400, description="CSRF token missing or wrong: reload the page and try again")
+    return None
+
+
+def public_read() -> bool:
+    return bool(current_app.config.get("PUBLIC_READ", True))
+
+
+def check_read() -> Any:
+    """before_request of read blueprints: anonymous reads only if the operator allows them."""
+    if public_read() or current_user() is not None or request.endpoint in ("pages.login", "static"):
+        return None
+    if request.blueprint == "pages":
+        return redirect(url_for("pages.login", next=request.full_path.rstrip("?")))
+    abort(401, description="log in or send 'Authorization: Bearer TOKEN'")
+
+
+def login_required(view: F) -> F:
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if current_user() is None:
+            abort(401, description=NEEDS_MEMBER)
+        return view(*args, **kwargs)
+
+    return cast(F, wrapped)
+
+
+def require_owner(owner: str) -> User:
+    """The caller, if they may act on a sweep of `owner`; 401/403 otherwise."""
+    user = current_user()
+    if user is None:
+        abort(401, description=NEEDS_MEMBER)
+    if not user.may_act_on(owner):
+        abort(403, description=f"{user.name} may not act on sweeps of {owner}; only their owner or an admin")
+    return user
+
+
+def safe_next(target: str | None) -> str:
+    """A local path to go to after login; anything else (another host) goes home."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for("pages.monitor")

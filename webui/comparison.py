@@ -1,0 +1,61 @@
+"""N-RReliefF next to fANOVA and PED-ANOVA on the same stored trials, on demand.
+
+The comparators see exactly the trials the latest ranking saw (the first
+n_results of the arrival list). For the pooled group they see all datasets'
+trials at once, while the pooled N-RReliefF is the trial-weighted mean of the
+per-dataset rankings: read the pooled tau with that in mind.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+from broker.store import Store
+from importance.compare import compare
+from importance.groups import POOLED
+from trials.encoding import TrialRow, encode_trials, optuna_view
+from trials.errors import SweeprankError
+from trials.space import SearchSpace
+from trials.specs import SweepSpec
+
+MIN_TRIALS = 8  # below this the forests of fANOVA say nothing useful
+_cache: OrderedDict[tuple[str, int], dict[str, Any]] = OrderedDict()
+_CACHE_SIZE = 32
+
+
+def compare_sweep(store: Store, sweep_id: str) -> dict[str, Any]:
+    ranking = store.latest_ranking(sweep_id)
+    if ranking is None:
+        raise SweeprankError(f"sweep {sweep_id} has no ranking yet: compare after its first completed trials")
+    key = (sweep_id, int(ranking["n_results"]))
+    if key in _cache:
+        return _cache[key]
+    record = store.sweep(sweep_id)
+    spec = SweepSpec.model_validate(record["spec"])
+    space = SearchSpace.from_dict(record["space"])
+    rows = [
+        TrialRow(str(r.trial_id), r.config, r.metric(spec.metric), r.status.value, r.dataset)
+        for r in store.results(sweep_id, limit=key[1])
+    ]
+    encoded = encode_trials(space, rows, maximize=spec.direction == "maximize")
+    groups: dict[str, Any] = {}
+    for name, group in ranking["groups"].items():
+        trials = encoded if name == POOLED else encoded.subset(name)
+        entry: dict[str, Any] = {
+            "n_trials": trials.n,
+            "names": group["names"],
+            "nrrelieff": dict(zip(group["names"], group["importances"], strict=True)),
+        }
+        if trials.n < MIN_TRIALS:
+            entry["message"] = f"{trials.n} completed trials; the comparison needs at least {MIN_TRIALS}"
+        else:
+            params, distributions = optuna_view(space, trials)
+            # encode_trials already flipped a minimised metric, so higher is better for every method.
+            entry["methods"] = compare(params, distributions, trials.y.tolist(), entry["nrrelieff"], "maximize")
+        groups[name] = entry
+    result = {"sweep_id": sweep_id, "n_results": key[1], "groups": groups}
+    _cache[key] = result
+    if len(_cache) > _CACHE_SIZE:
+        _cache.popitem(last=False)
+    return result

@@ -1,0 +1,31 @@
+"""Fixed-window rate limits kept in Redis, so every web process shares them."""
+
+from __future__ import annotations
+
+import time
+
+from flask import current_app
+from werkzeug.exceptions import TooManyRequests
+
+from broker import keys
+from webui.app import services
+
+
+class RateLimited(TooManyRequests):
+    def __init__(self, what: str, limit: int, window_s: int, retry_after_s: int) -> None:
+        super().__init__(f"too many {what}: at most {limit} per {window_s} s; retry in {retry_after_s} s")
+        self.retry_after_s = retry_after_s
+
+
+def enforce(bucket: str, what: str, config_key: str, window_s: int = 60) -> None:
+    """Count one event in `bucket`; past the configured limit for this window, 429."""
+    limit = int(current_app.config[config_key])
+    now = time.time()
+    window = int(now // window_s)
+    key = keys.rate(bucket, window)
+    pipe = services().store.r.pipeline(transaction=True)
+    pipe.incr(key)
+    pipe.expire(key, window_s * 2)
+    count = int(pipe.execute()[0])
+    if count > limit:
+        raise RateLimited(what, limit, window_s, int((window + 1) * window_s - now) + 1)

@@ -1,0 +1,150 @@
+// Small SVG charts written for this app: bars with CI whiskers, line charts with axes. No library.
+"use strict";
+
+const Charts = (() => {
+  const NS = "http://www.w3.org/2000/svg";
+  // Okabe & Ito (2008): distinguishable with every common colour-vision deficiency.
+  const PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#F0E442"];
+  const DASHES = ["", "7 4", "2 3"];
+  const FONT = 13;
+
+  function style(index) {
+    return { color: PALETTE[index % PALETTE.length], dash: DASHES[Math.floor(index / PALETTE.length) % DASHES.length] };
+  }
+
+  function s(tag, attrs, ...children) {
+    const el = document.createElementNS(NS, tag);
+    for (const [key, value] of Object.entries(attrs || {})) if (value !== null && value !== undefined) el.setAttribute(key, value);
+    for (const child of children.flat()) {
+      if (child === null || child === undefined) continue;
+      el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return el;
+  }
+
+  function ticks(lo, hi, count = 5) {
+    if (!(hi > lo)) hi = lo + 1;
+    const raw = (hi - lo) / count, mag = 10 ** Math.floor(Math.log10(raw));
+    const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((st) => st >= raw);
+    const out = [];
+    for (let v = Math.ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step) out.push(+v.toFixed(10));
+    return out;
+  }
+
+  function svg(width, height, label) {
+    return s("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": label, "font-size": FONT });
+  }
+
+  function empty(el, message, height = 120) {
+    const root = svg(640, height, message);
+    root.append(s("text", { x: 320, y: height / 2, "text-anchor": "middle", class: "empty" }, message));
+    el.replaceChildren(root);
+  }
+
+  // rows: [{name, value, lo, hi, colorIndex}], drawn best first; x axis is the importance share.
+  function bars(el, rows, { xLabel = "importance (share of total, 0–1)" } = {}) {
+    if (!rows.length) return empty(el, "No ranking yet");
+    const W = 640, left = 138, right = 56, top = 8, rowH = 28, bottom = 48;
+    const H = top + rows.length * rowH + bottom;
+    const xMax = Math.max(0.05, ...rows.map((r) => Math.max(r.hi ?? r.value, r.value))) * 1.04;
+    const tickValues = ticks(0, xMax, 5);
+    const domain = tickValues[tickValues.length - 1] >= xMax ? tickValues[tickValues.length - 1] : xMax;
+    const x = (v) => left + (Math.max(0, v) / domain) * (W - left - right);
+    const root = svg(W, H, "importance per hyperparameter with 95% confidence intervals");
+    const grid = s("g", { class: "grid" }), axis = s("g", { class: "axis tick" });
+    for (const t of tickValues) {
+      grid.append(s("line", { x1: x(t), x2: x(t), y1: top, y2: top + rows.length * rowH }));
+      axis.append(s("text", { x: x(t), y: top + rows.length * rowH + 16, "text-anchor": "middle" }, t.toFixed(2)));
+    }
+    root.append(grid, axis);
+    rows.forEach((r, i) => {
+      const y = top + i * rowH, mid = y + rowH / 2, { color } = style(r.colorIndex ?? i);
+      const g = s("g", { class: "bar", "data-name": r.name },
+        s("title", {}, `${r.name}: ${r.value.toFixed(3)} (95% CI ${(r.lo ?? r.value).toFixed(3)}–${(r.hi ?? r.value).toFixed(3)})`),
+        s("text", { x: left - 8, y: mid + 4.5, "text-anchor": "end" }, r.name),
+        s("rect", { x: left, y: y + 5, width: Math.max(0, x(r.value) - left), height: rowH - 10, fill: color, rx: 2 }));
+      if (r.lo !== undefined && r.hi !== undefined) {
+        g.append(s("g", { class: "whisker", "stroke-width": 1.6 },
+          s("line", { x1: x(r.lo), x2: x(r.hi), y1: mid, y2: mid }),
+          s("line", { x1: x(r.lo), x2: x(r.lo), y1: mid - 6, y2: mid + 6 }),
+          s("line", { x1: x(r.hi), x2: x(r.hi), y1: mid - 6, y2: mid + 6 })));
+      }
+      g.append(s("text", { x: Math.max(x(r.value), x(r.hi ?? r.value)) + 6, y: mid + 4.5, class: "tick" },
+        r.value.toFixed(3)));
+      root.append(g);
+    });
+    root.append(s("g", { class: "axis" }, s("line", { x1: left, x2: left, y1: top, y2: top + rows.length * rowH })));
+    root.append(s("text", { x: (left + W - right) / 2, y: H - 8, "text-anchor": "middle", class: "axis-label" }, xLabel));
+    el.replaceChildren(root);
+  }
+
+  // series: [{name, points: [[x, y]], colorIndex}]; marks: [{x, label}] drawn as dashed verticals.
+  function lines(el, series, { xLabel, yLabel, yMin, yMax, marks = [], yFormat = (v) => String(v), height = 300,
+                               labelEnds = true, xInteger = false } = {}) {
+    const points = series.flatMap((sr) => sr.points);
+    if (!points.length) return empty(el, "No data yet", height);
+    const W = 640, H = height, left = 58, right = labelEnds ? 140 : 20, top = 22, bottom = 48;
+    let x0 = Math.min(...points.map((p) => p[0])), x1 = Math.max(...points.map((p) => p[0]));
+    if (x1 === x0) { x0 -= 1; x1 += 1; }
+    const xTicks = ticks(x0, x1, 6).filter((t) => t >= x0 && t <= x1 && (!xInteger || Number.isInteger(t)));
+    let lo = yMin ?? Math.min(...points.map((p) => p[1])), hi = yMax ?? Math.max(...points.map((p) => p[1]));
+    if (hi === lo) { hi = lo + 1; }
+    const yTicks = ticks(lo, hi, 5);
+    if (yMin === undefined) lo = Math.min(lo, yTicks[0]);
+    if (yMax === undefined) hi = Math.max(hi, yTicks[yTicks.length - 1]);
+    const x = (v) => left + ((v - x0) / (x1 - x0)) * (W - left - right);
+    const y = (v) => top + (1 - (v - lo) / (hi - lo)) * (H - top - bottom);
+    const root = svg(W, H, `${yLabel} against ${xLabel}`);
+    const grid = s("g", { class: "grid" }), axis = s("g", { class: "tick" });
+    for (const t of yTicks.filter((t) => t >= lo && t <= hi)) {
+      grid.append(s("line", { x1: left, x2: W - right, y1: y(t), y2: y(t) }));
+      axis.append(s("text", { x: left - 7, y: y(t) + 4.5, "text-anchor": "end" }, yFormat(t)));
+    }
+    for (const t of xTicks) {
+      axis.append(s("text", { x: x(t), y: H - bottom + 17, "text-anchor": "middle" }, String(t)));
+    }
+    root.append(grid, axis, s("g", { class: "axis" },
+      s("line", { x1: left, x2: W - right, y1: H - bottom, y2: H - bottom }),
+      s("line", { x1: left, x2: left, y1: top, y2: H - bottom })));
+    root.append(s("text", { x: (left + W - right) / 2, y: H - 8, "text-anchor": "middle", class: "axis-label" }, xLabel));
+    root.append(s("text", { x: 14, y: (top + H - bottom) / 2, "text-anchor": "middle", class: "axis-label",
+                            transform: `rotate(-90 14 ${(top + H - bottom) / 2})` }, yLabel));
+    for (const m of marks) {
+      if (m.x < x0 || m.x > x1) continue;
+      root.append(s("g", { class: "mark" }, s("line", { x1: x(m.x), x2: x(m.x), y1: top - 4, y2: H - bottom }),
+        s("text", { x: x(m.x) + (x(m.x) > W - right - 140 ? -4 : 4), y: top - 8,
+                    "text-anchor": x(m.x) > W - right - 140 ? "end" : "start", "font-size": 12 }, m.label)));
+    }
+    const ends = [];
+    series.forEach((sr, i) => {
+      if (!sr.points.length) return;
+      const { color, dash } = style(sr.colorIndex ?? i);
+      const d = sr.points.map((p, j) => `${j ? "L" : "M"}${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join("");
+      const g = s("g", { class: "series", "data-name": sr.name }, s("title", {}, sr.name),
+        s("path", { d, fill: "none", stroke: color, "stroke-width": 2.2, "stroke-dasharray": dash || null,
+                    "stroke-linejoin": "round" }));
+      if (sr.points.length <= 40) {
+        for (const p of sr.points) g.append(s("circle", { cx: x(p[0]), cy: y(p[1]), r: 2.6, fill: color }));
+      }
+      root.append(g);
+      const last = sr.points[sr.points.length - 1];
+      ends.push({ name: sr.name, color, dash, y: y(last[1]) });
+    });
+    if (labelEnds) {
+      // Direct labels at the line ends, nudged apart so they never overlap.
+      ends.sort((a, b) => a.y - b.y);
+      for (let i = 1; i < ends.length; i++) ends[i].y = Math.max(ends[i].y, ends[i - 1].y + 14);
+      const overflow = ends.length ? ends[ends.length - 1].y - (H - bottom) : 0;
+      if (overflow > 0) ends.forEach((e) => { e.y -= overflow; });
+      for (const e of ends) {
+        // A swatch of the line's own stroke, then the name in the text colour (yellow text would be unreadable).
+        root.append(s("line", { x1: W - right + 4, x2: W - right + 20, y1: e.y, y2: e.y, stroke: e.color,
+                                "stroke-width": 3, "stroke-dasharray": e.dash || null }),
+                    s("text", { x: W - right + 24, y: e.y + 4, "font-size": 12 }, e.name));
+      }
+    }
+    el.replaceChildren(root);
+  }
+
+  return { bars, lines, style, PALETTE };
+})();

@@ -1,0 +1,102 @@
+// The queue monitor: workers and their current trials, queues, throughput, failures; live.
+"use strict";
+
+(() => {
+  const { h, fmt } = SR;
+  let fetchedAt = 0, lastQueue = null;
+
+  function stat(value, label) {
+    return h("div", { class: "stat" }, h("div", { class: "value" }, value), h("div", { class: "label" }, label));
+  }
+
+  function currentTrial(t) {
+    const fraction = t.epochs ? t.epoch / t.epochs : 0;
+    return h("div", { class: "trial-progress" },
+      h("a", { href: `/sweeps/${t.sweep_id}` }, `${t.sweep_id} #${t.trial_id}`),
+      SR.progress(fraction),
+      h("span", { class: "muted" }, `epoch ${t.epoch}/${t.epochs ?? "?"} · ETA ${fmt.duration(t.eta_s)}`));
+  }
+
+  function device(w) {
+    if (w.device && w.device.startsWith("cuda")) return `GPU ${w.gpu || ""} (${w.device})`;
+    return "CPU";
+  }
+
+  function renderWorkers(queue) {
+    const box = document.getElementById("workers");
+    document.getElementById("no-workers").hidden = queue.workers.length > 0;
+    if (!queue.workers.length) {
+      box.replaceChildren(h("p", { class: "muted" }, "No worker is connected."));
+      return;
+    }
+    const elapsed = (Date.now() - fetchedAt) / 1000;
+    const rows = queue.workers.map((w) => h("tr", { "data-worker": w.name },
+      h("td", {}, h("b", {}, w.name), h("div", { class: "muted small" }, `${w.host} · pid ${w.pid}`)),
+      h("td", {}, device(w), h("div", { class: "muted small" }, `${w.slots} slot(s) · ${(w.queues || []).join(", ")}`)),
+      h("td", {}, w.current.length ? h("div", { class: "worker-current" }, w.current.map(currentTrial))
+        : h("span", { class: "muted" }, "idle")),
+      h("td", { class: "num heartbeat", "data-age": w.age_s }, fmt.ago(w.age_s + elapsed)),
+      h("td", { class: "num" }, String(w.done_last_hour))));
+    box.replaceChildren(h("div", { class: "table-wrap" }, h("table", {},
+      h("thead", {}, h("tr", {}, h("th", {}, "worker"), h("th", {}, "device"), h("th", {}, "current trials"),
+        h("th", { class: "num" }, "last heartbeat"), h("th", { class: "num" }, "trials done (1 h)"))),
+      h("tbody", {}, rows))));
+  }
+
+  function renderOwners(queue) {
+    const owners = Object.entries(queue.pending_by_owner).sort((a, b) => b[1] - a[1]);
+    document.getElementById("owners").replaceChildren(owners.length
+      ? h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "owner"), h("th", { class: "num" }, "trials waiting"))),
+          h("tbody", {}, owners.map(([owner, n]) => h("tr", {}, h("td", {}, owner), h("td", { class: "num" }, String(n))))))
+      : h("p", { class: "muted" }, "Nothing waiting."));
+  }
+
+  function renderFailures(queue) {
+    const items = queue.recent_failures.slice(0, 10);
+    document.getElementById("failures").replaceChildren(items.length
+      ? h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "when"), h("th", {}, "trial"), h("th", {}, "status"),
+            h("th", {}, "reason"))),
+          h("tbody", {}, items.map((f) => h("tr", {}, h("td", {}, fmt.time(f.time)),
+            h("td", {}, h("a", { href: `/sweeps/${f.sweep_id}` }, `${f.sweep_id} #${f.trial_id}`)),
+            h("td", {}, h("span", { class: "status", "data-status": f.status }, f.status)),
+            h("td", { class: "small" }, f.error || "–")))))
+      : h("p", { class: "muted" }, "No failed trials recently."));
+  }
+
+  function render(queue) {
+    const queued = Object.values(queue.queues).reduce((a, b) => a + b, 0);
+    const waiting = Object.values(queue.pending_by_owner).reduce((a, b) => a + b, 0);
+    const slots = queue.workers.reduce((a, w) => a + (w.slots || 0), 0);
+    document.getElementById("stats").replaceChildren(
+      stat(String(queue.workers.length), `workers (${slots} slots)`),
+      stat(String(queue.running.length), "trials running"),
+      h("div", { class: "stat", id: "throughput" }, h("div", { class: "value" }, String(queue.throughput_per_hour)),
+        h("div", { class: "label" }, "trials / hour (last hour)")),
+      stat(String(waiting), "trials waiting in sweeps"),
+      stat(Object.entries(queue.queues).map(([q, n]) => `${n}`).join(" / "),
+        `in Celery queues (${Object.keys(queue.queues).join(" / ")})`));
+    document.getElementById("pool-line").textContent =
+      `${queue.workers.length} worker(s), ${queue.running.length} trial(s) running, ${queued} in queues; updated ${fmt.time(queue.time)}`;
+    renderWorkers(queue);
+    renderOwners(queue);
+    renderFailures(queue);
+  }
+
+  async function refresh() {
+    try {
+      const queue = await SR.get("/api/queue");
+      fetchedAt = Date.now();
+      lastQueue = queue;
+      render(queue);
+    } catch (err) {
+      document.getElementById("pool-line").textContent = `Cannot load the queue: ${err.message}`;
+    }
+  }
+
+  const update = SR.throttle(refresh, 250);
+  SR.live(update);
+  // Heartbeat ages tick locally between updates; a full refresh every 10 s catches anything else.
+  setInterval(() => { if (lastQueue) renderWorkers(lastQueue); }, 1000);
+  setInterval(update, 10000);
+  refresh();
+})();

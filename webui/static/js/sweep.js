@@ -1,0 +1,224 @@
+// One sweep, live: summary, importance (bars + CI), trajectory, comparison, trials, learning curves, actions.
+"use strict";
+
+(() => {
+  const { h, fmt } = SR;
+  const body = document.body.dataset;
+  const base = `/api/sweeps/${body.sweepId}`;
+  const PAGE = 20;
+  const state = { group: "pooled", offset: 0, sort: "trial_id", order: "asc", trial: null, ranking: null,
+                  comparison: null, marker: null, names: [] };
+  const $ = (id) => document.getElementById(id);
+
+  const colorIndex = (name) => Math.max(0, state.names.indexOf(name));
+
+  // --- summary and actions ---------------------------------------------------------
+
+  async function refreshSummary() {
+    const sw = await SR.get(`${base}/summary`);
+    const status = $("status");
+    status.textContent = sw.status.replace("_", " ");
+    status.dataset.status = sw.status;
+    $("progress-fill").style.width = `${(100 * sw.n_final) / sw.n_trials}%`;
+    $("trial-count").textContent = `${sw.n_final}/${sw.n_trials}`;
+    $("eta").textContent = sw.eta_s !== null ? `ETA ${fmt.duration(sw.eta_s)}` : "";
+    $("best").replaceChildren(sw.best ? h("span", {}, `best ${sw.best.metric.replaceAll("_", " ")} `,
+      h("b", {}, fmt.metric(sw.best.metric, sw.best.value)), ` (trial #${sw.best.trial_id})`) : "");
+    const stab = $("stability");
+    stab.className = `badge ${sw.stability ? (sw.stability.stable ? "stable" : "changing") : ""}`;
+    stab.textContent = !sw.stability ? "no ranking yet"
+      : sw.stability.stable ? `top ${sw.stability.top_k} stable since trial ${sw.stability.stable_since}` : "ranking still changing";
+    stab.title = sw.stability ? sw.stability.sentence : "";
+    $("reading").textContent = sw.reading;
+    $("stop-reason").textContent = sw.stop_reason ? `Ended: ${sw.stop_reason}.` : "";
+    const allowed = { pause: ["queued", "running"], resume: ["paused"], cancel: ["queued", "running", "paused"] };
+    document.querySelectorAll("[data-action]").forEach((b) => { b.disabled = !allowed[b.dataset.action].includes(sw.status); });
+  }
+
+  document.querySelectorAll("[data-action]").forEach((button) => button.addEventListener("click", async () => {
+    const action = button.dataset.action;
+    if (action === "cancel" && !window.confirm("Cancel this sweep? Running trials stop at their next epoch.")) return;
+    const box = $("action-error");
+    try {
+      await SR.post(`${base}/${action}`);
+      box.hidden = true;
+    } catch (err) {
+      box.textContent = `Could not ${action}: ${err.message}`;
+      box.hidden = false;
+    }
+    refreshSummary();
+  }));
+
+  // --- importance and trajectory ------------------------------------------------------
+
+  function renderTabs() {
+    const groups = state.ranking ? Object.keys(state.ranking.groups) : [];
+    groups.sort((a, b) => (a === "pooled" ? -1 : b === "pooled" ? 1 : a.localeCompare(b)));
+    $("groups").replaceChildren(...groups.map((g) => h("button", { type: "button", role: "tab",
+      "aria-selected": String(g === state.group), onclick: () => { state.group = g; renderImportance(); renderComparison(); } },
+      g === "pooled" && groups.length > 2 ? "pooled" : g)));
+  }
+
+  function renderImportance() {
+    renderTabs();
+    const chart = $("importance-chart");
+    const group = state.ranking && state.ranking.groups[state.group];
+    chart.dataset.n = state.ranking ? String(state.ranking.n_results) : "0";
+    if (!group) return Charts.bars(chart, []);
+    const at = (name) => group.names.indexOf(name);
+    Charts.bars(chart, group.ranking.map((name) => ({ name, value: group.importances[at(name)],
+      lo: group.ci_low[at(name)], hi: group.ci_high[at(name)], colorIndex: colorIndex(name) })),
+      { xLabel: `N-RReliefF importance (share of total) · ${group.n_trials} completed trials` });
+  }
+
+  async function refreshRanking() {
+    const [{ ranking }, { history }] = await Promise.all([SR.get(`${base}/ranking`), SR.get(`${base}/rankings`)]);
+    state.ranking = ranking;
+    if (ranking) state.names = ranking.groups.pooled.names;
+    if (ranking && !ranking.groups[state.group]) state.group = "pooled";
+    renderImportance();
+    if (state.comparison && ranking && ranking.n_results !== state.comparison.n_results) {
+      $("compare-button").textContent = `Compare again (ranking now has ${ranking.n_results} results)`;
+    }
+    const names = history.length ? history[history.length - 1].names : [];
+    const series = names.map((name, i) => ({ name, colorIndex: colorIndex(name),
+      points: history.map((entry) => [entry.n_trials, entry.importances[i]]) }));
+    const since = history.length ? history[history.length - 1].stable_since : null;
+    Charts.lines($("trajectory-chart"), series, {
+      xLabel: "completed trials", yLabel: "importance (share)", yMin: 0, yFormat: (v) => v.toFixed(2), xInteger: true,
+      marks: since ? [{ x: since, label: `stable since trial ${since}` }] : [] });
+  }
+
+  // --- comparison --------------------------------------------------------------------
+
+  function rankOf(values, name) {
+    const order = Object.keys(values).sort((a, b) => values[b] - values[a]);
+    return order.indexOf(name) + 1;
+  }
+
+  function renderComparison() {
+    const box = $("comparison");
+    const result = state.comparison;
+    if (!result) return;
+    const group = result.groups[state.group] || result.groups.pooled;
+    if (!group.methods) {
+      box.replaceChildren(h("p", { class: "muted" }, group.message));
+      return;
+    }
+    const methods = Object.keys(group.methods);
+    const cell = (values, name) => h("td", { class: "num" }, `${values[name].toFixed(3)} (#${rankOf(values, name)})`);
+    const names = Object.keys(group.nrrelieff).sort((a, b) => group.nrrelieff[b] - group.nrrelieff[a]);
+    const tau = (t) => (t === null || t === undefined ? "undefined" : t.toFixed(2));
+    box.replaceChildren(h("div", { class: "table-wrap" }, h("table", { id: "comparison-table" },
+      h("thead", {}, h("tr", {}, h("th", {}, "hyperparameter"), h("th", { class: "num" }, "N-RReliefF"),
+        methods.map((m) => h("th", { class: "num" }, m === "fanova" ? "fANOVA" : "PED-ANOVA")))),
+      h("tbody", {}, names.map((name) => h("tr", {}, h("td", {}, name), cell(group.nrrelieff, name),
+        methods.map((m) => cell(group.methods[m].importances, name))))),
+      h("tfoot", {}, h("tr", {}, h("th", {}, "Kendall τ vs N-RReliefF"), h("td", { class: "num" }, "1"),
+        methods.map((m) => h("td", { class: "num", "data-tau": m }, tau(group.methods[m].kendall_tau))))))),
+      h("p", { class: "muted small" }, `Shares of importance (rank) over the ${group.n_trials} completed trials of the `
+        + `ranking current when compared (first ${result.n_results} results). Pooled fANOVA and PED-ANOVA see all `
+        + "datasets at once; pooled N-RReliefF averages the per-dataset rankings."));
+  }
+
+  $("compare-button").addEventListener("click", async (event) => {
+    const button = event.currentTarget;
+    button.disabled = true;
+    button.textContent = "Computing…";
+    try {
+      state.comparison = await SR.post(`${base}/compare`);
+      renderComparison();
+    } catch (err) {
+      $("comparison").replaceChildren(h("p", { class: "error" }, err.message));
+    } finally {
+      button.disabled = false;
+      button.textContent = "Compare again";
+    }
+  });
+
+  // --- trials table and learning curves ----------------------------------------------
+
+  function trialColumns(configNames) {
+    const metric = body.metric;
+    return [
+      { key: "trial_id", label: "#", num: true, cell: (t) => String(t.trial_id) },
+      { key: "dataset", label: "dataset", cell: (t) => t.state.dataset || "" },
+      { key: "status", label: "status", cell: (t) => h("span", { class: "status", "data-status": t.result ? t.result.status : t.state.status },
+          t.result ? t.result.status : t.state.status) },
+      { key: metric, label: metric.replaceAll("_", " "), num: true,
+        cell: (t) => fmt.metric(metric, t.result ? t.result[metric] : null) },
+      ...(metric === "best_val_accuracy" ? [] : [{ key: "best_val_accuracy", label: "best val acc", num: true,
+        cell: (t) => fmt.pct(t.result ? t.result.best_val_accuracy : t.state.val_accuracy) }]),
+      { key: "epochs_completed", label: "epochs done", num: true,
+        cell: (t) => (t.result ? String(t.result.epochs_completed) : t.state.epoch !== undefined ? `${t.state.epoch}/${t.state.epochs}` : "–") },
+      { key: "worker", label: "worker", cell: (t) => (t.result ? t.result.worker : t.state.worker) || "–" },
+      { key: "duration", label: "duration", num: true, cell: (t) => fmt.duration(t.duration_s) },
+      ...configNames.map((name) => ({ key: name, label: name, num: true, cell: (t) => fmt.value(t.config[name]) })),
+    ];
+  }
+
+  async function refreshTrials() {
+    const page = await SR.get(`${base}/trials?offset=${state.offset}&limit=${PAGE}&sort=${state.sort}&order=${state.order}`);
+    const configNames = page.trials.length ? Object.keys(page.trials[0].config) : [];
+    const columns = trialColumns(configNames);
+    const head = h("tr", {}, columns.map((c) => h("th", {
+      class: `sortable ${c.num ? "num" : ""}`, "data-sort": c.key, tabindex: 0,
+      "aria-sort": state.sort === c.key ? (state.order === "asc" ? "ascending" : "descending") : null,
+      onclick: () => {
+        state.order = state.sort === c.key && state.order === "asc" ? "desc" : "asc";
+        state.sort = c.key;
+        state.offset = 0;
+        refreshTrials();
+      } }, c.label)));
+    const rows = page.trials.map((t) => h("tr", { class: `clickable ${t.trial_id === state.trial ? "selected" : ""}`,
+      "data-trial": t.trial_id, onclick: () => showCurve(t.trial_id, true) },
+      columns.map((c) => h("td", { class: c.num ? "num" : null }, c.cell(t)))));
+    $("trials").replaceChildren(h("table", { id: "trials-table" }, h("thead", {}, head), h("tbody", {}, rows)));
+    const last = Math.min(state.offset + PAGE, page.total);
+    $("page-info").textContent = page.total ? `${state.offset + 1}–${last} of ${page.total}` : "no trials";
+    $("prev").disabled = state.offset === 0;
+    $("next").disabled = last >= page.total;
+  }
+
+  $("prev").addEventListener("click", () => { state.offset = Math.max(0, state.offset - PAGE); refreshTrials(); });
+  $("next").addEventListener("click", () => { state.offset += PAGE; refreshTrials(); });
+
+  async function showCurve(trialId, scroll = false) {
+    state.trial = trialId;
+    document.querySelectorAll("#trials-table tbody tr").forEach((tr) => {
+      tr.classList.toggle("selected", Number(tr.dataset.trial) === trialId);
+    });
+    const { metrics } = await SR.get(`${base}/trials/${trialId}/metrics`);
+    $("curve-title").textContent = `Learning curve · trial #${trialId}`;
+    $("curve-hint").textContent = metrics.length ? `${metrics.length} epoch(s) recorded`
+      : "No epoch finished yet for this trial.";
+    const byAttempt = {};
+    for (const m of metrics) (byAttempt[m.attempt] = byAttempt[m.attempt] || []).push(m);
+    const attempts = Object.keys(byAttempt);
+    const series = (key) => attempts.map((a, i) => ({ name: attempts.length > 1 ? `attempt ${a}` : key.replace("_", " "),
+      colorIndex: i, points: byAttempt[a].map((m) => [m.epoch, m[key]]) }));
+    Charts.lines($("curve-acc"), series("val_accuracy"), { xLabel: "epoch", yLabel: "validation accuracy (%)",
+      yFormat: (v) => (100 * v).toFixed(0), height: 260, labelEnds: attempts.length > 1, xInteger: true });
+    Charts.lines($("curve-loss"), series("train_loss"), { xLabel: "epoch", yLabel: "training loss (cross-entropy)",
+      yFormat: (v) => v.toFixed(2), height: 260, labelEnds: attempts.length > 1, xInteger: true });
+    if (scroll) $("curve-card").scrollIntoView({ behavior: "smooth", block: "nearest" });
+  }
+
+  // --- live updates --------------------------------------------------------------------
+
+  const updateSummary = SR.throttle(() => { refreshSummary(); refreshTrials(); }, 300);
+  const updateRanking = SR.throttle(refreshRanking, 300);
+  SR.live((event) => {
+    if (event.topic !== "sweep" || event.sweep_id !== body.sweepId) return;
+    const before = state.marker;
+    state.marker = event;
+    updateSummary();
+    if (!before || before.rankings !== event.rankings) updateRanking();
+    if (state.trial !== null && (!before || before.epochs !== event.epochs)) showCurve(state.trial);
+  });
+  document.addEventListener("themechange", () => { renderImportance(); });
+
+  refreshSummary();
+  refreshRanking();
+  refreshTrials();
+})();

@@ -1,0 +1,42 @@
+// The sweeps list: progress, ETA, best so far, top 3, stability; live.
+"use strict";
+
+(() => {
+  const { h, fmt } = SR;
+
+  function row(sw) {
+    const best = sw.best ? `${fmt.metric(sw.best.metric, sw.best.value)} (#${sw.best.trial_id})` : "–";
+    const stable = sw.stability;
+    const badge = !stable ? h("span", { class: "badge" }, "no ranking")
+      : stable.stable ? h("span", { class: "badge stable", title: stable.sentence }, `stable since ${stable.stable_since}`)
+      : h("span", { class: "badge changing", title: stable.sentence }, "changing");
+    return h("tr", { "data-sweep": sw.id },
+      h("td", {}, sw.owner),
+      h("td", {}, h("a", { href: `/sweeps/${sw.id}` }, sw.name), h("div", { class: "muted small" }, sw.id)),
+      h("td", {}, h("span", { class: "status", "data-status": sw.status }, sw.status)),
+      h("td", {}, h("div", { class: "progress-block" }, SR.progress(sw.n_final / sw.n_trials),
+        h("span", { class: "count" }, `${sw.n_final}/${sw.n_trials}`))),
+      h("td", { class: "num" }, fmt.duration(sw.eta_s)),
+      h("td", { class: "num" }, best),
+      h("td", {}, sw.top.length ? sw.top.join(", ") : "–"),
+      h("td", {}, badge));
+  }
+
+  async function refresh() {
+    const box = document.getElementById("sweeps");
+    try {
+      const { sweeps } = await SR.get("/api/summaries");
+      box.replaceChildren(sweeps.length ? h("table", {},
+        h("thead", {}, h("tr", {}, ["owner", "name", "status", "progress", "ETA", "best so far", "top 3", "stability"]
+          .map((c) => h("th", { class: ["ETA", "best so far"].includes(c) ? "num" : null }, c)))),
+        h("tbody", {}, sweeps.map(row)))
+        : h("p", { class: "muted" }, "No sweeps yet. ", h("a", { href: "/submit" }, "Submit one.")));
+    } catch (err) {
+      box.replaceChildren(h("p", { class: "error" }, `Cannot load sweeps: ${err.message}`));
+    }
+  }
+
+  const update = SR.throttle(refresh, 300);
+  SR.live((event) => { if (event.topic === "sweep") update(); });
+  refresh();
+})();
