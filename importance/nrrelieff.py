@@ -61,7 +61,8 @@ _ZERO = 1e-12  # |W| below this is rounding noise (W is a difference of two rati
 _SLACK = 1e-9  # far above the rounding gap between the tree's and our float sums
 _GROUP_MAX = 64  # more categorical combinations than this: the group-pair loop costs more than it saves
 _GROUP_SMALL_SHARE = 0.05  # at most this share of trials in groups too small to bound their k-th distance
-_LEAFSIZE = 16
+_LEAFSIZE = 32
+_GROUP_PAD = 4  # extra own-group candidates; rows with boundary ties are asked again
 _CHUNK_ROWS = 8192  # bounds the (rows, candidates, attributes) re-check arrays
 
 MSG_TOO_FEW = "need at least 2 trials to rank hyperparameters"
@@ -180,33 +181,36 @@ def _group_rows(X: FloatArray, categorical: BoolArray) -> tuple[FloatArray, list
     return keys, [members[edges[g] : edges[g + 1]] for g in range(len(keys))]
 
 
-def _grouped_usable(X: FloatArray, categorical: BoolArray, k_eff: int) -> bool:
-    """The grouped search pays off with a few large categorical groups and some numeric columns."""
+def _usable_groups(X: FloatArray, categorical: BoolArray, k_eff: int) -> list[IntArray] | None:
+    """The groups of `_knn_grouped` when it pays off: some numeric columns, few large groups."""
     if categorical.all():
-        return False
+        return None
     keys, groups = _group_rows(X, categorical)
-    if len(keys) > _GROUP_MAX:
-        return False
     small = sum(len(ids) for ids in groups if len(ids) <= k_eff + 1)
-    return small <= _GROUP_SMALL_SHARE * X.shape[0]
+    if len(keys) > _GROUP_MAX or small > _GROUP_SMALL_SHARE * X.shape[0]:
+        return None
+    return groups
 
 
-def _knn_grouped(X: FloatArray, categorical: BoolArray, k_eff: int) -> tuple[IntArray, FloatArray]:
-    """Exact k-NN: one tree over the numeric columns per categorical combination.
+def _knn_grouped(
+    X: FloatArray, categorical: BoolArray, k_eff: int, groups: list[IntArray]
+) -> tuple[IntArray, FloatArray]:
+    """Exact k-NN with one tree over the numeric columns per categorical combination (group).
 
     A trial's own group (categorical diffs all 0) gives, after an exact
     re-check of its tree candidates, an upper bound U on its exact k-th
-    distance. Every other group h lies at categorical distance H(g, h), so a
-    ball query of radius U - H (plus the rounding slack) on h's numeric tree
-    finds every trial of h that could reach or tie the k-th place. The union of
-    candidates is ranked by exact delta, ties by index. Rows whose own group
-    is too small or whose tree candidates may not cover U are done by brute force.
+    distance (a row is asked again with more candidates while the furthest one
+    is not beyond U by more than the rounding slack). A trial of another group
+    differs in at least one categorical column, so it can reach delta <= U only
+    within U - 1 on the numeric columns: one ball query of that radius (plus
+    the slack) on a tree over all trials finds every such trial. The union of
+    candidates, all re-checked exactly, is ranked by (delta, index). Rows whose
+    own group is too small to give U are done by brute force.
     """
     from scipy.spatial import cKDTree
 
     n = X.shape[0]
     numeric = np.ascontiguousarray(X[:, ~categorical])
-    groups = _group_rows(X, categorical)[1]
     trees = [cKDTree(numeric[ids], leafsize=_LEAFSIZE, balanced_tree=False, compact_nodes=False) for ids in groups]
     bound = np.full(n, np.inf)
     sure = np.zeros(n, dtype=bool)
@@ -216,26 +220,30 @@ def _knn_grouped(X: FloatArray, categorical: BoolArray, k_eff: int) -> tuple[Int
     for g, ids in enumerate(groups):
         if len(ids) <= k_eff:
             continue
-        n_query = min(k_eff + 1 + _KDTREE_PAD, len(ids))
-        for start in range(0, len(ids), _CHUNK_ROWS):
-            rows = ids[start : start + _CHUNK_ROWS]
-            tree_dist, local = trees[g].query(numeric[rows], k=n_query, p=1, workers=-1)
-            cand = ids[local.reshape(len(rows), n_query)]
-            exact = pair_delta(X[rows][:, None, :], X[cand], categorical)
-            exact[cand == rows[:, None]] = np.inf
-            kth = np.partition(exact, k_eff - 1, axis=1)[:, k_eff - 1]
-            tree_last = tree_dist.reshape(len(rows), n_query)[:, -1]
-            ok = (n_query == len(ids)) | (tree_last > kth + _SLACK * (1.0 + kth))
-            bound[rows], sure[rows] = kth, ok
-            keep = ok[:, None] & (exact <= kth[:, None])
-            r, c = np.nonzero(keep)
-            rows_parts.append(rows[r])
-            cols_parts.append(cand[r, c])
-            dist_parts.append(exact[r, c])
+        pending = ids
+        n_query = min(k_eff + 1 + _GROUP_PAD, len(ids))
+        while len(pending):
+            # Rows whose candidates may not cover their k-th distance are asked again
+            # with four times as many candidates (ties on discrete columns).
+            retry: list[IntArray] = []
+            for start in range(0, len(pending), _CHUNK_ROWS):
+                rows = pending[start : start + _CHUNK_ROWS]
+                tree_dist, local = trees[g].query(numeric[rows], k=n_query, p=1, workers=-1)
+                cand = ids[local.reshape(len(rows), n_query)]
+                exact = pair_delta(X[rows][:, None, :], X[cand], categorical)
+                exact[cand == rows[:, None]] = np.inf
+                kth = np.partition(exact, k_eff - 1, axis=1)[:, k_eff - 1]
+                tree_last = tree_dist.reshape(len(rows), n_query)[:, -1]
+                ok = (n_query == len(ids)) | (tree_last > kth + _SLACK * (1.0 + kth))
+                bound[rows[ok]], sure[rows[ok]] = kth[ok], True
+                retry.append(rows[~ok])
+                r, c = np.nonzero(ok[:, None] & (exact <= kth[:, None]))
+                rows_parts.append(rows[r])
+                cols_parts.append(cand[r, c])
+                dist_parts.append(exact[r, c])
+            pending = np.concatenate(retry)
+            n_query = min(4 * n_query, len(ids))
     if len(groups) > 1:
-        # Distinct groups differ in at least one categorical column (diff 1), so a
-        # trial of another group within delta <= U lies within U - 1 on the numeric
-        # columns: one ball query on a tree over all trials covers every group.
         reach = np.where(sure, bound - 1.0 + _SLACK * (1.0 + bound), -1.0)
         queries = np.flatnonzero(reach >= 0.0)
         if len(queries):
@@ -245,9 +253,7 @@ def _knn_grouped(X: FloatArray, categorical: BoolArray, k_eff: int) -> tuple[Int
                 group_of[ids] = g
             for start in range(0, len(queries), _CHUNK_ROWS):
                 chunk = queries[start : start + _CHUNK_ROWS]
-                found = everyone.query_ball_point(
-                    numeric[chunk], reach[chunk], p=1, workers=-1, return_sorted=False
-                )
+                found = everyone.query_ball_point(numeric[chunk], reach[chunk], p=1, workers=-1, return_sorted=False)
                 counts = np.fromiter((len(f) for f in found), dtype=np.intp, count=len(found))
                 if not counts.any():
                     continue
@@ -267,7 +273,7 @@ def _knn_grouped(X: FloatArray, categorical: BoolArray, k_eff: int) -> tuple[Int
     all_dist = np.concatenate(dist_parts) if dist_parts else np.empty(0)
     order = np.lexsort((all_cols, all_dist, all_rows))
     all_rows, all_cols, all_dist = all_rows[order], all_cols[order], all_dist[order]
-    starts = np.searchsorted(all_rows, np.arange(n))
+    starts = np.concatenate([[0], np.cumsum(np.bincount(all_rows, minlength=n))[:-1]])
     done = np.flatnonzero(sure)
     take = starts[done][:, None] + np.arange(k_eff)[None, :]
     idx[done], dist[done] = all_cols[take], all_dist[take]
@@ -286,8 +292,9 @@ def nearest_neighbours(
     if k_eff <= 0:
         return np.empty((n, 0), dtype=np.intp), np.empty((n, 0))
     if method == "kdtree" or (method == "auto" and n >= _KDTREE_MIN_N):
-        if _grouped_usable(X, categorical, k_eff):
-            return _knn_grouped(X, categorical, k_eff)
+        groups = _usable_groups(X, categorical, k_eff)
+        if groups is not None:
+            return _knn_grouped(X, categorical, k_eff, groups)
         return _knn_kdtree(X, categorical, k_eff)
     return _knn_brute(X, categorical, np.arange(n), k_eff)
 

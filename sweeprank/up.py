@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sweeprank.client import Client
-from sweeprank.stack import Stack, StackError, free_port, visible_gpus
+from sweeprank.stack import Stack, StackError, free_port, redact_url, visible_gpus
 from trials.errors import SweeprankError
 
 TOKEN_FILE = "admin-token"
@@ -62,7 +62,7 @@ def run_up(args: argparse.Namespace, demo_spec: dict[str, Any] | None) -> int:
         client = Client(web_url, token=token)
         _wait_for_web(client, stack)
         trainers = f"{len(gpus)} GPU worker(s)" if gpus else f"{args.cpu_workers} CPU trainer process(es)"
-        print(f"sweeprank is up: web UI and API at {web_url} ; Redis {url} ; {trainers}; logs in {log_dir}")
+        print(f"sweeprank is up: web UI and API at {web_url} ; Redis {redact_url(url)} ; {trainers}; logs in {log_dir}")
         print(
             f"log in as admin with the token in {data_dir / TOKEN_FILE} ; `sweeprank user add NAME` adds members",
             flush=True,

@@ -152,3 +152,21 @@ def test_analyst_restarted_mid_sweep_matches_a_batch_fit(api: FlaskClient, live:
         for field in ("raw_weights", "importances", "ci_low", "ci_high"):
             for a, b in zip(got[field], values[field], strict=False):
                 assert abs(a - b) <= 1e-9 * max(1.0, abs(b)), (group, field, got[field], values[field])
+
+
+def test_pickled_messages_are_refused_by_the_trainers(live: LiveStack) -> None:
+    """JSON only: a pickle-serialised task never reaches the task code."""
+    from broker.celery_app import TRAIN_TRIAL, make_celery
+    from broker.settings import Settings
+
+    assert make_celery(Settings(redis_url=live.redis_url)).conf.accept_content == ["json"]
+    sender = make_celery(Settings(redis_url=live.redis_url))
+    spec = {"sweep_id": "sw-pickled", "trial_id": 0, "dataset": "digits", "config": {}, "seed": 0}
+    sender.send_task(TRAIN_TRIAL, args=[spec], queue="trials.cpu", serializer="pickle")
+    log = wait_until(
+        lambda: "ContentDisallowed" in (text := live.logs()) and text,
+        30,
+        what="the trainer to refuse the pickled message",
+    )
+    assert "Refusing to deserialize untrusted content of type pickle" in log
+    assert "UnknownSweep" not in log, "the task code never ran (it would fail on the unknown sweep)"
