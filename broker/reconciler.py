@@ -37,25 +37,9 @@ def replace_attempt(
     losses = int(store.trial_state(sweep_id, trial_id).get("losses", 0)) + int(lost)
     ending = None
     if losses >= spec.limits.max_attempts:
-        ending = TrialResult(
-            sweep_id=sweep_id,
-            trial_id=trial_id,
-            attempt=attempt,
-            dataset=spec.dataset,
-            config=spec.config,
-            status=TrialStatus.FAILED,
-            error=f"worker lost {losses} times",
-        )
+        ending = TrialResult.of(spec, TrialStatus.FAILED, error=f"worker lost {losses} times")
     elif store.status(sweep_id) in STOPPING:
-        ending = TrialResult(
-            sweep_id=sweep_id,
-            trial_id=trial_id,
-            attempt=attempt,
-            dataset=spec.dataset,
-            config=spec.config,
-            status=TrialStatus.CANCELLED,
-            error=reason,
-        )
+        ending = TrialResult.of(spec, TrialStatus.CANCELLED, error=reason)
     if ending is not None:
         store.update_trial(sweep_id, trial_id, if_attempt=attempt, losses=losses)
         store.store_result(ending)

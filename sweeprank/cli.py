@@ -29,8 +29,8 @@ DEMO_SPEC: dict[str, Any] = {
     "n_trials": 120,
     "sampler": "sobol",
     "seed": 7,
-    "max_train_examples": 4000,
-    "max_test_examples": 2000,
+    "max_train_examples": 2000,
+    "max_test_examples": 1000,
 }
 
 
@@ -85,16 +85,17 @@ def follow(client: Client, sweep_id: str, poll_s: float = 1.0) -> dict[str, Any]
     """Show a live progress bar and the current top-5 until the sweep ends."""
     started = time.time()
     interactive = sys.stdout.isatty()
-    last = ""
+    last: tuple[int, str] | None = None
     while True:
         sweep = client.get(f"/api/sweeps/{sweep_id}")
         ranking = client.get(f"/api/sweeps/{sweep_id}/ranking")["ranking"]
         line = _progress_line(sweep, ranking, started)
         if interactive:
             print("\r" + line[:160].ljust(160), end="", flush=True)
-        elif line != last:
+        elif (sweep["n_final"], sweep["status"]) != last:
+            # A log file gets a line per finished trial, not one per poll.
             print(line, flush=True)
-        last = line
+        last = (sweep["n_final"], sweep["status"])
         if sweep["status"] in ("completed", "cancelled", "stopped_stable"):
             if interactive:
                 print()

@@ -150,6 +150,19 @@ class TrialResult(_Record):
     worker: str = ""
     error: str = ""
 
+    @classmethod
+    def of(cls, spec: TrialSpec, status: TrialStatus, **fields: Any) -> TrialResult:
+        """The result of this attempt of `spec`, with the given status and fields."""
+        return cls(
+            sweep_id=spec.sweep_id,
+            trial_id=spec.trial_id,
+            attempt=spec.attempt,
+            dataset=spec.dataset,
+            config=spec.config,
+            status=status,
+            **fields,
+        )
+
     def metric(self, name: str) -> float | None:
         value = getattr(self, name)
         return None if value is None else float(value)

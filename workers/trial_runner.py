@@ -34,16 +34,7 @@ STOPPING = (SweepStatus.CANCELLED, SweepStatus.STOPPED_STABLE)
 
 
 def _ended(spec: TrialSpec, worker: str, status: TrialStatus, why: str) -> TrialResult:
-    return TrialResult(
-        sweep_id=spec.sweep_id,
-        trial_id=spec.trial_id,
-        attempt=spec.attempt,
-        dataset=spec.dataset,
-        config=spec.config,
-        status=status,
-        worker=worker,
-        error=why[:500],
-    )
+    return TrialResult.of(spec, status, worker=worker, error=why[:500])
 
 
 def drain_key() -> str:

@@ -177,13 +177,9 @@ def run_trial(
     if status is TrialStatus.FAILED and torch_device.type == "cuda":
         # Only here, after the except block dropped the traceback and with it the trial's tensors.
         torch.cuda.empty_cache()
-    return TrialResult(
-        sweep_id=spec.sweep_id,
-        trial_id=spec.trial_id,
-        attempt=spec.attempt,
-        dataset=spec.dataset,
-        config=spec.config,
-        status=status,
+    return TrialResult.of(
+        spec,
+        status,
         test_accuracy=progress.test_accuracy,
         best_val_accuracy=progress.best_val_accuracy,
         final_train_loss=progress.final_train_loss,
