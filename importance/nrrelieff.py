@@ -36,6 +36,7 @@ whose list a new trial enters. State is O(n k + n B), never n x n.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import chain
 from typing import Literal
 
 import numpy as np
@@ -212,7 +213,8 @@ def _knn_grouped(
     n = X.shape[0]
     numeric = np.ascontiguousarray(X[:, ~categorical])
     trees = [cKDTree(numeric[ids], leafsize=_LEAFSIZE, balanced_tree=False, compact_nodes=False) for ids in groups]
-    bound = np.full(n, np.inf)
+    idx = np.zeros((n, k_eff), dtype=np.intp)
+    dist = np.full((n, k_eff), np.inf)
     sure = np.zeros(n, dtype=bool)
     rows_parts: list[IntArray] = []
     cols_parts: list[IntArray] = []
@@ -232,18 +234,18 @@ def _knn_grouped(
                 cand = ids[local.reshape(len(rows), n_query)]
                 exact = pair_delta(X[rows][:, None, :], X[cand], categorical)
                 exact[cand == rows[:, None]] = np.inf
-                kth = np.partition(exact, k_eff - 1, axis=1)[:, k_eff - 1]
+                order = np.lexsort((cand, exact), axis=1)[:, :k_eff]
+                top_idx = np.take_along_axis(cand, order, axis=1)
+                top_dist = np.take_along_axis(exact, order, axis=1)
+                kth = top_dist[:, -1]
                 tree_last = tree_dist.reshape(len(rows), n_query)[:, -1]
                 ok = (n_query == len(ids)) | (tree_last > kth + _SLACK * (1.0 + kth))
-                bound[rows[ok]], sure[rows[ok]] = kth[ok], True
+                idx[rows[ok]], dist[rows[ok]], sure[rows[ok]] = top_idx[ok], top_dist[ok], True
                 retry.append(rows[~ok])
-                r, c = np.nonzero(ok[:, None] & (exact <= kth[:, None]))
-                rows_parts.append(rows[r])
-                cols_parts.append(cand[r, c])
-                dist_parts.append(exact[r, c])
             pending = np.concatenate(retry)
             n_query = min(4 * n_query, len(ids))
     if len(groups) > 1:
+        bound = dist[:, -1]
         reach = np.where(sure, bound - 1.0 + _SLACK * (1.0 + bound), -1.0)
         queries = np.flatnonzero(reach >= 0.0)
         if len(queries):
@@ -254,11 +256,11 @@ def _knn_grouped(
             for start in range(0, len(queries), _CHUNK_ROWS):
                 chunk = queries[start : start + _CHUNK_ROWS]
                 found = everyone.query_ball_point(numeric[chunk], reach[chunk], p=1, workers=-1, return_sorted=False)
-                counts = np.fromiter((len(f) for f in found), dtype=np.intp, count=len(found))
+                counts = np.fromiter(map(len, found), dtype=np.intp, count=len(found))
                 if not counts.any():
                     continue
                 rows = np.repeat(chunk, counts)
-                cols = np.concatenate([np.asarray(f, dtype=np.intp) for f in found if len(f)])
+                cols = np.fromiter(chain.from_iterable(found), dtype=np.intp, count=int(counts.sum()))
                 other = group_of[cols] != group_of[rows]
                 rows, cols = rows[other], cols[other]
                 exact = pair_delta(X[rows], X[cols], categorical)
@@ -266,17 +268,16 @@ def _knn_grouped(
                 rows_parts.append(rows[near])
                 cols_parts.append(cols[near])
                 dist_parts.append(exact[near])
-    idx = np.empty((n, k_eff), dtype=np.intp)
-    dist = np.empty((n, k_eff))
-    all_rows = np.concatenate(rows_parts) if rows_parts else np.empty(0, dtype=np.intp)
-    all_cols = np.concatenate(cols_parts) if cols_parts else np.empty(0, dtype=np.intp)
-    all_dist = np.concatenate(dist_parts) if dist_parts else np.empty(0)
-    order = np.lexsort((all_cols, all_dist, all_rows))
-    all_rows, all_cols, all_dist = all_rows[order], all_cols[order], all_dist[order]
-    starts = np.concatenate([[0], np.cumsum(np.bincount(all_rows, minlength=n))[:-1]])
-    done = np.flatnonzero(sure)
-    take = starts[done][:, None] + np.arange(k_eff)[None, :]
-    idx[done], dist[done] = all_cols[take], all_dist[take]
+    if rows_parts:
+        # Merge the few cross-group candidates into their rows' lists, by (row, delta, index).
+        extra = np.unique(np.concatenate(rows_parts))
+        all_rows = np.concatenate([np.repeat(extra, k_eff), *rows_parts])
+        all_cols = np.concatenate([idx[extra].reshape(-1), *cols_parts])
+        all_dist = np.concatenate([dist[extra].reshape(-1), *dist_parts])
+        order = np.lexsort((all_cols, all_dist, all_rows))
+        starts = np.searchsorted(all_rows[order], extra)
+        take = order[starts[:, None] + np.arange(k_eff)[None, :]]
+        idx[extra], dist[extra] = all_cols[take], all_dist[take]
     unsure = np.flatnonzero(~sure)
     if len(unsure):
         idx[unsure], dist[unsure] = _knn_brute(X, categorical, unsure, k_eff)
@@ -286,7 +287,13 @@ def _knn_grouped(
 def nearest_neighbours(
     X: FloatArray, categorical: BoolArray, k: int, method: KnnMethod = "auto"
 ) -> tuple[IntArray, FloatArray]:
-    """Each trial's min(k, n-1) nearest others, sorted by (delta, index); shape (n, k_eff)."""
+    """Each trial's min(k, n-1) nearest others, sorted by (delta, index); shape (n, k_eff).
+
+    "kdtree" (and "auto" from _KDTREE_MIN_N trials) uses per-categorical-group
+    numeric trees (`_knn_grouped`) when the groups are few and large, else one
+    tree over a one-hot embedding (`_knn_kdtree`); "brute" computes all rows.
+    Every method returns the same exact answer.
+    """
     n = X.shape[0]
     k_eff = min(k, n - 1)
     if k_eff <= 0:
@@ -337,16 +344,25 @@ def pair_delta_terms(A: FloatArray, B: FloatArray, categorical: BoolArray) -> Fl
     return np.where(categorical, (A != B).astype(np.float64), numeric)
 
 
+_DENOMINATOR_FLOOR = 1e-9
+
+
 def relief_weights(totals: FloatArray, m: FloatArray | float, tau_range: float) -> FloatArray:
     """RReliefF W from contribution totals [..., 1 + 2a] and reference mass m [...]."""
     n_features = (totals.shape[-1] - 1) // 2
     n_dc = totals[..., :1] / tau_range
     n_da = totals[..., 1 : 1 + n_features]
     n_dcda = totals[..., 1 + n_features :] / tau_range
-    rest = np.asarray(m, dtype=np.float64)[..., None] - n_dc
+    mass = np.asarray(m, dtype=np.float64)[..., None]
+    rest = mass - n_dc
+    # Each numerator is bounded by its denominator, and an exactly-zero denominator means a
+    # zero numerator (0/0: no such neighbour pairs). A denominator that is only rounding
+    # residue (streamed vs batch sums differ in the last bits) must count as that zero, or
+    # residue / residue turns into an arbitrary ratio; real denominators are far above this.
+    floor = _DENOMINATOR_FLOOR * np.maximum(mass, 1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        first = np.where(n_dc > 0.0, n_dcda / np.where(n_dc > 0.0, n_dc, 1.0), 0.0)
-        second = np.where(rest > 0.0, (n_da - n_dcda) / np.where(rest > 0.0, rest, 1.0), 0.0)
+        first = np.where(n_dc > floor, n_dcda / np.where(n_dc > floor, n_dc, 1.0), 0.0)
+        second = np.where(rest > floor, (n_da - n_dcda) / np.where(rest > floor, rest, 1.0), 0.0)
     weights = np.asarray(first - second, dtype=np.float64)
     # Both terms lie in [0, 1], so |W| below _ZERO is rounding left by streamed
     # sums; snapping it keeps max(W, 0) (and the importances) identical for
@@ -480,16 +496,16 @@ class NRReliefF:
         idx, dist = nearest_neighbours(X, self._cat, self.n_neighbors, self.knn_method)
         k_eff = idx.shape[1]
         self._nbr[:n, :k_eff], self._dist[:n, :k_eff], self._count[:n] = idx, dist, k_eff
-        refs = np.arange(n)
-        self._contrib[:n] = self._score(refs)
-        self._totals = self._contrib[:n].sum(axis=0)
-        self._boot_w[:n] = poisson_weights(self.random_state, 0, n, self.n_bootstrap)
-        self._boot_m = self._boot_w[:n].sum(axis=0, dtype=np.float64)
-        step = 8192  # bounds the float copy of the weights at large n
+        # Chunks of references bound the (refs, k, attributes) diff arrays and the
+        # Poisson draws; both are per-reference, so the result does not depend on the chunking.
         self._boot_totals[:] = 0.0
-        for start in range(0, n, step):
-            chunk = slice(start, min(start + step, n))
-            self._boot_totals += self._boot_w[chunk].T.astype(np.float64) @ self._contrib[chunk]
+        for start in range(0, n, _CHUNK_ROWS):
+            stop = min(start + _CHUNK_ROWS, n)
+            self._contrib[start:stop] = self._score(np.arange(start, stop))
+            self._boot_w[start:stop] = poisson_weights(self.random_state, start, stop, self.n_bootstrap)
+            self._boot_totals += self._boot_w[start:stop].T.astype(np.float64) @ self._contrib[start:stop]
+        self._totals = self._contrib[:n].sum(axis=0)
+        self._boot_m = self._boot_w[:n].sum(axis=0, dtype=np.float64)
 
     def _score(self, refs: IntArray) -> FloatArray:
         weights = self._table[self._count[refs]]

@@ -107,3 +107,16 @@ def test_rejects_bad_input() -> None:
         est.partial_fit([[0.1]], [1.0])
     with pytest.raises(ValueError, match="one entry per column"):
         NRReliefF(categorical=[True]).fit([[0.1, 0.2]], [1.0])
+
+
+def test_rounding_residue_in_a_denominator_is_treated_as_zero() -> None:
+    """Found by hypothesis: a bootstrap replicate whose m - N_dC is 0 in one summation order
+    and ~1e-16 in the other gave residue/residue, an arbitrary ratio, in one of them."""
+    X = np.array([[0.0, 1.0, 1.0, 1.0], [0.0, 0.0, 1.0, 1.0], [0.0, 0.0, 1.0, 0.0]])
+    y = np.array([0.0, 0.74, 0.0])
+    batch = NRReliefF(n_neighbors=2, n_bootstrap=20).fit(X, y)
+    streamed = NRReliefF(n_neighbors=2, n_bootstrap=20)
+    for i in range(3):
+        streamed.partial_fit(X[i : i + 1], y[i : i + 1])
+    np.testing.assert_allclose(streamed.bootstrap_raw_weights_, batch.bootstrap_raw_weights_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(streamed.ci_high_, batch.ci_high_, rtol=1e-9, atol=1e-12)
