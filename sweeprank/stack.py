@@ -46,6 +46,15 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+def ensure_port_free(host: str, port: int) -> None:
+    """Fail early and clearly: otherwise the client could talk to whatever holds the port."""
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError as err:
+            raise StackError(f"cannot serve on {host}:{port}: {err.strerror}; pick another --port") from None
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -173,6 +182,7 @@ class Stack:
         self.spawn("analyst", [sys.executable, "-m", "sweeprank", "analyst"])
 
     def start_web(self, host: str, port: int) -> str:
+        ensure_port_free(host, port)
         self.spawn("web", [sys.executable, "-m", "sweeprank", "web", "--host", host, "--port", str(port)])
         return f"http://{host}:{port}"
 
