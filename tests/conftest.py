@@ -39,3 +39,16 @@ def scratch_redis(redis_url: str) -> redis.Redis:
     client = redis.Redis.from_url(database_url(redis_url, 2), decode_responses=True)
     client.flushdb()
     return client
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """On failure, show the tails of the child processes' logs beside the assertion."""
+    from tests.integration.conftest import LiveStack
+
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        for value in getattr(item, "funcargs", {}).values():
+            if isinstance(value, LiveStack):
+                report.sections.append(("child process logs", value.logs()))

@@ -93,15 +93,6 @@ def faults(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack]:
     stack.stack.stop()
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    outcome = yield
-    report = outcome.get_result()
-    stack = getattr(item, "funcargs", {}).get("faults")
-    if report.failed and isinstance(stack, FaultStack):
-        report.sections.append(("child process logs", stack.logs()))
-
-
 def wait_done(stack: FaultStack, sweep_id: str, timeout_s: float = 180) -> dict[str, Any]:
     return wait_until(
         lambda: (s := stack.store.sweep(sweep_id))["status"] == "completed" and s,

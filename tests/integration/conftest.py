@@ -121,13 +121,3 @@ def wait_for_status(
 def redis_api(redis_url: str) -> FlaskClient:
     """The API over real Redis, no workers, as member ann: for validation and read paths."""
     return authed_client(redis_url, "ann")
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    """On failure, show the tails of the child processes' logs beside the assertion."""
-    outcome = yield
-    report = outcome.get_result()
-    live_stack = getattr(item, "funcargs", {}).get("live")
-    if report.failed and isinstance(live_stack, LiveStack):
-        report.sections.append(("child process logs", live_stack.logs()))

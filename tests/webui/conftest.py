@@ -21,7 +21,7 @@ from broker.users import Users
 from tests.conftest import database_url
 
 # The browser tests reuse the integration stack: its fixtures and its hook that prints child logs on failure.
-from tests.integration.conftest import live, pytest_runtest_makereport, tfds_dir, tiny_spec  # noqa: F401
+from tests.integration.conftest import live, tfds_dir, tiny_spec  # noqa: F401
 from trials.specs import SweepSpec, TrialResult, TrialStatus
 from webui import create_app
 
