@@ -131,7 +131,6 @@ def cmd_submit(args: argparse.Namespace) -> int:
             raise SweeprankError(f"{args.spec}: a spec file must hold a mapping")
     else:
         spec = {
-            "owner": args.owner,
             "name": args.name or f"{args.preset} sweep",
             "space": args.preset,
             "datasets": args.datasets,
@@ -144,6 +143,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
             spec["narrow"] = {"epochs": {"high": args.max_epochs}}
         if args.max_train:
             spec["max_train_examples"] = args.max_train
+    if args.owner:
+        spec["owner"] = args.owner
     client = _client(args)
     created = client.post("/api/sweeps", spec)
     print(f"submitted sweep {created['id']}")
@@ -272,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--preset", default="cnn-paper")
     submit.add_argument("--datasets", nargs="+", default=["fashion_mnist"])
     submit.add_argument("--trials", type=int, default=50)
-    submit.add_argument("--owner", default=os.environ.get("USER", "me"))
+    submit.add_argument("--owner", help="submit on behalf of this member (admins only); default: the token's member")
     submit.add_argument("--name")
     submit.add_argument("--seed", type=int, default=0)
     submit.add_argument("--priority", type=int, default=5)

@@ -127,6 +127,38 @@ def test_bad_spec_is_one_line_with_the_field(stack_up: UpStack, tmp_path: Path) 
     assert done.returncode == 2 and "n_trials" in done.stderr and "Traceback" not in done.stderr
 
 
+def test_a_new_member_submits_from_options(stack_up: UpStack) -> None:
+    _, url, _, redis_url = stack_up
+    added = subprocess.run(
+        [sys.executable, "-m", "sweeprank", "user", "add", "bob"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SWEEPRANK_REDIS_URL": redis_url},
+        timeout=60,
+    )
+    assert added.returncode == 0, added.stderr
+    token = added.stdout.strip().split()[-1]
+    done = sweeprank(
+        "submit",
+        "--datasets",
+        "digits",
+        "--trials",
+        "2",
+        "--max-epochs",
+        "1",
+        "--max-train",
+        "300",
+        "--url",
+        url,
+        token=token,
+    )
+    assert done.returncode == 0, done.stderr
+    sweep_id = done.stdout.split("submitted sweep ")[1].split()[0]
+    status = sweeprank("status", "--url", url)
+    assert any(line.split()[:2] == [sweep_id, "bob"] for line in status.stdout.splitlines()), status.stdout
+    assert "2/2 completed" in done.stdout
+
+
 def test_ctrl_c_stops_every_child(stack_up: UpStack) -> None:
     process, _, data_dir, redis_url = stack_up
     children = [p for p in processes_with(f"SWEEPRANK_REDIS_URL={redis_url}\0") if p != process.pid]
