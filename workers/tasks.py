@@ -8,7 +8,9 @@ Nothing here imports torch: the children import it lazily when a trial starts.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import subprocess
 import threading
 from functools import cache
 from typing import Any
@@ -59,6 +61,27 @@ def train_trial(task: Any, raw_spec: dict[str, Any]) -> str:
     return runner.run(TrialSpec.model_validate(raw_spec), device_class())
 
 
+def gpu_status(gpu: str) -> dict[str, Any]:
+    """Name and memory of the worker's GPU from nvidia-smi (never torch: this is the Celery parent)."""
+    if not gpu or shutil.which("nvidia-smi") is None:
+        return {}
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "-i", gpu, "--query-gpu=name,memory.used,memory.total", "--format=csv,noheader,nounits"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    return parse_gpu_status(out.stdout) if out.returncode == 0 else {}
+
+
+def parse_gpu_status(csv_line: str) -> dict[str, Any]:
+    name, used, total = (part.strip() for part in csv_line.strip().splitlines()[0].split(","))
+    return {"gpu_name": name, "gpu_memory_used_mib": int(used), "gpu_memory_total_mib": int(total)}
+
+
 def _worker_info(consumer: Any) -> dict[str, Any]:
     return {
         "host": socket.gethostname(),
@@ -79,7 +102,7 @@ def _register(sender: Any, **_: Any) -> None:
     def beat() -> None:
         while True:
             try:
-                store.register_worker(name, info, settings.worker_ttl_s)
+                store.register_worker(name, info | gpu_status(info["gpu"]), settings.worker_ttl_s)
                 Dispatcher(store, app, settings).refill()
             except Exception:  # Redis restarting: keep beating, the next beat re-registers
                 pass

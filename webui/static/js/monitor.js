@@ -18,7 +18,10 @@
   }
 
   function device(w) {
-    if (w.device && w.device.startsWith("cuda")) return `GPU ${w.gpu || ""} (${w.device})`;
+    if (w.device && w.device.startsWith("cuda")) {
+      const memory = w.gpu_memory_total_mib ? ` · ${(w.gpu_memory_used_mib / 1024).toFixed(1)} / ${(w.gpu_memory_total_mib / 1024).toFixed(0)} GiB in use` : "";
+      return `GPU ${w.gpu || ""} ${w.gpu_name || "(" + w.device + ")"}${memory}`;
+    }
     return "CPU";
   }
 
