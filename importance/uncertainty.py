@@ -31,6 +31,10 @@ def _poisson1_cdf() -> FloatArray:
 
 
 _CDF = _poisson1_cdf()
+# The same thresholds on the raw 64-bit words: u = (raw >> 11) * 2**-53 >= c exactly when
+# raw >= ceil(c * 2**53) << 11, so comparing integers skips the float conversion and
+# gives identical weights. Thresholds of 2**64 or more can never be met and are left out.
+_RAW_THRESHOLDS = np.array([t for c in _CDF if (t := math.ceil(c * 2.0**53) << 11) < 2**64], dtype=np.uint64)
 
 
 def _stride(n_bootstrap: int) -> int:
@@ -46,8 +50,7 @@ def poisson_weights(random_state: int, start: int, stop: int, n_bootstrap: int) 
     generator = np.random.Philox(key=random_state)
     generator.advance(start * stride // _LANES)
     raw = generator.random_raw(count * stride).reshape(count, stride)[:, :n_bootstrap]
-    uniform = (raw >> np.uint64(11)).astype(np.float64) * 2.0**-53
-    return np.searchsorted(_CDF, uniform, side="right").astype(np.uint8)
+    return np.searchsorted(_RAW_THRESHOLDS, raw, side="right").astype(np.uint8)
 
 
 def normalise(raw_weights: FloatArray) -> FloatArray:
