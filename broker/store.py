@@ -169,6 +169,19 @@ class Store:
     def active_sweep_ids(self) -> list[str]:
         return sorted(cast(set[str], self.r.smembers(keys.ACTIVE_SWEEPS)))
 
+    def pending_by_owner(self) -> dict[str, int]:
+        """Undispatched trials of the active sweeps, summed per owner."""
+        sweep_ids = self.active_sweep_ids()
+        pipe = self.r.pipeline(transaction=False)
+        for sweep_id in sweep_ids:
+            pipe.hget(keys.sweep(sweep_id), "owner")
+            pipe.llen(keys.pending(sweep_id))
+        replies = pipe.execute()
+        totals: dict[str, int] = {}
+        for owner, pending in zip(replies[::2], replies[1::2], strict=True):
+            totals[str(owner)] = totals.get(str(owner), 0) + int(pending)
+        return totals
+
     def status(self, sweep_id: str) -> SweepStatus:
         raw = self.r.hget(keys.sweep(sweep_id), "status")
         if raw is None:
@@ -193,8 +206,12 @@ class Store:
         pipe.lrange(keys.pending(sweep_id), 0, -1)
         pipe.delete(keys.pending(sweep_id))
         dropped = cast(list[str], pipe.execute()[0])
+        # One round trip for all of them: a cancelled 10,000-trial sweep is one request.
+        marks = self.r.pipeline(transaction=False)
+        patch = json.dumps({"status": status.value})
         for trial_id in dropped:
-            self.update_trial(sweep_id, int(trial_id), status=status.value)
+            self._update_trial(keys=[keys.trials(sweep_id)], args=[trial_id, patch, ""], client=marks)
+        marks.execute()
         return len(dropped)
 
     # --- dispatch ---------------------------------------------------------------

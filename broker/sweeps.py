@@ -21,15 +21,10 @@ def plan_trials(spec: SweepSpec) -> list[PlannedTrial]:
     ]
 
 
-def queued_trials(store: Store, owner: str) -> int:
-    """Trials of the owner's active sweeps not yet dispatched."""
-    return sum(store.sweep(s)["pending"] for s in store.active_sweep_ids() if store.sweep(s)["owner"] == owner)
-
-
 def submit(store: Store, dispatcher: Dispatcher, spec: SweepSpec, max_queued_per_owner: int | None = None) -> str:
     """Store the sweep and its sampled trials, then dispatch; a member's queue share is bounded."""
     if max_queued_per_owner is not None:
-        queued = queued_trials(store, spec.owner)
+        queued = store.pending_by_owner().get(spec.owner, 0)
         if queued + spec.n_trials > max_queued_per_owner:
             raise SpecInvalid(
                 [

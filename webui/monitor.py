@@ -69,15 +69,11 @@ def queue_view(store: Store, settings: Settings) -> dict[str, Any]:
         worker["age_s"] = round(now - worker["heartbeat"], 1)
         worker["current"] = [t for t in running if _worker_name(t["worker"]) == worker["name"]]
         worker["done_last_hour"] = by_worker.get(str(worker["name"]), 0)
-    pending_by_owner: dict[str, int] = {}
-    for sweep_id in store.active_sweep_ids():
-        owner = str(store.r.hget(keys.sweep(sweep_id), "owner"))
-        pending_by_owner[owner] = pending_by_owner.get(owner, 0) + int(store.r.llen(keys.pending(sweep_id)))
     return {
         "workers": workers,
         "queues": {keys.queue_name(dc): int(store.r.llen(keys.queue_name(dc))) for dc in ("cpu", "gpu")},
         "inflight": {dc: len(store.inflight(dc)) for dc in ("cpu", "gpu")},
-        "pending_by_owner": pending_by_owner,
+        "pending_by_owner": store.pending_by_owner(),
         "running": running,
         "throughput_per_hour": done,
         "recent_failures": store.recent_failures(),
