@@ -91,15 +91,23 @@ class Dispatcher:
                 )
         return out
 
+    def _owner_load(self, inflight: set[str]) -> dict[str, int]:
+        """Trials in flight per owner, over all their sweeps (also those with nothing left to send)."""
+        load: dict[str, int] = {}
+        for trial_key in inflight:
+            owner = str(self.store.r.hget(keys.sweep(_sweep_of(trial_key)), "owner"))
+            load[owner] = load.get(owner, 0) + 1
+        return load
+
     def _fill(self, device_class: str) -> int:
         inflight = self._live_inflight(device_class)
         free = self.capacity(device_class) - len(inflight)
         if free <= 0:
             return 0
         candidates = self._candidates(device_class, inflight)
-        owner_load: dict[str, int] = {}
+        owner_load = self._owner_load(inflight)
         for c in candidates:
-            owner_load[c.owner] = owner_load.get(c.owner, 0) + c.inflight
+            owner_load.setdefault(c.owner, 0)
         sent = 0
         while free > 0 and candidates:
             best = min(candidates, key=lambda c: (-c.priority, owner_load[c.owner], c.inflight, c.created))

@@ -110,3 +110,17 @@ def test_stale_inflight_entries_are_pruned(store: Store, dispatcher: Dispatcher,
         )
     )
     assert dispatcher.refill() == 1
+
+
+def test_an_owners_running_trials_count_even_when_that_sweep_has_nothing_left(
+    store: Store, dispatcher: Dispatcher, celery: RecordingCelery
+) -> None:
+    add_worker(store, slots=2)
+    drained = sweeps.submit(store, dispatcher, make_spec("ann", n_trials=1))  # ann: 1 running, none pending
+    more = sweeps.submit(store, dispatcher, make_spec("ann", n_trials=5))  # takes the second slot
+    other = sweeps.submit(store, dispatcher, make_spec("bob", n_trials=5))  # waits
+    assert [s["spec"]["sweep_id"] for s in celery.sent] == [drained, more]
+    finish(store, celery.sent[1])
+    dispatcher.refill()
+    # ann still holds a slot through her first sweep, bob holds none: bob is next.
+    assert celery.sent[-1]["spec"]["sweep_id"] == other
