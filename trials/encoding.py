@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from trials.space import ChoiceParam, SearchSpace, Value
+from trials.specs import TrialResult
 
 COMPLETED = "completed"
 
@@ -62,6 +63,11 @@ class EncodedTrials:
             [group] * len(rows),
             [self.configs[i] for i in rows],
         )
+
+
+def result_row(result: TrialResult, metric: str) -> TrialRow:
+    """A stored trial result as the ranking sees it; the dataset is its group."""
+    return TrialRow(str(result.trial_id), result.config, result.metric(metric), result.status.value, result.dataset)
 
 
 def categorical_mask(space: SearchSpace) -> npt.NDArray[np.bool_]:

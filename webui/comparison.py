@@ -14,7 +14,7 @@ from typing import Any
 from broker.store import Store
 from importance.compare import compare
 from importance.groups import POOLED
-from trials.encoding import TrialRow, encode_trials, optuna_view
+from trials.encoding import encode_trials, optuna_view, result_row
 from trials.errors import SweeprankError
 from trials.space import SearchSpace
 from trials.specs import SweepSpec
@@ -34,10 +34,7 @@ def compare_sweep(store: Store, sweep_id: str) -> dict[str, Any]:
     record = store.sweep(sweep_id)
     spec = SweepSpec.model_validate(record["spec"])
     space = SearchSpace.from_dict(record["space"])
-    rows = [
-        TrialRow(str(r.trial_id), r.config, r.metric(spec.metric), r.status.value, r.dataset)
-        for r in store.results(sweep_id, limit=key[1])
-    ]
+    rows = [result_row(r, spec.metric) for r in store.results(sweep_id, limit=key[1])]
     encoded = encode_trials(space, rows, maximize=spec.direction == "maximize")
     groups: dict[str, Any] = {}
     for name, group in ranking["groups"].items():

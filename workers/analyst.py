@@ -27,7 +27,7 @@ from broker.reconciler import Reconciler
 from broker.store import Store
 from importance.groups import POOLED, GroupedRanking
 from importance.stability import StabilityTracker
-from trials.encoding import TrialRow, categorical_mask, encode_trials
+from trials.encoding import categorical_mask, encode_trials, result_row
 from trials.space import SearchSpace
 from trials.specs import SweepSpec, SweepStatus, TrialResult
 
@@ -42,10 +42,6 @@ class RankingParams:
     sigma: float = 20.0
     n_bootstrap: int = 200
     random_state: int = 0
-
-
-def result_row(result: TrialResult, metric: str) -> TrialRow:
-    return TrialRow(str(result.trial_id), result.config, result.metric(metric), result.status.value, result.dataset)
 
 
 class SweepAnalysis:
@@ -67,6 +63,12 @@ class SweepAnalysis:
             random_state=params.random_state,
             window=spec.stability_window,
         )
+
+    @classmethod
+    def of_stored(cls, store: Store, sweep_id: str, params: RankingParams) -> SweepAnalysis:
+        """An empty analysis of a stored sweep (its spec and resolved space come from the store)."""
+        record = store.sweep(sweep_id)
+        return cls(sweep_id, SweepSpec.model_validate(record["spec"]), SearchSpace.from_dict(record["space"]), params)
 
     @property
     def n_results(self) -> int:
@@ -135,9 +137,7 @@ class Analyst:
 
     def analysis(self, sweep_id: str) -> SweepAnalysis:
         if sweep_id not in self.sweeps:
-            record = self.store.sweep(sweep_id)
-            spec = SweepSpec.model_validate(record["spec"])
-            self.sweeps[sweep_id] = SweepAnalysis(sweep_id, spec, SearchSpace.from_dict(record["space"]), self.params)
+            self.sweeps[sweep_id] = SweepAnalysis.of_stored(self.store, sweep_id, self.params)
         return self.sweeps[sweep_id]
 
     def rebuild(self) -> None:

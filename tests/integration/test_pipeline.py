@@ -22,16 +22,7 @@ def submit(api: FlaskClient, spec: dict[str, object]) -> str:
 
 def batch_ranking(live: LiveStack, sweep_id: str, n_bootstrap: int = 50) -> dict[str, object]:
     """The ranking a fresh analyst computes in one go from every stored result."""
-    record = live.store.sweep(sweep_id)
-    from trials.space import SearchSpace
-    from trials.specs import SweepSpec
-
-    analysis = SweepAnalysis(
-        sweep_id,
-        SweepSpec.model_validate(record["spec"]),
-        SearchSpace.from_dict(record["space"]),
-        RankingParams(n_bootstrap=n_bootstrap),
-    )
+    analysis = SweepAnalysis.of_stored(live.store, sweep_id, RankingParams(n_bootstrap=n_bootstrap))
     analysis.add(live.store.results(sweep_id))
     return analysis.records()[0]
 

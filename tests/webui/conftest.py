@@ -115,16 +115,9 @@ def csrf_of(client: FlaskClient) -> str:
 
 def seed_ranking(store: Store, sweep_id: str) -> dict[str, Any]:
     """Store the ranking the analyst would compute from the stored results."""
-    from trials.space import SearchSpace
     from workers.analyst import RankingParams, SweepAnalysis
 
-    record = store.sweep(sweep_id)
-    analysis = SweepAnalysis(
-        sweep_id,
-        SweepSpec.model_validate(record["spec"]),
-        SearchSpace.from_dict(record["space"]),
-        RankingParams(n_bootstrap=30),
-    )
+    analysis = SweepAnalysis.of_stored(store, sweep_id, RankingParams(n_bootstrap=30))
     analysis.add(store.results(sweep_id))
     full, compact = analysis.records()
     store.save_ranking(sweep_id, full, compact)
