@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from sweeprank import rank
 from sweeprank.client import DEFAULT_URL, Client
 from trials.errors import SweeprankError
 
@@ -45,18 +46,6 @@ def _add_client_options(parser: argparse.ArgumentParser) -> None:
 
 
 # --- reading and printing rankings ------------------------------------------------
-
-
-def format_ranking(group: dict[str, Any], top: int | None = None) -> list[str]:
-    """Rows of one group's ranking: rank, name, importance with its 95% CI, P(rank)."""
-    lines = [f"  {'#':>2}  {'hyperparameter':<16} {'importance':>10}  {'95% CI':<15} {'P(rank)':>7}"]
-    for position, name in enumerate(group["ranking"][:top], start=1):
-        i = group["names"].index(name)
-        lines.append(
-            f"  {position:>2}  {name:<16} {group['importances'][i]:>10.3f}  "
-            f"[{group['ci_low'][i]:.3f}, {group['ci_high'][i]:.3f}] {group['rank_probability'][i] or 0:>7.2f}"
-        )
-    return lines
 
 
 def paper_comparison(group: dict[str, Any]) -> list[str]:
@@ -113,10 +102,9 @@ def print_final(client: Client, sweep_id: str, sweep: dict[str, Any]) -> None:
     pooled = ranking["groups"]["pooled"]
     print(
         f"N-RReliefF importance over {pooled['n_trials']} completed trials (k={ranking['parameters']['n_neighbors']}, "
-        f"sigma={ranking['parameters']['sigma']})" + (f"; {pooled['message']}" if pooled["message"] else "")
+        f"sigma={ranking['parameters']['sigma']})"
     )
-    print("\n".join(format_ranking(pooled)))
-    print(pooled["stability"]["sentence"])
+    print("\n".join(rank.ranking_table("pooled", pooled)))
     print("\nTop 5 next to the paper's:")
     print("\n".join(paper_comparison(pooled)))
 
@@ -299,8 +287,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     for command in (submit, status, export, cancel):
         _add_client_options(command)
-
-    from sweeprank import rank
 
     rank.add_parser(sub)
     from sweeprank import users_cmd

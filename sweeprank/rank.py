@@ -233,7 +233,8 @@ def _fmt(value: float | None, spec: str = ".3f") -> str:
     return "n/a" if value is None else format(value, spec)
 
 
-def _table(title: str, entry: dict[str, Any]) -> list[str]:
+def ranking_table(title: str, entry: dict[str, Any]) -> list[str]:
+    """One group's ranking: rank, importance with its 95% CI, P(rank), raw W; stability; any note."""
     lines = [
         f"== {title} ({entry['n_trials']} trials) ==",
         f"{'rank':>4}  {'name':<20} {'importance':>10}  {'95% CI':<16} {'P(rank)':>7}  {'raw W':>9}",
@@ -275,7 +276,7 @@ def render(result: dict[str, Any]) -> str:
     for group, entry in result["rankings"].items():
         lines += [
             "",
-            *_table(
+            *ranking_table(
                 "all trials"
                 if group == ALL
                 else f"group {group}"
