@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
@@ -37,5 +38,7 @@ def load_space_file(path: str | Path) -> SearchSpace:
     return SearchSpace.from_dict(raw)
 
 
+@cache
 def preset(name: str) -> SearchSpace:
+    """A shipped space, read once per process (every spec validation resolves it; spaces are immutable)."""
     return load_space_file(preset_path(name))
