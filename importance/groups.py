@@ -5,6 +5,9 @@ datasets, whose metrics are not comparable. The pooled ranking is the
 trial-count-weighted mean of the per-group importance vectors (DESIGN.md
 section 3), over the groups whose ranking is meaningful (importances sum to 1;
 a group with a constant metric or no positive W has nothing to pool).
+Pooled p-values combine the groups' by Stouffer's weighted z (weights
+sqrt(n)), then Holm (`importance.significance.pool`). With two or more groups
+the pooled entry also says how far the datasets agree (`importance.agreement`).
 """
 
 from __future__ import annotations
@@ -15,13 +18,23 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from importance.nrrelieff import NRReliefF
+from importance.agreement import agreement
+from importance.nrrelieff import DEFAULT_BLOCK_SIZE, NRReliefF
+from importance.significance import Verdicts, pool
 from importance.stability import StabilityTracker
 from importance.uncertainty import percentile_interval, rank_order, rank_probability
 
 FloatArray = npt.NDArray[np.float64]
 POOLED = "pooled"
 MSG_NOTHING_TO_POOL = "no group has a meaningful ranking yet"
+METHODS = ("fixed-scale", "paper")
+
+
+def block_size_of(method: str, block_size: int = DEFAULT_BLOCK_SIZE) -> int | None:
+    """The estimator's block_size for a method name ("paper" = one block of every trial)."""
+    if method not in METHODS:
+        raise ValueError(f"unknown importance method {method!r}; known: {', '.join(METHODS)}")
+    return None if method == "paper" else block_size
 
 
 def _plain(values: FloatArray) -> list[float | None]:
@@ -42,6 +55,9 @@ class GroupedRanking:
         random_state: int = 0,
         top_k: int = 3,
         window: int = 100,
+        method: str = "fixed-scale",
+        n_permutations: int = 100,
+        refresh_every: int = 50,
     ) -> None:
         self.names = list(names)
         self.categorical = categorical
@@ -51,6 +67,10 @@ class GroupedRanking:
         self.random_state = random_state
         self.top_k = top_k
         self.window = window
+        self.method = method
+        self.block_size = block_size_of(method)
+        self.n_permutations = n_permutations
+        self.refresh_every = refresh_every
         self.estimators: dict[str, NRReliefF] = {}
         self.trackers: dict[str, StabilityTracker] = {POOLED: self._tracker()}
 
@@ -78,14 +98,27 @@ class GroupedRanking:
                     self.categorical,
                     self.n_bootstrap,
                     self.random_state + len(self.estimators),
+                    block_size=self.block_size,
+                    n_permutations=self.n_permutations,
+                    refresh_every=self.refresh_every,
                 )
                 self.estimators[group] = estimator
                 self.trackers[group] = self._tracker()
             estimator.partial_fit(X_arr[rows], y_arr[rows])
-            self.trackers[group].update(estimator.n_seen_, estimator.ranking_, estimator.ci_low_, estimator.ci_high_)
+            self.trackers[group].update(
+                estimator.n_seen_, estimator.ranking_, estimator.ci_low_, estimator.ci_high_, estimator.importances_
+            )
         pooled = self.pooled()
-        self.trackers[POOLED].update(pooled["n_trials"], pooled["order"], pooled["ci_low"], pooled["ci_high"])
+        self.trackers[POOLED].update(
+            pooled["n_trials"], pooled["order"], pooled["ci_low"], pooled["ci_high"], pooled["importances"]
+        )
         return self
+
+    def refresh_significance(self) -> None:
+        """Test every group now (a stream tests every `refresh_every` trials; a final read-out wants it exact)."""
+        for estimator in self.estimators.values():
+            if estimator.tested_at_ != estimator.n_seen_:
+                estimator.refresh_significance()
 
     @property
     def n_seen_(self) -> int:
@@ -107,6 +140,7 @@ class GroupedRanking:
                 "ci_high": zeros,
                 "rank_probability": np.full(a, np.nan),
                 "message": MSG_NOTHING_TO_POOL,
+                "verdicts": pool([(e.n_seen_, _verdicts_of(e)) for e in self.estimators.values()], zeros, 0),
             }
         share = np.array([e.n_seen_ for e in useful], dtype=np.float64)
         share /= share.sum()
@@ -126,58 +160,59 @@ class GroupedRanking:
             "ci_high": high,
             "rank_probability": rank_probability(order, rank_order(np.asarray(replicates), np.asarray(replicate_raw))),
             "message": "",
+            "verdicts": pool([(e.n_seen_, _verdicts_of(e)) for e in useful], np.asarray(raw), self.n_seen_),
         }
 
     def _entry(
-        self,
-        n_trials: int,
-        importances: FloatArray,
-        raw: FloatArray,
-        low: FloatArray,
-        high: FloatArray,
-        prob: FloatArray,
-        order: npt.NDArray[np.intp],
-        tracker: StabilityTracker,
-        message: str,
+        self, n_trials: int, point: dict[str, Any], tracker: StabilityTracker, verdicts: Verdicts, message: str
     ) -> dict[str, Any]:
         return {
             "n_trials": int(n_trials),
+            "method": self.method,
             "names": list(self.names),
-            "importances": _plain(importances),
-            "raw_weights": _plain(raw),
-            "ci_low": _plain(low),
-            "ci_high": _plain(high),
-            "rank_probability": _plain(prob),
-            "ranking": [self.names[i] for i in order],
+            "importances": _plain(point["importances"]),
+            "raw_weights": _plain(point["raw_weights"]),
+            "ci_low": _plain(point["ci_low"]),
+            "ci_high": _plain(point["ci_high"]),
+            "rank_probability": _plain(point["rank_probability"]),
+            "ranking": [self.names[i] for i in point["order"]],
+            "p_values": _plain(verdicts.p_values),
+            "p_adjusted": _plain(verdicts.p_adjusted),
+            "verdicts": list(verdicts.verdicts),
+            "detectable": _plain(verdicts.detectable),
+            "verdict_note": verdicts.note,
+            "tested_at": int(verdicts.n_trials),
             "stability": tracker.to_dict(),
             "message": message,
         }
 
     def snapshot(self) -> dict[str, Any]:
-        """Plain, JSON-able state: every group, then "pooled"."""
+        """Plain, JSON-able state: every group, then "pooled" (with "agreement" across groups)."""
         out: dict[str, Any] = {}
         for group, e in self.estimators.items():
-            out[group] = self._entry(
-                e.n_seen_,
-                e.importances_,
-                e.raw_weights_,
-                e.ci_low_,
-                e.ci_high_,
-                e.rank_probability_,
-                e.ranking_,
-                self.trackers[group],
-                e.message_,
-            )
+            point = {
+                "importances": e.importances_,
+                "raw_weights": e.raw_weights_,
+                "ci_low": e.ci_low_,
+                "ci_high": e.ci_high_,
+                "rank_probability": e.rank_probability_,
+                "order": e.ranking_,
+            }
+            out[group] = self._entry(e.n_seen_, point, self.trackers[group], _verdicts_of(e), e.message_)
         p = self.pooled()
-        out[POOLED] = self._entry(
-            p["n_trials"],
-            p["importances"],
-            p["raw_weights"],
-            p["ci_low"],
-            p["ci_high"],
-            p["rank_probability"],
-            p["order"],
-            self.trackers[POOLED],
-            p["message"],
-        )
+        out[POOLED] = self._entry(p["n_trials"], p, self.trackers[POOLED], p["verdicts"], p["message"])
+        useful = {g: e.importances_ for g, e in self.estimators.items() if not e.message_}
+        found = agreement(self.names, useful, p["order"].tolist(), self.top_k)
+        out[POOLED]["agreement"] = None if found is None else vars(found)
         return out
+
+
+def _verdicts_of(estimator: NRReliefF) -> Verdicts:
+    return Verdicts(
+        estimator.p_values_,
+        estimator.p_adjusted_,
+        list(estimator.verdicts_),
+        estimator.detectable_,
+        estimator.verdict_note_,
+        estimator.tested_at_,
+    )

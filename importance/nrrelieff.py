@@ -1,47 +1,91 @@
-"""N-RReliefF hyperparameter importance, batch and incremental.
+"""N-RReliefF hyperparameter importance at a fixed neighbourhood scale, batch and incremental.
 
 References
 ----------
 - M. Robnik-Šikonja and I. Kononenko (2003), "Theoretical and empirical
   analysis of ReliefF and RReliefF", Machine Learning 53:23-69 (RReliefF: the
-  N_dC, N_dA, N_dCdA sums and the weight formula).
+  N_dC, N_dA, N_dCdA sums and the weight formula; section 5 on the number of
+  neighbours: k trades locality against noise).
+- R. J. Urbanowicz et al. (2018), "Relief-based feature selection:
+  introduction and review", J. Biomed. Inform. 85:189-203 (SURF/MultiSURF:
+  neighbourhoods defined by a distance scale rather than a count).
 - X. Sun, Y. Lin, et al. (2019), N-RReliefF: RReliefF weights clipped at zero
   and normalised to sum 1, used to rank hyperparameters.
 - R. Wang, I. Nabney, M. Golbabaee, "Efficient hyperparameter importance
   assessment for CNNs", arXiv 2410.08920 (N-RReliefF on >10,000 CNNs).
 
-Our choices (DESIGN.md section 3; the papers do not print one formula)
-----------------------------------------------------------------------
+What the default estimates, and why (docs/architecture.md, "The importance engine")
+------------------------------------------------------------------------------------
+With a fixed k the neighbourhood of a trial shrinks as n grows. A categorical
+mismatch costs a whole unit of distance (an ordinal or integer step a large
+fraction of one), so once the k nearest trials are closer than that, they all
+share the trial's discrete values: those diffs become 0 and so does the
+attribute's weight, however strong its effect. The paper-exact estimate is
+therefore a function of n: a categorical with a true share of 0.23 scores 0.15
+at 300 trials and 0.02 at 10,000.
+
+The default holds the neighbourhood at a fixed scale instead: trials are split
+in arrival order into blocks of `block_size` (100), every trial's k nearest
+neighbours are searched inside its own block, and the contributions of all
+blocks are summed into one set of N_dC, N_dA, N_dCdA. Each block is an
+independent N-RReliefF sample at the same density, so the expected importances
+do not change with n; more trials only add blocks and shrink the CIs. The
+last, partial block of r trials uses k_r = round(k r / block_size) neighbours
+(at least 1), which keeps its neighbourhood the same share of its trials. The
+diffs, the rank weights and the W formula are N-RReliefF's. Arrival order is
+the order results are stored; every sampler we ship (random, Sobol, LHS,
+shuffled grid) makes it a random order over the space. `block_size=None`
+selects the paper-exact method (one block holding every trial, k fixed),
+kept for reproducing the paper, with its n-drift.
+
+Our choices (the papers do not print one formula)
+-------------------------------------------------
 - Inputs are already encoded: numeric/ordinal columns hold unit positions on
   the DECLARED range, diff = |u_i - u_j|; categorical columns hold integer codes,
   diff = 0 if equal else 1. Nothing is rescaled by observed min/max, so adding
   trials never changes earlier diffs.
-- delta(i, j) = sum of diffs, accumulated in float64 in column order. Every
-  code path (batch, incremental, the textbook loop in the tests) adds in that
-  same order, so all of them see bit-identical distances and the same ties.
-- Every trial is a reference (m = n). Its k_eff = min(k, n - 1) nearest other
-  trials by delta, ties broken by arrival order (lower index first).
+- delta(i, j) = sum of diffs, computed exactly on an integer grid
+  (`importance.neighbours`), so equal distances are equal and ties go to the
+  lower arrival index, on every code path.
+- Every trial is a reference (m = n). Its k_eff = min(k, size of its block - 1)
+  nearest others in its block by delta.
 - Rank weights d1 = exp(-(rank / sigma)^2), rank = 1..k_eff, normalised to 1.
 - Sums of |tau_i - tau_j| are kept unnormalised and divided by (tau_max -
   tau_min) at read-out, so a new extreme metric value stays exact.
 - W[A] = N_dCdA / N_dC - (N_dA - N_dCdA) / (m - N_dC); a term whose denominator
   is 0 is taken as 0. I[A] = max(W[A], 0) / sum_B max(W[B], 0).
+- Whether a hyperparameter matters at all is a permutation test over the fixed
+  neighbour lists (`importance.significance`), refreshed at least every
+  `refresh_every` trials.
 
 Incremental updates keep, per reference, its sorted neighbour list and its
 contribution vector [C, A..., CA...]; totals (and the bootstrap replicate
 totals, see `importance.uncertainty`) change by (new - old) of the references
-whose list a new trial enters. State is O(n k + n B), never n x n.
+whose list a new trial enters (only references of its block). When the
+partial block's k_r steps up, that block alone is re-scored. State is
+O(n k + n B), never n x n.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import chain
-from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
+from importance.neighbours import (
+    CHUNK_ROWS,
+    BoolArray,
+    FloatArray,
+    IntArray,
+    KnnMethod,
+    _select_sorted,
+    grid_scale,
+    nearest_neighbours,
+    pair_delta,
+    to_grid,
+)
+from importance.significance import ALPHA, MIN_TRIALS, TOO_FEW_TO_TEST, Verdicts, judge_against_null
 from importance.uncertainty import (
     normalise,
     percentile_interval,
@@ -50,260 +94,13 @@ from importance.uncertainty import (
     rank_probability,
 )
 
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.intp]
-BoolArray = npt.NDArray[np.bool_]
-KnnMethod = Literal["auto", "brute", "kdtree"]
-
-_BLOCK_ELEMENTS = 1 << 18  # distance block of ~2 MiB: stays in cache while summed
-_KDTREE_MIN_N = 3000  # below this brute force is as fast and simpler
-_KDTREE_PAD = 8  # extra candidates asked of the tree so boundary ties are usually covered
+DEFAULT_BLOCK_SIZE = 100
 _ZERO = 1e-12  # |W| below this is rounding noise (W is a difference of two ratios in [0, 1])
-_SLACK = 1e-9  # far above the rounding gap between the tree's and our float sums
-_GROUP_MAX = 64  # more categorical combinations than this: the group-pair loop costs more than it saves
-_GROUP_SMALL_SHARE = 0.05  # at most this share of trials in groups too small to bound their k-th distance
-_LEAFSIZE = 32
-_GROUP_PAD = 4  # extra own-group candidates; rows with boundary ties are asked again
-_CHUNK_ROWS = 8192  # bounds the (rows, candidates, attributes) re-check arrays
+_NULL_ELEMENTS = 1 << 22  # (references x neighbours x permutations) per chunk of the null: ~32 MiB
 
 MSG_TOO_FEW = "need at least 2 trials to rank hyperparameters"
 MSG_CONSTANT = "the metric is constant over the ranked trials: no hyperparameter can be ranked"
 MSG_NO_SIGNAL = "every raw weight W <= 0: no hyperparameter explains the metric better than noise"
-
-
-# ---------------------------------------------------------------- distances
-
-
-def pair_delta(A: FloatArray, B: FloatArray, categorical: BoolArray) -> FloatArray:
-    """delta between broadcast rows of A and B (last axis = attributes), summed in column order."""
-    total: FloatArray | None = None
-    for a, is_cat in enumerate(categorical):
-        diff = (A[..., a] != B[..., a]).astype(np.float64) if is_cat else np.abs(A[..., a] - B[..., a])
-        total = diff if total is None else np.add(total, diff, out=total)
-    assert total is not None
-    return total
-
-
-def _block_delta(X: FloatArray, rows: IntArray, categorical: BoolArray) -> FloatArray:
-    """delta(rows, all) with in-place ops; same additions, same order as `pair_delta`."""
-    D = np.empty((len(rows), X.shape[0]))
-    tmp = np.empty_like(D)
-    for a, is_cat in enumerate(categorical):
-        target = D if a == 0 else tmp
-        column, own = X[:, a], X[rows, a][:, None]
-        if is_cat:
-            np.not_equal(own, column[None, :], out=target)  # bool -> 0.0/1.0 exactly
-        else:
-            np.subtract(own, column[None, :], out=target)
-            np.abs(target, out=target)
-        if a:
-            D += tmp
-    return D
-
-
-def _select_sorted(D: FloatArray, k_eff: int) -> tuple[IntArray, FloatArray]:
-    """k_eff smallest per row of D ordered by (distance, column index), exactly.
-
-    argpartition does not break ties by index, so rows holding more entries
-    equal to the k-th value than fit are redone from all entries <= that value.
-    """
-    rows = np.arange(D.shape[0])
-    part = np.argpartition(D, k_eff - 1, axis=1)[:, :k_eff]
-    kth = D[rows[:, None], part].max(axis=1)
-    crowded = np.flatnonzero((kth[:, None] >= D).sum(axis=1) > k_eff)
-    for r in crowded:
-        candidates = np.flatnonzero(D[r] <= kth[r])  # ascending index
-        part[r] = candidates[np.argsort(D[r, candidates], kind="stable")[:k_eff]]
-    dist = D[rows[:, None], part]
-    order = np.lexsort((part, dist), axis=1)
-    return np.take_along_axis(part, order, axis=1).astype(np.intp), np.take_along_axis(dist, order, axis=1)
-
-
-def _knn_brute(X: FloatArray, categorical: BoolArray, rows: IntArray, k_eff: int) -> tuple[IntArray, FloatArray]:
-    n = X.shape[0]
-    step = max(1, _BLOCK_ELEMENTS // max(n, 1))
-    idx = np.empty((len(rows), k_eff), dtype=np.intp)
-    dist = np.empty((len(rows), k_eff))
-    for start in range(0, len(rows), step):
-        block = rows[start : start + step]
-        D = _block_delta(X, block, categorical)
-        D[np.arange(len(block)), block] = np.inf  # a trial is not its own neighbour
-        idx[start : start + step], dist[start : start + step] = _select_sorted(D, k_eff)
-    return idx, dist
-
-
-def _embed(X: FloatArray, categorical: BoolArray) -> FloatArray:
-    """Columns whose L1 distance is delta: categorical codes become one-hot x 0.5."""
-    columns = []
-    for a, is_cat in enumerate(categorical):
-        if is_cat:
-            codes = np.unique(X[:, a], return_inverse=True)[1].reshape(-1)
-            columns.append(0.5 * (codes[:, None] == np.arange(codes.max() + 1)[None, :]))
-        else:
-            columns.append(X[:, a : a + 1])
-    return np.hstack(columns)
-
-
-def _knn_kdtree(X: FloatArray, categorical: BoolArray, k_eff: int) -> tuple[IntArray, FloatArray]:
-    """Tree candidates, exact re-check, brute force for rows the candidates may not cover.
-
-    The tree sums the same terms in another order, so its distances are only
-    close to delta. A row is exact when its furthest candidate is beyond the
-    exact k-th distance by more than the rounding slack: no trial outside the
-    candidates can then reach or tie the k-th place.
-    """
-    from scipy.spatial import cKDTree
-
-    n = X.shape[0]
-    n_query = min(k_eff + 1 + _KDTREE_PAD, n)
-    tree_dist, cand = cKDTree(_embed(X, categorical)).query(_embed(X, categorical), k=n_query, p=1, workers=-1)
-    cand = cand.astype(np.intp)
-    rows = np.arange(n)
-    exact = pair_delta(X[:, None, :], X[cand], categorical)
-    exact[cand == rows[:, None]] = np.inf
-    order = np.lexsort((cand, exact), axis=1)[:, :k_eff]
-    idx = np.take_along_axis(cand, order, axis=1)
-    dist = np.take_along_axis(exact, order, axis=1)
-    if n_query < n:
-        unsure = np.flatnonzero(tree_dist[:, -1] <= dist[:, -1] + _SLACK * (1.0 + dist[:, -1]))
-        if len(unsure):
-            idx[unsure], dist[unsure] = _knn_brute(X, categorical, unsure, k_eff)
-    return idx, dist
-
-
-def _group_rows(X: FloatArray, categorical: BoolArray) -> tuple[FloatArray, list[IntArray]]:
-    """Distinct categorical combinations (rows of the key table) and the trials holding each."""
-    if not categorical.any():
-        return np.zeros((1, 0)), [np.arange(X.shape[0])]
-    keys, inverse = np.unique(X[:, categorical], axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    members = np.argsort(inverse, kind="stable")
-    edges = np.concatenate([[0], np.cumsum(np.bincount(inverse, minlength=len(keys)))])
-    return keys, [members[edges[g] : edges[g + 1]] for g in range(len(keys))]
-
-
-def _usable_groups(X: FloatArray, categorical: BoolArray, k_eff: int) -> list[IntArray] | None:
-    """The groups of `_knn_grouped` when it pays off: some numeric columns, few large groups."""
-    if categorical.all():
-        return None
-    keys, groups = _group_rows(X, categorical)
-    small = sum(len(ids) for ids in groups if len(ids) <= k_eff + 1)
-    if len(keys) > _GROUP_MAX or small > _GROUP_SMALL_SHARE * X.shape[0]:
-        return None
-    return groups
-
-
-def _knn_grouped(
-    X: FloatArray, categorical: BoolArray, k_eff: int, groups: list[IntArray]
-) -> tuple[IntArray, FloatArray]:
-    """Exact k-NN with one tree over the numeric columns per categorical combination (group).
-
-    A trial's own group (categorical diffs all 0) gives, after an exact
-    re-check of its tree candidates, an upper bound U on its exact k-th
-    distance (a row is asked again with more candidates while the furthest one
-    is not beyond U by more than the rounding slack). A trial of another group
-    differs in at least one categorical column, so it can reach delta <= U only
-    within U - 1 on the numeric columns: one ball query of that radius (plus
-    the slack) on a tree over all trials finds every such trial. The union of
-    candidates, all re-checked exactly, is ranked by (delta, index). Rows whose
-    own group is too small to give U are done by brute force.
-    """
-    from scipy.spatial import cKDTree
-
-    n = X.shape[0]
-    numeric = np.ascontiguousarray(X[:, ~categorical])
-    trees = [cKDTree(numeric[ids], leafsize=_LEAFSIZE, balanced_tree=False, compact_nodes=False) for ids in groups]
-    idx = np.zeros((n, k_eff), dtype=np.intp)
-    dist = np.full((n, k_eff), np.inf)
-    sure = np.zeros(n, dtype=bool)
-    rows_parts: list[IntArray] = []
-    cols_parts: list[IntArray] = []
-    dist_parts: list[FloatArray] = []
-    for g, ids in enumerate(groups):
-        if len(ids) <= k_eff:
-            continue
-        pending = ids
-        n_query = min(k_eff + 1 + _GROUP_PAD, len(ids))
-        while len(pending):
-            # Rows whose candidates may not cover their k-th distance are asked again
-            # with four times as many candidates (ties on discrete columns).
-            retry: list[IntArray] = []
-            for start in range(0, len(pending), _CHUNK_ROWS):
-                rows = pending[start : start + _CHUNK_ROWS]
-                tree_dist, local = trees[g].query(numeric[rows], k=n_query, p=1, workers=-1)
-                cand = ids[local.reshape(len(rows), n_query)]
-                exact = pair_delta(X[rows][:, None, :], X[cand], categorical)
-                exact[cand == rows[:, None]] = np.inf
-                order = np.lexsort((cand, exact), axis=1)[:, :k_eff]
-                top_idx = np.take_along_axis(cand, order, axis=1)
-                top_dist = np.take_along_axis(exact, order, axis=1)
-                kth = top_dist[:, -1]
-                tree_last = tree_dist.reshape(len(rows), n_query)[:, -1]
-                ok = (n_query == len(ids)) | (tree_last > kth + _SLACK * (1.0 + kth))
-                idx[rows[ok]], dist[rows[ok]], sure[rows[ok]] = top_idx[ok], top_dist[ok], True
-                retry.append(rows[~ok])
-            pending = np.concatenate(retry)
-            n_query = min(4 * n_query, len(ids))
-    if len(groups) > 1:
-        bound = dist[:, -1]
-        reach = np.where(sure, bound - 1.0 + _SLACK * (1.0 + bound), -1.0)
-        queries = np.flatnonzero(reach >= 0.0)
-        if len(queries):
-            everyone = cKDTree(numeric, leafsize=_LEAFSIZE, balanced_tree=False, compact_nodes=False)
-            group_of = np.empty(n, dtype=np.intp)
-            for g, ids in enumerate(groups):
-                group_of[ids] = g
-            for start in range(0, len(queries), _CHUNK_ROWS):
-                chunk = queries[start : start + _CHUNK_ROWS]
-                found = everyone.query_ball_point(numeric[chunk], reach[chunk], p=1, workers=-1, return_sorted=False)
-                counts = np.fromiter(map(len, found), dtype=np.intp, count=len(found))
-                if not counts.any():
-                    continue
-                rows = np.repeat(chunk, counts)
-                cols = np.fromiter(chain.from_iterable(found), dtype=np.intp, count=int(counts.sum()))
-                other = group_of[cols] != group_of[rows]
-                rows, cols = rows[other], cols[other]
-                exact = pair_delta(X[rows], X[cols], categorical)
-                near = exact <= bound[rows]
-                rows_parts.append(rows[near])
-                cols_parts.append(cols[near])
-                dist_parts.append(exact[near])
-    if rows_parts:
-        # Merge the few cross-group candidates into their rows' lists, by (row, delta, index).
-        extra = np.unique(np.concatenate(rows_parts))
-        all_rows = np.concatenate([np.repeat(extra, k_eff), *rows_parts])
-        all_cols = np.concatenate([idx[extra].reshape(-1), *cols_parts])
-        all_dist = np.concatenate([dist[extra].reshape(-1), *dist_parts])
-        order = np.lexsort((all_cols, all_dist, all_rows))
-        starts = np.searchsorted(all_rows[order], extra)
-        take = order[starts[:, None] + np.arange(k_eff)[None, :]]
-        idx[extra], dist[extra] = all_cols[take], all_dist[take]
-    unsure = np.flatnonzero(~sure)
-    if len(unsure):
-        idx[unsure], dist[unsure] = _knn_brute(X, categorical, unsure, k_eff)
-    return idx, dist
-
-
-def nearest_neighbours(
-    X: FloatArray, categorical: BoolArray, k: int, method: KnnMethod = "auto"
-) -> tuple[IntArray, FloatArray]:
-    """Each trial's min(k, n-1) nearest others, sorted by (delta, index); shape (n, k_eff).
-
-    "kdtree" (and "auto" from _KDTREE_MIN_N trials) uses per-categorical-group
-    numeric trees (`_knn_grouped`) when the groups are few and large, else one
-    tree over a one-hot embedding (`_knn_kdtree`); "brute" computes all rows.
-    Every method returns the same exact answer.
-    """
-    n = X.shape[0]
-    k_eff = min(k, n - 1)
-    if k_eff <= 0:
-        return np.empty((n, 0), dtype=np.intp), np.empty((n, 0))
-    if method == "kdtree" or (method == "auto" and n >= _KDTREE_MIN_N):
-        groups = _usable_groups(X, categorical, k_eff)
-        if groups is not None:
-            return _knn_grouped(X, categorical, k_eff, groups)
-        return _knn_kdtree(X, categorical, k_eff)
-    return _knn_brute(X, categorical, np.arange(n), k_eff)
 
 
 # ---------------------------------------------------------------- weights
@@ -319,13 +116,20 @@ def rank_weight_table(k: int, sigma: float) -> FloatArray:
 
 
 def contributions(
-    X: FloatArray, y: FloatArray, categorical: BoolArray, refs: IntArray, nbr: IntArray, weights: FloatArray
+    X: FloatArray,
+    y: FloatArray,
+    categorical: BoolArray,
+    scale: float,
+    refs: IntArray,
+    nbr: IntArray,
+    weights: FloatArray,
 ) -> FloatArray:
     """Per reference [sum d|dy|, sum d diff_A..., sum d |dy| diff_A...] (|dy| unnormalised).
 
-    `nbr` (r, k) may hold padding (any valid index) where `weights` is 0.
+    X holds grid rows (`importance.neighbours.to_grid`). `nbr` (r, k) may hold
+    padding (any valid index) where `weights` is 0.
     """
-    diffs = pair_delta_terms(X[refs][:, None, :], X[nbr], categorical)
+    diffs = pair_delta_terms(X[refs][:, None, :], X[nbr], categorical, scale)
     dy = np.abs(y[nbr] - y[refs][:, None])
     weighted_dy = weights * dy
     return np.concatenate(
@@ -338,9 +142,9 @@ def contributions(
     )
 
 
-def pair_delta_terms(A: FloatArray, B: FloatArray, categorical: BoolArray) -> FloatArray:
-    """The per-attribute diffs (last axis) between broadcast rows of A and B."""
-    numeric = np.abs(A - B)
+def pair_delta_terms(A: FloatArray, B: FloatArray, categorical: BoolArray, scale: float) -> FloatArray:
+    """The per-attribute diffs in [0, 1] (last axis) between broadcast grid rows of A and B."""
+    numeric = np.abs(A - B) / scale
     return np.where(categorical, (A != B).astype(np.float64), numeric)
 
 
@@ -375,13 +179,16 @@ def relief_weights(totals: FloatArray, m: FloatArray | float, tau_range: float) 
 
 
 class NRReliefF:
-    """N-RReliefF importances with exact streaming updates and Poisson-bootstrap CIs.
+    """N-RReliefF importances with exact streaming updates, Poisson-bootstrap CIs and verdicts.
 
     Parameters are stored as given; `fit` resets and calls `partial_fit`.
+    `block_size=None` is the paper-exact method (see the module docstring).
     Learned state (after the first `partial_fit`): `raw_weights_`, `importances_`,
     `ranking_` (indices best first), `n_seen_`, `ci_low_`, `ci_high_`,
     `rank_probability_`, `bootstrap_importances_`, `bootstrap_raw_weights_`,
-    `message_` ("" when the importances are meaningful).
+    `message_` ("" when the importances are meaningful), and the test results
+    `p_values_`, `p_adjusted_`, `verdicts_`, `detectable_`, `verdict_note_`,
+    `tested_at_` (the trial count they were computed at).
     """
 
     def __init__(
@@ -391,34 +198,61 @@ class NRReliefF:
         categorical: Sequence[bool] | BoolArray | None = None,
         n_bootstrap: int = 200,
         random_state: int = 0,
+        block_size: int | None = DEFAULT_BLOCK_SIZE,
+        n_permutations: int = 100,
+        refresh_every: int = 50,
+        alpha: float = ALPHA,
     ) -> None:
         self.n_neighbors = n_neighbors
         self.sigma = sigma
         self.categorical = categorical
         self.n_bootstrap = n_bootstrap
         self.random_state = random_state
+        self.block_size = block_size
+        self.n_permutations = n_permutations
+        self.refresh_every = refresh_every
+        self.alpha = alpha
         self.knn_method: KnnMethod = "auto"
         self._reset()
+
+    @property
+    def method(self) -> str:
+        return "paper" if self.block_size is None else "fixed-scale"
 
     # -- public API
 
     def fit(self, X: npt.ArrayLike, y: npt.ArrayLike) -> NRReliefF:
         self._reset()
-        return self.partial_fit(X, y)
+        self.partial_fit(X, y)
+        if self.tested_at_ != self._n:
+            self.refresh_significance()
+        return self
 
     def partial_fit(self, X_new: npt.ArrayLike, y_new: npt.ArrayLike) -> NRReliefF:
         X_arr, y_arr = self._check(X_new, y_new)
         if len(y_arr) == 0:
             return self
-        if self._n == 0 or len(y_arr) >= self._n:
-            # A chunk at least as large as what we hold: a batch rebuild costs
-            # about as much as streaming it, and yields the same state.
-            self._rebuild(np.vstack([self._X[: self._n], X_arr]), np.concatenate([self._y[: self._n], y_arr]))
+        n_old = self._n
+        if len(y_arr) == 1 and n_old > 0:
+            self._add_one(X_arr[0], float(y_arr[0]))
+        elif self.block_size is not None or n_old == 0 or len(y_arr) >= n_old:
+            # A chunk re-scores only the blocks it touches (paper mode: all trials, one block),
+            # which costs about as much as streaming it and yields the same state.
+            self._append(X_arr, y_arr)
+            self._rescore_from(self._block_start(n_old))
         else:
-            for x, value in zip(X_arr, y_arr, strict=False):
+            for x, value in zip(X_arr, y_arr, strict=True):
                 self._add_one(x, float(value))
         self._read_out()
+        if self._n - self.tested_at_ >= self.refresh_every or self.tested_at_ < MIN_TRIALS <= self._n:
+            self.refresh_significance()
         return self
+
+    def refresh_significance(self) -> None:
+        """Recompute the permutation null, p-values and verdicts for the trials seen so far."""
+        a = self._n_features
+        null = self._permutation_null() if not self.message_ else np.zeros((0, a))
+        self._set_verdicts(judge_against_null(self.raw_weights_, null, self._n, self.message_, self.alpha))
 
     @property
     def n_features_(self) -> int:
@@ -430,9 +264,20 @@ class NRReliefF:
         self._n = 0
         self._n_features = 0
         self._cat: BoolArray = np.zeros(0, dtype=bool)
+        self._scale = 1.0
         self._table = rank_weight_table(self.n_neighbors, self.sigma)
         self._allocate(0, 0)
         self.n_seen_ = 0
+        self.tested_at_ = 0
+        self._set_verdicts(Verdicts.undetermined(0, MSG_TOO_FEW))
+
+    def _set_verdicts(self, verdicts: Verdicts) -> None:
+        self.p_values_ = verdicts.p_values
+        self.p_adjusted_ = verdicts.p_adjusted
+        self.verdicts_ = verdicts.verdicts
+        self.detectable_ = verdicts.detectable
+        self.verdict_note_ = verdicts.note
+        self.tested_at_ = self._n
 
     def _allocate(self, capacity: int, n_features: int) -> None:
         k, width, boot = self.n_neighbors, 1 + 2 * n_features, self.n_bootstrap
@@ -461,11 +306,13 @@ class NRReliefF:
         return [self._X, self._y, self._nbr, self._dist, self._count, self._contrib, self._boot_w]
 
     def _check(self, X_new: npt.ArrayLike, y_new: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
-        if self.n_neighbors < 1 or self.sigma <= 0 or self.n_bootstrap < 0:
+        if self.n_neighbors < 1 or self.sigma <= 0 or self.n_bootstrap < 0 or self.n_permutations < 0:
             raise ValueError(
-                f"need n_neighbors >= 1, sigma > 0, n_bootstrap >= 0; got {self.n_neighbors}, "
-                f"{self.sigma}, {self.n_bootstrap}"
+                "need n_neighbors >= 1, sigma > 0, n_bootstrap >= 0, n_permutations >= 0; got "
+                f"{self.n_neighbors}, {self.sigma}, {self.n_bootstrap}, {self.n_permutations}"
             )
+        if self.block_size is not None and self.block_size < 2:
+            raise ValueError(f"block_size must be at least 2 (or None for the paper method), got {self.block_size}")
         X_arr = np.asarray(X_new, dtype=np.float64)
         y_arr = np.asarray(y_new, dtype=np.float64).reshape(-1)
         if X_arr.ndim != 2 or X_arr.shape[0] != y_arr.shape[0]:
@@ -482,52 +329,83 @@ class NRReliefF:
         cat = np.zeros(n_features, dtype=bool) if self.categorical is None else np.asarray(self.categorical, bool)
         if cat.shape != (n_features,):
             raise ValueError(f"categorical mask must have one entry per column ({n_features}), got {cat.shape}")
-        self._n_features, self._cat = n_features, cat
+        self._n_features, self._cat, self._scale = n_features, cat, grid_scale(n_features)
         self._allocate(0, n_features)
+        self._set_verdicts(Verdicts.undetermined(n_features, TOO_FEW_TO_TEST))
+
+    # -- blocks
+
+    def _block_start(self, index: int) -> int:
+        return 0 if self.block_size is None else index - index % self.block_size
+
+    def _k_for(self, block_trials: int) -> int:
+        """Neighbours per reference in a block holding `block_trials` trials (before the n - 1 cap)."""
+        if self.block_size is None:
+            return self.n_neighbors
+        return max(1, min(self.n_neighbors, int(self.n_neighbors * block_trials / self.block_size + 0.5)))
+
+    def _blocks(self, start: int) -> list[tuple[int, int]]:
+        size = self._n if self.block_size is None else self.block_size
+        return [(s, min(s + size, self._n)) for s in range(start, self._n, max(size, 1))]
 
     # -- batch path
 
-    def _rebuild(self, X: FloatArray, y: FloatArray) -> None:
-        n = len(y)
-        self._n = 0
-        self._allocate(0, self._n_features)
+    def _append(self, X: FloatArray, y: FloatArray) -> None:
+        n_old, n = self._n, self._n + len(y)
         self._grow(n)
-        self._X[:n], self._y[:n], self._n = X, y, n
-        idx, dist = nearest_neighbours(X, self._cat, self.n_neighbors, self.knn_method)
-        k_eff = idx.shape[1]
-        self._nbr[:n, :k_eff], self._dist[:n, :k_eff], self._count[:n] = idx, dist, k_eff
-        # Chunks of references bound the (refs, k, attributes) diff arrays and the
-        # Poisson draws; both are per-reference, so the result does not depend on the chunking.
-        self._boot_totals[:] = 0.0
-        for start in range(0, n, _CHUNK_ROWS):
-            stop = min(start + _CHUNK_ROWS, n)
-            self._contrib[start:stop] = self._score(np.arange(start, stop))
-            self._boot_w[start:stop] = poisson_weights(self.random_state, start, stop, self.n_bootstrap)
-            self._boot_totals += self._boot_w[start:stop].T.astype(np.float64) @ self._contrib[start:stop]
-        self._totals = self._contrib[:n].sum(axis=0)
-        self._boot_m = self._boot_w[:n].sum(axis=0, dtype=np.float64)
+        self._X[n_old:n], self._y[n_old:n] = to_grid(X, self._cat, self._scale), y
+        self._boot_w[n_old:n] = poisson_weights(self.random_state, n_old, n, self.n_bootstrap)
+        self._boot_m += self._boot_w[n_old:n].sum(axis=0, dtype=np.float64)
+        self._n = n
+
+    def _rescore_from(self, start: int) -> None:
+        """New neighbour lists and contributions for every reference from `start` (a block start) on."""
+        for s, e in self._blocks(start):
+            idx, dist = nearest_neighbours(self._X[s:e], self._cat, self._scale, self._k_for(e - s), self.knn_method)
+            k_eff = idx.shape[1]
+            self._dist[s:e] = np.inf
+            self._nbr[s:e, :k_eff], self._dist[s:e, :k_eff], self._count[s:e] = idx + s, dist, k_eff
+        # Chunks of references bound the (refs, k, attributes) diff arrays; contributions are
+        # per reference, so the result does not depend on the chunking.
+        for chunk_start in range(start, self._n, CHUNK_ROWS):
+            refs = np.arange(chunk_start, min(chunk_start + CHUNK_ROWS, self._n))
+            fresh = self._score(refs)
+            delta = fresh - self._contrib[refs]
+            self._contrib[refs] = fresh
+            if start > 0:
+                self._totals += delta.sum(axis=0)
+                self._boot_totals += self._boot_w[refs].T.astype(np.float64) @ delta
+        if start == 0:
+            # A whole rebuild sums from scratch, so rounding never accumulates across rebuilds.
+            self._totals = self._contrib[: self._n].sum(axis=0)
+            self._boot_totals = self._boot_w[: self._n].T.astype(np.float64) @ self._contrib[: self._n]
 
     def _score(self, refs: IntArray) -> FloatArray:
         weights = self._table[self._count[refs]]
-        return contributions(self._X, self._y, self._cat, refs, self._nbr[refs], weights)
+        return contributions(self._X, self._y, self._cat, self._scale, refs, self._nbr[refs], weights)
 
     # -- incremental path
 
     def _add_one(self, x: FloatArray, value: float) -> None:
         n = self._n
-        self._grow(n + 1)
-        self._X[n], self._y[n] = x, value
-        self._boot_w[n] = poisson_weights(self.random_state, n, n + 1, self.n_bootstrap)[0]
-        self._boot_m += self._boot_w[n]
-        dv = pair_delta(self._X[:n], x[None, :], self._cat)
-        k_own = min(self.n_neighbors, n)
-        own_idx, own_dist = _select_sorted(dv[None, :], k_own)
-        self._nbr[n, :k_own], self._dist[n, :k_own], self._count[n] = own_idx[0], own_dist[0], k_own
-        # Padding distances are inf, so a list that is not full always takes the newcomer;
+        s = self._block_start(n)
+        before = n - s
+        k_new = self._k_for(before + 1)
+        self._append(x[None, :], np.array([value]))
+        if before and k_new != self._k_for(before):
+            self._rescore_from(s)  # the partial block's k stepped up: only this block changes
+            return
+        xg = self._X[n]
+        dv = pair_delta(self._X[s:n], xg[None, :], self._cat, self._scale)
+        k_own = min(k_new, before)
+        if k_own:
+            own_idx, own_dist = _select_sorted(dv[None, :], k_own)
+            self._nbr[n, :k_own], self._dist[n, :k_own] = own_idx[0] + s, own_dist[0]
+        self._count[n] = k_own
+        # Unfilled slots hold inf, so a list that is not full always takes the newcomer;
         # a full one only when strictly closer than its k-th (equal loses: higher index).
-        entered = np.flatnonzero(dv < self._dist[:n, -1])
-        self._insert(entered, n, dv[entered])
-        self._n = n + 1
+        entered = s + np.flatnonzero(dv < self._dist[s:n, k_new - 1])
+        self._insert(entered, n, dv[entered - s], k_new)
         changed = np.append(entered, n)
         fresh = self._score(changed)
         delta = fresh - self._contrib[changed]
@@ -535,20 +413,24 @@ class NRReliefF:
         self._totals += delta.sum(axis=0)
         self._boot_totals += self._boot_w[changed].T.astype(np.float64) @ delta
 
-    def _insert(self, refs: IntArray, newcomer: int, dist: FloatArray) -> None:
+    def _insert(self, refs: IntArray, newcomer: int, dist: FloatArray, k_block: int) -> None:
         merged_idx = np.concatenate([self._nbr[refs], np.full((len(refs), 1), newcomer)], axis=1)
         merged_dist = np.concatenate([self._dist[refs], dist[:, None]], axis=1)
         order = np.lexsort((merged_idx, merged_dist), axis=1)[:, : self.n_neighbors]
         self._nbr[refs] = np.take_along_axis(merged_idx, order, axis=1)
         self._dist[refs] = np.take_along_axis(merged_dist, order, axis=1)
-        self._count[refs] = np.minimum(self._count[refs] + 1, self.n_neighbors)
+        self._dist[refs, k_block:] = np.inf
+        self._count[refs] = np.minimum(self._count[refs] + 1, k_block)
 
     # -- read-out
 
+    def _tau_range(self) -> float:
+        y = self._y[: self._n]
+        return float(y.max() - y.min()) if self._n else 0.0
+
     def _read_out(self) -> None:
         n, a = self._n, self._n_features
-        y = self._y[:n]
-        tau_range = float(y.max() - y.min()) if n else 0.0
+        tau_range = self._tau_range()
         self.n_seen_ = n
         self.message_ = MSG_TOO_FEW if n < 2 else MSG_CONSTANT if tau_range == 0.0 else ""
         if self.message_:
@@ -567,3 +449,32 @@ class NRReliefF:
         self.rank_probability_ = rank_probability(
             self.ranking_, rank_order(self.bootstrap_importances_, self.bootstrap_raw_weights_)
         )
+
+    def _permutation_null(self) -> FloatArray:
+        """Raw W of `n_permutations` shuffles of the metric over the fixed neighbour lists, (P, a).
+
+        The shuffles depend only on (random_state, n), so a stream and a batch fit of
+        the same trials test against the same null.
+        """
+        n, a, P = self._n, self._n_features, self.n_permutations
+        if P < 2 or n < 2:
+            return np.zeros((0, a))
+        rng = np.random.default_rng([self.random_state, n])
+        # float32: the null only feeds a mean, an sd and a normal tail; half the memory traffic.
+        y = self._y[:n].astype(np.float32)
+        shuffled = np.ascontiguousarray(y[rng.permuted(np.tile(np.arange(n), (P, 1)), axis=1)].T)  # (n, P)
+        n_dc = np.zeros(P)
+        n_dcda = np.zeros((P, a))
+        step = max(1, _NULL_ELEMENTS // (self.n_neighbors * P))
+        for chunk_start in range(0, n, step):
+            refs = np.arange(chunk_start, min(chunk_start + step, n))
+            nbr = self._nbr[refs]
+            weights = self._table[self._count[refs]]
+            diffs = pair_delta_terms(self._X[refs][:, None, :], self._X[nbr], self._cat, self._scale)
+            weighted_dy = np.abs(shuffled[nbr] - shuffled[refs][:, None, :])
+            weighted_dy *= weights[:, :, None].astype(np.float32)
+            n_dc += weighted_dy.sum(axis=(0, 1), dtype=np.float64)
+            n_dcda += np.tensordot(weighted_dy, diffs.astype(np.float32), axes=([0, 1], [0, 1]))
+        n_da = np.broadcast_to(self._totals[1 : 1 + a], (P, a))
+        totals = np.concatenate([n_dc[:, None], n_da, n_dcda], axis=1)
+        return relief_weights(totals, float(n), self._tau_range())

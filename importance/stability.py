@@ -5,6 +5,12 @@ least `window` trials AND, inside that top k, each hyperparameter's 95% CI lies
 strictly above the next one's (ci_low of rank r > ci_high of rank r + 1). The
 first condition alone would call a ranking of noise stable once the sweep
 slows down; the second alone ignores that the estimate is still moving.
+
+Only hyperparameters with a positive importance take part: those at zero are
+tied (their order among themselves is by raw W and means nothing), so a top 3
+of which the third is 0 is a settled top 2, not "overlapping CIs". The tracker
+sees every update, so `stable_since` is the exact trial count at which the
+current order appeared.
 """
 
 from __future__ import annotations
@@ -35,8 +41,13 @@ class StabilityTracker:
         ranking: npt.ArrayLike,
         ci_low: npt.ArrayLike,
         ci_high: npt.ArrayLike,
+        importances: npt.ArrayLike | None = None,
     ) -> None:
-        order = tuple(int(i) for i in np.asarray(ranking)[: self.top_k])
+        ranked = np.asarray(ranking)
+        if importances is not None:
+            share = np.asarray(importances, dtype=float)
+            ranked = ranked[share[ranked] > 0.0]
+        order = tuple(int(i) for i in ranked[: self.top_k])
         if order != self._order:
             self._order, self._order_since = order, n_trials
         self._n_trials = n_trials
@@ -49,7 +60,7 @@ class StabilityTracker:
 
     @property
     def stable(self) -> bool:
-        return self._order is not None and self.unchanged_for >= self.window and not self._overlaps
+        return bool(self._order) and self.unchanged_for >= self.window and not self._overlaps
 
     @property
     def stable_since(self) -> int | None:
@@ -62,6 +73,8 @@ class StabilityTracker:
     def sentence(self) -> str:
         if self._order is None:
             return "No ranking yet."
+        if not self._order:
+            return "Nothing to settle: no hyperparameter has a positive importance."
         top = " > ".join(self._name(i) for i in self._order)
         k = len(self._order)
         if self.stable:
@@ -81,6 +94,7 @@ class StabilityTracker:
     def to_dict(self) -> dict[str, object]:
         return {
             "stable": self.stable,
+            "settled": self.stable,
             "stable_since": self.stable_since,
             "top_k": list(self._order or ()),
             "unchanged_for": self.unchanged_for,

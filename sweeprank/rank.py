@@ -2,9 +2,11 @@
 
 Cells are cast by the search space (numbers for numeric hyperparameters,
 choices compared after casting), so a bad cell is reported by line and column
-before any math runs. Trials are streamed to the ranking in file order, which
-is their arrival order for tie-breaking and lets the stability tracker say
-since which trial the ranking has stopped changing.
+before any math runs. Rows are ranked in file order, which is their arrival
+order (ties, blocks of the fixed-scale method). The file is fed to the ranking
+in at most `CHECKPOINTS` chunks (one row each for files up to that size), so
+the stability tracker sees the ranking after every chunk and can say at which
+trial it settled; the permutation tests run once, on all rows, at the end.
 """
 
 from __future__ import annotations
@@ -13,12 +15,15 @@ import argparse
 import csv
 import json
 import math
+import resource
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from importance.groups import POOLED, GroupedRanking
+from importance.groups import METHODS, POOLED, GroupedRanking
+from importance.significance import MATTERS, NO_DETECTABLE_EFFECT
 from trials.encoding import COMPLETED, EncodedTrials, TrialRow, encode_trials, optuna_view
 from trials.errors import SpecError, SweeprankError
 from trials.presets import PRESETS, load_space_file, preset
@@ -27,7 +32,10 @@ from trials.space import NumericParam, Param, SearchSpace, Value
 ALL = "all"
 PARAM_PREFIX = "params_"  # Optuna's trials_dataframe() names hyperparameter columns this way
 ID_COLUMNS = ("trial_id", "id", "number")
-STREAM_UPDATES = 50  # read-outs while streaming the file: enough resolution for "stable since"
+CHECKPOINTS = 5000  # read-outs while feeding the file: "stable since" is exact up to this many rows
+PAPER_GROWTH = 2  # paper method: a chunk as large as what is held refits everything; doubling costs 2 fits
+PROGRESS_MIN_ROWS = 20_000
+NEVER = 2**62  # refresh_every while replaying: tests run once at the end
 
 
 def add_parser(subparsers: Any) -> None:
@@ -43,6 +51,13 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--compare", default="", help="comma list of fanova,ped-anova")
     parser.add_argument("--json", dest="json_out", help="write the full result as JSON here")
     parser.add_argument("--status-column", default="status", help="rows whose status is not 'completed' are excluded")
+    parser.add_argument(
+        "--method",
+        choices=METHODS,
+        default="fixed-scale",
+        help="fixed-scale (default): importance that holds as trials grow; paper: the paper-exact fixed-k N-RReliefF",
+    )
+    parser.add_argument("--progress", action="store_true", help="progress bar on stderr (default: big files on a tty)")
     parser.add_argument("--k", type=int, default=10, help="neighbours per reference trial")
     parser.add_argument("--sigma", type=float, default=20.0, help="rank-weight width")
     parser.add_argument("--bootstrap", type=int, default=200, help="Poisson bootstrap replicates")
@@ -64,6 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    started = time.monotonic()
     try:
         methods = _methods(args.compare)
         space = _space(args.space)
@@ -77,6 +93,11 @@ def run(args: argparse.Namespace) -> int:
     print(render(result))
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(result, indent=2))
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    print(
+        f"ranked {result['n_trials']:,} trials in {time.monotonic() - started:.1f} s, peak memory {peak_mib:.0f} MiB",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -174,19 +195,44 @@ def _row(
 # ---------------------------------------------------------------- ranking
 
 
+def checkpoints(n: int, method: str) -> list[int]:
+    """Row counts at which the ranking is read out while the file is fed in; the last is n."""
+    if method == "paper":
+        points, at = [], 2
+        while at < n:
+            points.append(at)
+            at = max(at + 1, int(at * PAPER_GROWTH))
+        return [*points, n]
+    step = max(1, -(-n // CHECKPOINTS))
+    return [*range(step, n, step), n]
+
+
 def rank(encoded: EncodedTrials, args: argparse.Namespace) -> dict[str, Any]:
-    """Stream the trials in file order, then snapshot every group (and pooled when --by)."""
+    """Feed the trials in file order, checkpoint by checkpoint, then test and snapshot every group."""
     if encoded.n == 0:
         raise SpecError(
             str(args.trials), f"no completed trial with a finite metric (excluded: {dict(encoded.excluded)})"
         )
     ranking = GroupedRanking(
-        encoded.names, encoded.categorical, args.k, args.sigma, args.bootstrap, args.seed, window=args.stable_window
+        encoded.names,
+        encoded.categorical,
+        args.k,
+        args.sigma,
+        args.bootstrap,
+        args.seed,
+        window=args.stable_window,
+        method=args.method,
+        refresh_every=NEVER,
     )
-    step = max(1, -(-encoded.n // STREAM_UPDATES))
-    for start in range(0, encoded.n, step):
-        chunk = slice(start, start + step)
-        ranking.partial_fit(encoded.X[chunk], encoded.y[chunk], encoded.groups[chunk])
+    points = checkpoints(encoded.n, args.method)
+    show = args.progress or (encoded.n >= PROGRESS_MIN_ROWS and sys.stderr.isatty())
+    start = 0
+    for count, stop in enumerate(points, start=1):
+        ranking.partial_fit(encoded.X[start:stop], encoded.y[start:stop], encoded.groups[start:stop])
+        start = stop
+        if show:
+            _progress(stop, encoded.n, count == len(points))
+    ranking.refresh_significance()
     rankings = ranking.snapshot()
     if not args.by:
         rankings.pop(POOLED)
@@ -195,9 +241,26 @@ def rank(encoded: EncodedTrials, args: argparse.Namespace) -> dict[str, Any]:
         "direction": "maximize" if args.maximize else "minimize",
         "n_trials": encoded.n,
         "excluded": dict(encoded.excluded),
-        "parameters": {"k": args.k, "sigma": args.sigma, "bootstrap": args.bootstrap, "seed": args.seed},
+        "parameters": {
+            "method": args.method,
+            "block_size": ranking.block_size,
+            "k": args.k,
+            "sigma": args.sigma,
+            "bootstrap": args.bootstrap,
+            "permutations": ranking.n_permutations,
+            "seed": args.seed,
+        },
+        # "stable since" is exact when this is 1; otherwise it is the first checkpoint of the settled order.
+        "stability_resolution": points[0] if len(points) > 1 else 1,
         "rankings": rankings,
     }
+
+
+def _progress(done: int, total: int, last: bool) -> None:
+    width = 40
+    filled = width * done // total
+    end = "\n" if last else ""
+    print(f"\rranking {'#' * filled}{'.' * (width - filled)} {done:,}/{total:,} trials", end=end, file=sys.stderr)
 
 
 def _compare_all(
@@ -233,23 +296,63 @@ def _fmt(value: float | None, spec: str = ".3f") -> str:
     return "n/a" if value is None else format(value, spec)
 
 
+_VERDICT_WORDS = {MATTERS: "matters", NO_DETECTABLE_EFFECT: "no effect", "undetermined": "undetermined"}
+
+
 def ranking_table(title: str, entry: dict[str, Any]) -> list[str]:
-    """One group's ranking: rank, importance with its 95% CI, P(rank), raw W; stability; any note."""
-    lines = [
-        f"== {title} ({entry['n_trials']} trials) ==",
-        f"{'rank':>4}  {'name':<20} {'importance':>10}  {'95% CI':<16} {'P(rank)':>7}  {'raw W':>9}",
-    ]
+    """One group's ranking: importance with its 95% CI, P(rank), raw W, p (Holm), verdict; then what it says."""
+    lines = [f"== {title} ({entry['n_trials']} trials) =="]
+    verdicts = entry.get("verdicts") or ["undetermined"] * len(entry["names"])
+    if entry.get("verdict_note"):
+        lines.append(f"Undetermined: {entry['verdict_note']}. The numbers below are not evidence of anything yet.")
+    lines.append(
+        f"{'rank':>4}  {'name':<20} {'importance':>10}  {'95% CI':<16} {'P(rank)':>7}  {'raw W':>9}  "
+        f"{'p (Holm)':>8}  verdict"
+    )
     names = entry["names"]
+    adjusted = entry.get("p_adjusted") or [None] * len(names)
     for place, name in enumerate(entry["ranking"], start=1):
         i = names.index(name)
         ci = f"[{_fmt(entry['ci_low'][i])}, {_fmt(entry['ci_high'][i])}]"
         lines.append(
             f"{place:>4}  {name:<20} {_fmt(entry['importances'][i]):>10}  {ci:<16} "
-            f"{_fmt(entry['rank_probability'][i], '.2f'):>7}  {_fmt(entry['raw_weights'][i], '.4f'):>9}"
+            f"{_fmt(entry['rank_probability'][i], '.2f'):>7}  {_fmt(entry['raw_weights'][i], '.4f'):>9}  "
+            f"{_fmt_p(adjusted[i]):>8}  {_VERDICT_WORDS.get(verdicts[i], verdicts[i])}"
         )
+    lines.extend(verdict_summary(entry))
     lines.append(entry["stability"]["sentence"])
     if entry["message"]:
         lines.append(f"Note: {entry['message']}")
+    return lines
+
+
+def _fmt_p(value: float | None) -> str:
+    return "n/a" if value is None else "<0.0001" if value < 1e-4 else format(value, ".4f")
+
+
+def verdict_summary(entry: dict[str, Any]) -> list[str]:
+    """What the verdicts say, in words; nothing is called unimportant because its share is 0."""
+    verdicts = entry.get("verdicts")
+    if not verdicts or entry.get("verdict_note"):
+        return []
+    names, detectable = entry["names"], entry.get("detectable") or [None] * len(entry["names"])
+    order = [entry["names"].index(n) for n in entry["ranking"]]
+    matters = [names[i] for i in order if verdicts[i] == MATTERS]
+    quiet = [i for i in order if verdicts[i] == NO_DETECTABLE_EFFECT]
+    open_ = [names[i] for i in order if verdicts[i] not in (MATTERS, NO_DETECTABLE_EFFECT)]
+    lines = [
+        f"Matters (Holm-adjusted p <= 0.05): {', '.join(matters)}."
+        if matters
+        else "No hyperparameter has a detectable effect (Holm-adjusted p > 0.05 for all)."
+    ]
+    if quiet:
+        bound = max(detectable[i] or 0.0 for i in quiet)
+        lines.append(
+            f"No detectable effect: {', '.join(names[i] for i in quiet)} "
+            f"(an importance of {bound:.2f} or more would have been detected with 80% power)."
+        )
+    if open_:
+        lines.append(f"Undetermined (neither shown to matter nor ruled out): {', '.join(open_)}.")
     return lines
 
 
@@ -268,7 +371,14 @@ def _comparison_table(title: str, names: list[str], mine: list[float], methods: 
 
 
 def render(result: dict[str, Any]) -> str:
-    lines = [f"metric {result['metric']} ({result['direction']}), {result['n_trials']} trials ranked"]
+    parameters = result["parameters"]
+    lines = [
+        f"metric {result['metric']} ({result['direction']}), {result['n_trials']} trials ranked "
+        f"with N-RReliefF, method {parameters.get('method', 'paper')}"
+        + (f" (blocks of {parameters['block_size']} trials)" if parameters.get("block_size") else "")
+    ]
+    if result.get("stability_resolution", 1) > 1:
+        lines.append(f"stability checked every {result['stability_resolution']:,} trials")
     excluded = result["excluded"]
     lines.append(
         "excluded: " + (", ".join(f"{count} {why}" for why, count in sorted(excluded.items())) if excluded else "none")

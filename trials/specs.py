@@ -82,6 +82,11 @@ class SweepSpec(_Record):
     priority: int = Field(default=5, ge=0, le=9, description="higher runs first")
     stop_when_stable: bool = False
     stability_window: int = Field(default=50, ge=5, le=100_000)
+    importance_method: Literal["fixed-scale", "paper"] = Field(
+        default="fixed-scale",
+        description="fixed-scale: N-RReliefF whose answer does not drift with the trial count (default); "
+        "paper: the paper-exact fixed-k N-RReliefF, whose discrete hyperparameters fade as trials grow",
+    )
     device_class: Literal["cpu", "gpu"] = "cpu"
 
     @field_validator("datasets")

@@ -42,6 +42,7 @@ class RankingParams:
     sigma: float = 20.0
     n_bootstrap: int = 200
     random_state: int = 0
+    n_permutations: int = 100
 
 
 class SweepAnalysis:
@@ -62,6 +63,8 @@ class SweepAnalysis:
             n_bootstrap=params.n_bootstrap,
             random_state=params.random_state,
             window=spec.stability_window,
+            method=spec.importance_method,
+            n_permutations=params.n_permutations,
         )
 
     @classmethod
@@ -85,6 +88,9 @@ class SweepAnalysis:
             self.excluded.update(encoded.excluded)
             if encoded.n:
                 self.ranking.partial_fit(encoded.X, encoded.y, encoded.groups)
+            if self.n_results >= self.spec.n_trials:
+                # The last result: its verdicts must count every trial, not the last refresh.
+                self.ranking.refresh_significance()
         return len(fresh)
 
     def records(self) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -93,8 +99,14 @@ class SweepAnalysis:
         now = time.time()
         pooled = snapshot["pooled"]
         record = {
-            "method": METHOD,
-            "parameters": vars(self.params) | {"metric": self.spec.metric, "direction": self.spec.direction},
+            "method": f"{METHOD}/{self.spec.importance_method}",
+            "parameters": vars(self.params)
+            | {
+                "metric": self.spec.metric,
+                "direction": self.spec.direction,
+                "importance_method": self.spec.importance_method,
+                "block_size": self.ranking.block_size,
+            },
             "n_results": self.n_results,
             "n_trials": pooled["n_trials"],
             # The trials ranked are the first n_results of the sweep's arrival list.
@@ -110,6 +122,7 @@ class SweepAnalysis:
             "importances": pooled["importances"],
             "ci_low": pooled["ci_low"],
             "ci_high": pooled["ci_high"],
+            "verdicts": pooled["verdicts"],
             "stable_since": pooled["stability"]["stable_since"],
         }
         return record, compact

@@ -1,4 +1,8 @@
-"""A slow, obviously-correct N-RReliefF (DESIGN.md section 3), kept only to check the fast code."""
+"""A slow, obviously-correct N-RReliefF (docs/architecture.md, "The importance engine"), kept only to check the fast code.
+
+Distances are exact integers on the grid of `importance.neighbours.grid_scale`
+(Python ints, no float sums), so ties are ties and go to the lower index.
+"""
 
 from __future__ import annotations
 
@@ -6,35 +10,46 @@ import math
 
 import numpy as np
 
-
-def diff(x: float, z: float, is_cat: bool) -> float:
-    return float(x != z) if is_cat else abs(x - z)
+from importance.neighbours import grid_scale
 
 
-def textbook_weights(X: np.ndarray, y: np.ndarray, categorical: np.ndarray, k: int, sigma: float) -> np.ndarray:
+def textbook_weights(
+    X: np.ndarray, y: np.ndarray, categorical: np.ndarray, k: int, sigma: float, block_size: int | None = None
+) -> np.ndarray:
     n, a = X.shape
-    k_eff = min(k, n - 1)
     if n < 2 or y.max() == y.min():
         return np.zeros(a)
+    scale = grid_scale(a)
+    grid = [[int(X[i, t]) if categorical[t] else int(np.rint(X[i, t] * scale)) for t in range(a)] for i in range(n)]
+
+    def diff(i: int, j: int, t: int) -> float:
+        return float(grid[i][t] != grid[j][t]) if categorical[t] else abs(grid[i][t] - grid[j][t]) / scale
+
+    def delta(i: int, j: int) -> int:
+        return sum(
+            int(scale) * (grid[i][t] != grid[j][t]) if categorical[t] else abs(grid[i][t] - grid[j][t])
+            for t in range(a)
+        )
+
     tau_range = y.max() - y.min()
-    d1 = [math.exp(-((r / sigma) ** 2)) for r in range(1, k_eff + 1)]
-    d = [w / sum(d1) for w in d1]
+    size = n if block_size is None else block_size
     n_dc, n_da, n_dcda = 0.0, [0.0] * a, [0.0] * a
-    for i in range(n):
-        by_distance = []
-        for j in range(n):
-            if j != i:
-                delta = 0.0
+    for start in range(0, n, size):
+        members = range(start, min(start + size, n))
+        k_block = k if block_size is None else max(1, min(k, int(k * len(members) / block_size + 0.5)))
+        k_eff = min(k_block, len(members) - 1)
+        if k_eff == 0:
+            continue
+        d1 = [math.exp(-((r / sigma) ** 2)) for r in range(1, k_eff + 1)]
+        d = [w / sum(d1) for w in d1]
+        for i in members:
+            nearest = sorted((delta(i, j), j) for j in members if j != i)[:k_eff]  # by distance, then index
+            for rank, (_, j) in enumerate(nearest):
+                dc = abs(y[i] - y[j]) / tau_range
+                n_dc += dc * d[rank]
                 for t in range(a):
-                    delta += diff(X[i, t], X[j, t], bool(categorical[t]))
-                by_distance.append((delta, j))  # tuples sort by distance, then index
-        for rank, (_, j) in enumerate(sorted(by_distance)[:k_eff]):
-            dc = abs(y[i] - y[j]) / tau_range
-            n_dc += dc * d[rank]
-            for t in range(a):
-                da = diff(X[i, t], X[j, t], bool(categorical[t]))
-                n_da[t] += da * d[rank]
-                n_dcda[t] += dc * da * d[rank]
+                    n_da[t] += diff(i, j, t) * d[rank]
+                    n_dcda[t] += dc * diff(i, j, t) * d[rank]
     weights = []
     for t in range(a):
         first = n_dcda[t] / n_dc if n_dc > 0 else 0.0

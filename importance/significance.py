@@ -1,0 +1,167 @@
+"""Does a hyperparameter matter at all? A permutation test per hyperparameter, and a verdict.
+
+The neighbour lists depend only on the configurations, never on the metric, so
+the null hypothesis "the metric does not depend on the hyperparameters" is
+tested by shuffling the metric over the trials while the lists stay fixed:
+each shuffle costs one pass over the (reference, neighbour) pairs, and all
+shuffles together are one matrix product. For each hyperparameter the raw
+weight W is compared with its null distribution. With a few hundred shuffles
+the null's tail is too coarse for small p-values, so the p-value is the normal
+tail of W's standardised distance from the null mean (W is a smooth function of
+sums over thousands of pairs, which makes its null close to normal; the false
+positive rate this gives is measured in bench/bench_truth.py).
+
+Under this global null an attribute with no effect among others that do have
+one sits below the null mean (its neighbour differences crowd out those of the
+attributes that matter), so the test is conservative for it.
+
+Multiple testing: Holm's step-down adjustment across the hyperparameters of one
+ranking controls the family-wise error rate at `alpha` under any dependence.
+
+Verdicts:
+- `matters`: Holm-adjusted p <= alpha and W > 0.
+- `no_detectable_effect`: not significant, and an importance of `negligible`
+  or more would have been detected with 80 % power (`detectable` says the
+  smallest importance that would have been detected).
+- `undetermined`: too few trials, a constant metric, or not significant while
+  a non-negligible importance could still hide below the noise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+from scipy.special import ndtr, ndtri
+
+FloatArray = npt.NDArray[np.float64]
+
+MATTERS = "matters"
+NO_DETECTABLE_EFFECT = "no_detectable_effect"
+UNDETERMINED = "undetermined"
+VERDICTS = (MATTERS, NO_DETECTABLE_EFFECT, UNDETERMINED)
+
+ALPHA = 0.05
+POWER = 0.8
+NEGLIGIBLE = 0.10  # an importance below this share is not worth tuning first
+MIN_TRIALS = 30  # below this a permutation null of N-RReliefF is too lumpy to trust
+TOO_FEW_TO_TEST = f"fewer than {MIN_TRIALS} trials: too few to test for an effect"
+
+
+def holm(p_values: FloatArray) -> FloatArray:
+    """Holm's step-down adjusted p-values (monotone, capped at 1), in the input order."""
+    p = np.asarray(p_values, dtype=np.float64)
+    m = len(p)
+    if m == 0:
+        return p.copy()
+    order = np.argsort(p, kind="stable")
+    stepped = np.minimum(1.0, (m - np.arange(m)) * p[order])
+    adjusted = np.empty(m)
+    adjusted[order] = np.maximum.accumulate(stepped)
+    return adjusted
+
+
+def normal_p_values(observed: FloatArray, null: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """One-sided p of `observed` (a,) against null replicates (P, a); also the null mean and sd."""
+    mean = null.mean(axis=0) if len(null) else np.zeros(observed.shape)
+    sd = null.std(axis=0, ddof=1) if len(null) > 1 else np.zeros(observed.shape)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(sd > 0, (observed - mean) / np.where(sd > 0, sd, 1.0), np.where(observed > mean, np.inf, -np.inf))
+    return np.asarray(ndtr(-z), dtype=np.float64), mean, sd
+
+
+@dataclass
+class Verdicts:
+    """Per-hyperparameter test results, aligned with the ranking's names."""
+
+    p_values: FloatArray
+    p_adjusted: FloatArray
+    verdicts: list[str]
+    detectable: FloatArray
+    note: str = ""
+    n_trials: int = 0
+    extra: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def undetermined(cls, n_features: int, note: str, n_trials: int = 0) -> Verdicts:
+        nan = np.full(n_features, np.nan)
+        return cls(nan, nan.copy(), [UNDETERMINED] * n_features, nan.copy(), note, n_trials)
+
+
+def detectable_share(raw_weights: FloatArray, detectable_w: FloatArray) -> FloatArray:
+    """The importance share an attribute would get if its W were `detectable_w`, the others unchanged."""
+    positive = np.maximum(raw_weights, 0.0)
+    others = positive.sum() - positive
+    w = np.maximum(detectable_w, 0.0)
+    total = others + w
+    return np.where(total > 0, w / np.where(total > 0, total, 1.0), 1.0)
+
+
+def judge(
+    raw_weights: FloatArray,
+    p_values: FloatArray,
+    detectable: FloatArray,
+    n_trials: int,
+    message: str = "",
+    alpha: float = ALPHA,
+    negligible: float = NEGLIGIBLE,
+    min_trials: int = MIN_TRIALS,
+) -> Verdicts:
+    """Verdicts from p-values and detectable shares; `message` (constant metric...) makes all undetermined."""
+    a = len(raw_weights)
+    if n_trials < min_trials:
+        note = TOO_FEW_TO_TEST if min_trials == MIN_TRIALS else f"fewer than {min_trials} trials: too few to test"
+        return Verdicts.undetermined(a, note, n_trials)
+    if message and not np.isfinite(p_values).any():
+        return Verdicts.undetermined(a, message, n_trials)
+    adjusted = holm(p_values)
+    verdicts = [
+        MATTERS
+        if adj <= alpha and w > 0
+        else NO_DETECTABLE_EFFECT
+        if np.isfinite(det) and det <= negligible
+        else UNDETERMINED
+        for adj, w, det in zip(adjusted, raw_weights, detectable, strict=True)
+    ]
+    return Verdicts(np.asarray(p_values, dtype=np.float64), adjusted, verdicts, detectable, "", n_trials)
+
+
+def judge_against_null(
+    raw_weights: FloatArray,
+    null: FloatArray,
+    n_trials: int,
+    message: str = "",
+    alpha: float = ALPHA,
+    negligible: float = NEGLIGIBLE,
+    min_trials: int = MIN_TRIALS,
+) -> Verdicts:
+    """Verdicts of one ranking from its raw W (a,) and the permutation null replicates (P, a)."""
+    a = len(raw_weights)
+    if message or len(null) < 2:
+        return Verdicts.undetermined(a, message or "no permutation null computed", n_trials)
+    p, mean, sd = normal_p_values(raw_weights, null)
+    # The W that a Bonferroni-level one-sided test would pass with the target power.
+    detectable_w = mean + sd * (ndtri(1.0 - alpha / a) + ndtri(POWER))
+    detectable = detectable_share(raw_weights, detectable_w)
+    verdicts = judge(raw_weights, p, detectable, n_trials, "", alpha, negligible, min_trials)
+    verdicts.extra = {"null_mean_max": float(mean.max()), "null_sd_max": float(sd.max())}
+    return verdicts
+
+
+def pool(groups: Sequence[tuple[int, Verdicts]], raw_weights: FloatArray, n_trials: int) -> Verdicts:
+    """Pooled verdicts: Stouffer's z over the groups (weights sqrt(n)), then Holm; detectable as the
+    trial-weighted mean of the groups' (a dataset-independent effect must show in the weighted sum)."""
+    a = len(raw_weights)
+    tested = [(n, v) for n, v in groups if np.isfinite(v.p_values).all()]
+    if not tested:
+        notes = sorted({v.note for _, v in groups if v.note})
+        return Verdicts.undetermined(a, "; ".join(notes) or "no group has been tested yet", n_trials)
+    weights = np.sqrt(np.array([n for n, _ in tested], dtype=np.float64))
+    z = np.stack([ndtri(1.0 - np.clip(v.p_values, 1e-300, 1.0 - 1e-16)) for _, v in tested])
+    combined = (weights[:, None] * z).sum(axis=0) / np.sqrt((weights**2).sum())
+    p = np.asarray(ndtr(-combined), dtype=np.float64)
+    counts = np.array([n for n, _ in tested], dtype=np.float64)
+    detectable = (counts[:, None] * np.stack([v.detectable for _, v in tested])).sum(axis=0) / counts.sum()
+    return judge(raw_weights, p, detectable, n_trials)
