@@ -449,6 +449,9 @@ class NRReliefF:
         self.rank_probability_ = rank_probability(
             self.ranking_, rank_order(self.bootstrap_importances_, self.bootstrap_raw_weights_)
         )
+        if self.message_ in (MSG_TOO_FEW, MSG_CONSTANT):
+            # Every replicate is all zeros, so each would "agree" with the order: that is no evidence.
+            self.rank_probability_ = np.full(a, np.nan)
 
     def _permutation_null(self) -> FloatArray:
         """Raw W of `n_permutations` shuffles of the metric over the fixed neighbour lists, (P, a).
@@ -462,7 +465,9 @@ class NRReliefF:
         rng = np.random.default_rng([self.random_state, n])
         # float32: the null only feeds a mean, an sd and a normal tail; half the memory traffic.
         y = self._y[:n].astype(np.float32)
-        shuffled = np.ascontiguousarray(y[rng.permuted(np.tile(np.arange(n), (P, 1)), axis=1)].T)  # (n, P)
+        shuffled = np.empty((n, P), dtype=np.float32)
+        for p in range(P):  # one permutation at a time: no (P, n) index array
+            shuffled[:, p] = y[rng.permutation(n)]
         n_dc = np.zeros(P)
         n_dcda = np.zeros((P, a))
         step = max(1, _NULL_ELEMENTS // (self.n_neighbors * P))

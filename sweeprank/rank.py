@@ -229,9 +229,9 @@ def rank(encoded: EncodedTrials, args: argparse.Namespace) -> dict[str, Any]:
     start = 0
     for count, stop in enumerate(points, start=1):
         ranking.partial_fit(encoded.X[start:stop], encoded.y[start:stop], encoded.groups[start:stop])
-        start = stop
         if show:
-            _progress(stop, encoded.n, count == len(points))
+            _progress(stop, encoded.n, count == len(points), start)
+        start = stop
     ranking.refresh_significance()
     rankings = ranking.snapshot()
     if not args.by:
@@ -256,9 +256,12 @@ def rank(encoded: EncodedTrials, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _progress(done: int, total: int, last: bool) -> None:
+def _progress(done: int, total: int, last: bool, previous: int) -> None:
+    """Redraw only when the bar gains a step (at most 40 writes), so a log file is not flooded."""
     width = 40
     filled = width * done // total
+    if filled == width * previous // total and not last:
+        return
     end = "\n" if last else ""
     print(f"\rranking {'#' * filled}{'.' * (width - filled)} {done:,}/{total:,} trials", end=end, file=sys.stderr)
 
@@ -349,7 +352,7 @@ def verdict_summary(entry: dict[str, Any]) -> list[str]:
         bound = max(detectable[i] or 0.0 for i in quiet)
         lines.append(
             f"No detectable effect: {', '.join(names[i] for i in quiet)} "
-            f"(an importance of {bound:.2f} or more would have been detected with 80% power)."
+            f"(an importance of {bound:.2g} or more would have been detected with 80% power)."
         )
     if open_:
         lines.append(f"Undetermined (neither shown to matter nor ruled out): {', '.join(open_)}.")

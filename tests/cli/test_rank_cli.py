@@ -91,3 +91,40 @@ def test_unknown_hyperparameter_and_missing_file(tmp_path: Path, capsys: pytest.
     assert "['params_depth']" in capsys.readouterr().err
     assert run(tmp_path, csv_path=tmp_path / "nope.csv") == 2
     assert "cannot read trials file" in capsys.readouterr().err
+
+
+def test_verdicts_in_table_json_and_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out.json"
+    assert run(tmp_path, "--json", str(out), "--progress") == 0
+    captured = capsys.readouterr()
+    assert "Matters (Holm-adjusted p <= 0.05): num_conv_layers." in captured.out
+    assert "p (Holm)" in captured.out and "verdict" in captured.out
+    assert "ranking ####" in captured.err and "trials in" in captured.err and "peak memory" in captured.err
+    result = json.loads(out.read_text())
+    entry = result["rankings"]["all"]
+    for key in ("verdicts", "p_values", "p_adjusted", "detectable"):
+        assert len(entry[key]) == len(entry["names"])
+    assert entry["verdicts"][entry["names"].index("num_conv_layers")] == "matters"
+    assert result["parameters"]["method"] == "fixed-scale" and result["parameters"]["block_size"] == 100
+    assert result["stability_resolution"] == 1  # one read-out per row: "stable since" is exact
+
+
+def test_paper_method_is_selectable(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out.json"
+    assert run(tmp_path, "--method", "paper", "--json", str(out)) == 0
+    assert "method paper" in capsys.readouterr().out
+    result = json.loads(out.read_text())
+    assert result["parameters"]["method"] == "paper" and result["parameters"]["block_size"] is None
+    assert result["rankings"]["all"]["method"] == "paper"
+
+
+def test_too_few_trials_say_so_instead_of_ranking_confidently(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out.json"
+    path = write_trials(tmp_path / "few.csv", n=12)
+    assert run(tmp_path, "--json", str(out), csv_path=path) == 0
+    printed = capsys.readouterr().out
+    assert "Undetermined: fewer than 30 trials: too few to test for an effect" in printed
+    assert "Matters" not in printed and "No detectable effect" not in printed
+    assert set(json.loads(out.read_text())["rankings"]["all"]["verdicts"]) == {"undetermined"}

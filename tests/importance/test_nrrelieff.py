@@ -114,6 +114,7 @@ def test_constant_metric_is_reported_not_ranked() -> None:
     est = stream(NRReliefF(), X, np.full(30, 0.7), [5, 17])
     assert est.message_ == MSG_CONSTANT
     assert not est.importances_.any() and not est.raw_weights_.any()
+    assert np.isnan(est.rank_probability_).all()  # no P(rank) 1.00 for a ranking of nothing
 
 
 def test_too_few_and_no_signal_messages() -> None:

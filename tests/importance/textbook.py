@@ -1,4 +1,4 @@
-"""A slow, obviously-correct N-RReliefF (docs/architecture.md, "The importance engine"), kept only to check the fast code.
+"""A slow, obviously-correct N-RReliefF, kept only to check the fast code (docs/architecture.md).
 
 Distances are exact integers on the grid of `importance.neighbours.grid_scale`
 (Python ints, no float sums), so ties are ties and go to the lower index.
