@@ -1,4 +1,4 @@
-"""The Celery application and every Celery setting (DESIGN.md section 6).
+"""The Celery application and every Celery setting (docs/architecture.md, "Processes").
 
 The web process imports this module to send tasks by name; it must stay free of
 torch. Trainer processes import `workers.tasks`, which registers the tasks on

@@ -2,8 +2,8 @@
 
 Each group gets its own `NRReliefF`: neighbours are never searched across
 datasets, whose metrics are not comparable. The pooled ranking is the
-trial-count-weighted mean of the per-group importance vectors (DESIGN.md
-section 3), over the groups whose ranking is meaningful (importances sum to 1;
+trial-count-weighted mean of the per-group importance vectors (docs/architecture.md,
+"Pooling"), over the groups whose ranking is meaningful (importances sum to 1;
 a group with a constant metric or no positive W has nothing to pool).
 Pooled p-values combine the groups' by Stouffer's weighted z (weights
 sqrt(n)), then Holm (`importance.significance.pool`). With two or more groups

@@ -144,7 +144,8 @@ def judge_against_null(
     p, mean, sd = normal_p_values(raw_weights, null)
     # The W that a Bonferroni-level one-sided test would pass with the target power.
     detectable_w = mean + sd * (ndtri(1.0 - alpha / a) + ndtri(POWER))
-    detectable = detectable_share(raw_weights, detectable_w)
+    # A hyperparameter that never differs between neighbours (held fixed) cannot be judged at all.
+    detectable = np.where(sd > 0, detectable_share(raw_weights, detectable_w), np.nan)
     verdicts = judge(raw_weights, p, detectable, n_trials, "", alpha, negligible, min_trials)
     verdicts.extra = {"null_mean_max": float(mean.max()), "null_sd_max": float(sd.max())}
     return verdicts

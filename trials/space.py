@@ -2,7 +2,7 @@
 
 The declared bounds matter beyond validation: N-RReliefF measures differences on
 the unit scale of the declared range (log10 where the range is log-scaled), so
-adding trials never rescales earlier distances (see DESIGN.md section 3).
+adding trials never rescales earlier distances (docs/architecture.md, "The importance engine").
 """
 
 from __future__ import annotations

@@ -139,3 +139,10 @@ def test_snapshot_carries_verdicts_aligned_with_names_and_agreement() -> None:
     assert snap[POOLED]["agreement"]["n_groups"] == 2
     assert "datasets" in snap[POOLED]["agreement"]["sentence"]
     assert snap["d1"].get("agreement") is None
+
+
+def test_a_hyperparameter_held_fixed_is_undetermined_not_without_effect() -> None:
+    X, y, cat = _mixed(6, 400, signal=True)
+    X[:, 4] = 0.5  # narrowed to one value: nothing can be said about its effect
+    est = NRReliefF(categorical=cat, n_bootstrap=0).fit(X, y)
+    assert est.verdicts_[4] == UNDETERMINED and np.isnan(est.detectable_[4])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-# --- model (DESIGN.md section 4) ---
+# --- model (docs/architecture.md, "The CNN search space") ---
 MAX_FILTERS = 256  # channels; cap on num_filters * 2**block
 POOL_MIN_SIZE_PX = 2  # max-pool 2 only while the feature map is at least this wide
 LEAKY_RELU_SLOPE = 0.01  # negative slope of leaky_relu

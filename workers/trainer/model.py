@@ -1,4 +1,4 @@
-"""The cnn-paper CNN template (DESIGN.md section 4) and its optimizers."""
+"""The cnn-paper CNN template (docs/architecture.md, "The CNN search space") and its optimizers."""
 
 from __future__ import annotations
 
