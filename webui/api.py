@@ -15,7 +15,7 @@ from trials.specs import EpochMetrics, SweepSpec, TrialResult
 from webui.app import services
 from webui.auth import check_read, current_user, login_required, require_owner
 from webui.comparison import compare_sweep
-from webui.export import to_csv, to_parquet, trial_rows
+from webui.export import RANKING_COLUMNS, ranking_rows, to_csv, to_parquet, trial_rows
 from webui.monitor import queue_view
 from webui.openapi import ApiRoutes
 from webui.submission import submit_as
@@ -102,6 +102,7 @@ class SweepSummary(BaseModel):
     owner: str
     name: str
     status: str
+    final: bool
     n_trials: int
     n_final: int
     counts: dict[str, int]
@@ -277,6 +278,21 @@ def ranking_history(sweep_id: str) -> Any:
     store = services().store
     store.sweep(sweep_id)
     return jsonify({"history": store.ranking_history(sweep_id)})
+
+
+@routes.route(
+    "/sweeps/<sweep_id>/ranking.csv",
+    "GET",
+    "Latest ranking as CSV: one row per group and hyperparameter, with CI, raw W, p-values, verdict",
+    produces="text/csv",
+)
+def ranking_csv(sweep_id: str) -> Any:
+    store = services().store
+    store.sweep(sweep_id)
+    # Before the first ranking the file has its header only, so a download never fails.
+    rows = ranking_rows(store.latest_ranking(sweep_id))
+    headers = {"Content-Disposition": f"attachment; filename={sweep_id}-ranking.csv"}
+    return Response(to_csv(RANKING_COLUMNS, rows), mimetype="text/csv", headers=headers)
 
 
 def _action(sweep_id: str, action: str) -> Any:

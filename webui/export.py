@@ -69,3 +69,47 @@ def to_parquet(columns: list[str], rows: list[dict[str, Any]]) -> bytes:
     sink = io.BytesIO()
     pq.write_table(table, sink)
     return sink.getvalue()
+
+
+RANKING_COLUMNS = [
+    "group",
+    "name",
+    "rank",
+    "importance",
+    "ci_low",
+    "ci_high",
+    "raw_weight",
+    "p_value",
+    "p_adjusted",
+    "verdict",
+    "detectable",
+]
+# Record field behind each per-hyperparameter column; fields an older record lacks leave the cell empty.
+_RANKING_FIELDS = {
+    "importance": "importances",
+    "ci_low": "ci_low",
+    "ci_high": "ci_high",
+    "raw_weight": "raw_weights",
+    "p_value": "p_values",
+    "p_adjusted": "p_adjusted",
+    "verdict": "verdicts",
+    "detectable": "detectable",
+}
+
+
+def ranking_rows(record: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """One row per group and hyperparameter of a ranking record: pooled first, then the datasets; best rank first."""
+    if record is None:
+        return []
+    groups = record["groups"]
+    rows = []
+    for group in sorted(groups, key=lambda g: (g != "pooled", g)):
+        entry = groups[group]
+        at = {name: i for i, name in enumerate(entry["names"])}
+        for rank, name in enumerate(entry["ranking"], start=1):
+            row: dict[str, Any] = {"group": group, "name": name, "rank": rank}
+            for column, field in _RANKING_FIELDS.items():
+                values = entry.get(field)
+                row[column] = values[at[name]] if values else None
+            rows.append(row)
+    return rows

@@ -12,11 +12,12 @@ from typing import Any
 from broker.store import Store
 from trials.specs import SweepStatus, TrialStatus
 
-# How much of the pooled importance the "explains most" names must cover, and at most how many to name.
+# How much of the pooled importance the leaders named by a reading without verdicts cover, and at most how many.
 _MOST = 0.6
 _MAX_NAMED = 3
-# A hyperparameter "does not matter here" when its 95% CI reaches (almost) zero and its share is small.
-_NEGLIGIBLE_CI_LOW = 0.005
+# At most this many names per verdict in the one-line reading; the rest are counted ("and 4 others").
+_MAX_LISTED = 4
+MATTERS, NO_EFFECT, UNDETERMINED = "matters", "no_detectable_effect", "undetermined"
 
 _best_cache: OrderedDict[tuple[str, int], dict[str, Any] | None] = OrderedDict()
 _CACHE_SIZE = 256
@@ -56,28 +57,87 @@ def _names(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def reading(group: dict[str, Any] | None) -> str:
-    """One plain sentence about a ranking group: which hyperparameters carry it, which do not matter."""
-    if group is None:
-        return "No ranking yet: it appears after the first completed trials."
-    if group.get("message") and not any(group["importances"]):
-        return str(group["message"])
-    share = dict(zip(group["names"], group["importances"], strict=True))
-    low = dict(zip(group["names"], group["ci_low"], strict=True))
+def _listed(items: list[str]) -> str:
+    if len(items) <= _MAX_LISTED:
+        return _names(items)
+    rest = len(items) - (_MAX_LISTED - 1)
+    return _names([*items[: _MAX_LISTED - 1], f"{rest} others"])
+
+
+def _share(value: float) -> str:
+    # Two decimals as on the bars, but a tiny bound keeps its digits rather than printing as 0.00.
+    return f"{value:.2f}" if value >= 0.01 else f"{value:.2g}"
+
+
+def _verb(items: list[str], one: str, many: str) -> str:
+    return one if len(items) == 1 else many
+
+
+def _leaders(group: dict[str, Any], share: dict[str, float]) -> str:
+    """The top of the ranking by share alone: a description of the estimate, claiming no effect either way."""
     top: list[str] = []
     for name in group["ranking"]:
         if sum(share[n] for n in top) >= _MOST or len(top) == _MAX_NAMED:
             break
         top.append(name)
     covered = sum(share[n] for n in top)
-    fair = 1.0 / len(share)
-    idle = [n for n in reversed(group["ranking"]) if low[n] <= _NEGLIGIBLE_CI_LOW and share[n] < fair / 2][:2]
-    verb = "explains" if len(top) == 1 else "explain"
-    sentence = f"{_names(top)} {verb} {covered:.0%} of the importance"
-    if idle:
-        sentence += f"; {_names(idle)} {'does' if len(idle) == 1 else 'do'} not matter here"
-    tail = "" if group["stability"]["stable"] else " (still changing)"
-    return f"{sentence}{tail} — {group['n_trials']} completed trials."
+    return f"{_names(top)} {_verb(top, 'explains', 'explain')} {covered:.0%} of the importance"
+
+
+def _verdict_parts(group: dict[str, Any], share: dict[str, float]) -> list[str]:
+    """What the per-hyperparameter tests say, strongest first; names follow the ranking order."""
+    verdict = dict(zip(group["names"], group["verdicts"], strict=True))
+    detectable = dict(zip(group["names"], group.get("detectable") or [None] * len(group["names"]), strict=True))
+    adjusted = group.get("p_adjusted") or [None] * len(group["names"])
+    by = {v: [n for n in group["ranking"] if verdict[n] == v] for v in (MATTERS, NO_EFFECT, UNDETERMINED)}
+    parts = []
+    if by[MATTERS]:
+        named = [f"{n} ({share[n]:.2f})" for n in by[MATTERS]]
+        parts.append(f"{_listed(named)} {_verb(named, 'matters', 'matter')}")
+    elif all(p is not None for p in adjusted):
+        parts.append("No hyperparameter has a detectable effect yet (Holm-adjusted p ≥ 0.05 for all)")
+    else:
+        parts.append("No hyperparameter has a detectable effect yet (Holm-adjusted p ≥ 0.05 for all tested)")
+    if quiet := by[NO_EFFECT]:
+        bounds = [detectable[n] for n in quiet]
+        part = f"{_listed(quiet)} {_verb(quiet, 'shows', 'show')} no detectable effect"
+        # The largest bound holds for each of them: every test would have seen an importance that large.
+        if all(b is not None for b in bounds):
+            each = "" if len(quiet) == 1 else " for each"
+            part += f" (an importance ≥ {_share(max(b for b in bounds if b is not None))} would have been seen{each})"
+        parts.append(part)
+    if open_ := by[UNDETERMINED]:
+        parts.append(f"{_listed(open_)} {_verb(open_, 'is', 'are')} undetermined")
+    return parts
+
+
+def _settling(group: dict[str, Any], status: str | None) -> str:
+    stability = group["stability"]
+    settled, since = bool(stability.get("settled", stability["stable"])), stability.get("stable_since")
+    if status is not None and SweepStatus(status).final:
+        return f"settled since trial {since}" if settled else "did not settle"
+    return f"stable since trial {since}" if settled else "still changing"
+
+
+def reading(group: dict[str, Any] | None, status: str | None = None) -> str:
+    """One plain sentence about a ranking group, driven by its verdicts, and whether the ranking settled.
+
+    A small share is never read as "does not matter": only a "no_detectable_effect" verdict says so, with the
+    smallest effect the test could have seen. Records from before verdicts (no "verdicts" field) name the leaders.
+    """
+    if group is None:
+        return "No ranking yet: it appears after the first completed trials."
+    if group.get("message") and not any(group["importances"]):
+        return str(group["message"])
+    share = {n: v or 0.0 for n, v in zip(group["names"], group["importances"], strict=True)}
+    note = group.get("verdict_note") or ""
+    if note:
+        parts = [f"{_leaders(group, share)} so far", f"no verdicts yet ({note})"]
+    elif group.get("verdicts"):
+        parts = _verdict_parts(group, share)
+    else:
+        parts = [_leaders(group, share)]
+    return f"{'; '.join(parts)} — {group['n_trials']} completed trials, {_settling(group, status)}."
 
 
 def sweep_summary(store: Store, record: dict[str, Any]) -> dict[str, Any]:
@@ -88,6 +148,7 @@ def sweep_summary(store: Store, record: dict[str, Any]) -> dict[str, Any]:
         "owner": record["owner"],
         "name": record["name"],
         "status": record["status"],
+        "final": SweepStatus(record["status"]).final,
         "n_trials": record["n_trials"],
         "n_final": record["n_final"],
         "counts": record["counts"],
@@ -97,5 +158,5 @@ def sweep_summary(store: Store, record: dict[str, Any]) -> dict[str, Any]:
         "best": best_result(store, record),
         "top": pooled["ranking"][:3] if pooled else [],
         "stability": pooled["stability"] if pooled else None,
-        "reading": reading(pooled),
+        "reading": reading(pooled, record["status"]),
     }

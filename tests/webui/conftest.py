@@ -122,3 +122,58 @@ def seed_ranking(store: Store, sweep_id: str) -> dict[str, Any]:
     full, compact = analysis.records()
     store.save_ranking(sweep_id, full, compact)
     return full
+
+
+# Hyperparameters of the hand-made ranking groups below.
+RANKED = ["learning_rate", "num_conv_layers", "dropout_rate", "batch_size"]
+
+
+def ranking_group(
+    importances: list[float],
+    verdicts: list[str] | None = None,
+    detectable: list[float | None] | None = None,
+    p_adjusted: list[float | None] | None = None,
+    note: str = "",
+    stable: bool = True,
+    ci_low: list[float] | None = None,
+) -> dict[str, Any]:
+    """A ranking group as the analyst stores it; without `verdicts` it is a record from before the tests."""
+    order = sorted(RANKED, key=lambda n: -importances[RANKED.index(n)])
+    entry: dict[str, Any] = {
+        "n_trials": 80,
+        "names": RANKED,
+        "importances": importances,
+        "raw_weights": [v / 10 for v in importances],
+        "ci_low": ci_low or [max(0.0, v - 0.05) for v in importances],
+        "ci_high": [v + 0.05 for v in importances],
+        "rank_probability": [0.9, 0.8, 0.7, 0.6],
+        "ranking": order,
+        "stability": {
+            "stable": stable,
+            "settled": stable,
+            "stable_since": 40 if stable else None,
+            "top_k": [0, 1, 2],
+            "unchanged_for": 40,
+            "window": 30,
+            "sentence": "",
+        },
+        "message": "",
+    }
+    if verdicts is not None:
+        entry |= {
+            "p_values": [0.001 if v == "matters" else 0.4 for v in verdicts],
+            "p_adjusted": p_adjusted or [0.004 if v == "matters" else 0.8 for v in verdicts],
+            "verdicts": verdicts,
+            "detectable": detectable or [None] * len(RANKED),
+            "verdict_note": note,
+            "method": "fixed-scale",
+        }
+    return entry
+
+
+def ranking_record(entries: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A full ranking record over `entries` (which hold "pooled") and its compact entry for the history."""
+    pooled = entries["pooled"]
+    full = {"method": "nrrelieff", "n_results": 80, "n_trials": 80, "time": 1.0, "groups": entries}
+    compact = {key: pooled[key] for key in ("n_trials", "names", "importances", "ci_low", "ci_high")}
+    return full, compact | {"time": 1.0, "stable_since": 40, "verdicts": pooled.get("verdicts")}

@@ -16,10 +16,12 @@ from typing import Any
 
 import pytest
 
+from broker.store import Store
 from broker.users import Users
 from sweeprank.stack import free_port
 from tests.helpers import wait_until
 from tests.integration.conftest import TINY_NARROW, LiveStack
+from tests.webui.conftest import ranking_group, ranking_record, seed_sweep
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -234,3 +236,51 @@ def test_pages_reconnect_after_a_server_restart(
     page.wait_for_function(f"() => document.querySelector('#throughput .value').textContent !== {before!r}")
     assert page.evaluate("window.__stillHere") is True
     page.close()
+
+
+def test_verdicts_bands_and_agreement_render(browser: Browser, web_redis_url: str, tmp_path: Path) -> None:
+    """A stored ranking with verdicts, drawn by the page's own scripts (no trainers: the record is hand-made)."""
+    store = Store.from_url(web_redis_url)
+    sweep_id = seed_sweep(store, n_trials=80)
+    pooled = ranking_group(
+        [0.45, 0.30, 0.20, 0.05],
+        ["matters", "matters", "no_detectable_effect", "undetermined"],
+        detectable=[None, None, 0.08, 0.3],
+    )
+    sentence = "The 2 datasets agree well (Kendall's W 0.81): the pooled top 3 holds in each."
+    pooled["agreement"] = {"kendall_w": 0.81, "n_groups": 2, "top_k": 3, "top_held": 3, "sentence": sentence}
+    full, compact = ranking_record({"pooled": pooled, "digits": ranking_group([0.4, 0.3, 0.2, 0.1], ["matters"] * 4)})
+    for n in (20, 40, 60):
+        store.save_ranking(sweep_id, full, compact | {"n_trials": n})
+    server = WebServer(web_redis_url, tmp_path / "web.log")
+    server.start()
+    try:
+        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(f"{server.url}/sweeps/{sweep_id}")
+        page.wait_for_selector("#importance-chart g.verdict", state="attached")
+        labels = page.eval_on_selector_all(
+            "#importance-chart g.bar", "bs => bs.map(b => [b.dataset.name, b.querySelector('.verdict').textContent])"
+        )
+        assert labels == [
+            ["learning_rate", "matters"],
+            ["num_conv_layers", "matters"],
+            ["dropout_rate", "no detectable effect (< 0.08)"],
+            ["batch_size", "undetermined"],
+        ]
+        tooltip = page.text_content("#importance-chart g.bar[data-name=dropout_rate] > title") or ""
+        assert "Holm-adjusted p = 0.800" in tooltip and "P(rank) 0.700" in tooltip
+        assert page.locator("#trajectory-chart g.band path").count() == 4
+        page.hover("#trajectory-chart g.series[data-name=dropout_rate] circle >> nth=2")
+        assert page.get_attribute("#trajectory-chart g.band.hot", "data-name") == "dropout_rate"
+        assert page.inner_text("#agreement") == sentence
+        assert page.is_visible("#ranking-csv") and not page.is_visible("#verdict-note")
+        page.wait_for_function("() => !document.getElementById('reading').textContent.startsWith('Loading')")
+        assert page.inner_text("#reading").startswith("learning_rate (0.45) and num_conv_layers (0.30) matter; ")
+        page.click("#importance-help summary")
+        assert "Holm-adjusted p corrects" in page.inner_text("#importance-help dl")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "sweep-verdicts.png"), full_page=True)
+        page.close()
+    finally:
+        server.stop()

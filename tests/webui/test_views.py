@@ -2,40 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask.testing import FlaskClient
 
 from broker.store import Store
 from tests.webui.conftest import seed_ranking, seed_sweep
-from webui.summary import reading
-
-
-def group(names: list[str], importances: list[float], ci_low: list[float], stable: bool = True) -> dict[str, Any]:
-    order = sorted(names, key=lambda n: -importances[names.index(n)])
-    return {
-        "names": names,
-        "importances": importances,
-        "ci_low": ci_low,
-        "ranking": order,
-        "n_trials": 80,
-        "message": "",
-        "stability": {"stable": stable},
-    }
-
-
-def test_reading_names_the_leaders_and_the_idle() -> None:
-    g = group(
-        ["num_conv_layers", "learning_rate", "dropout_rate", "batch_size"], [0.4, 0.3, 0.29, 0.01], [0.3, 0.2, 0.1, 0.0]
-    )
-    assert reading(g) == (
-        "num_conv_layers and learning_rate explain 70% of the importance; "
-        "batch_size does not matter here — 80 completed trials."
-    )
-    assert reading(group(["a", "b"], [0.9, 0.1], [0.8, 0.05], stable=False)).startswith(
-        "a explains 90% of the importance (still changing)"
-    )
-    assert reading(None).startswith("No ranking yet")
 
 
 def test_summary_has_progress_best_top3_and_reading(client: FlaskClient, store: Store) -> None:

@@ -1,4 +1,4 @@
-// Small SVG charts written for this app: bars with CI whiskers, line charts with axes. No library.
+// Small SVG charts written for this app: bars with CI whiskers and verdicts, line charts with CI bands. No library.
 "use strict";
 
 const Charts = (() => {
@@ -41,10 +41,13 @@ const Charts = (() => {
     el.replaceChildren(root);
   }
 
-  // rows: [{name, value, lo, hi, colorIndex}], drawn best first; x axis is the importance share.
+  // rows: [{name, value, lo, hi, colorIndex, title, tag: {kind, label}}], drawn best first; x axis is the
+  // importance share. A tag (the verdict) is written in a column of its own right of the values.
   function bars(el, rows, { xLabel = "importance (share of total, 0–1)" } = {}) {
     if (!rows.length) return empty(el, "No ranking yet");
-    const W = 640, left = 138, right = 56, top = 8, rowH = 28, bottom = 48;
+    // Tag width from its longest label (no layout pass to measure text); the chart widens by half of it.
+    const tagW = rows.some((r) => r.tag) ? Math.max(...rows.map((r) => (r.tag ? r.tag.label.length : 0))) * 6.5 + 22 : 0;
+    const W = 640 + Math.round(tagW / 2), left = 138, right = 56 + tagW, top = 8, rowH = 28, bottom = 48;
     const H = top + rows.length * rowH + bottom;
     const xMax = Math.max(0.05, ...rows.map((r) => Math.max(r.hi ?? r.value, r.value))) * 1.04;
     const tickValues = ticks(0, xMax, 5);
@@ -59,8 +62,9 @@ const Charts = (() => {
     root.append(grid, axis);
     rows.forEach((r, i) => {
       const y = top + i * rowH, mid = y + rowH / 2, { color } = style(r.colorIndex ?? i);
-      const g = s("g", { class: "bar", "data-name": r.name },
-        s("title", {}, `${r.name}: ${r.value.toFixed(3)} (95% CI ${(r.lo ?? r.value).toFixed(3)}–${(r.hi ?? r.value).toFixed(3)})`),
+      const g = s("g", { class: "bar", "data-name": r.name, "data-verdict": r.tag ? r.tag.kind : null },
+        s("title", {}, r.title
+          ?? `${r.name}: ${r.value.toFixed(3)} (95% CI ${(r.lo ?? r.value).toFixed(3)}–${(r.hi ?? r.value).toFixed(3)})`),
         s("text", { x: left - 8, y: mid + 4.5, "text-anchor": "end" }, r.name),
         s("rect", { x: left, y: y + 5, width: Math.max(0, x(r.value) - left), height: rowH - 10, fill: color, rx: 2 }));
       if (r.lo !== undefined && r.hi !== undefined) {
@@ -71,6 +75,12 @@ const Charts = (() => {
       }
       g.append(s("text", { x: Math.max(x(r.value), x(r.hi ?? r.value)) + 6, y: mid + 4.5, class: "tick" },
         r.value.toFixed(3)));
+      if (r.tag) {
+        const tx = W - tagW + 8;
+        g.append(s("g", { class: "verdict", "data-verdict": r.tag.kind },
+          s("circle", { cx: tx + 4, cy: mid, r: 4.5 }),
+          s("text", { x: tx + 14, y: mid + 4.5, "font-size": 12.5 }, r.tag.label)));
+      }
       root.append(g);
     });
     root.append(s("g", { class: "axis" }, s("line", { x1: left, x2: left, y1: top, y2: top + rows.length * rowH })));
@@ -78,10 +88,26 @@ const Charts = (() => {
     el.replaceChildren(root);
   }
 
-  // series: [{name, points: [[x, y]], colorIndex}]; marks: [{x, label}] drawn as dashed verticals.
+  // Closed outlines of a band [[x, lo, hi]], one per run of points where both ends are known.
+  function bandPaths(band, x, y) {
+    const runs = [[]];
+    for (const p of band) {
+      if (Number.isFinite(p[1]) && Number.isFinite(p[2])) runs[runs.length - 1].push(p);
+      else if (runs[runs.length - 1].length) runs.push([]);
+    }
+    return runs.filter((run) => run.length).map((run) => {
+      const upper = run.map((p, j) => `${j ? "L" : "M"}${x(p[0]).toFixed(1)},${y(p[2]).toFixed(1)}`).join("");
+      const lower = run.slice().reverse().map((p) => `L${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join("");
+      return `${upper}${lower}Z`;
+    });
+  }
+
+  // series: [{name, points: [[x, y]], colorIndex, band: [[x, lo, hi]], title}]; a band is shaded behind all lines.
+  // marks: [{x, label}] drawn as dashed verticals.
   function lines(el, series, { xLabel, yLabel, yMin, yMax, marks = [], yFormat = (v) => String(v), height = 300,
                                labelEnds = true, xInteger = false } = {}) {
-    const points = series.flatMap((sr) => sr.points);
+    const points = series.flatMap((sr) => [...sr.points, ...(sr.band || []).flatMap((p) => [[p[0], p[1]], [p[0], p[2]]])
+      .filter((p) => Number.isFinite(p[1]))]);
     if (!points.length) return empty(el, "No data yet", height);
     const W = 640, H = height, left = 58, right = labelEnds ? 140 : 20, top = 22, bottom = 48;
     let x0 = Math.min(...points.map((p) => p[0])), x1 = Math.max(...points.map((p) => p[0]));
@@ -115,14 +141,32 @@ const Charts = (() => {
         s("text", { x: x(m.x) + (x(m.x) > W - right - 140 ? -4 : 4), y: top - 8,
                     "text-anchor": x(m.x) > W - right - 140 ? "end" : "start", "font-size": 12 }, m.label)));
     }
+    // Many overlapping bands turn into a wash: fainter the more there are; hovering a line brings its band out.
+    const bands = s("g", { class: "bands" }), bandOf = {};
+    const opacity = series.filter((sr) => sr.band).length > 5 ? 0.06 : 0.1;
+    series.forEach((sr, i) => {
+      if (!sr.band) return;
+      const { color } = style(sr.colorIndex ?? i);
+      const paths = bandPaths(sr.band, x, y);
+      if (paths.length) {
+        bandOf[sr.name] = s("g", { class: "band", "data-name": sr.name },
+          paths.map((d) => s("path", { d, fill: color, "fill-opacity": opacity, stroke: "none" })));
+        bands.append(bandOf[sr.name]);
+      }
+    });
+    root.append(bands);
     const ends = [];
     series.forEach((sr, i) => {
       if (!sr.points.length) return;
       const { color, dash } = style(sr.colorIndex ?? i);
       const d = sr.points.map((p, j) => `${j ? "L" : "M"}${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join("");
-      const g = s("g", { class: "series", "data-name": sr.name }, s("title", {}, sr.name),
+      const g = s("g", { class: "series", "data-name": sr.name }, s("title", {}, sr.title ?? sr.name),
         s("path", { d, fill: "none", stroke: color, "stroke-width": 2.2, "stroke-dasharray": dash || null,
                     "stroke-linejoin": "round" }));
+      if (bandOf[sr.name]) {
+        g.addEventListener("mouseenter", () => bandOf[sr.name].classList.add("hot"));
+        g.addEventListener("mouseleave", () => bandOf[sr.name].classList.remove("hot"));
+      }
       if (sr.points.length <= 40) {
         for (const p of sr.points) g.append(s("circle", { cx: x(p[0]), cy: y(p[1]), r: 2.6, fill: color }));
       }

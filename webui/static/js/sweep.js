@@ -1,4 +1,5 @@
-// One sweep, live: summary, importance (bars + CI), trajectory, comparison, trials, learning curves, actions.
+// One sweep, live: summary, importance (bars + CI + verdicts), trajectory (with CI bands), comparison, trials,
+// learning curves, actions.
 "use strict";
 
 (() => {
@@ -11,6 +12,36 @@
   const $ = (id) => document.getElementById(id);
 
   const colorIndex = (name) => Math.max(0, state.names.indexOf(name));
+  const VERDICTS = { matters: "matters", no_detectable_effect: "no detectable effect", undetermined: "undetermined" };
+  const known = (x) => x !== null && x !== undefined;
+  const pValue = (p) => (!known(p) ? "–" : p < 0.001 ? "< 0.001" : p.toFixed(3));
+  const at = (values, i) => (values ? values[i] : undefined);
+  // Two decimals as on the bars, but a tiny bound keeps its digits rather than printing as 0.00.
+  const bound2 = (x) => (x >= 0.01 ? x.toFixed(2) : String(Number(x.toPrecision(2))));
+
+  // The verdict of hyperparameter i in a ranking group, or null for records from before verdicts.
+  function verdictOf(group, i) {
+    const kind = at(group.verdicts, i);
+    if (!kind) return null;
+    const bound = at(group.detectable, i);
+    const label = kind === "no_detectable_effect" && known(bound) ? `no detectable effect (< ${bound2(bound)})`
+      : VERDICTS[kind] || kind;
+    return { kind, label, bound };
+  }
+
+  function barTitle(group, name) {
+    const i = group.names.indexOf(name), f3 = (x) => (known(x) ? x.toFixed(3) : "–");
+    const lines = [`${name}: importance ${f3(group.importances[i])} (95% CI ${f3(group.ci_low[i])}–${f3(group.ci_high[i])})`,
+      `rank ${group.ranking.indexOf(name) + 1}, P(rank) ${f3(at(group.rank_probability, i))} · raw W ${fmt.num(at(group.raw_weights, i))}`];
+    const verdict = verdictOf(group, i);
+    if (verdict) {
+      lines.push(`p = ${pValue(at(group.p_values, i))}, Holm-adjusted p = ${pValue(at(group.p_adjusted, i))} → ${VERDICTS[verdict.kind] || verdict.kind}`);
+      if (verdict.kind !== "matters" && known(verdict.bound)) {
+        lines.push(`an importance ≥ ${bound2(verdict.bound)} would have been detected (80% power)`);
+      }
+    }
+    return lines.join("\n");
+  }
 
   // --- summary and actions ---------------------------------------------------------
 
@@ -26,8 +57,10 @@
       h("b", {}, fmt.metric(sw.best.metric, sw.best.value)), ` (trial #${sw.best.trial_id})`) : "");
     const stab = $("stability");
     stab.className = `badge ${sw.stability ? (sw.stability.stable ? "stable" : "changing") : ""}`;
+    const since = sw.stability && sw.stability.stable_since;
     stab.textContent = !sw.stability ? "no ranking yet"
-      : sw.stability.stable ? `top ${sw.stability.top_k} stable since trial ${sw.stability.stable_since}` : "ranking still changing";
+      : sw.final ? (sw.stability.stable ? `settled since trial ${since}` : "did not settle")
+      : sw.stability.stable ? `top ${sw.stability.top_k.length} stable since trial ${since}` : "ranking still changing";
     stab.title = sw.stability ? sw.stability.sentence : "";
     $("reading").textContent = sw.reading;
     $("stop-reason").textContent = sw.stop_reason ? `Ended: ${sw.stop_reason}.` : "";
@@ -64,11 +97,25 @@
     const chart = $("importance-chart");
     const group = state.ranking && state.ranking.groups[state.group];
     chart.dataset.n = state.ranking ? String(state.ranking.n_results) : "0";
+    const note = $("verdict-note");
+    note.hidden = !(group && group.verdict_note);
+    note.textContent = group && group.verdict_note ? `No verdicts yet (${group.verdict_note}).` : "";
     if (!group) return Charts.bars(chart, []);
-    const at = (name) => group.names.indexOf(name);
-    Charts.bars(chart, group.ranking.map((name) => ({ name, value: group.importances[at(name)],
-      lo: group.ci_low[at(name)], hi: group.ci_high[at(name)], colorIndex: colorIndex(name) })),
-      { xLabel: `N-RReliefF importance (share of total) · ${group.n_trials} completed trials` });
+    const index = (name) => group.names.indexOf(name);
+    const method = group.method ? ` (${group.method})` : "";
+    Charts.bars(chart, group.ranking.map((name) => ({ name, value: group.importances[index(name)] ?? 0,
+      lo: group.ci_low[index(name)] ?? undefined, hi: group.ci_high[index(name)] ?? undefined,
+      colorIndex: colorIndex(name), tag: verdictOf(group, index(name)), title: barTitle(group, name) })),
+      { xLabel: `N-RReliefF${method} importance (share of total) · ${group.n_trials} completed trials` });
+  }
+
+  function renderAgreement() {
+    const box = $("agreement");
+    const agreement = state.ranking && state.ranking.groups.pooled.agreement;
+    box.hidden = !agreement;
+    box.textContent = agreement ? agreement.sentence : "";
+    box.title = agreement ? `Kendall's W ${agreement.kendall_w.toFixed(2)} over ${agreement.n_groups} datasets; `
+      + `${agreement.top_held} of the pooled top ${agreement.top_k} held in every dataset` : "";
   }
 
   async function refreshRanking() {
@@ -77,12 +124,18 @@
     if (ranking) state.names = ranking.groups.pooled.names;
     if (ranking && !ranking.groups[state.group]) state.group = "pooled";
     renderImportance();
+    renderAgreement();
+    $("ranking-csv").hidden = !ranking;
     if (state.comparison && ranking && ranking.n_results !== state.comparison.n_results) {
       $("compare-button").textContent = `Compare again (ranking now has ${ranking.n_results} results)`;
     }
-    const names = history.length ? history[history.length - 1].names : [];
+    const last = history.length ? history[history.length - 1] : null;
+    const names = last ? last.names : [];
     const series = names.map((name, i) => ({ name, colorIndex: colorIndex(name),
-      points: history.map((entry) => [entry.n_trials, entry.importances[i]]) }));
+      title: last.verdicts ? `${name}: ${VERDICTS[last.verdicts[i]] || last.verdicts[i]}` : name,
+      points: history.map((entry) => [entry.n_trials, entry.importances[i]]),
+      band: history.filter((entry) => entry.ci_low && entry.ci_high)
+        .map((entry) => [entry.n_trials, entry.ci_low[i], entry.ci_high[i]]) }));
     const since = history.length ? history[history.length - 1].stable_since : null;
     Charts.lines($("trajectory-chart"), series, {
       xLabel: "completed trials", yLabel: "importance (share)", yMin: 0, yFormat: (v) => v.toFixed(2), xInteger: true,

@@ -8,8 +8,9 @@
     const best = sw.best ? `${fmt.metric(sw.best.metric, sw.best.value)} (#${sw.best.trial_id})` : "–";
     const stable = sw.stability;
     const badge = !stable ? h("span", { class: "badge" }, "no ranking")
-      : stable.stable ? h("span", { class: "badge stable", title: stable.sentence }, `stable since ${stable.stable_since}`)
-      : h("span", { class: "badge changing", title: stable.sentence }, "changing");
+      : stable.stable ? h("span", { class: "badge stable", title: stable.sentence },
+        `${sw.final ? "settled" : "stable"} since ${stable.stable_since}`)
+      : h("span", { class: "badge changing", title: stable.sentence }, sw.final ? "did not settle" : "changing");
     return h("tr", { "data-sweep": sw.id },
       h("td", {}, sw.owner),
       h("td", {}, h("a", { href: `/sweeps/${sw.id}` }, sw.name), h("div", { class: "muted small" }, sw.id)),
@@ -18,7 +19,7 @@
         h("span", { class: "count" }, `${sw.n_final}/${sw.n_trials}`))),
       h("td", { class: "num" }, fmt.duration(sw.eta_s)),
       h("td", { class: "num" }, best),
-      h("td", {}, sw.top.length ? sw.top.join(", ") : "–"),
+      h("td", { title: sw.reading }, sw.top.length ? sw.top.join(", ") : "–"),
       h("td", {}, badge));
   }
 

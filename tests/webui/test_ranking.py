@@ -1,0 +1,194 @@
+"""The ranking as the web UI reads it: the one-line reading from verdicts, and the ranking CSV export."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from flask.testing import FlaskClient
+
+from broker.store import Store
+from tests.webui.conftest import ranking_group as group
+from tests.webui.conftest import ranking_record, seed_sweep
+from trials.specs import SweepStatus
+from webui.summary import reading
+
+NOTE = "fewer than 30 trials: too few to test"
+
+
+def test_reading_names_what_matters_and_what_shows_no_effect() -> None:
+    g = group(
+        [0.45, 0.30, 0.20, 0.05],
+        ["matters", "matters", "no_detectable_effect", "undetermined"],
+        detectable=[None, None, 0.08, 0.3],
+    )
+    assert reading(g, "running") == (
+        "learning_rate (0.45) and num_conv_layers (0.30) matter; "
+        "dropout_rate shows no detectable effect (an importance ≥ 0.08 would have been seen); "
+        "batch_size is undetermined — 80 completed trials, stable since trial 40."
+    )
+    several = group(
+        [0.6, 0.2, 0.15, 0.05],
+        ["matters", "no_detectable_effect", "no_detectable_effect", "no_detectable_effect"],
+        detectable=[None, 0.05, 0.09, 0.07],
+    )
+    # One bound that holds for each: the largest.
+    assert reading(several).startswith(
+        "learning_rate (0.60) matters; num_conv_layers, dropout_rate and batch_size show no detectable effect "
+        "(an importance ≥ 0.09 would have been seen for each)"
+    )
+    tiny = group([0.6, 0.2, 0.15, 0.05], ["matters"] * 3 + ["no_detectable_effect"], [None] * 3 + [0.004])
+    assert "batch_size shows no detectable effect (an importance ≥ 0.004 would have been seen)" in reading(tiny)
+    unknown_bound = group([0.6, 0.2, 0.15, 0.05], ["matters", "matters", "matters", "no_detectable_effect"])
+    assert "; batch_size shows no detectable effect — " in reading(unknown_bound)
+
+
+def test_reading_when_nothing_matters() -> None:
+    g = group([0.3, 0.3, 0.2, 0.2], ["no_detectable_effect"] * 4, detectable=[0.12, 0.1, 0.11, 0.1])
+    text = reading(g, "running")
+    assert text.startswith("No hyperparameter has a detectable effect yet (Holm-adjusted p ≥ 0.05 for all); ")
+    assert "matters" not in text
+    untested = group([0.3, 0.3, 0.2, 0.2], ["undetermined"] * 4, p_adjusted=[0.3, None, 0.5, 0.6])
+    assert reading(untested).startswith(
+        "No hyperparameter has a detectable effect yet (Holm-adjusted p ≥ 0.05 for all tested); "
+        "learning_rate, num_conv_layers, dropout_rate and batch_size are undetermined"
+    )
+
+
+def test_reading_says_why_there_are_no_verdicts() -> None:
+    g = group([0.5, 0.3, 0.2, 0.0], ["undetermined"] * 4, detectable=[None] * 4, note=NOTE, stable=False)
+    text = reading(g, "running")
+    assert text == (
+        "learning_rate and num_conv_layers explain 80% of the importance so far; "
+        f"no verdicts yet ({NOTE}) — 80 completed trials, still changing."
+    )
+
+
+def test_reading_of_an_old_record_claims_no_verdict() -> None:
+    """A record without verdicts never reads a small or zero share as "does not matter"."""
+    g = group([0.4, 0.3, 0.29, 0.01], ci_low=[0.3, 0.2, 0.1, 0.0])
+    assert "verdicts" not in g
+    assert reading(g) == "learning_rate and num_conv_layers explain 70% of the importance — 80 completed trials, " + (
+        "stable since trial 40."
+    )
+    assert reading(None).startswith("No ranking yet")
+
+
+@pytest.mark.parametrize(
+    ("status", "stable", "tail"),
+    [
+        (SweepStatus.COMPLETED, True, "settled since trial 40."),
+        (SweepStatus.STOPPED_STABLE, True, "settled since trial 40."),
+        (SweepStatus.COMPLETED, False, "did not settle."),
+        (SweepStatus.CANCELLED, False, "did not settle."),
+        (SweepStatus.RUNNING, True, "stable since trial 40."),
+        (SweepStatus.PAUSED, False, "still changing."),
+    ],
+)
+def test_reading_says_whether_the_ranking_settled(status: SweepStatus, stable: bool, tail: str) -> None:
+    g = group([0.5, 0.3, 0.2, 0.0], ["matters", "matters", "undetermined", "undetermined"], stable=stable)
+    assert reading(g, status.value).endswith(f" — 80 completed trials, {tail}")
+
+
+def test_reading_counts_the_rest_of_a_long_list() -> None:
+    g = group([0.3, 0.3, 0.2, 0.2], ["matters"] * 4)
+    names = [f"p{i}" for i in range(6)]
+    g |= {
+        "names": names,
+        "ranking": names,
+        "importances": [0.2, 0.2, 0.2, 0.2, 0.1, 0.1],
+        "verdicts": ["matters"] * 6,
+        "p_adjusted": [0.01] * 6,
+        "detectable": [None] * 6,
+    }
+    assert reading(g) == (
+        "p0 (0.20), p1 (0.20), p2 (0.20) and 3 others matter — 80 completed trials, stable since trial 40."
+    )
+
+
+def rows_of(client: FlaskClient, sweep_id: str) -> list[dict[str, str]]:
+    response = client.get(f"/api/sweeps/{sweep_id}/ranking.csv")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert response.headers["Content-Disposition"] == f"attachment; filename={sweep_id}-ranking.csv"
+    text = response.get_data(as_text=True)
+    assert text.splitlines()[0] == (
+        "group,name,rank,importance,ci_low,ci_high,raw_weight,p_value,p_adjusted,verdict,detectable"
+    )
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_ranking_csv_has_one_row_per_group_and_hyperparameter(client: FlaskClient, store: Store) -> None:
+    sweep_id = seed_sweep(store, n_trials=80)
+    assert rows_of(client, sweep_id) == [], "before the first ranking: the header only"
+    pooled = group(
+        [0.45, 0.30, 0.20, 0.05],
+        ["matters", "matters", "no_detectable_effect", "undetermined"],
+        detectable=[None, None, 0.08, 0.3],
+    )
+    digits = group([0.1, 0.2, 0.3, 0.4], ["undetermined"] * 4, p_adjusted=[0.5, 0.6, None, 0.7], note=NOTE)
+    store.save_ranking(sweep_id, *ranking_record({"digits": digits, "pooled": pooled}))
+
+    rows = rows_of(client, sweep_id)
+    assert [(r["group"], r["name"], r["rank"]) for r in rows] == [
+        ("pooled", "learning_rate", "1"),
+        ("pooled", "num_conv_layers", "2"),
+        ("pooled", "dropout_rate", "3"),
+        ("pooled", "batch_size", "4"),
+        ("digits", "batch_size", "1"),
+        ("digits", "dropout_rate", "2"),
+        ("digits", "num_conv_layers", "3"),
+        ("digits", "learning_rate", "4"),
+    ]
+    dropout = rows[2]
+    assert {k: dropout[k] for k in ("verdict", "p_value", "p_adjusted", "detectable")} == {
+        "verdict": "no_detectable_effect",
+        "p_value": "0.4",
+        "p_adjusted": "0.8",
+        "detectable": "0.08",
+    }
+    assert float(dropout["importance"]) == 0.2 and float(dropout["raw_weight"]) == pytest.approx(0.02)
+    assert float(dropout["ci_low"]) == pytest.approx(0.15) and float(dropout["ci_high"]) == pytest.approx(0.25)
+    assert rows[0]["verdict"] == "matters" and rows[0]["detectable"] == "", "unknown values are empty cells"
+    assert rows[5]["p_adjusted"] == "" and rows[5]["verdict"] == "undetermined"
+
+
+def test_ranking_csv_of_an_old_record_leaves_the_test_columns_empty(client: FlaskClient, store: Store) -> None:
+    sweep_id = seed_sweep(store, n_trials=80)
+    store.save_ranking(sweep_id, *ranking_record({"pooled": group([0.4, 0.3, 0.29, 0.01])}))
+    rows = rows_of(client, sweep_id)
+    assert [r["name"] for r in rows] == ["learning_rate", "num_conv_layers", "dropout_rate", "batch_size"]
+    assert all(r[k] == "" for r in rows for k in ("p_value", "p_adjusted", "verdict", "detectable"))
+    assert rows[3]["importance"] == "0.01"
+    assert client.get("/api/sweeps/nope/ranking.csv").status_code == 404
+    doc = client.get("/api/openapi.json").get_json()
+    assert "text/csv" in doc["paths"]["/api/sweeps/{sweep_id}/ranking.csv"]["get"]["responses"]["200"]["content"]
+
+
+def test_summary_reads_the_stored_verdicts_and_the_final_status(client: FlaskClient, store: Store) -> None:
+    sweep_id = seed_sweep(store, n_trials=80)
+    pooled = group(
+        [0.45, 0.30, 0.20, 0.05],
+        ["matters", "matters", "no_detectable_effect", "no_detectable_effect"],
+        detectable=[None, None, 0.08, 0.08],
+    )
+    store.save_ranking(sweep_id, *ranking_record({"pooled": pooled}))
+    running = client.get(f"/api/sweeps/{sweep_id}/summary").get_json()
+    assert running["final"] is False and running["reading"].endswith("stable since trial 40.")
+    store.set_status(sweep_id, SweepStatus.COMPLETED)
+    done = client.get(f"/api/sweeps/{sweep_id}/summary").get_json()
+    assert done["final"] is True
+    assert done["reading"] == (
+        "learning_rate (0.45) and num_conv_layers (0.30) matter; dropout_rate and batch_size show no detectable "
+        "effect (an importance ≥ 0.08 would have been seen for each) — 80 completed trials, settled since trial 40."
+    )
+    assert [s["reading"] for s in client.get("/api/summaries").get_json()["sweeps"]] == [done["reading"]]
+
+
+def test_sweep_page_explains_the_terms_and_links_the_ranking_csv(client: FlaskClient, store: Store) -> None:
+    sweep_id = seed_sweep(store)
+    html = client.get(f"/sweeps/{sweep_id}").get_data(as_text=True)
+    assert f'href="/api/sweeps/{sweep_id}/ranking.csv"' in html
+    for term in ("95% CI", "P(rank)", "raw W", "p-value", "Holm-adjusted", "matters", "no detectable effect"):
+        assert term in html, term
+    assert 'id="agreement"' in html and 'id="verdict-note"' in html
