@@ -43,11 +43,15 @@ def kendalls_w(importances: FloatArray) -> float:
 def agreement(
     names: Sequence[str], per_group: dict[str, FloatArray], pooled_top: Sequence[int], top_k: int = 3
 ) -> Agreement | None:
-    """None with fewer than two groups; `pooled_top` is the pooled ranking (indices, best first)."""
+    """None with fewer than two groups; `pooled_top`: the pooled ranking's positive entries, best first."""
     if len(per_group) < 2:
         return None
     matrix = np.vstack(list(per_group.values()))
-    k = min(top_k, len(names))
+    k = min(top_k, len(pooled_top))
+    if k == 0:
+        return Agreement(
+            kendalls_w(matrix), len(per_group), 0, 0, "No hyperparameter has a positive pooled importance."
+        )
     top = set(int(i) for i in pooled_top[:k])
     held = [group for group, row in per_group.items() if set(np.argsort(-row, kind="stable")[:k].tolist()) == top]
     w = kendalls_w(matrix)

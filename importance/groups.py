@@ -202,7 +202,8 @@ class GroupedRanking:
         p = self.pooled()
         out[POOLED] = self._entry(p["n_trials"], p, self.trackers[POOLED], p["verdicts"], p["message"])
         useful = {g: e.importances_ for g, e in self.estimators.items() if not e.message_}
-        found = agreement(self.names, useful, p["order"].tolist(), self.top_k)
+        positive = [int(i) for i in p["order"] if p["importances"][i] > 0]
+        found = agreement(self.names, useful, positive, self.top_k)
         out[POOLED]["agreement"] = None if found is None else vars(found)
         return out
 

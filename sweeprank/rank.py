@@ -323,6 +323,8 @@ def ranking_table(title: str, entry: dict[str, Any]) -> list[str]:
             f"{_fmt_p(adjusted[i]):>8}  {_VERDICT_WORDS.get(verdicts[i], verdicts[i])}"
         )
     lines.extend(verdict_summary(entry))
+    if entry.get("agreement"):
+        lines.append(entry["agreement"]["sentence"])
     lines.append(entry["stability"]["sentence"])
     if entry["message"]:
         lines.append(f"Note: {entry['message']}")

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +53,7 @@ def test_good_file_prints_table_and_writes_json(tmp_path: Path, capsys: pytest.C
     assert printed.splitlines()[5].split()[:2] == ["1", "num_conv_layers"]  # first row of the first table
     assert "excluded: 1 failed, 1 non-finite metric" in printed
     assert "pooled" in printed and "95% CI" in printed
+    assert re.search(r"The pooled top \d \(num_conv_layers.*\) holds on \d of 2 datasets; Kendall's W", printed)
     result = json.loads(out.read_text())
     assert result["n_trials"] == 118
     assert set(result["rankings"]) == {"mnist", "fashion", "pooled"}
