@@ -1,4 +1,8 @@
-"""A stack of real processes for fault tests: its own Redis (so it can be killed), short claims."""
+"""A stack of real processes for fault tests: its own Redis (so it can be killed), short claims.
+
+Its trainers can hold trials (tests/holds.py): the tests kill, signal or outlive a trial while it
+is held, never while hoping it is still running.
+"""
 
 from __future__ import annotations
 
@@ -15,19 +19,22 @@ from broker import sweeps
 from broker.celery_app import make_celery
 from broker.dispatcher import Dispatcher
 from broker.settings import Settings
-from sweeprank.stack import free_port, redis_command, wait_for_redis, worker_command
+from sweeprank.stack import free_port, redis_command, wait_for_redis
 from tests.helpers import wait_until
-from tests.integration.conftest import LiveStack
+from tests.integration.conftest import LiveStack, trainer_command
 from trials.specs import parse_sweep_spec
 
 # Short claims and frequent reconciling make recovery take seconds, not minutes.
 FAST_FAULTS = {"SWEEPRANK_CLAIM_TTL_S": "2", "SWEEPRANK_RECONCILE_EVERY_S": "0.5"}
-LONG_TRIAL_NARROW: dict[str, dict[str, Any]] = {
+# Small trials: the tests hold them after epoch 1 for as long as they need them running. More
+# than one epoch, so that a released trial still checks whether to stop before it ends.
+TRIAL_EPOCHS = 3
+TRIAL_NARROW: dict[str, dict[str, Any]] = {
     "num_conv_layers": {"high": 1},
     "num_filters": {"high": 8},
     "fc_units": {"high": 32},
     "batch_size": {"choices": [32]},
-    "epochs": {"low": 12, "high": 12},
+    "epochs": {"low": TRIAL_EPOCHS, "high": TRIAL_EPOCHS},
 }
 
 
@@ -42,6 +49,9 @@ class FaultStack(LiveStack):
 
     def start_redis(self) -> None:
         self.redis = self.stack.spawn("redis", redis_command(self.data_dir, self.redis_port))
+        # Stopped last (children stop in reverse order), or a restarted Redis would go first and
+        # the trainers' warm shutdown would wait for it until killed (20 s).
+        self.stack.children.insert(0, self.stack.children.pop())
         wait_for_redis(self.redis_url)
 
     def kill_redis(self) -> None:
@@ -55,19 +65,12 @@ class FaultStack(LiveStack):
                 "name": "faults",
                 "datasets": ["digits"],
                 "n_trials": n_trials,
-                "narrow": narrow or LONG_TRIAL_NARROW,
+                "narrow": narrow or TRIAL_NARROW,
                 "seed": 3,
                 **extra,
             }
         )
         return sweeps.submit(self.store, Dispatcher(self.store, make_celery(self.settings), self.settings), spec)
-
-    def running_attempt(self, sweep_id: str, min_epoch: int = 1) -> tuple[int, int, int] | None:
-        """(trial id, attempt, pid) of a trial running past min_epoch, if any."""
-        for trial_id, state in self.store.trial_states(sweep_id).items():
-            if state.get("status") == "running" and state.get("epoch", 0) >= min_epoch:
-                return trial_id, int(state["attempt"]), int(str(state["worker"]).rsplit(":", 1)[1])
-        return None
 
     def restart_with_trainer(self, name: str, **env: str) -> Any:
         """Stop everything, then Redis (same AOF), the analyst and one trainer with extra environment."""
@@ -75,7 +78,7 @@ class FaultStack(LiveStack):
         self.start_redis()
         self.start_analyst()
         label = f"trainer-{name}"
-        trainer = self.stack.spawn(label, worker_command(name=name, device="cpu", concurrency=2, loglevel="info"), env)
+        trainer = self.stack.spawn(label, trainer_command(name, 2), env)
         wait_until(lambda: any(w["name"] == name for w in self.store.live_workers(30)), 60, what=f"{name} registered")
         return trainer
 

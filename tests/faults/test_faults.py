@@ -6,10 +6,12 @@ Each test prints its figures (run pytest with -s to see them).
 from __future__ import annotations
 
 import signal
+import socket
 import time
 from collections import Counter
 
-from tests.faults.conftest import LONG_TRIAL_NARROW, FaultStack, wait_done
+from broker import keys
+from tests.faults.conftest import TRIAL_EPOCHS, FaultStack, wait_done
 from tests.helpers import wait_until
 
 KILLS = 10
@@ -21,17 +23,19 @@ def duplicated_metric_rows(stack: FaultStack, sweep_id: str) -> int:
 
 
 def test_trainers_killed_mid_trial_lose_nothing(faults: FaultStack) -> None:
-    sweep_id = faults.submit(n_trials=12, limits={"max_attempts": 3})
     killed: dict[tuple[int, int], int] = {}
-    deadline = time.monotonic() + 240
-    while len(killed) < KILLS and time.monotonic() < deadline:
-        victim = faults.running_attempt(sweep_id)
-        lost_before = Counter(trial for trial, _ in killed)
-        if victim and (victim[0], victim[1]) not in killed and lost_before[victim[0]] < 2:
-            faults.kill(victim[2])
-            killed[(victim[0], victim[1])] = victim[2]
-        time.sleep(0.1)
-    assert len(killed) == KILLS, f"only {len(killed)} kills before the deadline"
+    with faults.holding() as holds:
+        sweep_id = faults.submit(n_trials=12, limits={"max_attempts": 3})
+        seen: set[tuple[int, int]] = set()
+        while len(killed) < KILLS:
+            # Held after its first epoch, the attempt is mid-trial and stays so until killed or released.
+            trial, attempt, pid = holds.wait_new(sweep_id, seen)
+            seen.add((trial, attempt))
+            if sum(1 for t, _ in killed if t == trial) < 2:
+                faults.kill(pid)
+                killed[(trial, attempt)] = pid
+            else:
+                holds.release(sweep_id, trial, attempt)
     wait_done(faults, sweep_id, timeout_s=300)
 
     results = faults.store.results(sweep_id)
@@ -54,14 +58,10 @@ def test_trainers_killed_mid_trial_lose_nothing(faults: FaultStack) -> None:
 
 
 def test_a_trial_that_always_kills_its_worker_stops_at_the_attempt_limit(faults: FaultStack) -> None:
-    sweep_id = faults.submit(n_trials=1, limits={"max_attempts": 2})
-    for attempt in (1, 2):
-        victim = wait_until(
-            lambda a=attempt: (v := faults.running_attempt(sweep_id, min_epoch=0)) and v[1] == a and v,
-            60,
-            what=f"attempt {attempt} to run",
-        )
-        faults.kill(victim[2])
+    with faults.holding() as holds:
+        sweep_id = faults.submit(n_trials=1, limits={"max_attempts": 2})
+        for attempt in (1, 2):
+            faults.kill(holds.wait_held(sweep_id, 0, attempt))
     wait_done(faults, sweep_id, timeout_s=60)
     result = faults.store.result(sweep_id, 0)
     assert result is not None and result.status.value == "failed" and result.error == "worker lost 2 times"
@@ -70,31 +70,47 @@ def test_a_trial_that_always_kills_its_worker_stops_at_the_attempt_limit(faults:
 
 def test_a_trial_outliving_the_visibility_timeout_is_not_run_twice(faults: FaultStack) -> None:
     # This trainer believes unacknowledged messages are lost after 2 s and looks every second,
-    # while the trial (sent with the dispatcher's own, longer, hard limit) trains for several seconds.
+    # while the trial (sent with the dispatcher's own, longer, hard limit) is held after its first
+    # epoch until the redelivered message has been refused: it outlives the visibility timeout
+    # by construction, however fast the machine trains.
     faults.restart_with_trainer(
         "shortvis@test", SWEEPRANK_VISIBILITY_TIMEOUT_S="2", SWEEPRANK_UNACKED_RESTORE_EVERY_S="1"
     )
+
+    def refused() -> int:
+        return faults.store.counters().get("concurrent_deliveries_refused", 0) - refused_before
+
     refused_before = faults.store.counters().get("concurrent_deliveries_refused", 0)
-    sweep_id = faults.submit(n_trials=1, narrow={**LONG_TRIAL_NARROW, "epochs": {"low": 20, "high": 20}})
+    with faults.holding() as holds:
+        sweep_id = faults.submit(n_trials=1)
+        holds.wait_held(sweep_id, 0, 1)
+        held = time.monotonic()
+        wait_until(lambda: refused() >= 1, 120, what="the redelivered message to be refused while the trial runs")
+        held_s = time.monotonic() - held
     wait_done(faults, sweep_id, timeout_s=120)
-    refused = faults.store.counters().get("concurrent_deliveries_refused", 0) - refused_before
     results = faults.store.results(sweep_id)
     print(
-        f"\nvisibility timeout 2 s, trial {results[0].wall_time_s:.1f} s: redelivered and refused {refused} time(s), "
+        f"\nvisibility timeout 2 s, trial {results[0].wall_time_s:.1f} s "
+        f"(held {held_s:.1f} s after epoch 1 for the refusal): redelivered and refused {refused()} time(s), "
         f"{len(results)} result, {duplicated_metric_rows(faults, sweep_id)} duplicated metric rows"
     )
-    assert refused >= 1, "the message was redelivered while the trial ran (the case under test)"
+    assert refused() >= 1, "the message was redelivered while the trial ran (the case under test)"
     assert [(r.trial_id, r.attempt, r.status.value) for r in results] == [(0, 1, "completed")]
     assert duplicated_metric_rows(faults, sweep_id) == 0
-    assert sorted(m.epoch for m in faults.store.epoch_metrics(sweep_id)) == list(range(1, 21))
+    assert sorted(m.epoch for m in faults.store.epoch_metrics(sweep_id)) == list(range(1, TRIAL_EPOCHS + 1))
 
 
 def test_sigterm_hands_the_running_trial_back_at_once(faults: FaultStack) -> None:
     trainer = faults.restart_with_trainer("draining@test")
-    sweep_id = faults.submit(n_trials=1)
-    wait_until(lambda: faults.running_attempt(sweep_id, min_epoch=1), 60, what="the trial to be under way")
-    signalled = time.monotonic()
-    trainer.send_signal(signal.SIGTERM)
+    drain_flag = keys.draining(socket.gethostname(), trainer.pid)
+    with faults.holding() as holds:
+        sweep_id = faults.submit(n_trials=1)
+        holds.wait_held(sweep_id, 0, 1)
+        signalled = time.monotonic()
+        trainer.send_signal(signal.SIGTERM)
+        # The trial is let go (at the end of this block) only once its worker has raised the drain
+        # flag, so it sees the flag when its first epoch ends, not by luck of timing.
+        wait_until(lambda: faults.store.r.exists(drain_flag), 30, what="the trainer to raise its drain flag")
     state = wait_until(
         lambda: (s := faults.store.trial_state(sweep_id, 0)).get("attempt") == 2 and s,
         30,

@@ -2,11 +2,14 @@
 
 The trainers and the analyst are real child processes; the web app is the real
 Flask app from the factory, driven through its test client. Trials are tiny
-(sklearn digits, 1 epoch, small nets) so a dozen finish in seconds.
+(sklearn digits, 1 epoch, small nets) so a dozen finish in seconds. The trainers
+run `tests.held_trainer`, the real task with a hook that lets a test hold trials
+(tests/holds.py); it does nothing unless a test switches holding on.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +22,7 @@ from broker.store import Store
 from broker.users import Users
 from sweeprank.stack import Stack, worker_command
 from tests.helpers import wait_until
+from tests.holds import Holds, holding
 from webui import create_app
 
 TINY_NARROW: dict[str, dict[str, Any]] = {
@@ -30,6 +34,14 @@ TINY_NARROW: dict[str, dict[str, Any]] = {
 }
 
 TRAINER_SLOTS = 2
+TRAINER_APP = "tests.held_trainer"
+
+
+def trainer_command(name: str, slots: int) -> list[str]:
+    """The real trainer command, with the app that can hold trials (tests/holds.py)."""
+    command = worker_command(name=name, device="cpu", concurrency=slots, loglevel="info")
+    command[command.index("workers.tasks")] = TRAINER_APP
+    return command
 
 
 def tiny_spec(owner: str = "ann", name: str = "tiny", n_trials: int = 12, **extra: Any) -> dict[str, Any]:
@@ -59,8 +71,12 @@ class LiveStack:
         self.store = Store.from_url(redis_url)
         self.log_dir = log_dir
 
+    def holding(self) -> contextlib.AbstractContextManager[Holds]:
+        """Within the block, trials wait after their first epoch until released (tests/holds.py)."""
+        return holding(self.store.r)
+
     def start_trainer(self, slots: int = TRAINER_SLOTS, name: str = "cpu@test") -> None:
-        self.stack.spawn(f"trainer-{name}", worker_command(name=name, device="cpu", concurrency=slots, loglevel="info"))
+        self.stack.spawn(f"trainer-{name}", trainer_command(name, slots))
         wait_until(lambda: any(w["name"] == name for w in self.store.live_workers(30)), 60, what="trainer registered")
 
     def start_analyst(self) -> Any:

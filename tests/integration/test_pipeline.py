@@ -10,7 +10,7 @@ import time
 from flask.testing import FlaskClient
 
 from tests.helpers import wait_until
-from tests.integration.conftest import LiveStack, tiny_spec, wait_for_status
+from tests.integration.conftest import TRAINER_SLOTS, LiveStack, tiny_spec, wait_for_status
 from workers.analyst import RankingParams, SweepAnalysis
 
 
@@ -94,9 +94,12 @@ def test_priority_is_respected(api: FlaskClient, live: LiveStack) -> None:
 def test_cancel_stops_running_trials_at_the_next_epoch(api: FlaskClient, live: LiveStack) -> None:
     spec = tiny_spec(name="long", n_trials=6)
     spec["narrow"] = {**spec["narrow"], "epochs": {"low": 20, "high": 20}, "batch_size": {"choices": [64]}}
-    sweep_id = submit(api, spec)
-    wait_until(lambda: any(m.epoch >= 2 for m in live.store.epoch_metrics(sweep_id)), 90, what="a trial at epoch 2")
-    assert api.post(f"/api/sweeps/{sweep_id}/cancel").get_json()["status"] == "cancelled"
+    with live.holding() as holds:
+        sweep_id = submit(api, spec)
+        # A trial on each slot, held after its first epoch: running, and unable to finish before the cancel.
+        wait_until(lambda: len(holds.held(sweep_id)) >= TRAINER_SLOTS, 90, what="a trial held on each slot")
+        assert api.post(f"/api/sweeps/{sweep_id}/cancel").get_json()["status"] == "cancelled"
+    # Let go, they see the cancel as their first epoch ends.
     wait_until(lambda: not live.store.inflight("cpu"), 60, what="running trials to stop")
     results = live.store.results(sweep_id)
     assert results, "the running trials report their end"
@@ -122,12 +125,19 @@ def test_pause_holds_dispatch_and_resume_finishes(api: FlaskClient, live: LiveSt
 
 
 def test_analyst_restarted_mid_sweep_matches_a_batch_fit(api: FlaskClient, live: LiveStack) -> None:
-    sweep_id = submit(api, tiny_spec(name="restart", n_trials=16))
-    wait_until(lambda: (r := live.store.latest_ranking(sweep_id)) and r["n_results"] >= 3, 60, what="first rankings")
-    analyst = next(p for label, p in live.stack.children if label == "analyst")
-    analyst.kill()
-    analyst.wait()
-    live.stack.children = [(label, p) for label, p in live.stack.children if p is not analyst]
+    with live.holding() as holds:
+        sweep_id = submit(api, tiny_spec(name="restart", n_trials=16))
+        # Exactly three trials may finish before the analyst is killed, however fast trainers or analyst run.
+        released: set[tuple[int, int]] = set()
+        for _ in range(3):
+            trial, attempt, _pid = holds.wait_new(sweep_id, released)
+            released.add((trial, attempt))
+            holds.release(sweep_id, trial, attempt)
+        wait_until(lambda: (r := live.store.latest_ranking(sweep_id)) and r["n_results"] == 3, 60, what="3 ranked")
+        analyst = next(p for label, p in live.stack.children if label == "analyst")
+        analyst.kill()
+        analyst.wait()
+        live.stack.children = [(label, p) for label, p in live.stack.children if p is not analyst]
     wait_for_status(api, sweep_id, ("completed",))
     assert live.store.latest_ranking(sweep_id)["n_results"] < 16, "the analyst was down for the end"
     live.start_analyst()

@@ -1,0 +1,45 @@
+"""The trainer's Celery app for the live test stacks: `celery -A tests.held_trainer worker ...`.
+
+It is `workers.tasks` (same app, task, signals and runner) with one hook: after a trial records
+its first epoch, and only while a test has holding switched on, the trial waits until the test
+releases it (tests/holds.py describes the protocol). Nothing here imports torch, as in workers.tasks:
+the Celery parent imports this module before it forks its children.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+
+from tests.holds import HOLD_LIMIT_S, HOLDING, held_key, release_key
+from trials.specs import EpochMetrics, TrialResult, TrialSpec
+from workers.tasks import app
+from workers.trial_runner import TrialRunner
+
+__all__ = ["app"]
+
+_train_guarded = TrialRunner._train_guarded
+
+
+def _hold(runner: TrialRunner, spec: TrialSpec) -> None:
+    r = runner.store.r
+    r.hset(held_key(spec.sweep_id), f"{spec.trial_id}:{spec.attempt}", os.getpid())
+    release = release_key(spec.sweep_id, spec.trial_id, spec.attempt)
+    deadline = time.monotonic() + HOLD_LIMIT_S
+    while r.exists(HOLDING) and not r.exists(release) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def _train_guarded_with_hold(
+    self: TrialRunner, spec: TrialSpec, on_epoch: Callable[[EpochMetrics], None], should_stop: Callable[[], bool]
+) -> TrialResult:
+    def on_epoch_then_hold(metrics: EpochMetrics) -> None:
+        on_epoch(metrics)
+        if metrics.epoch == 1 and self.store.r.exists(HOLDING):
+            _hold(self, spec)
+
+    return _train_guarded(self, spec, on_epoch_then_hold, should_stop)
+
+
+TrialRunner._train_guarded = _train_guarded_with_hold  # type: ignore[method-assign]
