@@ -20,9 +20,9 @@ import numpy.typing as npt
 
 from importance.agreement import agreement
 from importance.nrrelieff import DEFAULT_BLOCK_SIZE, NRReliefF
-from importance.significance import Verdicts, pool
+from importance.ranking import Ranking
+from importance.significance import pool
 from importance.stability import StabilityTracker
-from importance.uncertainty import percentile_interval, rank_order, rank_probability
 
 FloatArray = npt.NDArray[np.float64]
 POOLED = "pooled"
@@ -35,11 +35,6 @@ def block_size_of(method: str, block_size: int = DEFAULT_BLOCK_SIZE) -> int | No
     if method not in METHODS:
         raise ValueError(f"unknown importance method {method!r}; known: {', '.join(METHODS)}")
     return None if method == "paper" else block_size
-
-
-def _plain(values: FloatArray) -> list[float | None]:
-    """JSON has no NaN: unknown values become null."""
-    return [float(v) if np.isfinite(v) else None for v in np.asarray(values, dtype=float)]
 
 
 class GroupedRanking:
@@ -105,14 +100,14 @@ class GroupedRanking:
                 self.estimators[group] = estimator
                 self.trackers[group] = self._tracker()
             estimator.partial_fit(X_arr[rows], y_arr[rows])
-            self.trackers[group].update(
-                estimator.n_seen_, estimator.ranking_, estimator.ci_low_, estimator.ci_high_, estimator.importances_
-            )
-        pooled = self.pooled()
-        self.trackers[POOLED].update(
-            pooled["n_trials"], pooled["order"], pooled["ci_low"], pooled["ci_high"], pooled["importances"]
-        )
+            self._track(group, estimator.result())
+        self._track(POOLED, self.pooled())
         return self
+
+    def _track(self, group: str, ranking: Ranking) -> None:
+        self.trackers[group].update(
+            ranking.n_trials, ranking.order, ranking.ci_low, ranking.ci_high, ranking.importances
+        )
 
     def refresh_significance(self) -> None:
         """Test every group now (a stream tests every `refresh_every` trials; a final read-out wants it exact)."""
@@ -124,96 +119,56 @@ class GroupedRanking:
     def n_seen_(self) -> int:
         return sum(e.n_seen_ for e in self.estimators.values())
 
-    def pooled(self) -> dict[str, Any]:
+    def pooled(self) -> Ranking:
         """Trial-count-weighted means over meaningful groups, point estimate and each replicate."""
         useful = [e for e in self.estimators.values() if not e.message_]
+        tested = [(e.n_seen_, e.result().verdicts) for e in (useful or self.estimators.values())]
         a, n_boot = len(self.names), self.n_bootstrap
         if not useful:
             zeros = np.zeros(a)
-            return {
-                "n_trials": self.n_seen_,
-                "importances": zeros,
-                "raw_weights": zeros,
-                "replicates": np.zeros((n_boot, a)),
-                "order": np.arange(a),
-                "ci_low": zeros,
-                "ci_high": zeros,
-                "rank_probability": np.full(a, np.nan),
-                "message": MSG_NOTHING_TO_POOL,
-                "verdicts": pool([(e.n_seen_, _verdicts_of(e)) for e in self.estimators.values()], zeros, 0),
-            }
+            verdicts = pool(tested, zeros, 0)
+            nan = np.full(a, np.nan)
+            replicates = np.zeros((n_boot, a))
+            order = np.arange(a)
+            return Ranking(
+                self.n_seen_,
+                zeros,
+                zeros,
+                replicates,
+                replicates,
+                zeros,
+                zeros,
+                nan,
+                order,
+                verdicts,
+                MSG_NOTHING_TO_POOL,
+            )
         share = np.array([e.n_seen_ for e in useful], dtype=np.float64)
         share /= share.sum()
-        importances = sum(w * e.importances_ for w, e in zip(share, useful, strict=False))
-        raw = sum(w * e.raw_weights_ for w, e in zip(share, useful, strict=False))
-        replicates = sum(w * e.bootstrap_importances_ for w, e in zip(share, useful, strict=False))
-        replicate_raw = sum(w * e.bootstrap_raw_weights_ for w, e in zip(share, useful, strict=False))
-        order = rank_order(np.asarray(importances), np.asarray(raw))
-        low, high = percentile_interval(np.asarray(replicates))
-        return {
-            "n_trials": self.n_seen_,
-            "importances": importances,
-            "raw_weights": raw,
-            "replicates": replicates,
-            "order": order,
-            "ci_low": low,
-            "ci_high": high,
-            "rank_probability": rank_probability(order, rank_order(np.asarray(replicates), np.asarray(replicate_raw))),
-            "message": "",
-            "verdicts": pool([(e.n_seen_, _verdicts_of(e)) for e in useful], np.asarray(raw), self.n_seen_),
-        }
 
-    def _entry(
-        self, n_trials: int, point: dict[str, Any], tracker: StabilityTracker, verdicts: Verdicts, message: str
-    ) -> dict[str, Any]:
-        return {
-            "n_trials": int(n_trials),
-            "method": self.method,
-            "names": list(self.names),
-            "importances": _plain(point["importances"]),
-            "raw_weights": _plain(point["raw_weights"]),
-            "ci_low": _plain(point["ci_low"]),
-            "ci_high": _plain(point["ci_high"]),
-            "rank_probability": _plain(point["rank_probability"]),
-            "ranking": [self.names[i] for i in point["order"]],
-            "p_values": _plain(verdicts.p_values),
-            "p_adjusted": _plain(verdicts.p_adjusted),
-            "verdicts": list(verdicts.verdicts),
-            "detectable": _plain(verdicts.detectable),
-            "verdict_note": verdicts.note,
-            "tested_at": int(verdicts.n_trials),
-            "stability": tracker.to_dict(),
-            "message": message,
-        }
+        def mean(values: list[FloatArray]) -> FloatArray:
+            return np.asarray(sum(w * v for w, v in zip(share, values, strict=True)), dtype=np.float64)
+
+        raw = mean([e.raw_weights_ for e in useful])
+        return Ranking.from_replicates(
+            self.n_seen_,
+            mean([e.importances_ for e in useful]),
+            raw,
+            mean([e.bootstrap_importances_ for e in useful]),
+            mean([e.bootstrap_raw_weights_ for e in useful]),
+            pool(tested, raw, self.n_seen_),
+        )
 
     def snapshot(self) -> dict[str, Any]:
         """Plain, JSON-able state: every group, then "pooled" (with "agreement" across groups)."""
-        out: dict[str, Any] = {}
-        for group, e in self.estimators.items():
-            point = {
-                "importances": e.importances_,
-                "raw_weights": e.raw_weights_,
-                "ci_low": e.ci_low_,
-                "ci_high": e.ci_high_,
-                "rank_probability": e.rank_probability_,
-                "order": e.ranking_,
-            }
-            out[group] = self._entry(e.n_seen_, point, self.trackers[group], _verdicts_of(e), e.message_)
+        out: dict[str, Any] = {
+            group: e.result().to_record(self.names, self.method, self.trackers[group].to_dict())
+            for group, e in self.estimators.items()
+        }
         p = self.pooled()
-        out[POOLED] = self._entry(p["n_trials"], p, self.trackers[POOLED], p["verdicts"], p["message"])
+        out[POOLED] = p.to_record(self.names, self.method, self.trackers[POOLED].to_dict())
         useful = {g: e.importances_ for g, e in self.estimators.items() if not e.message_}
-        positive = [int(i) for i in p["order"] if p["importances"][i] > 0]
+        positive = [int(i) for i in p.order if p.importances[i] > 0]
         found = agreement(self.names, useful, positive, self.top_k)
         out[POOLED]["agreement"] = None if found is None else vars(found)
         return out
-
-
-def _verdicts_of(estimator: NRReliefF) -> Verdicts:
-    return Verdicts(
-        estimator.p_values_,
-        estimator.p_adjusted_,
-        list(estimator.verdicts_),
-        estimator.detectable_,
-        estimator.verdict_note_,
-        estimator.tested_at_,
-    )

@@ -31,7 +31,8 @@ blocks are summed into one set of N_dC, N_dA, N_dCdA. Each block is an
 independent N-RReliefF sample at the same density, so the expected importances
 do not change with n; more trials only add blocks and shrink the CIs. The
 last, partial block of r trials uses k_r = round(k r / block_size) neighbours
-(at least 1), which keeps its neighbourhood the same share of its trials. The
+(at least 5, at most k), which keeps its neighbourhood about the same share of
+its trials. The
 diffs, the rank weights and the W formula are N-RReliefF's. Arrival order is
 the order results are stored; every sampler we ship (random, Sobol, LHS,
 shuffled grid) makes it a random order over the space. `block_size=None`
@@ -85,6 +86,7 @@ from importance.neighbours import (
     pair_delta,
     to_grid,
 )
+from importance.ranking import Ranking
 from importance.significance import ALPHA, MIN_TRIALS, TOO_FEW_TO_TEST, Verdicts, judge_against_null
 from importance.uncertainty import (
     normalise,
@@ -95,6 +97,8 @@ from importance.uncertainty import (
 )
 
 DEFAULT_BLOCK_SIZE = 100
+# A partial block keeps at least this many neighbours: with fewer, W of a small sweep is mostly noise.
+_MIN_PARTIAL_K = 5
 _ZERO = 1e-12  # |W| below this is rounding noise (W is a difference of two ratios in [0, 1])
 _NULL_ELEMENTS = 1 << 22  # (references x neighbours x permutations) per chunk of the null: ~32 MiB
 
@@ -258,6 +262,30 @@ class NRReliefF:
     def n_features_(self) -> int:
         return self._n_features
 
+    def result(self) -> Ranking:
+        """The current read-out as one `Ranking` (the same shape as a pooled ranking)."""
+        verdicts = Verdicts(
+            self.p_values_,
+            self.p_adjusted_,
+            list(self.verdicts_),
+            self.detectable_,
+            self.verdict_note_,
+            self.tested_at_,
+        )
+        return Ranking(
+            self.n_seen_,
+            self.importances_,
+            self.raw_weights_,
+            self.bootstrap_importances_,
+            self.bootstrap_raw_weights_,
+            self.ci_low_,
+            self.ci_high_,
+            self.rank_probability_,
+            self.ranking_,
+            verdicts,
+            self.message_,
+        )
+
     # -- validation and storage
 
     def _reset(self) -> None:
@@ -342,7 +370,8 @@ class NRReliefF:
         """Neighbours per reference in a block holding `block_trials` trials (before the n - 1 cap)."""
         if self.block_size is None:
             return self.n_neighbors
-        return max(1, min(self.n_neighbors, int(self.n_neighbors * block_trials / self.block_size + 0.5)))
+        scaled = int(self.n_neighbors * block_trials / self.block_size + 0.5)
+        return min(self.n_neighbors, max(_MIN_PARTIAL_K, scaled))
 
     def _blocks(self, start: int) -> list[tuple[int, int]]:
         size = self._n if self.block_size is None else self.block_size

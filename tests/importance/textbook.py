@@ -36,7 +36,7 @@ def textbook_weights(
     n_dc, n_da, n_dcda = 0.0, [0.0] * a, [0.0] * a
     for start in range(0, n, size):
         members = range(start, min(start + size, n))
-        k_block = k if block_size is None else max(1, min(k, int(k * len(members) / block_size + 0.5)))
+        k_block = k if block_size is None else min(k, max(5, int(k * len(members) / block_size + 0.5)))
         k_eff = min(k_block, len(members) - 1)
         if k_eff == 0:
             continue

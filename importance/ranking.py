@@ -1,0 +1,88 @@
+"""One ranking read-out, whether of one estimator (one dataset) or pooled over datasets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from importance.significance import Verdicts
+from importance.uncertainty import percentile_interval, rank_order, rank_probability
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.intp]
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """Importances with their bootstrap replicates, the order, the tests, and any caveat."""
+
+    n_trials: int
+    importances: FloatArray
+    raw_weights: FloatArray
+    replicates: FloatArray  # (B, a) bootstrap importances
+    replicate_raw: FloatArray  # (B, a) bootstrap raw weights
+    ci_low: FloatArray
+    ci_high: FloatArray
+    rank_probability: FloatArray
+    order: IntArray  # indices, most important first
+    verdicts: Verdicts
+    message: str = ""
+
+    @classmethod
+    def from_replicates(
+        cls,
+        n_trials: int,
+        importances: FloatArray,
+        raw_weights: FloatArray,
+        replicates: FloatArray,
+        replicate_raw: FloatArray,
+        verdicts: Verdicts,
+        message: str = "",
+    ) -> Ranking:
+        """Order, CIs and P(rank) derived from the point estimate and its replicates."""
+        order = rank_order(importances, raw_weights)
+        low, high = percentile_interval(replicates)
+        probability = rank_probability(order, rank_order(replicates, replicate_raw))
+        return cls(
+            n_trials,
+            importances,
+            raw_weights,
+            replicates,
+            replicate_raw,
+            low,
+            high,
+            probability,
+            order,
+            verdicts,
+            message,
+        )
+
+    def to_record(self, names: list[str], method: str, stability: dict[str, Any]) -> dict[str, Any]:
+        """The plain, JSON-able group entry of a stored ranking record."""
+        return {
+            "n_trials": int(self.n_trials),
+            "method": method,
+            "names": list(names),
+            "importances": _plain(self.importances),
+            "raw_weights": _plain(self.raw_weights),
+            "ci_low": _plain(self.ci_low),
+            "ci_high": _plain(self.ci_high),
+            "rank_probability": _plain(self.rank_probability),
+            "ranking": [names[i] for i in self.order],
+            "p_values": _plain(self.verdicts.p_values),
+            "p_adjusted": _plain(self.verdicts.p_adjusted),
+            "verdicts": list(self.verdicts.verdicts),
+            "detectable": _plain(self.verdicts.detectable),
+            "verdict_note": self.verdicts.note,
+            "tested_at": int(self.verdicts.n_trials),
+            "stability": stability,
+            "message": self.message,
+        }
+
+
+def _plain(values: FloatArray) -> list[float | None]:
+    """JSON has no NaN: unknown values become null."""
+    return [float(v) if np.isfinite(v) else None for v in np.asarray(values, dtype=float)]
