@@ -87,7 +87,14 @@ from importance.neighbours import (
     to_grid,
 )
 from importance.ranking import Ranking
-from importance.significance import ALPHA, MIN_TRIALS, TOO_FEW_TO_TEST, Verdicts, judge_against_null
+from importance.significance import (
+    ALPHA,
+    MIN_TRIALS,
+    TOO_FEW_TO_TEST,
+    Verdicts,
+    judge_against_null,
+    permutations_for,
+)
 from importance.uncertainty import (
     normalise,
     percentile_interval,
@@ -483,14 +490,15 @@ class NRReliefF:
             self.rank_probability_ = np.full(a, np.nan)
 
     def _permutation_null(self) -> FloatArray:
-        """Raw W of `n_permutations` shuffles of the metric over the fixed neighbour lists, (P, a).
+        """Raw W of shuffles of the metric over the fixed neighbour lists, (P, a); P per `permutations_for`.
 
         The shuffles depend only on (random_state, n), so a stream and a batch fit of
         the same trials test against the same null.
         """
-        n, a, P = self._n, self._n_features, self.n_permutations
-        if P < 2 or n < 2:
+        n, a = self._n, self._n_features
+        if self.n_permutations < 2 or n < 2:
             return np.zeros((0, a))
+        P = permutations_for(int(self._count[:n].sum()), self.n_permutations)
         rng = np.random.default_rng([self.random_state, n])
         # float32: the null only feeds a mean, an sd and a normal tail; half the memory traffic.
         y = self._y[:n].astype(np.float32)

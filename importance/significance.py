@@ -5,11 +5,16 @@ the null hypothesis "the metric does not depend on the hyperparameters" is
 tested by shuffling the metric over the trials while the lists stay fixed:
 each shuffle costs one pass over the (reference, neighbour) pairs, and all
 shuffles together are one matrix product. For each hyperparameter the raw
-weight W is compared with its null distribution. With a few hundred shuffles
-the null's tail is too coarse for small p-values, so the p-value is the normal
-tail of W's standardised distance from the null mean (W is a smooth function of
-sums over thousands of pairs, which makes its null close to normal; the false
-positive rate this gives is measured in bench/bench_truth.py).
+weight W is compared with its null distribution:
+- while shuffles are cheap (up to about 2,000 trials) there are at least
+  `EXACT_PERMUTATIONS` of them and the p-value is the permutation test's own,
+  (1 + #{null >= W}) / (P + 1): valid at any n, and fine enough for Holm;
+- beyond that, a few hundred shuffles leave the tail too coarse, and the
+  p-value is the tail of W's standardised distance from the null mean (normal,
+  widened to Student-t for the estimated sd).
+  W is a smooth function of sums over thousands of pairs, so its null is close
+  to normal there; at a few hundred trials it is right-skewed and the normal
+  tail gave 8 % family-wise false positives instead of 5 % (bench/bench_truth.py).
 
 Under this global null an attribute with no effect among others that do have
 one sits below the null mean (its neighbour differences crowd out those of the
@@ -34,7 +39,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import ndtr, ndtri
+from scipy.special import ndtr, ndtri, stdtr
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -47,6 +52,9 @@ ALPHA = 0.05
 POWER = 0.8
 NEGLIGIBLE = 0.10  # an importance below this share is not worth tuning first
 MIN_TRIALS = 30  # below this a permutation null of N-RReliefF is too lumpy to trust
+EXACT_PERMUTATIONS = 1000  # from this many shuffles on, p-values are the permutation test's own
+MAX_PERMUTATIONS = 2000
+PERMUTATION_BUDGET = 20_000_000  # (pairs x shuffles) per test: about 0.1 s here
 TOO_FEW_TO_TEST = f"fewer than {MIN_TRIALS} trials: too few to test for an effect"
 
 
@@ -63,13 +71,26 @@ def holm(p_values: FloatArray) -> FloatArray:
     return adjusted
 
 
-def normal_p_values(observed: FloatArray, null: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+def permutations_for(n_pairs: int, minimum: int) -> int:
+    """Shuffles to draw for a test over `n_pairs` (reference, neighbour) pairs: many while cheap."""
+    affordable = PERMUTATION_BUDGET // max(n_pairs, 1)
+    return int(max(minimum, min(MAX_PERMUTATIONS, affordable)))
+
+
+def permutation_p_values(observed: FloatArray, null: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
     """One-sided p of `observed` (a,) against null replicates (P, a); also the null mean and sd."""
     mean = null.mean(axis=0) if len(null) else np.zeros(observed.shape)
     sd = null.std(axis=0, ddof=1) if len(null) > 1 else np.zeros(observed.shape)
+    if len(null) >= EXACT_PERMUTATIONS:
+        # Ties count against the observed W (>=), as a permutation test must.
+        exceed = (null >= observed[None, :] - 1e-12).sum(axis=0)
+        return (1.0 + exceed) / (len(null) + 1.0), mean, sd
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(sd > 0, (observed - mean) / np.where(sd > 0, sd, 1.0), np.where(observed > mean, np.inf, -np.inf))
-    return np.asarray(ndtr(-z), dtype=np.float64), mean, sd
+    # The mean and sd are estimated from P shuffles: a new draw from that null is Student-t
+    # with P - 1 degrees of freedom and scale sd * sqrt(1 + 1/P), a little wider than normal.
+    p = stdtr(len(null) - 1, -z / np.sqrt(1.0 + 1.0 / len(null)))
+    return np.asarray(p, dtype=np.float64), mean, sd
 
 
 @dataclass
@@ -141,7 +162,7 @@ def judge_against_null(
     a = len(raw_weights)
     if message or len(null) < 2:
         return Verdicts.undetermined(a, message or "no permutation null computed", n_trials)
-    p, mean, sd = normal_p_values(raw_weights, null)
+    p, mean, sd = permutation_p_values(raw_weights, null)
     # The W that a Bonferroni-level one-sided test would pass with the target power.
     detectable_w = mean + sd * (ndtri(1.0 - alpha / a) + ndtri(POWER))
     # A hyperparameter that never differs between neighbours (held fixed) cannot be judged at all.

@@ -135,7 +135,7 @@ def test_snapshot_carries_verdicts_aligned_with_names_and_agreement() -> None:
         for key in ("p_values", "p_adjusted", "verdicts", "detectable"):
             assert len(entry[key]) == len(entry["names"]), key
         assert entry["method"] == "fixed-scale" and entry["tested_at"] == entry["n_trials"]
-        assert entry["verdicts"][0] == MATTERS
+        assert entry["verdicts"][2] == MATTERS  # the strongest effect (the ordinal) in every group
     assert snap[POOLED]["agreement"]["n_groups"] == 2
     assert "datasets" in snap[POOLED]["agreement"]["sentence"]
     assert snap["d1"].get("agreement") is None
