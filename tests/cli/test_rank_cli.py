@@ -107,7 +107,7 @@ def test_verdicts_in_table_json_and_summary(tmp_path: Path, capsys: pytest.Captu
     for key in ("verdicts", "p_values", "p_adjusted", "detectable"):
         assert len(entry[key]) == len(entry["names"])
     assert entry["verdicts"][entry["names"].index("num_conv_layers")] == "matters"
-    assert result["parameters"]["method"] == "fixed-scale" and result["parameters"]["block_size"] == 100
+    assert result["parameters"]["method"] == "fixed-scale" and result["parameters"]["block_size"] == 50
     assert result["stability_resolution"] == 1  # one read-out per row: "stable since" is exact
 
 

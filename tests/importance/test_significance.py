@@ -52,7 +52,7 @@ def _mixed(seed: int, n: int, signal: bool) -> tuple[np.ndarray, np.ndarray, lis
     X = rng.random((n, 5))
     X[:, 2] = rng.integers(0, 5, n) / 4
     X[:, 3] = rng.integers(0, 4, n)
-    effect = np.sin(3 * X[:, 0]) + X[:, 1] ** 2 + X[:, 2] + np.array([0.0, 0.8, -0.5, 0.3])[X[:, 3].astype(int)]
+    effect = np.sqrt(X[:, 0]) + X[:, 1] ** 2 + X[:, 2] + np.array([0.0, 0.8, -0.5, 0.3])[X[:, 3].astype(int)]
     y = effect + rng.normal(0, 0.1, n) if signal else rng.random(n)
     return X, y, [False, False, False, True, False]
 
