@@ -81,3 +81,23 @@ def compare(
         importances = optuna_importances(method, params, distributions, values, direction, seed)
         out[method] = {"importances": importances, "kendall_tau": kendall_tau(nrrelieff, importances)}
     return out
+
+
+def pool_comparisons(
+    per_group: Mapping[str, tuple[int, Mapping[str, Mapping[str, Any]]]],
+    nrrelieff: Mapping[str, float],
+    names: Sequence[str],
+) -> dict[str, dict[str, Any]]:
+    """Pooled comparators, defined as the pooled N-RReliefF is (docs/architecture.md, "Pooling"):
+    the trial-count-weighted mean of each method's per-group importances, with Kendall tau against
+    the pooled N-RReliefF. `per_group`: group -> (trials, `compare`'s answer for that group)."""
+    total = sum(n for n, _ in per_group.values())
+    methods = {m for _, answer in per_group.values() for m in answer}
+    out: dict[str, dict[str, Any]] = {}
+    for method in sorted(methods):
+        pooled = {
+            name: sum(n * answer[method]["importances"][name] for n, answer in per_group.values()) / total
+            for name in names
+        }
+        out[method] = {"importances": pooled, "kendall_tau": kendall_tau(nrrelieff, pooled)}
+    return out

@@ -19,6 +19,7 @@ import resource
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -78,13 +79,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     return int(args.func(args))
 
 
+@dataclass(frozen=True)
+class RankOptions:
+    """What `rank` needs to read a file and rank it (the command line's options, or a caller's)."""
+
+    trials: str
+    metric: str
+    maximize: bool = True
+    by: str | None = None
+    status_column: str = "status"
+    method: str = "fixed-scale"
+    k: int = 10
+    sigma: float = 20.0
+    bootstrap: int = 200
+    seed: int = 0
+    stable_window: int = 100
+    progress: bool = False
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> RankOptions:
+        return cls(**{f.name: getattr(args, f.name) for f in fields(cls)})
+
+
 def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     try:
         methods = _methods(args.compare)
         space = _space(args.space)
-        encoded = encode_trials(space, read_trials(args, space), maximize=args.maximize)
-        result = rank(encoded, args)
+        options = RankOptions.from_args(args)
+        encoded = encode_trials(space, read_trials(options, space), maximize=options.maximize)
+        result = rank(encoded, options)
         if methods:
             result["comparison"] = _compare_all(space, encoded, result["rankings"], methods, args.seed)
     except (SweeprankError, ValueError) as err:
@@ -144,27 +168,27 @@ def _metric(raw: str | None, where: str) -> float:
         raise SpecError(where, f"metric must be a number, got {raw!r}") from None
 
 
-def _columns(path: str, header: list[str], space: SearchSpace, args: argparse.Namespace) -> dict[str, str]:
+def _columns(path: str, header: list[str], space: SearchSpace, options: RankOptions) -> dict[str, str]:
     """Hyperparameter -> column; plain names or Optuna's params_<name>."""
     unknown = [c for c in header if c.startswith(PARAM_PREFIX) and c[len(PARAM_PREFIX) :] not in space.names]
     if unknown:
         raise SpecError(path, f"columns {unknown} name hyperparameters the space does not have ({space.names})")
     columns = {n: n if n in header else PARAM_PREFIX + n for n in space.names}
     missing = [n for n, c in columns.items() if c not in header]
-    missing += [c for c in (args.metric, args.by) if c and c not in header]
+    missing += [c for c in (options.metric, options.by) if c and c not in header]
     if missing:
         raise SpecError(path, f"missing column(s) {missing}; the header has {header}")
     return columns
 
 
-def read_trials(args: argparse.Namespace, space: SearchSpace) -> list[TrialRow]:
-    path = str(args.trials)
+def read_trials(options: RankOptions, space: SearchSpace) -> list[TrialRow]:
+    path = str(options.trials)
     try:
         with open(path, newline="") as handle:
             reader = csv.DictReader(handle)
-            columns = _columns(path, list(reader.fieldnames or []), space, args)
+            columns = _columns(path, list(reader.fieldnames or []), space, options)
             id_column = next((c for c in ID_COLUMNS if c in (reader.fieldnames or [])), None)
-            return [_row(row, reader.line_num, path, columns, id_column, space, args) for row in reader]
+            return [_row(row, reader.line_num, path, columns, id_column, space, options) for row in reader]
     except OSError as err:
         raise SpecError(path, f"cannot read trials file: {err.strerror}") from None
 
@@ -176,16 +200,16 @@ def _row(
     columns: dict[str, str],
     id_column: str | None,
     space: SearchSpace,
-    args: argparse.Namespace,
+    options: RankOptions,
 ) -> TrialRow:
     trial_id = row[id_column] if id_column else str(line)
-    group = row[args.by] if args.by else ALL
-    status = (row.get(args.status_column) or COMPLETED).strip().lower()
+    group = row[options.by] if options.by else ALL
+    status = (row.get(options.status_column) or COMPLETED).strip().lower()
     if status in ("complete", "completed"):  # Optuna writes COMPLETE
         status = COMPLETED
     if status != COMPLETED:
         return TrialRow(trial_id, {}, None, status, group)
-    value = _metric(row[args.metric], f"{path} line {line}, column {args.metric}")
+    value = _metric(row[options.metric], f"{path} line {line}, column {options.metric}")
     if not math.isfinite(value):
         return TrialRow(trial_id, {}, value, status, group)
     config = {n: _cell(space[n], row[c] or "", f"{path} line {line}, column {c}") for n, c in columns.items()}
@@ -207,25 +231,25 @@ def checkpoints(n: int, method: str) -> list[int]:
     return [*range(step, n, step), n]
 
 
-def rank(encoded: EncodedTrials, args: argparse.Namespace) -> dict[str, Any]:
+def rank(encoded: EncodedTrials, options: RankOptions) -> dict[str, Any]:
     """Feed the trials in file order, checkpoint by checkpoint, then test and snapshot every group."""
     if encoded.n == 0:
         raise SpecError(
-            str(args.trials), f"no completed trial with a finite metric (excluded: {dict(encoded.excluded)})"
+            str(options.trials), f"no completed trial with a finite metric (excluded: {dict(encoded.excluded)})"
         )
     ranking = GroupedRanking(
         encoded.names,
         encoded.categorical,
-        args.k,
-        args.sigma,
-        args.bootstrap,
-        args.seed,
-        window=args.stable_window,
-        method=args.method,
+        options.k,
+        options.sigma,
+        options.bootstrap,
+        options.seed,
+        window=options.stable_window,
+        method=options.method,
         refresh_every=NEVER,
     )
-    points = checkpoints(encoded.n, args.method)
-    show = args.progress or (encoded.n >= PROGRESS_MIN_ROWS and sys.stderr.isatty())
+    points = checkpoints(encoded.n, options.method)
+    show = options.progress or (encoded.n >= PROGRESS_MIN_ROWS and sys.stderr.isatty())
     start = 0
     for count, stop in enumerate(points, start=1):
         ranking.partial_fit(encoded.X[start:stop], encoded.y[start:stop], encoded.groups[start:stop])
@@ -234,21 +258,21 @@ def rank(encoded: EncodedTrials, args: argparse.Namespace) -> dict[str, Any]:
         start = stop
     ranking.refresh_significance()
     rankings = ranking.snapshot()
-    if not args.by:
+    if not options.by:
         rankings.pop(POOLED)
     return {
-        "metric": args.metric,
-        "direction": "maximize" if args.maximize else "minimize",
+        "metric": options.metric,
+        "direction": "maximize" if options.maximize else "minimize",
         "n_trials": encoded.n,
         "excluded": dict(encoded.excluded),
         "parameters": {
-            "method": args.method,
+            "method": options.method,
             "block_size": ranking.block_size,
-            "k": args.k,
-            "sigma": args.sigma,
-            "bootstrap": args.bootstrap,
+            "k": options.k,
+            "sigma": options.sigma,
+            "bootstrap": options.bootstrap,
             "permutations": ranking.n_permutations,
-            "seed": args.seed,
+            "seed": options.seed,
         },
         # "stable since" is exact when this is 1; otherwise it is the first checkpoint of the settled order.
         "stability_resolution": points[0] if len(points) > 1 else 1,
@@ -270,7 +294,7 @@ def _compare_all(
     space: SearchSpace, encoded: EncodedTrials, rankings: dict[str, Any], methods: list[str], seed: int
 ) -> dict[str, Any]:
     """Comparators per group; pooled = the same trial-count-weighted mean as N-RReliefF's."""
-    from importance.compare import compare, kendall_tau
+    from importance.compare import compare, pool_comparisons
 
     out: dict[str, Any] = {}
     for group in (g for g in rankings if g != POOLED):
@@ -281,14 +305,8 @@ def _compare_all(
         out[group] = compare(params, distributions, subset.y.tolist(), mine, "maximize", methods, seed)
     if POOLED in rankings:
         mine = dict(zip(rankings[POOLED]["names"], rankings[POOLED]["importances"], strict=False))
-        counts = {g: rankings[g]["n_trials"] for g in out}
-        total = sum(counts.values())
-        out[POOLED] = {}
-        for method in methods:
-            pooled = {
-                n: sum(counts[g] * out[g][method]["importances"][n] for g in counts) / total for n in encoded.names
-            }
-            out[POOLED][method] = {"importances": pooled, "kendall_tau": kendall_tau(mine, pooled)}
+        per_group = {g: (rankings[g]["n_trials"], out[g]) for g in list(out)}
+        out[POOLED] = pool_comparisons(per_group, mine, encoded.names)
     return out
 
 

@@ -65,3 +65,15 @@ def test_compare_reports_kendall_tau() -> None:
     assert out["fanova"]["kendall_tau"] == pytest.approx(kendall_tau(mine, out["fanova"]["importances"]))
     assert out["fanova"]["kendall_tau"] > 0.5
     assert kendall_tau({"a": 1.0, "b": 1.0}, {"a": 0.2, "b": 0.8}) is None
+
+
+def test_pooled_comparators_are_the_trial_weighted_mean_like_nrrelieff() -> None:
+    from importance.compare import pool_comparisons
+
+    per_group = {
+        "a": (30, {"fanova": {"importances": {"x": 0.8, "y": 0.2}}}),
+        "b": (10, {"fanova": {"importances": {"x": 0.4, "y": 0.6}}}),
+    }
+    pooled = pool_comparisons(per_group, {"x": 0.9, "y": 0.1}, ["x", "y"])["fanova"]
+    assert pooled["importances"] == pytest.approx({"x": 0.7, "y": 0.3})  # (30 * 0.8 + 10 * 0.4) / 40
+    assert pooled["kendall_tau"] == pytest.approx(1.0)
