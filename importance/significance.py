@@ -6,7 +6,7 @@ tested by shuffling the metric over the trials while the lists stay fixed:
 each shuffle costs one pass over the (reference, neighbour) pairs, and all
 shuffles together are one matrix product. For each hyperparameter the raw
 weight W is compared with its null distribution:
-- while shuffles are cheap (up to about 2,000 trials) there are at least
+- while shuffles are cheap (up to about 1,000 trials) there are at least
   `EXACT_PERMUTATIONS` of them and the p-value is the permutation test's own,
   (1 + #{null >= W}) / (P + 1): valid at any n, and fine enough for Holm;
 - beyond that, a few hundred shuffles leave the tail too coarse, and the
@@ -54,7 +54,7 @@ NEGLIGIBLE = 0.10  # an importance below this share is not worth tuning first
 MIN_TRIALS = 30  # below this a permutation null of N-RReliefF is too lumpy to trust
 EXACT_PERMUTATIONS = 1000  # from this many shuffles on, p-values are the permutation test's own
 MAX_PERMUTATIONS = 2000
-PERMUTATION_BUDGET = 20_000_000  # (pairs x shuffles) per test: about 0.1 s here
+PERMUTATION_BUDGET = 10_000_000  # (pairs x shuffles) per test: about 0.05 s here
 TOO_FEW_TO_TEST = f"fewer than {MIN_TRIALS} trials: too few to test for an effect"
 
 
