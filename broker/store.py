@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import redis
-from redis.backoff import ExponentialBackoff
-from redis.retry import Retry
 
 from broker import keys
+from broker.connection import connect
 from trials.errors import SweeprankError
 from trials.specs import EpochMetrics, SweepSpec, SweepStatus, TrialResult, TrialSpec, TrialStatus
 
@@ -93,18 +92,9 @@ class Store:
         self._release_claim = client.register_script(_RELEASE_CLAIM)
 
     @classmethod
-    def from_url(cls, url: str) -> Store:
-        """A store whose commands ride out a Redis restart of up to about half a minute."""
-        retry = Retry(ExponentialBackoff(cap=2.0, base=0.05), retries=20)
-        return cls(
-            redis.Redis.from_url(
-                url,
-                decode_responses=True,
-                health_check_interval=30,
-                retry=retry,
-                retry_on_error=[redis.ConnectionError, redis.TimeoutError],
-            )
-        )
+    def from_url(cls, url: str, ride_out_restarts: bool = True) -> Store:
+        """A store on a new client for `url` (see broker.connection.connect)."""
+        return cls(connect(url, ride_out_restarts))
 
     # --- sweeps -----------------------------------------------------------------
 

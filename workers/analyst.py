@@ -22,6 +22,7 @@ from typing import Any, cast
 import redis
 
 from broker import keys, sweeps
+from broker.connection import BrokerUnavailable
 from broker.dispatcher import Dispatcher
 from broker.reconciler import Reconciler
 from broker.store import Store
@@ -229,11 +230,11 @@ class Analyst:
                         log.warning("reconciler: %s", dict(outcomes))
                     next_reconcile = time.monotonic() + reconcile_every_s
                 self.dispatcher.refill()
-            except redis.ConnectionError:
+            except BrokerUnavailable:
                 log.warning("Redis unreachable; retrying")
                 time.sleep(1.0)
                 self._reconnect()
 
     def _reconnect(self) -> None:
-        with contextlib.suppress(redis.ConnectionError):
+        with contextlib.suppress(BrokerUnavailable):
             self.start()

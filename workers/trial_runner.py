@@ -19,9 +19,8 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-import redis
-
 from broker import keys
+from broker.connection import BrokerError
 from broker.dispatcher import Dispatcher
 from broker.reconciler import replace_attempt
 from broker.settings import Settings
@@ -151,7 +150,7 @@ class TrialRunner:
             from workers.trainer.loop import run_trial
 
             return run_trial(spec, device=self.device, on_epoch=on_epoch, should_stop=should_stop, worker=self.worker)
-        except redis.RedisError:
+        except BrokerError:
             raise  # the store is unreachable: not the trial's fault; the reconciler re-queues it
         except Exception as err:  # a broken trial must end as `failed`, not take the worker down
             log.exception("trial %s failed", spec.key)
