@@ -29,11 +29,9 @@ def _wait_for_web(client: Client, stack: Stack, timeout_s: float = 30.0) -> None
 
 def _admin_token(redis_url: str, data_dir: Path) -> str:
     """A fresh admin token for this stack's operator, kept in a file only they can read."""
-    import redis
+    from broker.store import Store
 
-    from broker.users import Users
-
-    token = Users(redis.Redis.from_url(redis_url, decode_responses=True)).add("admin", admin=True)
+    token = Store.from_url(redis_url, ride_out_restarts=False).users.add("admin", admin=True)
     path = data_dir / TOKEN_FILE
     path.touch(mode=0o600)
     path.write_text(token + "\n")

@@ -131,7 +131,7 @@ class ActionDone(BaseModel):
 
 
 def _sweep_record(sweep_id: str) -> dict[str, Any]:
-    record = services().store.sweep(sweep_id)
+    record = services().store.sweeps.get(sweep_id)
     return SweepRecord.model_validate(record).model_dump(mode="json")
 
 
@@ -154,7 +154,7 @@ def create_sweep() -> Any:
 
 @routes.route("/sweeps", "GET", "List sweeps, newest first", response=SweepList)
 def list_sweeps() -> Any:
-    ids = list(reversed(services().store.sweep_ids()))
+    ids = list(reversed(services().store.sweeps.ids()))
     return jsonify({"sweeps": [_sweep_record(s) for s in ids]})
 
 
@@ -166,7 +166,7 @@ def list_sweeps() -> Any:
 )
 def list_summaries() -> Any:
     store = services().store
-    return jsonify({"sweeps": [sweep_summary(store, store.sweep(s)) for s in reversed(store.sweep_ids())]})
+    return jsonify({"sweeps": [sweep_summary(store, store.sweeps.get(s)) for s in reversed(store.sweeps.ids())]})
 
 
 @routes.route(
@@ -177,7 +177,7 @@ def list_summaries() -> Any:
 )
 def get_summary(sweep_id: str) -> Any:
     store = services().store
-    return jsonify(sweep_summary(store, store.sweep(sweep_id)))
+    return jsonify(sweep_summary(store, store.sweeps.get(sweep_id)))
 
 
 @routes.route(
@@ -230,12 +230,12 @@ def _sort_key(sort: str, names: list[str]) -> Any:
 )
 def list_trials(sweep_id: str) -> Any:
     store = services().store
-    record = store.sweep(sweep_id)
+    record = store.sweeps.get(sweep_id)
     offset = max(request.args.get("offset", 0, type=int), 0)
     limit = min(max(request.args.get("limit", 100, type=int), 1), 1000)
     sort, descending = request.args.get("sort", "trial_id"), request.args.get("order", "asc") == "desc"
-    states, configs = store.trial_states(sweep_id), store.planned_configs(sweep_id)
-    finals = {r.trial_id: r for r in store.results(sweep_id)}
+    states, configs = store.trials.states(sweep_id), store.sweeps.planned_configs(sweep_id)
+    finals = {r.trial_id: r for r in store.results.in_arrival_order(sweep_id)}
     now = time.time()
     rows = [
         {
@@ -258,8 +258,8 @@ def list_trials(sweep_id: str) -> Any:
 )
 def trial_metrics(sweep_id: str, trial_id: int) -> Any:
     store = services().store
-    store.sweep(sweep_id)
-    return jsonify({"metrics": [m.model_dump(mode="json") for m in store.epoch_metrics(sweep_id, trial_id)]})
+    store.sweeps.get(sweep_id)
+    return jsonify({"metrics": [m.model_dump(mode="json") for m in store.results.epoch_metrics(sweep_id, trial_id)]})
 
 
 @routes.route(
@@ -267,8 +267,8 @@ def trial_metrics(sweep_id: str, trial_id: int) -> Any:
 )
 def latest_ranking(sweep_id: str) -> Any:
     store = services().store
-    store.sweep(sweep_id)
-    return jsonify({"ranking": store.latest_ranking(sweep_id)})
+    store.sweeps.get(sweep_id)
+    return jsonify({"ranking": store.rankings.latest(sweep_id)})
 
 
 @routes.route(
@@ -276,8 +276,8 @@ def latest_ranking(sweep_id: str) -> Any:
 )
 def ranking_history(sweep_id: str) -> Any:
     store = services().store
-    store.sweep(sweep_id)
-    return jsonify({"history": store.ranking_history(sweep_id)})
+    store.sweeps.get(sweep_id)
+    return jsonify({"history": store.rankings.history(sweep_id)})
 
 
 @routes.route(
@@ -288,23 +288,23 @@ def ranking_history(sweep_id: str) -> Any:
 )
 def ranking_csv(sweep_id: str) -> Any:
     store = services().store
-    store.sweep(sweep_id)
+    store.sweeps.get(sweep_id)
     # Before the first ranking the file has its header only, so a download never fails.
-    rows = ranking_rows(store.latest_ranking(sweep_id))
+    rows = ranking_rows(store.rankings.latest(sweep_id))
     headers = {"Content-Disposition": f"attachment; filename={sweep_id}-ranking.csv"}
     return Response(to_csv(RANKING_COLUMNS, rows), mimetype="text/csv", headers=headers)
 
 
 def _action(sweep_id: str, action: str) -> Any:
     svc = services()
-    user = require_owner(svc.store.sweep(sweep_id)["owner"])
+    user = require_owner(svc.store.sweeps.get(sweep_id)["owner"])
     if action == "pause":
         sweeps.pause(svc.store, sweep_id)
     elif action == "resume":
         sweeps.resume(svc.store, svc.dispatcher, sweep_id)
     else:
         sweeps.cancel(svc.store, svc.dispatcher, sweep_id, by=user.name)
-    return jsonify({"id": sweep_id, "status": svc.store.status(sweep_id).value})
+    return jsonify({"id": sweep_id, "status": svc.store.sweeps.status(sweep_id).value})
 
 
 def _register_action(action: str) -> None:

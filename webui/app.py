@@ -13,7 +13,6 @@ from broker.dispatcher import Dispatcher
 from broker.settings import Settings
 from broker.store import Store, UnknownSweep
 from broker.sweeps import SweepStateError
-from broker.users import Users
 from trials.errors import SweeprankError
 from trials.specs import SpecInvalid
 
@@ -84,7 +83,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions["sweeprank"] = Services(settings)
     if not app.config["SECRET_KEY"]:
         # Shared through Redis so that every web process signs and accepts the same sessions.
-        app.config["SECRET_KEY"] = Users(app.extensions["sweeprank"].store.r).web_secret()
+        app.config["SECRET_KEY"] = app.extensions["sweeprank"].store.users.web_secret()
 
     from webui.api import api
     from webui.auth import check_csrf, csrf_token, current_user

@@ -15,7 +15,8 @@ from typing import Any, TypeVar, cast
 
 from flask import abort, current_app, g, redirect, request, session, url_for
 
-from broker.users import User, Users
+from broker.store.users import UserStore
+from broker.users import User
 from webui.app import services
 from webui.ratelimit import enforce
 
@@ -27,8 +28,8 @@ NEEDS_MEMBER = "this action needs a member: log in, or send 'Authorization: Bear
 _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-def users() -> Users:
-    return Users(services().store.r)
+def users() -> UserStore:
+    return services().store.users
 
 
 def _bearer() -> str | None:

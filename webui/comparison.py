@@ -25,16 +25,16 @@ _CACHE_SIZE = 32
 
 
 def compare_sweep(store: Store, sweep_id: str) -> dict[str, Any]:
-    ranking = store.latest_ranking(sweep_id)
+    ranking = store.rankings.latest(sweep_id)
     if ranking is None:
         raise SweeprankError(f"sweep {sweep_id} has no ranking yet: compare after its first completed trials")
     key = (sweep_id, int(ranking["n_results"]))
     if key in _cache:
         return _cache[key]
-    record = store.sweep(sweep_id)
+    record = store.sweeps.get(sweep_id)
     spec = SweepSpec.model_validate(record["spec"])
     space = SearchSpace.from_dict(record["space"])
-    rows = [result_row(r, spec.metric) for r in store.results(sweep_id, limit=key[1])]
+    rows = [result_row(r, spec.metric) for r in store.results.in_arrival_order(sweep_id, limit=key[1])]
     encoded = encode_trials(space, rows, maximize=spec.direction == "maximize")
     groups: dict[str, Any] = {}
     for name, group in ranking["groups"].items():

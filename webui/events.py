@@ -17,7 +17,6 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app
 
-from broker import keys
 from broker.settings import Settings
 from broker.store import Store
 from trials.specs import SweepStatus
@@ -32,20 +31,8 @@ KEEPALIVE_S = 15.0
 
 
 def pool_marker(store: Store, settings: Settings) -> dict[str, Any]:
-    pipe = store.r.pipeline(transaction=False)
-    pipe.xrevrange(keys.RESULTS_STREAM, count=1)
-    pipe.llen(keys.queue_name("cpu"))
-    pipe.llen(keys.queue_name("gpu"))
-    pipe.llen(keys.FAILURES)
-    pipe.lindex(keys.FAILURES, 0)
-    last, cpu, gpu, n_failures, newest_failure = pipe.execute()
-    workers = sorted(w["name"] for w in store.live_workers(settings.worker_ttl_s))
-    return {
-        "workers": workers,
-        "queues": [cpu, gpu],
-        "last_result": last[0][0] if last else "",
-        "failures": [n_failures, newest_failure],
-    }
+    pool = store.activity.pool(("cpu", "gpu"))
+    return {"workers": sorted(w["name"] for w in store.workers.live(settings.worker_ttl_s)), **pool}
 
 
 def _sweep_event(sweep_id: str, marker: tuple[str, int, int, int]) -> dict[str, Any]:
@@ -71,8 +58,8 @@ def event_stream(store: Store, settings: Settings, interval_s: float, max_s: flo
     sweeps: dict[str, tuple[str, int, int, int]] = {}
     while time.monotonic() - started < max_s:
         # Keep watching a sweep that just ended until its final status has been sent.
-        watched = sorted(set(store.active_sweep_ids()) | {s for s, m in sweeps.items() if not SweepStatus(m[0]).final})
-        now_sweeps = store.activity(watched)
+        watched = sorted(set(store.sweeps.active_ids()) | {s for s, m in sweeps.items() if not SweepStatus(m[0]).final})
+        now_sweeps = store.activity.sweeps(watched)
         now_pool = pool_marker(store, settings)
         out = []
         if pool is not None and now_pool != pool:

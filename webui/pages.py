@@ -33,7 +33,7 @@ def sweep_list() -> str:
 
 @pages.get("/sweeps/<sweep_id>")
 def sweep_page(sweep_id: str) -> str:
-    record = services().store.sweep(sweep_id)
+    record = services().store.sweeps.get(sweep_id)
     user = current_user()
     return render_template(
         "sweep.html",

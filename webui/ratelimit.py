@@ -7,7 +7,6 @@ import time
 from flask import current_app
 from werkzeug.exceptions import TooManyRequests
 
-from broker import keys
 from webui.app import services
 
 
@@ -22,10 +21,6 @@ def enforce(bucket: str, what: str, config_key: str, window_s: int = 60) -> None
     limit = int(current_app.config[config_key])
     now = time.time()
     window = int(now // window_s)
-    key = keys.rate(bucket, window)
-    pipe = services().store.r.pipeline(transaction=True)
-    pipe.incr(key)
-    pipe.expire(key, window_s * 2)
-    count = int(pipe.execute()[0])
+    count = services().store.rates.hit(bucket, window, ttl_s=window_s * 2)
     if count > limit:
         raise RateLimited(what, limit, window_s, int((window + 1) * window_s - now) + 1)

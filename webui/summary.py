@@ -32,7 +32,7 @@ def best_result(store: Store, record: dict[str, Any]) -> dict[str, Any] | None:
     metric, maximize = record["spec"]["metric"], record["spec"]["direction"] == "maximize"
     scored = [
         (value, r)
-        for r in store.results(record["id"])
+        for r in store.results.in_arrival_order(record["id"])
         if r.status is TrialStatus.COMPLETED and (value := r.metric(metric)) is not None
     ]
     best = None
@@ -141,7 +141,7 @@ def reading(group: dict[str, Any] | None, status: str | None = None) -> str:
 
 
 def sweep_summary(store: Store, record: dict[str, Any]) -> dict[str, Any]:
-    ranking = store.latest_ranking(record["id"])
+    ranking = store.rankings.latest(record["id"])
     pooled = ranking["groups"]["pooled"] if ranking else None
     return {
         "id": record["id"],

@@ -17,7 +17,6 @@ from typing import Any
 
 from celery import signals
 
-from broker import keys
 from broker.celery_app import TRAIN_TRIAL, app
 from broker.dispatcher import Dispatcher
 from broker.settings import Settings
@@ -102,7 +101,7 @@ def _register(sender: Any, **_: Any) -> None:
     def beat() -> None:
         while True:
             try:
-                store.register_worker(name, info | gpu_status(info["gpu"]), settings.worker_ttl_s)
+                store.workers.register(name, info | gpu_status(info["gpu"]), settings.worker_ttl_s)
                 Dispatcher(store, app, settings).refill()
             except Exception:  # Redis restarting: keep beating, the next beat re-registers
                 pass
@@ -116,11 +115,11 @@ def _register(sender: Any, **_: Any) -> None:
 def _drain(**_: Any) -> None:
     """Children hand their running trials back at the next epoch instead of finishing them."""
     settings = Settings.from_env()
-    Store.from_url(settings.redis_url).r.set(keys.draining(socket.gethostname(), os.getpid()), "1", ex=3600)
+    Store.from_url(settings.redis_url).workers.raise_drain_flag(socket.gethostname(), os.getpid())
 
 
 @signals.worker_shutdown.connect
 def _unregister(sender: Any, **_: Any) -> None:
     _stop_heartbeat.set()
     settings = Settings.from_env()
-    Store.from_url(settings.redis_url).unregister_worker(str(sender.hostname))
+    Store.from_url(settings.redis_url).workers.unregister(str(sender.hostname))

@@ -15,7 +15,7 @@ def finish(store: Store, sent: dict[str, object]) -> None:
     """What a trainer does at the end of a trial."""
     spec = sent["spec"]
     assert isinstance(spec, dict)
-    store.store_result(
+    store.results.save(
         TrialResult(
             sweep_id=spec["sweep_id"],
             trial_id=spec["trial_id"],
@@ -26,18 +26,18 @@ def finish(store: Store, sent: dict[str, object]) -> None:
             test_accuracy=0.5,
         )
     )
-    store.remove_inflight("cpu", f"{spec['sweep_id']}:{spec['trial_id']}:{spec['attempt']}")
+    store.trials.remove_inflight("cpu", f"{spec['sweep_id']}:{spec['trial_id']}:{spec['attempt']}")
 
 
 def test_nothing_is_sent_without_live_slots(store: Store, dispatcher: Dispatcher, celery: RecordingCelery) -> None:
     sweep_id = sweeps.submit(store, dispatcher, make_spec(n_trials=3))
-    assert celery.sent == [] and store.sweep(sweep_id)["pending"] == 3
+    assert celery.sent == [] and store.sweeps.get(sweep_id)["pending"] == 3
     add_worker(store, slots=2)
     assert dispatcher.refill() == 2
     assert [s["spec"]["trial_id"] for s in celery.sent] == [0, 1]
     assert all(s["queue"] == "trials.cpu" and s["name"] == "sweeprank.train_trial" for s in celery.sent)
     assert dispatcher.refill() == 0, "slots are full until a trial ends"
-    assert store.status(sweep_id) == SweepStatus.RUNNING
+    assert store.sweeps.status(sweep_id) == SweepStatus.RUNNING
 
 
 def test_small_sweep_of_another_owner_gets_the_next_free_slot(
@@ -75,8 +75,8 @@ def test_paused_and_cancelled_sweeps_are_not_dispatched(
     other = sweeps.submit(store, dispatcher, make_spec("bob", n_trials=3))
     assert celery.sent[-1]["spec"]["sweep_id"] == other
     sweeps.cancel(store, dispatcher, other, by="bob")
-    assert store.sweep(other)["pending"] == 0
-    states = store.trial_states(other)
+    assert store.sweeps.get(other)["pending"] == 0
+    states = store.trials.states(other)
     assert sorted(s["status"] for s in states.values()) == ["cancelled", "cancelled", "queued"]
     finish(store, celery.sent[-1])
     assert dispatcher.refill() == 0, "the paused sweep waits, the cancelled one is empty"
@@ -99,7 +99,7 @@ def test_stale_inflight_entries_are_pruned(store: Store, dispatcher: Dispatcher,
     sweeps.submit(store, dispatcher, make_spec(n_trials=2))
     spec = celery.sent[0]["spec"]
     # The trainer stored the result but died before leaving the in-flight set.
-    store.store_result(
+    store.results.save(
         TrialResult(
             sweep_id=spec["sweep_id"],
             trial_id=spec["trial_id"],

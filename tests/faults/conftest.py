@@ -79,7 +79,7 @@ class FaultStack(LiveStack):
         self.start_analyst()
         label = f"trainer-{name}"
         trainer = self.stack.spawn(label, trainer_command(name, 2), env)
-        wait_until(lambda: any(w["name"] == name for w in self.store.live_workers(30)), 60, what=f"{name} registered")
+        wait_until(lambda: any(w["name"] == name for w in self.store.workers.live(30)), 60, what=f"{name} registered")
         return trainer
 
     def kill(self, pid: int) -> None:
@@ -98,7 +98,7 @@ def faults(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack]:
 
 def wait_done(stack: FaultStack, sweep_id: str, timeout_s: float = 180) -> dict[str, Any]:
     return wait_until(
-        lambda: (s := stack.store.sweep(sweep_id))["status"] == "completed" and s,
+        lambda: (s := stack.store.sweeps.get(sweep_id))["status"] == "completed" and s,
         timeout_s,
         what=f"sweep {sweep_id} to complete",
     )

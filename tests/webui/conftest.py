@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
 from broker.store import Store
 from broker.sweeps import plan_trials
-from broker.users import Users
 from tests.conftest import database_url
 
 # The browser tests reuse the integration stack: its fixtures and its hook that prints child logs on failure.
@@ -38,8 +38,14 @@ class Members:
 @pytest.fixture
 def web_redis_url(redis_url: str) -> str:
     url = database_url(redis_url, 1)
-    Store.from_url(url).r.flushdb()
+    redis.Redis.from_url(url).flushdb()
     return url
+
+
+@pytest.fixture
+def web_redis(web_redis_url: str) -> redis.Redis:
+    """A plain client on the web tests' database, to look at what the store wrote."""
+    return redis.Redis.from_url(web_redis_url, decode_responses=True)
 
 
 @pytest.fixture
@@ -54,7 +60,7 @@ def app(web_redis_url: str) -> Flask:
 
 @pytest.fixture
 def members(store: Store) -> Members:
-    users = Users(store.r)
+    users = store.users
     return Members(ann=users.add("ann", password=PASSWORD), bob=users.add("bob"), root=users.add("root", admin=True))
 
 
@@ -70,13 +76,13 @@ def bearer(token: str) -> dict[str, str]:
 def seed_sweep(store: Store, owner: str = "ann", n_trials: int = 30, n_results: int = 0, **extra: Any) -> str:
     """A sweep created straight in the store (nothing dispatched), with `n_results` synthetic results."""
     spec = SweepSpec.model_validate(tiny_spec(owner=owner, n_trials=n_trials, **extra))
-    sweep_id = store.create_sweep(spec, plan_trials(spec))
+    sweep_id = store.sweeps.create(spec, plan_trials(spec))
     rng = random.Random(0)
-    for trial_id, config in list(store.planned_configs(sweep_id).items())[:n_results]:
+    for trial_id, config in list(store.sweeps.planned_configs(sweep_id).items())[:n_results]:
         # Accuracy rises with the learning rate and falls with dropout: a ranking with a clear top.
         accuracy = 0.5 + 40 * config["learning_rate"] - 0.3 * config["dropout_rate"] + rng.gauss(0, 0.01)
-        store.update_trial(sweep_id, trial_id, status="running", worker="host:1", started=1.0, epoch=1, epochs=1)
-        store.store_result(
+        store.trials.update(sweep_id, trial_id, status="running", worker="host:1", started=1.0, epoch=1, epochs=1)
+        store.results.save(
             TrialResult(
                 sweep_id=sweep_id,
                 trial_id=trial_id,
@@ -118,9 +124,9 @@ def seed_ranking(store: Store, sweep_id: str) -> dict[str, Any]:
     from workers.analyst import RankingParams, SweepAnalysis
 
     analysis = SweepAnalysis.of_stored(store, sweep_id, RankingParams(n_bootstrap=30))
-    analysis.add(store.results(sweep_id))
+    analysis.add(store.results.in_arrival_order(sweep_id))
     full, compact = analysis.records()
-    store.save_ranking(sweep_id, full, compact)
+    store.rankings.save(sweep_id, full, compact)
     return full
 
 

@@ -3,34 +3,35 @@
 from __future__ import annotations
 
 import pytest
+import redis
 from flask.testing import FlaskClient
 
 from broker.store import Store
-from broker.users import UserError, Users
+from broker.users import UserError
 from sweeprank.cli import build_parser
 from sweeprank.users_cmd import add_user_command
 from tests.webui.conftest import PASSWORD, Members
 from webui import create_app
 
 
-def test_token_identifies_its_member_and_a_new_token_revokes_the_old(store: Store) -> None:
-    users = Users(store.r)
+def test_token_identifies_its_member_and_a_new_token_revokes_the_old(store: Store, web_redis: redis.Redis) -> None:
+    users = store.users
     first = users.add("eve")
     assert users.by_token(first) == users.get("eve")
     second = users.add("eve", admin=True)
     assert users.by_token(first) is None
     found = users.by_token(second)
     assert found is not None and found.admin
-    assert first not in str(store.r.hgetall("sr:user:eve")), "the token itself is never stored"
+    assert first not in str(web_redis.hgetall("sr:user:eve")), "the token itself is never stored"
 
 
-def test_password_is_checked_with_scrypt(store: Store) -> None:
-    users = Users(store.r)
+def test_password_is_checked_with_scrypt(store: Store, web_redis: redis.Redis) -> None:
+    users = store.users
     users.add("eve", password="long enough pw")
     assert users.by_password("eve", "long enough pw") is not None
     assert users.by_password("eve", "wrong password") is None
     assert users.by_password("nobody", "long enough pw") is None
-    assert "long enough" not in str(store.r.hgetall("sr:user:eve"))
+    assert "long enough" not in str(web_redis.hgetall("sr:user:eve"))
 
 
 @pytest.mark.parametrize(
@@ -38,7 +39,7 @@ def test_password_is_checked_with_scrypt(store: Store) -> None:
 )
 def test_bad_member_is_refused(store: Store, name: str, password: str | None, fragment: str) -> None:
     with pytest.raises(UserError, match=fragment):
-        Users(store.r).add(name, password=password)
+        store.users.add(name, password=password)
 
 
 def test_web_secret_is_shared_by_every_process(web_redis_url: str) -> None:
@@ -55,7 +56,7 @@ def test_user_add_command_prints_a_working_token(
     assert args.func is add_user_command
     assert add_user_command(args) == 0
     token = capsys.readouterr().out.strip()
-    user = Users(store.r).by_token(token)
+    user = store.users.by_token(token)
     assert user is not None and user.name == "zoe" and user.admin
 
 

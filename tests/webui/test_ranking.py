@@ -127,7 +127,7 @@ def test_ranking_csv_has_one_row_per_group_and_hyperparameter(client: FlaskClien
         detectable=[None, None, 0.08, 0.3],
     )
     digits = group([0.1, 0.2, 0.3, 0.4], ["undetermined"] * 4, p_adjusted=[0.5, 0.6, None, 0.7], note=NOTE)
-    store.save_ranking(sweep_id, *ranking_record({"digits": digits, "pooled": pooled}))
+    store.rankings.save(sweep_id, *ranking_record({"digits": digits, "pooled": pooled}))
 
     rows = rows_of(client, sweep_id)
     assert [(r["group"], r["name"], r["rank"]) for r in rows] == [
@@ -155,7 +155,7 @@ def test_ranking_csv_has_one_row_per_group_and_hyperparameter(client: FlaskClien
 
 def test_ranking_csv_of_an_old_record_leaves_the_test_columns_empty(client: FlaskClient, store: Store) -> None:
     sweep_id = seed_sweep(store, n_trials=80)
-    store.save_ranking(sweep_id, *ranking_record({"pooled": group([0.4, 0.3, 0.29, 0.01])}))
+    store.rankings.save(sweep_id, *ranking_record({"pooled": group([0.4, 0.3, 0.29, 0.01])}))
     rows = rows_of(client, sweep_id)
     assert [r["name"] for r in rows] == ["learning_rate", "num_conv_layers", "dropout_rate", "batch_size"]
     assert all(r[k] == "" for r in rows for k in ("p_value", "p_adjusted", "verdict", "detectable"))
@@ -172,10 +172,10 @@ def test_summary_reads_the_stored_verdicts_and_the_final_status(client: FlaskCli
         ["matters", "matters", "no_detectable_effect", "no_detectable_effect"],
         detectable=[None, None, 0.08, 0.08],
     )
-    store.save_ranking(sweep_id, *ranking_record({"pooled": pooled}))
+    store.rankings.save(sweep_id, *ranking_record({"pooled": pooled}))
     running = client.get(f"/api/sweeps/{sweep_id}/summary").get_json()
     assert running["final"] is False and running["reading"].endswith("stable since trial 40.")
-    store.set_status(sweep_id, SweepStatus.COMPLETED)
+    store.sweeps.set_status(sweep_id, SweepStatus.COMPLETED)
     done = client.get(f"/api/sweeps/{sweep_id}/summary").get_json()
     assert done["final"] is True
     assert done["reading"] == (
