@@ -12,12 +12,12 @@ from pydantic import BaseModel
 from broker import sweeps
 from trials.errors import SweeprankError
 from trials.specs import EpochMetrics, SweepSpec, TrialResult
-from webui.app import services
 from webui.auth import check_read, current_user, login_required, require_owner
 from webui.comparison import compare_sweep
 from webui.export import RANKING_COLUMNS, ranking_rows, to_csv, to_parquet, trial_rows
 from webui.monitor import queue_view
 from webui.openapi import ApiRoutes
+from webui.services import services
 from webui.submission import submit_as
 from webui.summary import sweep_summary
 

@@ -4,33 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, current_app, jsonify, render_template, request
+from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from broker.celery_app import make_celery
-from broker.dispatcher import Dispatcher
 from broker.settings import Settings
-from broker.store import Store, UnknownSweep
+from broker.store import UnknownSweep
 from broker.sweeps import SweepStateError
 from broker.users import Users
 from trials.errors import SweeprankError
 from trials.specs import SpecInvalid
-
-
-class Services:
-    """What the request handlers need, built once per app."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.store = Store.from_url(settings.redis_url)
-        self.dispatcher = Dispatcher(self.store, make_celery(settings), settings)
-
-
-def services() -> Services:
-    found: Services = current_app.extensions["sweeprank"]
-    return found
-
+from webui.api import api
+from webui.auth import check_csrf, csrf_token, current_user
+from webui.events import events
+from webui.pages import pages
+from webui.services import Services
 
 # Everything is served by this app (no CDN): the policy says so, and blocks injected scripts too.
 _SECURITY_HEADERS = {
@@ -85,11 +73,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if not app.config["SECRET_KEY"]:
         # Shared through Redis so that every web process signs and accepts the same sessions.
         app.config["SECRET_KEY"] = Users(app.extensions["sweeprank"].store.r).web_secret()
-
-    from webui.api import api
-    from webui.auth import check_csrf, csrf_token, current_user
-    from webui.events import events
-    from webui.pages import pages
 
     app.before_request(check_csrf)
     app.after_request(_secure)

@@ -16,8 +16,8 @@ from typing import Any, TypeVar, cast
 from flask import abort, current_app, g, redirect, request, session, url_for
 
 from broker.users import User, Users
-from webui.app import services
 from webui.ratelimit import enforce
+from webui.services import services
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -21,8 +21,8 @@ from broker import keys
 from broker.settings import Settings
 from broker.store import Store
 from trials.specs import SweepStatus
-from webui.app import services
 from webui.auth import check_read
+from webui.services import services
 
 events = Blueprint("events", __name__)
 events.before_request(check_read)

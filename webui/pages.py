@@ -11,10 +11,10 @@ from werkzeug.exceptions import Forbidden
 from werkzeug.wrappers import Response
 
 from trials.specs import SpecInvalid
-from webui.app import services
 from webui.auth import check_read, current_user, login, safe_next, users
 from webui.forms import SubmitForm, pasted_spec, spec_from_fields
 from webui.ratelimit import enforce
+from webui.services import services
 from webui.submission import submit_as
 
 pages = Blueprint("pages", __name__)

@@ -8,7 +8,7 @@ from flask import current_app
 from werkzeug.exceptions import TooManyRequests
 
 from broker import keys
-from webui.app import services
+from webui.services import services
 
 
 class RateLimited(TooManyRequests):

@@ -10,8 +10,8 @@ from werkzeug.exceptions import Forbidden
 from broker import sweeps
 from broker.users import User
 from trials.specs import parse_sweep_spec
-from webui.app import services
 from webui.ratelimit import enforce
+from webui.services import services
 
 
 def submit_as(user: User, raw: dict[str, Any]) -> str:
