@@ -1,4 +1,7 @@
-"""`sweeprank` command line: up, worker, analyst, web, submit, status, export, cancel, rank."""
+"""`sweeprank` command line: up, worker, analyst, web, submit, status, export, cancel, rank, user.
+
+`main` reads the settings once (broker/settings.py) and hands them to the command.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +14,9 @@ from typing import Any
 
 import yaml
 
+from broker.settings import Settings, process_settings
 from sweeprank import rank
-from sweeprank.client import DEFAULT_URL, Client
+from sweeprank.client import Client
 from sweeprank.report import follow, print_final, progress_line
 from trials.errors import SweeprankError
 
@@ -37,19 +41,20 @@ DEMO_SPEC: dict[str, Any] = {
 }
 
 
-def _client(args: argparse.Namespace) -> Client:
-    return Client(args.url, token=args.token)
+def _client(args: argparse.Namespace, settings: Settings) -> Client:
+    token = args.token or (settings.token.get_secret_value() if settings.token is not None else None)
+    return Client(args.url or settings.url, token=token)
 
 
 def _add_client_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", default=os.environ.get("SWEEPRANK_URL", DEFAULT_URL), help="web server URL")
-    parser.add_argument("--token", default=os.environ.get("SWEEPRANK_TOKEN"), help="API token")
+    parser.add_argument("--url", help="web server URL (default: the url setting, SWEEPRANK_URL)")
+    parser.add_argument("--token", help="API token (default: the token setting, SWEEPRANK_TOKEN)")
 
 
 # --- commands ---------------------------------------------------------------------
 
 
-def cmd_submit(args: argparse.Namespace) -> int:
+def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
     if args.spec:
         spec = yaml.safe_load(Path(args.spec).read_text())
         if not isinstance(spec, dict):
@@ -70,7 +75,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
             spec["max_train_examples"] = args.max_train
     if args.owner:
         spec["owner"] = args.owner
-    client = _client(args)
+    client = _client(args, settings)
     created = client.post("/api/sweeps", spec)
     print(f"submitted sweep {created['id']}")
     if args.no_follow:
@@ -80,8 +85,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_status(args: argparse.Namespace) -> int:
-    client = _client(args)
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    client = _client(args, settings)
     if args.sweep_id:
         sweep = client.get(f"/api/sweeps/{args.sweep_id}")
         print(progress_line(sweep, client.get(f"/api/sweeps/{args.sweep_id}/ranking")["ranking"], time.time()))
@@ -96,8 +101,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_export(args: argparse.Namespace) -> int:
-    data = _client(args).raw(f"/api/sweeps/{args.sweep_id}/export?format={args.format}")
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    data = _client(args, settings).raw(f"/api/sweeps/{args.sweep_id}/export?format={args.format}")
     if args.output:
         Path(args.output).write_bytes(data)
         print(f"wrote {args.output}")
@@ -106,15 +111,16 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_cancel(args: argparse.Namespace) -> int:
-    done = _client(args).post(f"/api/sweeps/{args.sweep_id}/cancel")
+def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
+    done = _client(args, settings).post(f"/api/sweeps/{args.sweep_id}/cancel")
     print(f"sweep {done['id']} is {done['status']}")
     return 0
 
 
-def cmd_worker(args: argparse.Namespace) -> int:
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from sweeprank.stack import worker_command
 
+    # The Celery worker reads its settings from the environment it is given (set here, not read).
     env = dict(os.environ)
     if args.gpu is not None:
         env.update(CUDA_VISIBLE_DEVICES=args.gpu, SWEEPRANK_DEVICE="cuda")
@@ -125,14 +131,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
     os.execvpe(command[0], command, env)
 
 
-def cmd_analyst(args: argparse.Namespace) -> int:
+def cmd_analyst(args: argparse.Namespace, settings: Settings) -> int:
     from broker.celery_app import make_celery
     from broker.dispatcher import Dispatcher
-    from broker.settings import Settings
     from broker.store import Store
     from workers.analyst import Analyst, RankingParams
 
-    settings = Settings.from_env()
     store = Store.from_url(settings.redis_url)
     analyst = Analyst(
         store,
@@ -143,14 +147,14 @@ def cmd_analyst(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_web(args: argparse.Namespace) -> int:
+def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
     from webui import create_app
 
-    create_app().run(host=args.host, port=args.port, threaded=True)
+    create_app(settings).run(host=args.host, port=args.port, threaded=True)
     return 0
 
 
-def cmd_up(args: argparse.Namespace) -> int:
+def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     from sweeprank.up import run_up
 
     return run_up(args, DEMO_SPEC if args.demo else None)
@@ -226,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_client_options(command)
 
     rank.add_parser(sub)
+    sub.choices["rank"].set_defaults(func=lambda args, _settings: rank.run(args))  # a file in, a table out
     from sweeprank import users_cmd
 
     users_cmd.add_parser(sub)
@@ -235,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args))
+        return int(args.func(args, process_settings()))
     except SweeprankError as err:
         print(f"sweeprank: {err}", file=sys.stderr)
         return 2

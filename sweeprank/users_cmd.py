@@ -11,10 +11,10 @@ from broker.settings import Settings
 from broker.users import Users
 
 
-def add_user_command(args: argparse.Namespace) -> int:
+def add_user_command(args: argparse.Namespace, settings: Settings) -> int:
     import redis
 
-    users = Users(redis.Redis.from_url(Settings.from_env().redis_url, decode_responses=True))
+    users = Users(redis.Redis.from_url(settings.redis_url, decode_responses=True))
     password = None
     if args.password:
         # stdin when piped, so scripts can set one; a prompt otherwise (never on the command line).

@@ -1,4 +1,5 @@
-"""The shape of the code: no import cycles, and packages import only what docs/architecture.md allows.
+"""The shape of the code: no import cycles, packages import only what docs/architecture.md allows,
+and only broker/settings.py reads SWEEPRANK_ variables from the environment.
 
 Everything here reads source files with `ast`; nothing is imported.
 """
@@ -6,10 +7,15 @@ Everything here reads source files with `ast`; nothing is imported.
 from __future__ import annotations
 
 import ast
+import re
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("trials", "importance", "broker", "workers", "webui", "sweeprank")
+SETTINGS_MODULE = "broker.settings"
 
 # docs/architecture.md, "Packages and what each may import" (project packages only).
 MAY_IMPORT = {
@@ -136,6 +142,41 @@ def _cycle_in(graph: dict[str, set[str]], component: set[str]) -> list[str]:
     raise AssertionError(f"no cycle through {start} in {component}")
 
 
+# --- who reads SWEEPRANK_ variables ---------------------------------------------------------------------------------
+
+# A variable's name, or the prefix itself ("SWEEPRANK", "SWEEPRANK_", "SWEEPRANK_REDIS_URL").
+_VARIABLE = re.compile(r"^SWEEPRANK(_[A-Z0-9_]*)?$")
+
+
+def _parents(tree: ast.AST) -> dict[ast.AST, ast.AST]:
+    return {child: parent for parent in ast.walk(tree) for child in ast.iter_child_nodes(parent)}
+
+
+def sweeprank_reads(tree: ast.AST) -> Iterator[tuple[int, str]]:
+    """(line, name) for each use of a SWEEPRANK_ variable's name that is not setting it.
+
+    Setting a child's environment names a variable in exactly two ways, and both are allowed:
+    a dict key (`{"SWEEPRANK_DEVICE": "cuda"}`, `env.update({...})`) and an assignment target
+    (`env["SWEEPRANK_REDIS_URL"] = url`, also `os.environ[...] = ...`); keyword arguments
+    (`env.update(SWEEPRANK_DEVICE="cpu")`) are names, not strings, so they never show up here.
+    Every other use of the name as a whole string is counted as reading it: `os.environ.get(...)`,
+    `os.getenv(...)`, `os.environ[...]`, `... in os.environ`, `from_prefixed_env("SWEEPRANK")`,
+    another pydantic `env_prefix="SWEEPRANK_"`, `key.startswith("SWEEPRANK_")`, an f-string
+    building the name. Messages that merely mention a variable ("or set SWEEPRANK_TFDS_DIR")
+    are longer strings and do not match.
+    """
+    parents = _parents(tree)
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Constant) and isinstance(node.value, str) and _VARIABLE.match(node.value)):
+            continue
+        parent = parents.get(node)
+        if isinstance(parent, ast.Dict) and any(key is node for key in parent.keys):
+            continue
+        if isinstance(parent, ast.Subscript) and parent.slice is node and isinstance(parent.ctx, ast.Store):
+            continue
+        yield node.lineno, node.value
+
+
 # --- the tests --------------------------------------------------------------------------------------------------------
 
 
@@ -158,7 +199,53 @@ def test_packages_import_only_what_the_architecture_allows() -> None:
     assert not wrong, "imports against docs/architecture.md:\n" + "\n".join(wrong)
 
 
+def test_only_the_settings_module_reads_sweeprank_variables() -> None:
+    modules = project_modules()
+    reads = {name: list(sweeprank_reads(ast.parse(path.read_text()))) for name, path in modules.items()}
+    assert reads[SETTINGS_MODULE], "the settings module reads them (or this test no longer sees how)"
+    elsewhere = [
+        f"{modules[name].relative_to(ROOT)}:{line}: {variable}"
+        for name, found in reads.items()
+        if name != SETTINGS_MODULE
+        for line, variable in found
+    ]
+    assert not elsewhere, "SWEEPRANK_ variables read outside broker/settings.py:\n" + "\n".join(elsewhere)
+
+
 # --- the checkers themselves ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        'os.environ.get("SWEEPRANK_DEVICE", "cpu")',
+        'os.getenv("SWEEPRANK_TOKEN")',
+        'os.environ["SWEEPRANK_REDIS_URL"]',
+        'env = dict(os.environ); url = env["SWEEPRANK_REDIS_URL"]',
+        '"SWEEPRANK_PUBLIC_READ" in os.environ',
+        'app.config.from_prefixed_env("SWEEPRANK")',
+        'SettingsConfigDict(env_prefix="SWEEPRANK_")',
+        '{k: v for k, v in os.environ.items() if k.startswith("SWEEPRANK_")}',
+        'def f():\n    from os import environ\n    return environ.get(f"SWEEPRANK_{name}")',
+    ],
+)
+def test_reads_are_found(code: str) -> None:
+    assert list(sweeprank_reads(ast.parse(code)))
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        'env.update(SWEEPRANK_DEVICE="cpu", SWEEPRANK_TORCH_THREADS=str(threads))',
+        'spawn("trainer", command, {"CUDA_VISIBLE_DEVICES": gpu, "SWEEPRANK_DEVICE": "cuda"})',
+        'stack.env["SWEEPRANK_REDIS_URL"] = url',
+        'os.environ["SWEEPRANK_DEVICE"] = "cpu"',
+        'raise Error(f"{root}: not found; or set SWEEPRANK_TFDS_DIR")',
+        '"""Settings: SWEEPRANK_REDIS_URL and SWEEPRANK_SECRET_KEY."""',
+    ],
+)
+def test_setting_and_mentioning_are_not_reads(code: str) -> None:
+    assert not list(sweeprank_reads(ast.parse(code)))
 
 
 def test_cycles_are_found_and_named(tmp_path: Path) -> None:

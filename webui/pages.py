@@ -83,7 +83,7 @@ def login_page() -> Any:
     target = safe_next(request.values.get("next"))
     if request.method == "GET":
         return render_template("login.html", page="login", next=target, error=None)
-    enforce(f"login:{request.remote_addr}", "login attempts", "LOGIN_ATTEMPTS_PER_MINUTE")
+    enforce(f"login:{request.remote_addr}", "login attempts", services().settings.login_attempts_per_minute)
     token = request.form.get("token", "").strip()
     name, password = request.form.get("name", "").strip(), request.form.get("password", "")
     user = users().by_token(token) if token else users().by_password(name, password)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 
-from flask import current_app
 from werkzeug.exceptions import TooManyRequests
 
 from broker import keys
@@ -17,9 +16,8 @@ class RateLimited(TooManyRequests):
         self.retry_after_s = retry_after_s
 
 
-def enforce(bucket: str, what: str, config_key: str, window_s: int = 60) -> None:
-    """Count one event in `bucket`; past the configured limit for this window, 429."""
-    limit = int(current_app.config[config_key])
+def enforce(bucket: str, what: str, limit: int, window_s: int = 60) -> None:
+    """Count one event in `bucket`; past `limit` (a setting) for this window, 429."""
     now = time.time()
     window = int(now // window_s)
     key = keys.rate(bucket, window)

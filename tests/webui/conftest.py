@@ -15,6 +15,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from broker.settings import Settings
 from broker.store import Store
 from broker.sweeps import plan_trials
 from broker.users import Users
@@ -49,7 +50,8 @@ def store(web_redis_url: str) -> Store:
 
 @pytest.fixture
 def app(web_redis_url: str) -> Flask:
-    return create_app({"REDIS_URL": web_redis_url, "TESTING": True, "EVENTS_MAX_S": 1.0, "EVENTS_INTERVAL_S": 0.05})
+    settings = Settings(redis_url=web_redis_url, events_max_s=1.0, events_interval_s=0.05)
+    return create_app(settings, {"TESTING": True})
 
 
 @pytest.fixture

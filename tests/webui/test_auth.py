@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from flask.testing import FlaskClient
 
+from broker.settings import Settings
 from broker.store import Store
 from broker.users import UserError, Users
 from sweeprank.cli import build_parser
@@ -42,7 +43,7 @@ def test_bad_member_is_refused(store: Store, name: str, password: str | None, fr
 
 
 def test_web_secret_is_shared_by_every_process(web_redis_url: str) -> None:
-    first, second = (create_app({"REDIS_URL": web_redis_url}) for _ in range(2))
+    first, second = (create_app(Settings(redis_url=web_redis_url)) for _ in range(2))
     assert first.config["SECRET_KEY"] == second.config["SECRET_KEY"]
     assert len(first.config["SECRET_KEY"]) == 64
 
@@ -53,7 +54,7 @@ def test_user_add_command_prints_a_working_token(
     monkeypatch.setenv("SWEEPRANK_REDIS_URL", web_redis_url)
     args = build_parser().parse_args(["user", "add", "zoe", "--admin"])
     assert args.func is add_user_command
-    assert add_user_command(args) == 0
+    assert add_user_command(args, Settings()) == 0
     token = capsys.readouterr().out.strip()
     user = Users(store.r).by_token(token)
     assert user is not None and user.name == "zoe" and user.admin
