@@ -165,8 +165,9 @@ def list_sweeps() -> Any:
     response=SummaryList,
 )
 def list_summaries() -> Any:
-    store = services().store
-    return jsonify({"sweeps": [sweep_summary(store, store.sweep(s)) for s in reversed(store.sweep_ids())]})
+    svc = services()
+    store, cache = svc.store, svc.best_results
+    return jsonify({"sweeps": [sweep_summary(store, store.sweep(s), cache) for s in reversed(store.sweep_ids())]})
 
 
 @routes.route(
@@ -176,8 +177,8 @@ def list_summaries() -> Any:
     response=SweepSummary,
 )
 def get_summary(sweep_id: str) -> Any:
-    store = services().store
-    return jsonify(sweep_summary(store, store.sweep(sweep_id)))
+    svc = services()
+    return jsonify(sweep_summary(svc.store, svc.store.sweep(sweep_id), svc.best_results))
 
 
 @routes.route(
@@ -187,7 +188,8 @@ def get_summary(sweep_id: str) -> Any:
     response=Comparison,
 )
 def compare(sweep_id: str) -> Any:
-    return jsonify(compare_sweep(services().store, sweep_id))
+    svc = services()
+    return jsonify(compare_sweep(svc.store, sweep_id, svc.comparisons))
 
 
 @routes.route("/sweeps/<sweep_id>", "GET", "One sweep", response=SweepRecord)
