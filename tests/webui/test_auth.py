@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from flask.testing import FlaskClient
 
@@ -31,7 +33,55 @@ def test_password_is_checked_with_scrypt(store: Store) -> None:
     assert users.by_password("eve", "long enough pw") is not None
     assert users.by_password("eve", "wrong password") is None
     assert users.by_password("nobody", "long enough pw") is None
-    assert "long enough" not in str(store.r.hgetall("sr:user:eve"))
+    stored = store.r.hgetall("sr:user:eve")
+    assert "long enough" not in str(stored)
+    # One self-describing string: method, cost and salt travel with the hash.
+    assert stored["password"].startswith("scrypt:") and stored["password"].count("$") == 2
+    assert "salt" not in stored
+
+
+def _store_legacy_password(store: Store, name: str, password: str) -> str:
+    """The format of earlier versions: bare scrypt hex, the salt in its own field, the cost in the code."""
+    salt = bytes(range(16))
+    legacy = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32, maxmem=64 * 2**20).hex()
+    store.r.hset(f"sr:user:{name}", mapping={"salt": salt.hex(), "password": legacy})
+    return legacy
+
+
+def test_a_legacy_password_logs_in_and_is_upgraded(client: FlaskClient, store: Store, members: Members) -> None:
+    legacy = _store_legacy_password(store, "ann", PASSWORD)
+    users = Users(store.r)
+    assert users.by_password("ann", "wrong password") is None
+    assert store.r.hget("sr:user:ann", "password") == legacy, "a failed login changes nothing"
+
+    client.get("/login")
+    with client.session_transaction() as session:
+        csrf = session["csrf_token"]
+    response = client.post("/login", data={"name": "ann", "password": PASSWORD, "csrf_token": csrf})
+    assert response.status_code == 302
+
+    stored = store.r.hgetall("sr:user:ann")
+    assert stored["password"].startswith("scrypt:") and "salt" not in stored
+    assert users.by_password("ann", PASSWORD) is not None
+    assert users.by_password("ann", "wrong password") is None
+
+
+def test_a_password_changed_meanwhile_is_not_overwritten_by_the_upgrade(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    users = Users(store.r)
+    users.add("eve")
+    _store_legacy_password(store, "eve", "old password")
+    upgrade = users._upgrade_password
+
+    def changed_meanwhile(name: str, legacy: str, password: str) -> None:
+        Users(store.r).set_password("eve", "new password")  # between the check and the upgrade
+        upgrade(name, legacy, password)
+
+    monkeypatch.setattr(users, "_upgrade_password", changed_meanwhile)
+    assert users.by_password("eve", "old password") is not None  # checked before the change
+    assert Users(store.r).by_password("eve", "new password") is not None
+    assert Users(store.r).by_password("eve", "old password") is None
 
 
 @pytest.mark.parametrize(
