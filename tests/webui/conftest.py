@@ -74,7 +74,8 @@ def seed_sweep(store: Store, owner: str = "ann", n_trials: int = 30, n_results: 
     spec = SweepSpec.model_validate(tiny_spec(owner=owner, n_trials=n_trials, **extra))
     sweep_id = store.create_sweep(spec, plan_trials(spec))
     rng = random.Random(0)
-    for trial_id, config in list(store.planned_configs(sweep_id).items())[:n_results]:
+    # The first n_results trials: HGETALL returns a big hash in an order that differs from one Redis to the next.
+    for trial_id, config in sorted(store.planned_configs(sweep_id).items())[:n_results]:
         # Accuracy rises with the learning rate and falls with dropout: a ranking with a clear top.
         accuracy = 0.5 + 40 * config["learning_rate"] - 0.3 * config["dropout_rate"] + rng.gauss(0, 0.01)
         store.update_trial(sweep_id, trial_id, status="running", worker="host:1", started=1.0, epoch=1, epochs=1)
