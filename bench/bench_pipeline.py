@@ -18,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from broker.settings import Settings
 from broker.store import Store
 from sweeprank.stack import Stack, free_port, worker_command
 from webui import create_app
@@ -58,7 +59,7 @@ def main() -> None:
             stack.spawn("analyst", [sys.executable, "-m", "sweeprank", "analyst", "--bootstrap", "200"])
             store = Store.from_url(url)
             wait(lambda: list(store.workers.live(30)))
-            api = create_app({"REDIS_URL": url, "SUBMITS_PER_MINUTE": 10**6}).test_client()
+            api = create_app(Settings(redis_url=url, submits_per_minute=10**6)).test_client()
             api.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {store.users.add('bench')}"
 
             def run_sweep(name: str, n: int) -> tuple[str, float]:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sweeprank.client import Client
+from sweeprank.report import follow, print_final
 from sweeprank.stack import Stack, StackError, free_port, redact_url, visible_gpus
 from trials.errors import SweeprankError
 
@@ -39,8 +40,6 @@ def _admin_token(redis_url: str, data_dir: Path) -> str:
 
 
 def run_up(args: argparse.Namespace, demo_spec: dict[str, Any] | None) -> int:
-    from sweeprank.cli import follow, print_final
-
     data_dir = Path(args.data_dir).resolve()
     log_dir = data_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)

@@ -10,10 +10,10 @@ from typing import Any
 from broker.settings import Settings
 
 
-def add_user_command(args: argparse.Namespace) -> int:
+def add_user_command(args: argparse.Namespace, settings: Settings) -> int:
     from broker.store import Store
 
-    users = Store.from_url(Settings.from_env().redis_url, ride_out_restarts=False).users
+    users = Store.from_url(settings.redis_url, ride_out_restarts=False).users
     password = None
     if args.password:
         # stdin when piped, so scripts can set one; a prompt otherwise (never on the command line).

@@ -12,12 +12,12 @@ from pydantic import BaseModel
 from broker import sweeps
 from trials.errors import SweeprankError
 from trials.specs import EpochMetrics, SweepSpec, TrialResult
-from webui.app import services
 from webui.auth import check_read, current_user, login_required, require_owner
 from webui.comparison import compare_sweep
 from webui.export import RANKING_COLUMNS, ranking_rows, to_csv, to_parquet, trial_rows
 from webui.monitor import queue_view
 from webui.openapi import ApiRoutes
+from webui.services import services
 from webui.submission import submit_as
 from webui.summary import sweep_summary
 
@@ -165,8 +165,9 @@ def list_sweeps() -> Any:
     response=SummaryList,
 )
 def list_summaries() -> Any:
-    store = services().store
-    return jsonify({"sweeps": [sweep_summary(store, store.sweeps.get(s)) for s in reversed(store.sweeps.ids())]})
+    svc = services()
+    store, cache = svc.store, svc.best_results
+    return jsonify({"sweeps": [sweep_summary(store, store.sweeps.get(s), cache) for s in reversed(store.sweeps.ids())]})
 
 
 @routes.route(
@@ -176,8 +177,8 @@ def list_summaries() -> Any:
     response=SweepSummary,
 )
 def get_summary(sweep_id: str) -> Any:
-    store = services().store
-    return jsonify(sweep_summary(store, store.sweeps.get(sweep_id)))
+    svc = services()
+    return jsonify(sweep_summary(svc.store, svc.store.sweeps.get(sweep_id), svc.best_results))
 
 
 @routes.route(
@@ -187,7 +188,8 @@ def get_summary(sweep_id: str) -> Any:
     response=Comparison,
 )
 def compare(sweep_id: str) -> Any:
-    return jsonify(compare_sweep(services().store, sweep_id))
+    svc = services()
+    return jsonify(compare_sweep(svc.store, sweep_id, svc.comparisons))
 
 
 @routes.route("/sweeps/<sweep_id>", "GET", "One sweep", response=SweepRecord)

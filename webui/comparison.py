@@ -8,7 +8,6 @@ per-dataset rankings: read the pooled tau with that in mind.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Any
 
 from broker.store import Store
@@ -18,23 +17,29 @@ from trials.encoding import encode_trials, optuna_view, result_row
 from trials.errors import SweeprankError
 from trials.space import SearchSpace
 from trials.specs import SweepSpec
+from webui.services import LruCache
 
 MIN_TRIALS = 8  # below this the forests of fANOVA say nothing useful
-_cache: OrderedDict[tuple[str, int], dict[str, Any]] = OrderedDict()
-_CACHE_SIZE = 32
+
+# (sweep id, its creation time, the ranking's time, results ranked): the version of the ranking compared.
+# A sweep id alone is reused after a Redis flush (the ids restart at sw1).
+ComparisonKey = tuple[str, float, float, int]
 
 
-def compare_sweep(store: Store, sweep_id: str) -> dict[str, Any]:
+def compare_sweep(store: Store, sweep_id: str, cache: LruCache[ComparisonKey, dict[str, Any]]) -> dict[str, Any]:
     ranking = store.rankings.latest(sweep_id)
     if ranking is None:
         raise SweeprankError(f"sweep {sweep_id} has no ranking yet: compare after its first completed trials")
-    key = (sweep_id, int(ranking["n_results"]))
-    if key in _cache:
-        return _cache[key]
     record = store.sweeps.get(sweep_id)
+    key = (sweep_id, float(record["created"]), float(ranking.get("time", 0.0)), int(ranking["n_results"]))
+    return cache.get_or_compute(key, lambda: _compare(store, record, ranking))
+
+
+def _compare(store: Store, record: dict[str, Any], ranking: dict[str, Any]) -> dict[str, Any]:
+    sweep_id, n_results = record["id"], int(ranking["n_results"])
     spec = SweepSpec.model_validate(record["spec"])
     space = SearchSpace.from_dict(record["space"])
-    rows = [result_row(r, spec.metric) for r in store.results.in_arrival_order(sweep_id, limit=key[1])]
+    rows = [result_row(r, spec.metric) for r in store.results.in_arrival_order(sweep_id, limit=n_results)]
     encoded = encode_trials(space, rows, maximize=spec.direction == "maximize")
     groups: dict[str, Any] = {}
     for name, group in ranking["groups"].items():
@@ -51,8 +56,4 @@ def compare_sweep(store: Store, sweep_id: str) -> dict[str, Any]:
             # encode_trials already flipped a minimised metric, so higher is better for every method.
             entry["methods"] = compare(params, distributions, trials.y.tolist(), entry["nrrelieff"], "maximize")
         groups[name] = entry
-    result = {"sweep_id": sweep_id, "n_results": key[1], "groups": groups}
-    _cache[key] = result
-    if len(_cache) > _CACHE_SIZE:
-        _cache.popitem(last=False)
-    return result
+    return {"sweep_id": sweep_id, "n_results": n_results, "groups": groups}

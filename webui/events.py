@@ -1,10 +1,10 @@
 """Server-Sent Events: small "something changed" notes fed from cheap Redis reads.
 
-Every EVENTS_INTERVAL_S the stream reads a few counters (per active sweep: status,
+Every events_interval_s (a setting) the stream reads a few counters (per active sweep: status,
 final results, epoch records, rankings; for the pool: live workers, queue depths,
 results stream head, failures) and sends one event per thing that changed. Pages
 then refetch what they show through the JSON API, so events stay tiny and the API
-stays the one source of data. A stream ends after EVENTS_MAX_S; the browser's
+stays the one source of data. A stream ends after events_max_s; the browser's
 EventSource reconnects after `retry` ms, which also carries it over server restarts.
 """
 
@@ -15,13 +15,13 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response
 
 from broker.settings import Settings
 from broker.store import Store
 from trials.specs import SweepStatus
-from webui.app import services
 from webui.auth import check_read
+from webui.services import services
 
 events = Blueprint("events", __name__)
 events.before_request(check_read)
@@ -79,8 +79,7 @@ def event_stream(store: Store, settings: Settings, interval_s: float, max_s: flo
 @events.get("/events")
 def stream() -> Response:
     svc = services()
-    config = current_app.config
-    body = event_stream(svc.store, svc.settings, float(config["EVENTS_INTERVAL_S"]), float(config["EVENTS_MAX_S"]))
+    body = event_stream(svc.store, svc.settings, svc.settings.events_interval_s, svc.settings.events_max_s)
     return Response(
         body, mimetype="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     )

@@ -6,11 +6,15 @@ All of it is derived from stored records (sweep, results, latest ranking); nothi
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from typing import Any
 
 from broker.store import Store
 from trials.specs import SweepStatus, TrialStatus
+from webui.services import LruCache
+
+# (sweep id, its creation time, final results so far): results only grow, and a sweep id alone is reused after
+# a Redis flush (the ids restart at sw1), the creation time is not.
+BestKey = tuple[str, float, int]
 
 # How much of the pooled importance the leaders named by a reading without verdicts cover, and at most how many.
 _MOST = 0.6
@@ -19,16 +23,16 @@ _MAX_NAMED = 3
 _MAX_LISTED = 4
 MATTERS, NO_EFFECT, UNDETERMINED = "matters", "no_detectable_effect", "undetermined"
 
-_best_cache: OrderedDict[tuple[str, int], dict[str, Any] | None] = OrderedDict()
-_CACHE_SIZE = 256
+
+def best_result(
+    store: Store, record: dict[str, Any], cache: LruCache[BestKey, dict[str, Any] | None]
+) -> dict[str, Any] | None:
+    """The best completed trial by the sweep's metric; cached per (sweep, creation, results count)."""
+    key = (record["id"], float(record["created"]), int(record["n_final"]))
+    return cache.get_or_compute(key, lambda: _best_result(store, record))
 
 
-def best_result(store: Store, record: dict[str, Any]) -> dict[str, Any] | None:
-    """The best completed trial by the sweep's metric; cached per (sweep, results count) as results only grow."""
-    key = (record["id"], record["n_final"])
-    if key in _best_cache:
-        _best_cache.move_to_end(key)
-        return _best_cache[key]
+def _best_result(store: Store, record: dict[str, Any]) -> dict[str, Any] | None:
     metric, maximize = record["spec"]["metric"], record["spec"]["direction"] == "maximize"
     scored = [
         (value, r)
@@ -39,9 +43,6 @@ def best_result(store: Store, record: dict[str, Any]) -> dict[str, Any] | None:
     if scored:
         value, result = max(scored, key=lambda vr: vr[0] if maximize else -vr[0])
         best = {"metric": metric, "value": value, "trial_id": result.trial_id, "config": result.config}
-    _best_cache[key] = best
-    if len(_best_cache) > _CACHE_SIZE:
-        _best_cache.popitem(last=False)
     return best
 
 
@@ -140,7 +141,9 @@ def reading(group: dict[str, Any] | None, status: str | None = None) -> str:
     return f"{'; '.join(parts)} — {group['n_trials']} completed trials, {_settling(group, status)}."
 
 
-def sweep_summary(store: Store, record: dict[str, Any]) -> dict[str, Any]:
+def sweep_summary(
+    store: Store, record: dict[str, Any], best_cache: LruCache[BestKey, dict[str, Any] | None]
+) -> dict[str, Any]:
     ranking = store.rankings.latest(record["id"])
     pooled = ranking["groups"]["pooled"] if ranking else None
     return {
@@ -155,7 +158,7 @@ def sweep_summary(store: Store, record: dict[str, Any]) -> dict[str, Any]:
         "created": record["created"],
         "stop_reason": record["stop_reason"],
         "eta_s": eta_seconds(record),
-        "best": best_result(store, record),
+        "best": best_result(store, record, best_cache),
         "top": pooled["ranking"][:3] if pooled else [],
         "stability": pooled["stability"] if pooled else None,
         "reading": reading(pooled, record["status"]),

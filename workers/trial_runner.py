@@ -142,9 +142,17 @@ class TrialRunner:
         self, spec: TrialSpec, on_epoch: Callable[[EpochMetrics], None], should_stop: Callable[[], bool]
     ) -> TrialResult:
         try:
+            from workers.trainer.data import DataRoots
             from workers.trainer.loop import run_trial
 
-            return run_trial(spec, device=self.device, on_epoch=on_epoch, should_stop=should_stop, worker=self.worker)
+            return run_trial(
+                spec,
+                roots=DataRoots.of(self.settings),
+                device=self.device,
+                on_epoch=on_epoch,
+                should_stop=should_stop,
+                worker=self.worker,
+            )
         except BrokerError:
             raise  # the store is unreachable: not the trial's fault; the reconciler re-queues it
         except Exception as err:  # a broken trial must end as `failed`, not take the worker down

@@ -11,7 +11,7 @@ from typing import cast
 import redis
 
 from broker import keys
-from broker.users import NAME, User, check_name, hash_password, token_hash, verify_password
+from broker.users import NAME, User, check_name, hash_password, is_legacy, token_hash, verify_password
 
 
 class UserStore:
@@ -36,7 +36,10 @@ class UserStore:
         return token
 
     def set_password(self, name: str, password: str) -> None:
-        self._r.hset(keys.user(name), mapping=cast(dict[str | bytes, str], hash_password(password)))
+        pipe = self._r.pipeline(transaction=True)
+        pipe.hset(keys.user(name), "password", hash_password(password))
+        pipe.hdel(keys.user(name), "salt")  # left by a legacy hash
+        pipe.execute()
 
     def get(self, name: str) -> User | None:
         raw = cast(dict[str, str], self._r.hgetall(keys.user(name)))
@@ -48,7 +51,25 @@ class UserStore:
 
     def by_password(self, name: str, password: str) -> User | None:
         raw = cast(dict[str, str], self._r.hgetall(keys.user(name))) if NAME.match(name) else {}
-        return User(name, raw.get("admin") == "1") if verify_password(password, raw) else None
+        if not verify_password(password, raw):
+            return None
+        if is_legacy(raw):
+            self._upgrade_password(name, raw["password"], password)
+        return User(name, raw.get("admin") == "1")
+
+    def _upgrade_password(self, name: str, legacy: str, password: str) -> None:
+        """Store the current format in place of the legacy hash just checked, unless the password changed since."""
+        with self._r.pipeline(transaction=True) as pipe:
+            try:
+                pipe.watch(keys.user(name))
+                if pipe.hget(keys.user(name), "password") != legacy:
+                    return
+                pipe.multi()
+                pipe.hset(keys.user(name), "password", hash_password(password))
+                pipe.hdel(keys.user(name), "salt")
+                pipe.execute()
+            except redis.WatchError:
+                pass  # changed meanwhile: the new value stands
 
     def names(self) -> list[str]:
         return sorted(cast(set[str], self._r.smembers(keys.USERS)))

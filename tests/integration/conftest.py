@@ -19,6 +19,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from broker.connection import connect
+from broker.settings import Settings
 from broker.store import Store
 from sweeprank.stack import Stack, worker_command
 from tests.helpers import wait_until
@@ -106,7 +107,7 @@ def live(redis_url: str, tfds_dir: Path, tmp_path_factory: pytest.TempPathFactor
 
 def authed_client(redis_url: str, name: str, admin: bool = False) -> FlaskClient:
     """The real app's test client, sending a fresh token of member `name` on every request."""
-    client = create_app({"REDIS_URL": redis_url, "TESTING": True}).test_client()
+    client = create_app(Settings(redis_url=redis_url), {"TESTING": True}).test_client()
     token = Store.from_url(redis_url).users.add(name, admin=admin)
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
     return client

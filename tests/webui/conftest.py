@@ -16,6 +16,7 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
+from broker.settings import Settings
 from broker.store import Store
 from broker.sweeps import plan_trials
 from tests.conftest import database_url
@@ -55,7 +56,8 @@ def store(web_redis_url: str) -> Store:
 
 @pytest.fixture
 def app(web_redis_url: str) -> Flask:
-    return create_app({"REDIS_URL": web_redis_url, "TESTING": True, "EVENTS_MAX_S": 1.0, "EVENTS_INTERVAL_S": 0.05})
+    settings = Settings(redis_url=web_redis_url, events_max_s=1.0, events_interval_s=0.05)
+    return create_app(settings, {"TESTING": True})
 
 
 @pytest.fixture
@@ -78,7 +80,8 @@ def seed_sweep(store: Store, owner: str = "ann", n_trials: int = 30, n_results: 
     spec = SweepSpec.model_validate(tiny_spec(owner=owner, n_trials=n_trials, **extra))
     sweep_id = store.sweeps.create(spec, plan_trials(spec))
     rng = random.Random(0)
-    for trial_id, config in list(store.sweeps.planned_configs(sweep_id).items())[:n_results]:
+    # The first n_results trials: HGETALL returns a big hash in an order that differs from one Redis to the next.
+    for trial_id, config in sorted(store.sweeps.planned_configs(sweep_id).items())[:n_results]:
         # Accuracy rises with the learning rate and falls with dropout: a ranking with a clear top.
         accuracy = 0.5 + 40 * config["learning_rate"] - 0.3 * config["dropout_rate"] + rng.gauss(0, 0.01)
         store.trials.update(sweep_id, trial_id, status="running", worker="host:1", started=1.0, epoch=1, epochs=1)

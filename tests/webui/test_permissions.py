@@ -6,6 +6,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from broker.settings import Settings
 from broker.store import Store
 from tests.integration.conftest import tiny_spec
 from tests.webui.conftest import Members, bearer, csrf_of, seed_sweep
@@ -79,7 +80,7 @@ def test_session_api_post_needs_the_csrf_header(client: FlaskClient, store: Stor
 
 @pytest.fixture
 def private_app(web_redis_url: str) -> Flask:
-    return create_app({"REDIS_URL": web_redis_url, "TESTING": True, "PUBLIC_READ": False})
+    return create_app(Settings(redis_url=web_redis_url, public_read=False), {"TESTING": True})
 
 
 def test_private_mode_needs_login_to_read(private_app: Flask, store: Store, members: Members) -> None:
@@ -103,6 +104,6 @@ def test_public_read_is_the_default(client: FlaskClient, store: Store) -> None:
 
 def test_public_read_from_the_environment(web_redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SWEEPRANK_PUBLIC_READ", "false")
-    app = create_app({"REDIS_URL": web_redis_url})
-    assert app.config["PUBLIC_READ"] is False
+    monkeypatch.setenv("SWEEPRANK_REDIS_URL", web_redis_url)
+    app = create_app(Settings())
     assert app.test_client().get("/api/sweeps").status_code == 401

@@ -9,11 +9,11 @@ from tests.webui.conftest import seed_ranking, seed_sweep
 
 
 def test_summary_has_progress_best_top3_and_reading(client: FlaskClient, store: Store) -> None:
-    sweep_id = seed_sweep(store, n_trials=30, n_results=24)
+    sweep_id = seed_sweep(store, n_trials=40, n_results=30)
     seed_ranking(store, sweep_id)
     summary = client.get(f"/api/sweeps/{sweep_id}/summary").get_json()
     results = store.results.in_arrival_order(sweep_id)
-    assert summary["n_final"] == 24 and summary["eta_s"] is not None and summary["eta_s"] > 0
+    assert summary["n_final"] == 30 and summary["eta_s"] is not None and summary["eta_s"] > 0
     assert summary["best"]["value"] == max(r.test_accuracy or 0 for r in results)
     assert len(summary["top"]) == 3 and summary["top"][0] == "learning_rate"
     assert summary["reading"].startswith("learning_rate")
