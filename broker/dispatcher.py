@@ -14,10 +14,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import kombu.exceptions
 from celery import Celery
 
 from broker import keys
 from broker.celery_app import DEVICE_CLASSES, TRAIN_TRIAL, hard_limit_for
+from broker.connection import BrokerUnavailable
 from broker.settings import Settings
 from broker.store import Store
 from trials.specs import SweepStatus, TrialStatus
@@ -123,9 +125,14 @@ class Dispatcher:
         )
         if self.store.sweeps.status(sweep_id) == SweepStatus.QUEUED:
             self.store.sweeps.set_status(sweep_id, SweepStatus.RUNNING)
-        self.celery.send_task(
-            TRAIN_TRIAL,
-            args=[spec.model_dump(mode="json")],
-            queue=keys.queue_name(device_class),
-            time_limit=hard_limit_for(spec.limits.hard_time_limit_s, self.settings),
-        )
+        try:
+            self.celery.send_task(
+                TRAIN_TRIAL,
+                args=[spec.model_dump(mode="json")],
+                queue=keys.queue_name(device_class),
+                time_limit=hard_limit_for(spec.limits.hard_time_limit_s, self.settings),
+            )
+        except kombu.exceptions.OperationalError as err:
+            # Celery's transport error for a Redis that went away between our writes and the send:
+            # callers retry on BrokerUnavailable; the trial, marked queued, is re-sent by the reconciler.
+            raise BrokerUnavailable(f"could not queue trial {spec.key}: {err}") from err

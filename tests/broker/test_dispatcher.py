@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import kombu.exceptions
+import pytest
+
 from broker import sweeps
 from broker.celery_app import HARD_LIMIT_MARGIN_S
+from broker.connection import BrokerUnavailable
 from broker.dispatcher import Dispatcher
 from broker.settings import Settings
 from broker.store import Store
@@ -124,3 +128,17 @@ def test_an_owners_running_trials_count_even_when_that_sweep_has_nothing_left(
     dispatcher.refill()
     # ann still holds a slot through her first sweep, bob holds none: bob is next.
     assert celery.sent[-1]["spec"]["sweep_id"] == other
+
+
+def test_a_send_while_redis_is_away_raises_the_broker_error_the_analyst_retries_on(store: Store) -> None:
+    """The analyst loop survives BrokerUnavailable; Celery's own transport error used to kill it."""
+
+    class RedisAway:
+        def send_task(self, *args: object, **kwargs: object) -> None:
+            raise kombu.exceptions.OperationalError("Error 111 connecting to 127.0.0.1. Connection refused.")
+
+    away = Dispatcher(store, RedisAway(), Settings())  # type: ignore[arg-type]
+    sweeps.submit(store, away, make_spec(n_trials=1))
+    add_worker(store, slots=1)
+    with pytest.raises(BrokerUnavailable, match="could not queue trial"):
+        away.refill()
