@@ -10,6 +10,7 @@ import socket
 import time
 from collections import Counter
 
+from broker import sweeps
 from tests.faults.conftest import TRIAL_EPOCHS, FaultStack, wait_done
 from tests.helpers import wait_until
 
@@ -69,23 +70,29 @@ def test_a_trial_that_always_kills_its_worker_stops_at_the_attempt_limit(faults:
 
 def test_a_trial_outliving_the_visibility_timeout_is_not_run_twice(faults: FaultStack) -> None:
     # This trainer believes unacknowledged messages are lost after 2 s and looks every second,
-    # while the trial (sent with the dispatcher's own, longer, hard limit) is held after its first
+    # while the trial (sent with the pool's own, longer, hard limit) is held after its first
     # epoch until the redelivered message has been refused: it outlives the visibility timeout
-    # by construction, however fast the machine trains.
-    faults.restart_with_trainer(
-        "shortvis@test", SWEEPRANK_VISIBILITY_TIMEOUT_S="2", SWEEPRANK_UNACKED_RESTORE_EVERY_S="1"
-    )
+    # by construction, however fast the machine trains. The trainer's own dispatcher would clip
+    # the trial's hard limit below its 2 s (the protection against this very case), so the sweep
+    # is created paused before that trainer starts, and the test sends the trial itself.
+    faults.restart_without_trainers()
+    spec = faults.spec(n_trials=1)
+    sweep_id = faults.store.sweeps.create(spec, sweeps.plan_trials(spec))
+    sweeps.pause(faults.store, sweep_id)
+    faults.spawn_trainer("shortvis@test", SWEEPRANK_VISIBILITY_TIMEOUT_S="2", SWEEPRANK_UNACKED_RESTORE_EVERY_S="1")
 
     def refused() -> int:
         return faults.store.health.counters().get("concurrent_deliveries_refused", 0) - refused_before
 
     refused_before = faults.store.health.counters().get("concurrent_deliveries_refused", 0)
+    pool = faults.dispatcher()
     with faults.holding() as holds:
-        sweep_id = faults.submit(n_trials=1)
+        pool.send(sweep_id, 0, "cpu")
         holds.wait_held(sweep_id, 0, 1)
         held = time.monotonic()
         wait_until(lambda: refused() >= 1, 120, what="the redelivered message to be refused while the trial runs")
         held_s = time.monotonic() - held
+        sweeps.resume(faults.store, pool, sweep_id)
     wait_done(faults, sweep_id, timeout_s=120)
     results = faults.store.results.in_arrival_order(sweep_id)
     print(
