@@ -19,6 +19,11 @@ DEVICE_CLASSES = ("cpu", "gpu")
 HARD_LIMIT_MARGIN_S = 300
 
 
+def queue_for_device(device: str) -> str:
+    """The queue a trainer on `device` ("cpu", "cuda:0"...) consumes."""
+    return keys.queue_name("gpu" if device.startswith("cuda") else "cpu")
+
+
 def hard_limit_margin(visibility_timeout_s: float) -> float:
     return min(HARD_LIMIT_MARGIN_S, visibility_timeout_s / 10)
 

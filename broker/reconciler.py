@@ -19,11 +19,10 @@ from collections import Counter
 from broker.celery_app import DEVICE_CLASSES
 from broker.dispatcher import Dispatcher
 from broker.store import Store
-from trials.specs import SweepStatus, TrialResult, TrialStatus
+from trials.specs import TrialResult, TrialStatus
 
 # A dispatched trial is normally claimed within seconds: slots are never overbooked.
 DISPATCH_GRACE_S = 60.0
-STOPPING = (SweepStatus.CANCELLED, SweepStatus.STOPPED_STABLE)
 
 
 def replace_attempt(
@@ -38,7 +37,7 @@ def replace_attempt(
     ending = None
     if losses >= spec.limits.max_attempts:
         ending = TrialResult.of(spec, TrialStatus.FAILED, error=f"worker lost {losses} times")
-    elif store.sweeps.status(sweep_id) in STOPPING:
+    elif store.sweeps.status(sweep_id).stopping:
         ending = TrialResult.of(spec, TrialStatus.CANCELLED, error=reason)
     if ending is not None:
         store.trials.update(sweep_id, trial_id, if_attempt=attempt, losses=losses)

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from trials.errors import SweeprankError
+from trials.specs import NAME_PATTERN
 
-NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")  # the same rule as a sweep's owner
+NAME = re.compile(NAME_PATTERN)
 # The cost of the hashes stored before werkzeug's format: checked at login, then replaced.
 _LEGACY_SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from sweeprank import rank
 from sweeprank.client import Client
+from trials.specs import SweepStatus
 
 
 def paper_comparison(group: dict[str, Any]) -> list[str]:
@@ -48,7 +49,7 @@ def follow(client: Client, sweep_id: str, poll_s: float = 1.0) -> dict[str, Any]
             # A log file gets a line per finished trial, not one per poll.
             print(line, flush=True)
         last = (sweep["n_final"], sweep["status"])
-        if sweep["status"] in ("completed", "cancelled", "stopped_stable"):
+        if SweepStatus(sweep["status"]).final:
             if interactive:
                 print()
             return sweep

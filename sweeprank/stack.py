@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from broker.celery_app import queue_for_device
 from broker.connection import wait_until_up
 from trials.errors import SweeprankError
 
@@ -94,7 +95,7 @@ def redis_command(data_dir: Path, port: int, fsync: str = "always") -> list[str]
 
 
 def worker_command(*, name: str, device: str, concurrency: int, loglevel: str = "warning") -> list[str]:
-    queue = "trials.gpu" if device.startswith("cuda") else "trials.cpu"
+    queue = queue_for_device(device)
     return [
         sys.executable,
         "-m",

@@ -24,11 +24,9 @@ from broker.dispatcher import Dispatcher
 from broker.reconciler import replace_attempt
 from broker.settings import Settings
 from broker.store import Store
-from trials.specs import EpochMetrics, SweepStatus, TrialResult, TrialSpec, TrialStatus
+from trials.specs import EpochMetrics, TrialResult, TrialSpec, TrialStatus
 
 log = logging.getLogger(__name__)
-
-STOPPING = (SweepStatus.CANCELLED, SweepStatus.STOPPED_STABLE)
 
 
 def _ended(spec: TrialSpec, worker: str, status: TrialStatus, why: str) -> TrialResult:
@@ -57,7 +55,7 @@ class TrialRunner:
         if int(self.store.trials.state(spec.sweep_id, spec.trial_id).get("attempt", 1)) > spec.attempt:
             self.store.health.count("superseded_deliveries_skipped")
             return "superseded"
-        if self.store.sweeps.status(spec.sweep_id) in STOPPING:
+        if self.store.sweeps.status(spec.sweep_id).stopping:
             self.store.results.save(_ended(spec, self.worker, TrialStatus.CANCELLED, "sweep ended before the start"))
             self.store.trials.remove_inflight(device_class, spec.key)
             return "cancelled before start"
@@ -108,7 +106,7 @@ class TrialRunner:
         return self.store.workers.is_draining(socket.gethostname(), os.getppid())
 
     def _sweep_stopping(self, spec: TrialSpec) -> bool:
-        return self.store.sweeps.status(spec.sweep_id) in STOPPING
+        return self.store.sweeps.status(spec.sweep_id).stopping
 
     def _train(self, spec: TrialSpec) -> TrialResult:
         self.store.trials.update(
