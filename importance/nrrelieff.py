@@ -91,6 +91,7 @@ from importance.significance import (
     ALPHA,
     MIN_TRIALS,
     TOO_FEW_TO_TEST,
+    VerdictRule,
     Verdicts,
     judge_against_null,
     permutations_for,
@@ -263,7 +264,9 @@ class NRReliefF:
         """Recompute the permutation null, p-values and verdicts for the trials seen so far."""
         a = self._n_features
         null = self._permutation_null() if not self.message_ else np.zeros((0, a))
-        self._set_verdicts(judge_against_null(self.raw_weights_, null, self._n, self.message_, self.alpha))
+        self._set_verdicts(
+            judge_against_null(self.raw_weights_, null, self._n, self.message_, VerdictRule(alpha=self.alpha))
+        )
 
     @property
     def n_features_(self) -> int:
