@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from werkzeug.exceptions import TooManyRequests
 
 from webui.services import services
+
+# Windows follow the wall clock; tests pin it, so a test never straddles a window boundary.
+clock: Callable[[], float] = time.time
 
 
 class RateLimited(TooManyRequests):
@@ -17,7 +21,7 @@ class RateLimited(TooManyRequests):
 
 def enforce(bucket: str, what: str, limit: int, window_s: int = 60) -> None:
     """Count one event in `bucket`; past `limit` (a setting) for this window, 429."""
-    now = time.time()
+    now = clock()
     window = int(now // window_s)
     count = services().store.rates.hit(bucket, window, ttl_s=window_s * 2)
     if count > limit:
