@@ -51,8 +51,11 @@ def _require(store: Store, sweep_id: str, allowed: tuple[SweepStatus, ...], acti
 
 def pause(store: Store, sweep_id: str) -> None:
     """Stop dispatching; trials already running finish."""
-    _require(store, sweep_id, (SweepStatus.QUEUED, SweepStatus.RUNNING), "pause")
-    store.sweeps.set_status(sweep_id, SweepStatus.PAUSED)
+    # Under the dispatch lock: a refill that read the sweep as running finishes sending first,
+    # and every later one sees it paused, so nothing is sent once pause has returned.
+    with store.trials.dispatch_lock():
+        _require(store, sweep_id, (SweepStatus.QUEUED, SweepStatus.RUNNING), "pause")
+        store.sweeps.set_status(sweep_id, SweepStatus.PAUSED)
 
 
 def resume(store: Store, dispatcher: Dispatcher, sweep_id: str) -> None:
