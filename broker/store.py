@@ -21,6 +21,8 @@ from redis.retry import Retry
 
 from broker import keys
 from trials.errors import SweeprankError
+from trials.records import FailureRecord, RankingHistoryEntry, RankingRecord, SweepRecord, WorkerInfo, WorkerRecord
+from trials.space import Value
 from trials.specs import EpochMetrics, SweepSpec, SweepStatus, TrialResult, TrialSpec, TrialStatus
 
 # KEYS: results, arrival, sweep, trials, results stream, active sweeps
@@ -77,7 +79,7 @@ class UnknownSweep(SweeprankError):
 @dataclass(frozen=True)
 class PlannedTrial:
     dataset: str
-    config: dict[str, Any]
+    config: dict[str, Value]
     seed: int
 
 
@@ -149,19 +151,30 @@ class Store:
         pipe.execute()
         return sweep_id
 
-    def sweep(self, sweep_id: str) -> dict[str, Any]:
+    def sweep(self, sweep_id: str) -> SweepRecord:
         raw = cast(dict[str, str], self.r.hgetall(keys.sweep(sweep_id)))
         if not raw:
             raise UnknownSweep(sweep_id)
-        record: dict[str, Any] = dict(raw)
-        record["spec"] = json.loads(raw["spec"])
-        record["space"] = json.loads(raw["space"])
-        for name in ("n_trials", "n_final", "priority"):
-            record[name] = int(raw[name])
-        record["counts"] = {s.value: int(raw.get(f"n_{s.value}", 0)) for s in TrialStatus if s.final}
-        record["created"] = float(raw["created"])
-        record["pending"] = int(self.r.llen(keys.pending(sweep_id)))
-        return record
+        # The hash holds strings: the model parses the numbers and the status, and checks every field.
+        return SweepRecord.model_validate(
+            {
+                "id": raw["id"],
+                "owner": raw["owner"],
+                "name": raw["name"],
+                "status": raw["status"],
+                "priority": raw["priority"],
+                "device_class": raw["device_class"],
+                "n_trials": raw["n_trials"],
+                "n_final": raw["n_final"],
+                "pending": self.r.llen(keys.pending(sweep_id)),
+                "counts": {s.value: int(raw.get(f"n_{s.value}", 0)) for s in TrialStatus if s.final},
+                "spec": SweepSpec.model_validate_json(raw["spec"]),
+                "space": json.loads(raw["space"]),
+                "stop_reason": raw["stop_reason"],
+                "created": raw["created"],
+                "ended": raw.get("ended"),
+            }
+        )
 
     def sweep_ids(self) -> list[str]:
         return cast(list[str], self.r.zrange(keys.SWEEPS, 0, -1))
@@ -235,7 +248,7 @@ class Store:
             limits=spec.limits,
         )
 
-    def planned_configs(self, sweep_id: str) -> dict[int, dict[str, Any]]:
+    def planned_configs(self, sweep_id: str) -> dict[int, dict[str, Value]]:
         raw = cast(dict[str, str], self.r.hgetall(keys.configs(sweep_id)))
         return {int(k): json.loads(v)["config"] for k, v in raw.items()}
 
@@ -311,16 +324,14 @@ class Store:
         if result.status in (TrialStatus.FAILED, TrialStatus.DIVERGED, TrialStatus.TIMEOUT):
             self.r.lpush(
                 keys.FAILURES,
-                json.dumps(
-                    {
-                        "sweep_id": sid,
-                        "trial_id": result.trial_id,
-                        "status": result.status.value,
-                        "error": result.error,
-                        "worker": result.worker,
-                        "time": time.time(),
-                    }
-                ),
+                FailureRecord(
+                    sweep_id=sid,
+                    trial_id=result.trial_id,
+                    status=result.status,
+                    error=result.error,
+                    worker=result.worker,
+                    time=time.time(),
+                ).model_dump_json(),
             )
             self.r.ltrim(keys.FAILURES, 0, 99)
         return True
@@ -372,28 +383,31 @@ class Store:
     def counters(self) -> dict[str, int]:
         return {k: int(v) for k, v in cast(dict[str, str], self.r.hgetall(keys.COUNTERS)).items()}
 
-    def recent_failures(self, n: int = 20) -> list[dict[str, Any]]:
-        return [json.loads(x) for x in cast(list[str], self.r.lrange(keys.FAILURES, 0, n - 1))]
+    def recent_failures(self, n: int = 20) -> list[FailureRecord]:
+        return [FailureRecord.model_validate_json(x) for x in cast(list[str], self.r.lrange(keys.FAILURES, 0, n - 1))]
 
     # --- rankings ---------------------------------------------------------------
 
-    def save_ranking(self, sweep_id: str, record: dict[str, Any], compact: dict[str, Any]) -> None:
+    def save_ranking(self, sweep_id: str, record: RankingRecord, compact: RankingHistoryEntry) -> None:
         pipe = self.r.pipeline(transaction=True)
-        pipe.set(keys.ranking(sweep_id), json.dumps(record))
-        pipe.rpush(keys.ranking_history(sweep_id), json.dumps(compact))
+        pipe.set(keys.ranking(sweep_id), record.model_dump_json())
+        pipe.rpush(keys.ranking_history(sweep_id), compact.model_dump_json())
         pipe.execute()
 
-    def latest_ranking(self, sweep_id: str) -> dict[str, Any] | None:
-        return cast(dict[str, Any] | None, _loads(self.r.get(keys.ranking(sweep_id))))
+    def latest_ranking(self, sweep_id: str) -> RankingRecord | None:
+        raw = self.r.get(keys.ranking(sweep_id))
+        return None if raw is None else RankingRecord.model_validate_json(cast(str, raw))
 
-    def ranking_history(self, sweep_id: str) -> list[dict[str, Any]]:
-        return [json.loads(x) for x in cast(list[str], self.r.lrange(keys.ranking_history(sweep_id), 0, -1))]
+    def ranking_history(self, sweep_id: str) -> list[RankingHistoryEntry]:
+        raw = cast(list[str], self.r.lrange(keys.ranking_history(sweep_id), 0, -1))
+        return [RankingHistoryEntry.model_validate_json(x) for x in raw]
 
     # --- workers ----------------------------------------------------------------
 
-    def register_worker(self, name: str, info: dict[str, Any], ttl_s: int) -> None:
+    def register_worker(self, name: str, info: WorkerInfo, ttl_s: int) -> None:
         pipe = self.r.pipeline(transaction=True)
-        pipe.hset(keys.worker(name), mapping={k: json.dumps(v) for k, v in info.items()})
+        fields = info.model_dump(exclude_none=True)
+        pipe.hset(keys.worker(name), mapping={k: json.dumps(v) for k, v in fields.items()})
         pipe.expire(keys.worker(name), ttl_s)
         pipe.zadd(keys.WORKERS, {name: time.time()})
         pipe.execute()
@@ -402,9 +416,10 @@ class Store:
         self.r.delete(keys.worker(name))
         self.r.zrem(keys.WORKERS, name)
 
-    def live_workers(self, ttl_s: int) -> Iterator[dict[str, Any]]:
+    def live_workers(self, ttl_s: int) -> Iterator[WorkerRecord]:
         cutoff = time.time() - ttl_s
         for name, beat in cast(list[tuple[str, float]], self.r.zrange(keys.WORKERS, 0, -1, withscores=True)):
             raw = cast(dict[str, str], self.r.hgetall(keys.worker(name)))
             if beat >= cutoff and raw:
-                yield {"name": name, "heartbeat": beat, **{k: json.loads(v) for k, v in raw.items()}}
+                info = {k: json.loads(v) for k, v in raw.items()}
+                yield WorkerRecord.model_validate({**info, "name": name, "heartbeat": beat})

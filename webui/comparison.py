@@ -9,49 +9,52 @@ per-dataset rankings: read the pooled tau with that in mind.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any
 
 from broker.store import Store
 from importance.compare import compare
 from importance.groups import POOLED
 from trials.encoding import encode_trials, optuna_view, result_row
 from trials.errors import SweeprankError
+from trials.records import Comparison, ComparisonGroup, MethodComparison
 from trials.space import SearchSpace
-from trials.specs import SweepSpec
 
 MIN_TRIALS = 8  # below this the forests of fANOVA say nothing useful
-_cache: OrderedDict[tuple[str, int], dict[str, Any]] = OrderedDict()
+_cache: OrderedDict[tuple[str, int], Comparison] = OrderedDict()
 _CACHE_SIZE = 32
 
 
-def compare_sweep(store: Store, sweep_id: str) -> dict[str, Any]:
+def compare_sweep(store: Store, sweep_id: str) -> Comparison:
     ranking = store.latest_ranking(sweep_id)
     if ranking is None:
         raise SweeprankError(f"sweep {sweep_id} has no ranking yet: compare after its first completed trials")
-    key = (sweep_id, int(ranking["n_results"]))
+    key = (sweep_id, ranking.n_results)
     if key in _cache:
         return _cache[key]
     record = store.sweep(sweep_id)
-    spec = SweepSpec.model_validate(record["spec"])
-    space = SearchSpace.from_dict(record["space"])
+    spec = record.spec
+    space = SearchSpace.from_dict(record.space)
     rows = [result_row(r, spec.metric) for r in store.results(sweep_id, limit=key[1])]
     encoded = encode_trials(space, rows, maximize=spec.direction == "maximize")
-    groups: dict[str, Any] = {}
-    for name, group in ranking["groups"].items():
+    groups: dict[str, ComparisonGroup] = {}
+    for name, group in ranking.groups.items():
         trials = encoded if name == POOLED else encoded.subset(name)
-        entry: dict[str, Any] = {
-            "n_trials": trials.n,
-            "names": group["names"],
-            "nrrelieff": dict(zip(group["names"], group["importances"], strict=True)),
-        }
+        nrrelieff = dict(zip(group.names, group.importances, strict=True))
         if trials.n < MIN_TRIALS:
-            entry["message"] = f"{trials.n} completed trials; the comparison needs at least {MIN_TRIALS}"
+            message = f"{trials.n} completed trials; the comparison needs at least {MIN_TRIALS}"
+            groups[name] = ComparisonGroup(n_trials=trials.n, names=group.names, nrrelieff=nrrelieff, message=message)
         else:
             params, distributions = optuna_view(space, trials)
             # encode_trials already flipped a minimised metric, so higher is better for every method.
-            entry["methods"] = compare(params, distributions, trials.y.tolist(), entry["nrrelieff"], "maximize")
-        groups[name] = entry
-    result = {"sweep_id": sweep_id, "n_results": key[1], "groups": groups}
+            # An unknown N-RReliefF share (null in the record) counts as 0, as the one-line reading does.
+            shares = {n: v or 0.0 for n, v in nrrelieff.items()}
+            methods = compare(params, distributions, trials.y.tolist(), shares, "maximize")
+            groups[name] = ComparisonGroup(
+                n_trials=trials.n,
+                names=group.names,
+                nrrelieff=nrrelieff,
+                methods={m: MethodComparison.model_validate(found) for m, found in methods.items()},
+            )
+    result = Comparison(sweep_id=sweep_id, n_results=key[1], groups=groups)
     _cache[key] = result
     if len(_cache) > _CACHE_SIZE:
         _cache.popitem(last=False)

@@ -39,7 +39,7 @@ def pool_marker(store: Store, settings: Settings) -> dict[str, Any]:
     pipe.llen(keys.FAILURES)
     pipe.lindex(keys.FAILURES, 0)
     last, cpu, gpu, n_failures, newest_failure = pipe.execute()
-    workers = sorted(w["name"] for w in store.live_workers(settings.worker_ttl_s))
+    workers = sorted(w.name for w in store.live_workers(settings.worker_ttl_s))
     return {
         "workers": workers,
         "queues": [cpu, gpu],

@@ -30,7 +30,7 @@ def test_second_final_result_is_discarded_and_counted(store: Store, dispatcher: 
     assert store.result(sweep_id, 0).test_accuracy == 0.7  # type: ignore[union-attr]
     assert store.counters()["duplicate_results_discarded"] == 1
     assert store.r.xlen("sr:results") == 1, "one result event per trial"
-    assert store.sweep(sweep_id)["n_final"] == 1
+    assert store.sweep(sweep_id).n_final == 1
 
 
 def test_results_of_superseded_attempts_are_discarded(store: Store, dispatcher: Dispatcher) -> None:
@@ -50,11 +50,11 @@ def test_sweep_completes_when_every_trial_is_final(store: Store, dispatcher: Dis
     assert store.status(sweep_id) == SweepStatus.QUEUED
     store.store_result(result(sweep_id, 1, status=TrialStatus.DIVERGED))
     record = store.sweep(sweep_id)
-    assert record["status"] == "completed" and record["stop_reason"] == "all trials finished"
-    assert record["counts"] == {"completed": 1, "failed": 1, "diverged": 1, "timeout": 0, "cancelled": 0}
+    assert record.status == "completed" and record.stop_reason == "all trials finished"
+    assert record.counts == {"completed": 1, "failed": 1, "diverged": 1, "timeout": 0, "cancelled": 0}
     assert [r.trial_id for r in store.results(sweep_id)] == [2, 0, 1], "arrival order"
     assert sweep_id not in store.active_sweep_ids()
-    assert [f["trial_id"] for f in store.recent_failures()] == [1, 0]
+    assert [f.trial_id for f in store.recent_failures()] == [1, 0]
 
 
 def test_epoch_metrics_stream_per_sweep(store: Store, dispatcher: Dispatcher) -> None:

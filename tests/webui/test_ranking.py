@@ -68,7 +68,7 @@ def test_reading_says_why_there_are_no_verdicts() -> None:
 def test_reading_of_an_old_record_claims_no_verdict() -> None:
     """A record without verdicts never reads a small or zero share as "does not matter"."""
     g = group([0.4, 0.3, 0.29, 0.01], ci_low=[0.3, 0.2, 0.1, 0.0])
-    assert "verdicts" not in g
+    assert g.verdicts is None and g.p_adjusted is None and g.verdict_note == ""
     assert reading(g) == "learning_rate and num_conv_layers explain 70% of the importance — 80 completed trials, " + (
         "stable since trial 40."
     )
@@ -94,14 +94,16 @@ def test_reading_says_whether_the_ranking_settled(status: SweepStatus, stable: b
 def test_reading_counts_the_rest_of_a_long_list() -> None:
     g = group([0.3, 0.3, 0.2, 0.2], ["matters"] * 4)
     names = [f"p{i}" for i in range(6)]
-    g |= {
-        "names": names,
-        "ranking": names,
-        "importances": [0.2, 0.2, 0.2, 0.2, 0.1, 0.1],
-        "verdicts": ["matters"] * 6,
-        "p_adjusted": [0.01] * 6,
-        "detectable": [None] * 6,
-    }
+    g = g.model_copy(
+        update={
+            "names": names,
+            "ranking": names,
+            "importances": [0.2, 0.2, 0.2, 0.2, 0.1, 0.1],
+            "verdicts": ["matters"] * 6,
+            "p_adjusted": [0.01] * 6,
+            "detectable": [None] * 6,
+        }
+    )
     assert reading(g) == (
         "p0 (0.20), p1 (0.20), p2 (0.20) and 3 others matter — 80 completed trials, stable since trial 40."
     )
