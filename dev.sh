@@ -47,11 +47,17 @@ case "${1:-}" in
   demo) setup; shift; exec .venv/bin/sweeprank up --demo "$@" ;;
   test) setup with-browser; shift; exec .venv/bin/pytest "$@" ;;
   check)
+    # Each step stops the script on failure (set -e); pytest's status is the script's (exec).
     setup with-browser
+    shift
+    echo "== ruff check"
     .venv/bin/ruff check .
+    echo "== ruff format --check"
     .venv/bin/ruff format --check .
+    echo "== mypy"
     .venv/bin/mypy
-    exec .venv/bin/pytest
+    echo "== pytest"
+    exec .venv/bin/pytest "$@"
     ;;
   *) echo "usage: bash dev.sh demo|test|check|setup" >&2; exit 2 ;;
 esac

@@ -18,8 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from broker.settings import Settings
 from broker.store import Store
-from broker.users import Users
 from sweeprank.stack import Stack, free_port, worker_command
 from webui import create_app
 
@@ -58,29 +58,29 @@ def main() -> None:
             stack.spawn("trainer", worker_command(name="bench@%h", device="cpu", concurrency=1))
             stack.spawn("analyst", [sys.executable, "-m", "sweeprank", "analyst", "--bootstrap", "200"])
             store = Store.from_url(url)
-            wait(lambda: list(store.live_workers(30)))
-            api = create_app({"REDIS_URL": url, "SUBMITS_PER_MINUTE": 10**6}).test_client()
-            api.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {Users(store.r).add('bench')}"
+            wait(lambda: list(store.workers.live(30)))
+            api = create_app(Settings(redis_url=url, submits_per_minute=10**6)).test_client()
+            api.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {store.users.add('bench')}"
 
             def run_sweep(name: str, n: int) -> tuple[str, float]:
                 t0 = time.time()
                 sweep_id = api.post("/api/sweeps", json=spec(name, n)).get_json()["id"]
-                wait(lambda: store.sweep(sweep_id).status == "completed")
+                wait(lambda: store.sweeps.get(sweep_id).status == "completed")
                 return sweep_id, t0
 
             run_sweep("warm-up", 2)  # the child imports torch and loads digits once
             starts = []
             for i in range(args.sweeps):
                 sweep_id, t0 = run_sweep(f"latency-{i}", 1)
-                starts.append(store.trial_states(sweep_id)[0]["started"] - t0)
+                starts.append(store.trials.states(sweep_id)[0]["started"] - t0)
 
             sweep_id, t0 = run_sweep("overhead", args.trials)
-            wall = max(s["ended"] for s in store.trial_states(sweep_id).values()) - t0
-            results = store.results(sweep_id)
+            wall = max(s["ended"] for s in store.trials.states(sweep_id).values()) - t0
+            results = store.results.in_arrival_order(sweep_id)
             trained = sum(r.wall_time_s for r in results)
-            wait(lambda: (r := store.latest_ranking(sweep_id)) and r.n_results == args.trials)
-            ended = sorted(s["ended"] for s in store.trial_states(sweep_id).values())
-            history = store.ranking_history(sweep_id)
+            wait(lambda: (r := store.rankings.latest(sweep_id)) and r.n_results == args.trials)
+            ended = sorted(s["ended"] for s in store.trials.states(sweep_id).values())
+            history = store.rankings.history(sweep_id)
             lags = [min(h.time for h in history if h.n_trials >= k + 1) - ended[k] for k in range(len(ended))]
         finally:
             stack.stop()

@@ -22,11 +22,12 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
+from broker.settings import process_settings
 from trials.presets import preset
 from trials.samplers import sample_configs
 from trials.space import Value
 from trials.specs import TrialLimits, TrialSpec, TrialStatus
-from workers.trainer.data import ImageData, load_dataset
+from workers.trainer.data import DataRoots, ImageData, load_dataset
 from workers.trainer.defaults import DATA_SEED
 from workers.trainer.loop import Normaliser, configure_threads, index_batches, run_trial, train_epoch
 from workers.trainer.model import build_model, make_optimizer
@@ -103,8 +104,8 @@ def timed(run: Callable[[], float]) -> tuple[float, float]:
     return time.perf_counter() - started, accuracy
 
 
-def index_trial(spec: TrialSpec) -> float:
-    result = run_trial(spec)
+def index_trial(spec: TrialSpec, roots: DataRoots) -> float:
+    result = run_trial(spec, roots=roots)
     if result.status is not TrialStatus.COMPLETED or result.test_accuracy is None:
         raise RuntimeError(f"benchmark trial did not complete: {result.status} {result.error}")
     return result.test_accuracy
@@ -140,9 +141,12 @@ def main() -> None:
     configure_threads(args.threads)
 
     warmup, *timed_specs = specs(args)
-    data = load_dataset(args.dataset, max_train_examples=args.train, max_test_examples=args.test, seed=DATA_SEED)
+    roots = DataRoots.of(process_settings())
+    data = load_dataset(
+        args.dataset, roots=roots, max_train_examples=args.train, max_test_examples=args.test, seed=DATA_SEED
+    )
     # First-call costs (data load, lazy imports, kernel selection) stay out of the timings.
-    index_trial(warmup)
+    index_trial(warmup, roots)
     dataloader_trial(warmup, data)
 
     index_s: list[float] = []
@@ -150,7 +154,7 @@ def main() -> None:
     index_acc: list[float] = []
     loader_acc: list[float] = []
     for i, spec in enumerate(timed_specs):
-        arms = [("index", lambda s=spec: index_trial(s)), ("loader", lambda s=spec: dataloader_trial(s, data))]
+        arms = [("index", lambda s=spec: index_trial(s, roots)), ("loader", lambda s=spec: dataloader_trial(s, data))]
         for name, run in arms if i % 2 == 0 else arms[::-1]:
             seconds, accuracy = timed(run)
             (index_s if name == "index" else loader_s).append(seconds)

@@ -1,8 +1,8 @@
 """The Celery application and every Celery setting (docs/architecture.md, "Processes").
 
-The web process imports this module to send tasks by name; it must stay free of
-torch. Trainer processes import `workers.tasks`, which registers the tasks on
-this same app.
+`make_celery(settings)` builds the app. The web process and the analyst build one to
+send tasks by name; this module must stay free of torch. Trainer processes run the app
+of `workers.tasks`, built from the same function, on which that module registers the tasks.
 """
 
 from __future__ import annotations
@@ -19,12 +19,16 @@ DEVICE_CLASSES = ("cpu", "gpu")
 HARD_LIMIT_MARGIN_S = 300
 
 
+def queue_for_device(device: str) -> str:
+    """The queue a trainer on `device` ("cpu", "cuda:0"...) consumes."""
+    return keys.queue_name("gpu" if device.startswith("cuda") else "cpu")
+
+
 def hard_limit_margin(visibility_timeout_s: float) -> float:
     return min(HARD_LIMIT_MARGIN_S, visibility_timeout_s / 10)
 
 
-def make_celery(settings: Settings | None = None) -> Celery:
-    settings = settings or Settings.from_env()
+def make_celery(settings: Settings) -> Celery:
     app = Celery("sweeprank", broker=settings.redis_url)
     app.conf.update(
         task_serializer="json",
@@ -48,9 +52,6 @@ def make_celery(settings: Settings | None = None) -> Celery:
         worker_send_task_events=False,
     )
     return app
-
-
-app = make_celery()
 
 
 def hard_limit_for(requested_s: float, settings: Settings) -> float:

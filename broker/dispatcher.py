@@ -14,10 +14,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import kombu.exceptions
 from celery import Celery
 
 from broker import keys
 from broker.celery_app import DEVICE_CLASSES, TRAIN_TRIAL, hard_limit_for
+from broker.connection import BrokerUnavailable
 from broker.settings import Settings
 from broker.store import Store
 from trials.specs import SweepStatus, TrialStatus
@@ -46,25 +48,20 @@ class Dispatcher:
 
     def capacity(self, device_class: str) -> int:
         queue = keys.queue_name(device_class)
-        return sum(w.slots for w in self.store.live_workers(self.settings.worker_ttl_s) if queue in w.queues)
+        return sum(w.slots for w in self.store.workers.live(self.settings.worker_ttl_s) if queue in w.queues)
 
     def refill(self) -> int:
         """Send trials until every live slot has one; returns how many were sent."""
-        lock = self.store.r.lock(keys.DISPATCH_LOCK, timeout=10, blocking_timeout=5)
-        if not lock.acquire():
-            return 0
-        try:
-            return sum(self._fill(dc) for dc in DEVICE_CLASSES)
-        finally:
-            lock.release()
+        with self.store.trials.dispatch_lock() as held:
+            return sum(self._fill(dc) for dc in DEVICE_CLASSES) if held else 0
 
     def _live_inflight(self, device_class: str) -> set[str]:
         """In-flight keys, pruning those whose trial already has its final result."""
         live = set()
-        for trial_key in self.store.inflight(device_class):
+        for trial_key in self.store.trials.inflight(device_class):
             sweep_id, trial_id, _ = trial_key.split(":")
-            if self.store.r.hexists(keys.results(sweep_id), trial_id):
-                self.store.remove_inflight(device_class, trial_key)
+            if self.store.results.is_final(sweep_id, int(trial_id)):
+                self.store.trials.remove_inflight(device_class, trial_key)
             else:
                 live.add(trial_key)
         return live
@@ -74,24 +71,21 @@ class Dispatcher:
         for trial_key in inflight:
             per_sweep[_sweep_of(trial_key)] = per_sweep.get(_sweep_of(trial_key), 0) + 1
         out = []
-        for sweep_id in self.store.active_sweep_ids():
-            fields = self.store.r.hmget(
-                keys.sweep(sweep_id), ["status", "device_class", "owner", "priority", "created"]
-            )
-            status, dc, owner, priority, created = fields
-            if status in DISPATCHABLE and dc == device_class and self.store.r.llen(keys.pending(sweep_id)):
-                out.append(
-                    _Candidate(
-                        sweep_id, str(owner), int(priority or 0), float(created or 0), per_sweep.get(sweep_id, 0)
-                    )
-                )
+        for sweep_id in self.store.sweeps.active_ids():
+            info = self.store.sweeps.dispatch_info(sweep_id)
+            if (
+                info.status in DISPATCHABLE
+                and info.device_class == device_class
+                and self.store.sweeps.n_pending(sweep_id)
+            ):
+                out.append(_Candidate(sweep_id, info.owner, info.priority, info.created, per_sweep.get(sweep_id, 0)))
         return out
 
     def _owner_load(self, inflight: set[str]) -> dict[str, int]:
         """Trials in flight per owner, over all their sweeps (also those with nothing left to send)."""
         load: dict[str, int] = {}
         for trial_key in inflight:
-            owner = str(self.store.r.hget(keys.sweep(_sweep_of(trial_key)), "owner"))
+            owner = self.store.sweeps.owner(_sweep_of(trial_key))
             load[owner] = load.get(owner, 0) + 1
         return load
 
@@ -107,7 +101,7 @@ class Dispatcher:
         sent = 0
         while free > 0 and candidates:
             best = min(candidates, key=lambda c: (-c.priority, owner_load[c.owner], c.inflight, c.created))
-            trial_id = self.store.pop_pending(best.sweep_id)
+            trial_id = self.store.sweeps.pop_pending(best.sweep_id)
             if trial_id is None:
                 candidates.remove(best)
                 continue
@@ -120,16 +114,21 @@ class Dispatcher:
 
     def send(self, sweep_id: str, trial_id: int, device_class: str, attempt: int = 1) -> None:
         """Queue one attempt of a trial (also used by the reconciler for re-queued attempts)."""
-        spec = self.store.trial_spec(sweep_id, trial_id, attempt)
-        self.store.add_inflight(device_class, spec.key)
-        self.store.update_trial(
+        spec = self.store.sweeps.trial_spec(sweep_id, trial_id, attempt)
+        self.store.trials.add_inflight(device_class, spec.key)
+        self.store.trials.update(
             sweep_id, trial_id, status=TrialStatus.QUEUED.value, attempt=attempt, dispatched=time.time()
         )
-        if self.store.status(sweep_id) == SweepStatus.QUEUED:
-            self.store.set_status(sweep_id, SweepStatus.RUNNING)
-        self.celery.send_task(
-            TRAIN_TRIAL,
-            args=[spec.model_dump(mode="json")],
-            queue=keys.queue_name(device_class),
-            time_limit=hard_limit_for(spec.limits.hard_time_limit_s, self.settings),
-        )
+        if self.store.sweeps.status(sweep_id) == SweepStatus.QUEUED:
+            self.store.sweeps.set_status(sweep_id, SweepStatus.RUNNING)
+        try:
+            self.celery.send_task(
+                TRAIN_TRIAL,
+                args=[spec.model_dump(mode="json")],
+                queue=keys.queue_name(device_class),
+                time_limit=hard_limit_for(spec.limits.hard_time_limit_s, self.settings),
+            )
+        except kombu.exceptions.OperationalError as err:
+            # Celery's transport error for a Redis that went away between our writes and the send:
+            # callers retry on BrokerUnavailable; the trial, marked queued, is re-sent by the reconciler.
+            raise BrokerUnavailable(f"could not queue trial {spec.key}: {err}") from err

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 PREFIX = "sr"
 
+SWEEP_SEQ = f"{PREFIX}:sweep-seq"  # counter: the number in the last sweep id
 SWEEPS = f"{PREFIX}:sweeps"  # zset: sweep id -> creation time
 ACTIVE_SWEEPS = f"{PREFIX}:sweeps:active"  # set: sweeps that may still dispatch
 RESULTS_STREAM = f"{PREFIX}:results"  # stream: one event per stored final result

@@ -19,11 +19,10 @@ from collections import Counter
 from broker.celery_app import DEVICE_CLASSES
 from broker.dispatcher import Dispatcher
 from broker.store import Store
-from trials.specs import SweepStatus, TrialResult, TrialStatus
+from trials.specs import TrialResult, TrialStatus
 
 # A dispatched trial is normally claimed within seconds: slots are never overbooked.
 DISPATCH_GRACE_S = 60.0
-STOPPING = (SweepStatus.CANCELLED, SweepStatus.STOPPED_STABLE)
 
 
 def replace_attempt(
@@ -32,20 +31,20 @@ def replace_attempt(
     """End attempt n of a trial and queue attempt n+1 (or fail it when lost too often)."""
     sweep_id, trial_raw, attempt_raw = trial_key.split(":")
     trial_id, attempt = int(trial_raw), int(attempt_raw)
-    store.remove_inflight(device_class, trial_key)
-    spec = store.trial_spec(sweep_id, trial_id, attempt)
-    losses = int(store.trial_state(sweep_id, trial_id).get("losses", 0)) + int(lost)
+    store.trials.remove_inflight(device_class, trial_key)
+    spec = store.sweeps.trial_spec(sweep_id, trial_id, attempt)
+    losses = int(store.trials.state(sweep_id, trial_id).get("losses", 0)) + int(lost)
     ending = None
     if losses >= spec.limits.max_attempts:
         ending = TrialResult.of(spec, TrialStatus.FAILED, error=f"worker lost {losses} times")
-    elif store.status(sweep_id) in STOPPING:
+    elif store.sweeps.status(sweep_id).stopping:
         ending = TrialResult.of(spec, TrialStatus.CANCELLED, error=reason)
     if ending is not None:
-        store.update_trial(sweep_id, trial_id, if_attempt=attempt, losses=losses)
-        store.store_result(ending)
+        store.trials.update(sweep_id, trial_id, if_attempt=attempt, losses=losses)
+        store.results.save(ending)
         return ending.status.value
     # Check-and-set on the attempt: if another reconciler got here first, leave it to them.
-    if not store.update_trial(
+    if not store.trials.update(
         sweep_id,
         trial_id,
         if_attempt=attempt,
@@ -55,7 +54,7 @@ def replace_attempt(
         status=TrialStatus.QUEUED.value,
     ):
         return "already replaced"
-    store.count("trials_requeued")
+    store.health.count("trials_requeued")
     dispatcher.send(sweep_id, trial_id, device_class, attempt + 1)
     return "requeued"
 
@@ -71,10 +70,10 @@ class Reconciler:
         outcomes: Counter[str] = Counter()
         for device_class in DEVICE_CLASSES:
             consumers = self.dispatcher.capacity(device_class) > 0
-            for trial_key in self.store.inflight(device_class):
+            for trial_key in self.store.trials.inflight(device_class):
                 verdict = self._verdict(trial_key, consumers)
                 if verdict == "stale":
-                    self.store.remove_inflight(device_class, trial_key)
+                    self.store.trials.remove_inflight(device_class, trial_key)
                 elif verdict:
                     outcomes[
                         replace_attempt(self.store, self.dispatcher, trial_key, device_class, verdict, lost=True)
@@ -85,12 +84,12 @@ class Reconciler:
         """'' when the attempt is fine, 'stale' for a dead entry, else why it is lost."""
         sweep_id, trial_raw, attempt_raw = trial_key.split(":")
         trial_id = int(trial_raw)
-        if self.store.result(sweep_id, trial_id) is not None:
+        if self.store.results.get(sweep_id, trial_id) is not None:
             return "stale"
-        state = self.store.trial_state(sweep_id, trial_id)
+        state = self.store.trials.state(sweep_id, trial_id)
         if int(state.get("attempt", 1)) != int(attempt_raw):
             return "stale"
-        if self.store.claim_holder(sweep_id, trial_id) is not None:
+        if self.store.trials.claim_holder(sweep_id, trial_id) is not None:
             return ""
         if state.get("status") == TrialStatus.RUNNING.value:
             return f"worker {state.get('worker', '?')} stopped heartbeating"

@@ -1,33 +1,137 @@
-"""Configuration from the environment (prefix SWEEPRANK_), with laptop defaults."""
+"""Every setting of every sweeprank process, in one object (README, "Configuration").
+
+`Settings()` reads the environment (prefix SWEEPRANK_) over laptop defaults. A process
+reads it once, at its entry point (`process_settings()`: the command line, the trainers'
+Celery app, the web app factory) and passes the object down; no other module reads
+SWEEPRANK_ variables (tests/test_layout.py checks this). A child process is given its
+settings through the environment it is started with.
+
+The README's settings table is generated from the fields below: `python -m broker.settings`.
+"""
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
 
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from trials.errors import SweeprankError
+
+ENV_PREFIX = "SWEEPRANK_"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_WEB_URL = "http://127.0.0.1:8000"
 
 
-@dataclass(frozen=True)
-class Settings:
-    redis_url: str = DEFAULT_REDIS_URL
+class SettingsError(SweeprankError):
+    """A SWEEPRANK_ variable holds a value its setting cannot take."""
+
+
+def _setting(default: Any, meaning: str, shown: str | None = None) -> Any:
+    """A field with the README's meaning, and how its default reads there when the value alone would not say."""
+    if shown is None:
+        return Field(default, description=meaning)
+    return Field(default, description=meaning, json_schema_extra={"shown_default": shown})
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_ignore_empty=True, extra="forbid", frozen=True, validate_default=True
+    )
+
+    # --- Redis and Celery ---
+    redis_url: str = _setting(
+        DEFAULT_REDIS_URL, "Redis for the broker and the store (`rediss://` and `redis://:password@host` work)"
+    )
     # Celery redelivers a task not acknowledged within this time, so it must
     # exceed every hard time limit (celery#5935); 25 h covers any sane trial.
-    visibility_timeout_s: int = 25 * 3600
-    claim_ttl_s: int = 120
-    worker_ttl_s: int = 30
-    reconcile_every_s: float = 5.0
-    # How often trainers scan for unacknowledged messages past the visibility timeout.
-    unacked_restore_every_s: int = 10
+    visibility_timeout_s: int = _setting(
+        25 * 3600, "Redis redelivers unacknowledged trials after this; every hard limit is kept below it"
+    )
+    unacked_restore_every_s: int = _setting(
+        10, "how often trainers look for unacknowledged trials past the visibility timeout"
+    )
+    claim_ttl_s: int = _setting(120, "a running trial whose worker stops refreshing its claim this long is re-queued")
+    worker_ttl_s: int = _setting(30, "a trainer whose last heartbeat is older than this no longer counts as a slot")
+    reconcile_every_s: float = _setting(5.0, "how often the analyst looks for lost trials")
 
+    # --- trainers ---
+    device: str = _setting("cpu", "set by `sweeprank worker` (`cuda` with `--gpu`)")
+    torch_threads: int | None = _setting(None, "torch threads per CPU trainer process", shown="unset")
+    fashion_mnist_dir: Path = _setting(Path("/usr/share/datasets/fashion-mnist"), "idx files of Fashion-MNIST")
+    data_dir: Path = _setting(
+        Path("~/.cache/sweeprank/data"), "where prepared datasets live (the two below default inside it)"
+    )
+    torchvision_dir: Path | None = _setting(
+        None,
+        "torchvision roots (mnist, kmnist, cifar10, svhn), prepared beforehand",
+        shown="`$SWEEPRANK_DATA_DIR/torchvision`",
+    )
+    tfds_dir: Path | None = _setting(
+        None, "tfds datasets prepared as array_record (`tfds:NAME`)", shown="`$SWEEPRANK_DATA_DIR/tfds`"
+    )
+
+    # --- web ---
+    public_read: bool = _setting(True, "read-only pages and GET API without login")
+    secret_key: SecretStr | None = _setting(None, "session-signing key of the web processes", shown="shared via Redis")
+    max_queued_trials_per_member: int = _setting(100_000, "submissions beyond this are refused with a field error")
+    submits_per_minute: int = _setting(30, "sweep submissions per member per minute (more: HTTP 429)")
+    login_attempts_per_minute: int = _setting(10, "login attempts per client address per minute")
+    bad_tokens_per_minute: int = _setting(30, "requests with an unknown API token per client address per minute")
+    events_interval_s: float = _setting(0.3, "how often a live-update stream looks for changes")
+    events_max_s: float = _setting(300.0, "a live-update stream ends after this; the browser reconnects")
+
+    # --- the command line's client ---
+    url: str = _setting(DEFAULT_WEB_URL, "web server of `sweeprank submit/status/export/cancel` (`--url`)")
+    token: SecretStr | None = _setting(None, "API token those commands send (`--token`)", shown="unset")
+
+    @field_validator("fashion_mnist_dir", "data_dir", "torchvision_dir", "tfds_dir")
     @classmethod
-    def from_env(cls) -> Settings:
-        return cls(
-            redis_url=os.environ.get("SWEEPRANK_REDIS_URL", DEFAULT_REDIS_URL),
-            visibility_timeout_s=int(os.environ.get("SWEEPRANK_VISIBILITY_TIMEOUT_S", cls.visibility_timeout_s)),
-            claim_ttl_s=int(os.environ.get("SWEEPRANK_CLAIM_TTL_S", cls.claim_ttl_s)),
-            reconcile_every_s=float(os.environ.get("SWEEPRANK_RECONCILE_EVERY_S", cls.reconcile_every_s)),
-            unacked_restore_every_s=int(
-                os.environ.get("SWEEPRANK_UNACKED_RESTORE_EVERY_S", cls.unacked_restore_every_s)
-            ),
+    def _expand_home(cls, path: Path | None) -> Path | None:
+        return path.expanduser() if path is not None else None
+
+
+def read_settings(**overrides: Any) -> Settings:
+    """The environment's settings (with `overrides` on top); a bad value is a SettingsError naming its variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{ENV_PREFIX}{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in err.errors()
         )
+        raise SettingsError(f"invalid settings: {problems}") from None
+
+
+@cache
+def process_settings() -> Settings:
+    """This process's settings: read from the environment at the first call, the same object after."""
+    return read_settings()
+
+
+def _shown_default(name: str) -> str:
+    field = Settings.model_fields[name]
+    extra = field.json_schema_extra
+    if isinstance(extra, dict) and "shown_default" in extra:
+        return str(extra["shown_default"])
+    value = field.default
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, int):
+        return str(value)
+    return f"`{value}`"
+
+
+def settings_table() -> str:
+    """The README's settings table (Markdown), one row per field, in field order."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        rows.append(f"| `{ENV_PREFIX}{name.upper()}` | {_shown_default(name)} | {field.description} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(settings_table())

@@ -24,7 +24,7 @@ def plan_trials(spec: SweepSpec) -> list[PlannedTrial]:
 def submit(store: Store, dispatcher: Dispatcher, spec: SweepSpec, max_queued_per_owner: int | None = None) -> str:
     """Store the sweep and its sampled trials, then dispatch; a member's queue share is bounded."""
     if max_queued_per_owner is not None:
-        queued = store.pending_by_owner().get(spec.owner, 0)
+        queued = store.sweeps.pending_by_owner().get(spec.owner, 0)
         if queued + spec.n_trials > max_queued_per_owner:
             raise SpecInvalid(
                 [
@@ -35,13 +35,13 @@ def submit(store: Store, dispatcher: Dispatcher, spec: SweepSpec, max_queued_per
                     )
                 ]
             )
-    sweep_id = store.create_sweep(spec, plan_trials(spec))
+    sweep_id = store.sweeps.create(spec, plan_trials(spec))
     dispatcher.refill()
     return sweep_id
 
 
 def _require(store: Store, sweep_id: str, allowed: tuple[SweepStatus, ...], action: str) -> SweepStatus:
-    status = store.status(sweep_id)
+    status = store.sweeps.status(sweep_id)
     if status not in allowed:
         raise SweepStateError(
             f"cannot {action} a sweep that is {status.value}; allowed when {[s.value for s in allowed]}"
@@ -52,12 +52,12 @@ def _require(store: Store, sweep_id: str, allowed: tuple[SweepStatus, ...], acti
 def pause(store: Store, sweep_id: str) -> None:
     """Stop dispatching; trials already running finish."""
     _require(store, sweep_id, (SweepStatus.QUEUED, SweepStatus.RUNNING), "pause")
-    store.set_status(sweep_id, SweepStatus.PAUSED)
+    store.sweeps.set_status(sweep_id, SweepStatus.PAUSED)
 
 
 def resume(store: Store, dispatcher: Dispatcher, sweep_id: str) -> None:
     _require(store, sweep_id, (SweepStatus.PAUSED,), "resume")
-    store.set_status(sweep_id, SweepStatus.RUNNING)
+    store.sweeps.set_status(sweep_id, SweepStatus.RUNNING)
     dispatcher.refill()
 
 
@@ -65,8 +65,8 @@ def end(store: Store, dispatcher: Dispatcher, sweep_id: str, status: SweepStatus
     """Cancel or stop: drop undispatched trials; running ones stop at their next epoch."""
     action = "cancel" if status == SweepStatus.CANCELLED else "stop"
     _require(store, sweep_id, (SweepStatus.QUEUED, SweepStatus.RUNNING, SweepStatus.PAUSED), action)
-    store.set_status(sweep_id, status, reason)
-    store.drop_pending(sweep_id, TrialStatus.CANCELLED)
+    store.sweeps.set_status(sweep_id, status, reason)
+    store.trials.mark(sweep_id, store.sweeps.take_pending(sweep_id), TrialStatus.CANCELLED)
     dispatcher.refill()
 
 

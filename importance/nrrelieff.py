@@ -91,6 +91,7 @@ from importance.significance import (
     ALPHA,
     MIN_TRIALS,
     TOO_FEW_TO_TEST,
+    VerdictRule,
     Verdicts,
     judge_against_null,
     permutations_for,
@@ -107,6 +108,7 @@ DEFAULT_BLOCK_SIZE = 50
 # A partial block keeps at least this many neighbours: with fewer, W of a small sweep is mostly noise.
 _MIN_PARTIAL_K = 5
 _ZERO = 1e-12  # |W| below this is rounding noise (W is a difference of two ratios in [0, 1])
+_BLOCK_DISTANCES = 1 << 20  # block-distance entries per chunk of full blocks: ~8 MiB
 _NULL_ELEMENTS = 1 << 22  # (references x neighbours x permutations) per chunk of the null: ~32 MiB
 
 MSG_TOO_FEW = "need at least 2 trials to rank hyperparameters"
@@ -263,7 +265,9 @@ class NRReliefF:
         """Recompute the permutation null, p-values and verdicts for the trials seen so far."""
         a = self._n_features
         null = self._permutation_null() if not self.message_ else np.zeros((0, a))
-        self._set_verdicts(judge_against_null(self.raw_weights_, null, self._n, self.message_, self.alpha))
+        self._set_verdicts(
+            judge_against_null(self.raw_weights_, null, self._n, self.message_, VerdictRule(alpha=self.alpha))
+        )
 
     @property
     def n_features_(self) -> int:
@@ -396,7 +400,11 @@ class NRReliefF:
 
     def _rescore_from(self, start: int) -> None:
         """New neighbour lists and contributions for every reference from `start` (a block start) on."""
-        for s, e in self._blocks(start):
+        blocks = self._blocks(start)
+        full = [b for b in blocks if self.block_size is not None and b[1] - b[0] == self.block_size]
+        if full:
+            self._neighbours_of_full_blocks(full[0][0], full[-1][1])
+        for s, e in blocks[len(full) :]:
             idx, dist = nearest_neighbours(self._X[s:e], self._cat, self._scale, self._k_for(e - s), self.knn_method)
             k_eff = idx.shape[1]
             self._dist[s:e] = np.inf
@@ -415,6 +423,24 @@ class NRReliefF:
             # A whole rebuild sums from scratch, so rounding never accumulates across rebuilds.
             self._totals = self._contrib[: self._n].sum(axis=0)
             self._boot_totals = self._boot_w[: self._n].T.astype(np.float64) @ self._contrib[: self._n]
+
+    def _neighbours_of_full_blocks(self, start: int, stop: int) -> None:
+        """Neighbour lists of consecutive full blocks at once: one (blocks, M, M) distance array a
+        chunk instead of a call per block. Grid distances are exact and the sort is stable, so
+        equal distances keep index order, as in `nearest_neighbours`."""
+        size, k = int(self.block_size or 0), min(self.n_neighbors, int(self.block_size or 0) - 1)
+        per_chunk = max(1, _BLOCK_DISTANCES // (size * size))
+        for chunk in range(start, stop, per_chunk * size):
+            end = min(chunk + per_chunk * size, stop)
+            grid = self._X[chunk:end].reshape(-1, size, self._n_features)
+            dist = pair_delta(grid[:, :, None, :], grid[:, None, :, :], self._cat, self._scale)
+            dist[:, np.arange(size), np.arange(size)] = np.inf  # a trial is not its own neighbour
+            order = np.argsort(dist, axis=2, kind="stable")[:, :, :k]
+            offsets = chunk + size * np.arange(len(grid))[:, None, None]
+            self._nbr[chunk:end, :k] = (order + offsets).reshape(-1, k)
+            self._dist[chunk:end] = np.inf
+            self._dist[chunk:end, :k] = np.take_along_axis(dist, order, axis=2).reshape(-1, k)
+            self._count[chunk:end] = k
 
     def _score(self, refs: IntArray) -> FloatArray:
         weights = self._table[self._count[refs]]

@@ -6,7 +6,7 @@ tested by shuffling the metric over the trials while the lists stay fixed:
 each shuffle costs one pass over the (reference, neighbour) pairs, and all
 shuffles together are one matrix product. For each hyperparameter the raw
 weight W is compared with its null distribution:
-- while shuffles are cheap (up to about 2,000 trials) there are at least
+- while shuffles are cheap (up to about 1,000 trials) there are at least
   `EXACT_PERMUTATIONS` of them and the p-value is the permutation test's own,
   (1 + #{null >= W}) / (P + 1): valid at any n, and fine enough for Holm;
 - beyond that, a few hundred shuffles leave the tail too coarse, and the
@@ -54,7 +54,7 @@ NEGLIGIBLE = 0.10  # an importance below this share is not worth tuning first
 MIN_TRIALS = 30  # below this a permutation null of N-RReliefF is too lumpy to trust
 EXACT_PERMUTATIONS = 1000  # from this many shuffles on, p-values are the permutation test's own
 MAX_PERMUTATIONS = 2000
-PERMUTATION_BUDGET = 20_000_000  # (pairs x shuffles) per test: about 0.1 s here
+PERMUTATION_BUDGET = 10_000_000  # (pairs x shuffles) per test: about 0.05 s here
 TOO_FEW_TO_TEST = f"fewer than {MIN_TRIALS} trials: too few to test for an effect"
 
 
@@ -120,29 +120,36 @@ def detectable_share(raw_weights: FloatArray, detectable_w: FloatArray) -> Float
     return np.where(total > 0, w / np.where(total > 0, total, 1.0), 1.0)
 
 
+@dataclass(frozen=True)
+class VerdictRule:
+    """The thresholds of the verdicts (module docstring)."""
+
+    alpha: float = ALPHA
+    negligible: float = NEGLIGIBLE
+    min_trials: int = MIN_TRIALS
+
+
 def judge(
     raw_weights: FloatArray,
     p_values: FloatArray,
     detectable: FloatArray,
     n_trials: int,
     message: str = "",
-    alpha: float = ALPHA,
-    negligible: float = NEGLIGIBLE,
-    min_trials: int = MIN_TRIALS,
+    rule: VerdictRule = VerdictRule(),
 ) -> Verdicts:
     """Verdicts from p-values and detectable shares; `message` (constant metric...) makes all undetermined."""
     a = len(raw_weights)
-    if n_trials < min_trials:
-        note = TOO_FEW_TO_TEST if min_trials == MIN_TRIALS else f"fewer than {min_trials} trials: too few to test"
+    if n_trials < rule.min_trials:
+        note = TOO_FEW_TO_TEST if rule.min_trials == MIN_TRIALS else f"fewer than {rule.min_trials} trials"
         return Verdicts.undetermined(a, note, n_trials)
     if message and not np.isfinite(p_values).any():
         return Verdicts.undetermined(a, message, n_trials)
     adjusted = holm(p_values)
     verdicts = [
         MATTERS
-        if adj <= alpha and w > 0
+        if adj <= rule.alpha and w > 0
         else NO_DETECTABLE_EFFECT
-        if np.isfinite(det) and det <= negligible
+        if np.isfinite(det) and det <= rule.negligible
         else UNDETERMINED
         for adj, w, det in zip(adjusted, raw_weights, detectable, strict=True)
     ]
@@ -150,13 +157,7 @@ def judge(
 
 
 def judge_against_null(
-    raw_weights: FloatArray,
-    null: FloatArray,
-    n_trials: int,
-    message: str = "",
-    alpha: float = ALPHA,
-    negligible: float = NEGLIGIBLE,
-    min_trials: int = MIN_TRIALS,
+    raw_weights: FloatArray, null: FloatArray, n_trials: int, message: str = "", rule: VerdictRule = VerdictRule()
 ) -> Verdicts:
     """Verdicts of one ranking from its raw W (a,) and the permutation null replicates (P, a)."""
     a = len(raw_weights)
@@ -164,10 +165,10 @@ def judge_against_null(
         return Verdicts.undetermined(a, message or "no permutation null computed", n_trials)
     p, mean, sd = permutation_p_values(raw_weights, null)
     # The W that a Bonferroni-level one-sided test would pass with the target power.
-    detectable_w = mean + sd * (ndtri(1.0 - alpha / a) + ndtri(POWER))
+    detectable_w = mean + sd * (ndtri(1.0 - rule.alpha / a) + ndtri(POWER))
     # A hyperparameter that never differs between neighbours (held fixed) cannot be judged at all.
     detectable = np.where(sd > 0, detectable_share(raw_weights, detectable_w), np.nan)
-    verdicts = judge(raw_weights, p, detectable, n_trials, "", alpha, negligible, min_trials)
+    verdicts = judge(raw_weights, p, detectable, n_trials, "", rule)
     verdicts.extra = {"null_mean_max": float(mean.max()), "null_sd_max": float(sd.max())}
     return verdicts
 

@@ -1,4 +1,7 @@
-"""`sweeprank` command line: up, worker, analyst, web, submit, status, export, cancel, rank."""
+"""`sweeprank` command line: up, worker, analyst, web, submit, status, export, cancel, rank, user.
+
+`main` reads the settings once (broker/settings.py) and hands them to the command.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +14,12 @@ from typing import Any
 
 import yaml
 
+from broker.settings import Settings, process_settings
 from sweeprank import rank
-from sweeprank.client import DEFAULT_URL, Client
+from sweeprank.client import Client
+from sweeprank.report import follow, print_final, progress_line, ranking_of, sweep_of
 from trials.errors import SweeprankError
-from trials.records import QueueStatus, RankingGroup, RankingRecord, SweepRecord
+from trials.records import QueueStatus, SweepRecord
 
 DEMO_SPEC: dict[str, Any] = {
     "owner": "demo",
@@ -37,90 +42,20 @@ DEMO_SPEC: dict[str, Any] = {
 }
 
 
-def _client(args: argparse.Namespace) -> Client:
-    return Client(args.url, token=args.token)
+def _client(args: argparse.Namespace, settings: Settings) -> Client:
+    token = args.token or (settings.token.get_secret_value() if settings.token is not None else None)
+    return Client(args.url or settings.url, token=token)
 
 
 def _add_client_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", default=os.environ.get("SWEEPRANK_URL", DEFAULT_URL), help="web server URL")
-    parser.add_argument("--token", default=os.environ.get("SWEEPRANK_TOKEN"), help="API token")
-
-
-# --- reading and printing rankings ------------------------------------------------
-
-
-def paper_comparison(group: RankingGroup) -> list[str]:
-    from trials.presets import PAPER_TOP5
-
-    ours = group.ranking[:5]
-    lines = [f"  {'#':>2}  {'this sweep':<16}  {'paper (arXiv 2410.08920)':<24}"]
-    for position, (mine, (theirs, value)) in enumerate(zip(ours, PAPER_TOP5, strict=False), start=1):
-        lines.append(f"  {position:>2}  {mine:<16}  {theirs}{f' ({value:.3f})' if value else ''}")
-    return lines
-
-
-def _sweep(client: Client, sweep_id: str) -> SweepRecord:
-    return SweepRecord.model_validate(client.get(f"/api/sweeps/{sweep_id}"))
-
-
-def _ranking(client: Client, sweep_id: str) -> RankingRecord | None:
-    ranking = client.get(f"/api/sweeps/{sweep_id}/ranking")["ranking"]
-    return None if ranking is None else RankingRecord.model_validate(ranking)
-
-
-def _progress_line(sweep: SweepRecord, ranking: RankingRecord | None, started: float) -> str:
-    done, total = sweep.n_final, sweep.n_trials
-    width = 30
-    filled = int(width * done / max(total, 1))
-    elapsed = time.time() - started
-    eta = f"ETA {elapsed / done * (total - done):.0f}s" if 0 < done < total else ""
-    top = ""
-    if ranking:
-        top = "top: " + ", ".join(ranking.pooled.ranking[:5])
-    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {sweep.status} {eta} {top}"
-
-
-def follow(client: Client, sweep_id: str, poll_s: float = 1.0) -> SweepRecord:
-    """Show a live progress bar and the current top-5 until the sweep ends."""
-    started = time.time()
-    interactive = sys.stdout.isatty()
-    last: tuple[int, str] | None = None
-    while True:
-        sweep = _sweep(client, sweep_id)
-        line = _progress_line(sweep, _ranking(client, sweep_id), started)
-        if interactive:
-            print("\r" + line[:160].ljust(160), end="", flush=True)
-        elif (sweep.n_final, sweep.status) != last:
-            # A log file gets a line per finished trial, not one per poll.
-            print(line, flush=True)
-        last = (sweep.n_final, sweep.status)
-        if sweep.status in ("completed", "cancelled", "stopped_stable"):
-            if interactive:
-                print()
-            return sweep
-        time.sleep(poll_s)
-
-
-def print_final(client: Client, sweep_id: str, sweep: SweepRecord) -> None:
-    ranking = _ranking(client, sweep_id)
-    print(f"\nSweep {sweep_id} {sweep.status} ({sweep.stop_reason}); results: {sweep.counts}")
-    if not ranking:
-        print("No ranking: no trial completed.")
-        return
-    pooled = ranking.pooled
-    print(
-        f"N-RReliefF importance over {pooled.n_trials} completed trials (k={ranking.parameters.n_neighbors}, "
-        f"sigma={ranking.parameters.sigma})"
-    )
-    print("\n".join(rank.ranking_table("pooled", pooled)))
-    print("\nTop 5 next to the paper's:")
-    print("\n".join(paper_comparison(pooled)))
+    parser.add_argument("--url", help="web server URL (default: the url setting, SWEEPRANK_URL)")
+    parser.add_argument("--token", help="API token (default: the token setting, SWEEPRANK_TOKEN)")
 
 
 # --- commands ---------------------------------------------------------------------
 
 
-def cmd_submit(args: argparse.Namespace) -> int:
+def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
     if args.spec:
         spec = yaml.safe_load(Path(args.spec).read_text())
         if not isinstance(spec, dict):
@@ -141,7 +76,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
             spec["max_train_examples"] = args.max_train
     if args.owner:
         spec["owner"] = args.owner
-    client = _client(args)
+    client = _client(args, settings)
     created = client.post("/api/sweeps", spec)
     print(f"submitted sweep {created['id']}")
     if args.no_follow:
@@ -151,10 +86,11 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_status(args: argparse.Namespace) -> int:
-    client = _client(args)
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    client = _client(args, settings)
     if args.sweep_id:
-        print(_progress_line(_sweep(client, args.sweep_id), _ranking(client, args.sweep_id), time.time()))
+        sweep = sweep_of(client, args.sweep_id)
+        print(progress_line(sweep, ranking_of(client, args.sweep_id), time.time()))
         return 0
     queue = QueueStatus.model_validate(client.get("/api/queue"))
     print(f"workers: {len(queue.workers)}  queued: {queue.queues}  in flight: {queue.inflight}")
@@ -164,8 +100,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_export(args: argparse.Namespace) -> int:
-    data = _client(args).raw(f"/api/sweeps/{args.sweep_id}/export?format={args.format}")
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    data = _client(args, settings).raw(f"/api/sweeps/{args.sweep_id}/export?format={args.format}")
     if args.output:
         Path(args.output).write_bytes(data)
         print(f"wrote {args.output}")
@@ -174,15 +110,16 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_cancel(args: argparse.Namespace) -> int:
-    done = _client(args).post(f"/api/sweeps/{args.sweep_id}/cancel")
+def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
+    done = _client(args, settings).post(f"/api/sweeps/{args.sweep_id}/cancel")
     print(f"sweep {done['id']} is {done['status']}")
     return 0
 
 
-def cmd_worker(args: argparse.Namespace) -> int:
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from sweeprank.stack import worker_command
 
+    # The Celery worker reads its settings from the environment it is given (set here, not read).
     env = dict(os.environ)
     if args.gpu is not None:
         env.update(CUDA_VISIBLE_DEVICES=args.gpu, SWEEPRANK_DEVICE="cuda")
@@ -193,14 +130,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
     os.execvpe(command[0], command, env)
 
 
-def cmd_analyst(args: argparse.Namespace) -> int:
+def cmd_analyst(args: argparse.Namespace, settings: Settings) -> int:
     from broker.celery_app import make_celery
     from broker.dispatcher import Dispatcher
-    from broker.settings import Settings
     from broker.store import Store
     from workers.analyst import Analyst, RankingParams
 
-    settings = Settings.from_env()
     store = Store.from_url(settings.redis_url)
     analyst = Analyst(
         store,
@@ -211,14 +146,14 @@ def cmd_analyst(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_web(args: argparse.Namespace) -> int:
+def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
     from webui import create_app
 
-    create_app().run(host=args.host, port=args.port, threaded=True)
+    create_app(settings).run(host=args.host, port=args.port, threaded=True)
     return 0
 
 
-def cmd_up(args: argparse.Namespace) -> int:
+def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     from sweeprank.up import run_up
 
     return run_up(args, DEMO_SPEC if args.demo else None)
@@ -294,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_client_options(command)
 
     rank.add_parser(sub)
+    sub.choices["rank"].set_defaults(func=lambda args, _settings: rank.run(args))  # a file in, a table out
     from sweeprank import users_cmd
 
     users_cmd.add_parser(sub)
@@ -303,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args))
+        return int(args.func(args, process_settings()))
     except SweeprankError as err:
         print(f"sweeprank: {err}", file=sys.stderr)
         return 2

@@ -12,13 +12,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import redis
-
+from broker.celery_app import queue_for_device
+from broker.connection import wait_until_up
 from trials.errors import SweeprankError
 
 PR_SET_PDEATHSIG = 1
@@ -62,16 +61,8 @@ def free_port() -> int:
 
 
 def wait_for_redis(url: str, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    client = redis.Redis.from_url(url)
-    while True:
-        try:
-            client.ping()
-            return
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                raise StackError(f"Redis at {url} did not answer within {timeout_s:.0f} s") from None
-            time.sleep(0.05)
+    if not wait_until_up(url, timeout_s):
+        raise StackError(f"Redis at {url} did not answer within {timeout_s:.0f} s")
 
 
 def redis_command(data_dir: Path, port: int, fsync: str = "always") -> list[str]:
@@ -104,7 +95,7 @@ def redis_command(data_dir: Path, port: int, fsync: str = "always") -> list[str]
 
 
 def worker_command(*, name: str, device: str, concurrency: int, loglevel: str = "warning") -> list[str]:
-    queue = "trials.gpu" if device.startswith("cuda") else "trials.cpu"
+    queue = queue_for_device(device)
     return [
         sys.executable,
         "-m",

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sweeprank.client import Client
+from sweeprank.report import follow, print_final
 from sweeprank.stack import Stack, StackError, free_port, redact_url, visible_gpus
 from trials.errors import SweeprankError
 
@@ -29,11 +30,9 @@ def _wait_for_web(client: Client, stack: Stack, timeout_s: float = 30.0) -> None
 
 def _admin_token(redis_url: str, data_dir: Path) -> str:
     """A fresh admin token for this stack's operator, kept in a file only they can read."""
-    import redis
+    from broker.store import Store
 
-    from broker.users import Users
-
-    token = Users(redis.Redis.from_url(redis_url, decode_responses=True)).add("admin", admin=True)
+    token = Store.from_url(redis_url, ride_out_restarts=False).users.add("admin", admin=True)
     path = data_dir / TOKEN_FILE
     path.touch(mode=0o600)
     path.write_text(token + "\n")
@@ -41,8 +40,6 @@ def _admin_token(redis_url: str, data_dir: Path) -> str:
 
 
 def run_up(args: argparse.Namespace, demo_spec: dict[str, Any] | None) -> int:
-    from sweeprank.cli import follow, print_final
-
     data_dir = Path(args.data_dir).resolve()
     log_dir = data_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)

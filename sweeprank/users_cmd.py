@@ -8,13 +8,12 @@ import sys
 from typing import Any
 
 from broker.settings import Settings
-from broker.users import Users
 
 
-def add_user_command(args: argparse.Namespace) -> int:
-    import redis
+def add_user_command(args: argparse.Namespace, settings: Settings) -> int:
+    from broker.store import Store
 
-    users = Users(redis.Redis.from_url(Settings.from_env().redis_url, decode_responses=True))
+    users = Store.from_url(settings.redis_url, ride_out_restarts=False).users
     password = None
     if args.password:
         # stdin when piped, so scripts can set one; a prompt otherwise (never on the command line).

@@ -11,7 +11,11 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from functools import cache
 
+import redis
+
+from broker.connection import connect
 from tests.holds import HOLD_LIMIT_S, HOLDING, held_key, release_key
 from trials.specs import EpochMetrics, TrialResult, TrialSpec
 from workers.tasks import app
@@ -22,8 +26,14 @@ __all__ = ["app"]
 _train_guarded = TrialRunner._train_guarded
 
 
+@cache
+def _redis(url: str, pid: int) -> redis.Redis:
+    """One client per process (keyed by pid: a forked child must not reuse its parent's sockets)."""
+    return connect(url)
+
+
 def _hold(runner: TrialRunner, spec: TrialSpec) -> None:
-    r = runner.store.r
+    r = _redis(runner.settings.redis_url, os.getpid())
     r.hset(held_key(spec.sweep_id), f"{spec.trial_id}:{spec.attempt}", os.getpid())
     release = release_key(spec.sweep_id, spec.trial_id, spec.attempt)
     deadline = time.monotonic() + HOLD_LIMIT_S
@@ -36,7 +46,7 @@ def _train_guarded_with_hold(
 ) -> TrialResult:
     def on_epoch_then_hold(metrics: EpochMetrics) -> None:
         on_epoch(metrics)
-        if metrics.epoch == 1 and self.store.r.exists(HOLDING):
+        if metrics.epoch == 1 and _redis(self.settings.redis_url, os.getpid()).exists(HOLDING):
             _hold(self, spec)
 
     return _train_guarded(self, spec, on_epoch_then_hold, should_stop)

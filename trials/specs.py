@@ -27,6 +27,9 @@ class TrialStatus(StrEnum):
         return self not in (TrialStatus.QUEUED, TrialStatus.RUNNING)
 
 
+NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"  # a member's (and so a sweep owner's) name
+
+
 class SweepStatus(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
@@ -38,6 +41,11 @@ class SweepStatus(StrEnum):
     @property
     def final(self) -> bool:
         return self in (SweepStatus.CANCELLED, SweepStatus.COMPLETED, SweepStatus.STOPPED_STABLE)
+
+    @property
+    def stopping(self) -> bool:
+        """Ended early: trials still running must stop at their next epoch."""
+        return self in (SweepStatus.CANCELLED, SweepStatus.STOPPED_STABLE)
 
 
 METRICS = ("test_accuracy", "best_val_accuracy", "final_train_loss")
@@ -66,7 +74,7 @@ class TrialLimits(_Record):
 class SweepSpec(_Record):
     """What a member asks for. `space` is a preset name or a space mapping; `narrow` shrinks it."""
 
-    owner: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    owner: str = Field(pattern=NAME_PATTERN)
     name: str = Field(min_length=1, max_length=100)
     datasets: list[str] = Field(min_length=1, max_length=10)
     space: str | dict[str, Any] = "cnn-paper"

@@ -14,12 +14,12 @@ from trials.errors import SweeprankError
 from trials.records import Comparison, QueueStatus, RankingHistoryEntry, RankingRecord, SweepRecord, SweepSummary
 from trials.space import Value
 from trials.specs import EpochMetrics, SweepSpec, TrialResult
-from webui.app import services
 from webui.auth import check_read, current_user, login_required, require_owner
 from webui.comparison import compare_sweep
 from webui.export import RANKING_COLUMNS, ranking_rows, to_csv, to_parquet, trial_rows
 from webui.monitor import queue_view
 from webui.openapi import ApiRoutes
+from webui.services import services
 from webui.submission import submit_as
 from webui.summary import sweep_summary
 
@@ -106,7 +106,7 @@ def create_sweep() -> Any:
 @routes.route("/sweeps", "GET", "List sweeps, newest first", response=SweepList)
 def list_sweeps() -> Any:
     store = services().store
-    return _body(SweepList(sweeps=[store.sweep(s) for s in reversed(store.sweep_ids())]))
+    return _body(SweepList(sweeps=[store.sweeps.get(s) for s in reversed(store.sweeps.ids())]))
 
 
 @routes.route(
@@ -116,8 +116,11 @@ def list_sweeps() -> Any:
     response=SummaryList,
 )
 def list_summaries() -> Any:
-    store = services().store
-    return _body(SummaryList(sweeps=[sweep_summary(store, store.sweep(s)) for s in reversed(store.sweep_ids())]))
+    svc = services()
+    store, cache = svc.store, svc.best_results
+    return _body(
+        SummaryList(sweeps=[sweep_summary(store, store.sweeps.get(s), cache) for s in reversed(store.sweeps.ids())])
+    )
 
 
 @routes.route(
@@ -127,8 +130,8 @@ def list_summaries() -> Any:
     response=SweepSummary,
 )
 def get_summary(sweep_id: str) -> Any:
-    store = services().store
-    return _body(sweep_summary(store, store.sweep(sweep_id)))
+    svc = services()
+    return _body(sweep_summary(svc.store, svc.store.sweeps.get(sweep_id), svc.best_results))
 
 
 @routes.route(
@@ -138,12 +141,13 @@ def get_summary(sweep_id: str) -> Any:
     response=Comparison,
 )
 def compare(sweep_id: str) -> Any:
-    return _body(compare_sweep(services().store, sweep_id))
+    svc = services()
+    return _body(compare_sweep(svc.store, sweep_id, svc.comparisons))
 
 
 @routes.route("/sweeps/<sweep_id>", "GET", "One sweep", response=SweepRecord)
 def get_sweep(sweep_id: str) -> Any:
-    return _body(services().store.sweep(sweep_id))
+    return _body(services().store.sweeps.get(sweep_id))
 
 
 def _duration(state: dict[str, Any], result: TrialResult | None, now: float) -> float | None:
@@ -181,12 +185,12 @@ def _sort_key(sort: str, names: list[str]) -> Any:
 )
 def list_trials(sweep_id: str) -> Any:
     store = services().store
-    record = store.sweep(sweep_id)
+    record = store.sweeps.get(sweep_id)
     offset = max(request.args.get("offset", 0, type=int), 0)
     limit = min(max(request.args.get("limit", 100, type=int), 1), 1000)
     sort, descending = request.args.get("sort", "trial_id"), request.args.get("order", "asc") == "desc"
-    states, configs = store.trial_states(sweep_id), store.planned_configs(sweep_id)
-    finals = {r.trial_id: r for r in store.results(sweep_id)}
+    states, configs = store.trials.states(sweep_id), store.sweeps.planned_configs(sweep_id)
+    finals = {r.trial_id: r for r in store.results.in_arrival_order(sweep_id)}
     now = time.time()
     rows = [
         {
@@ -209,8 +213,8 @@ def list_trials(sweep_id: str) -> Any:
 )
 def trial_metrics(sweep_id: str, trial_id: int) -> Any:
     store = services().store
-    store.sweep(sweep_id)
-    return jsonify({"metrics": [m.model_dump(mode="json") for m in store.epoch_metrics(sweep_id, trial_id)]})
+    store.sweeps.get(sweep_id)
+    return jsonify({"metrics": [m.model_dump(mode="json") for m in store.results.epoch_metrics(sweep_id, trial_id)]})
 
 
 @routes.route(
@@ -218,8 +222,8 @@ def trial_metrics(sweep_id: str, trial_id: int) -> Any:
 )
 def latest_ranking(sweep_id: str) -> Any:
     store = services().store
-    store.sweep(sweep_id)
-    return _body(RankingBody(ranking=store.latest_ranking(sweep_id)))
+    store.sweeps.get(sweep_id)
+    return _body(RankingBody(ranking=store.rankings.latest(sweep_id)))
 
 
 @routes.route(
@@ -227,8 +231,8 @@ def latest_ranking(sweep_id: str) -> Any:
 )
 def ranking_history(sweep_id: str) -> Any:
     store = services().store
-    store.sweep(sweep_id)
-    return _body(RankingHistory(history=store.ranking_history(sweep_id)))
+    store.sweeps.get(sweep_id)
+    return _body(RankingHistory(history=store.rankings.history(sweep_id)))
 
 
 @routes.route(
@@ -239,23 +243,23 @@ def ranking_history(sweep_id: str) -> Any:
 )
 def ranking_csv(sweep_id: str) -> Any:
     store = services().store
-    store.sweep(sweep_id)
+    store.sweeps.get(sweep_id)
     # Before the first ranking the file has its header only, so a download never fails.
-    rows = ranking_rows(store.latest_ranking(sweep_id))
+    rows = ranking_rows(store.rankings.latest(sweep_id))
     headers = {"Content-Disposition": f"attachment; filename={sweep_id}-ranking.csv"}
     return Response(to_csv(RANKING_COLUMNS, rows), mimetype="text/csv", headers=headers)
 
 
 def _action(sweep_id: str, action: str) -> Any:
     svc = services()
-    user = require_owner(svc.store.sweep(sweep_id).owner)
+    user = require_owner(svc.store.sweeps.get(sweep_id).owner)
     if action == "pause":
         sweeps.pause(svc.store, sweep_id)
     elif action == "resume":
         sweeps.resume(svc.store, svc.dispatcher, sweep_id)
     else:
         sweeps.cancel(svc.store, svc.dispatcher, sweep_id, by=user.name)
-    return jsonify({"id": sweep_id, "status": svc.store.status(sweep_id).value})
+    return jsonify({"id": sweep_id, "status": svc.store.sweeps.status(sweep_id).value})
 
 
 def _register_action(action: str) -> None:

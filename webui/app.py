@@ -1,36 +1,24 @@
-"""Flask app factory. Config comes from SWEEPRANK_* environment variables."""
+"""Flask app factory. Settings come from the one settings object (broker/settings.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, current_app, jsonify, render_template, request
+from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from broker.celery_app import make_celery
-from broker.dispatcher import Dispatcher
-from broker.settings import Settings
-from broker.store import Store, UnknownSweep
+from broker.settings import Settings, process_settings
+from broker.store import UnknownSweep
 from broker.sweeps import SweepStateError
-from broker.users import Users
 from trials.errors import SweeprankError
 from trials.specs import SpecInvalid
-
-
-class Services:
-    """What the request handlers need, built once per app."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.store = Store.from_url(settings.redis_url)
-        self.dispatcher = Dispatcher(self.store, make_celery(settings), settings)
-
-
-def services() -> Services:
-    found: Services = current_app.extensions["sweeprank"]
-    return found
-
+from webui.api import api
+from webui.auth import check_csrf, csrf_token, current_user
+from webui.events import events
+from webui.pages import pages
+from webui.services import Services
 
 # Everything is served by this app (no CDN): the policy says so, and blocks injected scripts too.
 _SECURITY_HEADERS = {
@@ -59,37 +47,29 @@ def _secure(response: Response) -> Response:
     return response
 
 
-def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    """Settings: SWEEPRANK_REDIS_URL, SWEEPRANK_SECRET_KEY (default: one shared through Redis),
-    SWEEPRANK_PUBLIC_READ (default true: pages and GET API open without login)."""
+def create_app(settings: Settings | None = None, flask_config: Mapping[str, Any] | None = None) -> Flask:
+    """The web app over `settings` (default: this process's, read from the environment).
+
+    `flask_config` is for Flask's own keys (TESTING, ...); sweeprank's settings come only from `settings`.
+    """
+    settings = settings if settings is not None else process_settings()
+    misplaced = sorted(k for k in flask_config or {} if k.lower() in Settings.model_fields)
+    if misplaced:
+        raise ValueError(f"{', '.join(misplaced)}: sweeprank settings, pass them in Settings, not in flask_config")
     app = Flask(__name__)
     app.config.from_mapping(
-        REDIS_URL=Settings.from_env().redis_url,
         MAX_CONTENT_LENGTH=1_000_000,
-        PUBLIC_READ=True,
-        SECRET_KEY=None,
-        EVENTS_INTERVAL_S=0.3,
-        LOGIN_ATTEMPTS_PER_MINUTE=10,
-        BAD_TOKENS_PER_MINUTE=30,
-        SUBMITS_PER_MINUTE=30,
-        MAX_QUEUED_TRIALS_PER_MEMBER=100_000,
-        EVENTS_MAX_S=300.0,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_HTTPONLY=True,
     )
-    app.config.from_prefixed_env("SWEEPRANK")
-    if test_config:
-        app.config.update(test_config)
-    settings = Settings(redis_url=app.config["REDIS_URL"])
-    app.extensions["sweeprank"] = Services(settings)
-    if not app.config["SECRET_KEY"]:
+    app.config.update(flask_config or {})
+    svc = Services(settings)
+    app.extensions["sweeprank"] = svc
+    if settings.secret_key is not None:
+        app.config["SECRET_KEY"] = settings.secret_key.get_secret_value()
+    else:
         # Shared through Redis so that every web process signs and accepts the same sessions.
-        app.config["SECRET_KEY"] = Users(app.extensions["sweeprank"].store.r).web_secret()
-
-    from webui.api import api
-    from webui.auth import check_csrf, csrf_token, current_user
-    from webui.events import events
-    from webui.pages import pages
+        app.config["SECRET_KEY"] = svc.store.users.web_secret()
 
     app.before_request(check_csrf)
     app.after_request(_secure)

@@ -13,11 +13,12 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar, cast
 
-from flask import abort, current_app, g, redirect, request, session, url_for
+from flask import abort, g, redirect, request, session, url_for
 
-from broker.users import User, Users
-from webui.app import services
+from broker.store.users import UserStore
+from broker.users import User
 from webui.ratelimit import enforce
+from webui.services import services
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -27,8 +28,8 @@ NEEDS_MEMBER = "this action needs a member: log in, or send 'Authorization: Bear
 _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-def users() -> Users:
-    return Users(services().store.r)
+def users() -> UserStore:
+    return services().store.users
 
 
 def _bearer() -> str | None:
@@ -45,7 +46,11 @@ def current_user() -> User | None:
             g.user = users().by_token(token)
             if g.user is None:
                 # Guessing tokens costs a request each; cap the guesses per client address.
-                enforce(f"bad-token:{request.remote_addr}", "requests with unknown tokens", "BAD_TOKENS_PER_MINUTE")
+                enforce(
+                    f"bad-token:{request.remote_addr}",
+                    "requests with unknown tokens",
+                    services().settings.bad_tokens_per_minute,
+                )
         else:
             name = session.get("user")
             g.user = users().get(name) if isinstance(name, str) else None
@@ -78,7 +83,7 @@ def check_csrf() -> Any:
 
 
 def public_read() -> bool:
-    return bool(current_app.config.get("PUBLIC_READ", True))
+    return services().settings.public_read
 
 
 def check_read() -> Any:

@@ -8,32 +8,36 @@ per-dataset rankings: read the pooled tau with that in mind.
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 from broker.store import Store
 from importance.compare import compare
 from importance.groups import POOLED
 from trials.encoding import encode_trials, optuna_view, result_row
 from trials.errors import SweeprankError
-from trials.records import Comparison, ComparisonGroup, MethodComparison
+from trials.records import Comparison, ComparisonGroup, MethodComparison, RankingRecord, SweepRecord
 from trials.space import SearchSpace
+from webui.services import LruCache
 
 MIN_TRIALS = 8  # below this the forests of fANOVA say nothing useful
-_cache: OrderedDict[tuple[str, int], Comparison] = OrderedDict()
-_CACHE_SIZE = 32
+
+# (sweep id, its creation time, the ranking's time, results ranked): the version of the ranking compared.
+# A sweep id alone is reused after a Redis flush (the ids restart at sw1).
+ComparisonKey = tuple[str, float, float, int]
 
 
-def compare_sweep(store: Store, sweep_id: str) -> Comparison:
-    ranking = store.latest_ranking(sweep_id)
+def compare_sweep(store: Store, sweep_id: str, cache: LruCache[ComparisonKey, Comparison]) -> Comparison:
+    ranking = store.rankings.latest(sweep_id)
     if ranking is None:
         raise SweeprankError(f"sweep {sweep_id} has no ranking yet: compare after its first completed trials")
-    key = (sweep_id, ranking.n_results)
-    if key in _cache:
-        return _cache[key]
-    record = store.sweep(sweep_id)
+    record = store.sweeps.get(sweep_id)
+    key = (sweep_id, record.created, ranking.time, ranking.n_results)
+    return cache.get_or_compute(key, lambda: _compare(store, record, ranking))
+
+
+def _compare(store: Store, record: SweepRecord, ranking: RankingRecord) -> Comparison:
+    sweep_id, n_results = record.id, ranking.n_results
     spec = record.spec
     space = SearchSpace.from_dict(record.space)
-    rows = [result_row(r, spec.metric) for r in store.results(sweep_id, limit=key[1])]
+    rows = [result_row(r, spec.metric) for r in store.results.in_arrival_order(sweep_id, limit=n_results)]
     encoded = encode_trials(space, rows, maximize=spec.direction == "maximize")
     groups: dict[str, ComparisonGroup] = {}
     for name, group in ranking.groups.items():
@@ -54,8 +58,4 @@ def compare_sweep(store: Store, sweep_id: str) -> Comparison:
                 nrrelieff=nrrelieff,
                 methods={m: MethodComparison.model_validate(found) for m, found in methods.items()},
             )
-    result = Comparison(sweep_id=sweep_id, n_results=key[1], groups=groups)
-    _cache[key] = result
-    if len(_cache) > _CACHE_SIZE:
-        _cache.popitem(last=False)
-    return result
+    return Comparison(sweep_id=sweep_id, n_results=n_results, groups=groups)

@@ -1,10 +1,10 @@
 """Server-Sent Events: small "something changed" notes fed from cheap Redis reads.
 
-Every EVENTS_INTERVAL_S the stream reads a few counters (per active sweep: status,
+Every events_interval_s (a setting) the stream reads a few counters (per active sweep: status,
 final results, epoch records, rankings; for the pool: live workers, queue depths,
 results stream head, failures) and sends one event per thing that changed. Pages
 then refetch what they show through the JSON API, so events stay tiny and the API
-stays the one source of data. A stream ends after EVENTS_MAX_S; the browser's
+stays the one source of data. A stream ends after events_max_s; the browser's
 EventSource reconnects after `retry` ms, which also carries it over server restarts.
 """
 
@@ -15,14 +15,13 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response
 
-from broker import keys
 from broker.settings import Settings
 from broker.store import Store
 from trials.specs import SweepStatus
-from webui.app import services
 from webui.auth import check_read
+from webui.services import services
 
 events = Blueprint("events", __name__)
 events.before_request(check_read)
@@ -32,20 +31,8 @@ KEEPALIVE_S = 15.0
 
 
 def pool_marker(store: Store, settings: Settings) -> dict[str, Any]:
-    pipe = store.r.pipeline(transaction=False)
-    pipe.xrevrange(keys.RESULTS_STREAM, count=1)
-    pipe.llen(keys.queue_name("cpu"))
-    pipe.llen(keys.queue_name("gpu"))
-    pipe.llen(keys.FAILURES)
-    pipe.lindex(keys.FAILURES, 0)
-    last, cpu, gpu, n_failures, newest_failure = pipe.execute()
-    workers = sorted(w.name for w in store.live_workers(settings.worker_ttl_s))
-    return {
-        "workers": workers,
-        "queues": [cpu, gpu],
-        "last_result": last[0][0] if last else "",
-        "failures": [n_failures, newest_failure],
-    }
+    pool = store.activity.pool(("cpu", "gpu"))
+    return {"workers": sorted(w.name for w in store.workers.live(settings.worker_ttl_s)), **pool}
 
 
 def _sweep_event(sweep_id: str, marker: tuple[str, int, int, int]) -> dict[str, Any]:
@@ -71,8 +58,8 @@ def event_stream(store: Store, settings: Settings, interval_s: float, max_s: flo
     sweeps: dict[str, tuple[str, int, int, int]] = {}
     while time.monotonic() - started < max_s:
         # Keep watching a sweep that just ended until its final status has been sent.
-        watched = sorted(set(store.active_sweep_ids()) | {s for s, m in sweeps.items() if not SweepStatus(m[0]).final})
-        now_sweeps = store.activity(watched)
+        watched = sorted(set(store.sweeps.active_ids()) | {s for s, m in sweeps.items() if not SweepStatus(m[0]).final})
+        now_sweeps = store.activity.sweeps(watched)
         now_pool = pool_marker(store, settings)
         out = []
         if pool is not None and now_pool != pool:
@@ -92,8 +79,7 @@ def event_stream(store: Store, settings: Settings, interval_s: float, max_s: flo
 @events.get("/events")
 def stream() -> Response:
     svc = services()
-    config = current_app.config
-    body = event_stream(svc.store, svc.settings, float(config["EVENTS_INTERVAL_S"]), float(config["EVENTS_MAX_S"]))
+    body = event_stream(svc.store, svc.settings, svc.settings.events_interval_s, svc.settings.events_max_s)
     return Response(
         body, mimetype="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     )

@@ -30,11 +30,11 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 def trial_rows(store: Store, sweep_id: str) -> tuple[list[str], list[Row]]:
     """One row per trial (final result where there is one, else its live state)."""
-    sweep = store.sweep(sweep_id)
+    sweep = store.sweeps.get(sweep_id)
     names = list(sweep.space["parameters"])
-    states = store.trial_states(sweep_id)
-    finals = {r.trial_id: r for r in store.results(sweep_id)}
-    configs = store.planned_configs(sweep_id)
+    states = store.trials.states(sweep_id)
+    finals = {r.trial_id: r for r in store.results.in_arrival_order(sweep_id)}
+    configs = store.sweeps.planned_configs(sweep_id)
     rows = []
     for trial_id in sorted(states):
         state, result = states[trial_id], finals.get(trial_id)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 
-from broker import keys
 from broker.settings import Settings
 from broker.store import Store
 from trials.records import QueueStatus, RunningTrial, WorkerStatus
@@ -21,8 +20,8 @@ def running_trials(store: Store) -> list[RunningTrial]:
     """Trials of active sweeps that a trainer is running now, with epoch progress and an ETA."""
     now = time.time()
     running = []
-    for sweep_id in store.active_sweep_ids():
-        for trial_id, state in store.trial_states(sweep_id).items():
+    for sweep_id in store.sweeps.active_ids():
+        for trial_id, state in store.trials.states(sweep_id).items():
             if state.get("status") != "running":
                 continue
             epoch, epochs, started = int(state.get("epoch") or 0), state.get("epochs"), state.get("started")
@@ -47,13 +46,13 @@ def running_trials(store: Store) -> list[RunningTrial]:
 
 def done_by_worker(store: Store, since: float) -> tuple[int, dict[str, int]]:
     """Results stored since `since`: the pool's count and each host's (from the trials' worker field)."""
-    events = store.results_since(since)
+    events = store.results.stored_since(since)
     by_sweep: dict[str, list[int]] = {}
     for _, sweep_id, trial_id in events:
         by_sweep.setdefault(sweep_id, []).append(trial_id)
     counts: dict[str, int] = {}
     for sweep_id, trial_ids in by_sweep.items():
-        states = store.trial_states(sweep_id)
+        states = store.trials.states(sweep_id)
         for trial_id in trial_ids:
             name = _worker_name(str(states.get(trial_id, {}).get("worker", "")))
             counts[name] = counts.get(name, 0) + 1
@@ -71,16 +70,16 @@ def queue_view(store: Store, settings: Settings) -> QueueStatus:
             current=[t for t in running if _worker_name(t.worker) == worker.name],
             done_last_hour=by_worker.get(worker.name, 0),
         )
-        for worker in store.live_workers(settings.worker_ttl_s)
+        for worker in store.workers.live(settings.worker_ttl_s)
     ]
     return QueueStatus(
         workers=workers,
-        queues={keys.queue_name(dc): int(store.r.llen(keys.queue_name(dc))) for dc in ("cpu", "gpu")},
-        inflight={dc: len(store.inflight(dc)) for dc in ("cpu", "gpu")},
-        pending_by_owner=store.pending_by_owner(),
+        queues=store.trials.queue_depths(("cpu", "gpu")),
+        inflight={dc: len(store.trials.inflight(dc)) for dc in ("cpu", "gpu")},
+        pending_by_owner=store.sweeps.pending_by_owner(),
         running=running,
         throughput_per_hour=done,
-        recent_failures=store.recent_failures(),
-        counters=store.counters(),
+        recent_failures=store.health.recent_failures(),
+        counters=store.health.counters(),
         time=now,
     )

@@ -11,10 +11,10 @@ from werkzeug.exceptions import Forbidden
 from werkzeug.wrappers import Response
 
 from trials.specs import SpecInvalid
-from webui.app import services
 from webui.auth import check_read, current_user, login, safe_next, users
 from webui.forms import SubmitForm, pasted_spec, spec_from_fields
 from webui.ratelimit import enforce
+from webui.services import services
 from webui.submission import submit_as
 
 pages = Blueprint("pages", __name__)
@@ -33,7 +33,7 @@ def sweep_list() -> str:
 
 @pages.get("/sweeps/<sweep_id>")
 def sweep_page(sweep_id: str) -> str:
-    record = services().store.sweep(sweep_id)
+    record = services().store.sweeps.get(sweep_id)
     user = current_user()
     return render_template(
         "sweep.html",
@@ -83,7 +83,7 @@ def login_page() -> Any:
     target = safe_next(request.values.get("next"))
     if request.method == "GET":
         return render_template("login.html", page="login", next=target, error=None)
-    enforce(f"login:{request.remote_addr}", "login attempts", "LOGIN_ATTEMPTS_PER_MINUTE")
+    enforce(f"login:{request.remote_addr}", "login attempts", services().settings.login_attempts_per_minute)
     token = request.form.get("token", "").strip()
     name, password = request.form.get("name", "").strip(), request.form.get("password", "")
     user = users().by_token(token) if token else users().by_password(name, password)

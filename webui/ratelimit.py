@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import time
 
-from flask import current_app
 from werkzeug.exceptions import TooManyRequests
 
-from broker import keys
-from webui.app import services
+from webui.services import services
 
 
 class RateLimited(TooManyRequests):
@@ -17,15 +15,10 @@ class RateLimited(TooManyRequests):
         self.retry_after_s = retry_after_s
 
 
-def enforce(bucket: str, what: str, config_key: str, window_s: int = 60) -> None:
-    """Count one event in `bucket`; past the configured limit for this window, 429."""
-    limit = int(current_app.config[config_key])
+def enforce(bucket: str, what: str, limit: int, window_s: int = 60) -> None:
+    """Count one event in `bucket`; past `limit` (a setting) for this window, 429."""
     now = time.time()
     window = int(now // window_s)
-    key = keys.rate(bucket, window)
-    pipe = services().store.r.pipeline(transaction=True)
-    pipe.incr(key)
-    pipe.expire(key, window_s * 2)
-    count = int(pipe.execute()[0])
+    count = services().store.rates.hit(bucket, window, ttl_s=window_s * 2)
     if count > limit:
         raise RateLimited(what, limit, window_s, int((window + 1) * window_s - now) + 1)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app
 from werkzeug.exceptions import Forbidden
 
 from broker import sweeps
 from broker.users import User
 from trials.specs import parse_sweep_spec
-from webui.app import services
 from webui.ratelimit import enforce
+from webui.services import services
 
 
 def submit_as(user: User, raw: dict[str, Any]) -> str:
@@ -19,8 +18,8 @@ def submit_as(user: User, raw: dict[str, Any]) -> str:
     spec = parse_sweep_spec({"owner": user.name, **raw})
     if not user.may_act_on(spec.owner):
         raise Forbidden(f"{user.name} may submit sweeps only as themselves, not as {spec.owner!r} (admins may)")
-    enforce(f"submit:{user.name}", "sweep submissions", "SUBMITS_PER_MINUTE")
     svc = services()
+    enforce(f"submit:{user.name}", "sweep submissions", svc.settings.submits_per_minute)
     return sweeps.submit(
-        svc.store, svc.dispatcher, spec, max_queued_per_owner=int(current_app.config["MAX_QUEUED_TRIALS_PER_MEMBER"])
+        svc.store, svc.dispatcher, spec, max_queued_per_owner=svc.settings.max_queued_trials_per_member
     )

@@ -6,11 +6,15 @@ All of it is derived from stored records (sweep, results, latest ranking); nothi
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 
 from broker.store import Store
 from trials.records import BestResult, RankingGroup, SweepRecord, SweepSummary
 from trials.specs import SweepStatus, TrialStatus
+from webui.services import LruCache
+
+# (sweep id, its creation time, final results so far): results only grow, and a sweep id alone is reused after
+# a Redis flush (the ids restart at sw1), the creation time is not.
+BestKey = tuple[str, float, int]
 
 # How much of the pooled importance the leaders named by a reading without verdicts cover, and at most how many.
 _MOST = 0.6
@@ -19,29 +23,24 @@ _MAX_NAMED = 3
 _MAX_LISTED = 4
 MATTERS, NO_EFFECT, UNDETERMINED = "matters", "no_detectable_effect", "undetermined"
 
-_best_cache: OrderedDict[tuple[str, int], BestResult | None] = OrderedDict()
-_CACHE_SIZE = 256
+
+def best_result(store: Store, record: SweepRecord, cache: LruCache[BestKey, BestResult | None]) -> BestResult | None:
+    """The best completed trial by the sweep's metric; cached per (sweep, creation, results count)."""
+    key = (record.id, record.created, record.n_final)
+    return cache.get_or_compute(key, lambda: _best_result(store, record))
 
 
-def best_result(store: Store, record: SweepRecord) -> BestResult | None:
-    """The best completed trial by the sweep's metric; cached per (sweep, results count) as results only grow."""
-    key = (record.id, record.n_final)
-    if key in _best_cache:
-        _best_cache.move_to_end(key)
-        return _best_cache[key]
+def _best_result(store: Store, record: SweepRecord) -> BestResult | None:
     metric, maximize = record.spec.metric, record.spec.direction == "maximize"
     scored = [
         (value, r)
-        for r in store.results(record.id)
+        for r in store.results.in_arrival_order(record.id)
         if r.status is TrialStatus.COMPLETED and (value := r.metric(metric)) is not None
     ]
     best = None
     if scored:
         value, result = max(scored, key=lambda vr: vr[0] if maximize else -vr[0])
         best = BestResult(metric=metric, value=value, trial_id=result.trial_id, config=result.config)
-    _best_cache[key] = best
-    if len(_best_cache) > _CACHE_SIZE:
-        _best_cache.popitem(last=False)
     return best
 
 
@@ -139,8 +138,8 @@ def reading(group: RankingGroup | None, status: str | None = None) -> str:
     return f"{'; '.join(parts)} — {group.n_trials} completed trials, {_settling(group, status)}."
 
 
-def sweep_summary(store: Store, record: SweepRecord) -> SweepSummary:
-    ranking = store.latest_ranking(record.id)
+def sweep_summary(store: Store, record: SweepRecord, best_cache: LruCache[BestKey, BestResult | None]) -> SweepSummary:
+    ranking = store.rankings.latest(record.id)
     pooled = ranking.pooled if ranking else None
     return SweepSummary(
         id=record.id,
@@ -154,7 +153,7 @@ def sweep_summary(store: Store, record: SweepRecord) -> SweepSummary:
         created=record.created,
         stop_reason=record.stop_reason,
         eta_s=eta_seconds(record),
-        best=best_result(store, record),
+        best=best_result(store, record, best_cache),
         top=pooled.ranking[:3] if pooled else [],
         stability=pooled.stability if pooled else None,
         reading=reading(pooled, record.status),

@@ -17,14 +17,12 @@ import socket
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import cast
 
-import redis
-
-from broker import keys, sweeps
+from broker import sweeps
+from broker.connection import BrokerUnavailable
 from broker.dispatcher import Dispatcher
 from broker.reconciler import Reconciler
-from broker.store import Store
+from broker.store import ResultEvent, Store
 from importance.groups import POOLED, GroupedRanking
 from importance.stability import StabilityTracker
 from trials.encoding import categorical_mask, encode_trials, result_row
@@ -49,8 +47,11 @@ class RankingParams:
 class SweepAnalysis:
     """The incremental ranking state of one sweep."""
 
-    def __init__(self, sweep_id: str, spec: SweepSpec, space: SearchSpace, params: RankingParams) -> None:
+    def __init__(
+        self, sweep_id: str, spec: SweepSpec, space: SearchSpace, params: RankingParams, arrival_list: str
+    ) -> None:
         self.sweep_id = sweep_id
+        self.arrival_list = arrival_list
         self.spec = spec
         self.space = space
         self.params = params
@@ -71,8 +72,9 @@ class SweepAnalysis:
     @classmethod
     def of_stored(cls, store: Store, sweep_id: str, params: RankingParams) -> SweepAnalysis:
         """An empty analysis of a stored sweep (its spec and resolved space come from the store)."""
-        record = store.sweep(sweep_id)
-        return cls(sweep_id, record.spec, SearchSpace.from_dict(record.space), params)
+        record = store.sweeps.get(sweep_id)
+        space = SearchSpace.from_dict(record.space)
+        return cls(sweep_id, record.spec, space, params, store.results.arrival_list_name(sweep_id))
 
     @property
     def n_results(self) -> int:
@@ -118,7 +120,7 @@ class SweepAnalysis:
             n_results=self.n_results,
             n_trials=pooled.n_trials,
             # The trials ranked are the first n_results of the sweep's arrival list.
-            trials=RankedTrials(arrival_list=keys.arrival(self.sweep_id), first=self.n_results),
+            trials=RankedTrials(arrival_list=self.arrival_list, first=self.n_results),
             excluded=dict(self.excluded),
             time=now,
             groups=groups,
@@ -164,51 +166,41 @@ class Analyst:
     def rebuild(self) -> None:
         """State from the stored results, in arrival order; store a ranking where it is behind."""
         self.sweeps.clear()
-        for sweep_id in self.store.sweep_ids():
-            results = self.store.results(sweep_id)
+        for sweep_id in self.store.sweeps.ids():
+            results = self.store.results.in_arrival_order(sweep_id)
             if not results:
                 continue
             analysis = self.analysis(sweep_id)
             analysis.add(results)
-            latest = self.store.latest_ranking(sweep_id)
+            latest = self.store.rankings.latest(sweep_id)
             if latest is None or latest.n_results != analysis.n_results:
                 self._publish(analysis)
 
-    def _ensure_group(self) -> None:
-        try:
-            self.store.r.xgroup_create(keys.RESULTS_STREAM, keys.ANALYST_GROUP, id="0", mkstream=True)
-        except redis.ResponseError as err:
-            if "BUSYGROUP" not in str(err):
-                raise
+    def read_new(self, block_ms: int | None) -> list[ResultEvent]:
+        """The next batch of result events, waiting up to `block_ms` for one (None: do not wait)."""
+        return self.store.results.next_events(self.consumer, self.batch, block_ms)
 
-    def _read(self, stream_id: str, block_ms: int | None) -> list[tuple[str, dict[str, str]]]:
-        reply = self.store.r.xreadgroup(
-            keys.ANALYST_GROUP, self.consumer, {keys.RESULTS_STREAM: stream_id}, count=self.batch, block=block_ms
-        )
-        return cast(list[tuple[str, dict[str, str]]], reply[0][1]) if reply else []
-
-    def handle(self, events: list[tuple[str, dict[str, str]]]) -> None:
+    def handle(self, events: list[ResultEvent]) -> None:
         """Fold a batch of result events in, store rankings, then acknowledge."""
         by_sweep: dict[str, list[int]] = {}
-        for _, fields in events:
-            by_sweep.setdefault(fields["sweep_id"], []).append(int(fields["trial_id"]))
+        for event in events:
+            by_sweep.setdefault(event.sweep_id, []).append(event.trial_id)
         for sweep_id, trial_ids in by_sweep.items():
             analysis = self.analysis(sweep_id)
-            results = [r for t in trial_ids if (r := self.store.result(sweep_id, t)) is not None]
+            results = [r for t in trial_ids if (r := self.store.results.get(sweep_id, t)) is not None]
             if analysis.add(results):
                 self._publish(analysis)
                 self._stop_if_stable(analysis)
-        if events:
-            self.store.r.xack(keys.RESULTS_STREAM, keys.ANALYST_GROUP, *[event_id for event_id, _ in events])
+        self.store.results.acknowledge(events)
 
     def _publish(self, analysis: SweepAnalysis) -> None:
         record, compact = analysis.records()
-        self.store.save_ranking(analysis.sweep_id, record, compact)
+        self.store.rankings.save(analysis.sweep_id, record, compact)
 
     def _stop_if_stable(self, analysis: SweepAnalysis) -> None:
         if not analysis.spec.stop_when_stable or not analysis.stability.stable:
             return
-        if self.store.status(analysis.sweep_id) in (SweepStatus.QUEUED, SweepStatus.RUNNING, SweepStatus.PAUSED):
+        if self.store.sweeps.status(analysis.sweep_id) in (SweepStatus.QUEUED, SweepStatus.RUNNING, SweepStatus.PAUSED):
             sweeps.end(
                 self.store,
                 self.dispatcher,
@@ -218,10 +210,10 @@ class Analyst:
             )
 
     def start(self) -> None:
-        self._ensure_group()
+        self.store.results.ensure_analyst_group()
         self.rebuild()
         # Events delivered to us before a crash and never acknowledged come first.
-        while events := self._read("0", None):
+        while events := self.store.results.unacknowledged(self.consumer, self.batch):
             self.handle(events)
 
     def run_forever(self, reconcile_every_s: float = 5.0, tick_s: float = 1.0) -> None:
@@ -230,18 +222,18 @@ class Analyst:
         next_reconcile = 0.0
         while True:
             try:
-                self.handle(self._read(">", int(tick_s * 1000)))
+                self.handle(self.read_new(int(tick_s * 1000)))
                 if time.monotonic() >= next_reconcile:
                     outcomes = reconciler.run_once()
                     if outcomes:
                         log.warning("reconciler: %s", dict(outcomes))
                     next_reconcile = time.monotonic() + reconcile_every_s
                 self.dispatcher.refill()
-            except redis.ConnectionError:
+            except BrokerUnavailable:
                 log.warning("Redis unreachable; retrying")
                 time.sleep(1.0)
                 self._reconnect()
 
     def _reconnect(self) -> None:
-        with contextlib.suppress(redis.ConnectionError):
+        with contextlib.suppress(BrokerUnavailable):
             self.start()

@@ -17,21 +17,22 @@ from typing import Any
 
 from celery import signals
 
-from broker import keys
-from broker.celery_app import TRAIN_TRIAL, app
+from broker.celery_app import TRAIN_TRIAL, make_celery
 from broker.dispatcher import Dispatcher
-from broker.settings import Settings
+from broker.settings import process_settings
 from broker.store import Store
 from trials.records import WorkerInfo
 from trials.specs import TrialSpec
 from workers.trial_runner import TrialRunner
 
 HEARTBEAT_S = 5.0
+# The app this trainer process runs (`celery -A workers.tasks worker`), from the settings it was started with.
+app = make_celery(process_settings())
 _stop_heartbeat = threading.Event()
 
 
 def device() -> str:
-    return os.environ.get("SWEEPRANK_DEVICE", "cpu")
+    return process_settings().device
 
 
 def device_class() -> str:
@@ -45,12 +46,11 @@ def _runner(pid: int, worker_name: str) -> TrialRunner:
     torch is set up here, at the child's first trial, not at process start: importing
     it takes seconds, longer than Celery waits for a new child to say it is up.
     """
-    threads = os.environ.get("SWEEPRANK_TORCH_THREADS")
-    if threads:
+    settings = process_settings()
+    if settings.torch_threads is not None:
         from workers.trainer.loop import configure_threads
 
-        configure_threads(int(threads))
-    settings = Settings.from_env()
+        configure_threads(settings.torch_threads)
     store = Store.from_url(settings.redis_url)
     dispatcher = Dispatcher(store, app, settings)
     return TrialRunner(store, settings, f"{worker_name}:{pid}", device(), dispatcher)
@@ -96,7 +96,7 @@ def _worker_info(consumer: Any) -> WorkerInfo:
 
 @signals.worker_ready.connect
 def _register(sender: Any, **_: Any) -> None:
-    settings = Settings.from_env()
+    settings = process_settings()
     store = Store.from_url(settings.redis_url)
     name, info = str(sender.hostname), _worker_info(sender)
 
@@ -104,7 +104,7 @@ def _register(sender: Any, **_: Any) -> None:
         while True:
             try:
                 beat_info = WorkerInfo.model_validate(info.model_dump() | gpu_status(info.gpu))
-                store.register_worker(name, beat_info, settings.worker_ttl_s)
+                store.workers.register(name, beat_info, settings.worker_ttl_s)
                 Dispatcher(store, app, settings).refill()
             except Exception:  # Redis restarting: keep beating, the next beat re-registers
                 pass
@@ -117,12 +117,12 @@ def _register(sender: Any, **_: Any) -> None:
 @signals.worker_shutting_down.connect
 def _drain(**_: Any) -> None:
     """Children hand their running trials back at the next epoch instead of finishing them."""
-    settings = Settings.from_env()
-    Store.from_url(settings.redis_url).r.set(keys.draining(socket.gethostname(), os.getpid()), "1", ex=3600)
+    settings = process_settings()
+    Store.from_url(settings.redis_url).workers.raise_drain_flag(socket.gethostname(), os.getpid())
 
 
 @signals.worker_shutdown.connect
 def _unregister(sender: Any, **_: Any) -> None:
     _stop_heartbeat.set()
-    settings = Settings.from_env()
-    Store.from_url(settings.redis_url).unregister_worker(str(sender.hostname))
+    settings = process_settings()
+    Store.from_url(settings.redis_url).workers.unregister(str(sender.hostname))

@@ -19,27 +19,18 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-import redis
-
-from broker import keys
+from broker.connection import BrokerError
 from broker.dispatcher import Dispatcher
 from broker.reconciler import replace_attempt
 from broker.settings import Settings
 from broker.store import Store
-from trials.specs import EpochMetrics, SweepStatus, TrialResult, TrialSpec, TrialStatus
+from trials.specs import EpochMetrics, TrialResult, TrialSpec, TrialStatus
 
 log = logging.getLogger(__name__)
-
-STOPPING = (SweepStatus.CANCELLED, SweepStatus.STOPPED_STABLE)
 
 
 def _ended(spec: TrialSpec, worker: str, status: TrialStatus, why: str) -> TrialResult:
     return TrialResult.of(spec, status, worker=worker, error=why[:500])
-
-
-def drain_key() -> str:
-    """The flag our Celery parent raises when it is asked to shut down."""
-    return keys.draining(socket.gethostname(), os.getppid())
 
 
 class TrialRunner:
@@ -58,18 +49,18 @@ class TrialRunner:
             self.dispatcher.refill()
 
     def _run(self, spec: TrialSpec, device_class: str) -> str:
-        if self.store.result(spec.sweep_id, spec.trial_id) is not None:
-            self.store.count("redeliveries_skipped")
+        if self.store.results.get(spec.sweep_id, spec.trial_id) is not None:
+            self.store.health.count("redeliveries_skipped")
             return "already final"
-        if int(self.store.trial_state(spec.sweep_id, spec.trial_id).get("attempt", 1)) > spec.attempt:
-            self.store.count("superseded_deliveries_skipped")
+        if int(self.store.trials.state(spec.sweep_id, spec.trial_id).get("attempt", 1)) > spec.attempt:
+            self.store.health.count("superseded_deliveries_skipped")
             return "superseded"
-        if self.store.status(spec.sweep_id) in STOPPING:
-            self.store.store_result(_ended(spec, self.worker, TrialStatus.CANCELLED, "sweep ended before the start"))
-            self.store.remove_inflight(device_class, spec.key)
+        if self.store.sweeps.status(spec.sweep_id).stopping:
+            self.store.results.save(_ended(spec, self.worker, TrialStatus.CANCELLED, "sweep ended before the start"))
+            self.store.trials.remove_inflight(device_class, spec.key)
             return "cancelled before start"
-        if not self.store.claim(spec, self.worker, self.settings.claim_ttl_s):
-            self.store.count("concurrent_deliveries_refused")
+        if not self.store.trials.claim(spec, self.worker, self.settings.claim_ttl_s):
+            self.store.health.count("concurrent_deliveries_refused")
             return "held by another attempt"
         released = False
         try:
@@ -77,17 +68,17 @@ class TrialRunner:
                 result = self._train(spec)
             if self._draining() and result.status is TrialStatus.CANCELLED and not self._sweep_stopping(spec):
                 # Free the claim first, or the next attempt could be refused by our own claim.
-                self.store.release_claim(spec, self.worker)
+                self.store.trials.release_claim(spec, self.worker)
                 released = True
                 return replace_attempt(
                     self.store, self.dispatcher, spec.key, device_class, f"worker {self.worker} shut down", lost=False
                 )
-            self.store.store_result(result)
-            self.store.remove_inflight(device_class, spec.key)
+            self.store.results.save(result)
+            self.store.trials.remove_inflight(device_class, spec.key)
             return result.status.value
         finally:
             if not released:
-                self.store.release_claim(spec, self.worker)
+                self.store.trials.release_claim(spec, self.worker)
 
     @contextmanager
     def _heartbeat(self, spec: TrialSpec) -> Iterator[None]:
@@ -98,7 +89,7 @@ class TrialRunner:
         def beat() -> None:
             while not stop.wait(interval):
                 try:
-                    self.store.refresh_claim(spec, self.settings.claim_ttl_s)
+                    self.store.trials.refresh_claim(spec, self.settings.claim_ttl_s)
                 except Exception:  # Redis restarting; the next beat tries again
                     log.warning("claim heartbeat failed for %s", spec.key)
 
@@ -111,13 +102,14 @@ class TrialRunner:
             thread.join()
 
     def _draining(self) -> bool:
-        return bool(self.store.r.exists(drain_key()))
+        """Whether our Celery parent was asked to shut down."""
+        return self.store.workers.is_draining(socket.gethostname(), os.getppid())
 
     def _sweep_stopping(self, spec: TrialSpec) -> bool:
-        return self.store.status(spec.sweep_id) in STOPPING
+        return self.store.sweeps.status(spec.sweep_id).stopping
 
     def _train(self, spec: TrialSpec) -> TrialResult:
-        self.store.update_trial(
+        self.store.trials.update(
             spec.sweep_id,
             spec.trial_id,
             if_attempt=spec.attempt,
@@ -129,8 +121,8 @@ class TrialRunner:
         )
 
         def on_epoch(metrics: EpochMetrics) -> None:
-            self.store.record_epoch(metrics)
-            self.store.update_trial(
+            self.store.results.record_epoch(metrics)
+            self.store.trials.update(
                 spec.sweep_id,
                 spec.trial_id,
                 if_attempt=spec.attempt,
@@ -148,10 +140,18 @@ class TrialRunner:
         self, spec: TrialSpec, on_epoch: Callable[[EpochMetrics], None], should_stop: Callable[[], bool]
     ) -> TrialResult:
         try:
+            from workers.trainer.data import DataRoots
             from workers.trainer.loop import run_trial
 
-            return run_trial(spec, device=self.device, on_epoch=on_epoch, should_stop=should_stop, worker=self.worker)
-        except redis.RedisError:
+            return run_trial(
+                spec,
+                roots=DataRoots.of(self.settings),
+                device=self.device,
+                on_epoch=on_epoch,
+                should_stop=should_stop,
+                worker=self.worker,
+            )
+        except BrokerError:
             raise  # the store is unreachable: not the trial's fault; the reconciler re-queues it
         except Exception as err:  # a broken trial must end as `failed`, not take the worker down
             log.exception("trial %s failed", spec.key)

@@ -27,9 +27,9 @@ def synthetic_accuracy(config: dict[str, Any], rng: np.random.Generator) -> floa
 def feed(store: Store, sweep_id: str, trial_ids: range, rng: np.random.Generator) -> None:
     """Dispatch the trials (take them off the pending list) and store their results."""
     for trial_id in trial_ids:
-        assert store.pop_pending(sweep_id) == trial_id
-        spec = store.trial_spec(sweep_id, trial_id)
-        store.store_result(
+        assert store.sweeps.pop_pending(sweep_id) == trial_id
+        spec = store.sweeps.trial_spec(sweep_id, trial_id)
+        store.results.save(
             TrialResult(
                 sweep_id=sweep_id,
                 trial_id=trial_id,
@@ -48,7 +48,7 @@ def make_analyst(store: Store) -> Analyst:
 
 
 def drain(analyst: Analyst) -> None:
-    while events := analyst._read(">", None):
+    while events := analyst.read_new(None):
         analyst.handle(events)
 
 
@@ -63,16 +63,16 @@ def test_sweep_stops_itself_when_the_ranking_is_stable(scratch_redis: redis.Redi
     for start in range(0, 1000, 10):
         feed(store, sweep_id, range(start, start + 10), rng)
         drain(analyst)
-        if store.status(sweep_id).value != "queued":
+        if store.sweeps.status(sweep_id).value != "queued":
             break
-    record = store.sweep(sweep_id)
+    record = store.sweeps.get(sweep_id)
     assert record.status == "stopped_stable", record
     assert record.stop_reason.startswith("Stable since trial")
     assert record.n_final < 1000 and record.pending == 0
-    ranking = store.latest_ranking(sweep_id)
+    ranking = store.rankings.latest(sweep_id)
     assert ranking is not None
     assert ranking.pooled.ranking[:3] == ["learning_rate", "num_conv_layers", "dropout_rate"]
-    cancelled = [s for s in store.trial_states(sweep_id).values() if s["status"] == "cancelled"]
+    cancelled = [s for s in store.trials.states(sweep_id).values() if s["status"] == "cancelled"]
     assert len(cancelled) == 1000 - record.n_final
 
 
@@ -83,7 +83,7 @@ def test_replayed_events_and_restarts_count_each_trial_once(scratch_redis: redis
     sweep_id = sweeps.submit(store, first.dispatcher, make_spec(n_trials=40))
     rng = np.random.default_rng(1)
     feed(store, sweep_id, range(25), rng)
-    events = first._read(">", None)
+    events = first.read_new(None)
     first.handle(events[:10])  # crash after acknowledging only the first ten
     # A replayed event for a trial already counted changes nothing.
     scratch_redis.xadd(keys.RESULTS_STREAM, {"sweep_id": sweep_id, "trial_id": "3"})
@@ -94,11 +94,11 @@ def test_replayed_events_and_restarts_count_each_trial_once(scratch_redis: redis
     drain(second)
     analysis = second.sweeps[sweep_id]
     assert analysis.n_results == 40
-    stored = store.latest_ranking(sweep_id)
+    stored = store.rankings.latest(sweep_id)
     assert stored is not None and stored.n_results == 40 and stored.n_trials == 40
 
     batch = make_analyst(store).analysis(sweep_id)
-    batch.add(store.results(sweep_id))
+    batch.add(store.results.in_arrival_order(sweep_id))
     expected = batch.records()[0].pooled
     assert np.allclose(stored.pooled.importances, expected.importances, rtol=1e-9, atol=1e-12)
     assert scratch_redis.xpending(keys.RESULTS_STREAM, keys.ANALYST_GROUP)["pending"] == 0

@@ -55,4 +55,4 @@ def make_spec(owner: str = "ann", n_trials: int = 5, **extra: Any) -> SweepSpec:
 
 
 def add_worker(store: Store, slots: int, name: str = "w1", queue: str = "trials.cpu") -> None:
-    store.register_worker(name, WorkerInfo(queues=[queue], slots=slots, device="cpu"), ttl_s=30)
+    store.workers.register(name, WorkerInfo(queues=[queue], slots=slots, device="cpu"), ttl_s=30)

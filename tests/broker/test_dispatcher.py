@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import kombu.exceptions
+import pytest
+
 from broker import sweeps
 from broker.celery_app import HARD_LIMIT_MARGIN_S
+from broker.connection import BrokerUnavailable
 from broker.dispatcher import Dispatcher
 from broker.settings import Settings
 from broker.store import Store
@@ -15,7 +19,7 @@ def finish(store: Store, sent: dict[str, object]) -> None:
     """What a trainer does at the end of a trial."""
     spec = sent["spec"]
     assert isinstance(spec, dict)
-    store.store_result(
+    store.results.save(
         TrialResult(
             sweep_id=spec["sweep_id"],
             trial_id=spec["trial_id"],
@@ -26,18 +30,18 @@ def finish(store: Store, sent: dict[str, object]) -> None:
             test_accuracy=0.5,
         )
     )
-    store.remove_inflight("cpu", f"{spec['sweep_id']}:{spec['trial_id']}:{spec['attempt']}")
+    store.trials.remove_inflight("cpu", f"{spec['sweep_id']}:{spec['trial_id']}:{spec['attempt']}")
 
 
 def test_nothing_is_sent_without_live_slots(store: Store, dispatcher: Dispatcher, celery: RecordingCelery) -> None:
     sweep_id = sweeps.submit(store, dispatcher, make_spec(n_trials=3))
-    assert celery.sent == [] and store.sweep(sweep_id).pending == 3
+    assert celery.sent == [] and store.sweeps.get(sweep_id).pending == 3
     add_worker(store, slots=2)
     assert dispatcher.refill() == 2
     assert [s["spec"]["trial_id"] for s in celery.sent] == [0, 1]
     assert all(s["queue"] == "trials.cpu" and s["name"] == "sweeprank.train_trial" for s in celery.sent)
     assert dispatcher.refill() == 0, "slots are full until a trial ends"
-    assert store.status(sweep_id) == SweepStatus.RUNNING
+    assert store.sweeps.status(sweep_id) == SweepStatus.RUNNING
 
 
 def test_small_sweep_of_another_owner_gets_the_next_free_slot(
@@ -75,8 +79,8 @@ def test_paused_and_cancelled_sweeps_are_not_dispatched(
     other = sweeps.submit(store, dispatcher, make_spec("bob", n_trials=3))
     assert celery.sent[-1]["spec"]["sweep_id"] == other
     sweeps.cancel(store, dispatcher, other, by="bob")
-    assert store.sweep(other).pending == 0
-    states = store.trial_states(other)
+    assert store.sweeps.get(other).pending == 0
+    states = store.trials.states(other)
     assert sorted(s["status"] for s in states.values()) == ["cancelled", "cancelled", "queued"]
     finish(store, celery.sent[-1])
     assert dispatcher.refill() == 0, "the paused sweep waits, the cancelled one is empty"
@@ -99,7 +103,7 @@ def test_stale_inflight_entries_are_pruned(store: Store, dispatcher: Dispatcher,
     sweeps.submit(store, dispatcher, make_spec(n_trials=2))
     spec = celery.sent[0]["spec"]
     # The trainer stored the result but died before leaving the in-flight set.
-    store.store_result(
+    store.results.save(
         TrialResult(
             sweep_id=spec["sweep_id"],
             trial_id=spec["trial_id"],
@@ -124,3 +128,17 @@ def test_an_owners_running_trials_count_even_when_that_sweep_has_nothing_left(
     dispatcher.refill()
     # ann still holds a slot through her first sweep, bob holds none: bob is next.
     assert celery.sent[-1]["spec"]["sweep_id"] == other
+
+
+def test_a_send_while_redis_is_away_raises_the_broker_error_the_analyst_retries_on(store: Store) -> None:
+    """The analyst loop survives BrokerUnavailable; Celery's own transport error used to kill it."""
+
+    class RedisAway:
+        def send_task(self, *args: object, **kwargs: object) -> None:
+            raise kombu.exceptions.OperationalError("Error 111 connecting to 127.0.0.1. Connection refused.")
+
+    away = Dispatcher(store, RedisAway(), Settings())  # type: ignore[arg-type]
+    sweeps.submit(store, away, make_spec(n_trials=1))
+    add_worker(store, slots=1)
+    with pytest.raises(BrokerUnavailable, match="could not queue trial"):
+        away.refill()

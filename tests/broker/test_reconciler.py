@@ -13,7 +13,7 @@ from tests.broker.conftest import RecordingCelery, add_worker, make_spec
 
 def start_running(store: Store, sweep_id: str, trial_id: int, attempt: int) -> None:
     """What a trainer does when it starts an attempt, minus the claim it would keep alive."""
-    store.update_trial(sweep_id, trial_id, if_attempt=attempt, status="running", worker="host:99")
+    store.trials.update(sweep_id, trial_id, if_attempt=attempt, status="running", worker="host:99")
 
 
 def test_a_running_trial_without_claim_gets_a_new_attempt(
@@ -26,17 +26,17 @@ def test_a_running_trial_without_claim_gets_a_new_attempt(
     assert outcomes == {"requeued": 1}
     resent = celery.sent[-1]["spec"]
     assert (resent["trial_id"], resent["attempt"]) == (0, 2)
-    state = store.trial_state(sweep_id, 0)
+    state = store.trials.state(sweep_id, 0)
     assert state["attempt"] == 2 and state["losses"] == 1 and "host:99 stopped heartbeating" in state["last_loss"]
-    assert store.inflight("cpu") == {f"{sweep_id}:0:2"}
-    assert store.counters()["trials_requeued"] == 1
+    assert store.trials.inflight("cpu") == {f"{sweep_id}:0:2"}
+    assert store.health.counters()["trials_requeued"] == 1
 
 
 def test_a_claimed_trial_is_left_alone(store: Store, dispatcher: Dispatcher, celery: RecordingCelery) -> None:
     add_worker(store, slots=1)
     sweep_id = sweeps.submit(store, dispatcher, make_spec(n_trials=1))
-    spec = store.trial_spec(sweep_id, 0)
-    assert store.claim(spec, "host:1", ttl_s=30)
+    spec = store.sweeps.trial_spec(sweep_id, 0)
+    assert store.trials.claim(spec, "host:1", ttl_s=30)
     start_running(store, sweep_id, 0, attempt=1)
     assert Reconciler(store, dispatcher).run_once() == {}
     assert len(celery.sent) == 1
@@ -48,9 +48,9 @@ def test_a_dispatched_trial_never_started_is_lost_after_the_grace(
     add_worker(store, slots=1)
     sweep_id = sweeps.submit(store, dispatcher, make_spec(n_trials=1))
     assert Reconciler(store, dispatcher, dispatch_grace_s=60).run_once() == {}, "within the grace"
-    store.update_trial(sweep_id, 0, dispatched=time.time() - 120)
+    store.trials.update(sweep_id, 0, dispatched=time.time() - 120)
     assert Reconciler(store, dispatcher, dispatch_grace_s=60).run_once() == {"requeued": 1}
-    assert "without being started" in store.trial_state(sweep_id, 0)["last_loss"]
+    assert "without being started" in store.trials.state(sweep_id, 0)["last_loss"]
 
 
 def test_a_trial_lost_max_attempts_times_fails_for_good(
@@ -62,10 +62,10 @@ def test_a_trial_lost_max_attempts_times_fails_for_good(
     for attempt in (1, 2, 3):
         start_running(store, sweep_id, 0, attempt=attempt)
         reconciler.run_once()
-    result = store.result(sweep_id, 0)
+    result = store.results.get(sweep_id, 0)
     assert result is not None and result.status.value == "failed" and result.error == "worker lost 3 times"
     assert [s["spec"]["attempt"] for s in celery.sent] == [1, 2, 3]
-    assert store.status(sweep_id).value == "completed" and not store.inflight("cpu")
+    assert store.sweeps.status(sweep_id).value == "completed" and not store.trials.inflight("cpu")
     assert reconciler.run_once() == {}, "nothing left to do: no loop"
 
 
@@ -74,7 +74,7 @@ def test_entries_of_finished_or_superseded_attempts_are_dropped(
 ) -> None:
     add_worker(store, slots=1)
     sweep_id = sweeps.submit(store, dispatcher, make_spec(n_trials=1))
-    store.update_trial(sweep_id, 0, attempt=2)
-    store.add_inflight("cpu", f"{sweep_id}:0:2")
+    store.trials.update(sweep_id, 0, attempt=2)
+    store.trials.add_inflight("cpu", f"{sweep_id}:0:2")
     assert Reconciler(store, dispatcher).run_once() == {}
-    assert store.inflight("cpu") == {f"{sweep_id}:0:2"}, "the superseded attempt 1 entry is gone"
+    assert store.trials.inflight("cpu") == {f"{sweep_id}:0:2"}, "the superseded attempt 1 entry is gone"

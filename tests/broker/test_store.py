@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import redis
+
 from broker import sweeps
 from broker.dispatcher import Dispatcher
 from broker.store import Store
@@ -23,44 +25,46 @@ def result(
     )
 
 
-def test_second_final_result_is_discarded_and_counted(store: Store, dispatcher: Dispatcher) -> None:
+def test_second_final_result_is_discarded_and_counted(
+    store: Store, dispatcher: Dispatcher, scratch_redis: redis.Redis
+) -> None:
     sweep_id = sweeps.submit(store, dispatcher, make_spec(n_trials=2))
-    assert store.store_result(result(sweep_id, 0, attempt=1, accuracy=0.7))
-    assert not store.store_result(result(sweep_id, 0, attempt=1, accuracy=0.1))
-    assert store.result(sweep_id, 0).test_accuracy == 0.7  # type: ignore[union-attr]
-    assert store.counters()["duplicate_results_discarded"] == 1
-    assert store.r.xlen("sr:results") == 1, "one result event per trial"
-    assert store.sweep(sweep_id).n_final == 1
+    assert store.results.save(result(sweep_id, 0, attempt=1, accuracy=0.7))
+    assert not store.results.save(result(sweep_id, 0, attempt=1, accuracy=0.1))
+    assert store.results.get(sweep_id, 0).test_accuracy == 0.7  # type: ignore[union-attr]
+    assert store.health.counters()["duplicate_results_discarded"] == 1
+    assert scratch_redis.xlen("sr:results") == 1, "one result event per trial"
+    assert store.sweeps.get(sweep_id).n_final == 1
 
 
 def test_results_of_superseded_attempts_are_discarded(store: Store, dispatcher: Dispatcher) -> None:
     sweep_id = sweeps.submit(store, dispatcher, make_spec(n_trials=1))
-    store.update_trial(sweep_id, 0, attempt=2, status="queued")  # the reconciler re-queued it
-    assert not store.update_trial(sweep_id, 0, if_attempt=1, epoch=3), "the old attempt may not write its state"
-    assert not store.store_result(result(sweep_id, 0, attempt=1))
-    assert store.counters()["superseded_results_discarded"] == 1
-    assert store.store_result(result(sweep_id, 0, attempt=2))
-    assert store.trial_state(sweep_id, 0)["status"] == "completed"
+    store.trials.update(sweep_id, 0, attempt=2, status="queued")  # the reconciler re-queued it
+    assert not store.trials.update(sweep_id, 0, if_attempt=1, epoch=3), "the old attempt may not write its state"
+    assert not store.results.save(result(sweep_id, 0, attempt=1))
+    assert store.health.counters()["superseded_results_discarded"] == 1
+    assert store.results.save(result(sweep_id, 0, attempt=2))
+    assert store.trials.state(sweep_id, 0)["status"] == "completed"
 
 
 def test_sweep_completes_when_every_trial_is_final(store: Store, dispatcher: Dispatcher) -> None:
     sweep_id = sweeps.submit(store, dispatcher, make_spec(n_trials=3))
-    store.store_result(result(sweep_id, 2))
-    store.store_result(result(sweep_id, 0, status=TrialStatus.FAILED))
-    assert store.status(sweep_id) == SweepStatus.QUEUED
-    store.store_result(result(sweep_id, 1, status=TrialStatus.DIVERGED))
-    record = store.sweep(sweep_id)
+    store.results.save(result(sweep_id, 2))
+    store.results.save(result(sweep_id, 0, status=TrialStatus.FAILED))
+    assert store.sweeps.status(sweep_id) == SweepStatus.QUEUED
+    store.results.save(result(sweep_id, 1, status=TrialStatus.DIVERGED))
+    record = store.sweeps.get(sweep_id)
     assert record.status == "completed" and record.stop_reason == "all trials finished"
     assert record.counts == {"completed": 1, "failed": 1, "diverged": 1, "timeout": 0, "cancelled": 0}
-    assert [r.trial_id for r in store.results(sweep_id)] == [2, 0, 1], "arrival order"
-    assert sweep_id not in store.active_sweep_ids()
-    assert [f.trial_id for f in store.recent_failures()] == [1, 0]
+    assert [r.trial_id for r in store.results.in_arrival_order(sweep_id)] == [2, 0, 1], "arrival order"
+    assert sweep_id not in store.sweeps.active_ids()
+    assert [f.trial_id for f in store.health.recent_failures()] == [1, 0]
 
 
 def test_epoch_metrics_stream_per_sweep(store: Store, dispatcher: Dispatcher) -> None:
     sweep_id = sweeps.submit(store, dispatcher, make_spec(n_trials=2))
     for trial_id, epoch in ((0, 1), (1, 1), (0, 2)):
-        store.record_epoch(
+        store.results.record_epoch(
             EpochMetrics(
                 sweep_id=sweep_id,
                 trial_id=trial_id,
@@ -71,25 +75,25 @@ def test_epoch_metrics_stream_per_sweep(store: Store, dispatcher: Dispatcher) ->
                 seconds=0.5,
             )
         )
-    assert [m.epoch for m in store.epoch_metrics(sweep_id, 0)] == [1, 2]
-    assert len(store.epoch_metrics(sweep_id)) == 3
+    assert [m.epoch for m in store.results.epoch_metrics(sweep_id, 0)] == [1, 2]
+    assert len(store.results.epoch_metrics(sweep_id)) == 3
 
 
 def test_claim_admits_one_attempt_at_a_time(store: Store, dispatcher: Dispatcher) -> None:
     sweep_id = sweeps.submit(store, dispatcher, make_spec(n_trials=1))
-    spec = store.trial_spec(sweep_id, 0)
-    assert store.claim(spec, "host:1", ttl_s=30)
-    assert not store.claim(spec.model_copy(update={"attempt": 2}), "host:2", ttl_s=30)
-    store.release_claim(spec, "host:other")
-    assert store.claim_holder(sweep_id, 0) == "1|host:1", "only the holder releases its claim"
-    store.release_claim(spec, "host:1")
-    assert store.claim(spec.model_copy(update={"attempt": 2}), "host:2", ttl_s=30)
+    spec = store.sweeps.trial_spec(sweep_id, 0)
+    assert store.trials.claim(spec, "host:1", ttl_s=30)
+    assert not store.trials.claim(spec.model_copy(update={"attempt": 2}), "host:2", ttl_s=30)
+    store.trials.release_claim(spec, "host:other")
+    assert store.trials.claim_holder(sweep_id, 0) == "1|host:1", "only the holder releases its claim"
+    store.trials.release_claim(spec, "host:1")
+    assert store.trials.claim(spec.model_copy(update={"attempt": 2}), "host:2", ttl_s=30)
 
 
 def test_planned_trials_are_spread_over_datasets(store: Store, dispatcher: Dispatcher) -> None:
     spec = make_spec(n_trials=5).model_copy(update={"datasets": ["digits", "fashion_mnist"]})
     sweep_id = sweeps.submit(store, dispatcher, spec)
-    datasets = [store.trial_spec(sweep_id, t).dataset for t in range(5)]
+    datasets = [store.sweeps.trial_spec(sweep_id, t).dataset for t in range(5)]
     assert datasets == ["digits", "fashion_mnist", "digits", "fashion_mnist", "digits"]
-    seeds = {store.trial_spec(sweep_id, t).seed for t in range(5)}
+    seeds = {store.sweeps.trial_spec(sweep_id, t).seed for t in range(5)}
     assert len(seeds) == 5

@@ -23,7 +23,7 @@ from sweeprank.stack import free_port, redis_command, wait_for_redis
 from tests.helpers import wait_until
 from tests.integration.conftest import LiveStack, trainer_command
 from trials.records import SweepRecord
-from trials.specs import parse_sweep_spec
+from trials.specs import SweepSpec, parse_sweep_spec
 
 # Short claims and frequent reconciling make recovery take seconds, not minutes.
 FAST_FAULTS = {"SWEEPRANK_CLAIM_TTL_S": "2", "SWEEPRANK_RECONCILE_EVERY_S": "0.5"}
@@ -59,8 +59,15 @@ class FaultStack(LiveStack):
         self.redis.kill()
         self.redis.wait()
 
+    def dispatcher(self) -> Dispatcher:
+        """A dispatcher with the pool's own settings (the long visibility timeout, unclipped limits)."""
+        return Dispatcher(self.store, make_celery(self.settings), self.settings)
+
     def submit(self, n_trials: int, narrow: dict[str, dict[str, Any]] | None = None, **extra: Any) -> str:
-        spec = parse_sweep_spec(
+        return sweeps.submit(self.store, self.dispatcher(), self.spec(n_trials, narrow, **extra))
+
+    def spec(self, n_trials: int, narrow: dict[str, dict[str, Any]] | None = None, **extra: Any) -> SweepSpec:
+        return parse_sweep_spec(
             {
                 "owner": "ann",
                 "name": "faults",
@@ -71,16 +78,22 @@ class FaultStack(LiveStack):
                 **extra,
             }
         )
-        return sweeps.submit(self.store, Dispatcher(self.store, make_celery(self.settings), self.settings), spec)
 
-    def restart_with_trainer(self, name: str, **env: str) -> Any:
-        """Stop everything, then Redis (same AOF), the analyst and one trainer with extra environment."""
+    def restart_without_trainers(self) -> None:
+        """Stop everything, then Redis (same AOF) and the analyst."""
         self.stack.stop()
         self.start_redis()
         self.start_analyst()
+
+    def restart_with_trainer(self, name: str, **env: str) -> Any:
+        """Stop everything, then Redis (same AOF), the analyst and one trainer with extra environment."""
+        self.restart_without_trainers()
+        return self.spawn_trainer(name, **env)
+
+    def spawn_trainer(self, name: str, **env: str) -> Any:
         label = f"trainer-{name}"
         trainer = self.stack.spawn(label, trainer_command(name, 2), env)
-        wait_until(lambda: any(w.name == name for w in self.store.live_workers(30)), 60, what=f"{name} registered")
+        wait_until(lambda: any(w.name == name for w in self.store.workers.live(30)), 60, what=f"{name} registered")
         return trainer
 
     def kill(self, pid: int) -> None:
@@ -99,7 +112,7 @@ def faults(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack]:
 
 def wait_done(stack: FaultStack, sweep_id: str, timeout_s: float = 180) -> SweepRecord:
     return wait_until(
-        lambda: (s := stack.store.sweep(sweep_id)).status == "completed" and s,
+        lambda: (s := stack.store.sweeps.get(sweep_id)).status == "completed" and s,
         timeout_s,
         what=f"sweep {sweep_id} to complete",
     )

@@ -10,7 +10,7 @@ import socket
 import time
 from collections import Counter
 
-from broker import keys
+from broker import sweeps
 from tests.faults.conftest import TRIAL_EPOCHS, FaultStack, wait_done
 from tests.helpers import wait_until
 
@@ -18,7 +18,7 @@ KILLS = 10
 
 
 def duplicated_metric_rows(stack: FaultStack, sweep_id: str) -> int:
-    rows = Counter((m.trial_id, m.attempt, m.epoch) for m in stack.store.epoch_metrics(sweep_id))
+    rows = Counter((m.trial_id, m.attempt, m.epoch) for m in stack.store.results.epoch_metrics(sweep_id))
     return sum(n - 1 for n in rows.values())
 
 
@@ -38,7 +38,7 @@ def test_trainers_killed_mid_trial_lose_nothing(faults: FaultStack) -> None:
                 holds.release(sweep_id, trial, attempt)
     wait_done(faults, sweep_id, timeout_s=300)
 
-    results = faults.store.results(sweep_id)
+    results = faults.store.results.in_arrival_order(sweep_id)
     by_trial = Counter(r.trial_id for r in results)
     assert sorted(by_trial) == list(range(12)) and set(by_trial.values()) == {1}, "exactly one result per trial"
     final = {r.trial_id: r for r in results}
@@ -50,7 +50,7 @@ def test_trainers_killed_mid_trial_lose_nothing(faults: FaultStack) -> None:
     print(f"\n{len(killed)} kills, {recovered} recovered, {lost} lost, {duplicated} duplicated")
     assert (recovered, lost, duplicated) == (KILLS, 0, 0)
     ranking = wait_until(
-        lambda: (r := faults.store.latest_ranking(sweep_id)) and r.n_results == 12 and r,
+        lambda: (r := faults.store.rankings.latest(sweep_id)) and r.n_results == 12 and r,
         30,
         what="ranking over every result",
     )
@@ -63,32 +63,38 @@ def test_a_trial_that_always_kills_its_worker_stops_at_the_attempt_limit(faults:
         for attempt in (1, 2):
             faults.kill(holds.wait_held(sweep_id, 0, attempt))
     wait_done(faults, sweep_id, timeout_s=60)
-    result = faults.store.result(sweep_id, 0)
+    result = faults.store.results.get(sweep_id, 0)
     assert result is not None and result.status.value == "failed" and result.error == "worker lost 2 times"
-    print(f"\nrepeated crash: {result.error}, sweep {faults.store.sweep(sweep_id).status}")
+    print(f"\nrepeated crash: {result.error}, sweep {faults.store.sweeps.get(sweep_id).status}")
 
 
 def test_a_trial_outliving_the_visibility_timeout_is_not_run_twice(faults: FaultStack) -> None:
     # This trainer believes unacknowledged messages are lost after 2 s and looks every second,
-    # while the trial (sent with the dispatcher's own, longer, hard limit) is held after its first
+    # while the trial (sent with the pool's own, longer, hard limit) is held after its first
     # epoch until the redelivered message has been refused: it outlives the visibility timeout
-    # by construction, however fast the machine trains.
-    faults.restart_with_trainer(
-        "shortvis@test", SWEEPRANK_VISIBILITY_TIMEOUT_S="2", SWEEPRANK_UNACKED_RESTORE_EVERY_S="1"
-    )
+    # by construction, however fast the machine trains. The trainer's own dispatcher would clip
+    # the trial's hard limit below its 2 s (the protection against this very case), so the sweep
+    # is created paused before that trainer starts, and the test sends the trial itself.
+    faults.restart_without_trainers()
+    spec = faults.spec(n_trials=1)
+    sweep_id = faults.store.sweeps.create(spec, sweeps.plan_trials(spec))
+    sweeps.pause(faults.store, sweep_id)
+    faults.spawn_trainer("shortvis@test", SWEEPRANK_VISIBILITY_TIMEOUT_S="2", SWEEPRANK_UNACKED_RESTORE_EVERY_S="1")
 
     def refused() -> int:
-        return faults.store.counters().get("concurrent_deliveries_refused", 0) - refused_before
+        return faults.store.health.counters().get("concurrent_deliveries_refused", 0) - refused_before
 
-    refused_before = faults.store.counters().get("concurrent_deliveries_refused", 0)
+    refused_before = faults.store.health.counters().get("concurrent_deliveries_refused", 0)
+    pool = faults.dispatcher()
     with faults.holding() as holds:
-        sweep_id = faults.submit(n_trials=1)
+        pool.send(sweep_id, 0, "cpu")
         holds.wait_held(sweep_id, 0, 1)
         held = time.monotonic()
         wait_until(lambda: refused() >= 1, 120, what="the redelivered message to be refused while the trial runs")
         held_s = time.monotonic() - held
+        sweeps.resume(faults.store, pool, sweep_id)
     wait_done(faults, sweep_id, timeout_s=120)
-    results = faults.store.results(sweep_id)
+    results = faults.store.results.in_arrival_order(sweep_id)
     print(
         f"\nvisibility timeout 2 s, trial {results[0].wall_time_s:.1f} s "
         f"(held {held_s:.1f} s after epoch 1 for the refusal): redelivered and refused {refused()} time(s), "
@@ -97,12 +103,11 @@ def test_a_trial_outliving_the_visibility_timeout_is_not_run_twice(faults: Fault
     assert refused() >= 1, "the message was redelivered while the trial ran (the case under test)"
     assert [(r.trial_id, r.attempt, r.status.value) for r in results] == [(0, 1, "completed")]
     assert duplicated_metric_rows(faults, sweep_id) == 0
-    assert sorted(m.epoch for m in faults.store.epoch_metrics(sweep_id)) == list(range(1, TRIAL_EPOCHS + 1))
+    assert sorted(m.epoch for m in faults.store.results.epoch_metrics(sweep_id)) == list(range(1, TRIAL_EPOCHS + 1))
 
 
 def test_sigterm_hands_the_running_trial_back_at_once(faults: FaultStack) -> None:
     trainer = faults.restart_with_trainer("draining@test")
-    drain_flag = keys.draining(socket.gethostname(), trainer.pid)
     with faults.holding() as holds:
         sweep_id = faults.submit(n_trials=1)
         holds.wait_held(sweep_id, 0, 1)
@@ -110,9 +115,13 @@ def test_sigterm_hands_the_running_trial_back_at_once(faults: FaultStack) -> Non
         trainer.send_signal(signal.SIGTERM)
         # The trial is let go (at the end of this block) only once its worker has raised the drain
         # flag, so it sees the flag when its first epoch ends, not by luck of timing.
-        wait_until(lambda: faults.store.r.exists(drain_flag), 30, what="the trainer to raise its drain flag")
+        wait_until(
+            lambda: faults.store.workers.is_draining(socket.gethostname(), trainer.pid),
+            30,
+            what="the trainer to raise its drain flag",
+        )
     state = wait_until(
-        lambda: (s := faults.store.trial_state(sweep_id, 0)).get("attempt") == 2 and s,
+        lambda: (s := faults.store.trials.state(sweep_id, 0)).get("attempt") == 2 and s,
         30,
         what="the trial to be handed back",
     )
@@ -121,7 +130,7 @@ def test_sigterm_hands_the_running_trial_back_at_once(faults: FaultStack) -> Non
     assert state["losses"] == 0 and "shut down" in state["last_loss"], state
     faults.start_trainer(slots=1, name="successor@test")
     wait_done(faults, sweep_id, timeout_s=120)
-    result = faults.store.result(sweep_id, 0)
+    result = faults.store.results.get(sweep_id, 0)
     assert result is not None and result.status.value == "completed" and result.attempt == 2
     print(f"\nSIGTERM: trial handed back after {handed_back_s:.1f} s, finished by attempt {result.attempt}")
 
@@ -136,15 +145,15 @@ def test_redis_killed_and_restarted_from_aof_loses_no_result(faults: FaultStack)
             "epochs": {"low": 3, "high": 3},
         },
     )
-    before = wait_until(lambda: (n := faults.store.sweep(sweep_id).n_final) >= 4 and n, 120, what="4 results")
-    stored_before = {r.trial_id: r for r in faults.store.results(sweep_id)}
+    before = wait_until(lambda: (n := faults.store.sweeps.get(sweep_id).n_final) >= 4 and n, 120, what="4 results")
+    stored_before = {r.trial_id: r for r in faults.store.results.in_arrival_order(sweep_id)}
     faults.kill_redis()
     time.sleep(2.0)
     faults.start_redis()
     wait_done(faults, sweep_id, timeout_s=240)
-    results = faults.store.results(sweep_id)
+    results = faults.store.results.in_arrival_order(sweep_id)
     by_trial = Counter(r.trial_id for r in results)
-    lost = [t for t, r in stored_before.items() if faults.store.result(sweep_id, t) != r]
+    lost = [t for t, r in stored_before.items() if faults.store.results.get(sweep_id, t) != r]
     print(
         f"\nRedis kill -9 after {before} results: {len(lost)} completed results lost, "
         f"{len(by_trial)}/16 trials final, {duplicated_metric_rows(faults, sweep_id)} duplicated metric rows"

@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
+from broker.connection import connect
+from broker.settings import Settings
 from broker.store import Store
-from broker.users import Users
 from sweeprank.stack import Stack, worker_command
 from tests.helpers import wait_until
 from tests.holds import Holds, holding
@@ -69,15 +70,16 @@ class LiveStack:
             SWEEPRANK_TFDS_DIR=str(tfds_dir),
         )
         self.store = Store.from_url(redis_url)
+        self.redis_client = connect(redis_url)
         self.log_dir = log_dir
 
     def holding(self) -> contextlib.AbstractContextManager[Holds]:
         """Within the block, trials wait after their first epoch until released (tests/holds.py)."""
-        return holding(self.store.r)
+        return holding(self.redis_client)
 
     def start_trainer(self, slots: int = TRAINER_SLOTS, name: str = "cpu@test") -> None:
         self.stack.spawn(f"trainer-{name}", trainer_command(name, slots))
-        wait_until(lambda: any(w.name == name for w in self.store.live_workers(30)), 60, what="trainer registered")
+        wait_until(lambda: any(w.name == name for w in self.store.workers.live(30)), 60, what="trainer registered")
 
     def start_analyst(self) -> Any:
         return self.stack.spawn("analyst", [sys.executable, "-m", "sweeprank", "analyst", "--bootstrap", "50"])
@@ -105,8 +107,8 @@ def live(redis_url: str, tfds_dir: Path, tmp_path_factory: pytest.TempPathFactor
 
 def authed_client(redis_url: str, name: str, admin: bool = False) -> FlaskClient:
     """The real app's test client, sending a fresh token of member `name` on every request."""
-    client = create_app({"REDIS_URL": redis_url, "TESTING": True}).test_client()
-    token = Users(Store.from_url(redis_url).r).add(name, admin=admin)
+    client = create_app(Settings(redis_url=redis_url), {"TESTING": True}).test_client()
+    token = Store.from_url(redis_url).users.add(name, admin=admin)
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
     return client
 
@@ -120,7 +122,7 @@ def api(live: LiveStack) -> Iterator[FlaskClient]:
     for sweep in client.get("/api/sweeps").get_json()["sweeps"]:
         if sweep["status"] in ("queued", "running", "paused"):
             client.post(f"/api/sweeps/{sweep['id']}/cancel")
-    wait_until(lambda: not any(live.store.inflight(dc) for dc in ("cpu", "gpu")), 120, what="trainers idle")
+    wait_until(lambda: not any(live.store.trials.inflight(dc) for dc in ("cpu", "gpu")), 120, what="trainers idle")
 
 
 def wait_for_status(

@@ -24,7 +24,7 @@ def submit(api: FlaskClient, spec: dict[str, object]) -> str:
 def batch_ranking(live: LiveStack, sweep_id: str, n_bootstrap: int = 50) -> RankingRecord:
     """The ranking a fresh analyst computes in one go from every stored result."""
     analysis = SweepAnalysis.of_stored(live.store, sweep_id, RankingParams(n_bootstrap=n_bootstrap))
-    analysis.add(live.store.results(sweep_id))
+    analysis.add(live.store.results.in_arrival_order(sweep_id))
     return analysis.records()[0]
 
 
@@ -33,12 +33,12 @@ def test_small_sweep_completes_with_one_result_per_trial(api: FlaskClient, live:
     sweep = wait_for_status(api, sweep_id, ("completed",))
     assert sweep["n_final"] == 12 and sweep["pending"] == 0
 
-    results = live.store.results(sweep_id)
+    results = live.store.results.in_arrival_order(sweep_id)
     assert sorted(r.trial_id for r in results) == list(range(12)), "exactly one final result per trial"
     assert all(r.status.value == "completed" for r in results), [r.error for r in results]
     assert all(0.0 <= (r.test_accuracy or -1) <= 1.0 and r.n_params and r.epochs_completed == 1 for r in results)
 
-    metrics = live.store.epoch_metrics(sweep_id)
+    metrics = live.store.results.epoch_metrics(sweep_id)
     assert sorted((m.trial_id, m.epoch) for m in metrics) == [(t, 1) for t in range(12)]
     served = api.get(f"/api/sweeps/{sweep_id}/trials/3/metrics").get_json()["metrics"]
     assert [m["epoch"] for m in served] == [1]
@@ -68,28 +68,28 @@ def test_sweep_on_a_tfds_dataset_prepared_offline(api: FlaskClient, live: LiveSt
 
     sweep_id = submit(api, tiny_spec(name="tfds", n_trials=4, datasets=[f"tfds:{tiny_shapes.NAME}"]))
     wait_for_status(api, sweep_id, ("completed",))
-    results = live.store.results(sweep_id)
+    results = live.store.results.in_arrival_order(sweep_id)
     assert [r.status.value for r in results] == ["completed"] * 4, [r.error for r in results]
     assert {r.dataset for r in results} == {"tfds:tiny_shapes"}
 
 
 def test_small_sweep_starts_before_a_big_one_ends(api: FlaskClient, live: LiveStack) -> None:
     big = submit(api, tiny_spec(owner="bob", name="big", n_trials=400))
-    wait_until(lambda: live.store.sweep(big).n_final >= 2, 60, what="big sweep under way")
+    wait_until(lambda: live.store.sweeps.get(big).n_final >= 2, 60, what="big sweep under way")
     small = submit(api, tiny_spec(owner="cat", name="small", n_trials=4))
     wait_for_status(api, small, ("completed",), timeout_s=60)
-    big_now = live.store.sweep(big)
+    big_now = live.store.sweeps.get(big)
     assert big_now.status == "running" and big_now.pending > 300, big_now
     # Every small-sweep trial was dispatched ahead of the big sweep's backlog.
-    assert live.store.sweep(small).counts["completed"] == 4
+    assert live.store.sweeps.get(small).counts["completed"] == 4
 
 
 def test_priority_is_respected(api: FlaskClient, live: LiveStack) -> None:
     low = submit(api, tiny_spec(owner="dan", name="low", n_trials=200, priority=1))
-    wait_until(lambda: live.store.sweep(low).n_final >= 1, 60, what="low-priority sweep under way")
+    wait_until(lambda: live.store.sweeps.get(low).n_final >= 1, 60, what="low-priority sweep under way")
     high = submit(api, tiny_spec(owner="dan", name="high", n_trials=4, priority=9))
     wait_for_status(api, high, ("completed",), timeout_s=60)
-    assert live.store.sweep(low).pending > 150
+    assert live.store.sweeps.get(low).pending > 150
 
 
 def test_cancel_stops_running_trials_at_the_next_epoch(api: FlaskClient, live: LiveStack) -> None:
@@ -101,25 +101,25 @@ def test_cancel_stops_running_trials_at_the_next_epoch(api: FlaskClient, live: L
         wait_until(lambda: len(holds.held(sweep_id)) >= TRAINER_SLOTS, 90, what="a trial held on each slot")
         assert api.post(f"/api/sweeps/{sweep_id}/cancel").get_json()["status"] == "cancelled"
     # Let go, they see the cancel as their first epoch ends.
-    wait_until(lambda: not live.store.inflight("cpu"), 60, what="running trials to stop")
-    results = live.store.results(sweep_id)
+    wait_until(lambda: not live.store.trials.inflight("cpu"), 60, what="running trials to stop")
+    results = live.store.results.in_arrival_order(sweep_id)
     assert results, "the running trials report their end"
     assert all(r.status.value == "cancelled" for r in results)
     assert all(r.epochs_completed < 20 for r in results)
-    states = live.store.trial_states(sweep_id)
+    states = live.store.trials.states(sweep_id)
     assert all(s["status"] == "cancelled" for s in states.values()), states
     assert api.post(f"/api/sweeps/{sweep_id}/resume").status_code == 409
 
 
 def test_pause_holds_dispatch_and_resume_finishes(api: FlaskClient, live: LiveStack) -> None:
     sweep_id = submit(api, tiny_spec(name="pausable", n_trials=30))
-    wait_until(lambda: live.store.sweep(sweep_id).n_final >= 2, 60, what="sweep under way")
+    wait_until(lambda: live.store.sweeps.get(sweep_id).n_final >= 2, 60, what="sweep under way")
     assert api.post(f"/api/sweeps/{sweep_id}/pause").get_json()["status"] == "paused"
-    wait_until(lambda: not live.store.inflight("cpu"), 60, what="running trials to finish")
-    held = live.store.sweep(sweep_id)
+    wait_until(lambda: not live.store.trials.inflight("cpu"), 60, what="running trials to finish")
+    held = live.store.sweeps.get(sweep_id)
     assert held.status == "paused" and held.pending > 0
     time.sleep(2.0)  # two dispatcher ticks: time enough to (wrongly) send more
-    assert live.store.sweep(sweep_id).n_final == held.n_final, "no trial ran while paused"
+    assert live.store.sweeps.get(sweep_id).n_final == held.n_final, "no trial ran while paused"
     assert api.post(f"/api/sweeps/{sweep_id}/resume").get_json()["status"] == "running"
     done = wait_for_status(api, sweep_id, ("completed",))
     assert done["n_final"] == 30
@@ -134,16 +134,16 @@ def test_analyst_restarted_mid_sweep_matches_a_batch_fit(api: FlaskClient, live:
             trial, attempt, _pid = holds.wait_new(sweep_id, released)
             released.add((trial, attempt))
             holds.release(sweep_id, trial, attempt)
-        wait_until(lambda: (r := live.store.latest_ranking(sweep_id)) and r.n_results == 3, 60, what="3 ranked")
+        wait_until(lambda: (r := live.store.rankings.latest(sweep_id)) and r.n_results == 3, 60, what="3 ranked")
         analyst = next(p for label, p in live.stack.children if label == "analyst")
         analyst.kill()
         analyst.wait()
         live.stack.children = [(label, p) for label, p in live.stack.children if p is not analyst]
     wait_for_status(api, sweep_id, ("completed",))
-    assert live.store.latest_ranking(sweep_id).n_results < 16, "the analyst was down for the end"
+    assert live.store.rankings.latest(sweep_id).n_results < 16, "the analyst was down for the end"
     live.start_analyst()
     final = wait_until(
-        lambda: (r := live.store.latest_ranking(sweep_id)) and r.n_results == 16 and r,
+        lambda: (r := live.store.rankings.latest(sweep_id)) and r.n_results == 16 and r,
         60,
         what="the restarted analyst to catch up",
     )

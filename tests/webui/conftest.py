@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
+from broker.settings import Settings
 from broker.store import Store
 from broker.sweeps import plan_trials
-from broker.users import Users
 from tests.conftest import database_url
 
 # The browser tests reuse the integration stack: its fixtures and its hook that prints child logs on failure.
@@ -39,8 +40,14 @@ class Members:
 @pytest.fixture
 def web_redis_url(redis_url: str) -> str:
     url = database_url(redis_url, 1)
-    Store.from_url(url).r.flushdb()
+    redis.Redis.from_url(url).flushdb()
     return url
+
+
+@pytest.fixture
+def web_redis(web_redis_url: str) -> redis.Redis:
+    """A plain client on the web tests' database, to look at what the store wrote."""
+    return redis.Redis.from_url(web_redis_url, decode_responses=True)
 
 
 @pytest.fixture
@@ -50,12 +57,13 @@ def store(web_redis_url: str) -> Store:
 
 @pytest.fixture
 def app(web_redis_url: str) -> Flask:
-    return create_app({"REDIS_URL": web_redis_url, "TESTING": True, "EVENTS_MAX_S": 1.0, "EVENTS_INTERVAL_S": 0.05})
+    settings = Settings(redis_url=web_redis_url, events_max_s=1.0, events_interval_s=0.05)
+    return create_app(settings, {"TESTING": True})
 
 
 @pytest.fixture
 def members(store: Store) -> Members:
-    users = Users(store.r)
+    users = store.users
     return Members(ann=users.add("ann", password=PASSWORD), bob=users.add("bob"), root=users.add("root", admin=True))
 
 
@@ -71,13 +79,14 @@ def bearer(token: str) -> dict[str, str]:
 def seed_sweep(store: Store, owner: str = "ann", n_trials: int = 30, n_results: int = 0, **extra: Any) -> str:
     """A sweep created straight in the store (nothing dispatched), with `n_results` synthetic results."""
     spec = SweepSpec.model_validate(tiny_spec(owner=owner, n_trials=n_trials, **extra))
-    sweep_id = store.create_sweep(spec, plan_trials(spec))
+    sweep_id = store.sweeps.create(spec, plan_trials(spec))
     rng = random.Random(0)
-    for trial_id, config in list(store.planned_configs(sweep_id).items())[:n_results]:
+    # The first n_results trials: HGETALL returns a big hash in an order that differs from one Redis to the next.
+    for trial_id, config in sorted(store.sweeps.planned_configs(sweep_id).items())[:n_results]:
         # Accuracy rises with the learning rate and falls with dropout: a ranking with a clear top.
         accuracy = 0.5 + 40 * config["learning_rate"] - 0.3 * config["dropout_rate"] + rng.gauss(0, 0.01)
-        store.update_trial(sweep_id, trial_id, status="running", worker="host:1", started=1.0, epoch=1, epochs=1)
-        store.store_result(
+        store.trials.update(sweep_id, trial_id, status="running", worker="host:1", started=1.0, epoch=1, epochs=1)
+        store.results.save(
             TrialResult(
                 sweep_id=sweep_id,
                 trial_id=trial_id,
@@ -119,9 +128,9 @@ def seed_ranking(store: Store, sweep_id: str) -> RankingRecord:
     from workers.analyst import RankingParams, SweepAnalysis
 
     analysis = SweepAnalysis.of_stored(store, sweep_id, RankingParams(n_bootstrap=30))
-    analysis.add(store.results(sweep_id))
+    analysis.add(store.results.in_arrival_order(sweep_id))
     full, compact = analysis.records()
-    store.save_ranking(sweep_id, full, compact)
+    store.rankings.save(sweep_id, full, compact)
     return full
 
 

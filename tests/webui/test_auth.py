@@ -2,35 +2,89 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
+import redis
 from flask.testing import FlaskClient
 
+from broker.settings import Settings
 from broker.store import Store
-from broker.users import UserError, Users
+from broker.users import UserError
 from sweeprank.cli import build_parser
 from sweeprank.users_cmd import add_user_command
 from tests.webui.conftest import PASSWORD, Members
 from webui import create_app
 
 
-def test_token_identifies_its_member_and_a_new_token_revokes_the_old(store: Store) -> None:
-    users = Users(store.r)
+def test_token_identifies_its_member_and_a_new_token_revokes_the_old(store: Store, web_redis: redis.Redis) -> None:
+    users = store.users
     first = users.add("eve")
     assert users.by_token(first) == users.get("eve")
     second = users.add("eve", admin=True)
     assert users.by_token(first) is None
     found = users.by_token(second)
     assert found is not None and found.admin
-    assert first not in str(store.r.hgetall("sr:user:eve")), "the token itself is never stored"
+    assert first not in str(web_redis.hgetall("sr:user:eve")), "the token itself is never stored"
 
 
-def test_password_is_checked_with_scrypt(store: Store) -> None:
-    users = Users(store.r)
+def test_password_is_checked_with_scrypt(store: Store, web_redis: redis.Redis) -> None:
+    users = store.users
     users.add("eve", password="long enough pw")
     assert users.by_password("eve", "long enough pw") is not None
     assert users.by_password("eve", "wrong password") is None
     assert users.by_password("nobody", "long enough pw") is None
-    assert "long enough" not in str(store.r.hgetall("sr:user:eve"))
+    stored = web_redis.hgetall("sr:user:eve")
+    assert "long enough" not in str(stored)
+    # One self-describing string: method, cost and salt travel with the hash.
+    assert stored["password"].startswith("scrypt:") and stored["password"].count("$") == 2
+    assert "salt" not in stored
+
+
+def _store_legacy_password(web_redis: redis.Redis, name: str, password: str) -> str:
+    """The format of earlier versions: bare scrypt hex, the salt in its own field, the cost in the code."""
+    salt = bytes(range(16))
+    legacy = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32, maxmem=64 * 2**20).hex()
+    web_redis.hset(f"sr:user:{name}", mapping={"salt": salt.hex(), "password": legacy})
+    return legacy
+
+
+def test_a_legacy_password_logs_in_and_is_upgraded(
+    client: FlaskClient, store: Store, members: Members, web_redis: redis.Redis
+) -> None:
+    legacy = _store_legacy_password(web_redis, "ann", PASSWORD)
+    users = store.users
+    assert users.by_password("ann", "wrong password") is None
+    assert web_redis.hget("sr:user:ann", "password") == legacy, "a failed login changes nothing"
+
+    client.get("/login")
+    with client.session_transaction() as session:
+        csrf = session["csrf_token"]
+    response = client.post("/login", data={"name": "ann", "password": PASSWORD, "csrf_token": csrf})
+    assert response.status_code == 302
+
+    stored = web_redis.hgetall("sr:user:ann")
+    assert stored["password"].startswith("scrypt:") and "salt" not in stored
+    assert users.by_password("ann", PASSWORD) is not None
+    assert users.by_password("ann", "wrong password") is None
+
+
+def test_a_password_changed_meanwhile_is_not_overwritten_by_the_upgrade(
+    store: Store, web_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    users = store.users
+    users.add("eve")
+    _store_legacy_password(web_redis, "eve", "old password")
+    upgrade = users._upgrade_password
+
+    def changed_meanwhile(name: str, legacy: str, password: str) -> None:
+        store.users.set_password("eve", "new password")  # between the check and the upgrade
+        upgrade(name, legacy, password)
+
+    monkeypatch.setattr(users, "_upgrade_password", changed_meanwhile)
+    assert users.by_password("eve", "old password") is not None  # checked before the change
+    assert store.users.by_password("eve", "new password") is not None
+    assert store.users.by_password("eve", "old password") is None
 
 
 @pytest.mark.parametrize(
@@ -38,11 +92,11 @@ def test_password_is_checked_with_scrypt(store: Store) -> None:
 )
 def test_bad_member_is_refused(store: Store, name: str, password: str | None, fragment: str) -> None:
     with pytest.raises(UserError, match=fragment):
-        Users(store.r).add(name, password=password)
+        store.users.add(name, password=password)
 
 
 def test_web_secret_is_shared_by_every_process(web_redis_url: str) -> None:
-    first, second = (create_app({"REDIS_URL": web_redis_url}) for _ in range(2))
+    first, second = (create_app(Settings(redis_url=web_redis_url)) for _ in range(2))
     assert first.config["SECRET_KEY"] == second.config["SECRET_KEY"]
     assert len(first.config["SECRET_KEY"]) == 64
 
@@ -53,9 +107,9 @@ def test_user_add_command_prints_a_working_token(
     monkeypatch.setenv("SWEEPRANK_REDIS_URL", web_redis_url)
     args = build_parser().parse_args(["user", "add", "zoe", "--admin"])
     assert args.func is add_user_command
-    assert add_user_command(args) == 0
+    assert add_user_command(args, Settings()) == 0
     token = capsys.readouterr().out.strip()
-    user = Users(store.r).by_token(token)
+    user = store.users.by_token(token)
     assert user is not None and user.name == "zoe" and user.admin
 
 

@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 
 from broker.store import Store
-from broker.users import Users
 from sweeprank.stack import free_port
 from tests.helpers import wait_until
 from tests.integration.conftest import TINY_NARROW, LiveStack
@@ -110,7 +109,7 @@ def web(live: LiveStack) -> Iterator[WebServer]:
 
 @pytest.fixture(scope="module")
 def tokens(live: LiveStack) -> dict[str, str]:
-    users = Users(live.store.r)
+    users = live.store.users
     return {"ann": users.add("ann", password=PASSWORD), "bob": users.add("bob")}
 
 
@@ -165,9 +164,9 @@ def test_submit_watch_live_curve_and_cancel(
     page.evaluate("window.__stillHere = true")
 
     # A stored result reaches the page within about a second, without a reload.
-    seen = live.store.sweep(sweep_id).n_final
+    seen = live.store.sweeps.get(sweep_id).n_final
     fresh = wait_until(
-        lambda: (n := live.store.sweep(sweep_id).n_final) > seen and n, 60, interval_s=0.02, what="a new result"
+        lambda: (n := live.store.sweeps.get(sweep_id).n_final) > seen and n, 60, interval_s=0.02, what="a new result"
     )
     page.wait_for_function(
         f"() => parseInt(document.getElementById('trial-count').textContent) >= {fresh}", timeout=1500
@@ -190,7 +189,7 @@ def test_submit_watch_live_curve_and_cancel(
         headers: {"X-CSRF-Token": document.querySelector('meta[name=csrf-token]').content}})).status""",
         sweep_id,
     )
-    assert refused == 403 and live.store.sweep(sweep_id).status == "running"
+    assert refused == 403 and live.store.sweeps.get(sweep_id).status == "running"
     other.close()
 
     page.wait_for_function("() => document.querySelectorAll('#trajectory-chart g.series').length === 10")
@@ -205,8 +204,8 @@ def test_submit_watch_live_curve_and_cancel(
     page.click("[data-action=cancel]")
     page.wait_for_selector("#status[data-status=cancelled]")
     assert "cancelled by ann" in page.inner_text("#stop-reason")
-    wait_until(lambda: not live.store.inflight("cpu"), 60, what="the running trials to stop")
-    assert live.store.sweep(sweep_id).status == "cancelled" and navigations == []
+    wait_until(lambda: not live.store.trials.inflight("cpu"), 60, what="the running trials to stop")
+    assert live.store.sweeps.get(sweep_id).status == "cancelled" and navigations == []
 
     monitor = browser.new_page(viewport={"width": 1440, "height": 900})
     monitor.goto(f"{web.url}/")
@@ -253,7 +252,7 @@ def test_verdicts_bands_and_agreement_render(browser: Browser, web_redis_url: st
     pooled = pooled.model_copy(update={"agreement": agreement})
     full, compact = ranking_record({"pooled": pooled, "digits": ranking_group([0.4, 0.3, 0.2, 0.1], ["matters"] * 4)})
     for n in (20, 40, 60):
-        store.save_ranking(sweep_id, full, compact.model_copy(update={"n_trials": n}))
+        store.rankings.save(sweep_id, full, compact.model_copy(update={"n_trials": n}))
     server = WebServer(web_redis_url, tmp_path / "web.log")
     server.start()
     try:

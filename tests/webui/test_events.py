@@ -24,11 +24,11 @@ def parse(stream: str) -> list[tuple[str, dict[str, object]]]:
 
 def test_stream_reports_a_new_result_and_the_end_of_a_sweep(client: FlaskClient, store: Store) -> None:
     sweep_id = seed_sweep(store, n_trials=4)
-    config = store.planned_configs(sweep_id)[0]
+    config = store.sweeps.planned_configs(sweep_id)[0]
 
     def later() -> None:
         time.sleep(0.3)
-        store.store_result(
+        store.results.save(
             TrialResult(
                 sweep_id=sweep_id,
                 trial_id=0,
@@ -40,7 +40,7 @@ def test_stream_reports_a_new_result_and_the_end_of_a_sweep(client: FlaskClient,
             )
         )
         time.sleep(0.3)
-        store.set_status(sweep_id, SweepStatus.CANCELLED, "test")
+        store.sweeps.set_status(sweep_id, SweepStatus.CANCELLED, "test")
 
     writer = threading.Thread(target=later)
     writer.start()

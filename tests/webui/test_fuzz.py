@@ -14,6 +14,7 @@ from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from broker.settings import Settings
 from broker.store import Store
 from tests.integration.conftest import tiny_spec
 from tests.webui.conftest import Members, bearer, seed_sweep
@@ -34,12 +35,12 @@ query_values = st.dictionaries(
     max_size=4,
 )
 
-FUZZ_LIMITS = {"SUBMITS_PER_MINUTE": 10**6, "BAD_TOKENS_PER_MINUTE": 10**6, "MAX_QUEUED_TRIALS_PER_MEMBER": 300}
+FUZZ_LIMITS = {"submits_per_minute": 10**6, "bad_tokens_per_minute": 10**6, "max_queued_trials_per_member": 300}
 
 
 @pytest.fixture
 def fuzz_app(web_redis_url: str) -> Flask:
-    return create_app({"REDIS_URL": web_redis_url, "TESTING": True, "EVENTS_MAX_S": 0.2, **FUZZ_LIMITS})
+    return create_app(Settings(redis_url=web_redis_url, events_max_s=0.2, **FUZZ_LIMITS), {"TESTING": True})
 
 
 def operations(app: Flask) -> list[tuple[str, str, dict[str, Any]]]:

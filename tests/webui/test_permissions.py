@@ -6,6 +6,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from broker.settings import Settings
 from broker.store import Store
 from tests.integration.conftest import tiny_spec
 from tests.webui.conftest import Members, bearer, csrf_of, seed_sweep
@@ -26,14 +27,14 @@ def headers(members: Members, who: str) -> dict[str, str]:
 def test_sweep_actions(client: FlaskClient, store: Store, members: Members, who: str, action: str) -> None:
     sweep_id = seed_sweep(store, owner="ann")
     if action == "resume":
-        store.set_status(sweep_id, SweepStatus.PAUSED)
-    before = store.status(sweep_id)
+        store.sweeps.set_status(sweep_id, SweepStatus.PAUSED)
+    before = store.sweeps.status(sweep_id)
     response = client.post(f"/api/sweeps/{sweep_id}/{action}", headers=headers(members, who))
     assert response.status_code == EXPECTED[who], response.get_json()
     if EXPECTED[who] == 200:
         assert response.get_json()["status"] == {"pause": "paused", "resume": "running", "cancel": "cancelled"}[action]
     else:
-        assert store.status(sweep_id) == before, "a refused action changes nothing"
+        assert store.sweeps.status(sweep_id) == before, "a refused action changes nothing"
     if who == "anonymous":
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
 
@@ -41,7 +42,7 @@ def test_sweep_actions(client: FlaskClient, store: Store, members: Members, who:
 def test_cancel_records_who_cancelled(client: FlaskClient, store: Store, members: Members) -> None:
     sweep_id = seed_sweep(store, owner="ann")
     client.post(f"/api/sweeps/{sweep_id}/cancel", headers=bearer(members.root))
-    assert store.sweep(sweep_id).stop_reason == "cancelled by root"
+    assert store.sweeps.get(sweep_id).stop_reason == "cancelled by root"
 
 
 @pytest.mark.parametrize(
@@ -62,24 +63,24 @@ def test_submit(client: FlaskClient, store: Store, members: Members, who: str, o
     response = client.post("/api/sweeps", json=spec, headers=headers(members, who))
     assert response.status_code == status, response.get_json()
     if status == 201:
-        created = store.sweep(response.get_json()["id"])
+        created = store.sweeps.get(response.get_json()["id"])
         assert created.owner == (owner or "ann"), "the owner defaults to the caller"
     else:
-        assert store.sweep_ids() == []
+        assert store.sweeps.ids() == []
 
 
 def test_session_api_post_needs_the_csrf_header(client: FlaskClient, store: Store, logged_in: FlaskClient) -> None:
     sweep_id = seed_sweep(store, owner="ann")
     refused = logged_in.post(f"/api/sweeps/{sweep_id}/pause")
     assert refused.status_code == 400 and "CSRF" in refused.get_json()["error"]
-    assert store.status(sweep_id) == SweepStatus.QUEUED
+    assert store.sweeps.status(sweep_id) == SweepStatus.QUEUED
     done = logged_in.post(f"/api/sweeps/{sweep_id}/pause", headers={"X-CSRF-Token": csrf_of(logged_in)})
-    assert done.status_code == 200 and store.status(sweep_id) == SweepStatus.PAUSED
+    assert done.status_code == 200 and store.sweeps.status(sweep_id) == SweepStatus.PAUSED
 
 
 @pytest.fixture
 def private_app(web_redis_url: str) -> Flask:
-    return create_app({"REDIS_URL": web_redis_url, "TESTING": True, "PUBLIC_READ": False})
+    return create_app(Settings(redis_url=web_redis_url, public_read=False), {"TESTING": True})
 
 
 def test_private_mode_needs_login_to_read(private_app: Flask, store: Store, members: Members) -> None:
@@ -103,6 +104,6 @@ def test_public_read_is_the_default(client: FlaskClient, store: Store) -> None:
 
 def test_public_read_from_the_environment(web_redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SWEEPRANK_PUBLIC_READ", "false")
-    app = create_app({"REDIS_URL": web_redis_url})
-    assert app.config["PUBLIC_READ"] is False
+    monkeypatch.setenv("SWEEPRANK_REDIS_URL", web_redis_url)
+    app = create_app(Settings())
     assert app.test_client().get("/api/sweeps").status_code == 401

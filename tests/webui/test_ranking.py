@@ -7,6 +7,7 @@ import io
 import json
 
 import pytest
+import redis
 from flask.testing import FlaskClient
 
 from broker import keys
@@ -131,7 +132,7 @@ def test_ranking_csv_has_one_row_per_group_and_hyperparameter(client: FlaskClien
         detectable=[None, None, 0.08, 0.3],
     )
     digits = group([0.1, 0.2, 0.3, 0.4], ["undetermined"] * 4, p_adjusted=[0.5, 0.6, None, 0.7], note=NOTE)
-    store.save_ranking(sweep_id, *ranking_record({"digits": digits, "pooled": pooled}))
+    store.rankings.save(sweep_id, *ranking_record({"digits": digits, "pooled": pooled}))
 
     rows = rows_of(client, sweep_id)
     assert [(r["group"], r["name"], r["rank"]) for r in rows] == [
@@ -159,7 +160,7 @@ def test_ranking_csv_has_one_row_per_group_and_hyperparameter(client: FlaskClien
 
 def test_ranking_csv_of_an_old_record_leaves_the_test_columns_empty(client: FlaskClient, store: Store) -> None:
     sweep_id = seed_sweep(store, n_trials=80)
-    store.save_ranking(sweep_id, *ranking_record({"pooled": group([0.4, 0.3, 0.29, 0.01])}))
+    store.rankings.save(sweep_id, *ranking_record({"pooled": group([0.4, 0.3, 0.29, 0.01])}))
     rows = rows_of(client, sweep_id)
     assert [r["name"] for r in rows] == ["learning_rate", "num_conv_layers", "dropout_rate", "batch_size"]
     assert all(r[k] == "" for r in rows for k in ("p_value", "p_adjusted", "verdict", "detectable"))
@@ -176,10 +177,10 @@ def test_summary_reads_the_stored_verdicts_and_the_final_status(client: FlaskCli
         ["matters", "matters", "no_detectable_effect", "no_detectable_effect"],
         detectable=[None, None, 0.08, 0.08],
     )
-    store.save_ranking(sweep_id, *ranking_record({"pooled": pooled}))
+    store.rankings.save(sweep_id, *ranking_record({"pooled": pooled}))
     running = client.get(f"/api/sweeps/{sweep_id}/summary").get_json()
     assert running["final"] is False and running["reading"].endswith("stable since trial 40.")
-    store.set_status(sweep_id, SweepStatus.COMPLETED)
+    store.sweeps.set_status(sweep_id, SweepStatus.COMPLETED)
     done = client.get(f"/api/sweeps/{sweep_id}/summary").get_json()
     assert done["final"] is True
     assert done["reading"] == (
@@ -239,19 +240,21 @@ OLD_RECORD = {
 OLD_HISTORY = {key: OLD_GROUP[key] for key in ("n_trials", "names", "importances", "ci_low", "ci_high")}
 
 
-def test_a_record_from_before_the_verdicts_still_loads_and_renders(client: FlaskClient, store: Store) -> None:
+def test_a_record_from_before_the_verdicts_still_loads_and_renders(
+    client: FlaskClient, store: Store, web_redis: redis.Redis
+) -> None:
     sweep_id = seed_sweep(store, n_trials=40)
-    store.r.set(keys.ranking(sweep_id), json.dumps(OLD_RECORD))
-    store.r.rpush(keys.ranking_history(sweep_id), json.dumps(OLD_HISTORY | {"time": 1.0, "stable_since": 12}))
+    web_redis.set(keys.ranking(sweep_id), json.dumps(OLD_RECORD))
+    web_redis.rpush(keys.ranking_history(sweep_id), json.dumps(OLD_HISTORY | {"time": 1.0, "stable_since": 12}))
 
-    record = store.latest_ranking(sweep_id)
+    record = store.rankings.latest(sweep_id)
     assert record is not None and record.n_results == 40
     pooled = record.pooled
     assert (pooled.method, pooled.p_values, pooled.p_adjusted, pooled.verdicts, pooled.detectable) == (None,) * 5
     assert (pooled.verdict_note, pooled.tested_at, pooled.agreement) == ("", None, None)
     assert pooled.stability.settled is True, "settled takes stable"
     assert record.parameters.n_permutations is None and record.parameters.block_size is None
-    (entry,) = store.ranking_history(sweep_id)
+    (entry,) = store.rankings.history(sweep_id)
     assert entry.verdicts is None and entry.stable_since == 12
 
     served = client.get(f"/api/sweeps/{sweep_id}/ranking").get_json()["ranking"]

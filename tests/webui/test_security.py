@@ -9,6 +9,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from broker.settings import Settings
 from broker.store import Store
 from sweeprank.stack import redact_url
 from tests.integration.conftest import tiny_spec
@@ -16,16 +17,16 @@ from tests.webui.conftest import Members, bearer
 from webui import create_app
 
 LIMITS = {
-    "LOGIN_ATTEMPTS_PER_MINUTE": 3,
-    "BAD_TOKENS_PER_MINUTE": 3,
-    "SUBMITS_PER_MINUTE": 2,
-    "MAX_QUEUED_TRIALS_PER_MEMBER": 50,
+    "login_attempts_per_minute": 3,
+    "bad_tokens_per_minute": 3,
+    "submits_per_minute": 2,
+    "max_queued_trials_per_member": 50,
 }
 
 
 @pytest.fixture
 def strict(web_redis_url: str) -> Flask:
-    return create_app({"REDIS_URL": web_redis_url, "TESTING": True, **LIMITS})
+    return create_app(Settings(redis_url=web_redis_url, **LIMITS), {"TESTING": True})
 
 
 def submit(client: FlaskClient, token: str, **extra: object) -> tuple[int, dict[str, object]]:

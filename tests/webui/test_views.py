@@ -10,11 +10,11 @@ from trials.records import WorkerInfo
 
 
 def test_summary_has_progress_best_top3_and_reading(client: FlaskClient, store: Store) -> None:
-    sweep_id = seed_sweep(store, n_trials=30, n_results=24)
+    sweep_id = seed_sweep(store, n_trials=40, n_results=30)
     seed_ranking(store, sweep_id)
     summary = client.get(f"/api/sweeps/{sweep_id}/summary").get_json()
-    results = store.results(sweep_id)
-    assert summary["n_final"] == 24 and summary["eta_s"] is not None and summary["eta_s"] > 0
+    results = store.results.in_arrival_order(sweep_id)
+    assert summary["n_final"] == 30 and summary["eta_s"] is not None and summary["eta_s"] > 0
     assert summary["best"]["value"] == max(r.test_accuracy or 0 for r in results)
     assert len(summary["top"]) == 3 and summary["top"][0] == "learning_rate"
     assert summary["reading"].startswith("learning_rate")
@@ -37,8 +37,8 @@ def test_trials_sort_and_paginate(client: FlaskClient, store: Store) -> None:
 
 def test_queue_shows_current_trials_and_throughput(client: FlaskClient, store: Store) -> None:
     sweep_id = seed_sweep(store, n_trials=6, n_results=2)
-    store.update_trial(sweep_id, 4, status="running", worker="gpu0@gpuhost:4242", started=1.0, epoch=2, epochs=8)
-    store.register_worker(
+    store.trials.update(sweep_id, 4, status="running", worker="gpu0@gpuhost:4242", started=1.0, epoch=2, epochs=8)
+    store.workers.register(
         "gpu0@gpuhost",
         WorkerInfo(host="gpuhost", device="cuda", gpu="0", queues=["trials.gpu"], slots=1, pid=4200),
         ttl_s=30,

@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
+from broker.settings import Settings
 from trials.specs import TrialLimits, TrialSpec
+from workers.trainer.data import DataRoots
 
 TINY_CONFIG: dict[str, Any] = {
     "num_conv_layers": 2,
@@ -49,6 +51,12 @@ def no_network() -> Iterator[None]:
         patch.setattr(socket, "create_connection", _refuse)
         patch.setattr(socket, "getaddrinfo", _refuse)
         yield
+
+
+@pytest.fixture
+def roots() -> DataRoots:
+    """Where the trainer reads datasets: the defaults (digits ships with sklearn, Fashion-MNIST with Debian)."""
+    return DataRoots.of(Settings())
 
 
 @pytest.fixture

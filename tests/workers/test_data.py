@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import torch
 
+from broker.settings import Settings
 from trials.errors import SpecError, SweeprankError
 from workers.trainer import data
-from workers.trainer.data import DatasetUnavailable, load_dataset, load_raw, read_idx
+from workers.trainer.data import DataRoots, DatasetUnavailable, load_dataset, load_raw, read_idx
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 
@@ -35,10 +36,10 @@ def test_read_idx_rejects_non_byte_data(tmp_path: Path) -> None:
         read_idx(path)
 
 
-def test_fashion_mnist_from_debian_files() -> None:
-    raw = load_raw("fashion_mnist")
+def test_fashion_mnist_from_debian_files(roots: DataRoots) -> None:
+    raw = load_raw("fashion_mnist", roots)
     assert raw.train_x.shape == (60_000, 1, 28, 28) and raw.test_x.shape == (10_000, 1, 28, 28)
-    prepared = load_dataset("fashion_mnist")
+    prepared = load_dataset("fashion_mnist", roots=roots)
     assert (len(prepared.train_y), len(prepared.val_y), len(prepared.test_y)) == (54_000, 6_000, 10_000)
     assert prepared.train_x.dtype == prepared.val_x.dtype == prepared.test_x.dtype == torch.uint8
     assert prepared.train_y.dtype == torch.int64
@@ -47,10 +48,10 @@ def test_fashion_mnist_from_debian_files() -> None:
     assert prepared.mean[0] == pytest.approx(0.286, abs=0.002) and prepared.std[0] == pytest.approx(0.353, abs=0.002)
 
 
-def test_subsampling_is_deterministic_by_seed() -> None:
+def test_subsampling_is_deterministic_by_seed(roots: DataRoots) -> None:
     def sample(seed: int) -> data.ImageData:
         data.clear_cache()  # a fresh draw, not the cached object
-        return load_dataset("fashion_mnist", max_train_examples=300, max_test_examples=50, seed=seed)
+        return load_dataset("fashion_mnist", roots=roots, max_train_examples=300, max_test_examples=50, seed=seed)
 
     first, again, other = sample(1), sample(1), sample(2)
     assert (len(first.train_y), len(first.val_y), len(first.test_y)) == (270, 30, 50)
@@ -59,12 +60,13 @@ def test_subsampling_is_deterministic_by_seed() -> None:
     assert not torch.equal(first.train_x, other.train_x)
 
 
-def test_prepared_datasets_are_cached_per_process() -> None:
-    assert load_dataset("digits", max_train_examples=100) is load_dataset("digits", max_train_examples=100)
+def test_prepared_datasets_are_cached_per_process(roots: DataRoots) -> None:
+    first = load_dataset("digits", roots=roots, max_train_examples=100)
+    assert load_dataset("digits", roots=roots, max_train_examples=100) is first
 
 
-def test_digits_split_80_20_then_10_percent_validation() -> None:
-    digits = load_dataset("digits")
+def test_digits_split_80_20_then_10_percent_validation(roots: DataRoots) -> None:
+    digits = load_dataset("digits", roots=roots)
     assert (len(digits.train_y), len(digits.val_y), len(digits.test_y)) == (1_293, 144, 360)
     assert digits.train_x.shape[1:] == (1, 8, 8) and digits.train_x.dtype == torch.uint8
     assert int(digits.train_x.max()) == 255 and digits.n_classes == 10
@@ -77,7 +79,7 @@ def test_missing_torchvision_dataset_says_how_to_prepare(
     monkeypatch.setenv("SWEEPRANK_TORCHVISION_DIR", str(tmp_path))
     started = time.perf_counter()
     with pytest.raises(DatasetUnavailable, match="download=True") as caught:
-        load_dataset(name)
+        load_dataset(name, roots=DataRoots.of(Settings()))
     assert time.perf_counter() - started < 5
     assert str(tmp_path) in str(caught.value) and isinstance(caught.value, SweeprankError)
     assert list(tmp_path.iterdir()) == []  # nothing fetched, nothing written
@@ -86,14 +88,14 @@ def test_missing_torchvision_dataset_says_how_to_prepare(
 def test_missing_fashion_mnist_names_the_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SWEEPRANK_FASHION_MNIST_DIR", str(tmp_path))
     with pytest.raises(DatasetUnavailable, match="dataset-fashion-mnist"):
-        load_dataset("fashion_mnist")
+        load_dataset("fashion_mnist", roots=DataRoots.of(Settings()))
 
 
 def test_missing_tfds_dataset_fails_before_tfds_is_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SWEEPRANK_TFDS_DIR", str(tmp_path))
     started = time.perf_counter()
     with pytest.raises(DatasetUnavailable, match="array_record"):
-        load_dataset("tfds:mnist")
+        load_dataset("tfds:mnist", roots=DataRoots.of(Settings()))
     assert time.perf_counter() - started < 5
 
 
@@ -101,21 +103,21 @@ def test_data_dir_is_the_base_of_the_other_roots(tmp_path: Path, monkeypatch: py
     monkeypatch.setenv("SWEEPRANK_DATA_DIR", str(tmp_path))
     monkeypatch.delenv("SWEEPRANK_TORCHVISION_DIR", raising=False)
     monkeypatch.delenv("SWEEPRANK_TFDS_DIR", raising=False)
-    roots = data.DataRoots.from_env()
+    roots = DataRoots.of(Settings())
     assert (roots.torchvision, roots.tfds) == (tmp_path / "torchvision", tmp_path / "tfds")
 
 
-def test_uncatalogued_name_is_a_spec_error() -> None:
+def test_uncatalogued_name_is_a_spec_error(roots: DataRoots) -> None:
     with pytest.raises(SpecError, match="unknown dataset"):
-        load_dataset("imagenet")
+        load_dataset("imagenet", roots=roots)
 
 
-def test_registered_loader_serves_its_name(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_registered_loader_serves_its_name(roots: DataRoots, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(data, "LOADERS", dict(data.LOADERS))
     images = torch.zeros(20, 3, 4, 4, dtype=torch.uint8)
     labels = torch.arange(20) % 2
     data.register_loader("synthetic", lambda roots: data.RawImages(images, labels, images[:5], labels[:5], 2))
-    prepared = load_dataset("synthetic")
+    prepared = load_dataset("synthetic", roots=roots)
     assert (len(prepared.train_y), len(prepared.val_y), prepared.n_classes) == (18, 2, 2)
     assert prepared.std == (1e-3, 1e-3, 1e-3)  # constant images: floored, never zero
 

@@ -5,17 +5,14 @@ Each loader returns the whole dataset as uint8 (N, C, H, W) tensors on the CPU;
 device once, where it stays as uint8 (normalised per batch by the loop).
 Both steps are cached per process, since a worker runs many trials on one dataset.
 
-Data roots come from the environment, never from users:
-SWEEPRANK_DATA_DIR (base, default ~/.cache/sweeprank/data),
-SWEEPRANK_TORCHVISION_DIR (default $SWEEPRANK_DATA_DIR/torchvision),
-SWEEPRANK_TFDS_DIR (default $SWEEPRANK_DATA_DIR/tfds),
-SWEEPRANK_FASHION_MNIST_DIR (default the Debian dataset-fashion-mnist directory).
+Data roots come from the operator's settings (`DataRoots.of`), never from users:
+data_dir (base), torchvision_dir and tfds_dir (default inside data_dir), fashion_mnist_dir
+(default the Debian dataset-fashion-mnist directory); README, "Configuration".
 """
 
 from __future__ import annotations
 
 import gzip
-import os
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,13 +23,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from broker.settings import Settings
 from trials.datasets import check_dataset_name
 from trials.errors import SweeprankError
 from workers.trainer.defaults import (
-    DATA_DIR_DEFAULT,
     DEVICE_CACHE_SIZE,
     DIGITS_TEST_FRACTION,
-    FASHION_MNIST_DEBIAN_DIR,
     RAW_CACHE_SIZE,
     SPLIT_SEED,
     VAL_FRACTION,
@@ -93,12 +89,11 @@ class DataRoots:
     fashion_mnist: Path
 
     @classmethod
-    def from_env(cls) -> DataRoots:
-        base = Path(os.environ.get("SWEEPRANK_DATA_DIR", DATA_DIR_DEFAULT)).expanduser()
+    def of(cls, settings: Settings) -> DataRoots:
         return cls(
-            torchvision=Path(os.environ.get("SWEEPRANK_TORCHVISION_DIR", base / "torchvision")).expanduser(),
-            tfds=Path(os.environ.get("SWEEPRANK_TFDS_DIR", base / "tfds")).expanduser(),
-            fashion_mnist=Path(os.environ.get("SWEEPRANK_FASHION_MNIST_DIR", FASHION_MNIST_DEBIAN_DIR)).expanduser(),
+            torchvision=settings.torchvision_dir or settings.data_dir / "torchvision",
+            tfds=settings.tfds_dir or settings.data_dir / "tfds",
+            fashion_mnist=settings.fashion_mnist_dir,
         )
 
 
@@ -287,9 +282,9 @@ def _load_raw(name: str, roots: DataRoots) -> RawImages:
     return _loader(name)(roots)
 
 
-def load_raw(name: str) -> RawImages:
+def load_raw(name: str, roots: DataRoots) -> RawImages:
     """The whole dataset on the CPU (cached per process and per data roots)."""
-    return _load_raw(name, DataRoots.from_env())
+    return _load_raw(name, roots)
 
 
 def _subsample(x: torch.Tensor, y: torch.Tensor, limit: int | None, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -342,6 +337,7 @@ def _prepare(
 def load_dataset(
     name: str,
     *,
+    roots: DataRoots,
     max_train_examples: int | None = None,
     max_test_examples: int | None = None,
     seed: int = 0,
@@ -349,7 +345,7 @@ def load_dataset(
 ) -> ImageData:
     """A prepared dataset on `device`: train pool subsampled to max_train_examples (by seed), then a
     fixed VAL_FRACTION of it held out for validation; test subsampled to max_test_examples."""
-    return _prepare(name, DataRoots.from_env(), max_train_examples, max_test_examples, seed, str(device))
+    return _prepare(name, roots, max_train_examples, max_test_examples, seed, str(device))
 
 
 def clear_cache() -> None:

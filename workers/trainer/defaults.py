@@ -15,8 +15,7 @@ SPLIT_SEED = 0  # fixed: every trial of a sweep sees the same val/test split
 DATA_SEED = 0  # fixed: every trial of a sweep sees the same subsample, so only hyperparameters differ
 RAW_CACHE_SIZE = 4  # datasets kept decoded on CPU per process
 DEVICE_CACHE_SIZE = 4  # prepared (subsampled, on-device) datasets kept per process
-FASHION_MNIST_DEBIAN_DIR = "/usr/share/datasets/fashion-mnist"
-DATA_DIR_DEFAULT = "~/.cache/sweeprank/data"  # base for torchvision/ and tfds/ roots
+# Where datasets are read from is the operator's: broker.settings (data_dir, fashion_mnist_dir, ...).
 
 # --- loop ---
 EVAL_BATCH_SIZE = 1024  # images per forward pass when scoring val/test

@@ -24,7 +24,7 @@ from torch import nn
 
 from trials.errors import SweeprankError
 from trials.specs import EpochMetrics, TrialResult, TrialSpec, TrialStatus
-from workers.trainer.data import ImageData, load_dataset
+from workers.trainer.data import DataRoots, ImageData, load_dataset
 from workers.trainer.defaults import CHECK_EVERY_BATCHES, DATA_SEED, EVAL_BATCH_SIZE
 from workers.trainer.model import build_model, config_value, count_parameters, make_optimizer
 
@@ -158,6 +158,7 @@ class _Progress:
 def run_trial(
     spec: TrialSpec,
     *,
+    roots: DataRoots,
     device: str = "cpu",
     on_epoch: Callable[[EpochMetrics], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
@@ -170,7 +171,7 @@ def run_trial(
     torch_device = torch.device(device)
     progress = _Progress()
     try:
-        status = _train(spec, torch_device, progress, started, on_epoch, should_stop)
+        status = _train(spec, roots, torch_device, progress, started, on_epoch, should_stop)
         error = progress.reason
     except (torch.cuda.OutOfMemoryError, SweeprankError) as err:
         status, error = TrialStatus.FAILED, f"{type(err).__name__}: {str(err).splitlines()[0]}"
@@ -210,10 +211,11 @@ class _Run:
         return evaluate(self.model, x, y, self.normalise, self.device)
 
 
-def _prepare_run(spec: TrialSpec, device: torch.device) -> _Run:
+def _prepare_run(spec: TrialSpec, roots: DataRoots, device: torch.device) -> _Run:
     config = spec.config
     data = load_dataset(
         spec.dataset,
+        roots=roots,
         max_train_examples=spec.max_train_examples,
         max_test_examples=spec.max_test_examples,
         seed=DATA_SEED,
@@ -236,6 +238,7 @@ def _prepare_run(spec: TrialSpec, device: torch.device) -> _Run:
 
 def _train(
     spec: TrialSpec,
+    roots: DataRoots,
     device: torch.device,
     progress: _Progress,
     started: float,
@@ -244,7 +247,7 @@ def _train(
 ) -> TrialStatus:
     epochs = int(config_value(spec.config, "epochs"))
     batch_size = int(config_value(spec.config, "batch_size"))
-    run = _prepare_run(spec, device)
+    run = _prepare_run(spec, roots, device)
     progress.n_params = count_parameters(run.model)
     deadline = started + spec.limits.soft_time_limit_s
 

@@ -1,0 +1,43 @@
+"""The system of record in Redis, one store per concept (docs/architecture.md, "Redis keys").
+
+Redis runs with AOF, so everything needed to rebuild a ranking is stored here:
+the spec, the sampled configs, every final result in arrival order. Only broker/
+talks to Redis; every other package calls the named methods of these stores.
+"""
+
+from __future__ import annotations
+
+import redis
+
+from broker.connection import connect
+from broker.store.activity import ActivityStore
+from broker.store.health import HealthStore
+from broker.store.rankings import RankingStore
+from broker.store.rates import RateStore
+from broker.store.results import ResultEvent, ResultStore
+from broker.store.sweeps import PlannedTrial, SweepStore, UnknownSweep
+from broker.store.trials import TrialStore
+from broker.store.users import UserStore
+from broker.store.workers import WorkerStore
+
+__all__ = ["PlannedTrial", "ResultEvent", "Store", "UnknownSweep"]
+
+
+class Store:
+    """One Redis client, and a store per concept on it."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.sweeps = SweepStore(client)
+        self.trials = TrialStore(client)
+        self.health = HealthStore(client)
+        self.results = ResultStore(client, self.health)
+        self.rankings = RankingStore(client)
+        self.workers = WorkerStore(client)
+        self.users = UserStore(client)
+        self.rates = RateStore(client)
+        self.activity = ActivityStore(client)
+
+    @classmethod
+    def from_url(cls, url: str, ride_out_restarts: bool = True) -> Store:
+        """A store on a new client for `url` (see broker.connection.connect)."""
+        return cls(connect(url, ride_out_restarts))

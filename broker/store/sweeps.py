@@ -1,0 +1,201 @@
+"""Sweeps: the sweep record (spec, status, counts), its sampled plan and its pending trials.
+
+A sweep is created in one transaction with its configs, the initial state of every
+trial and its pending list, so no reader sees a sweep without its trials.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import cast
+
+import redis
+
+from broker import keys
+from broker.store._json import loads_or_none
+from trials.errors import SweeprankError
+from trials.records import SweepRecord
+from trials.space import Value
+from trials.specs import SweepSpec, SweepStatus, TrialSpec, TrialStatus
+
+
+class UnknownSweep(SweeprankError):
+    def __init__(self, sweep_id: str) -> None:
+        super().__init__(f"no sweep with id {sweep_id!r}")
+        self.sweep_id = sweep_id
+
+
+@dataclass(frozen=True)
+class PlannedTrial:
+    dataset: str
+    config: dict[str, Value]
+    seed: int
+
+
+@dataclass(frozen=True)
+class DispatchInfo:
+    """What the dispatcher weighs when it picks the next sweep to send a trial of."""
+
+    status: str | None
+    device_class: str | None
+    owner: str
+    priority: int
+    created: float
+
+
+class SweepStore:
+    def __init__(self, client: redis.Redis) -> None:
+        self._r = client
+
+    def create(self, spec: SweepSpec, planned: list[PlannedTrial]) -> str:
+        sweep_id = f"sw{self._r.incr(keys.SWEEP_SEQ)}"
+        now = time.time()
+        pipe = self._r.pipeline(transaction=True)
+        pipe.hset(
+            keys.sweep(sweep_id),
+            mapping={
+                "id": sweep_id,
+                "spec": spec.model_dump_json(),
+                "space": json.dumps(spec.search_space().to_dict()),
+                "owner": spec.owner,
+                "name": spec.name,
+                "status": SweepStatus.QUEUED.value,
+                "priority": spec.priority,
+                "device_class": spec.device_class,
+                "n_trials": len(planned),
+                "n_final": 0,
+                "created": now,
+                "stop_reason": "",
+            },
+        )
+        pipe.hset(
+            keys.configs(sweep_id),
+            mapping={
+                str(i): json.dumps({"dataset": t.dataset, "config": t.config, "seed": t.seed})
+                for i, t in enumerate(planned)
+            },
+        )
+        pipe.hset(
+            keys.trials(sweep_id),
+            mapping={
+                str(i): json.dumps({"status": TrialStatus.QUEUED.value, "dataset": t.dataset})
+                for i, t in enumerate(planned)
+            },
+        )
+        pipe.rpush(keys.pending(sweep_id), *range(len(planned)))
+        pipe.zadd(keys.SWEEPS, {sweep_id: now})
+        pipe.sadd(keys.ACTIVE_SWEEPS, sweep_id)
+        pipe.execute()
+        return sweep_id
+
+    def get(self, sweep_id: str) -> SweepRecord:
+        """The sweep record: spec, resolved space, status, counts, pending trials."""
+        raw = cast(dict[str, str], self._r.hgetall(keys.sweep(sweep_id)))
+        if not raw:
+            raise UnknownSweep(sweep_id)
+        # The hash holds strings: the model parses the numbers and the status, and checks every field.
+        return SweepRecord.model_validate(
+            {
+                "id": raw["id"],
+                "owner": raw["owner"],
+                "name": raw["name"],
+                "status": raw["status"],
+                "priority": raw["priority"],
+                "device_class": raw["device_class"],
+                "n_trials": raw["n_trials"],
+                "n_final": raw["n_final"],
+                "pending": self.n_pending(sweep_id),
+                "counts": {s.value: int(raw.get(f"n_{s.value}", 0)) for s in TrialStatus if s.final},
+                "spec": SweepSpec.model_validate_json(raw["spec"]),
+                "space": json.loads(raw["space"]),
+                "stop_reason": raw["stop_reason"],
+                "created": raw["created"],
+                "ended": raw.get("ended"),
+            }
+        )
+
+    def ids(self) -> list[str]:
+        """Every sweep, oldest first."""
+        return cast(list[str], self._r.zrange(keys.SWEEPS, 0, -1))
+
+    def active_ids(self) -> list[str]:
+        """Sweeps that may still dispatch."""
+        return sorted(cast(set[str], self._r.smembers(keys.ACTIVE_SWEEPS)))
+
+    def status(self, sweep_id: str) -> SweepStatus:
+        raw = self._r.hget(keys.sweep(sweep_id), "status")
+        if raw is None:
+            raise UnknownSweep(sweep_id)
+        return SweepStatus(raw)
+
+    def set_status(self, sweep_id: str, status: SweepStatus, reason: str = "") -> None:
+        fields: dict[str | bytes, bytes | float | int | str] = {"status": status.value}
+        if reason:
+            fields["stop_reason"] = reason
+        if status.final:
+            fields["ended"] = time.time()
+        pipe = self._r.pipeline(transaction=True)
+        pipe.hset(keys.sweep(sweep_id), mapping=fields)
+        if status.final:
+            pipe.srem(keys.ACTIVE_SWEEPS, sweep_id)
+        pipe.execute()
+
+    def owner(self, sweep_id: str) -> str:
+        return str(self._r.hget(keys.sweep(sweep_id), "owner"))
+
+    def dispatch_info(self, sweep_id: str) -> DispatchInfo:
+        status, device_class, owner, priority, created = self._r.hmget(
+            keys.sweep(sweep_id), ["status", "device_class", "owner", "priority", "created"]
+        )
+        return DispatchInfo(status, device_class, str(owner), int(priority or 0), float(created or 0))
+
+    def trial_spec(self, sweep_id: str, trial_id: int, attempt: int = 1) -> TrialSpec:
+        """What a trainer needs to run one attempt of a planned trial."""
+        spec = SweepSpec.model_validate_json(cast(str, self._r.hget(keys.sweep(sweep_id), "spec")))
+        planned = loads_or_none(self._r.hget(keys.configs(sweep_id), str(trial_id)))
+        return TrialSpec(
+            sweep_id=sweep_id,
+            trial_id=trial_id,
+            attempt=attempt,
+            dataset=planned["dataset"],
+            config=planned["config"],
+            seed=planned["seed"],
+            max_train_examples=spec.max_train_examples,
+            max_test_examples=spec.max_test_examples,
+            limits=spec.limits,
+        )
+
+    def planned_configs(self, sweep_id: str) -> dict[int, dict[str, Value]]:
+        raw = cast(dict[str, str], self._r.hgetall(keys.configs(sweep_id)))
+        return {int(k): json.loads(v)["config"] for k, v in raw.items()}
+
+    # --- pending (undispatched) trials --------------------------------------------
+
+    def n_pending(self, sweep_id: str) -> int:
+        return int(self._r.llen(keys.pending(sweep_id)))
+
+    def pending_by_owner(self) -> dict[str, int]:
+        """Undispatched trials of the active sweeps, summed per owner."""
+        sweep_ids = self.active_ids()
+        pipe = self._r.pipeline(transaction=False)
+        for sweep_id in sweep_ids:
+            pipe.hget(keys.sweep(sweep_id), "owner")
+            pipe.llen(keys.pending(sweep_id))
+        replies = pipe.execute()
+        totals: dict[str, int] = {}
+        for owner, pending in zip(replies[::2], replies[1::2], strict=True):
+            totals[str(owner)] = totals.get(str(owner), 0) + int(pending)
+        return totals
+
+    def pop_pending(self, sweep_id: str) -> int | None:
+        raw = self._r.lpop(keys.pending(sweep_id))
+        return None if raw is None else int(cast(str, raw))
+
+    def take_pending(self, sweep_id: str) -> list[int]:
+        """Take every undispatched trial off the sweep at once; returns their ids."""
+        pipe = self._r.pipeline(transaction=True)
+        pipe.lrange(keys.pending(sweep_id), 0, -1)
+        pipe.delete(keys.pending(sweep_id))
+        return [int(t) for t in cast(list[str], pipe.execute()[0])]

@@ -1,0 +1,53 @@
+"""Trainer workers: their heartbeats (what the dispatcher counts as live slots) and their drain flags.
+
+A Celery parent that is asked to shut down raises a drain flag (per host and pid);
+its children see it and hand their running trials back at the next epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import cast
+
+import redis
+
+from broker import keys
+from trials.records import WorkerInfo, WorkerRecord
+
+DRAIN_FLAG_TTL_S = 3600
+
+
+class WorkerStore:
+    def __init__(self, client: redis.Redis) -> None:
+        self._r = client
+
+    def register(self, name: str, info: WorkerInfo, ttl_s: int) -> None:
+        """A heartbeat: the worker's info (host, device, queues, slots...), kept for `ttl_s`."""
+        pipe = self._r.pipeline(transaction=True)
+        fields = info.model_dump(exclude_none=True)
+        pipe.hset(keys.worker(name), mapping={k: json.dumps(v) for k, v in fields.items()})
+        pipe.expire(keys.worker(name), ttl_s)
+        pipe.zadd(keys.WORKERS, {name: time.time()})
+        pipe.execute()
+
+    def unregister(self, name: str) -> None:
+        self._r.delete(keys.worker(name))
+        self._r.zrem(keys.WORKERS, name)
+
+    def live(self, ttl_s: int) -> Iterator[WorkerRecord]:
+        """Workers that sent a heartbeat within `ttl_s`, with their info."""
+        cutoff = time.time() - ttl_s
+        for name, beat in cast(list[tuple[str, float]], self._r.zrange(keys.WORKERS, 0, -1, withscores=True)):
+            raw = cast(dict[str, str], self._r.hgetall(keys.worker(name)))
+            if beat >= cutoff and raw:
+                info = {k: json.loads(v) for k, v in raw.items()}
+                yield WorkerRecord.model_validate({**info, "name": name, "heartbeat": beat})
+
+    def raise_drain_flag(self, host: str, pid: int) -> None:
+        self._r.set(keys.draining(host, pid), "1", ex=DRAIN_FLAG_TTL_S)
+
+    def is_draining(self, host: str, pid: int) -> bool:
+        """Whether the worker process (host, pid) is shutting down."""
+        return bool(self._r.exists(keys.draining(host, pid)))

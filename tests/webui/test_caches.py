@@ -1,0 +1,69 @@
+"""The app's caches: bounded, least recently used out first, and never fooled by a reused sweep id.
+
+Sweep ids restart at sw1 after a Redis flush (or on a new Redis behind the same web process);
+a cache keyed by the id and a count alone served the old sweep's answers for the new sw1.
+"""
+
+from __future__ import annotations
+
+import redis
+from flask import Flask
+from flask.testing import FlaskClient
+
+from broker.store import Store
+from tests.webui.conftest import seed_ranking, seed_sweep
+from webui.services import BEST_RESULTS_CACHED, COMPARISONS_CACHED, LruCache, Services
+
+
+def _recreated_sw1(store: Store, web_redis: redis.Redis, n_results: int, seed: int) -> str:
+    web_redis.flushdb()
+    sweep_id = seed_sweep(store, n_trials=n_results, n_results=n_results, seed=seed)
+    assert sweep_id == "sw1"
+    return sweep_id
+
+
+def test_best_result_of_a_recreated_sweep_is_not_the_old_ones(
+    client: FlaskClient, store: Store, web_redis: redis.Redis
+) -> None:
+    first = _recreated_sw1(store, web_redis, n_results=24, seed=1)
+    old_best = client.get(f"/api/sweeps/{first}/summary").get_json()["best"]
+    again = _recreated_sw1(store, web_redis, n_results=24, seed=2)  # same id, same number of results, other trials
+    best = client.get(f"/api/sweeps/{again}/summary").get_json()["best"]
+    assert best["value"] == max(r.test_accuracy or 0 for r in store.results.in_arrival_order(again))
+    assert best != old_best
+    assert client.get("/api/summaries").get_json()["sweeps"][0]["best"] == best
+
+
+def test_comparison_of_a_recreated_sweep_is_not_the_old_ones(
+    client: FlaskClient, store: Store, web_redis: redis.Redis
+) -> None:
+    first = _recreated_sw1(store, web_redis, n_results=30, seed=1)
+    seed_ranking(store, first)
+    old = client.post(f"/api/sweeps/{first}/compare").get_json()
+    again = _recreated_sw1(store, web_redis, n_results=30, seed=2)
+    ranking = seed_ranking(store, again)
+    pooled = ranking.pooled
+    body = client.post(f"/api/sweeps/{again}/compare").get_json()
+    assert body["groups"]["pooled"]["nrrelieff"] == dict(zip(pooled.names, pooled.importances, strict=True))
+    assert body != old
+
+
+def test_caches_live_on_the_app(app: Flask) -> None:
+    services = app.extensions["sweeprank"]
+    assert isinstance(services, Services)
+    assert (services.best_results.size, services.comparisons.size) == (BEST_RESULTS_CACHED, COMPARISONS_CACHED)
+
+
+def test_lru_cache_is_bounded_and_keeps_the_recently_used() -> None:
+    cache: LruCache[str, int] = LruCache(2)
+    computed: list[str] = []
+
+    def value(key: str) -> int:
+        return cache.get_or_compute(key, lambda: computed.append(key) or len(computed))
+
+    assert (value("a"), value("b"), value("a")) == (1, 2, 1)
+    value("c")  # evicts b, the least recently used
+    assert len(cache) == 2
+    value("a")
+    value("b")
+    assert computed == ["a", "b", "c", "b"]

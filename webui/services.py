@@ -1,0 +1,72 @@
+"""What the request handlers need, built once per app: settings, store, dispatcher, and the app's caches.
+
+Blueprint modules import `services` from here, never from `webui.app` (which imports them).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
+
+from flask import current_app
+
+from broker.celery_app import make_celery
+from broker.dispatcher import Dispatcher
+from broker.settings import Settings
+from broker.store import Store
+from trials.records import BestResult, Comparison
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+# Bounds of the caches below (entries): a few hundred sweeps' summaries, a few dozen comparisons (each fits forests).
+BEST_RESULTS_CACHED = 256
+COMPARISONS_CACHED = 32
+
+
+class LruCache(Generic[K, V]):
+    """At most `size` entries, least recently used out first; safe to share between request threads.
+
+    Keys must name the version of what they cache (a sweep id alone restarts at sw1 after a Redis flush).
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: OrderedDict[K, V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get_or_compute(self, key: K, compute: Callable[[], V]) -> V:
+        with self._lock:
+            if key in self._entries:
+                self._entries.move_to_end(key)
+                return self._entries[key]
+        value = compute()  # outside the lock: two threads may compute the same entry, never block each other
+        with self._lock:
+            self._entries[key] = value
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        return value
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class Services:
+    """What the request handlers need, built once per app."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store = Store.from_url(settings.redis_url)
+        self.dispatcher = Dispatcher(self.store, make_celery(settings), settings)
+        # (sweep id, sweep creation time, results so far) -> best completed trial or None
+        self.best_results: LruCache[tuple[str, float, int], BestResult | None] = LruCache(BEST_RESULTS_CACHED)
+        # (sweep id, sweep creation time, ranking time, results ranked) -> comparison
+        self.comparisons: LruCache[tuple[str, float, float, int], Comparison] = LruCache(COMPARISONS_CACHED)
+
+
+def services() -> Services:
+    found: Services = current_app.extensions["sweeprank"]
+    return found
