@@ -65,7 +65,7 @@ def main() -> None:
             def run_sweep(name: str, n: int) -> tuple[str, float]:
                 t0 = time.time()
                 sweep_id = api.post("/api/sweeps", json=spec(name, n)).get_json()["id"]
-                wait(lambda: store.sweeps.get(sweep_id)["status"] == "completed")
+                wait(lambda: store.sweeps.get(sweep_id).status == "completed")
                 return sweep_id, t0
 
             run_sweep("warm-up", 2)  # the child imports torch and loads digits once
@@ -78,10 +78,10 @@ def main() -> None:
             wall = max(s["ended"] for s in store.trials.states(sweep_id).values()) - t0
             results = store.results.in_arrival_order(sweep_id)
             trained = sum(r.wall_time_s for r in results)
-            wait(lambda: (r := store.rankings.latest(sweep_id)) and r["n_results"] == args.trials)
+            wait(lambda: (r := store.rankings.latest(sweep_id)) and r.n_results == args.trials)
             ended = sorted(s["ended"] for s in store.trials.states(sweep_id).values())
             history = store.rankings.history(sweep_id)
-            lags = [min(h["time"] for h in history if h["n_trials"] >= k + 1) - ended[k] for k in range(len(ended))]
+            lags = [min(h.time for h in history if h.n_trials >= k + 1) - ended[k] for k in range(len(ended))]
         finally:
             stack.stop()
 

@@ -48,11 +48,7 @@ class Dispatcher:
 
     def capacity(self, device_class: str) -> int:
         queue = keys.queue_name(device_class)
-        return sum(
-            int(w.get("slots", 1))
-            for w in self.store.workers.live(self.settings.worker_ttl_s)
-            if queue in w.get("queues", [])
-        )
+        return sum(w.slots for w in self.store.workers.live(self.settings.worker_ttl_s) if queue in w.queues)
 
     def refill(self) -> int:
         """Send trials until every live slot has one; returns how many were sent."""

@@ -10,9 +10,16 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 METHODS = ("fanova", "ped-anova")
+
+
+class MethodResult(TypedDict):
+    """One comparator's normalised importances and its Kendall tau against N-RReliefF (None if undefined)."""
+
+    importances: dict[str, float]
+    kendall_tau: float | None
 
 
 def _evaluator(method: str, seed: int) -> Any:
@@ -74,9 +81,9 @@ def compare(
     direction: str = "maximize",
     methods: Sequence[str] = METHODS,
     seed: int = 0,
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, MethodResult]:
     """{method: {"importances": {name: share}, "kendall_tau": tau vs N-RReliefF}}."""
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, MethodResult] = {}
     for method in methods:
         importances = optuna_importances(method, params, distributions, values, direction, seed)
         out[method] = {"importances": importances, "kendall_tau": kendall_tau(nrrelieff, importances)}
@@ -84,16 +91,16 @@ def compare(
 
 
 def pool_comparisons(
-    per_group: Mapping[str, tuple[int, Mapping[str, Mapping[str, Any]]]],
+    per_group: Mapping[str, tuple[int, Mapping[str, MethodResult]]],
     nrrelieff: Mapping[str, float],
     names: Sequence[str],
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, MethodResult]:
     """Pooled comparators, defined as the pooled N-RReliefF is (docs/architecture.md, "Pooling"):
     the trial-count-weighted mean of each method's per-group importances, with Kendall tau against
     the pooled N-RReliefF. `per_group`: group -> (trials, `compare`'s answer for that group)."""
     total = sum(n for n, _ in per_group.values())
     methods = {m for _, answer in per_group.values() for m in answer}
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, MethodResult] = {}
     for method in sorted(methods):
         pooled = {
             name: sum(n * answer[method]["importances"][name] for n, answer in per_group.values()) / total

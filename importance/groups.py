@@ -13,14 +13,13 @@ the pooled entry also says how far the datasets agree (`importance.agreement`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from importance.agreement import agreement
 from importance.nrrelieff import DEFAULT_BLOCK_SIZE, NRReliefF
-from importance.ranking import Ranking
+from importance.ranking import GroupEntry, Ranking
 from importance.significance import pool
 from importance.stability import StabilityTracker
 
@@ -159,9 +158,9 @@ class GroupedRanking:
             pool(tested, raw, self.n_seen_),
         )
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> dict[str, GroupEntry]:
         """Plain, JSON-able state: every group, then "pooled" (with "agreement" across groups)."""
-        out: dict[str, Any] = {
+        out: dict[str, GroupEntry] = {
             group: e.result().to_record(self.names, self.method, self.trackers[group].to_dict())
             for group, e in self.estimators.items()
         }
@@ -170,5 +169,5 @@ class GroupedRanking:
         useful = {g: e.importances_ for g, e in self.estimators.items() if not e.message_}
         positive = [int(i) for i in p.order if p.importances[i] > 0]
         found = agreement(self.names, useful, positive, self.top_k)
-        out[POOLED]["agreement"] = None if found is None else vars(found)
+        out[POOLED]["agreement"] = None if found is None else found.to_dict()
         return out

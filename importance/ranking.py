@@ -3,16 +3,44 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import NotRequired, TypedDict
 
 import numpy as np
 import numpy.typing as npt
 
+from importance.agreement import AgreementState
 from importance.significance import Verdicts
+from importance.stability import StabilityState
 from importance.uncertainty import percentile_interval, rank_order, rank_probability
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
+
+
+class GroupEntry(TypedDict):
+    """One group of a ranking read-out, plain and JSON-able (lists aligned with `names`; NaN is None).
+
+    Callers outside `importance` validate it into their record model (trials.records.RankingGroup).
+    """
+
+    n_trials: int
+    method: str
+    names: list[str]
+    importances: list[float | None]
+    raw_weights: list[float | None]
+    ci_low: list[float | None]
+    ci_high: list[float | None]
+    rank_probability: list[float | None]
+    ranking: list[str]
+    p_values: list[float | None]
+    p_adjusted: list[float | None]
+    verdicts: list[str]
+    detectable: list[float | None]
+    verdict_note: str
+    tested_at: int
+    stability: StabilityState
+    message: str
+    agreement: NotRequired[AgreementState | None]  # the pooled group only
 
 
 @dataclass(frozen=True)
@@ -60,8 +88,8 @@ class Ranking:
             message,
         )
 
-    def to_record(self, names: list[str], method: str, stability: dict[str, Any]) -> dict[str, Any]:
-        """The plain, JSON-able group entry of a stored ranking record."""
+    def to_record(self, names: list[str], method: str, stability: StabilityState) -> GroupEntry:
+        """The plain, JSON-able group entry of a ranking record."""
         return {
             "n_trials": int(self.n_trials),
             "method": method,

@@ -18,9 +18,22 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 import numpy as np
 import numpy.typing as npt
+
+
+class StabilityState(TypedDict):
+    """The tracker's read-out, plain and JSON-able (`settled` is `stable`, named for a finished sweep)."""
+
+    stable: bool
+    settled: bool
+    stable_since: int | None
+    top_k: list[int]
+    unchanged_for: int
+    window: int
+    sentence: str
 
 
 @dataclass
@@ -91,7 +104,7 @@ class StabilityTracker:
         reasons.extend(f"CIs of {self._name(a)} and {self._name(b)} overlap" for a, b in self._overlaps)
         return "Not stable yet: " + "; ".join(reasons) + "."
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> StabilityState:
         return {
             "stable": self.stable,
             "settled": self.stable,

@@ -17,8 +17,9 @@ import yaml
 from broker.settings import Settings, process_settings
 from sweeprank import rank
 from sweeprank.client import Client
-from sweeprank.report import follow, print_final, progress_line
+from sweeprank.report import follow, print_final, progress_line, ranking_of, sweep_of
 from trials.errors import SweeprankError
+from trials.records import QueueStatus, SweepRecord
 
 DEMO_SPEC: dict[str, Any] = {
     "owner": "demo",
@@ -88,16 +89,14 @@ def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     client = _client(args, settings)
     if args.sweep_id:
-        sweep = client.get(f"/api/sweeps/{args.sweep_id}")
-        print(progress_line(sweep, client.get(f"/api/sweeps/{args.sweep_id}/ranking")["ranking"], time.time()))
+        sweep = sweep_of(client, args.sweep_id)
+        print(progress_line(sweep, ranking_of(client, args.sweep_id), time.time()))
         return 0
-    queue = client.get("/api/queue")
-    print(f"workers: {len(queue['workers'])}  queued: {queue['queues']}  in flight: {queue['inflight']}")
-    for sweep in client.get("/api/sweeps")["sweeps"]:
-        print(
-            f"  {sweep['id']:<8} {sweep['owner']:<12} {sweep['status']:<15} {sweep['n_final']}/{sweep['n_trials']}"
-            f"  {sweep['name']}"
-        )
+    queue = QueueStatus.model_validate(client.get("/api/queue"))
+    print(f"workers: {len(queue.workers)}  queued: {queue.queues}  in flight: {queue.inflight}")
+    for raw in client.get("/api/sweeps")["sweeps"]:
+        sweep = SweepRecord.model_validate(raw)
+        print(f"  {sweep.id:<8} {sweep.owner:<12} {sweep.status:<15} {sweep.n_final}/{sweep.n_trials}  {sweep.name}")
     return 0
 
 

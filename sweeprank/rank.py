@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import math
 import resource
 import sys
@@ -21,13 +20,16 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
 
 from importance.groups import METHODS, POOLED, GroupedRanking
 from importance.significance import MATTERS, NO_DETECTABLE_EFFECT
 from trials.encoding import COMPLETED, EncodedTrials, TrialRow, encode_trials, optuna_view
 from trials.errors import SpecError, SweeprankError
 from trials.presets import PRESETS, load_space_file, preset
+from trials.records import MethodComparison, RankingGroup
 from trials.space import NumericParam, Param, SearchSpace, Value
 
 ALL = "all"
@@ -101,6 +103,34 @@ class RankOptions:
         return cls(**{f.name: getattr(args, f.name) for f in fields(cls)})
 
 
+class RankParameters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    method: str
+    block_size: int | None
+    k: int
+    sigma: float
+    bootstrap: int
+    permutations: int
+    seed: int
+
+
+class RankResult(BaseModel):
+    """What `rank` found, as printed and as written by --json."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    metric: str
+    direction: Literal["maximize", "minimize"]
+    n_trials: int
+    excluded: dict[str, int]
+    parameters: RankParameters
+    # "stable since" is exact when this is 1; otherwise it is the first checkpoint of the settled order.
+    stability_resolution: int
+    rankings: dict[str, RankingGroup]
+    comparison: dict[str, dict[str, MethodComparison]] | None = None
+
+
 def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     try:
@@ -110,16 +140,18 @@ def run(args: argparse.Namespace) -> int:
         encoded = encode_trials(space, read_trials(options, space), maximize=options.maximize)
         result = rank(encoded, options)
         if methods:
-            result["comparison"] = _compare_all(space, encoded, result["rankings"], methods, args.seed)
+            result.comparison = _compare_all(space, encoded, result.rankings, methods, args.seed)
     except (SweeprankError, ValueError) as err:
         print(f"sweeprank rank: {err}", file=sys.stderr)
         return 2
     print(render(result))
     if args.json_out:
-        Path(args.json_out).write_text(json.dumps(result, indent=2))
+        Path(args.json_out).write_text(
+            result.model_dump_json(indent=2, exclude={"comparison"} if result.comparison is None else None)
+        )
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     print(
-        f"ranked {result['n_trials']:,} trials in {time.monotonic() - started:.1f} s, peak memory {peak_mib:.0f} MiB",
+        f"ranked {result.n_trials:,} trials in {time.monotonic() - started:.1f} s, peak memory {peak_mib:.0f} MiB",
         file=sys.stderr,
     )
     return 0
@@ -231,7 +263,7 @@ def checkpoints(n: int, method: str) -> list[int]:
     return [*range(step, n, step), n]
 
 
-def rank(encoded: EncodedTrials, options: RankOptions) -> dict[str, Any]:
+def rank(encoded: EncodedTrials, options: RankOptions) -> RankResult:
     """Feed the trials in file order, checkpoint by checkpoint, then test and snapshot every group."""
     if encoded.n == 0:
         raise SpecError(
@@ -257,27 +289,26 @@ def rank(encoded: EncodedTrials, options: RankOptions) -> dict[str, Any]:
             _progress(stop, encoded.n, count == len(points), start)
         start = stop
     ranking.refresh_significance()
-    rankings = ranking.snapshot()
+    rankings = {group: RankingGroup.model_validate(entry) for group, entry in ranking.snapshot().items()}
     if not options.by:
         rankings.pop(POOLED)
-    return {
-        "metric": options.metric,
-        "direction": "maximize" if options.maximize else "minimize",
-        "n_trials": encoded.n,
-        "excluded": dict(encoded.excluded),
-        "parameters": {
-            "method": options.method,
-            "block_size": ranking.block_size,
-            "k": options.k,
-            "sigma": options.sigma,
-            "bootstrap": options.bootstrap,
-            "permutations": ranking.n_permutations,
-            "seed": options.seed,
-        },
-        # "stable since" is exact when this is 1; otherwise it is the first checkpoint of the settled order.
-        "stability_resolution": points[0] if len(points) > 1 else 1,
-        "rankings": rankings,
-    }
+    return RankResult(
+        metric=options.metric,
+        direction="maximize" if options.maximize else "minimize",
+        n_trials=encoded.n,
+        excluded=dict(encoded.excluded),
+        parameters=RankParameters(
+            method=options.method,
+            block_size=ranking.block_size,
+            k=options.k,
+            sigma=options.sigma,
+            bootstrap=options.bootstrap,
+            permutations=ranking.n_permutations,
+            seed=options.seed,
+        ),
+        stability_resolution=points[0] if len(points) > 1 else 1,
+        rankings=rankings,
+    )
 
 
 def _progress(done: int, total: int, last: bool, previous: int) -> None:
@@ -290,24 +321,29 @@ def _progress(done: int, total: int, last: bool, previous: int) -> None:
     print(f"\rranking {'#' * filled}{'.' * (width - filled)} {done:,}/{total:,} trials", end=end, file=sys.stderr)
 
 
-def _compare_all(
-    space: SearchSpace, encoded: EncodedTrials, rankings: dict[str, Any], methods: list[str], seed: int
-) -> dict[str, Any]:
-    """Comparators per group; pooled = the same trial-count-weighted mean as N-RReliefF's."""
-    from importance.compare import compare, pool_comparisons
+def _shares(group: RankingGroup) -> dict[str, float]:
+    """N-RReliefF's shares by name; an unknown share (null) counts as 0."""
+    return {name: value or 0.0 for name, value in zip(group.names, group.importances, strict=False)}
 
-    out: dict[str, Any] = {}
+
+def _compare_all(
+    space: SearchSpace, encoded: EncodedTrials, rankings: dict[str, RankingGroup], methods: list[str], seed: int
+) -> dict[str, dict[str, MethodComparison]]:
+    """Comparators per group; pooled = the same trial-count-weighted mean as N-RReliefF's."""
+    from importance.compare import MethodResult, compare, pool_comparisons
+
+    found: dict[str, dict[str, MethodResult]] = {}
     for group in (g for g in rankings if g != POOLED):
         subset = encoded.subset(group)
         params, distributions = optuna_view(space, subset)
-        mine = dict(zip(rankings[group]["names"], rankings[group]["importances"], strict=False))
         # encoded.y is already "higher is better", whatever --minimize said.
-        out[group] = compare(params, distributions, subset.y.tolist(), mine, "maximize", methods, seed)
+        found[group] = compare(
+            params, distributions, subset.y.tolist(), _shares(rankings[group]), "maximize", methods, seed
+        )
     if POOLED in rankings:
-        mine = dict(zip(rankings[POOLED]["names"], rankings[POOLED]["importances"], strict=False))
-        per_group = {g: (rankings[g]["n_trials"], out[g]) for g in list(out)}
-        out[POOLED] = pool_comparisons(per_group, mine, encoded.names)
-    return out
+        per_group = {g: (rankings[g].n_trials, found[g]) for g in list(found)}
+        found[POOLED] = pool_comparisons(per_group, _shares(rankings[POOLED]), encoded.names)
+    return {g: {m: MethodComparison.model_validate(r) for m, r in answer.items()} for g, answer in found.items()}
 
 
 # ---------------------------------------------------------------- output
@@ -320,32 +356,32 @@ def _fmt(value: float | None, spec: str = ".3f") -> str:
 _VERDICT_WORDS = {MATTERS: "matters", NO_DETECTABLE_EFFECT: "no effect", "undetermined": "undetermined"}
 
 
-def ranking_table(title: str, entry: dict[str, Any]) -> list[str]:
+def ranking_table(title: str, entry: RankingGroup) -> list[str]:
     """One group's ranking: importance with its 95% CI, P(rank), raw W, p (Holm), verdict; then what it says."""
-    lines = [f"== {title} ({entry['n_trials']} trials) =="]
-    verdicts = entry.get("verdicts") or ["undetermined"] * len(entry["names"])
-    if entry.get("verdict_note"):
-        lines.append(f"Undetermined: {entry['verdict_note']}. The numbers below are not evidence of anything yet.")
+    lines = [f"== {title} ({entry.n_trials} trials) =="]
+    verdicts: list[str] = list(entry.verdicts or ["undetermined"] * len(entry.names))
+    if entry.verdict_note:
+        lines.append(f"Undetermined: {entry.verdict_note}. The numbers below are not evidence of anything yet.")
     lines.append(
         f"{'rank':>4}  {'name':<20} {'importance':>10}  {'95% CI':<16} {'P(rank)':>7}  {'raw W':>9}  "
         f"{'p (Holm)':>8}  verdict"
     )
-    names = entry["names"]
-    adjusted = entry.get("p_adjusted") or [None] * len(names)
-    for place, name in enumerate(entry["ranking"], start=1):
+    names = entry.names
+    adjusted = entry.p_adjusted or [None] * len(names)
+    for place, name in enumerate(entry.ranking, start=1):
         i = names.index(name)
-        ci = f"[{_fmt(entry['ci_low'][i])}, {_fmt(entry['ci_high'][i])}]"
+        ci = f"[{_fmt(entry.ci_low[i])}, {_fmt(entry.ci_high[i])}]"
         lines.append(
-            f"{place:>4}  {name:<20} {_fmt(entry['importances'][i]):>10}  {ci:<16} "
-            f"{_fmt(entry['rank_probability'][i], '.2f'):>7}  {_fmt(entry['raw_weights'][i], '.4f'):>9}  "
+            f"{place:>4}  {name:<20} {_fmt(entry.importances[i]):>10}  {ci:<16} "
+            f"{_fmt(entry.rank_probability[i], '.2f'):>7}  {_fmt(entry.raw_weights[i], '.4f'):>9}  "
             f"{_fmt_p(adjusted[i]):>8}  {_VERDICT_WORDS.get(verdicts[i], verdicts[i])}"
         )
     lines.extend(verdict_summary(entry))
-    if entry.get("agreement"):
-        lines.append(entry["agreement"]["sentence"])
-    lines.append(entry["stability"]["sentence"])
-    if entry["message"]:
-        lines.append(f"Note: {entry['message']}")
+    if entry.agreement:
+        lines.append(entry.agreement.sentence)
+    lines.append(entry.stability.sentence)
+    if entry.message:
+        lines.append(f"Note: {entry.message}")
     return lines
 
 
@@ -353,13 +389,13 @@ def _fmt_p(value: float | None) -> str:
     return "n/a" if value is None else "<0.0001" if value < 1e-4 else format(value, ".4f")
 
 
-def verdict_summary(entry: dict[str, Any]) -> list[str]:
+def verdict_summary(entry: RankingGroup) -> list[str]:
     """What the verdicts say, in words; nothing is called unimportant because its share is 0."""
-    verdicts = entry.get("verdicts")
-    if not verdicts or entry.get("verdict_note"):
+    verdicts = entry.verdicts
+    if not verdicts or entry.verdict_note:
         return []
-    names, detectable = entry["names"], entry.get("detectable") or [None] * len(entry["names"])
-    order = [entry["names"].index(n) for n in entry["ranking"]]
+    names, detectable = entry.names, entry.detectable or [None] * len(entry.names)
+    order = [entry.names.index(n) for n in entry.ranking]
     matters = [names[i] for i in order if verdicts[i] == MATTERS]
     quiet = [i for i in order if verdicts[i] == NO_DETECTABLE_EFFECT]
     open_ = [names[i] for i in order if verdicts[i] not in (MATTERS, NO_DETECTABLE_EFFECT)]
@@ -379,34 +415,35 @@ def verdict_summary(entry: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _comparison_table(title: str, names: list[str], mine: list[float], methods: dict[str, Any]) -> list[str]:
+def _comparison_table(
+    title: str, names: list[str], mine: list[float | None], methods: dict[str, MethodComparison]
+) -> list[str]:
     header = f"{'name':<20} {'N-RReliefF':>10}" + "".join(f" {m:>10}" for m in methods)
     lines = [f"-- comparison: {title} --", header]
     for i, name in enumerate(names):
         lines.append(
-            f"{name:<20} {_fmt(mine[i]):>10}"
-            + "".join(f" {_fmt(r['importances'][name]):>10}" for r in methods.values())
+            f"{name:<20} {_fmt(mine[i]):>10}" + "".join(f" {_fmt(r.importances[name]):>10}" for r in methods.values())
         )
     lines.append(
-        f"{'Kendall tau':<20} {'':>10}" + "".join(f" {_fmt(r['kendall_tau'], '.2f'):>10}" for r in methods.values())
+        f"{'Kendall tau':<20} {'':>10}" + "".join(f" {_fmt(r.kendall_tau, '.2f'):>10}" for r in methods.values())
     )
     return lines
 
 
-def render(result: dict[str, Any]) -> str:
-    parameters = result["parameters"]
+def render(result: RankResult) -> str:
+    parameters = result.parameters
     lines = [
-        f"metric {result['metric']} ({result['direction']}), {result['n_trials']} trials ranked "
-        f"with N-RReliefF, method {parameters.get('method', 'paper')}"
-        + (f" (blocks of {parameters['block_size']} trials)" if parameters.get("block_size") else "")
+        f"metric {result.metric} ({result.direction}), {result.n_trials} trials ranked "
+        f"with N-RReliefF, method {parameters.method}"
+        + (f" (blocks of {parameters.block_size} trials)" if parameters.block_size else "")
     ]
-    if result.get("stability_resolution", 1) > 1:
-        lines.append(f"stability checked every {result['stability_resolution']:,} trials")
-    excluded = result["excluded"]
+    if result.stability_resolution > 1:
+        lines.append(f"stability checked every {result.stability_resolution:,} trials")
+    excluded = result.excluded
     lines.append(
         "excluded: " + (", ".join(f"{count} {why}" for why, count in sorted(excluded.items())) if excluded else "none")
     )
-    for group, entry in result["rankings"].items():
+    for group, entry in result.rankings.items():
         lines += [
             "",
             *ranking_table(
@@ -418,9 +455,9 @@ def render(result: dict[str, Any]) -> str:
                 entry,
             ),
         ]
-    for group, methods in result.get("comparison", {}).items():
-        entry = result["rankings"][group]
-        lines += ["", *_comparison_table(group, entry["names"], entry["importances"], methods)]
+    for group, methods in (result.comparison or {}).items():
+        entry = result.rankings[group]
+        lines += ["", *_comparison_table(group, entry.names, entry.importances, methods)]
     return "\n".join(lines)
 
 

@@ -4,68 +4,74 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any
 
 from sweeprank import rank
 from sweeprank.client import Client
-from trials.specs import SweepStatus
+from trials.records import RankingGroup, RankingRecord, SweepRecord
 
 
-def paper_comparison(group: dict[str, Any]) -> list[str]:
+def paper_comparison(group: RankingGroup) -> list[str]:
     from trials.presets import PAPER_TOP5
 
-    ours = group["ranking"][:5]
+    ours = group.ranking[:5]
     lines = [f"  {'#':>2}  {'this sweep':<16}  {'paper (arXiv 2410.08920)':<24}"]
     for position, (mine, (theirs, value)) in enumerate(zip(ours, PAPER_TOP5, strict=False), start=1):
         lines.append(f"  {position:>2}  {mine:<16}  {theirs}{f' ({value:.3f})' if value else ''}")
     return lines
 
 
-def progress_line(sweep: dict[str, Any], ranking: dict[str, Any] | None, started: float) -> str:
-    done, total = sweep["n_final"], sweep["n_trials"]
+def sweep_of(client: Client, sweep_id: str) -> SweepRecord:
+    return SweepRecord.model_validate(client.get(f"/api/sweeps/{sweep_id}"))
+
+
+def ranking_of(client: Client, sweep_id: str) -> RankingRecord | None:
+    ranking = client.get(f"/api/sweeps/{sweep_id}/ranking")["ranking"]
+    return None if ranking is None else RankingRecord.model_validate(ranking)
+
+
+def progress_line(sweep: SweepRecord, ranking: RankingRecord | None, started: float) -> str:
+    done, total = sweep.n_final, sweep.n_trials
     width = 30
     filled = int(width * done / max(total, 1))
     elapsed = time.time() - started
     eta = f"ETA {elapsed / done * (total - done):.0f}s" if 0 < done < total else ""
     top = ""
     if ranking:
-        pooled = ranking["groups"]["pooled"]
-        top = "top: " + ", ".join(pooled["ranking"][:5])
-    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {sweep['status']} {eta} {top}"
+        top = "top: " + ", ".join(ranking.pooled.ranking[:5])
+    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {sweep.status} {eta} {top}"
 
 
-def follow(client: Client, sweep_id: str, poll_s: float = 1.0) -> dict[str, Any]:
+def follow(client: Client, sweep_id: str, poll_s: float = 1.0) -> SweepRecord:
     """Show a live progress bar and the current top-5 until the sweep ends."""
     started = time.time()
     interactive = sys.stdout.isatty()
     last: tuple[int, str] | None = None
     while True:
-        sweep = client.get(f"/api/sweeps/{sweep_id}")
-        ranking = client.get(f"/api/sweeps/{sweep_id}/ranking")["ranking"]
-        line = progress_line(sweep, ranking, started)
+        sweep = sweep_of(client, sweep_id)
+        line = progress_line(sweep, ranking_of(client, sweep_id), started)
         if interactive:
             print("\r" + line[:160].ljust(160), end="", flush=True)
-        elif (sweep["n_final"], sweep["status"]) != last:
+        elif (sweep.n_final, sweep.status) != last:
             # A log file gets a line per finished trial, not one per poll.
             print(line, flush=True)
-        last = (sweep["n_final"], sweep["status"])
-        if SweepStatus(sweep["status"]).final:
+        last = (sweep.n_final, sweep.status)
+        if sweep.status.final:
             if interactive:
                 print()
             return sweep
         time.sleep(poll_s)
 
 
-def print_final(client: Client, sweep_id: str, sweep: dict[str, Any]) -> None:
-    ranking = client.get(f"/api/sweeps/{sweep_id}/ranking")["ranking"]
-    print(f"\nSweep {sweep_id} {sweep['status']} ({sweep['stop_reason']}); results: {sweep['counts']}")
+def print_final(client: Client, sweep_id: str, sweep: SweepRecord) -> None:
+    ranking = ranking_of(client, sweep_id)
+    print(f"\nSweep {sweep_id} {sweep.status} ({sweep.stop_reason}); results: {sweep.counts}")
     if not ranking:
         print("No ranking: no trial completed.")
         return
-    pooled = ranking["groups"]["pooled"]
+    pooled = ranking.pooled
     print(
-        f"N-RReliefF importance over {pooled['n_trials']} completed trials (k={ranking['parameters']['n_neighbors']}, "
-        f"sigma={ranking['parameters']['sigma']})"
+        f"N-RReliefF importance over {pooled.n_trials} completed trials (k={ranking.parameters.n_neighbors}, "
+        f"sigma={ranking.parameters.sigma})"
     )
     print("\n".join(rank.ranking_table("pooled", pooled)))
     print("\nTop 5 next to the paper's:")

@@ -11,6 +11,8 @@ from pydantic import BaseModel
 
 from broker import sweeps
 from trials.errors import SweeprankError
+from trials.records import Comparison, QueueStatus, RankingHistoryEntry, RankingRecord, SweepRecord, SweepSummary
+from trials.space import Value
 from trials.specs import EpochMetrics, SweepSpec, TrialResult
 from webui.auth import check_read, current_user, login_required, require_owner
 from webui.comparison import compare_sweep
@@ -39,21 +41,6 @@ class SweepCreated(BaseModel):
     url: str
 
 
-class SweepRecord(BaseModel):
-    id: str
-    owner: str
-    name: str
-    status: str
-    n_trials: int
-    n_final: int
-    pending: int
-    counts: dict[str, int]
-    spec: SweepSpec
-    space: dict[str, Any]
-    stop_reason: str
-    created: float
-
-
 class SweepList(BaseModel):
     sweeps: list[SweepRecord]
 
@@ -61,7 +48,7 @@ class SweepList(BaseModel):
 class TrialRow(BaseModel):
     trial_id: int
     state: dict[str, Any]
-    config: dict[str, Any]
+    config: dict[str, Value]
     result: TrialResult | None
     duration_s: float | None
 
@@ -78,51 +65,15 @@ class MetricsList(BaseModel):
 
 
 class RankingBody(BaseModel):
-    ranking: dict[str, Any] | None
+    ranking: RankingRecord | None
 
 
 class RankingHistory(BaseModel):
-    history: list[dict[str, Any]]
-
-
-class QueueStatus(BaseModel):
-    workers: list[dict[str, Any]]
-    queues: dict[str, int]
-    inflight: dict[str, int]
-    pending_by_owner: dict[str, int]
-    running: list[dict[str, Any]]
-    throughput_per_hour: int
-    recent_failures: list[dict[str, Any]]
-    counters: dict[str, int]
-    time: float
-
-
-class SweepSummary(BaseModel):
-    id: str
-    owner: str
-    name: str
-    status: str
-    final: bool
-    n_trials: int
-    n_final: int
-    counts: dict[str, int]
-    created: float
-    stop_reason: str
-    eta_s: float | None
-    best: dict[str, Any] | None
-    top: list[str]
-    stability: dict[str, Any] | None
-    reading: str
+    history: list[RankingHistoryEntry]
 
 
 class SummaryList(BaseModel):
     sweeps: list[SweepSummary]
-
-
-class Comparison(BaseModel):
-    sweep_id: str
-    n_results: int
-    groups: dict[str, Any]
 
 
 class ActionDone(BaseModel):
@@ -130,9 +81,9 @@ class ActionDone(BaseModel):
     status: str
 
 
-def _sweep_record(sweep_id: str) -> dict[str, Any]:
-    record = services().store.sweeps.get(sweep_id)
-    return SweepRecord.model_validate(record).model_dump(mode="json")
+def _body(model: BaseModel) -> Response:
+    """A response model as JSON (Flask's own encoder, as for every other body)."""
+    return jsonify(model.model_dump(mode="json"))
 
 
 @routes.route("/openapi.json", "GET", "This document")
@@ -154,8 +105,8 @@ def create_sweep() -> Any:
 
 @routes.route("/sweeps", "GET", "List sweeps, newest first", response=SweepList)
 def list_sweeps() -> Any:
-    ids = list(reversed(services().store.sweeps.ids()))
-    return jsonify({"sweeps": [_sweep_record(s) for s in ids]})
+    store = services().store
+    return _body(SweepList(sweeps=[store.sweeps.get(s) for s in reversed(store.sweeps.ids())]))
 
 
 @routes.route(
@@ -167,7 +118,9 @@ def list_sweeps() -> Any:
 def list_summaries() -> Any:
     svc = services()
     store, cache = svc.store, svc.best_results
-    return jsonify({"sweeps": [sweep_summary(store, store.sweeps.get(s), cache) for s in reversed(store.sweeps.ids())]})
+    return _body(
+        SummaryList(sweeps=[sweep_summary(store, store.sweeps.get(s), cache) for s in reversed(store.sweeps.ids())])
+    )
 
 
 @routes.route(
@@ -178,7 +131,7 @@ def list_summaries() -> Any:
 )
 def get_summary(sweep_id: str) -> Any:
     svc = services()
-    return jsonify(sweep_summary(svc.store, svc.store.sweeps.get(sweep_id), svc.best_results))
+    return _body(sweep_summary(svc.store, svc.store.sweeps.get(sweep_id), svc.best_results))
 
 
 @routes.route(
@@ -189,12 +142,12 @@ def get_summary(sweep_id: str) -> Any:
 )
 def compare(sweep_id: str) -> Any:
     svc = services()
-    return jsonify(compare_sweep(svc.store, sweep_id, svc.comparisons))
+    return _body(compare_sweep(svc.store, sweep_id, svc.comparisons))
 
 
 @routes.route("/sweeps/<sweep_id>", "GET", "One sweep", response=SweepRecord)
 def get_sweep(sweep_id: str) -> Any:
-    return jsonify(_sweep_record(sweep_id))
+    return _body(services().store.sweeps.get(sweep_id))
 
 
 def _duration(state: dict[str, Any], result: TrialResult | None, now: float) -> float | None:
@@ -249,7 +202,7 @@ def list_trials(sweep_id: str) -> Any:
         }
         for t in states
     ]
-    key = _sort_key(sort, list(record["space"]["parameters"]))
+    key = _sort_key(sort, list(record.space["parameters"]))
     present = sorted((r for r in rows if not key(r)[0]), key=key, reverse=descending)
     rows = present + [r for r in rows if key(r)[0]]
     return jsonify({"total": len(rows), "offset": offset, "limit": limit, "trials": rows[offset : offset + limit]})
@@ -270,7 +223,7 @@ def trial_metrics(sweep_id: str, trial_id: int) -> Any:
 def latest_ranking(sweep_id: str) -> Any:
     store = services().store
     store.sweeps.get(sweep_id)
-    return jsonify({"ranking": store.rankings.latest(sweep_id)})
+    return _body(RankingBody(ranking=store.rankings.latest(sweep_id)))
 
 
 @routes.route(
@@ -279,7 +232,7 @@ def latest_ranking(sweep_id: str) -> Any:
 def ranking_history(sweep_id: str) -> Any:
     store = services().store
     store.sweeps.get(sweep_id)
-    return jsonify({"history": store.rankings.history(sweep_id)})
+    return _body(RankingHistory(history=store.rankings.history(sweep_id)))
 
 
 @routes.route(
@@ -299,7 +252,7 @@ def ranking_csv(sweep_id: str) -> Any:
 
 def _action(sweep_id: str, action: str) -> Any:
     svc = services()
-    user = require_owner(svc.store.sweeps.get(sweep_id)["owner"])
+    user = require_owner(svc.store.sweeps.get(sweep_id).owner)
     if action == "pause":
         sweeps.pause(svc.store, sweep_id)
     elif action == "resume":
@@ -356,4 +309,4 @@ def export(sweep_id: str) -> Any:
 )
 def queue_status() -> Any:
     svc = services()
-    return jsonify(queue_view(svc.store, svc.settings))
+    return _body(queue_view(svc.store, svc.settings))

@@ -8,15 +8,13 @@ per-dataset rankings: read the pooled tau with that in mind.
 
 from __future__ import annotations
 
-from typing import Any
-
 from broker.store import Store
 from importance.compare import compare
 from importance.groups import POOLED
 from trials.encoding import encode_trials, optuna_view, result_row
 from trials.errors import SweeprankError
+from trials.records import Comparison, ComparisonGroup, MethodComparison, RankingRecord, SweepRecord
 from trials.space import SearchSpace
-from trials.specs import SweepSpec
 from webui.services import LruCache
 
 MIN_TRIALS = 8  # below this the forests of fANOVA say nothing useful
@@ -26,34 +24,38 @@ MIN_TRIALS = 8  # below this the forests of fANOVA say nothing useful
 ComparisonKey = tuple[str, float, float, int]
 
 
-def compare_sweep(store: Store, sweep_id: str, cache: LruCache[ComparisonKey, dict[str, Any]]) -> dict[str, Any]:
+def compare_sweep(store: Store, sweep_id: str, cache: LruCache[ComparisonKey, Comparison]) -> Comparison:
     ranking = store.rankings.latest(sweep_id)
     if ranking is None:
         raise SweeprankError(f"sweep {sweep_id} has no ranking yet: compare after its first completed trials")
     record = store.sweeps.get(sweep_id)
-    key = (sweep_id, float(record["created"]), float(ranking.get("time", 0.0)), int(ranking["n_results"]))
+    key = (sweep_id, record.created, ranking.time, ranking.n_results)
     return cache.get_or_compute(key, lambda: _compare(store, record, ranking))
 
 
-def _compare(store: Store, record: dict[str, Any], ranking: dict[str, Any]) -> dict[str, Any]:
-    sweep_id, n_results = record["id"], int(ranking["n_results"])
-    spec = SweepSpec.model_validate(record["spec"])
-    space = SearchSpace.from_dict(record["space"])
+def _compare(store: Store, record: SweepRecord, ranking: RankingRecord) -> Comparison:
+    sweep_id, n_results = record.id, ranking.n_results
+    spec = record.spec
+    space = SearchSpace.from_dict(record.space)
     rows = [result_row(r, spec.metric) for r in store.results.in_arrival_order(sweep_id, limit=n_results)]
     encoded = encode_trials(space, rows, maximize=spec.direction == "maximize")
-    groups: dict[str, Any] = {}
-    for name, group in ranking["groups"].items():
+    groups: dict[str, ComparisonGroup] = {}
+    for name, group in ranking.groups.items():
         trials = encoded if name == POOLED else encoded.subset(name)
-        entry: dict[str, Any] = {
-            "n_trials": trials.n,
-            "names": group["names"],
-            "nrrelieff": dict(zip(group["names"], group["importances"], strict=True)),
-        }
+        nrrelieff = dict(zip(group.names, group.importances, strict=True))
         if trials.n < MIN_TRIALS:
-            entry["message"] = f"{trials.n} completed trials; the comparison needs at least {MIN_TRIALS}"
+            message = f"{trials.n} completed trials; the comparison needs at least {MIN_TRIALS}"
+            groups[name] = ComparisonGroup(n_trials=trials.n, names=group.names, nrrelieff=nrrelieff, message=message)
         else:
             params, distributions = optuna_view(space, trials)
             # encode_trials already flipped a minimised metric, so higher is better for every method.
-            entry["methods"] = compare(params, distributions, trials.y.tolist(), entry["nrrelieff"], "maximize")
-        groups[name] = entry
-    return {"sweep_id": sweep_id, "n_results": n_results, "groups": groups}
+            # An unknown N-RReliefF share (null in the record) counts as 0, as the one-line reading does.
+            shares = {n: v or 0.0 for n, v in nrrelieff.items()}
+            methods = compare(params, distributions, trials.y.tolist(), shares, "maximize")
+            groups[name] = ComparisonGroup(
+                n_trials=trials.n,
+                names=group.names,
+                nrrelieff=nrrelieff,
+                methods={m: MethodComparison.model_validate(found) for m, found in methods.items()},
+            )
+    return Comparison(sweep_id=sweep_id, n_results=n_results, groups=groups)

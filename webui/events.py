@@ -32,7 +32,7 @@ KEEPALIVE_S = 15.0
 
 def pool_marker(store: Store, settings: Settings) -> dict[str, Any]:
     pool = store.activity.pool(("cpu", "gpu"))
-    return {"workers": sorted(w["name"] for w in store.workers.live(settings.worker_ttl_s)), **pool}
+    return {"workers": sorted(w.name for w in store.workers.live(settings.worker_ttl_s)), **pool}
 
 
 def _sweep_event(sweep_id: str, marker: tuple[str, int, int, int]) -> dict[str, Any]:

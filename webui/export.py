@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any
 
 from broker.store import Store
+from trials.records import RankingRecord
+from trials.space import Value
+
+# One cell of an exported table; a row maps column names to cells.
+Cell = Value | None
+Row = dict[str, Cell]
 
 METRIC_COLUMNS = (
     "test_accuracy",
@@ -23,17 +28,17 @@ METRIC_COLUMNS = (
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def trial_rows(store: Store, sweep_id: str) -> tuple[list[str], list[dict[str, Any]]]:
+def trial_rows(store: Store, sweep_id: str) -> tuple[list[str], list[Row]]:
     """One row per trial (final result where there is one, else its live state)."""
     sweep = store.sweeps.get(sweep_id)
-    names = list(sweep["space"]["parameters"])
+    names = list(sweep.space["parameters"])
     states = store.trials.states(sweep_id)
     finals = {r.trial_id: r for r in store.results.in_arrival_order(sweep_id)}
     configs = store.sweeps.planned_configs(sweep_id)
     rows = []
     for trial_id in sorted(states):
         state, result = states[trial_id], finals.get(trial_id)
-        row: dict[str, Any] = {
+        row: Row = {
             "trial_id": trial_id,
             "dataset": state.get("dataset", ""),
             "status": result.status.value if result else state.get("status", ""),
@@ -46,13 +51,13 @@ def trial_rows(store: Store, sweep_id: str) -> tuple[list[str], list[dict[str, A
     return ["trial_id", "dataset", "status", "attempt", *names, *METRIC_COLUMNS], rows
 
 
-def _safe_cell(value: Any) -> Any:
+def _safe_cell(value: Cell) -> Cell:
     if isinstance(value, str) and value.startswith(_FORMULA_START):
         return "'" + value
     return value
 
 
-def to_csv(columns: list[str], rows: list[dict[str, Any]]) -> str:
+def to_csv(columns: list[str], rows: list[Row]) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
@@ -61,7 +66,7 @@ def to_csv(columns: list[str], rows: list[dict[str, Any]]) -> str:
     return out.getvalue()
 
 
-def to_parquet(columns: list[str], rows: list[dict[str, Any]]) -> bytes:
+def to_parquet(columns: list[str], rows: list[Row]) -> bytes:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -97,19 +102,19 @@ _RANKING_FIELDS = {
 }
 
 
-def ranking_rows(record: dict[str, Any] | None) -> list[dict[str, Any]]:
+def ranking_rows(record: RankingRecord | None) -> list[Row]:
     """One row per group and hyperparameter of a ranking record: pooled first, then the datasets; best rank first."""
     if record is None:
         return []
-    groups = record["groups"]
+    groups = record.groups
     rows = []
     for group in sorted(groups, key=lambda g: (g != "pooled", g)):
         entry = groups[group]
-        at = {name: i for i, name in enumerate(entry["names"])}
-        for rank, name in enumerate(entry["ranking"], start=1):
-            row: dict[str, Any] = {"group": group, "name": name, "rank": rank}
+        at = {name: i for i, name in enumerate(entry.names)}
+        for rank, name in enumerate(entry.ranking, start=1):
+            row: Row = {"group": group, "name": name, "rank": rank}
             for column, field in _RANKING_FIELDS.items():
-                values = entry.get(field)
+                values: list[str] | list[float | None] | None = getattr(entry, field)
                 row[column] = values[at[name]] if values else None
             rows.append(row)
     return rows

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from broker.settings import Settings
 from broker.store import Store
+from trials.records import QueueStatus, RunningTrial, WorkerStatus
 
 HOUR_S = 3600.0
 
@@ -16,7 +16,7 @@ def _worker_name(trial_worker: str) -> str:
     return trial_worker.rpartition(":")[0] or trial_worker
 
 
-def running_trials(store: Store) -> list[dict[str, Any]]:
+def running_trials(store: Store) -> list[RunningTrial]:
     """Trials of active sweeps that a trainer is running now, with epoch progress and an ETA."""
     now = time.time()
     running = []
@@ -29,17 +29,17 @@ def running_trials(store: Store) -> list[dict[str, Any]]:
             if epoch and epochs and started:
                 eta = (now - float(started)) / epoch * (int(epochs) - epoch)
             running.append(
-                {
-                    "sweep_id": sweep_id,
-                    "trial_id": trial_id,
-                    "worker": state.get("worker", ""),
-                    "dataset": state.get("dataset", ""),
-                    "epoch": epoch,
-                    "epochs": epochs,
-                    "started": started,
-                    "eta_s": eta,
-                    "val_accuracy": state.get("val_accuracy"),
-                }
+                RunningTrial(
+                    sweep_id=sweep_id,
+                    trial_id=trial_id,
+                    worker=state.get("worker", ""),
+                    dataset=state.get("dataset", ""),
+                    epoch=epoch,
+                    epochs=epochs,
+                    started=started,
+                    eta_s=eta,
+                    val_accuracy=state.get("val_accuracy"),
+                )
             )
     return running
 
@@ -59,23 +59,27 @@ def done_by_worker(store: Store, since: float) -> tuple[int, dict[str, int]]:
     return len(events), counts
 
 
-def queue_view(store: Store, settings: Settings) -> dict[str, Any]:
+def queue_view(store: Store, settings: Settings) -> QueueStatus:
     now = time.time()
     running = running_trials(store)
     done, by_worker = done_by_worker(store, now - HOUR_S)
-    workers = list(store.workers.live(settings.worker_ttl_s))
-    for worker in workers:
-        worker["age_s"] = round(now - worker["heartbeat"], 1)
-        worker["current"] = [t for t in running if _worker_name(t["worker"]) == worker["name"]]
-        worker["done_last_hour"] = by_worker.get(str(worker["name"]), 0)
-    return {
-        "workers": workers,
-        "queues": store.trials.queue_depths(("cpu", "gpu")),
-        "inflight": {dc: len(store.trials.inflight(dc)) for dc in ("cpu", "gpu")},
-        "pending_by_owner": store.sweeps.pending_by_owner(),
-        "running": running,
-        "throughput_per_hour": done,
-        "recent_failures": store.health.recent_failures(),
-        "counters": store.health.counters(),
-        "time": now,
-    }
+    workers = [
+        WorkerStatus(
+            **worker.model_dump(),
+            age_s=round(now - worker.heartbeat, 1),
+            current=[t for t in running if _worker_name(t.worker) == worker.name],
+            done_last_hour=by_worker.get(worker.name, 0),
+        )
+        for worker in store.workers.live(settings.worker_ttl_s)
+    ]
+    return QueueStatus(
+        workers=workers,
+        queues=store.trials.queue_depths(("cpu", "gpu")),
+        inflight={dc: len(store.trials.inflight(dc)) for dc in ("cpu", "gpu")},
+        pending_by_owner=store.sweeps.pending_by_owner(),
+        running=running,
+        throughput_per_hour=done,
+        recent_failures=store.health.recent_failures(),
+        counters=store.health.counters(),
+        time=now,
+    )

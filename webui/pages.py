@@ -39,8 +39,8 @@ def sweep_page(sweep_id: str) -> str:
         "sweep.html",
         page="sweeps",
         sweep=record,
-        spec_json=json.dumps(record["spec"], indent=2),
-        can_act=bool(user and user.may_act_on(record["owner"])),
+        spec_json=json.dumps(record.spec.model_dump(mode="json"), indent=2),
+        can_act=bool(user and user.may_act_on(record.owner)),
     )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from flask import current_app
 
@@ -16,6 +16,7 @@ from broker.celery_app import make_celery
 from broker.dispatcher import Dispatcher
 from broker.settings import Settings
 from broker.store import Store
+from trials.records import BestResult, Comparison
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -61,9 +62,9 @@ class Services:
         self.store = Store.from_url(settings.redis_url)
         self.dispatcher = Dispatcher(self.store, make_celery(settings), settings)
         # (sweep id, sweep creation time, results so far) -> best completed trial or None
-        self.best_results: LruCache[tuple[str, float, int], dict[str, Any] | None] = LruCache(BEST_RESULTS_CACHED)
+        self.best_results: LruCache[tuple[str, float, int], BestResult | None] = LruCache(BEST_RESULTS_CACHED)
         # (sweep id, sweep creation time, ranking time, results ranked) -> comparison
-        self.comparisons: LruCache[tuple[str, float, float, int], dict[str, Any]] = LruCache(COMPARISONS_CACHED)
+        self.comparisons: LruCache[tuple[str, float, float, int], Comparison] = LruCache(COMPARISONS_CACHED)
 
 
 def services() -> Services:

@@ -6,9 +6,9 @@ All of it is derived from stored records (sweep, results, latest ranking); nothi
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from broker.store import Store
+from trials.records import BestResult, RankingGroup, SweepRecord, SweepSummary
 from trials.specs import SweepStatus, TrialStatus
 from webui.services import LruCache
 
@@ -24,34 +24,32 @@ _MAX_LISTED = 4
 MATTERS, NO_EFFECT, UNDETERMINED = "matters", "no_detectable_effect", "undetermined"
 
 
-def best_result(
-    store: Store, record: dict[str, Any], cache: LruCache[BestKey, dict[str, Any] | None]
-) -> dict[str, Any] | None:
+def best_result(store: Store, record: SweepRecord, cache: LruCache[BestKey, BestResult | None]) -> BestResult | None:
     """The best completed trial by the sweep's metric; cached per (sweep, creation, results count)."""
-    key = (record["id"], float(record["created"]), int(record["n_final"]))
+    key = (record.id, record.created, record.n_final)
     return cache.get_or_compute(key, lambda: _best_result(store, record))
 
 
-def _best_result(store: Store, record: dict[str, Any]) -> dict[str, Any] | None:
-    metric, maximize = record["spec"]["metric"], record["spec"]["direction"] == "maximize"
+def _best_result(store: Store, record: SweepRecord) -> BestResult | None:
+    metric, maximize = record.spec.metric, record.spec.direction == "maximize"
     scored = [
         (value, r)
-        for r in store.results.in_arrival_order(record["id"])
+        for r in store.results.in_arrival_order(record.id)
         if r.status is TrialStatus.COMPLETED and (value := r.metric(metric)) is not None
     ]
     best = None
     if scored:
         value, result = max(scored, key=lambda vr: vr[0] if maximize else -vr[0])
-        best = {"metric": metric, "value": value, "trial_id": result.trial_id, "config": result.config}
+        best = BestResult(metric=metric, value=value, trial_id=result.trial_id, config=result.config)
     return best
 
 
-def eta_seconds(record: dict[str, Any], now: float | None = None) -> float | None:
+def eta_seconds(record: SweepRecord, now: float | None = None) -> float | None:
     """Remaining trials at the sweep's average rate so far; None when ended or nothing finished yet."""
-    if SweepStatus(record["status"]).final or record["n_final"] == 0:
+    if record.status.final or record.n_final == 0:
         return None
-    elapsed = (now or time.time()) - record["created"]
-    return elapsed / record["n_final"] * (record["n_trials"] - record["n_final"])
+    elapsed = (now or time.time()) - record.created
+    return elapsed / record.n_final * (record.n_trials - record.n_final)
 
 
 def _names(items: list[str]) -> str:
@@ -74,10 +72,10 @@ def _verb(items: list[str], one: str, many: str) -> str:
     return one if len(items) == 1 else many
 
 
-def _leaders(group: dict[str, Any], share: dict[str, float]) -> str:
+def _leaders(group: RankingGroup, share: dict[str, float]) -> str:
     """The top of the ranking by share alone: a description of the estimate, claiming no effect either way."""
     top: list[str] = []
-    for name in group["ranking"]:
+    for name in group.ranking:
         if sum(share[n] for n in top) >= _MOST or len(top) == _MAX_NAMED:
             break
         top.append(name)
@@ -85,12 +83,12 @@ def _leaders(group: dict[str, Any], share: dict[str, float]) -> str:
     return f"{_names(top)} {_verb(top, 'explains', 'explain')} {covered:.0%} of the importance"
 
 
-def _verdict_parts(group: dict[str, Any], share: dict[str, float]) -> list[str]:
+def _verdict_parts(group: RankingGroup, share: dict[str, float]) -> list[str]:
     """What the per-hyperparameter tests say, strongest first; names follow the ranking order."""
-    verdict = dict(zip(group["names"], group["verdicts"], strict=True))
-    detectable = dict(zip(group["names"], group.get("detectable") or [None] * len(group["names"]), strict=True))
-    adjusted = group.get("p_adjusted") or [None] * len(group["names"])
-    by = {v: [n for n in group["ranking"] if verdict[n] == v] for v in (MATTERS, NO_EFFECT, UNDETERMINED)}
+    verdict = dict(zip(group.names, group.verdicts or [], strict=True))
+    detectable = dict(zip(group.names, group.detectable or [None] * len(group.names), strict=True))
+    adjusted = group.p_adjusted or [None] * len(group.names)
+    by = {v: [n for n in group.ranking if verdict[n] == v] for v in (MATTERS, NO_EFFECT, UNDETERMINED)}
     parts = []
     if by[MATTERS]:
         named = [f"{n} ({share[n]:.2f})" for n in by[MATTERS]]
@@ -112,15 +110,14 @@ def _verdict_parts(group: dict[str, Any], share: dict[str, float]) -> list[str]:
     return parts
 
 
-def _settling(group: dict[str, Any], status: str | None) -> str:
-    stability = group["stability"]
-    settled, since = bool(stability.get("settled", stability["stable"])), stability.get("stable_since")
+def _settling(group: RankingGroup, status: str | None) -> str:
+    settled, since = group.stability.settled, group.stability.stable_since
     if status is not None and SweepStatus(status).final:
         return f"settled since trial {since}" if settled else "did not settle"
     return f"stable since trial {since}" if settled else "still changing"
 
 
-def reading(group: dict[str, Any] | None, status: str | None = None) -> str:
+def reading(group: RankingGroup | None, status: str | None = None) -> str:
     """One plain sentence about a ranking group, driven by its verdicts, and whether the ranking settled.
 
     A small share is never read as "does not matter": only a "no_detectable_effect" verdict says so, with the
@@ -128,38 +125,36 @@ def reading(group: dict[str, Any] | None, status: str | None = None) -> str:
     """
     if group is None:
         return "No ranking yet: it appears after the first completed trials."
-    if group.get("message") and not any(group["importances"]):
-        return str(group["message"])
-    share = {n: v or 0.0 for n, v in zip(group["names"], group["importances"], strict=True)}
-    note = group.get("verdict_note") or ""
+    if group.message and not any(group.importances):
+        return group.message
+    share = {n: v or 0.0 for n, v in zip(group.names, group.importances, strict=True)}
+    note = group.verdict_note
     if note:
         parts = [f"{_leaders(group, share)} so far", f"no verdicts yet ({note})"]
-    elif group.get("verdicts"):
+    elif group.verdicts:
         parts = _verdict_parts(group, share)
     else:
         parts = [_leaders(group, share)]
-    return f"{'; '.join(parts)} — {group['n_trials']} completed trials, {_settling(group, status)}."
+    return f"{'; '.join(parts)} — {group.n_trials} completed trials, {_settling(group, status)}."
 
 
-def sweep_summary(
-    store: Store, record: dict[str, Any], best_cache: LruCache[BestKey, dict[str, Any] | None]
-) -> dict[str, Any]:
-    ranking = store.rankings.latest(record["id"])
-    pooled = ranking["groups"]["pooled"] if ranking else None
-    return {
-        "id": record["id"],
-        "owner": record["owner"],
-        "name": record["name"],
-        "status": record["status"],
-        "final": SweepStatus(record["status"]).final,
-        "n_trials": record["n_trials"],
-        "n_final": record["n_final"],
-        "counts": record["counts"],
-        "created": record["created"],
-        "stop_reason": record["stop_reason"],
-        "eta_s": eta_seconds(record),
-        "best": best_result(store, record, best_cache),
-        "top": pooled["ranking"][:3] if pooled else [],
-        "stability": pooled["stability"] if pooled else None,
-        "reading": reading(pooled, record["status"]),
-    }
+def sweep_summary(store: Store, record: SweepRecord, best_cache: LruCache[BestKey, BestResult | None]) -> SweepSummary:
+    ranking = store.rankings.latest(record.id)
+    pooled = ranking.pooled if ranking else None
+    return SweepSummary(
+        id=record.id,
+        owner=record.owner,
+        name=record.name,
+        status=record.status,
+        final=record.status.final,
+        n_trials=record.n_trials,
+        n_final=record.n_final,
+        counts=record.counts,
+        created=record.created,
+        stop_reason=record.stop_reason,
+        eta_s=eta_seconds(record),
+        best=best_result(store, record, best_cache),
+        top=pooled.ranking[:3] if pooled else [],
+        stability=pooled.stability if pooled else None,
+        reading=reading(pooled, record.status),
+    )

@@ -17,7 +17,6 @@ import socket
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
 
 from broker import sweeps
 from broker.connection import BrokerUnavailable
@@ -27,6 +26,7 @@ from broker.store import ResultEvent, Store
 from importance.groups import POOLED, GroupedRanking
 from importance.stability import StabilityTracker
 from trials.encoding import categorical_mask, encode_trials, result_row
+from trials.records import RankedTrials, RankingGroup, RankingHistoryEntry, RankingParameters, RankingRecord
 from trials.space import SearchSpace
 from trials.specs import SweepSpec, SweepStatus, TrialResult
 
@@ -73,8 +73,8 @@ class SweepAnalysis:
     def of_stored(cls, store: Store, sweep_id: str, params: RankingParams) -> SweepAnalysis:
         """An empty analysis of a stored sweep (its spec and resolved space come from the store)."""
         record = store.sweeps.get(sweep_id)
-        spec, space = SweepSpec.model_validate(record["spec"]), SearchSpace.from_dict(record["space"])
-        return cls(sweep_id, spec, space, params, store.results.arrival_list_name(sweep_id))
+        space = SearchSpace.from_dict(record.space)
+        return cls(sweep_id, record.spec, space, params, store.results.arrival_list_name(sweep_id))
 
     @property
     def n_results(self) -> int:
@@ -96,38 +96,45 @@ class SweepAnalysis:
                 self.ranking.refresh_significance()
         return len(fresh)
 
-    def records(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The full ranking record and its compact entry for the history."""
-        snapshot = self.ranking.snapshot()
+    def records(self) -> tuple[RankingRecord, RankingHistoryEntry]:
+        """The full ranking record and its compact entry for the history.
+
+        The importance engine's plain read-out is validated into the record models here.
+        """
+        groups = {group: RankingGroup.model_validate(entry) for group, entry in self.ranking.snapshot().items()}
+        pooled = groups[POOLED]
         now = time.time()
-        pooled = snapshot["pooled"]
-        record = {
-            "method": f"{METHOD}/{self.spec.importance_method}",
-            "parameters": vars(self.params)
-            | {
-                "metric": self.spec.metric,
-                "direction": self.spec.direction,
-                "importance_method": self.spec.importance_method,
-                "block_size": self.ranking.block_size,
-            },
-            "n_results": self.n_results,
-            "n_trials": pooled["n_trials"],
+        record = RankingRecord(
+            method=f"{METHOD}/{self.spec.importance_method}",
+            parameters=RankingParameters(
+                n_neighbors=self.params.n_neighbors,
+                sigma=self.params.sigma,
+                n_bootstrap=self.params.n_bootstrap,
+                random_state=self.params.random_state,
+                n_permutations=self.params.n_permutations,
+                metric=self.spec.metric,
+                direction=self.spec.direction,
+                importance_method=self.spec.importance_method,
+                block_size=self.ranking.block_size,
+            ),
+            n_results=self.n_results,
+            n_trials=pooled.n_trials,
             # The trials ranked are the first n_results of the sweep's arrival list.
-            "trials": {"arrival_list": self.arrival_list, "first": self.n_results},
-            "excluded": dict(self.excluded),
-            "time": now,
-            "groups": snapshot,
-        }
-        compact = {
-            "n_trials": pooled["n_trials"],
-            "time": now,
-            "names": pooled["names"],
-            "importances": pooled["importances"],
-            "ci_low": pooled["ci_low"],
-            "ci_high": pooled["ci_high"],
-            "verdicts": pooled["verdicts"],
-            "stable_since": pooled["stability"]["stable_since"],
-        }
+            trials=RankedTrials(arrival_list=self.arrival_list, first=self.n_results),
+            excluded=dict(self.excluded),
+            time=now,
+            groups=groups,
+        )
+        compact = RankingHistoryEntry(
+            n_trials=pooled.n_trials,
+            time=now,
+            names=pooled.names,
+            importances=pooled.importances,
+            ci_low=pooled.ci_low,
+            ci_high=pooled.ci_high,
+            verdicts=pooled.verdicts,
+            stable_since=pooled.stability.stable_since,
+        )
         return record, compact
 
     @property
@@ -166,7 +173,7 @@ class Analyst:
             analysis = self.analysis(sweep_id)
             analysis.add(results)
             latest = self.store.rankings.latest(sweep_id)
-            if latest is None or latest.get("n_results") != analysis.n_results:
+            if latest is None or latest.n_results != analysis.n_results:
                 self._publish(analysis)
 
     def read_new(self, block_ms: int | None) -> list[ResultEvent]:

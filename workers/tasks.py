@@ -21,6 +21,7 @@ from broker.celery_app import TRAIN_TRIAL, make_celery
 from broker.dispatcher import Dispatcher
 from broker.settings import process_settings
 from broker.store import Store
+from trials.records import WorkerInfo
 from trials.specs import TrialSpec
 from workers.trial_runner import TrialRunner
 
@@ -61,7 +62,7 @@ def train_trial(task: Any, raw_spec: dict[str, Any]) -> str:
     return runner.run(TrialSpec.model_validate(raw_spec), device_class())
 
 
-def gpu_status(gpu: str) -> dict[str, Any]:
+def gpu_status(gpu: str) -> dict[str, str | int]:
     """Name and memory of the worker's GPU from nvidia-smi (never torch: this is the Celery parent)."""
     if not gpu or shutil.which("nvidia-smi") is None:
         return {}
@@ -77,20 +78,20 @@ def gpu_status(gpu: str) -> dict[str, Any]:
     return parse_gpu_status(out.stdout) if out.returncode == 0 else {}
 
 
-def parse_gpu_status(csv_line: str) -> dict[str, Any]:
+def parse_gpu_status(csv_line: str) -> dict[str, str | int]:
     name, used, total = (part.strip() for part in csv_line.strip().splitlines()[0].split(","))
     return {"gpu_name": name, "gpu_memory_used_mib": int(used), "gpu_memory_total_mib": int(total)}
 
 
-def _worker_info(consumer: Any) -> dict[str, Any]:
-    return {
-        "host": socket.gethostname(),
-        "device": device(),
-        "gpu": os.environ.get("CUDA_VISIBLE_DEVICES", ""),
-        "queues": sorted(q.name for q in consumer.app.amqp.queues.consume_from.values()),
-        "slots": int(consumer.controller.concurrency),
-        "pid": os.getpid(),
-    }
+def _worker_info(consumer: Any) -> WorkerInfo:
+    return WorkerInfo(
+        host=socket.gethostname(),
+        device=device(),
+        gpu=os.environ.get("CUDA_VISIBLE_DEVICES", ""),
+        queues=sorted(q.name for q in consumer.app.amqp.queues.consume_from.values()),
+        slots=int(consumer.controller.concurrency),
+        pid=os.getpid(),
+    )
 
 
 @signals.worker_ready.connect
@@ -102,7 +103,8 @@ def _register(sender: Any, **_: Any) -> None:
     def beat() -> None:
         while True:
             try:
-                store.workers.register(name, info | gpu_status(info["gpu"]), settings.worker_ttl_s)
+                beat_info = WorkerInfo.model_validate(info.model_dump() | gpu_status(info.gpu))
+                store.workers.register(name, beat_info, settings.worker_ttl_s)
                 Dispatcher(store, app, settings).refill()
             except Exception:  # Redis restarting: keep beating, the next beat re-registers
                 pass

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any, cast
+from typing import cast
 
 import redis
 
 from broker import keys
+from trials.records import FailureRecord
 
 KEEP_FAILURES = 100
 
@@ -23,11 +23,12 @@ class HealthStore:
     def counters(self) -> dict[str, int]:
         return {k: int(v) for k, v in cast(dict[str, str], self._r.hgetall(keys.COUNTERS)).items()}
 
-    def add_failure(self, failure: dict[str, Any]) -> None:
+    def add_failure(self, failure: FailureRecord) -> None:
         """Remember a failed trial; only the newest KEEP_FAILURES are kept."""
-        self._r.lpush(keys.FAILURES, json.dumps(failure))
+        self._r.lpush(keys.FAILURES, failure.model_dump_json())
         self._r.ltrim(keys.FAILURES, 0, KEEP_FAILURES - 1)
 
-    def recent_failures(self, n: int = 20) -> list[dict[str, Any]]:
+    def recent_failures(self, n: int = 20) -> list[FailureRecord]:
         """The newest `n` failures, newest first."""
-        return [json.loads(x) for x in cast(list[str], self._r.lrange(keys.FAILURES, 0, n - 1))]
+        raw = cast(list[str], self._r.lrange(keys.FAILURES, 0, n - 1))
+        return [FailureRecord.model_validate_json(x) for x in raw]

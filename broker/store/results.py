@@ -17,6 +17,7 @@ import redis
 
 from broker import keys
 from broker.store.health import HealthStore
+from trials.records import FailureRecord
 from trials.specs import EpochMetrics, TrialResult, TrialStatus
 
 # KEYS: results, arrival, sweep, trials, results stream, active sweeps
@@ -92,14 +93,14 @@ class ResultStore:
             return False
         if result.status in _FAILED:
             self._health.add_failure(
-                {
-                    "sweep_id": sid,
-                    "trial_id": result.trial_id,
-                    "status": result.status.value,
-                    "error": result.error,
-                    "worker": result.worker,
-                    "time": time.time(),
-                }
+                FailureRecord(
+                    sweep_id=sid,
+                    trial_id=result.trial_id,
+                    status=result.status,
+                    error=result.error,
+                    worker=result.worker,
+                    time=time.time(),
+                )
             )
         return True
 

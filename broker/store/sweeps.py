@@ -9,13 +9,15 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import cast
 
 import redis
 
 from broker import keys
 from broker.store._json import loads_or_none
 from trials.errors import SweeprankError
+from trials.records import SweepRecord
+from trials.space import Value
 from trials.specs import SweepSpec, SweepStatus, TrialSpec, TrialStatus
 
 
@@ -28,7 +30,7 @@ class UnknownSweep(SweeprankError):
 @dataclass(frozen=True)
 class PlannedTrial:
     dataset: str
-    config: dict[str, Any]
+    config: dict[str, Value]
     seed: int
 
 
@@ -88,20 +90,31 @@ class SweepStore:
         pipe.execute()
         return sweep_id
 
-    def get(self, sweep_id: str) -> dict[str, Any]:
+    def get(self, sweep_id: str) -> SweepRecord:
         """The sweep record: spec, resolved space, status, counts, pending trials."""
         raw = cast(dict[str, str], self._r.hgetall(keys.sweep(sweep_id)))
         if not raw:
             raise UnknownSweep(sweep_id)
-        record: dict[str, Any] = dict(raw)
-        record["spec"] = json.loads(raw["spec"])
-        record["space"] = json.loads(raw["space"])
-        for name in ("n_trials", "n_final", "priority"):
-            record[name] = int(raw[name])
-        record["counts"] = {s.value: int(raw.get(f"n_{s.value}", 0)) for s in TrialStatus if s.final}
-        record["created"] = float(raw["created"])
-        record["pending"] = self.n_pending(sweep_id)
-        return record
+        # The hash holds strings: the model parses the numbers and the status, and checks every field.
+        return SweepRecord.model_validate(
+            {
+                "id": raw["id"],
+                "owner": raw["owner"],
+                "name": raw["name"],
+                "status": raw["status"],
+                "priority": raw["priority"],
+                "device_class": raw["device_class"],
+                "n_trials": raw["n_trials"],
+                "n_final": raw["n_final"],
+                "pending": self.n_pending(sweep_id),
+                "counts": {s.value: int(raw.get(f"n_{s.value}", 0)) for s in TrialStatus if s.final},
+                "spec": SweepSpec.model_validate_json(raw["spec"]),
+                "space": json.loads(raw["space"]),
+                "stop_reason": raw["stop_reason"],
+                "created": raw["created"],
+                "ended": raw.get("ended"),
+            }
+        )
 
     def ids(self) -> list[str]:
         """Every sweep, oldest first."""
@@ -154,7 +167,7 @@ class SweepStore:
             limits=spec.limits,
         )
 
-    def planned_configs(self, sweep_id: str) -> dict[int, dict[str, Any]]:
+    def planned_configs(self, sweep_id: str) -> dict[int, dict[str, Value]]:
         raw = cast(dict[str, str], self._r.hgetall(keys.configs(sweep_id)))
         return {int(k): json.loads(v)["config"] for k, v in raw.items()}
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from typing import Any, cast
+from typing import cast
 
 import redis
 
 from broker import keys
+from trials.records import WorkerInfo, WorkerRecord
 
 DRAIN_FLAG_TTL_S = 3600
 
@@ -22,10 +23,11 @@ class WorkerStore:
     def __init__(self, client: redis.Redis) -> None:
         self._r = client
 
-    def register(self, name: str, info: dict[str, Any], ttl_s: int) -> None:
+    def register(self, name: str, info: WorkerInfo, ttl_s: int) -> None:
         """A heartbeat: the worker's info (host, device, queues, slots...), kept for `ttl_s`."""
         pipe = self._r.pipeline(transaction=True)
-        pipe.hset(keys.worker(name), mapping={k: json.dumps(v) for k, v in info.items()})
+        fields = info.model_dump(exclude_none=True)
+        pipe.hset(keys.worker(name), mapping={k: json.dumps(v) for k, v in fields.items()})
         pipe.expire(keys.worker(name), ttl_s)
         pipe.zadd(keys.WORKERS, {name: time.time()})
         pipe.execute()
@@ -34,13 +36,14 @@ class WorkerStore:
         self._r.delete(keys.worker(name))
         self._r.zrem(keys.WORKERS, name)
 
-    def live(self, ttl_s: int) -> Iterator[dict[str, Any]]:
+    def live(self, ttl_s: int) -> Iterator[WorkerRecord]:
         """Workers that sent a heartbeat within `ttl_s`, with their info."""
         cutoff = time.time() - ttl_s
         for name, beat in cast(list[tuple[str, float]], self._r.zrange(keys.WORKERS, 0, -1, withscores=True)):
             raw = cast(dict[str, str], self._r.hgetall(keys.worker(name)))
             if beat >= cutoff and raw:
-                yield {"name": name, "heartbeat": beat, **{k: json.loads(v) for k, v in raw.items()}}
+                info = {k: json.loads(v) for k, v in raw.items()}
+                yield WorkerRecord.model_validate({**info, "name": name, "heartbeat": beat})
 
     def raise_drain_flag(self, host: str, pid: int) -> None:
         self._r.set(keys.draining(host, pid), "1", ex=DRAIN_FLAG_TTL_S)

@@ -66,14 +66,14 @@ def test_sweep_stops_itself_when_the_ranking_is_stable(scratch_redis: redis.Redi
         if store.sweeps.status(sweep_id).value != "queued":
             break
     record = store.sweeps.get(sweep_id)
-    assert record["status"] == "stopped_stable", record
-    assert record["stop_reason"].startswith("Stable since trial")
-    assert record["n_final"] < 1000 and record["pending"] == 0
+    assert record.status == "stopped_stable", record
+    assert record.stop_reason.startswith("Stable since trial")
+    assert record.n_final < 1000 and record.pending == 0
     ranking = store.rankings.latest(sweep_id)
     assert ranking is not None
-    assert ranking["groups"]["pooled"]["ranking"][:3] == ["learning_rate", "num_conv_layers", "dropout_rate"]
+    assert ranking.pooled.ranking[:3] == ["learning_rate", "num_conv_layers", "dropout_rate"]
     cancelled = [s for s in store.trials.states(sweep_id).values() if s["status"] == "cancelled"]
-    assert len(cancelled) == 1000 - record["n_final"]
+    assert len(cancelled) == 1000 - record.n_final
 
 
 def test_replayed_events_and_restarts_count_each_trial_once(scratch_redis: redis.Redis) -> None:
@@ -95,10 +95,10 @@ def test_replayed_events_and_restarts_count_each_trial_once(scratch_redis: redis
     analysis = second.sweeps[sweep_id]
     assert analysis.n_results == 40
     stored = store.rankings.latest(sweep_id)
-    assert stored is not None and stored["n_results"] == 40 and stored["n_trials"] == 40
+    assert stored is not None and stored.n_results == 40 and stored.n_trials == 40
 
     batch = make_analyst(store).analysis(sweep_id)
     batch.add(store.results.in_arrival_order(sweep_id))
-    expected = batch.records()[0]["groups"]["pooled"]
-    assert np.allclose(stored["groups"]["pooled"]["importances"], expected["importances"], rtol=1e-9, atol=1e-12)
+    expected = batch.records()[0].pooled
+    assert np.allclose(stored.pooled.importances, expected.importances, rtol=1e-9, atol=1e-12)
     assert scratch_redis.xpending(keys.RESULTS_STREAM, keys.ANALYST_GROUP)["pending"] == 0

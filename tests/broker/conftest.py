@@ -10,6 +10,7 @@ import redis
 from broker.dispatcher import Dispatcher
 from broker.settings import Settings
 from broker.store import Store
+from trials.records import WorkerInfo
 from trials.specs import SweepSpec, parse_sweep_spec
 
 NARROW = {"epochs": {"high": 1}}
@@ -54,4 +55,4 @@ def make_spec(owner: str = "ann", n_trials: int = 5, **extra: Any) -> SweepSpec:
 
 
 def add_worker(store: Store, slots: int, name: str = "w1", queue: str = "trials.cpu") -> None:
-    store.workers.register(name, {"queues": [queue], "slots": slots, "device": "cpu"}, ttl_s=30)
+    store.workers.register(name, WorkerInfo(queues=[queue], slots=slots, device="cpu"), ttl_s=30)

@@ -35,7 +35,7 @@ def finish(store: Store, sent: dict[str, object]) -> None:
 
 def test_nothing_is_sent_without_live_slots(store: Store, dispatcher: Dispatcher, celery: RecordingCelery) -> None:
     sweep_id = sweeps.submit(store, dispatcher, make_spec(n_trials=3))
-    assert celery.sent == [] and store.sweeps.get(sweep_id)["pending"] == 3
+    assert celery.sent == [] and store.sweeps.get(sweep_id).pending == 3
     add_worker(store, slots=2)
     assert dispatcher.refill() == 2
     assert [s["spec"]["trial_id"] for s in celery.sent] == [0, 1]
@@ -79,7 +79,7 @@ def test_paused_and_cancelled_sweeps_are_not_dispatched(
     other = sweeps.submit(store, dispatcher, make_spec("bob", n_trials=3))
     assert celery.sent[-1]["spec"]["sweep_id"] == other
     sweeps.cancel(store, dispatcher, other, by="bob")
-    assert store.sweeps.get(other)["pending"] == 0
+    assert store.sweeps.get(other).pending == 0
     states = store.trials.states(other)
     assert sorted(s["status"] for s in states.values()) == ["cancelled", "cancelled", "queued"]
     finish(store, celery.sent[-1])

@@ -34,7 +34,7 @@ def test_second_final_result_is_discarded_and_counted(
     assert store.results.get(sweep_id, 0).test_accuracy == 0.7  # type: ignore[union-attr]
     assert store.health.counters()["duplicate_results_discarded"] == 1
     assert scratch_redis.xlen("sr:results") == 1, "one result event per trial"
-    assert store.sweeps.get(sweep_id)["n_final"] == 1
+    assert store.sweeps.get(sweep_id).n_final == 1
 
 
 def test_results_of_superseded_attempts_are_discarded(store: Store, dispatcher: Dispatcher) -> None:
@@ -54,11 +54,11 @@ def test_sweep_completes_when_every_trial_is_final(store: Store, dispatcher: Dis
     assert store.sweeps.status(sweep_id) == SweepStatus.QUEUED
     store.results.save(result(sweep_id, 1, status=TrialStatus.DIVERGED))
     record = store.sweeps.get(sweep_id)
-    assert record["status"] == "completed" and record["stop_reason"] == "all trials finished"
-    assert record["counts"] == {"completed": 1, "failed": 1, "diverged": 1, "timeout": 0, "cancelled": 0}
+    assert record.status == "completed" and record.stop_reason == "all trials finished"
+    assert record.counts == {"completed": 1, "failed": 1, "diverged": 1, "timeout": 0, "cancelled": 0}
     assert [r.trial_id for r in store.results.in_arrival_order(sweep_id)] == [2, 0, 1], "arrival order"
     assert sweep_id not in store.sweeps.active_ids()
-    assert [f["trial_id"] for f in store.health.recent_failures()] == [1, 0]
+    assert [f.trial_id for f in store.health.recent_failures()] == [1, 0]
 
 
 def test_epoch_metrics_stream_per_sweep(store: Store, dispatcher: Dispatcher) -> None:

@@ -22,6 +22,7 @@ from broker.settings import Settings
 from sweeprank.stack import free_port, redis_command, wait_for_redis
 from tests.helpers import wait_until
 from tests.integration.conftest import LiveStack, trainer_command
+from trials.records import SweepRecord
 from trials.specs import SweepSpec, parse_sweep_spec
 
 # Short claims and frequent reconciling make recovery take seconds, not minutes.
@@ -92,7 +93,7 @@ class FaultStack(LiveStack):
     def spawn_trainer(self, name: str, **env: str) -> Any:
         label = f"trainer-{name}"
         trainer = self.stack.spawn(label, trainer_command(name, 2), env)
-        wait_until(lambda: any(w["name"] == name for w in self.store.workers.live(30)), 60, what=f"{name} registered")
+        wait_until(lambda: any(w.name == name for w in self.store.workers.live(30)), 60, what=f"{name} registered")
         return trainer
 
     def kill(self, pid: int) -> None:
@@ -109,9 +110,9 @@ def faults(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack]:
     stack.stack.stop()
 
 
-def wait_done(stack: FaultStack, sweep_id: str, timeout_s: float = 180) -> dict[str, Any]:
+def wait_done(stack: FaultStack, sweep_id: str, timeout_s: float = 180) -> SweepRecord:
     return wait_until(
-        lambda: (s := stack.store.sweeps.get(sweep_id))["status"] == "completed" and s,
+        lambda: (s := stack.store.sweeps.get(sweep_id)).status == "completed" and s,
         timeout_s,
         what=f"sweep {sweep_id} to complete",
     )

@@ -50,11 +50,11 @@ def test_trainers_killed_mid_trial_lose_nothing(faults: FaultStack) -> None:
     print(f"\n{len(killed)} kills, {recovered} recovered, {lost} lost, {duplicated} duplicated")
     assert (recovered, lost, duplicated) == (KILLS, 0, 0)
     ranking = wait_until(
-        lambda: (r := faults.store.rankings.latest(sweep_id)) and r["n_results"] == 12 and r,
+        lambda: (r := faults.store.rankings.latest(sweep_id)) and r.n_results == 12 and r,
         30,
         what="ranking over every result",
     )
-    assert ranking["n_trials"] == 12, "each trial counted once by the analyst"
+    assert ranking.n_trials == 12, "each trial counted once by the analyst"
 
 
 def test_a_trial_that_always_kills_its_worker_stops_at_the_attempt_limit(faults: FaultStack) -> None:
@@ -65,7 +65,7 @@ def test_a_trial_that_always_kills_its_worker_stops_at_the_attempt_limit(faults:
     wait_done(faults, sweep_id, timeout_s=60)
     result = faults.store.results.get(sweep_id, 0)
     assert result is not None and result.status.value == "failed" and result.error == "worker lost 2 times"
-    print(f"\nrepeated crash: {result.error}, sweep {faults.store.sweeps.get(sweep_id)['status']}")
+    print(f"\nrepeated crash: {result.error}, sweep {faults.store.sweeps.get(sweep_id).status}")
 
 
 def test_a_trial_outliving_the_visibility_timeout_is_not_run_twice(faults: FaultStack) -> None:
@@ -145,7 +145,7 @@ def test_redis_killed_and_restarted_from_aof_loses_no_result(faults: FaultStack)
             "epochs": {"low": 3, "high": 3},
         },
     )
-    before = wait_until(lambda: (n := faults.store.sweeps.get(sweep_id)["n_final"]) >= 4 and n, 120, what="4 results")
+    before = wait_until(lambda: (n := faults.store.sweeps.get(sweep_id).n_final) >= 4 and n, 120, what="4 results")
     stored_before = {r.trial_id: r for r in faults.store.results.in_arrival_order(sweep_id)}
     faults.kill_redis()
     time.sleep(2.0)

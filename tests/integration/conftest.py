@@ -79,7 +79,7 @@ class LiveStack:
 
     def start_trainer(self, slots: int = TRAINER_SLOTS, name: str = "cpu@test") -> None:
         self.stack.spawn(f"trainer-{name}", trainer_command(name, slots))
-        wait_until(lambda: any(w["name"] == name for w in self.store.workers.live(30)), 60, what="trainer registered")
+        wait_until(lambda: any(w.name == name for w in self.store.workers.live(30)), 60, what="trainer registered")
 
     def start_analyst(self) -> Any:
         return self.stack.spawn("analyst", [sys.executable, "-m", "sweeprank", "analyst", "--bootstrap", "50"])

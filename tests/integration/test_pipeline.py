@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 
 from tests.helpers import wait_until
 from tests.integration.conftest import TRAINER_SLOTS, LiveStack, tiny_spec, wait_for_status
+from trials.records import RankingRecord
 from workers.analyst import RankingParams, SweepAnalysis
 
 
@@ -20,7 +21,7 @@ def submit(api: FlaskClient, spec: dict[str, object]) -> str:
     return str(response.get_json()["id"])
 
 
-def batch_ranking(live: LiveStack, sweep_id: str, n_bootstrap: int = 50) -> dict[str, object]:
+def batch_ranking(live: LiveStack, sweep_id: str, n_bootstrap: int = 50) -> RankingRecord:
     """The ranking a fresh analyst computes in one go from every stored result."""
     analysis = SweepAnalysis.of_stored(live.store, sweep_id, RankingParams(n_bootstrap=n_bootstrap))
     analysis.add(live.store.results.in_arrival_order(sweep_id))
@@ -74,21 +75,21 @@ def test_sweep_on_a_tfds_dataset_prepared_offline(api: FlaskClient, live: LiveSt
 
 def test_small_sweep_starts_before_a_big_one_ends(api: FlaskClient, live: LiveStack) -> None:
     big = submit(api, tiny_spec(owner="bob", name="big", n_trials=400))
-    wait_until(lambda: live.store.sweeps.get(big)["n_final"] >= 2, 60, what="big sweep under way")
+    wait_until(lambda: live.store.sweeps.get(big).n_final >= 2, 60, what="big sweep under way")
     small = submit(api, tiny_spec(owner="cat", name="small", n_trials=4))
     wait_for_status(api, small, ("completed",), timeout_s=60)
     big_now = live.store.sweeps.get(big)
-    assert big_now["status"] == "running" and big_now["pending"] > 300, big_now
+    assert big_now.status == "running" and big_now.pending > 300, big_now
     # Every small-sweep trial was dispatched ahead of the big sweep's backlog.
-    assert live.store.sweeps.get(small)["counts"]["completed"] == 4
+    assert live.store.sweeps.get(small).counts["completed"] == 4
 
 
 def test_priority_is_respected(api: FlaskClient, live: LiveStack) -> None:
     low = submit(api, tiny_spec(owner="dan", name="low", n_trials=200, priority=1))
-    wait_until(lambda: live.store.sweeps.get(low)["n_final"] >= 1, 60, what="low-priority sweep under way")
+    wait_until(lambda: live.store.sweeps.get(low).n_final >= 1, 60, what="low-priority sweep under way")
     high = submit(api, tiny_spec(owner="dan", name="high", n_trials=4, priority=9))
     wait_for_status(api, high, ("completed",), timeout_s=60)
-    assert live.store.sweeps.get(low)["pending"] > 150
+    assert live.store.sweeps.get(low).pending > 150
 
 
 def test_cancel_stops_running_trials_at_the_next_epoch(api: FlaskClient, live: LiveStack) -> None:
@@ -112,13 +113,13 @@ def test_cancel_stops_running_trials_at_the_next_epoch(api: FlaskClient, live: L
 
 def test_pause_holds_dispatch_and_resume_finishes(api: FlaskClient, live: LiveStack) -> None:
     sweep_id = submit(api, tiny_spec(name="pausable", n_trials=30))
-    wait_until(lambda: live.store.sweeps.get(sweep_id)["n_final"] >= 2, 60, what="sweep under way")
+    wait_until(lambda: live.store.sweeps.get(sweep_id).n_final >= 2, 60, what="sweep under way")
     assert api.post(f"/api/sweeps/{sweep_id}/pause").get_json()["status"] == "paused"
     wait_until(lambda: not live.store.trials.inflight("cpu"), 60, what="running trials to finish")
     held = live.store.sweeps.get(sweep_id)
-    assert held["status"] == "paused" and held["pending"] > 0
+    assert held.status == "paused" and held.pending > 0
     time.sleep(2.0)  # two dispatcher ticks: time enough to (wrongly) send more
-    assert live.store.sweeps.get(sweep_id)["n_final"] == held["n_final"], "no trial ran while paused"
+    assert live.store.sweeps.get(sweep_id).n_final == held.n_final, "no trial ran while paused"
     assert api.post(f"/api/sweeps/{sweep_id}/resume").get_json()["status"] == "running"
     done = wait_for_status(api, sweep_id, ("completed",))
     assert done["n_final"] == 30
@@ -133,26 +134,27 @@ def test_analyst_restarted_mid_sweep_matches_a_batch_fit(api: FlaskClient, live:
             trial, attempt, _pid = holds.wait_new(sweep_id, released)
             released.add((trial, attempt))
             holds.release(sweep_id, trial, attempt)
-        wait_until(lambda: (r := live.store.rankings.latest(sweep_id)) and r["n_results"] == 3, 60, what="3 ranked")
+        wait_until(lambda: (r := live.store.rankings.latest(sweep_id)) and r.n_results == 3, 60, what="3 ranked")
         analyst = next(p for label, p in live.stack.children if label == "analyst")
         analyst.kill()
         analyst.wait()
         live.stack.children = [(label, p) for label, p in live.stack.children if p is not analyst]
     wait_for_status(api, sweep_id, ("completed",))
-    assert live.store.rankings.latest(sweep_id)["n_results"] < 16, "the analyst was down for the end"
+    assert live.store.rankings.latest(sweep_id).n_results < 16, "the analyst was down for the end"
     live.start_analyst()
     final = wait_until(
-        lambda: (r := live.store.rankings.latest(sweep_id)) and r["n_results"] == 16 and r,
+        lambda: (r := live.store.rankings.latest(sweep_id)) and r.n_results == 16 and r,
         60,
         what="the restarted analyst to catch up",
     )
     expected = batch_ranking(live, sweep_id)
-    for group, values in expected["groups"].items():
-        got = final["groups"][group]
-        assert got["n_trials"] == values["n_trials"]
+    for group, values in expected.groups.items():
+        got = final.groups[group]
+        assert got.n_trials == values.n_trials
         for field in ("raw_weights", "importances", "ci_low", "ci_high"):
-            for a, b in zip(got[field], values[field], strict=False):
-                assert abs(a - b) <= 1e-9 * max(1.0, abs(b)), (group, field, got[field], values[field])
+            mine, theirs = getattr(got, field), getattr(values, field)
+            for a, b in zip(mine, theirs, strict=False):
+                assert abs(a - b) <= 1e-9 * max(1.0, abs(b)), (group, field, mine, theirs)
 
 
 def test_pickled_messages_are_refused_by_the_trainers(live: LiveStack) -> None:

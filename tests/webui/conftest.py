@@ -23,6 +23,7 @@ from tests.conftest import database_url
 
 # The browser tests reuse the integration stack: its fixtures and its hook that prints child logs on failure.
 from tests.integration.conftest import live, tfds_dir, tiny_spec  # noqa: F401
+from trials.records import RankedTrials, RankingGroup, RankingHistoryEntry, RankingParameters, RankingRecord
 from trials.specs import SweepSpec, TrialResult, TrialStatus
 from webui import create_app
 
@@ -122,7 +123,7 @@ def csrf_of(client: FlaskClient) -> str:
         return str(session["csrf_token"])
 
 
-def seed_ranking(store: Store, sweep_id: str) -> dict[str, Any]:
+def seed_ranking(store: Store, sweep_id: str) -> RankingRecord:
     """Store the ranking the analyst would compute from the stored results."""
     from workers.analyst import RankingParams, SweepAnalysis
 
@@ -145,7 +146,7 @@ def ranking_group(
     note: str = "",
     stable: bool = True,
     ci_low: list[float] | None = None,
-) -> dict[str, Any]:
+) -> RankingGroup:
     """A ranking group as the analyst stores it; without `verdicts` it is a record from before the tests."""
     order = sorted(RANKED, key=lambda n: -importances[RANKED.index(n)])
     entry: dict[str, Any] = {
@@ -177,12 +178,33 @@ def ranking_group(
             "verdict_note": note,
             "method": "fixed-scale",
         }
-    return entry
+    return RankingGroup.model_validate(entry)
 
 
-def ranking_record(entries: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+def ranking_record(entries: dict[str, RankingGroup]) -> tuple[RankingRecord, RankingHistoryEntry]:
     """A full ranking record over `entries` (which hold "pooled") and its compact entry for the history."""
     pooled = entries["pooled"]
-    full = {"method": "nrrelieff", "n_results": 80, "n_trials": 80, "time": 1.0, "groups": entries}
-    compact = {key: pooled[key] for key in ("n_trials", "names", "importances", "ci_low", "ci_high")}
-    return full, compact | {"time": 1.0, "stable_since": 40, "verdicts": pooled.get("verdicts")}
+    parameters = RankingParameters(
+        n_neighbors=10, sigma=20.0, n_bootstrap=30, random_state=0, metric="test_accuracy", direction="maximize"
+    )
+    full = RankingRecord(
+        method="n-rrelieff/fixed-scale",
+        parameters=parameters,
+        n_results=80,
+        n_trials=80,
+        trials=RankedTrials(arrival_list="sr:sweep:sw1:arrival", first=80),
+        excluded={},
+        time=1.0,
+        groups=entries,
+    )
+    compact = RankingHistoryEntry(
+        n_trials=pooled.n_trials,
+        time=1.0,
+        names=pooled.names,
+        importances=pooled.importances,
+        ci_low=pooled.ci_low,
+        ci_high=pooled.ci_high,
+        verdicts=pooled.verdicts,
+        stable_since=40,
+    )
+    return full, compact

@@ -21,6 +21,7 @@ from sweeprank.stack import free_port
 from tests.helpers import wait_until
 from tests.integration.conftest import TINY_NARROW, LiveStack
 from tests.webui.conftest import ranking_group, ranking_record, seed_sweep
+from trials.records import Agreement
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -163,9 +164,9 @@ def test_submit_watch_live_curve_and_cancel(
     page.evaluate("window.__stillHere = true")
 
     # A stored result reaches the page within about a second, without a reload.
-    seen = live.store.sweeps.get(sweep_id)["n_final"]
+    seen = live.store.sweeps.get(sweep_id).n_final
     fresh = wait_until(
-        lambda: (n := live.store.sweeps.get(sweep_id)["n_final"]) > seen and n, 60, interval_s=0.02, what="a new result"
+        lambda: (n := live.store.sweeps.get(sweep_id).n_final) > seen and n, 60, interval_s=0.02, what="a new result"
     )
     page.wait_for_function(
         f"() => parseInt(document.getElementById('trial-count').textContent) >= {fresh}", timeout=1500
@@ -188,7 +189,7 @@ def test_submit_watch_live_curve_and_cancel(
         headers: {"X-CSRF-Token": document.querySelector('meta[name=csrf-token]').content}})).status""",
         sweep_id,
     )
-    assert refused == 403 and live.store.sweeps.get(sweep_id)["status"] == "running"
+    assert refused == 403 and live.store.sweeps.get(sweep_id).status == "running"
     other.close()
 
     page.wait_for_function("() => document.querySelectorAll('#trajectory-chart g.series').length === 10")
@@ -204,7 +205,7 @@ def test_submit_watch_live_curve_and_cancel(
     page.wait_for_selector("#status[data-status=cancelled]")
     assert "cancelled by ann" in page.inner_text("#stop-reason")
     wait_until(lambda: not live.store.trials.inflight("cpu"), 60, what="the running trials to stop")
-    assert live.store.sweeps.get(sweep_id)["status"] == "cancelled" and navigations == []
+    assert live.store.sweeps.get(sweep_id).status == "cancelled" and navigations == []
 
     monitor = browser.new_page(viewport={"width": 1440, "height": 900})
     monitor.goto(f"{web.url}/")
@@ -247,10 +248,11 @@ def test_verdicts_bands_and_agreement_render(browser: Browser, web_redis_url: st
         detectable=[None, None, 0.08, 0.3],
     )
     sentence = "The 2 datasets agree well (Kendall's W 0.81): the pooled top 3 holds in each."
-    pooled["agreement"] = {"kendall_w": 0.81, "n_groups": 2, "top_k": 3, "top_held": 3, "sentence": sentence}
+    agreement = Agreement(kendall_w=0.81, n_groups=2, top_k=3, top_held=3, sentence=sentence)
+    pooled = pooled.model_copy(update={"agreement": agreement})
     full, compact = ranking_record({"pooled": pooled, "digits": ranking_group([0.4, 0.3, 0.2, 0.1], ["matters"] * 4)})
     for n in (20, 40, 60):
-        store.rankings.save(sweep_id, full, compact | {"n_trials": n})
+        store.rankings.save(sweep_id, full, compact.model_copy(update={"n_trials": n}))
     server = WebServer(web_redis_url, tmp_path / "web.log")
     server.start()
     try:

@@ -42,9 +42,9 @@ def test_comparison_of_a_recreated_sweep_is_not_the_old_ones(
     old = client.post(f"/api/sweeps/{first}/compare").get_json()
     again = _recreated_sw1(store, web_redis, n_results=30, seed=2)
     ranking = seed_ranking(store, again)
-    pooled = ranking["groups"]["pooled"]
+    pooled = ranking.pooled
     body = client.post(f"/api/sweeps/{again}/compare").get_json()
-    assert body["groups"]["pooled"]["nrrelieff"] == dict(zip(pooled["names"], pooled["importances"], strict=True))
+    assert body["groups"]["pooled"]["nrrelieff"] == dict(zip(pooled.names, pooled.importances, strict=True))
     assert body != old
 
 

@@ -68,10 +68,10 @@ def test_form_submits_and_goes_to_the_sweep_page(logged_in: FlaskClient, store: 
     assert response.status_code == 302, field_errors(response.get_data(as_text=True))
     sweep_id = response.headers["Location"].rsplit("/", 1)[1]
     record = store.sweeps.get(sweep_id)
-    assert record["owner"] == "ann" and record["n_trials"] == 4 and record["priority"] == 7
-    assert record["space"]["parameters"]["epochs"]["high"] == 2
-    assert record["space"]["parameters"]["batch_size"]["choices"] == [64, 128]
-    assert record["spec"]["stop_when_stable"] is True
+    assert record.owner == "ann" and record.n_trials == 4 and record.priority == 7
+    assert record.space["parameters"]["epochs"]["high"] == 2
+    assert record.space["parameters"]["batch_size"]["choices"] == [64, 128]
+    assert record.spec.stop_when_stable is True
 
 
 def test_bad_form_shows_errors_next_to_the_fields(logged_in: FlaskClient, store: Store) -> None:
@@ -117,7 +117,7 @@ def test_pasted_spec(logged_in: FlaskClient, store: Store, text: str, status: in
             response.get_data(as_text=True)
         ).get("owner", "")
     else:
-        assert store.sweeps.get(response.headers["Location"].rsplit("/", 1)[1])["owner"] == "ann"
+        assert store.sweeps.get(response.headers["Location"].rsplit("/", 1)[1]).owner == "ann"
 
 
 def test_uploaded_spec_file(logged_in: FlaskClient, store: Store) -> None:
@@ -128,7 +128,7 @@ def test_uploaded_spec_file(logged_in: FlaskClient, store: Store) -> None:
         "/submit", data={"csrf_token": csrf_of(logged_in), "spec_file": upload}, content_type="multipart/form-data"
     )
     assert response.status_code == 302
-    assert store.sweeps.get(response.headers["Location"].rsplit("/", 1)[1])["name"] == "uploaded"
+    assert store.sweeps.get(response.headers["Location"].rsplit("/", 1)[1]).name == "uploaded"
 
 
 def test_assets_are_served_locally_with_no_external_reference(client: FlaskClient) -> None:

@@ -42,7 +42,7 @@ def test_sweep_actions(client: FlaskClient, store: Store, members: Members, who:
 def test_cancel_records_who_cancelled(client: FlaskClient, store: Store, members: Members) -> None:
     sweep_id = seed_sweep(store, owner="ann")
     client.post(f"/api/sweeps/{sweep_id}/cancel", headers=bearer(members.root))
-    assert store.sweeps.get(sweep_id)["stop_reason"] == "cancelled by root"
+    assert store.sweeps.get(sweep_id).stop_reason == "cancelled by root"
 
 
 @pytest.mark.parametrize(
@@ -64,7 +64,7 @@ def test_submit(client: FlaskClient, store: Store, members: Members, who: str, o
     assert response.status_code == status, response.get_json()
     if status == 201:
         created = store.sweeps.get(response.get_json()["id"])
-        assert created["owner"] == (owner or "ann"), "the owner defaults to the caller"
+        assert created.owner == (owner or "ann"), "the owner defaults to the caller"
     else:
         assert store.sweeps.ids() == []
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
 import pytest
+import redis
 from flask.testing import FlaskClient
 
+from broker import keys
 from broker.store import Store
 from tests.webui.conftest import ranking_group as group
 from tests.webui.conftest import ranking_record, seed_sweep
@@ -68,7 +71,7 @@ def test_reading_says_why_there_are_no_verdicts() -> None:
 def test_reading_of_an_old_record_claims_no_verdict() -> None:
     """A record without verdicts never reads a small or zero share as "does not matter"."""
     g = group([0.4, 0.3, 0.29, 0.01], ci_low=[0.3, 0.2, 0.1, 0.0])
-    assert "verdicts" not in g
+    assert g.verdicts is None and g.p_adjusted is None and g.verdict_note == ""
     assert reading(g) == "learning_rate and num_conv_layers explain 70% of the importance — 80 completed trials, " + (
         "stable since trial 40."
     )
@@ -94,14 +97,16 @@ def test_reading_says_whether_the_ranking_settled(status: SweepStatus, stable: b
 def test_reading_counts_the_rest_of_a_long_list() -> None:
     g = group([0.3, 0.3, 0.2, 0.2], ["matters"] * 4)
     names = [f"p{i}" for i in range(6)]
-    g |= {
-        "names": names,
-        "ranking": names,
-        "importances": [0.2, 0.2, 0.2, 0.2, 0.1, 0.1],
-        "verdicts": ["matters"] * 6,
-        "p_adjusted": [0.01] * 6,
-        "detectable": [None] * 6,
-    }
+    g = g.model_copy(
+        update={
+            "names": names,
+            "ranking": names,
+            "importances": [0.2, 0.2, 0.2, 0.2, 0.1, 0.1],
+            "verdicts": ["matters"] * 6,
+            "p_adjusted": [0.01] * 6,
+            "detectable": [None] * 6,
+        }
+    )
     assert reading(g) == (
         "p0 (0.20), p1 (0.20), p2 (0.20) and 3 others matter — 80 completed trials, stable since trial 40."
     )
@@ -192,3 +197,94 @@ def test_sweep_page_explains_the_terms_and_links_the_ranking_csv(client: FlaskCl
     for term in ("95% CI", "P(rank)", "raw W", "p-value", "Holm-adjusted", "matters", "no detectable effect"):
         assert term in html, term
     assert 'id="agreement"' in html and 'id="verdict-note"' in html
+
+
+# A ranking record and history entry as the analyst stored them before the significance tests
+# (no method, p-values, verdicts, detectable, verdict note, tested_at, agreement, settled; older parameters).
+OLD_GROUP = {
+    "n_trials": 40,
+    "names": ["learning_rate", "num_conv_layers", "dropout_rate"],
+    "importances": [0.6, 0.4, 0.0],
+    "raw_weights": [0.03, 0.02, -0.01],
+    "ci_low": [0.5, 0.3, 0.0],
+    "ci_high": [0.7, 0.5, 0.05],
+    "rank_probability": [0.9, 0.9, None],
+    "ranking": ["learning_rate", "num_conv_layers", "dropout_rate"],
+    "stability": {
+        "stable": True,
+        "stable_since": 12,
+        "top_k": [0, 1],
+        "unchanged_for": 28,
+        "window": 20,
+        "sentence": "Stable since trial 12.",
+    },
+    "message": "",
+}
+OLD_RECORD = {
+    "method": "n-rrelieff",
+    "parameters": {
+        "n_neighbors": 10,
+        "sigma": 20.0,
+        "n_bootstrap": 200,
+        "random_state": 0,
+        "metric": "test_accuracy",
+        "direction": "maximize",
+    },
+    "n_results": 40,
+    "n_trials": 40,
+    "trials": {"arrival_list": "sr:sweep:sw1:arrival", "first": 40},
+    "excluded": {"failed": 1},
+    "time": 1700000000.0,
+    "groups": {"digits": OLD_GROUP, "pooled": OLD_GROUP},
+}
+OLD_HISTORY = {key: OLD_GROUP[key] for key in ("n_trials", "names", "importances", "ci_low", "ci_high")}
+
+
+def test_a_record_from_before_the_verdicts_still_loads_and_renders(
+    client: FlaskClient, store: Store, web_redis: redis.Redis
+) -> None:
+    sweep_id = seed_sweep(store, n_trials=40)
+    web_redis.set(keys.ranking(sweep_id), json.dumps(OLD_RECORD))
+    web_redis.rpush(keys.ranking_history(sweep_id), json.dumps(OLD_HISTORY | {"time": 1.0, "stable_since": 12}))
+
+    record = store.rankings.latest(sweep_id)
+    assert record is not None and record.n_results == 40
+    pooled = record.pooled
+    assert (pooled.method, pooled.p_values, pooled.p_adjusted, pooled.verdicts, pooled.detectable) == (None,) * 5
+    assert (pooled.verdict_note, pooled.tested_at, pooled.agreement) == ("", None, None)
+    assert pooled.stability.settled is True, "settled takes stable"
+    assert record.parameters.n_permutations is None and record.parameters.block_size is None
+    (entry,) = store.rankings.history(sweep_id)
+    assert entry.verdicts is None and entry.stable_since == 12
+
+    served = client.get(f"/api/sweeps/{sweep_id}/ranking").get_json()["ranking"]
+    assert served["groups"]["pooled"]["importances"] == [0.6, 0.4, 0.0]
+    assert served["groups"]["pooled"]["verdicts"] is None
+    assert client.get(f"/api/sweeps/{sweep_id}/rankings").get_json()["history"][0]["verdicts"] is None
+    summary = client.get(f"/api/sweeps/{sweep_id}/summary").get_json()
+    assert summary["reading"] == (
+        "learning_rate explains 60% of the importance — 40 completed trials, stable since trial 12."
+    ), "no verdicts: the leaders are named, nothing is said not to matter"
+    rows = rows_of(client, sweep_id)
+    assert len(rows) == 6 and all(r["verdict"] == "" and r["p_value"] == "" for r in rows)
+
+
+def test_the_openapi_document_describes_the_ranking_record(client: FlaskClient) -> None:
+    schemas = client.get("/api/openapi.json").get_json()["components"]["schemas"]
+    verdicts = schemas["RankingGroup"]["properties"]["verdicts"]
+    array = next(s for s in verdicts["anyOf"] if s.get("type") == "array")
+    assert array["items"] == {"enum": ["matters", "no_detectable_effect", "undetermined"], "type": "string"}
+    assert {"names", "importances", "ci_low", "ci_high", "ranking", "stability"} <= set(
+        schemas["RankingGroup"]["required"]
+    )
+    assert schemas["RankingRecord"]["properties"]["groups"]["additionalProperties"] == {
+        "$ref": "#/components/schemas/RankingGroup"
+    }
+    ranking = schemas["RankingBody"]["properties"]["ranking"]["anyOf"]
+    assert {"$ref": "#/components/schemas/RankingRecord"} in ranking
+    history = schemas["RankingHistory"]["properties"]["history"]["items"]
+    assert history == {"$ref": "#/components/schemas/RankingHistoryEntry"}
+    assert set(schemas["Stability"]["required"]) >= {"stable", "stable_since", "sentence"}
+    assert schemas["SweepRecord"]["properties"]["spec"] == {"$ref": "#/components/schemas/SweepSpec"}
+    assert schemas["QueueStatus"]["properties"]["workers"]["items"] == {"$ref": "#/components/schemas/WorkerStatus"}
+    assert {"name", "heartbeat", "slots", "queues", "current"} <= set(schemas["WorkerStatus"]["properties"])

@@ -6,6 +6,7 @@ from flask.testing import FlaskClient
 
 from broker.store import Store
 from tests.webui.conftest import seed_ranking, seed_sweep
+from trials.records import WorkerInfo
 
 
 def test_summary_has_progress_best_top3_and_reading(client: FlaskClient, store: Store) -> None:
@@ -39,7 +40,7 @@ def test_queue_shows_current_trials_and_throughput(client: FlaskClient, store: S
     store.trials.update(sweep_id, 4, status="running", worker="gpu0@gpuhost:4242", started=1.0, epoch=2, epochs=8)
     store.workers.register(
         "gpu0@gpuhost",
-        {"host": "gpuhost", "device": "cuda", "gpu": "0", "queues": ["trials.gpu"], "slots": 1, "pid": 4200},
+        WorkerInfo(host="gpuhost", device="cuda", gpu="0", queues=["trials.gpu"], slots=1, pid=4200),
         ttl_s=30,
     )
     queue = client.get("/api/queue").get_json()

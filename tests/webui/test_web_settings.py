@@ -22,6 +22,7 @@ from broker import keys
 from broker.celery_app import hard_limit_margin
 from broker.store import Store
 from tests.integration.conftest import tiny_spec
+from trials.records import WorkerInfo
 
 VISIBILITY_TIMEOUT_S = 1000
 
@@ -44,7 +45,7 @@ def _queued_messages(web_redis: redis.Redis) -> list[dict[str, Any]]:
 def test_trials_dispatched_by_the_web_process_are_clipped_by_the_visibility_timeout_it_was_given(
     web_redis_url: str, store: Store, web_redis: redis.Redis
 ) -> None:
-    store.workers.register("w1", {"queues": [keys.queue_name("cpu")], "slots": 1, "device": "cpu"}, ttl_s=60)
+    store.workers.register("w1", WorkerInfo(queues=[keys.queue_name("cpu")], slots=1, device="cpu"), ttl_s=60)
     token = store.users.add("ann")
     spec = {k: v for k, v in tiny_spec(n_trials=1).items() if k != "owner"}
     spec["limits"] = {"soft_time_limit_s": 1800, "hard_time_limit_s": 1860}  # both above the timeout below

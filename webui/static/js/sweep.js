@@ -114,7 +114,7 @@
     const agreement = state.ranking && state.ranking.groups.pooled.agreement;
     box.hidden = !agreement;
     box.textContent = agreement ? agreement.sentence : "";
-    box.title = agreement ? `Kendall's W ${agreement.kendall_w.toFixed(2)} over ${agreement.n_groups} datasets; `
+    box.title = agreement ? `Kendall's W ${known(agreement.kendall_w) ? agreement.kendall_w.toFixed(2) : "undefined"} over ${agreement.n_groups} datasets; `
       + `${agreement.top_held} of the pooled top ${agreement.top_k} held in every dataset` : "";
   }
 

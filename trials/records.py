@@ -1,0 +1,292 @@
+"""Records that cross process and package boundaries, and the API bodies made of them.
+
+- The ranking record (`RankingRecord`, one `RankingGroup` per dataset and "pooled") and its compact
+  history entry (`RankingHistoryEntry`): written by the analyst, stored as JSON, served by the API,
+  read by the pages, the exports and the CLI.
+- The sweep record (`SweepRecord`): what the store knows of a sweep.
+- The worker heartbeat (`WorkerInfo`, `WorkerRecord`) and the queue monitor's view of the pool
+  (`QueueStatus`), which the CLI reads too.
+- The sweep summary and the comparison with fANOVA / PED-ANOVA, as the API serves them.
+
+`importance` knows nothing of these models (it imports no project package): it hands plain,
+JSON-able data (`importance.ranking.GroupEntry`) to its callers, which validate it here.
+
+Values that can be NaN (unknown) are null: a NaN or infinity given to a `Number` field becomes None,
+so a record survives a JSON round trip unchanged. Fields added after records were first stored
+(the significance tests: `p_values` ... `tested_at`; `method`; `agreement`; `settled`;
+the history's `verdicts`; newer parameters) have defaults, so older stored records still load.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
+
+from trials.space import Value
+from trials.specs import SweepSpec, SweepStatus, TrialStatus
+
+#: The group key of the ranking pooled over datasets (the same string as importance.groups.POOLED).
+POOLED = "pooled"
+
+Verdict = Literal["matters", "no_detectable_effect", "undetermined"]
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else value
+
+
+#: A float that may be unknown: stored and served as null, never as NaN.
+Number = Annotated[float | None, AfterValidator(_finite_or_none)]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- the ranking record -------------------------------------------------------------
+
+
+class Stability(_Record):
+    """Whether the top-k order has held (importance.stability.StabilityTracker)."""
+
+    stable: bool
+    settled: bool  # same as `stable`; records from before it was written take `stable`
+    stable_since: int | None
+    top_k: list[int]
+    unchanged_for: int
+    window: int
+    sentence: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _settled_defaults_to_stable(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "settled" not in data and "stable" in data:
+            return {**data, "settled": data["stable"]}
+        return data
+
+
+class Agreement(_Record):
+    """How far the per-dataset rankings agree (pooled group only, two or more datasets)."""
+
+    kendall_w: Number
+    n_groups: int
+    top_k: int
+    top_held: int
+    sentence: str
+
+
+class RankingGroup(_Record):
+    """One group's ranking: per-hyperparameter lists aligned with `names`; `ranking` is the order, best first."""
+
+    n_trials: int
+    method: str | None = None  # the importance method (fixed-scale, paper); older records lack it
+    names: list[str]
+    importances: list[Number]
+    raw_weights: list[Number]
+    ci_low: list[Number]
+    ci_high: list[Number]
+    rank_probability: list[Number]
+    ranking: list[str]
+    p_values: list[Number] | None = None
+    p_adjusted: list[Number] | None = None
+    verdicts: list[Verdict] | None = None
+    detectable: list[Number] | None = None
+    verdict_note: str = ""
+    tested_at: int | None = None
+    stability: Stability
+    message: str = ""
+    agreement: Agreement | None = None
+
+
+class RankingParameters(_Record):
+    n_neighbors: int
+    sigma: float
+    n_bootstrap: int
+    random_state: int
+    n_permutations: int | None = None
+    metric: str
+    direction: Literal["maximize", "minimize"]
+    importance_method: str | None = None
+    block_size: int | None = None  # None: one block of every trial (the paper method)
+
+
+class RankedTrials(_Record):
+    """The trials a ranking saw: the first `first` entries of the Redis list `arrival_list`."""
+
+    arrival_list: str
+    first: int
+
+
+class RankingRecord(_Record):
+    """The latest ranking of a sweep: every dataset's group, then "pooled"."""
+
+    method: str
+    parameters: RankingParameters
+    n_results: int
+    n_trials: int
+    trials: RankedTrials
+    excluded: dict[str, int]
+    time: float
+    groups: dict[str, RankingGroup]
+
+    @property
+    def pooled(self) -> RankingGroup:
+        return self.groups[POOLED]
+
+
+class RankingHistoryEntry(_Record):
+    """One point of a sweep's ranking trajectory: the pooled group, compact."""
+
+    n_trials: int
+    time: float
+    names: list[str]
+    importances: list[Number]
+    ci_low: list[Number]
+    ci_high: list[Number]
+    verdicts: list[Verdict] | None = None
+    stable_since: int | None
+
+
+# --- sweeps -------------------------------------------------------------------------
+
+
+class SweepRecord(_Record):
+    """A sweep as the store holds it; `space` is the resolved search space's mapping (SearchSpace.to_dict)."""
+
+    id: str
+    owner: str
+    name: str
+    status: SweepStatus
+    priority: int
+    device_class: Literal["cpu", "gpu"]
+    n_trials: int
+    n_final: int
+    pending: int
+    counts: dict[str, int]  # final trial status -> trials
+    spec: SweepSpec
+    space: dict[str, Any]
+    stop_reason: str
+    created: float
+    ended: float | None = None
+
+
+class BestResult(_Record):
+    metric: str
+    value: float
+    trial_id: int
+    config: dict[str, Value]
+
+
+class SweepSummary(_Record):
+    """What the sweep list and the sweep page show: progress, ETA, best so far, top 3, stability, a reading."""
+
+    id: str
+    owner: str
+    name: str
+    status: SweepStatus
+    final: bool
+    n_trials: int
+    n_final: int
+    counts: dict[str, int]
+    created: float
+    stop_reason: str
+    eta_s: float | None
+    best: BestResult | None
+    top: list[str]
+    stability: Stability | None
+    reading: str
+
+
+# --- comparison with other importance methods ---------------------------------------
+
+
+class MethodComparison(_Record):
+    importances: dict[str, float]
+    kendall_tau: float | None  # against N-RReliefF; None when undefined
+
+
+class ComparisonGroup(_Record):
+    """Either `methods` or, below the minimum number of trials, a `message`."""
+
+    n_trials: int
+    names: list[str]
+    nrrelieff: dict[str, Number]
+    message: str | None = None
+    methods: dict[str, MethodComparison] | None = None
+
+
+class Comparison(_Record):
+    sweep_id: str
+    n_results: int
+    groups: dict[str, ComparisonGroup]
+
+
+# --- workers and the queue ----------------------------------------------------------
+
+
+class WorkerInfo(BaseModel):
+    """What a trainer's heartbeat says about it."""
+
+    # Heartbeats come from trainers on other hosts, maybe of another version: a field this
+    # process does not know is ignored, so it never stops the dispatcher or the monitor.
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    host: str = ""
+    device: str = ""
+    gpu: str = ""
+    queues: list[str] = []
+    slots: int = 1
+    pid: int | None = None
+    gpu_name: str | None = None
+    gpu_memory_used_mib: int | None = None
+    gpu_memory_total_mib: int | None = None
+
+
+class WorkerRecord(WorkerInfo):
+    """A live worker: its heartbeat info, its name and the time of its last beat (unix s)."""
+
+    name: str
+    heartbeat: float
+
+
+class RunningTrial(_Record):
+    sweep_id: str
+    trial_id: int
+    worker: str
+    dataset: str
+    epoch: int
+    epochs: int | None
+    started: float | None
+    eta_s: float | None
+    val_accuracy: float | None
+
+
+class WorkerStatus(WorkerRecord):
+    """A live worker as the queue monitor shows it."""
+
+    age_s: float
+    current: list[RunningTrial]
+    done_last_hour: int
+
+
+class FailureRecord(_Record):
+    sweep_id: str
+    trial_id: int
+    status: TrialStatus
+    error: str
+    worker: str
+    time: float
+
+
+class QueueStatus(_Record):
+    workers: list[WorkerStatus]
+    queues: dict[str, int]
+    inflight: dict[str, int]
+    pending_by_owner: dict[str, int]
+    running: list[RunningTrial]
+    throughput_per_hour: int
+    recent_failures: list[FailureRecord]
+    counters: dict[str, int]
+    time: float
