@@ -16,7 +16,7 @@ from trials.space import Value
 from trials.specs import EpochMetrics, SweepSpec, TrialResult
 from webui.auth import check_read, current_user, login_required, require_owner
 from webui.comparison import compare_sweep
-from webui.export import RANKING_COLUMNS, ranking_rows, to_csv, to_parquet, trial_rows
+from webui.export import RANKING_COLUMNS, joined_trials, ranking_rows, to_csv, to_parquet, trial_rows
 from webui.monitor import queue_view
 from webui.openapi import ApiRoutes
 from webui.services import services
@@ -189,18 +189,16 @@ def list_trials(sweep_id: str) -> Any:
     offset = max(request.args.get("offset", 0, type=int), 0)
     limit = min(max(request.args.get("limit", 100, type=int), 1), 1000)
     sort, descending = request.args.get("sort", "trial_id"), request.args.get("order", "asc") == "desc"
-    states, configs = store.trials.states(sweep_id), store.sweeps.planned_configs(sweep_id)
-    finals = {r.trial_id: r for r in store.results.in_arrival_order(sweep_id)}
     now = time.time()
     rows = [
         {
-            "trial_id": t,
-            "state": states[t],
-            "config": configs.get(t, {}),
-            "result": finals[t].model_dump(mode="json") if t in finals else None,
-            "duration_s": _duration(states[t], finals.get(t), now),
+            "trial_id": t.trial_id,
+            "state": t.state,
+            "config": t.config,
+            "result": t.result.model_dump(mode="json") if t.result else None,
+            "duration_s": _duration(t.state, t.result, now),
         }
-        for t in states
+        for t in joined_trials(store, sweep_id)
     ]
     key = _sort_key(sort, list(record.space["parameters"]))
     present = sorted((r for r in rows if not key(r)[0]), key=key, reverse=descending)

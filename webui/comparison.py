@@ -1,15 +1,17 @@
 """N-RReliefF next to fANOVA and PED-ANOVA on the same stored trials, on demand.
 
 The comparators see exactly the trials the latest ranking saw (the first
-n_results of the arrival list). For the pooled group they see all datasets'
-trials at once, while the pooled N-RReliefF is the trial-weighted mean of the
-per-dataset rankings: read the pooled tau with that in mind.
+n_results of the arrival list). The pooled comparison is defined as the pooled
+N-RReliefF is: the trial-weighted mean of the per-dataset answers
+(`importance.compare.pool_comparisons`, also used by `sweeprank rank`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from broker.store import Store
-from importance.compare import compare
+from importance.compare import MethodResult, compare, pool_comparisons
 from importance.groups import POOLED
 from trials.encoding import encode_trials, optuna_view, result_row
 from trials.errors import SweeprankError
@@ -41,7 +43,9 @@ def _compare(store: Store, record: SweepRecord, ranking: RankingRecord) -> Compa
     encoded = encode_trials(space, rows, maximize=spec.direction == "maximize")
     groups: dict[str, ComparisonGroup] = {}
     for name, group in ranking.groups.items():
-        trials = encoded if name == POOLED else encoded.subset(name)
+        if name == POOLED:
+            continue
+        trials = encoded.subset(name)
         nrrelieff = dict(zip(group.names, group.importances, strict=True))
         if trials.n < MIN_TRIALS:
             message = f"{trials.n} completed trials; the comparison needs at least {MIN_TRIALS}"
@@ -52,10 +56,34 @@ def _compare(store: Store, record: SweepRecord, ranking: RankingRecord) -> Compa
             # An unknown N-RReliefF share (null in the record) counts as 0, as the one-line reading does.
             shares = {n: v or 0.0 for n, v in nrrelieff.items()}
             methods = compare(params, distributions, trials.y.tolist(), shares, "maximize")
-            groups[name] = ComparisonGroup(
-                n_trials=trials.n,
-                names=group.names,
-                nrrelieff=nrrelieff,
-                methods={m: MethodComparison.model_validate(found) for m, found in methods.items()},
+            groups[name] = _group(trials.n, group.names, nrrelieff, methods)
+    pooled = ranking.groups.get(POOLED)
+    compared = {g: c for g, c in groups.items() if c.methods}
+    if pooled is not None and compared:
+        # Pooled as the pooled N-RReliefF is: the trial-weighted mean of the datasets' answers.
+        nrrelieff = dict(zip(pooled.names, pooled.importances, strict=True))
+        per_group = {
+            g: (
+                c.n_trials,
+                {
+                    m: MethodResult(importances=r.importances, kendall_tau=r.kendall_tau)
+                    for m, r in (c.methods or {}).items()
+                },
             )
+            for g, c in compared.items()
+        }
+        shares = {n: v or 0.0 for n, v in nrrelieff.items()}
+        methods = pool_comparisons(per_group, shares, pooled.names)
+        groups[POOLED] = _group(sum(c.n_trials for c in compared.values()), pooled.names, nrrelieff, methods)
     return Comparison(sweep_id=sweep_id, n_results=n_results, groups=groups)
+
+
+def _group(
+    n_trials: int, names: list[str], nrrelieff: dict[str, float | None], methods: Mapping[str, MethodResult]
+) -> ComparisonGroup:
+    return ComparisonGroup(
+        n_trials=n_trials,
+        names=names,
+        nrrelieff=nrrelieff,
+        methods={m: MethodComparison.model_validate(found) for m, found in methods.items()},
+    )

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass
+from typing import Any
 
 from broker.store import Store
 from trials.records import RankingRecord
 from trials.space import Value
+from trials.specs import TrialResult
 
 # One cell of an exported table; a row maps column names to cells.
 Cell = Value | None
@@ -28,23 +31,37 @@ METRIC_COLUMNS = (
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
+@dataclass(frozen=True)
+class JoinedTrial:
+    """A trial's live state, its planned config and its final result (None while it has none)."""
+
+    trial_id: int
+    state: dict[str, Any]
+    config: dict[str, Value]
+    result: TrialResult | None
+
+
+def joined_trials(store: Store, sweep_id: str) -> list[JoinedTrial]:
+    """Every trial of the sweep, by trial id: the one join behind the trials API and the exports."""
+    states = store.trials.states(sweep_id)
+    configs = store.sweeps.planned_configs(sweep_id)
+    finals = {r.trial_id: r for r in store.results.in_arrival_order(sweep_id)}
+    return [JoinedTrial(t, states[t], configs.get(t, {}), finals.get(t)) for t in sorted(states)]
+
+
 def trial_rows(store: Store, sweep_id: str) -> tuple[list[str], list[Row]]:
     """One row per trial (final result where there is one, else its live state)."""
-    sweep = store.sweeps.get(sweep_id)
-    names = list(sweep.space["parameters"])
-    states = store.trials.states(sweep_id)
-    finals = {r.trial_id: r for r in store.results.in_arrival_order(sweep_id)}
-    configs = store.sweeps.planned_configs(sweep_id)
+    names = list(store.sweeps.get(sweep_id).space["parameters"])
     rows = []
-    for trial_id in sorted(states):
-        state, result = states[trial_id], finals.get(trial_id)
+    for trial in joined_trials(store, sweep_id):
+        state, result = trial.state, trial.result
         row: Row = {
-            "trial_id": trial_id,
+            "trial_id": trial.trial_id,
             "dataset": state.get("dataset", ""),
             "status": result.status.value if result else state.get("status", ""),
             "attempt": result.attempt if result else state.get("attempt", ""),
         }
-        row.update(configs[trial_id])
+        row.update(trial.config)
         for column in METRIC_COLUMNS:
             row[column] = getattr(result, column) if result else None
         rows.append(row)

@@ -91,7 +91,7 @@ def seed_sweep(store: Store, owner: str = "ann", n_trials: int = 30, n_results: 
                 sweep_id=sweep_id,
                 trial_id=trial_id,
                 attempt=1,
-                dataset="digits",
+                dataset=store.sweeps.trial_spec(sweep_id, trial_id).dataset,
                 config=config,
                 status=TrialStatus.COMPLETED,
                 test_accuracy=accuracy,

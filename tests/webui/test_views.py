@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from flask.testing import FlaskClient
 
 from broker.store import Store
@@ -62,3 +63,18 @@ def test_comparison_with_fanova_and_ped_anova(client: FlaskClient, store: Store)
         assert abs(sum(shares.values()) - 1) < 1e-9 and set(shares) == set(pooled["nrrelieff"])
         assert -1 <= pooled["methods"][method]["kendall_tau"] <= 1
     assert max(pooled["methods"]["fanova"]["importances"].items(), key=lambda kv: kv[1])[0] == "learning_rate"
+
+
+def test_pooled_comparison_is_the_trial_weighted_mean_of_the_datasets(client: FlaskClient, store: Store) -> None:
+    """Defined as the pooled N-RReliefF is (and as `sweeprank rank --compare` does it)."""
+    sweep_id = seed_sweep(store, n_trials=60, n_results=60, datasets=["digits", "fashion_mnist"])
+    seed_ranking(store, sweep_id)
+    groups = client.post(f"/api/sweeps/{sweep_id}/compare").get_json()["groups"]
+    datasets = [g for g in groups if g != "pooled"]
+    assert sorted(datasets) == ["digits", "fashion_mnist"]
+    total = sum(groups[g]["n_trials"] for g in datasets)
+    assert groups["pooled"]["n_trials"] == total == 60
+    for method in ("fanova", "ped-anova"):
+        for name, share in groups["pooled"]["methods"][method]["importances"].items():
+            mean = sum(groups[g]["n_trials"] * groups[g]["methods"][method]["importances"][name] for g in datasets)
+            assert share == pytest.approx(mean / total)
