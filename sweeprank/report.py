@@ -8,6 +8,7 @@ import time
 from sweeprank import rank
 from sweeprank.client import Client
 from trials.records import RankingGroup, RankingRecord, SweepRecord
+from trials.specs import SweepStatus
 
 
 def paper_comparison(group: RankingGroup) -> list[str]:
@@ -58,8 +59,21 @@ def follow(client: Client, sweep_id: str, poll_s: float = 1.0) -> SweepRecord:
         if sweep.status.final:
             if interactive:
                 print()
+            _wait_for_last_ranking(client, sweep_id, sweep)
             return sweep
         time.sleep(poll_s)
+
+
+def _wait_for_last_ranking(client: Client, sweep_id: str, sweep: SweepRecord, timeout_s: float = 30.0) -> None:
+    """A sweep is completed when its last result is stored; the analyst ranks it a moment later."""
+    if sweep.status != SweepStatus.COMPLETED:
+        return  # cancelled or stopped: trials that never ran have no result to wait for
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        ranking = ranking_of(client, sweep_id)
+        if ranking is not None and ranking.n_results >= sweep.n_final:
+            return
+        time.sleep(0.2)
 
 
 def print_final(client: Client, sweep_id: str, sweep: SweepRecord) -> None:
