@@ -2,7 +2,8 @@
 # One entry point for a fresh Debian machine with only python3:
 #   bash dev.sh demo    install what is missing, start the stack, run the demo sweep, keep the web UI up
 #   bash dev.sh test    install what is missing, run the whole test suite
-#   bash dev.sh check   ruff + mypy + tests
+#   bash dev.sh lint    install what is missing, run ruff (lint, format) and mypy
+#   bash dev.sh check   lint, then test
 #   bash dev.sh setup   install only
 # Idempotent: a second run installs nothing and starts at once.
 set -euo pipefail
@@ -46,18 +47,16 @@ case "${1:-}" in
   setup) setup ;;
   demo) setup; shift; exec .venv/bin/sweeprank up --demo "$@" ;;
   test) setup with-browser; shift; exec .venv/bin/pytest "$@" ;;
-  check)
-    # Each step stops the script on failure (set -e); pytest's status is the script's (exec).
-    setup with-browser
-    shift
+  lint)
+    # Each step stops the script on failure (set -e).
+    setup
     echo "== ruff check"
     .venv/bin/ruff check .
     echo "== ruff format --check"
     .venv/bin/ruff format --check .
     echo "== mypy"
     .venv/bin/mypy
-    echo "== pytest"
-    exec .venv/bin/pytest "$@"
     ;;
-  *) echo "usage: bash dev.sh demo|test|check|setup" >&2; exit 2 ;;
+  check) shift; bash "$0" lint; exec bash "$0" test "$@" ;;
+  *) echo "usage: bash dev.sh demo|test|lint|check|setup" >&2; exit 2 ;;
 esac
