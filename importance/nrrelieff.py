@@ -86,7 +86,7 @@ from importance.neighbours import (
     pair_delta,
     to_grid,
 )
-from importance.ranking import Ranking
+from importance.ranking import Ranking, derive_order_and_intervals
 from importance.significance import (
     ALPHA,
     MIN_TRIALS,
@@ -98,10 +98,7 @@ from importance.significance import (
 )
 from importance.uncertainty import (
     normalise,
-    percentile_interval,
     poisson_weights,
-    rank_order,
-    rank_probability,
 )
 
 DEFAULT_BLOCK_SIZE = 50
@@ -504,12 +501,10 @@ class NRReliefF:
         self.importances_ = normalise(self.raw_weights_)
         if not self.message_ and not self.importances_.any():
             self.message_ = MSG_NO_SIGNAL
-        self.ranking_ = rank_order(self.importances_, self.raw_weights_)
         self.bootstrap_raw_weights_ = boot_raw
         self.bootstrap_importances_ = normalise(boot_raw)
-        self.ci_low_, self.ci_high_ = percentile_interval(self.bootstrap_importances_)
-        self.rank_probability_ = rank_probability(
-            self.ranking_, rank_order(self.bootstrap_importances_, self.bootstrap_raw_weights_)
+        self.ranking_, self.ci_low_, self.ci_high_, self.rank_probability_ = derive_order_and_intervals(
+            self.importances_, self.raw_weights_, self.bootstrap_importances_, boot_raw
         )
         if self.message_ in (MSG_TOO_FEW, MSG_CONSTANT):
             # Every replicate is all zeros, so each would "agree" with the order: that is no evidence.

@@ -71,9 +71,7 @@ class Ranking:
         message: str = "",
     ) -> Ranking:
         """Order, CIs and P(rank) derived from the point estimate and its replicates."""
-        order = rank_order(importances, raw_weights)
-        low, high = percentile_interval(replicates)
-        probability = rank_probability(order, rank_order(replicates, replicate_raw))
+        order, low, high, probability = derive_order_and_intervals(importances, raw_weights, replicates, replicate_raw)
         return cls(
             n_trials,
             importances,
@@ -114,3 +112,12 @@ class Ranking:
 def _plain(values: FloatArray) -> list[float | None]:
     """JSON has no NaN: unknown values become null."""
     return [float(v) if np.isfinite(v) else None for v in np.asarray(values, dtype=float)]
+
+
+def derive_order_and_intervals(
+    importances: FloatArray, raw_weights: FloatArray, replicates: FloatArray, replicate_raw: FloatArray
+) -> tuple[IntArray, FloatArray, FloatArray, FloatArray]:
+    """The order (best first), the 95% percentile interval and P(rank) of a point estimate and its replicates."""
+    order = rank_order(importances, raw_weights)
+    low, high = percentile_interval(replicates)
+    return order, low, high, rank_probability(order, rank_order(replicates, replicate_raw))

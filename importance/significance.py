@@ -35,7 +35,7 @@ Verdicts:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -103,7 +103,6 @@ class Verdicts:
     detectable: FloatArray
     note: str = ""
     n_trials: int = 0
-    extra: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def undetermined(cls, n_features: int, note: str, n_trials: int = 0) -> Verdicts:
@@ -168,9 +167,7 @@ def judge_against_null(
     detectable_w = mean + sd * (ndtri(1.0 - rule.alpha / a) + ndtri(POWER))
     # A hyperparameter that never differs between neighbours (held fixed) cannot be judged at all.
     detectable = np.where(sd > 0, detectable_share(raw_weights, detectable_w), np.nan)
-    verdicts = judge(raw_weights, p, detectable, n_trials, "", rule)
-    verdicts.extra = {"null_mean_max": float(mean.max()), "null_sd_max": float(sd.max())}
-    return verdicts
+    return judge(raw_weights, p, detectable, n_trials, "", rule)
 
 
 def pool(groups: Sequence[tuple[int, Verdicts]], raw_weights: FloatArray, n_trials: int) -> Verdicts:
