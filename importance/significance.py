@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
@@ -43,9 +44,9 @@ from scipy.special import ndtr, ndtri, stdtr
 
 FloatArray = npt.NDArray[np.float64]
 
-MATTERS = "matters"
-NO_DETECTABLE_EFFECT = "no_detectable_effect"
-UNDETERMINED = "undetermined"
+MATTERS: Final = "matters"
+NO_DETECTABLE_EFFECT: Final = "no_detectable_effect"
+UNDETERMINED: Final = "undetermined"
 VERDICTS = (MATTERS, NO_DETECTABLE_EFFECT, UNDETERMINED)
 
 ALPHA = 0.05

@@ -25,7 +25,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from importance.groups import METHODS, POOLED, GroupedRanking
-from importance.significance import MATTERS, NO_DETECTABLE_EFFECT
+from importance.significance import MATTERS, NO_DETECTABLE_EFFECT, UNDETERMINED
 from trials.encoding import COMPLETED, EncodedTrials, TrialRow, encode_trials, optuna_view
 from trials.errors import SpecError, SweeprankError
 from trials.presets import PRESETS, load_space_file, preset
@@ -353,13 +353,13 @@ def _fmt(value: float | None, spec: str = ".3f") -> str:
     return "n/a" if value is None else format(value, spec)
 
 
-_VERDICT_WORDS = {MATTERS: "matters", NO_DETECTABLE_EFFECT: "no effect", "undetermined": "undetermined"}
+_VERDICT_WORDS = {MATTERS: "matters", NO_DETECTABLE_EFFECT: "no effect", UNDETERMINED: "undetermined"}
 
 
 def ranking_table(title: str, entry: RankingGroup) -> list[str]:
     """One group's ranking: importance with its 95% CI, P(rank), raw W, p (Holm), verdict; then what it says."""
     lines = [f"== {title} ({entry.n_trials} trials) =="]
-    verdicts: list[str] = list(entry.verdicts or ["undetermined"] * len(entry.names))
+    verdicts: list[str] = list(entry.verdicts or [UNDETERMINED] * len(entry.names))
     if entry.verdict_note:
         lines.append(f"Undetermined: {entry.verdict_note}. The numbers below are not evidence of anything yet.")
     lines.append(

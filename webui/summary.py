@@ -8,6 +8,8 @@ from __future__ import annotations
 import time
 
 from broker.store import Store
+from importance.significance import MATTERS, UNDETERMINED
+from importance.significance import NO_DETECTABLE_EFFECT as NO_EFFECT
 from trials.records import BestResult, RankingGroup, SweepRecord, SweepSummary
 from trials.specs import SweepStatus, TrialStatus
 from webui.services import LruCache
@@ -21,7 +23,6 @@ _MOST = 0.6
 _MAX_NAMED = 3
 # At most this many names per verdict in the one-line reading; the rest are counted ("and 4 others").
 _MAX_LISTED = 4
-MATTERS, NO_EFFECT, UNDETERMINED = "matters", "no_detectable_effect", "undetermined"
 
 
 def best_result(store: Store, record: SweepRecord, cache: LruCache[BestKey, BestResult | None]) -> BestResult | None:
