@@ -16,6 +16,7 @@ WORKERS = f"{PREFIX}:workers"  # zset: worker name -> last heartbeat (unix time)
 DISPATCH_LOCK = f"{PREFIX}:lock:dispatch"
 FAILURES = f"{PREFIX}:failures"  # list: recent failed trials, newest first
 COUNTERS = f"{PREFIX}:counters"  # hash: pool-wide counters (duplicates discarded...)
+SERVICES = f"{PREFIX}:services"  # hash: service role (analyst) -> its last heartbeat (JSON)
 
 
 def sweep(sweep_id: str) -> str:

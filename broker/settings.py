@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     claim_ttl_s: int = _setting(120, "a running trial whose worker stops refreshing its claim this long is re-queued")
     worker_ttl_s: int = _setting(30, "a trainer whose last heartbeat is older than this no longer counts as a slot")
     reconcile_every_s: float = _setting(5.0, "how often the analyst looks for lost trials")
+    analyst_beat_s: float = _setting(2.0, "how often the analyst sends its heartbeat, busy or idle")
+    analyst_beat_ttl_s: float = _setting(
+        10.0, "an analyst whose last heartbeat is older than this is reported down (health, sweep pages, status)"
+    )
 
     # --- trainers ---
     device: str = _setting("cpu", "set by `sweeprank worker` (`cuda` with `--gpu`)")

@@ -142,7 +142,7 @@ def cmd_analyst(args: argparse.Namespace, settings: Settings) -> int:
         Dispatcher(store, make_celery(settings), settings),
         RankingParams(args.k, args.sigma, args.bootstrap, args.seed),
     )
-    analyst.run_forever(settings.reconcile_every_s)
+    analyst.run_forever(settings.reconcile_every_s, beat_every_s=settings.analyst_beat_s)
     return 0
 
 

@@ -7,6 +7,7 @@
 - The worker heartbeat (`WorkerInfo`, `WorkerRecord`) and the queue monitor's view of the pool
   (`QueueStatus`), which the CLI reads too.
 - The sweep summary and the comparison with fANOVA / PED-ANOVA, as the API serves them.
+- The heartbeats of the pool's services (`ServiceBeat`) and the health report (`Health`) built from them.
 
 `importance` knows nothing of these models (it imports no project package): it hands plain,
 JSON-able data (`importance.ranking.GroupEntry`) to its callers, which validate it here.
@@ -147,6 +148,10 @@ class RankingHistoryEntry(_Record):
     ci_high: list[Number]
     verdicts: list[Verdict] | None = None
     stable_since: int | None
+    # Set on the first entry an analyst stores after a (re)start that folded in results stored while no analyst
+    # ranked: the time the last analyst was last seen (or, never seen, the previous entry's time). The trajectory
+    # breaks its lines before such an entry instead of drawing a straight line across the gap.
+    resumed_after_pause_since: float | None = None
 
 
 # --- sweeps -------------------------------------------------------------------------
@@ -179,6 +184,15 @@ class BestResult(_Record):
     config: dict[str, Value]
 
 
+class RankingPause(_Record):
+    """A sweep whose stored results wait for an analyst that is not running (webui/health.py)."""
+
+    since: float | None  # the analyst's last beat; None when no analyst was ever seen
+    analyst_age_s: float | None
+    waiting: int  # final results stored but not in the latest ranking
+    sentence: str
+
+
 class SweepSummary(_Record):
     """What the sweep list and the sweep page show: progress, ETA, best so far, top 3, stability, a reading."""
 
@@ -197,6 +211,7 @@ class SweepSummary(_Record):
     top: list[str]
     stability: Stability | None
     reading: str
+    ranking_paused: RankingPause | None = None
 
 
 # --- comparison with other importance methods ---------------------------------------
@@ -289,4 +304,72 @@ class QueueStatus(_Record):
     throughput_per_hour: int
     recent_failures: list[FailureRecord]
     counters: dict[str, int]
+    time: float
+
+
+# --- services and health ------------------------------------------------------------
+
+
+class ServiceBeat(_Record):
+    """A long-running service's heartbeat (the analyst's): where it runs and how far it got."""
+
+    pid: int
+    host: str
+    started_at: float
+    beat: float  # unix time of this beat
+    processed: int = 0  # result events this process has folded in and acknowledged
+    last_event_id: str = ""  # the last result-stream id it acknowledged
+
+
+class RedisHealth(_Record):
+    ok: bool
+    pid: int | None = None
+    host: str | None = None
+    version: str | None = None
+    uptime_s: int | None = None
+    aof: bool | None = None
+    error: str | None = None
+
+
+class AnalystHealth(_Record):
+    ok: bool
+    pid: int | None = None
+    host: str | None = None
+    started_at: float | None = None
+    last_beat: float | None = None
+    last_beat_s: float | None = None  # age of the last beat; None: never seen
+    processed: int | None = None
+    lag: int | None = None  # results stored but not yet folded into a ranking (pending + undelivered events)
+    ttl_s: float
+
+
+class WebHealth(_Record):
+    ok: bool
+    pid: int
+    host: str
+
+
+class TrainerHealth(_Record):
+    name: str
+    ok: bool
+    pid: int | None
+    host: str
+    device: str
+    last_beat_s: float
+    slots: int
+    busy: int  # trials this worker is running now
+
+
+class ServicesHealth(_Record):
+    redis: RedisHealth
+    analyst: AnalystHealth
+    web: WebHealth
+    trainers: list[TrainerHealth]
+
+
+class Health(_Record):
+    """GET /api/health: ok when Redis answers, the analyst beats, and at least one trainer beats."""
+
+    ok: bool
+    services: ServicesHealth
     time: float

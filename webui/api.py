@@ -11,12 +11,21 @@ from pydantic import BaseModel
 
 from broker import sweeps
 from trials.errors import SweeprankError
-from trials.records import Comparison, QueueStatus, RankingHistoryEntry, RankingRecord, SweepRecord, SweepSummary
+from trials.records import (
+    Comparison,
+    Health,
+    QueueStatus,
+    RankingHistoryEntry,
+    RankingRecord,
+    SweepRecord,
+    SweepSummary,
+)
 from trials.space import Value
 from trials.specs import EpochMetrics, SweepSpec, TrialResult
 from webui.auth import check_read, current_user, login_required, require_owner
 from webui.comparison import compare_sweep
 from webui.export import RANKING_COLUMNS, joined_trials, ranking_rows, to_csv, to_parquet, trial_rows
+from webui.health import analyst_health, health_report
 from webui.monitor import queue_view
 from webui.openapi import ApiRoutes
 from webui.services import services
@@ -118,20 +127,25 @@ def list_sweeps() -> Any:
 def list_summaries() -> Any:
     svc = services()
     store, cache = svc.store, svc.best_results
+    analyst = analyst_health(store, svc.settings, time.time())
     return _body(
-        SummaryList(sweeps=[sweep_summary(store, store.sweeps.get(s), cache) for s in reversed(store.sweeps.ids())])
+        SummaryList(
+            sweeps=[sweep_summary(store, store.sweeps.get(s), cache, analyst) for s in reversed(store.sweeps.ids())]
+        )
     )
 
 
 @routes.route(
     "/sweeps/<sweep_id>/summary",
     "GET",
-    "Progress, ETA, best so far, top 3, stability, a one-line reading",
+    "Progress, ETA, best so far, top 3, stability, a one-line reading, and whether the ranking is paused",
     response=SweepSummary,
 )
 def get_summary(sweep_id: str) -> Any:
     svc = services()
-    return _body(sweep_summary(svc.store, svc.store.sweeps.get(sweep_id), svc.best_results))
+    record = svc.store.sweeps.get(sweep_id)
+    analyst = analyst_health(svc.store, svc.settings, time.time())
+    return _body(sweep_summary(svc.store, record, svc.best_results, analyst))
 
 
 @routes.route(
@@ -308,3 +322,14 @@ def export(sweep_id: str) -> Any:
 def queue_status() -> Any:
     svc = services()
     return _body(queue_view(svc.store, svc.settings))
+
+
+@routes.route(
+    "/health",
+    "GET",
+    "Redis, the analyst (heartbeat age, lag), this web process and the trainers; HTTP 503 when not ok",
+    response=Health,
+)
+def health() -> Any:
+    report = health_report(services().settings)
+    return _body(report), 200 if report.ok else 503

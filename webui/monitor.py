@@ -11,7 +11,7 @@ from trials.records import QueueStatus, RunningTrial, WorkerStatus
 HOUR_S = 3600.0
 
 
-def _worker_name(trial_worker: str) -> str:
+def worker_name(trial_worker: str) -> str:
     # Trainers record "WORKER:PID" (the Celery worker name, then the child's pid) on each trial.
     return trial_worker.rpartition(":")[0] or trial_worker
 
@@ -54,7 +54,7 @@ def done_by_worker(store: Store, since: float) -> tuple[int, dict[str, int]]:
     for sweep_id, trial_ids in by_sweep.items():
         states = store.trials.states(sweep_id)
         for trial_id in trial_ids:
-            name = _worker_name(str(states.get(trial_id, {}).get("worker", "")))
+            name = worker_name(str(states.get(trial_id, {}).get("worker", "")))
             counts[name] = counts.get(name, 0) + 1
     return len(events), counts
 
@@ -67,7 +67,7 @@ def queue_view(store: Store, settings: Settings) -> QueueStatus:
         WorkerStatus(
             **worker.model_dump(),
             age_s=round(now - worker.heartbeat, 1),
-            current=[t for t in running if _worker_name(t.worker) == worker.name],
+            current=[t for t in running if worker_name(t.worker) == worker.name],
             done_last_hour=by_worker.get(worker.name, 0),
         )
         for worker in store.workers.live(settings.worker_ttl_s)

@@ -10,8 +10,9 @@ import time
 from broker.store import Store
 from importance.significance import MATTERS, UNDETERMINED
 from importance.significance import NO_DETECTABLE_EFFECT as NO_EFFECT
-from trials.records import BestResult, RankingGroup, SweepRecord, SweepSummary
+from trials.records import AnalystHealth, BestResult, RankingGroup, SweepRecord, SweepSummary
 from trials.specs import SweepStatus, TrialStatus
+from webui.health import ranking_pause
 from webui.services import LruCache
 
 # (sweep id, its creation time, final results so far): results only grow, and a sweep id alone is reused after
@@ -139,7 +140,13 @@ def reading(group: RankingGroup | None, status: str | None = None) -> str:
     return f"{'; '.join(parts)} — {group.n_trials} completed trials, {_settling(group, status)}."
 
 
-def sweep_summary(store: Store, record: SweepRecord, best_cache: LruCache[BestKey, BestResult | None]) -> SweepSummary:
+def sweep_summary(
+    store: Store,
+    record: SweepRecord,
+    best_cache: LruCache[BestKey, BestResult | None],
+    analyst: AnalystHealth | None = None,
+) -> SweepSummary:
+    """With `analyst` (its health now), a sweep whose results wait for a stopped analyst says so."""
     ranking = store.rankings.latest(record.id)
     pooled = ranking.pooled if ranking else None
     return SweepSummary(
@@ -158,4 +165,5 @@ def sweep_summary(store: Store, record: SweepRecord, best_cache: LruCache[BestKe
         top=pooled.ranking[:3] if pooled else [],
         stability=pooled.stability if pooled else None,
         reading=reading(pooled, record.status),
+        ranking_paused=ranking_pause(record, ranking, analyst, time.time()) if analyst is not None else None,
     )

@@ -6,13 +6,15 @@ sweep's state from the stored results in arrival order (the order the stream
 delivered them), then reads its own unacknowledged events again: trials it
 already counted are skipped, so a restart loses nothing and counts nothing twice.
 It also runs the control tick: dispatcher refill, the reconciler (lost trials
-get a new attempt) and stop-when-stable.
+get a new attempt) and stop-when-stable, and sends a heartbeat every few seconds,
+idle or busy (the health report and the sweep pages' "ranking paused" read it).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import socket
 import time
 from collections import Counter
@@ -23,10 +25,18 @@ from broker.connection import BrokerUnavailable
 from broker.dispatcher import Dispatcher
 from broker.reconciler import Reconciler
 from broker.store import ResultEvent, Store
+from broker.store.services import ANALYST
 from importance.groups import POOLED, GroupedRanking
 from importance.stability import StabilityTracker
 from trials.encoding import categorical_mask, encode_trials, result_row
-from trials.records import RankedTrials, RankingGroup, RankingHistoryEntry, RankingParameters, RankingRecord
+from trials.records import (
+    RankedTrials,
+    RankingGroup,
+    RankingHistoryEntry,
+    RankingParameters,
+    RankingRecord,
+    ServiceBeat,
+)
 from trials.space import SearchSpace
 from trials.specs import SweepSpec, SweepStatus, TrialResult
 
@@ -157,6 +167,25 @@ class Analyst:
         self.consumer = consumer or f"analyst-{socket.gethostname()}"
         self.batch = batch
         self.sweeps: dict[str, SweepAnalysis] = {}
+        self.started_at = time.time()
+        self.processed = 0
+        self.last_event_id = ""
+        # When the ranking stopped before this process started: the previous analyst's last beat (start()).
+        self.paused_since: float | None = None
+
+    def beat(self) -> None:
+        """Tell the pool this analyst is alive and how far it got."""
+        self.store.services.beat(
+            ANALYST,
+            ServiceBeat(
+                pid=os.getpid(),
+                host=socket.gethostname(),
+                started_at=self.started_at,
+                beat=time.time(),
+                processed=self.processed,
+                last_event_id=self.last_event_id,
+            ),
+        )
 
     def analysis(self, sweep_id: str) -> SweepAnalysis:
         if sweep_id not in self.sweeps:
@@ -173,8 +202,13 @@ class Analyst:
             analysis = self.analysis(sweep_id)
             analysis.add(results)
             latest = self.store.rankings.latest(sweep_id)
-            if latest is None or latest.n_results != analysis.n_results:
+            if latest is None:
                 self._publish(analysis)
+            elif latest.n_results != analysis.n_results:
+                # Results stored while no analyst ranked are folded in at once here. Say so in the history
+                # rather than let the trajectory draw a straight line across the gap (readers cannot tell
+                # a catch-up from a batch by the jump in n alone: a busy analyst folds batches too).
+                self._publish(analysis, resumed_after_pause_since=self.paused_since or latest.time)
 
     def read_new(self, block_ms: int | None) -> list[ResultEvent]:
         """The next batch of result events, waiting up to `block_ms` for one (None: do not wait)."""
@@ -192,9 +226,14 @@ class Analyst:
                 self._publish(analysis)
                 self._stop_if_stable(analysis)
         self.store.results.acknowledge(events)
+        if events:
+            self.processed += len(events)
+            self.last_event_id = events[-1].id
 
-    def _publish(self, analysis: SweepAnalysis) -> None:
+    def _publish(self, analysis: SweepAnalysis, resumed_after_pause_since: float | None = None) -> None:
         record, compact = analysis.records()
+        if resumed_after_pause_since is not None:
+            compact = compact.model_copy(update={"resumed_after_pause_since": resumed_after_pause_since})
         self.store.rankings.save(analysis.sweep_id, record, compact)
 
     def _stop_if_stable(self, analysis: SweepAnalysis) -> None:
@@ -210,19 +249,27 @@ class Analyst:
             )
 
     def start(self) -> None:
+        previous = self.store.services.last_beat(ANALYST)
+        self.paused_since = previous.beat if previous is not None else None
+        self.beat()
         self.store.results.ensure_analyst_group()
         self.rebuild()
         # Events delivered to us before a crash and never acknowledged come first.
         while events := self.store.results.unacknowledged(self.consumer, self.batch):
             self.handle(events)
 
-    def run_forever(self, reconcile_every_s: float = 5.0, tick_s: float = 1.0) -> None:
+    def run_forever(self, reconcile_every_s: float = 5.0, tick_s: float = 1.0, beat_every_s: float = 2.0) -> None:
         self.start()
         reconciler = Reconciler(self.store, self.dispatcher)
-        next_reconcile = 0.0
+        next_reconcile = next_beat = 0.0
+        # The read blocks at most this long, so an idle analyst still beats on time.
+        block_ms = max(1, int(min(tick_s, beat_every_s) * 1000))
         while True:
             try:
-                self.handle(self.read_new(int(tick_s * 1000)))
+                if time.monotonic() >= next_beat:
+                    self.beat()
+                    next_beat = time.monotonic() + beat_every_s
+                self.handle(self.read_new(block_ms))
                 if time.monotonic() >= next_reconcile:
                     outcomes = reconciler.run_once()
                     if outcomes:

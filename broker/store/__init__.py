@@ -15,6 +15,7 @@ from broker.store.health import HealthStore
 from broker.store.rankings import RankingStore
 from broker.store.rates import RateStore
 from broker.store.results import ResultEvent, ResultStore
+from broker.store.services import ServiceStore
 from broker.store.sweeps import PlannedTrial, SweepStore, UnknownSweep
 from broker.store.trials import TrialStore
 from broker.store.users import UserStore
@@ -36,6 +37,7 @@ class Store:
         self.users = UserStore(client)
         self.rates = RateStore(client)
         self.activity = ActivityStore(client)
+        self.services = ServiceStore(client)
 
     @classmethod
     def from_url(cls, url: str, ride_out_restarts: bool = True) -> Store:

@@ -1,0 +1,139 @@
+"""GET /api/health and a sweep's "ranking paused", from stored heartbeats (no processes: the tests write the beats)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+import redis
+from flask.testing import FlaskClient
+
+from broker.settings import Settings
+from broker.store import Store
+from broker.store.services import ANALYST
+from sweeprank.stack import free_port
+from tests.webui.conftest import seed_ranking, seed_sweep
+from trials.records import ServiceBeat, WorkerInfo
+from webui import create_app
+
+TTL_S: float = Settings.model_fields["analyst_beat_ttl_s"].default  # the app fixture keeps the default
+
+
+def beat_aged(store: Store, age_s: float, pid: int = 4242) -> float:
+    """Store an analyst beat `age_s` old; returns its time."""
+    when = time.time() - age_s
+    store.services.beat(ANALYST, ServiceBeat(pid=pid, host="head", started_at=when - 100, beat=when, processed=3))
+    return when
+
+
+def add_trainer(store: Store, name: str = "cpu@gpu-host", pid: int = 777) -> None:
+    store.workers.register(name, WorkerInfo(host="gpu-host", device="cpu", slots=2, pid=pid), ttl_s=30)
+
+
+def test_a_healthy_pool_reports_each_service_with_its_pid(
+    client: FlaskClient, store: Store, web_redis: redis.Redis
+) -> None:
+    beat_aged(store, 1.0)
+    add_trainer(store)
+    sweep_id = seed_sweep(store, n_results=0)
+    store.trials.update(sweep_id, 0, status="running", worker="cpu@gpu-host:9001", started=1.0, epoch=0, epochs=1)
+    response = client.get("/api/health")
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert body["ok"] is True
+    services = body["services"]
+    redis_info = web_redis.info("server")
+    assert services["redis"]["ok"] and services["redis"]["pid"] == redis_info["process_id"]
+    assert services["redis"]["version"] == redis_info["redis_version"] and services["redis"]["aof"] is True
+    analyst = services["analyst"]
+    assert (analyst["ok"], analyst["pid"], analyst["host"], analyst["lag"]) == (True, 4242, "head", 0)
+    assert 1.0 <= analyst["last_beat_s"] < TTL_S
+    assert services["web"] == {"ok": True, "pid": os.getpid(), "host": socket.gethostname()}
+    [trainer] = services["trainers"]
+    assert {k: trainer[k] for k in ("name", "ok", "pid", "host", "device", "slots", "busy")} == {
+        "name": "cpu@gpu-host",
+        "ok": True,
+        "pid": 777,
+        "host": "gpu-host",
+        "device": "cpu",
+        "slots": 2,
+        "busy": 1,
+    }
+
+
+def test_a_stale_analyst_beat_makes_the_pool_not_ok(client: FlaskClient, store: Store) -> None:
+    beat_aged(store, TTL_S + 5)
+    add_trainer(store)
+    response = client.get("/api/health")
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["ok"] is False and body["services"]["redis"]["ok"] is True
+    analyst = body["services"]["analyst"]
+    assert analyst["ok"] is False and analyst["pid"] == 4242 and analyst["last_beat_s"] >= TTL_S + 5
+
+
+def test_no_trainer_or_no_analyst_ever_seen_is_not_ok(client: FlaskClient, store: Store) -> None:
+    beat_aged(store, 0.0)
+    assert client.get("/api/health").get_json()["ok"] is False, "no trainer"
+    add_trainer(store)
+    assert client.get("/api/health").get_json()["ok"] is True
+    store.services.beat(ANALYST, ServiceBeat(pid=1, host="h", started_at=0, beat=0))  # last seen in 1970
+    assert client.get("/api/health").status_code == 503
+
+
+def test_the_lag_counts_results_stored_and_not_yet_ranked(client: FlaskClient, store: Store) -> None:
+    beat_aged(store, 0.0)
+    seed_sweep(store, n_results=4)
+    assert client.get("/api/health").get_json()["services"]["analyst"]["lag"] == 4
+
+
+def test_health_answers_503_json_when_redis_is_down() -> None:
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    app = create_app(Settings(redis_url=dead, secret_key="no redis to share it through"), {"TESTING": True})
+    response = app.test_client().get("/api/health")
+    assert response.status_code == 503 and response.is_json
+    body = response.get_json()
+    assert body["ok"] is False and body["services"]["redis"]["ok"] is False
+    assert "Connection" in body["services"]["redis"]["error"]
+    assert body["services"]["web"]["pid"] == os.getpid() and body["services"]["trainers"] == []
+
+
+def test_health_follows_the_read_rule(web_redis_url: str) -> None:
+    closed = create_app(Settings(redis_url=web_redis_url, public_read=False), {"TESTING": True}).test_client()
+    assert closed.get("/api/health").status_code == 401
+    token = Store.from_url(web_redis_url).users.add("ann")
+    assert closed.get("/api/health", headers={"Authorization": f"Bearer {token}"}).status_code in (200, 503)
+
+
+def test_health_is_in_the_openapi_document(client: FlaskClient) -> None:
+    document = client.get("/api/openapi.json").get_json()
+    assert document["paths"]["/api/health"]["get"]["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Health"
+    }
+
+
+def test_a_sweep_whose_analyst_is_down_says_its_ranking_is_paused(client: FlaskClient, store: Store) -> None:
+    sweep_id = seed_sweep(store, n_results=5)
+    seed_ranking(store, sweep_id)
+    unranked = seed_sweep(store, n_results=3)  # never ranked
+    last_seen = beat_aged(store, 42.0)
+
+    paused = client.get(f"/api/sweeps/{unranked}/summary").get_json()["ranking_paused"]
+    since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last_seen))
+    assert paused["since"] == last_seen and paused["waiting"] == 3
+    assert paused["sentence"].startswith(f"ranking paused since {since} (analyst not seen for 4")
+    assert paused["sentence"].endswith(" s; 3 results waiting)")
+    assert client.get(f"/api/sweeps/{sweep_id}/summary").get_json()["ranking_paused"] is None, "all ranked"
+    listed = {s["id"]: s["ranking_paused"] for s in client.get("/api/summaries").get_json()["sweeps"]}
+    assert listed[sweep_id] is None and listed[unranked]["waiting"] == 3
+
+    beat_aged(store, 0.0)
+    assert client.get(f"/api/sweeps/{unranked}/summary").get_json()["ranking_paused"] is None, "analyst up"
+
+
+def test_a_pool_that_never_saw_an_analyst_says_so(client: FlaskClient, store: Store) -> None:
+    sweep_id = seed_sweep(store, n_results=1)
+    paused = client.get(f"/api/sweeps/{sweep_id}/summary").get_json()["ranking_paused"]
+    assert paused["since"] is None
+    assert paused["sentence"] == "ranking paused (no analyst has been seen; 1 result waiting)"

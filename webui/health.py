@@ -1,0 +1,115 @@
+"""The pool's health (GET /api/health, the queue monitor, `sweeprank status`) and a sweep's "ranking paused".
+
+Every part is read from Redis in the request: INFO for Redis itself, the analyst's heartbeat
+(broker/store/services.py), the trainers' heartbeats. The report is read through a client that
+does not ride out Redis restarts, so a down Redis is reported at once instead of after the
+retries every other request makes.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from functools import cache
+from urllib.parse import urlsplit
+
+from broker.connection import BrokerError, connect
+from broker.settings import Settings
+from broker.store import Store
+from broker.store.services import ANALYST
+from trials.records import (
+    AnalystHealth,
+    Health,
+    RankingPause,
+    RankingRecord,
+    RedisHealth,
+    ServicesHealth,
+    SweepRecord,
+    TrainerHealth,
+    WebHealth,
+)
+from webui.monitor import running_trials, worker_name
+
+
+@cache
+def _probe(redis_url: str) -> Store:
+    return Store(connect(redis_url, ride_out_restarts=False))
+
+
+def _web() -> WebHealth:
+    return WebHealth(ok=True, pid=os.getpid(), host=socket.gethostname())
+
+
+def analyst_health(store: Store, settings: Settings, now: float) -> AnalystHealth:
+    """Ok while its last beat is younger than analyst_beat_ttl_s; lag counts every result it has not acknowledged."""
+    beat = store.services.last_beat(ANALYST)
+    lag = store.services.results_lag()
+    ttl = settings.analyst_beat_ttl_s
+    if beat is None:
+        return AnalystHealth(ok=False, lag=lag, ttl_s=ttl)
+    age = max(0.0, now - beat.beat)
+    return AnalystHealth(
+        ok=age <= ttl,
+        pid=beat.pid,
+        host=beat.host,
+        started_at=beat.started_at,
+        last_beat=beat.beat,
+        last_beat_s=round(age, 1),
+        processed=beat.processed,
+        lag=lag,
+        ttl_s=ttl,
+    )
+
+
+def _trainers(store: Store, settings: Settings, now: float) -> list[TrainerHealth]:
+    busy: dict[str, int] = {}
+    for trial in running_trials(store):
+        busy[worker_name(trial.worker)] = busy.get(worker_name(trial.worker), 0) + 1
+    return [
+        TrainerHealth(
+            name=w.name,
+            ok=True,  # live() holds only trainers that beat within worker_ttl_s; an older one has expired
+            pid=w.pid,
+            host=w.host,
+            device=w.device,
+            last_beat_s=round(max(0.0, now - w.heartbeat), 1),
+            slots=w.slots,
+            busy=busy.get(w.name, 0),
+        )
+        for w in store.workers.live(settings.worker_ttl_s)
+    ]
+
+
+def health_report(settings: Settings, now: float | None = None) -> Health:
+    """Overall ok: Redis answers, the analyst beats, and at least one trainer beats."""
+    now = time.time() if now is None else now
+    store = _probe(settings.redis_url)
+    redis_host = urlsplit(settings.redis_url).hostname
+    try:
+        server = store.services.redis_server()
+        redis = RedisHealth(ok=True, host=redis_host, **server)
+        analyst = analyst_health(store, settings, now)
+        trainers = _trainers(store, settings, now)
+    except BrokerError as err:
+        redis = RedisHealth(ok=False, host=redis_host, error=f"{type(err).__name__}: {err}")
+        analyst = AnalystHealth(ok=False, ttl_s=settings.analyst_beat_ttl_s)
+        trainers = []
+    ok = redis.ok and analyst.ok and any(t.ok for t in trainers)
+    return Health(ok=ok, services=ServicesHealth(redis=redis, analyst=analyst, web=_web(), trainers=trainers), time=now)
+
+
+def ranking_pause(
+    record: SweepRecord, ranking: RankingRecord | None, analyst: AnalystHealth, now: float
+) -> RankingPause | None:
+    """A sweep has a paused ranking when its analyst is down and results it stored are not in the latest ranking."""
+    waiting = record.n_final - (ranking.n_results if ranking is not None else 0)
+    if analyst.ok or waiting <= 0:
+        return None
+    results = f"{waiting} result{'' if waiting == 1 else 's'} waiting"
+    if analyst.last_beat is None:
+        sentence = f"ranking paused (no analyst has been seen; {results})"
+    else:
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(analyst.last_beat))
+        sentence = f"ranking paused since {since} (analyst not seen for {now - analyst.last_beat:.0f} s; {results})"
+    return RankingPause(since=analyst.last_beat, analyst_age_s=analyst.last_beat_s, waiting=waiting, sentence=sentence)
