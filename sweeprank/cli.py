@@ -17,7 +17,16 @@ import yaml
 from broker.settings import Settings, process_settings
 from sweeprank import rank
 from sweeprank.client import Client
-from sweeprank.report import follow, print_final, progress_line, ranking_of, sweep_of
+from sweeprank.report import (
+    follow,
+    health_lines,
+    health_of,
+    print_final,
+    progress_line,
+    ranking_of,
+    summary_of,
+    sweep_of,
+)
 from trials.errors import SweeprankError
 from trials.records import QueueStatus, SweepRecord
 
@@ -87,17 +96,25 @@ def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    """Exit status 0 whenever the server answered; with --check, 1 when the pool's health is not ok."""
     client = _client(args, settings)
     if args.sweep_id:
         sweep = sweep_of(client, args.sweep_id)
         print(progress_line(sweep, ranking_of(client, args.sweep_id), time.time()))
-        return 0
+        paused = summary_of(client, args.sweep_id).ranking_paused
+        if paused is not None:
+            print(paused.sentence)
+        return 1 if args.check and paused is not None else 0
+    health = health_of(client)
+    print("\n".join(health_lines(health)))
+    if not health.services.redis.ok:
+        return 1 if args.check else 0
     queue = QueueStatus.model_validate(client.get("/api/queue"))
     print(f"workers: {len(queue.workers)}  queued: {queue.queues}  in flight: {queue.inflight}")
     for raw in client.get("/api/sweeps")["sweeps"]:
         sweep = SweepRecord.model_validate(raw)
         print(f"  {sweep.id:<8} {sweep.owner:<12} {sweep.status:<15} {sweep.n_final}/{sweep.n_trials}  {sweep.name}")
-    return 0
+    return 1 if args.check and not health.ok else 0
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
@@ -211,8 +228,11 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--no-follow", action="store_true")
     submit.set_defaults(func=cmd_submit)
 
-    status = sub.add_parser("status", help="pool and sweeps, or one sweep")
+    status = sub.add_parser("status", help="health of the pool's services, the pool and sweeps; or one sweep")
     status.add_argument("sweep_id", nargs="?")
+    status.add_argument(
+        "--check", action="store_true", help="exit 1 when the pool is not ok (or the sweep's ranking is paused)"
+    )
     status.set_defaults(func=cmd_status)
 
     export = sub.add_parser("export", help="a sweep's trials as CSV/JSON/Parquet")

@@ -1,4 +1,4 @@
-"""Following a sweep and printing its ranking: shared by `sweeprank submit` and `sweeprank up --demo`."""
+"""Following a sweep and printing its ranking (`sweeprank submit`, `sweeprank up --demo`), and the pool's health."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import sys
 import time
 
 from sweeprank import rank
-from sweeprank.client import Client
-from trials.records import RankingGroup, RankingRecord, SweepRecord
+from sweeprank.client import ApiError, Client
+from trials.records import Health, RankingGroup, RankingRecord, SweepRecord, SweepSummary
 from trials.specs import SweepStatus
 
 
@@ -90,3 +90,62 @@ def print_final(client: Client, sweep_id: str, sweep: SweepRecord) -> None:
     print("\n".join(rank.ranking_table("pooled", pooled)))
     print("\nTop 5 next to the paper's:")
     print("\n".join(paper_comparison(pooled)))
+
+
+def health_of(client: Client) -> Health:
+    """GET /api/health; a pool that is not ok answers 503 with the same report."""
+    try:
+        raw = client.get("/api/health")
+    except ApiError as err:
+        if err.status != 503 or "services" not in err.body:
+            raise
+        raw = err.body
+    return Health.model_validate(raw)
+
+
+def _ago(age_s: float | None) -> str:
+    return "-" if age_s is None else f"{age_s:.0f}s ago"
+
+
+def health_lines(health: Health) -> list[str]:
+    """One line per service (ok or DOWN, pid, host, last beat, details), then the verdict."""
+    services = health.services
+    redis, analyst = services.redis, services.analyst
+    rows: list[tuple[str, bool, int | None, str | None, str, str]] = [
+        (
+            "redis",
+            redis.ok,
+            redis.pid,
+            redis.host,
+            "-",
+            f"Redis {redis.version}, up {redis.uptime_s}s, AOF {'on' if redis.aof else 'off'}"
+            if redis.ok
+            else f"{redis.error}",
+        ),
+        (
+            "analyst",
+            analyst.ok,
+            analyst.pid,
+            analyst.host,
+            _ago(analyst.last_beat_s) if analyst.last_beat is not None else "never",
+            f"lag {analyst.lag if analyst.lag is not None else '?'}, {analyst.processed or 0} processed",
+        ),
+        ("web", services.web.ok, services.web.pid, services.web.host, "-", ""),
+    ]
+    rows += [
+        (f"trainer {t.name}", t.ok, t.pid, t.host, _ago(t.last_beat_s), f"{t.device}, {t.busy}/{t.slots} busy")
+        for t in services.trainers
+    ]
+    if not services.trainers:
+        rows.append(("trainers", False, None, None, "-", "no trainer is beating"))
+    lines = [
+        f"  {name:<20} {'ok' if ok else 'DOWN':<4}  pid {pid if pid is not None else '-':<8} {host or '-':<16} "
+        f"beat {beat:<9} {detail}".rstrip()
+        for name, ok, pid, host, beat, detail in rows
+    ]
+    verdict = "ok" if health.ok else "NOT OK (needs Redis, a beating analyst and at least one trainer)"
+    return [f"health: {verdict}", *lines]
+
+
+def summary_of(client: Client, sweep_id: str) -> SweepSummary:
+    return SweepSummary.model_validate(client.get(f"/api/sweeps/{sweep_id}/summary"))

@@ -6,21 +6,16 @@ Playwright only drives it. A missing browser fails these tests: it never skips t
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from broker.store import Store
-from sweeprank.stack import free_port
 from tests.helpers import wait_until
 from tests.integration.conftest import TINY_NARROW, LiveStack
 from tests.webui.conftest import ranking_group, ranking_record, seed_sweep
+from tests.webui.server import WebServer
 from trials.records import Agreement
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -41,50 +36,6 @@ try:
     from playwright.sync_api import Browser, Page, sync_playwright
 except ImportError:  # the test below says what to install instead of failing at collection
     sync_playwright = None  # type: ignore[assignment]
-
-
-class WebServer:
-    """`sweeprank web` as a child process, so that a restart is a real one."""
-
-    def __init__(self, redis_url: str, log: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.redis_url = redis_url
-        self.log = log
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        env = {**__import__("os").environ, "SWEEPRANK_REDIS_URL": self.redis_url}
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "sweeprank", "web", "--port", str(self.port)],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        wait_until(self._answers, 30, interval_s=0.1, what=f"web server on {self.url} (log {self.log})")
-
-    def _answers(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url}/api/queue", timeout=1) as response:
-                return response.status == 200
-        except OSError:
-            return False
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
-
-    def post(self, path: str, body: dict[str, Any], token: str) -> dict[str, Any]:
-        request = urllib.request.Request(
-            self.url + path,
-            data=json.dumps(body).encode(),
-            method="POST",
-            headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return dict(json.loads(response.read()))
 
 
 @pytest.fixture(scope="module")

@@ -103,11 +103,12 @@ const Charts = (() => {
   }
 
   // series: [{name, points: [[x, y]], colorIndex, band: [[x, lo, hi]], title}]; a band is shaded behind all lines.
-  // marks: [{x, label}] drawn as dashed verticals.
-  function lines(el, series, { xLabel, yLabel, yMin, yMax, marks = [], yFormat = (v) => String(v), height = 300,
-                               labelEnds = true, xInteger = false } = {}) {
-    const points = series.flatMap((sr) => [...sr.points, ...(sr.band || []).flatMap((p) => [[p[0], p[1]], [p[0], p[2]]])
-      .filter((p) => Number.isFinite(p[1]))]);
+  // A point whose y is null breaks its line there (no segment is drawn across it).
+  // marks: [{x, label}] drawn as dashed verticals; gaps: [{x0, x1, label}] shaded spans (data the lines skip).
+  function lines(el, series, { xLabel, yLabel, yMin, yMax, marks = [], gaps = [], yFormat = (v) => String(v),
+                               height = 300, labelEnds = true, xInteger = false } = {}) {
+    const points = series.flatMap((sr) => [...sr.points, ...(sr.band || []).flatMap((p) => [[p[0], p[1]], [p[0], p[2]]])])
+      .filter((p) => Number.isFinite(p[1]));
     if (!points.length) return empty(el, "No data yet", height);
     const W = 640, H = height, left = 58, right = labelEnds ? 140 : 20, top = 22, bottom = 48;
     let x0 = Math.min(...points.map((p) => p[0])), x1 = Math.max(...points.map((p) => p[0]));
@@ -135,6 +136,12 @@ const Charts = (() => {
     root.append(s("text", { x: (left + W - right) / 2, y: H - 8, "text-anchor": "middle", class: "axis-label" }, xLabel));
     root.append(s("text", { x: 14, y: (top + H - bottom) / 2, "text-anchor": "middle", class: "axis-label",
                             transform: `rotate(-90 14 ${(top + H - bottom) / 2})` }, yLabel));
+    for (const gap of gaps) {
+      const gx0 = x(Math.max(gap.x0, x0)), gx1 = x(Math.min(gap.x1, x1));
+      root.append(s("g", { class: "gap", "data-from": gap.x0, "data-to": gap.x1 }, s("title", {}, gap.label),
+        s("rect", { x: gx0, y: top, width: Math.max(2, gx1 - gx0), height: H - bottom - top }),
+        s("text", { x: (gx0 + gx1) / 2, y: top + 12, "text-anchor": "middle", "font-size": 11 }, "paused")));
+    }
     for (const m of marks) {
       if (m.x < x0 || m.x > x1) continue;
       root.append(s("g", { class: "mark" }, s("line", { x1: x(m.x), x2: x(m.x), y1: top - 4, y2: H - bottom }),
@@ -157,9 +164,15 @@ const Charts = (() => {
     root.append(bands);
     const ends = [];
     series.forEach((sr, i) => {
-      if (!sr.points.length) return;
+      const known = sr.points.filter((p) => Number.isFinite(p[1]));
+      if (!known.length) return;
       const { color, dash } = style(sr.colorIndex ?? i);
-      const d = sr.points.map((p, j) => `${j ? "L" : "M"}${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join("");
+      let d = "", pen = "M";
+      for (const p of sr.points) {
+        if (!Number.isFinite(p[1])) { pen = "M"; continue; }
+        d += `${pen}${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`;
+        pen = "L";
+      }
       const g = s("g", { class: "series", "data-name": sr.name }, s("title", {}, sr.title ?? sr.name),
         s("path", { d, fill: "none", stroke: color, "stroke-width": 2.2, "stroke-dasharray": dash || null,
                     "stroke-linejoin": "round" }));
@@ -167,11 +180,11 @@ const Charts = (() => {
         g.addEventListener("mouseenter", () => bandOf[sr.name].classList.add("hot"));
         g.addEventListener("mouseleave", () => bandOf[sr.name].classList.remove("hot"));
       }
-      if (sr.points.length <= 40) {
-        for (const p of sr.points) g.append(s("circle", { cx: x(p[0]), cy: y(p[1]), r: 2.6, fill: color }));
+      if (known.length <= 40) {
+        for (const p of known) g.append(s("circle", { cx: x(p[0]), cy: y(p[1]), r: 2.6, fill: color }));
       }
       root.append(g);
-      const last = sr.points[sr.points.length - 1];
+      const last = known[known.length - 1];
       ends.push({ name: sr.name, color, dash, y: y(last[1]) });
     });
     if (labelEnds) {

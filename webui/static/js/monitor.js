@@ -1,9 +1,9 @@
-// The queue monitor: workers and their current trials, queues, throughput, failures; live.
+// The queue monitor: service health, workers and their current trials, queues, throughput, failures; live.
 "use strict";
 
 (() => {
   const { h, fmt } = SR;
-  let fetchedAt = 0, lastQueue = null;
+  let fetchedAt = 0, lastQueue = null, healthAt = 0, lastHealth = null;
 
   function stat(value, label) {
     return h("div", { class: "stat" }, h("div", { class: "value" }, value), h("div", { class: "label" }, label));
@@ -85,7 +85,60 @@
     renderFailures(queue);
   }
 
+  function okBadge(ok) {
+    return h("span", { class: "health", "data-ok": String(ok) }, ok ? "ok" : "DOWN");
+  }
+
+  // One row per service: [name, ok, pid, host, beat age (s, or null), detail].
+  function serviceRows(health) {
+    const { redis, analyst, web, trainers } = health.services;
+    const analystDetail = analyst.last_beat_s === null && !analyst.pid ? "never seen"
+      : `lag ${analyst.lag ?? "?"} result(s) · ${analyst.processed ?? 0} processed · down after ${analyst.ttl_s} s without a beat`;
+    return [
+      ["redis", redis.ok, redis.pid, redis.host, null,
+        redis.ok ? `Redis ${redis.version} · up ${fmt.duration(redis.uptime_s)} · AOF ${redis.aof ? "on" : "off"}` : redis.error],
+      ["analyst", analyst.ok, analyst.pid, analyst.host, analyst.last_beat_s, analystDetail],
+      ["web", web.ok, web.pid, web.host, null, "this page's server"],
+      ...trainers.map((t) => [`trainer ${t.name}`, t.ok, t.pid, t.host, t.last_beat_s,
+        `${t.device} · ${t.busy}/${t.slots} slot(s) busy`]),
+    ];
+  }
+
+  function renderHealth(health) {
+    const verdict = document.getElementById("health-verdict");
+    verdict.dataset.ok = String(health.ok);
+    verdict.textContent = health.ok ? "all ok" : "not ok";
+    const elapsed = (Date.now() - healthAt) / 1000;
+    const rows = serviceRows(health).map(([name, ok, pid, host, age, detail]) => h("tr", { "data-service": name.split(" ")[0],
+      "data-ok": String(ok) },
+      h("td", {}, h("b", {}, name)), h("td", {}, okBadge(ok)), h("td", { class: "num" }, pid ?? "–"), h("td", {}, host || "–"),
+      h("td", { class: "num" }, age === null || age === undefined ? "–" : fmt.ago(age + elapsed)),
+      h("td", { class: "small" }, detail || "")));
+    if (!health.services.trainers.length) {
+      rows.push(h("tr", { "data-service": "trainer", "data-ok": "false" }, h("td", {}, h("b", {}, "trainers")),
+        h("td", {}, okBadge(false)), h("td", { colspan: 4, class: "muted" }, "no trainer is beating")));
+    }
+    document.getElementById("services").replaceChildren(h("div", { class: "table-wrap" }, h("table", { id: "services-table" },
+      h("thead", {}, h("tr", {}, ["service", "state", "pid", "host", "last beat", ""].map((t) => h("th", {}, t)))),
+      h("tbody", {}, rows))));
+  }
+
+  async function refreshHealth() {
+    try {
+      // Not SR.get: a pool that is not ok answers 503 with the same report, which is what we show.
+      const response = await fetch("/api/health", { credentials: "same-origin", headers: { Accept: "application/json" } });
+      const health = await response.json();
+      if (!health.services) throw new Error(health.error || `HTTP ${response.status}`);
+      healthAt = Date.now();
+      lastHealth = health;
+      renderHealth(health);
+    } catch (err) {
+      document.getElementById("services").replaceChildren(h("p", { class: "error" }, `Cannot load the health: ${err.message}`));
+    }
+  }
+
   async function refresh() {
+    refreshHealth();
     try {
       const queue = await SR.get("/api/queue");
       fetchedAt = Date.now();
@@ -99,7 +152,9 @@
   const update = SR.throttle(refresh, 250);
   SR.live(update);
   // Heartbeat ages tick locally between updates; a full refresh every 10 s catches anything else.
-  setInterval(() => { if (lastQueue) renderWorkers(lastQueue); }, 1000);
+  setInterval(() => { if (lastQueue) renderWorkers(lastQueue); if (lastHealth) renderHealth(lastHealth); }, 1000);
   setInterval(update, 10000);
+  // A service that stops beating sends no change event: its health is fetched again every few seconds.
+  setInterval(refreshHealth, 3000);
   refresh();
 })();

@@ -8,7 +8,7 @@
   const base = `/api/sweeps/${body.sweepId}`;
   const PAGE = 20;
   const state = { group: "pooled", offset: 0, sort: "trial_id", order: "asc", trial: null, ranking: null,
-                  comparison: null, marker: null, names: [] };
+                  comparison: null, marker: null, names: [], final: false };
   const $ = (id) => document.getElementById(id);
 
   const colorIndex = (name) => Math.max(0, state.names.indexOf(name));
@@ -63,6 +63,9 @@
       : sw.stability.stable ? `top ${sw.stability.top_k.length} stable since trial ${since}` : "ranking still changing";
     stab.title = sw.stability ? sw.stability.sentence : "";
     $("reading").textContent = sw.reading;
+    state.final = sw.final;
+    $("ranking-paused").hidden = !sw.ranking_paused;
+    $("ranking-paused").textContent = sw.ranking_paused ? `R${sw.ranking_paused.sentence.slice(1)}.` : "";
     $("stop-reason").textContent = sw.stop_reason ? `Ended: ${sw.stop_reason}.` : "";
     const allowed = { pause: ["queued", "running"], resume: ["paused"], cancel: ["queued", "running", "paused"] };
     document.querySelectorAll("[data-action]").forEach((b) => { b.disabled = !allowed[b.dataset.action].includes(sw.status); });
@@ -131,15 +134,23 @@
     }
     const last = history.length ? history[history.length - 1] : null;
     const names = last ? last.names : [];
+    // The analyst stores a trajectory point per batch it ranks. The first point after it was down folds in every
+    // result stored meanwhile and says so (resumed_after_pause_since): the lines break before that point (a null
+    // point) and the span is shaded, rather than drawn as if the ranking had moved straight between the two.
+    const resumed = (k) => k > 0 && known(history[k].resumed_after_pause_since);
+    const gaps = history.map((entry, k) => (resumed(k) ? { x0: history[k - 1].n_trials, x1: entry.n_trials,
+      label: `ranking paused (analyst down since ${fmt.time(entry.resumed_after_pause_since)}): `
+        + `${entry.n_trials - history[k - 1].n_trials} trials ranked at once when it came back` } : null)).filter(Boolean);
     const series = names.map((name, i) => ({ name, colorIndex: colorIndex(name),
       title: last.verdicts ? `${name}: ${VERDICTS[last.verdicts[i]] || last.verdicts[i]}` : name,
-      points: history.map((entry) => [entry.n_trials, entry.importances[i]]),
-      band: history.filter((entry) => entry.ci_low && entry.ci_high)
-        .map((entry) => [entry.n_trials, entry.ci_low[i], entry.ci_high[i]]) }));
+      points: history.flatMap((entry, k) => [...(resumed(k) ? [[entry.n_trials, null]] : []),
+        [entry.n_trials, entry.importances[i]]]),
+      band: history.flatMap((entry, k) => [...(resumed(k) ? [[entry.n_trials, null, null]] : []),
+        ...(entry.ci_low && entry.ci_high ? [[entry.n_trials, entry.ci_low[i], entry.ci_high[i]]] : [])]) }));
     const since = history.length ? history[history.length - 1].stable_since : null;
     Charts.lines($("trajectory-chart"), series, {
       xLabel: "completed trials", yLabel: "importance (share)", yMin: 0, yFormat: (v) => v.toFixed(2), xInteger: true,
-      marks: since ? [{ x: since, label: `stable since trial ${since}` }] : [] });
+      marks: since ? [{ x: since, label: `stable since trial ${since}` }] : [], gaps });
   }
 
   // --- comparison --------------------------------------------------------------------
@@ -270,6 +281,8 @@
     if (state.trial !== null && (!before || before.epochs !== event.epochs)) showCurve(state.trial);
   });
   document.addEventListener("themechange", () => { renderImportance(); });
+  // An analyst that stops sends no event: while the sweep runs, the summary (and its "ranking paused") is re-read.
+  setInterval(() => { if (!state.final) refreshSummary(); }, 5000);
 
   refreshSummary();
   refreshRanking();
