@@ -6,17 +6,19 @@ Playwright only drives it. A missing browser fails these tests: it never skips t
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from broker.store import Store
+from broker.store.services import ANALYST
 from tests.helpers import wait_until
 from tests.integration.conftest import TINY_NARROW, LiveStack
 from tests.webui.conftest import ranking_group, ranking_record, seed_sweep
 from tests.webui.server import WebServer
-from trials.records import Agreement
+from trials.records import Agreement, ServiceBeat
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -233,6 +235,62 @@ def test_verdicts_bands_and_agreement_render(browser: Browser, web_redis_url: st
         assert "Holm-adjusted p corrects" in page.inner_text("#importance-help dl")
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "sweep-verdicts.png"), full_page=True)
+        page.close()
+    finally:
+        server.stop()
+
+
+def test_monitor_shows_the_services_and_a_sweep_page_its_paused_ranking(
+    browser: Browser, web_redis_url: str, tmp_path: Path
+) -> None:
+    """The analyst's beat is written by the test: stale (down), then fresh; the pages follow without a reload."""
+    store = Store.from_url(web_redis_url)
+    stale = time.time() - 60
+    store.services.beat(ANALYST, ServiceBeat(pid=4242, host="head", started_at=stale, beat=stale))
+    sweep_id = seed_sweep(store, n_trials=40, n_results=30)
+    full, compact = ranking_record({"pooled": ranking_group([0.45, 0.30, 0.20, 0.05])})
+    for n, resumed in ((10, None), (20, None), (28, stale)):
+        store.rankings.save(
+            sweep_id,
+            full.model_copy(update={"n_results": n}),
+            compact.model_copy(update={"n_trials": n, "resumed_after_pause_since": resumed}),
+        )
+    server = WebServer(web_redis_url, tmp_path / "web.log")
+    server.start()
+    try:
+        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(f"{server.url}/sweeps/{sweep_id}")
+        page.wait_for_selector("#ranking-paused:not([hidden])")
+        banner = page.inner_text("#ranking-paused")
+        assert banner.startswith("Ranking paused since ") and banner.endswith("; 2 results waiting).")
+        page.wait_for_selector("#trajectory-chart g.gap", state="attached")
+        assert page.get_attribute("#trajectory-chart g.gap", "data-from") == "20"
+        assert page.get_attribute("#trajectory-chart g.gap", "data-to") == "28"
+        path = page.get_attribute("#trajectory-chart g.series[data-name=learning_rate] path", "d") or ""
+        assert path.count("M") == 2 and path.count("L") == 1, f"no line across the gap: {path}"
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "sweep-paused.png"), full_page=True)
+
+        monitor = browser.new_page(viewport={"width": 1440, "height": 900})
+        monitor.set_default_timeout(TIMEOUT_MS)
+        monitor.goto(f"{server.url}/")
+        monitor.wait_for_selector("#services-table tr[data-service=analyst][data-ok=false]")
+        states = monitor.eval_on_selector_all(
+            "#services-table tbody tr", "rows => rows.map(r => [r.dataset.service, r.dataset.ok])"
+        )
+        assert states == [["redis", "true"], ["analyst", "false"], ["web", "true"], ["trainer", "false"]]
+        analyst_row = monitor.inner_text("#services-table tr[data-service=analyst]")
+        assert "DOWN" in analyst_row and "4242" in analyst_row and "head" in analyst_row and "lag 30" in analyst_row
+        assert monitor.inner_text("#health-verdict") == "not ok"
+        monitor.screenshot(path=str(ARTIFACTS / "monitor-services.png"), full_page=True)
+
+        now = time.time()
+        store.services.beat(ANALYST, ServiceBeat(pid=4343, host="head", started_at=now, beat=now))
+        monitor.wait_for_selector("#services-table tr[data-service=analyst][data-ok=true]")
+        assert "4343" in monitor.inner_text("#services-table tr[data-service=analyst]")
+        page.wait_for_selector("#ranking-paused[hidden]", state="attached")
+        monitor.close()
         page.close()
     finally:
         server.stop()
