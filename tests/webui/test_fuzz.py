@@ -18,6 +18,7 @@ from broker.settings import Settings
 from broker.store import Store
 from tests.integration.conftest import tiny_spec
 from tests.webui.conftest import Members, bearer, seed_sweep
+from trials.records import Health
 from webui import create_app
 
 json_values = st.recursive(
@@ -35,6 +36,8 @@ query_values = st.dictionaries(
     max_size=4,
 )
 
+# The one documented 5xx: the health report of a pool that is not ok (here: no analyst, no trainer).
+HEALTH = "/api/health"
 FUZZ_LIMITS = {"submits_per_minute": 10**6, "bad_tokens_per_minute": 10**6, "max_queued_trials_per_member": 300}
 
 
@@ -84,6 +87,9 @@ def fuzz_operation(
             json=body if method == "post" else None,
             headers=bearer(who) if who else {},
         )
+        if url == HEALTH and response.status_code == 503:
+            Health.model_validate(response.get_json())  # the pool is not ok (no analyst here): a report, no failure
+            return
         seen[response.status_code] = seen.get(response.status_code, 0) + 1
         assert response.status_code < 500, (method, url, query, body, response.get_data(as_text=True)[:300])
 
