@@ -49,7 +49,8 @@ def test_a_killed_analyst_is_reported_down_its_sweep_paused_and_a_restart_catche
     live: LiveStack, api: FlaskClient
 ) -> None:
     first = live.start_analyst()
-    wait_until(lambda: (a := analyst_health(api))["ok"] and a["pid"] == first.pid, 60, what="the analyst's beat")
+    up = wait_until(lambda: (a := analyst_health(api))["ok"] and a["pid"] == first.pid and a, 60, what="its beat")
+    wait_until(lambda: analyst_health(api)["last_beat"] > up["last_beat"], 60, what="another beat while idle")
     assert api.get("/api/health").status_code == 200, "Redis, the analyst and a trainer are up"
 
     with live.holding() as holds:
