@@ -86,10 +86,26 @@ class Settings(BaseSettings):
     bad_tokens_per_minute: int = _setting(30, "requests with an unknown API token per client address per minute")
     events_interval_s: float = _setting(0.3, "how often a live-update stream looks for changes")
     events_max_s: float = _setting(300.0, "a live-update stream ends after this; the browser reconnects")
+    web_workers: int = _setting(2, "processes of `sweeprank web` (gunicorn workers, `--workers`)")
+    web_threads: int = _setting(
+        256, "threads per web process (`--threads`): each open page's live-update stream holds one"
+    )
+    web_keepalive_s: int = _setting(5, "an idle browser connection is kept open this long for its next request")
+    web_graceful_timeout_s: int = _setting(
+        5, "on SIGTERM or Ctrl-C, requests in progress get this long; live-update streams end at once"
+    )
+    web_access_log: bool = _setting(False, "log every request of `sweeprank web` to its standard output")
 
     # --- the command line's client ---
     url: str = _setting(DEFAULT_WEB_URL, "web server of `sweeprank submit/status/export/cancel` (`--url`)")
     token: SecretStr | None = _setting(None, "API token those commands send (`--token`)", shown="unset")
+
+    @field_validator("web_workers", "web_threads")
+    @classmethod
+    def _at_least_one(cls, count: int) -> int:
+        if count < 1:
+            raise ValueError(f"must be at least 1, not {count}")
+        return count
 
     @field_validator("fashion_mnist_dir", "data_dir", "torchvision_dir", "tfds_dir")
     @classmethod

@@ -1,0 +1,276 @@
+"""Web load: 200 open live-update streams plus 50 API requests/s against a stack with a running sweep.
+
+Starts a real stack (redis-server on a free port, a CPU trainer, the analyst) and a sweep of
+tiny trials, so rankings are stored all through the run. Then, for `sweeprank web` (gunicorn)
+and, with the same load for --baseline-duration, for Flask's development server (threaded,
+what `sweeprank web` ran before), it measures:
+  - API latency p50/p99/max over a mix of GET /api/queue, /api/sweeps, /api/sweeps/ID and
+    /api/sweeps/ID/ranking (goal: p99 <= 200 ms);
+  - errors: non-2xx answers, connection errors, and streams that ended before the run did (goal: 0);
+  - live-update delay: for each ranking the analyst stored during the run (its record's time)
+    and each stream, the time until that stream received a sweep "change" event with that
+    ranking count or a later one (goal: every stream within 1 s);
+  - the benchmark process's own CPU (cores), since clients and servers share the machine.
+and prints the ratios gunicorn / Flask's server.
+
+Usage: python bench/bench_web_load.py [--duration 60] [--sse-clients 200] [--rps 50] [--baseline-duration 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import random
+import resource
+import socket
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from broker.store import Store
+from sweeprank.stack import Stack, free_port, worker_command
+
+NARROW = {
+    "num_conv_layers": {"high": 2},
+    "num_filters": {"high": 16},
+    "fc_units": {"high": 64},
+    "batch_size": {"choices": [128]},
+    "epochs": {"high": 1},
+}
+# What `sweeprank web` ran before gunicorn.
+FLASK_DEV_SERVER = (
+    "import sys; from webui import create_app; create_app().run('127.0.0.1', int(sys.argv[1]), threaded=True)"
+)
+# Ranking updates stored this close to the end of a run may not have reached every stream yet.
+END_MARGIN_S = 2.0
+
+
+@dataclass
+class Stream:
+    """One live-update client on its own thread: when it first saw each ranking count."""
+
+    port: int
+    sweep_id: str
+    stop: threading.Event
+    seen: dict[int, float] = field(default_factory=dict)
+    dropped: int = 0
+    connect_errors: int = 0
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                self._follow()
+            except OSError:
+                if not self.stop.is_set():
+                    self.connect_errors += 1
+                    time.sleep(0.5)
+
+    def _follow(self) -> None:
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as sock:
+            sock.sendall(b"GET /events HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n")
+            sock.settimeout(1.0)
+            buffer = b""
+            while not self.stop.is_set():
+                try:
+                    chunk = sock.recv(65536)
+                except TimeoutError:
+                    continue
+                if not chunk:
+                    self.dropped += 1  # the server ended the stream while the run went on
+                    return
+                now = time.time()
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    if line.startswith(b"data: {") and b'"rankings"' in line:
+                        self._saw(json.loads(line[6:]), now)
+
+    def _saw(self, data: dict[str, object], now: float) -> None:
+        rankings = data.get("rankings")
+        if data.get("sweep_id") == self.sweep_id and isinstance(rankings, int):
+            # A later count covers the ones before it: the page refetches the latest ranking.
+            for count in range(1, rankings + 1):
+                self.seen.setdefault(count, now)
+
+
+@dataclass
+class ApiLoad:
+    port: int
+    paths: list[str]
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+
+    def one(self) -> None:
+        path = random.choice(self.paths)
+        started = time.perf_counter()
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            connection.request("GET", path)
+            response = connection.getresponse()
+            response.read()
+            connection.close()
+            ok = 200 <= response.status < 300
+        except OSError:
+            ok = False
+        self.latencies.append(time.perf_counter() - started)
+        if not ok:
+            self.errors += 1
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+@dataclass
+class Figures:
+    name: str
+    api_p50_ms: float
+    api_p99_ms: float
+    api_max_ms: float
+    api_requests: int
+    errors: int
+    delay_p50_ms: float
+    delay_p99_ms: float
+    delay_max_ms: float
+    within_1s: float
+    pairs: int
+    missed: int
+    client_cores: float
+
+    def print(self) -> None:
+        print(
+            f"{self.name}: API p50 {self.api_p50_ms:.1f} ms  p99 {self.api_p99_ms:.1f} ms  max {self.api_max_ms:.1f} ms"
+            f" ({self.api_requests} requests); errors {self.errors}\n"
+            f"  live updates: delay p50 {self.delay_p50_ms:.0f} ms  p99 {self.delay_p99_ms:.0f} ms"
+            f"  max {self.delay_max_ms:.0f} ms; within 1 s {100 * self.within_1s:.1f} % of {self.pairs}"
+            f" (stream, ranking) pairs, {self.missed} never received; bench client used {self.client_cores:.2f} cores"
+        )
+
+
+def measure(name: str, port: int, store: Store, sweep_id: str, args: argparse.Namespace, duration: float) -> Figures:
+    stop = threading.Event()
+    streams = [Stream(port, sweep_id, stop) for _ in range(args.sse_clients)]
+    threads = [threading.Thread(target=s.run, daemon=True) for s in streams]
+    for thread in threads:
+        thread.start()
+    time.sleep(2.0)  # let every stream connect and take its baseline before counting
+    paths = ["/api/queue", "/api/sweeps", f"/api/sweeps/{sweep_id}", f"/api/sweeps/{sweep_id}/ranking"]
+    load = ApiLoad(port, paths)
+    usage_before = resource.getrusage(resource.RUSAGE_SELF)
+    started = time.time()
+    with ThreadPoolExecutor(max_workers=64) as pool:
+        next_at = time.monotonic()
+        while time.time() - started < duration:
+            pool.submit(load.one)
+            next_at += 1.0 / args.rps
+            time.sleep(max(0.0, next_at - time.monotonic()))
+    ended = time.time()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    time.sleep(END_MARGIN_S)
+    stop.set()
+    for thread in threads:
+        thread.join(5)
+    cpu = (usage.ru_utime - usage_before.ru_utime) + (usage.ru_stime - usage_before.ru_stime)
+
+    history = store.rankings.history(sweep_id)
+    updates = [(count, entry.time) for count, entry in enumerate(history, 1) if started <= entry.time <= ended]
+    delays, missed = [], 0
+    for stream in streams:
+        for count, stored in updates:
+            if count in stream.seen:
+                delays.append(stream.seen[count] - stored)
+            else:
+                missed += 1
+    pairs = len(delays) + missed
+    return Figures(
+        name=name,
+        api_p50_ms=1000 * percentile(load.latencies, 0.50),
+        api_p99_ms=1000 * percentile(load.latencies, 0.99),
+        api_max_ms=1000 * max(load.latencies, default=float("nan")),
+        api_requests=len(load.latencies),
+        errors=load.errors + sum(s.dropped + s.connect_errors for s in streams),
+        delay_p50_ms=1000 * percentile(delays, 0.50),
+        delay_p99_ms=1000 * percentile(delays, 0.99),
+        delay_max_ms=1000 * max(delays, default=float("nan")),
+        within_1s=sum(d <= 1.0 for d in delays) / pairs if pairs else float("nan"),
+        pairs=pairs,
+        missed=missed,
+        client_cores=cpu / (ended - started),
+    )
+
+
+def wait_for(probe, timeout_s: float = 120.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while not (value := probe()):
+        if time.monotonic() > deadline:
+            raise SystemExit("timed out; see the logs")
+        time.sleep(0.1)
+    return value
+
+
+def answers(port: int) -> bool:
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        connection.request("GET", "/api/queue")
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of load on `sweeprank web`")
+    parser.add_argument("--baseline-duration", type=float, default=20.0, help="seconds on Flask's dev server")
+    parser.add_argument("--sse-clients", type=int, default=200)
+    parser.add_argument("--rps", type=float, default=50.0)
+    parser.add_argument("--trials", type=int, default=2000, help="trials of the sweep (it must outlast the run)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        stack = Stack(log_dir=Path(tmp))
+        url = stack.start_redis(Path(tmp) / "redis", free_port())
+        stack.env.update(SWEEPRANK_REDIS_URL=url, SWEEPRANK_DEVICE="cpu", SWEEPRANK_TORCH_THREADS="1")
+        try:
+            store = Store.from_url(url)
+            stack.spawn("trainer", worker_command(name="bench@%h", device="cpu", concurrency=1))
+            stack.spawn("analyst", [sys.executable, "-m", "sweeprank", "analyst", "--bootstrap", "50"])
+            web_port, dev_port = free_port(), free_port()
+            stack.spawn("web", [sys.executable, "-m", "sweeprank", "web", "--port", str(web_port)])
+            stack.spawn("flask-dev", [sys.executable, "-c", FLASK_DEV_SERVER, str(dev_port)])
+            wait_for(lambda: list(store.workers.live(30)))
+            wait_for(lambda: answers(web_port) and answers(dev_port))
+            token = store.users.add("bench", admin=True)
+            spec = {"owner": "bench", "name": "web load", "datasets": ["digits"], "n_trials": args.trials}
+            connection = http.client.HTTPConnection("127.0.0.1", web_port, timeout=30)
+            body = json.dumps({**spec, "narrow": NARROW})
+            headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+            connection.request("POST", "/api/sweeps", body, headers)
+            sweep_id = json.loads(connection.getresponse().read())["id"]
+            wait_for(lambda: len(store.rankings.history(sweep_id)) >= 2, 300)  # trials and rankings are flowing
+            print(
+                f"load: {args.sse_clients} live-update streams + {args.rps:g} API requests/s; sweep {sweep_id} running"
+            )
+            ours = measure("sweeprank web (gunicorn)", web_port, store, sweep_id, args, args.duration)
+            ours.print()
+            theirs = measure("Flask dev server (threaded)", dev_port, store, sweep_id, args, args.baseline_duration)
+            theirs.print()
+            print(
+                f"ratio gunicorn / Flask dev server: API p99 {ours.api_p99_ms / theirs.api_p99_ms:.2f}x; "
+                f"live-update delay p99 {ours.delay_p99_ms / theirs.delay_p99_ms:.2f}x; "
+                f"errors {ours.errors} vs {theirs.errors}"
+            )
+            n_results = store.sweeps.get(sweep_id).n_final
+            print(f"the sweep had {n_results} results and {len(store.rankings.history(sweep_id))} rankings by the end")
+        finally:
+            stack.stop()
+
+
+if __name__ == "__main__":
+    main()
