@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ import redis
 
 from broker.store import Store
 from sweeprank.client import Client
+from sweeprank.stack_state import STATE_FILE
 from tests.cli.stack_up import TINY_SPEC, UpStack, alive, process_tree, start_up, wait_for_new_pid
 from tests.helpers import wait_until
 from trials.errors import SweeprankError
@@ -95,12 +97,43 @@ def test_a_killed_web_server_comes_back_on_its_port(stack_up: UpStack) -> None:
     print(f"\nweb kill -> back in {time.monotonic() - killed_at:.1f} s")
 
 
-def test_each_restart_is_one_line_on_ups_output(stack_up: UpStack) -> None:
-    stack_up.stop()
+def test_each_restart_is_one_line_on_ups_output_and_sigterm_stops_the_stack(stack_up: UpStack) -> None:
+    stack_up.process.send_signal(signal.SIGTERM)
+    assert stack_up.process.wait(90) == 0
     assert stack_up.process.stdout is not None
     output = stack_up.process.stdout.read()
     for label in ("analyst", "redis", "web"):
         assert f"restarting {label} (exit -9), attempt 1 in 1 s" in output, output
+    assert "stopping sweeprank" in output and not (stack_up.data_dir / STATE_FILE).exists()
+
+
+def test_a_child_that_keeps_dying_stops_the_stack_with_one_message(tmp_path: Path) -> None:
+    stack = start_up(tmp_path)
+    children = process_tree(stack.process.pid)
+    web = stack.state().pids["web"]
+    port = int(stack.url.rsplit(":", 1)[1])
+    with socket.socket() as squatter:
+        kill(web)
+        wait_until(lambda: not alive(web), 60, what="the web server to die")
+        # Whatever now holds the web port makes every restart of the web server fail.
+        wait_until(lambda: bind(squatter, port), 60, what="the web port to be free")
+        assert stack.process.wait(300) == 1
+    assert stack.process.stdout is not None
+    output = stack.process.stdout.read()
+    assert "restarting web (exit -9), attempt 1 in 1 s" in output
+    assert "giving up, stopping sweeprank: web died 5 times within 600 s (last exit" in output, output
+    assert f"see {tmp_path / 'logs' / 'web.log'}" in output
+    assert not (tmp_path / STATE_FILE).exists()
+    wait_until(lambda: not any(alive(p) for p in children), 60, what="every child to stop")
+
+
+def bind(sock: socket.socket, port: int) -> bool:
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError:
+        return False
+    sock.listen()
+    return True
 
 
 def test_killing_up_with_sigkill_leaves_no_child(tmp_path: Path) -> None:
@@ -114,7 +147,8 @@ def test_killing_up_with_sigkill_leaves_no_child(tmp_path: Path) -> None:
         killed_at = time.monotonic()
         stack.process.kill()
         stack.process.wait()
-        wait_until(lambda: not any(alive(p) for p in tree), 120, what="every child of the killed `up` to exit")
+        # Generous: the trainer's shutdown hooks each ride out the Redis that died with it (about 30 s each).
+        wait_until(lambda: not any(alive(p) for p in tree), 300, what="every child of the killed `up` to exit")
         print(f"\nup kill -9 -> its {len(tree)} descendants gone in {time.monotonic() - killed_at:.1f} s")
     finally:
         for pid in tree:
