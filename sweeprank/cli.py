@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from broker.settings import Settings, process_settings
-from sweeprank import rank
+from sweeprank import rank, stack_state
 from sweeprank.client import Client
 from sweeprank.report import (
     follow,
@@ -53,12 +53,19 @@ DEMO_SPEC: dict[str, Any] = {
 
 def _client(args: argparse.Namespace, settings: Settings) -> Client:
     token = args.token or (settings.token.get_secret_value() if settings.token is not None else None)
-    return Client(args.url or settings.url, token=token)
+    return Client(stack_state.web_url(args.url, settings, Path(args.data_dir)), token=token)
 
 
 def _add_client_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", help="web server URL (default: the url setting, SWEEPRANK_URL)")
+    parser.add_argument("--url", help="web server URL (default: SWEEPRANK_URL, else the `up` running in --data-dir)")
     parser.add_argument("--token", help="API token (default: the token setting, SWEEPRANK_TOKEN)")
+    stack_state.add_data_dir_option(parser)
+
+
+def _with_stack_redis(args: argparse.Namespace, settings: Settings) -> Settings:
+    return settings.model_copy(
+        update={"redis_url": stack_state.redis_url(args.redis_url, settings, Path(args.data_dir))}
+    )
 
 
 # --- commands ---------------------------------------------------------------------
@@ -137,7 +144,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from sweeprank.stack import worker_command
 
     # The Celery worker reads its settings from the environment it is given (set here, not read).
-    env = dict(os.environ)
+    env = {**os.environ, "SWEEPRANK_REDIS_URL": _with_stack_redis(args, settings).redis_url}
     if args.gpu is not None:
         env.update(CUDA_VISIBLE_DEVICES=args.gpu, SWEEPRANK_DEVICE="cuda")
         command = worker_command(name=f"gpu{args.gpu}@%h", device="cuda", concurrency=args.trials_per_gpu)
@@ -153,6 +160,7 @@ def cmd_analyst(args: argparse.Namespace, settings: Settings) -> int:
     from broker.store import Store
     from workers.analyst import Analyst, RankingParams
 
+    settings = _with_stack_redis(args, settings)
     store = Store.from_url(settings.redis_url)
     analyst = Analyst(
         store,
@@ -186,7 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", help="run the whole stack locally (Redis, trainers, analyst, web)")
     up.add_argument("--redis-url", help="use this Redis instead of starting one")
-    up.add_argument("--data-dir", default="var", help="Redis data (AOF) and logs")
+    up.add_argument(
+        "--data-dir", default=stack_state.DEFAULT_DATA_DIR, help="Redis data (AOF), logs and the stack's state file"
+    )
     up.add_argument("--host", default="127.0.0.1")
     up.add_argument("--port", type=int, default=8000)
     up.add_argument(
@@ -203,6 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--concurrency", type=int, default=1, help="CPU trainer processes")
     worker.add_argument("--threads", type=int, default=1, help="torch threads per CPU process")
     worker.add_argument("--name", help="worker name (default cpu@HOST)")
+    stack_state.add_redis_options(worker)
     worker.set_defaults(func=cmd_worker)
 
     analyst = sub.add_parser("analyst", help="the analyst: incremental rankings from the result stream")
@@ -210,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyst.add_argument("--sigma", type=float, default=20.0)
     analyst.add_argument("--bootstrap", type=int, default=200)
     analyst.add_argument("--seed", type=int, default=0)
+    stack_state.add_redis_options(analyst)
     analyst.set_defaults(func=cmd_analyst)
 
     web = sub.add_parser("web", help="the web server (JSON API and pages)")

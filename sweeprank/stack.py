@@ -1,11 +1,13 @@
 """Starting the processes of a sweeprank stack: Redis, trainers, analyst, web.
 
-Each is a child process; `Stack` stops them in reverse order on exit.
+Each is a child process that dies with this one (Linux); `Stack` restarts one with the
+command it was first started with (sweeprank/supervisor.py) and stops them in reverse order.
 """
 
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import shutil
 import signal
@@ -27,13 +29,19 @@ class StackError(SweeprankError):
     pass
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: if `sweeprank up` itself is killed, its children follow (Linux)."""
+def _die_with_parent(parent_pid: int) -> None:
+    """In the child before exec: if `sweeprank up` itself is killed, its children follow (Linux).
+
+    The kernel sends the signal when the *thread* that forked the child ends, so children are
+    spawned from the main thread only. SIGTERM lets a Celery parent take its pool children along.
+    """
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     except OSError:
-        pass  # not Linux: children outlive a killed parent, as usual
+        return  # not Linux: children outlive a killed parent, as usual
+    if os.getppid() != parent_pid:
+        os._exit(1)  # the parent died between fork and prctl: no signal would ever come
 
 
 def redact_url(url: str) -> str:
@@ -136,14 +144,36 @@ class Stack:
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     children: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
     log_dir: Path | None = None
+    commands: dict[str, tuple[list[str], dict[str, str]]] = field(default_factory=dict)
 
     def spawn(self, label: str, command: list[str], extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        out = open(self.log_dir / f"{label}.log", "ab") if self.log_dir else subprocess.DEVNULL  # noqa: SIM115
-        process = subprocess.Popen(
-            command, env={**self.env, **(extra_env or {})}, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        process = self._popen(label, command, extra_env or {})
+        self.commands[label] = (command, extra_env or {})
         self.children.append((label, process))
         return process
+
+    def respawn(self, label: str) -> subprocess.Popen[bytes]:
+        """Start `label` again as it was first started, in its old place in the stop order."""
+        command, extra_env = self.commands[label]
+        process = self._popen(label, command, extra_env)
+        index = next(i for i, (name, _) in enumerate(self.children) if name == label)
+        self.children[index] = (label, process)
+        return process
+
+    def _popen(self, label: str, command: list[str], extra_env: dict[str, str]) -> subprocess.Popen[bytes]:
+        log = self.log_dir / f"{label}.log" if self.log_dir else os.devnull
+        with open(log, "ab") as out:  # the child keeps its own copy of the descriptor
+            return subprocess.Popen(
+                command,
+                env={**self.env, **extra_env},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=functools.partial(_die_with_parent, os.getpid()),
+            )
+
+    def pids(self) -> dict[str, int]:
+        return {label: process.pid for label, process in self.children}
 
     def start_redis(self, data_dir: Path, port: int) -> str:
         data_dir.mkdir(parents=True, exist_ok=True)

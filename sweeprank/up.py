@@ -1,9 +1,11 @@
-"""`sweeprank up`: the whole local stack in one command, stopped cleanly by Ctrl-C."""
+"""`sweeprank up`: the whole local stack in one command, kept alive by restarts, stopped cleanly by Ctrl-C."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,8 @@ from typing import Any
 from sweeprank.client import Client
 from sweeprank.report import follow, print_final
 from sweeprank.stack import Stack, StackError, free_port, redact_url, visible_gpus
+from sweeprank.stack_state import StackState, remove_state, running_stack, write_state
+from sweeprank.supervisor import GiveUp, Supervisor
 from trials.errors import SweeprankError
 
 TOKEN_FILE = "admin-token"
@@ -39,13 +43,36 @@ def _admin_token(redis_url: str, data_dir: Path) -> str:
     return token
 
 
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def _run_demo(client: Client, spec: dict[str, Any], web_url: str) -> None:
+    """On a thread, so that the main thread keeps supervising (and spawning) the children."""
+    try:
+        created = client.post("/api/sweeps", spec)
+        _say(f"demo sweep {created['id']} submitted: {web_url}/sweeps/{created['id']}")
+        print_final(client, created["id"], follow(client, created["id"]))
+        _say(f"\nThe web UI stays up at {web_url} ; Ctrl-C stops everything.")
+    except SweeprankError as err:
+        _say(f"the demo sweep stopped being followed: {err}")
+
+
+def _client_url(host: str, port: int) -> str:
+    """Where a client on this host reaches a server bound to host (a wildcard is not an address)."""
+    return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{port}"
+
+
 def run_up(args: argparse.Namespace, demo_spec: dict[str, Any] | None) -> int:
     data_dir = Path(args.data_dir).resolve()
+    if (running := running_stack(data_dir)) is not None:
+        raise StackError(f"a sweeprank stack already runs in {data_dir} (pid {running.up_pid}): {running.web_url}")
     log_dir = data_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     stack = Stack(log_dir=log_dir)
     # SIGTERM (e.g. from a supervisor) stops the stack like Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    wrote_state = False
     try:
         url = args.redis_url or stack.start_redis(data_dir / "redis", free_port())
         stack.env["SWEEPRANK_REDIS_URL"] = url
@@ -55,26 +82,38 @@ def run_up(args: argparse.Namespace, demo_spec: dict[str, Any] | None) -> int:
             cpu_workers=args.cpu_workers, threads=args.threads, gpus=gpus, trials_per_gpu=args.trials_per_gpu
         )
         stack.start_analyst()
-        web_url = stack.start_web(args.host, args.port)
+        stack.start_web(args.host, args.port)
+        web_url = _client_url(args.host, args.port)
         client = Client(web_url, token=token)
         _wait_for_web(client, stack)
-        trainers = f"{len(gpus)} GPU worker(s)" if gpus else f"{args.cpu_workers} CPU trainer process(es)"
-        print(f"sweeprank is up: web UI and API at {web_url} ; Redis {redact_url(url)} ; {trainers}; logs in {log_dir}")
-        print(
-            f"log in as admin with the token in {data_dir / TOKEN_FILE} ; `sweeprank user add NAME` adds members",
-            flush=True,
+        state = StackState(
+            up_pid=os.getpid(),
+            redis_url=url,
+            web_url=web_url,
+            log_dir=str(log_dir),
+            started_at=time.time(),
+            pids=stack.pids(),
         )
+        write_state(data_dir, state)
+        wrote_state = True
+        trainers = f"{len(gpus)} GPU worker(s)" if gpus else f"{args.cpu_workers} CPU trainer process(es)"
+        _say(f"sweeprank is up: web UI and API at {web_url} ; Redis {redact_url(url)} ; {trainers}; logs in {log_dir}")
+        _say(f"log in as admin with the token in {data_dir / TOKEN_FILE} ; `sweeprank user add NAME` adds members")
         if demo_spec:
-            created = client.post("/api/sweeps", demo_spec)
-            print(f"demo sweep {created['id']} submitted: {web_url}/sweeps/{created['id']}")
-            print_final(client, created["id"], follow(client, created["id"]))
-            print(f"\nThe web UI stays up at {web_url} ; Ctrl-C stops everything.")
-        while not stack.dead():
-            time.sleep(1.0)
-        print(f"stopping: {stack.dead()} exited; see {log_dir}")
+            threading.Thread(target=_run_demo, args=(client, demo_spec, web_url), daemon=True).start()
+        Supervisor(
+            stack,
+            say=_say,
+            on_restart=lambda: write_state(data_dir, state.model_copy(update={"pids": stack.pids()})),
+        ).run()
+        return 1  # run() only ends by raising
+    except GiveUp as err:
+        _say(f"giving up, stopping sweeprank: {err}")
         return 1
     except KeyboardInterrupt:
-        print("\nstopping sweeprank ...")
+        _say("\nstopping sweeprank ...")
         return 0
     finally:
+        if wrote_state:
+            remove_state(data_dir)
         stack.stop()

@@ -5,15 +5,18 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from pathlib import Path
 from typing import Any
 
 from broker.settings import Settings
+from sweeprank import stack_state
 
 
 def add_user_command(args: argparse.Namespace, settings: Settings) -> int:
     from broker.store import Store
 
-    users = Store.from_url(settings.redis_url, ride_out_restarts=False).users
+    url = stack_state.redis_url(args.redis_url, settings, Path(args.data_dir))
+    users = Store.from_url(url, ride_out_restarts=False).users
     password = None
     if args.password:
         # stdin when piped, so scripts can set one; a prompt otherwise (never on the command line).
@@ -32,4 +35,5 @@ def add_parser(subparsers: Any) -> None:
     add.add_argument("name")
     add.add_argument("--admin", action="store_true", help="may act on every member's sweeps")
     add.add_argument("--password", action="store_true", help="also set a password (read from stdin or a prompt)")
+    stack_state.add_redis_options(add)
     add.set_defaults(func=add_user_command)

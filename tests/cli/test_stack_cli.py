@@ -1,12 +1,9 @@
-"""`sweeprank up` starts the whole stack; the client commands drive it; Ctrl-C stops every child."""
+"""`sweeprank up` starts the whole stack; the client commands find and drive it; Ctrl-C stops every child."""
 
 from __future__ import annotations
 
 import csv
-import os
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,87 +11,20 @@ import pytest
 import redis
 import yaml
 
-from sweeprank.stack import free_port
+from sweeprank.stack_state import STATE_FILE
+from tests.cli.stack_up import TINY_SPEC, UpStack, alive, process_tree, start_up, sweeprank
 from tests.helpers import wait_until
-
-TINY_SPEC = {
-    "owner": "ann",
-    "name": "cli sweep",
-    "datasets": ["digits"],
-    "n_trials": 6,
-    "seed": 2,
-    "narrow": {
-        "num_conv_layers": {"high": 2},
-        "num_filters": {"high": 16},
-        "fc_units": {"high": 64},
-        "batch_size": {"choices": [128]},
-        "epochs": {"high": 1},
-    },
-}
-
-
-def sweeprank(*args: str, token: str | None = None, timeout_s: float = 120) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SWEEPRANK_TOKEN": token} if token else None
-    return subprocess.run(
-        [sys.executable, "-m", "sweeprank", *args], capture_output=True, text=True, timeout=timeout_s, env=env
-    )
-
-
-def admin_token(data_dir: Path) -> str:
-    return (data_dir / "admin-token").read_text().strip()
-
-
-def processes_with(marker: str) -> list[int]:
-    """Pids whose environment holds marker (the stack's own Redis URL is in every child's)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and int(entry.name) != os.getpid():
-            try:
-                if marker.encode() in (entry / "environ").read_bytes():
-                    pids.append(int(entry.name))
-            except OSError:
-                continue
-    return pids
-
-
-UpStack = tuple[subprocess.Popen[str], str, Path, str]
 
 
 @pytest.fixture(scope="module")
 def stack_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpStack]:
-    data_dir = tmp_path_factory.mktemp("up")
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "sweeprank",
-            "up",
-            "--data-dir",
-            str(data_dir),
-            "--port",
-            str(port),
-            "--cpu-workers",
-            "1",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert process.stdout is not None
-    banner = process.stdout.readline()
-    assert "sweeprank is up" in banner, banner + process.stdout.read()
-    assert "log in as admin" in process.stdout.readline()
-    redis_url = banner.split("Redis ")[1].split(" ;")[0]
-    yield process, f"http://127.0.0.1:{port}", data_dir, redis_url
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        process.wait(60)
+    stack = start_up(tmp_path_factory.mktemp("up"))
+    yield stack
+    stack.stop()
 
 
 def test_submit_follows_the_sweep_and_prints_the_ranking(stack_up: UpStack, tmp_path: Path) -> None:
-    _, url, data_dir, _ = stack_up
-    token = admin_token(data_dir)
+    url, token = stack_up.url, stack_up.admin_token()
     spec_file = tmp_path / "spec.yaml"
     spec_file.write_text(yaml.safe_dump(TINY_SPEC))
     anonymous = sweeprank("submit", str(spec_file), "--url", url)
@@ -120,22 +50,16 @@ def test_submit_follows_the_sweep_and_prints_the_ranking(stack_up: UpStack, tmp_
 
 
 def test_bad_spec_is_one_line_with_the_field(stack_up: UpStack, tmp_path: Path) -> None:
-    _, url, data_dir, _ = stack_up
     spec_file = tmp_path / "bad.yaml"
     spec_file.write_text(yaml.safe_dump({**TINY_SPEC, "n_trials": -1}))
-    done = sweeprank("submit", str(spec_file), "--url", url, token=admin_token(data_dir))
+    done = sweeprank("submit", str(spec_file), "--url", stack_up.url, token=stack_up.admin_token())
     assert done.returncode == 2 and "n_trials" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_a_new_member_submits_from_options(stack_up: UpStack) -> None:
-    _, url, _, redis_url = stack_up
-    added = subprocess.run(
-        [sys.executable, "-m", "sweeprank", "user", "add", "bob"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "SWEEPRANK_REDIS_URL": redis_url},
-        timeout=60,
-    )
+def test_a_new_member_is_added_and_submits_with_no_settings_but_the_data_dir(stack_up: UpStack) -> None:
+    # No SWEEPRANK_ variable and no URL: the commands find the stack by its state file.
+    data_dir = str(stack_up.data_dir)
+    added = sweeprank("user", "add", "bob", "--data-dir", data_dir, timeout_s=60)
     assert added.returncode == 0, added.stderr
     token = added.stdout.strip().split()[-1]
     done = sweeprank(
@@ -148,24 +72,45 @@ def test_a_new_member_submits_from_options(stack_up: UpStack) -> None:
         "1",
         "--max-train",
         "300",
-        "--url",
-        url,
+        "--data-dir",
+        data_dir,
         token=token,
     )
     assert done.returncode == 0, done.stderr
     sweep_id = done.stdout.split("submitted sweep ")[1].split()[0]
-    status = sweeprank("status", "--url", url)
+    status = sweeprank("status", "--data-dir", data_dir)
     assert any(line.split()[:2] == [sweep_id, "bob"] for line in status.stdout.splitlines()), status.stdout
     assert "2/2 completed" in done.stdout
 
 
+@pytest.mark.parametrize("command", [["user", "add", "bob"], ["status"], ["export", "sw1"], ["analyst"]])
+def test_with_no_stack_a_command_says_in_one_line_how_to_point_it_at_a_pool(command: list[str], tmp_path: Path) -> None:
+    done = sweeprank(*command, "--data-dir", str(tmp_path), timeout_s=60)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+    assert f"no sweeprank stack found in {tmp_path}: start one with `sweeprank up`" in done.stderr
+    assert "--url/--redis-url (SWEEPRANK_URL/SWEEPRANK_REDIS_URL)" in done.stderr
+
+
+def test_a_second_up_in_the_same_data_dir_is_refused(stack_up: UpStack) -> None:
+    done = sweeprank("up", "--data-dir", str(stack_up.data_dir), "--port", "1", timeout_s=60)
+    assert done.returncode == 2 and "a sweeprank stack already runs in" in done.stderr, done.stderr
+
+
+def test_the_state_file_is_the_operators_alone(stack_up: UpStack) -> None:
+    state = stack_up.state()
+    assert (stack_up.data_dir / STATE_FILE).stat().st_mode & 0o777 == 0o600
+    assert (state.up_pid, state.web_url, state.redis_url) == (stack_up.process.pid, stack_up.url, stack_up.redis_url)
+    assert set(state.pids) == {"redis", "trainer-cpu", "analyst", "web"}
+
+
 def test_ctrl_c_stops_every_child(stack_up: UpStack) -> None:
-    process, _, data_dir, redis_url = stack_up
-    children = [p for p in processes_with(f"SWEEPRANK_REDIS_URL={redis_url}\0") if p != process.pid]
-    assert len(children) >= 3, "trainer (parent + child), analyst, web"
-    process.send_signal(signal.SIGINT)
-    assert process.wait(60) == 0
-    wait_until(lambda: not any(Path(f"/proc/{p}").exists() for p in children), 20, what="children to exit")
-    assert (data_dir / "redis" / "appendonlydir").is_dir(), "Redis ran with AOF in the data directory"
+    children = process_tree(stack_up.process.pid)
+    assert len(children) >= 5, "redis, trainer (parent + child), analyst, web"
+    stack_up.process.send_signal(signal.SIGINT)
+    assert stack_up.process.wait(60) == 0
+    wait_until(lambda: not any(alive(p) for p in children), 20, what="children to exit")
+    assert not (stack_up.data_dir / STATE_FILE).exists(), "a stopped stack leaves no state file"
+    assert (stack_up.data_dir / "redis" / "appendonlydir").is_dir(), "Redis ran with AOF in the data directory"
     with pytest.raises(redis.ConnectionError):
-        redis.Redis.from_url(redis_url, socket_connect_timeout=1).ping()
+        redis.Redis.from_url(stack_up.redis_url, socket_connect_timeout=1).ping()

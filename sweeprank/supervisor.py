@@ -1,0 +1,109 @@
+"""Keeping `sweeprank up`'s children alive: restart whichever dies, with backoff, and give up on a crash loop.
+
+A dead child is started again with the command it was first started with: Redis on the same
+port from its AOF, the analyst, the web server, a trainer. Meanwhile the others ride the gap
+out (clients retry across Redis restarts); if one of them dies too, it is restarted in turn,
+so nothing cascades. Restarts happen on the thread that runs `Supervisor.run` (the main
+thread), because a child's parent-death signal is tied to the thread that forked it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sweeprank.stack import Stack, StackError
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    first_delay_s: float = 1.0
+    max_delay_s: float = 30.0
+    # A child that ran this long had recovered: its next death starts again at first_delay_s.
+    stable_after_s: float = 60.0
+    # A child that dies this often within window_s is in a crash loop that restarts will not fix.
+    give_up_after: int = 5
+    window_s: float = 600.0
+
+
+class GiveUp(StackError):
+    """A child keeps dying: the whole stack stops."""
+
+
+@dataclass
+class RestartBudget:
+    """One child's restart history: the delay before its next start, or None to give up."""
+
+    policy: RestartPolicy
+    streak: int = 0
+    deaths: deque[float] = field(default_factory=deque)
+
+    def next_delay(self, died_at: float, uptime_s: float) -> float | None:
+        if uptime_s >= self.policy.stable_after_s:
+            self.streak = 0
+        self.deaths.append(died_at)
+        while self.deaths and self.deaths[0] < died_at - self.policy.window_s:
+            self.deaths.popleft()
+        if len(self.deaths) >= self.policy.give_up_after:
+            return None
+        delay = min(self.policy.first_delay_s * 2**self.streak, self.policy.max_delay_s)
+        self.streak += 1
+        return delay
+
+
+@dataclass
+class _Child:
+    budget: RestartBudget
+    started_at: float
+    restart_at: float | None = None
+
+
+class Supervisor:
+    """Watches a started `Stack`; `run` returns only by raising GiveUp (or KeyboardInterrupt)."""
+
+    def __init__(
+        self,
+        stack: Stack,
+        policy: RestartPolicy | None = None,
+        *,
+        say: Callable[[str], None] = print,
+        on_restart: Callable[[], None] = lambda: None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.stack = stack
+        self.policy = policy or RestartPolicy()
+        self.say = say
+        self.on_restart = on_restart
+        self.clock = clock
+        now = clock()
+        self.children = {label: _Child(RestartBudget(self.policy), now) for label, _ in stack.children}
+
+    def run(self, poll_s: float = 0.2) -> None:
+        while True:
+            self.check()
+            time.sleep(poll_s)
+
+    def check(self) -> None:
+        """Notice deaths and schedule their restarts; start the restarts that are due."""
+        now = self.clock()
+        for label, process in list(self.stack.children):
+            child = self.children[label]
+            code = process.poll()
+            if child.restart_at is None and code is not None:
+                delay = child.budget.next_delay(now, now - child.started_at)
+                if delay is None:
+                    raise GiveUp(
+                        f"{label} died {self.policy.give_up_after} times within {self.policy.window_s:g} s "
+                        f"(last exit {code}); see {self._log_of(label)}"
+                    )
+                child.restart_at = now + delay
+                self.say(f"restarting {label} (exit {code}), attempt {child.budget.streak} in {delay:g} s")
+            if child.restart_at is not None and now >= child.restart_at:
+                self.stack.respawn(label)
+                child.started_at, child.restart_at = now, None
+                self.on_restart()
+
+    def _log_of(self, label: str) -> str:
+        return str(self.stack.log_dir / f"{label}.log") if self.stack.log_dir else "its output"

@@ -1,0 +1,155 @@
+"""`sweeprank up` restarts a killed Redis, analyst or web server, and its children die with it.
+
+Each test prints its figures (run pytest with -s to see them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from broker.store import Store
+from sweeprank.client import Client
+from sweeprank.stack_state import STATE_FILE
+from tests.cli.stack_up import TINY_SPEC, UpStack, alive, process_tree, start_up, wait_for_new_pid
+from tests.helpers import wait_until
+from trials.errors import SweeprankError
+
+
+@pytest.fixture(scope="module")
+def stack_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpStack]:
+    stack = start_up(tmp_path_factory.mktemp("supervised"))
+    yield stack
+    stack.stop()
+
+
+def kill(pid: int, sig: signal.Signals = signal.SIGKILL) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+
+
+def answers(client: Client) -> bool:
+    try:
+        client.get("/api/queue")
+    except SweeprankError:
+        return False
+    return True
+
+
+def test_a_killed_analyst_comes_back_and_ranks_what_arrived_while_it_was_gone(stack_up: UpStack) -> None:
+    store = Store.from_url(stack_up.redis_url)
+    analyst = stack_up.state().pids["analyst"]
+    # Frozen, the analyst ranks nothing while the trainers store every result: a backlog to catch up on.
+    kill(analyst, signal.SIGSTOP)
+    try:
+        spec = {**TINY_SPEC, "n_trials": 3, "name": "backlog"}
+        sweep_id = Client(stack_up.url, token=stack_up.admin_token()).post("/api/sweeps", spec)["id"]
+        wait_until(
+            lambda: len(store.results.in_arrival_order(sweep_id)) == 3, 240, what="every result stored meanwhile"
+        )
+        ranked = store.rankings.latest(sweep_id)
+        assert ranked is None or ranked.n_results < 3
+    finally:
+        killed_at = time.monotonic()
+        kill(analyst)
+    wait_for_new_pid(stack_up, "analyst", analyst)
+    wait_until(
+        lambda: (r := store.rankings.latest(sweep_id)) is not None and r.n_results == 3,
+        120,
+        what="the ranking to count every stored result",
+    )
+    print(f"\nanalyst kill -> back and caught up in {time.monotonic() - killed_at:.1f} s (3 results behind)")
+
+
+def test_a_killed_redis_comes_back_on_its_port_with_its_data(stack_up: UpStack) -> None:
+    client = redis.Redis.from_url(stack_up.redis_url, socket_connect_timeout=1)
+    client.set("test:marker", "kept")
+    redis_pid = stack_up.state().pids["redis"]
+    killed_at = time.monotonic()
+    kill(redis_pid)
+    wait_for_new_pid(stack_up, "redis", redis_pid)
+
+    def pings() -> bool:
+        with contextlib.suppress(redis.ConnectionError):
+            return bool(client.ping())
+        return False
+
+    wait_until(pings, 60, what="the restarted Redis to answer on its old port")
+    print(f"\nredis kill -> back in {time.monotonic() - killed_at:.1f} s")
+    assert client.get("test:marker") == b"kept", "written before the kill, replayed from the AOF"
+    wait_until(lambda: answers(Client(stack_up.url)), 60, what="the web server to reach the new Redis")
+
+
+def test_a_killed_web_server_comes_back_on_its_port(stack_up: UpStack) -> None:
+    web = stack_up.state().pids["web"]
+    killed_at = time.monotonic()
+    kill(web)
+    wait_for_new_pid(stack_up, "web", web)
+    wait_until(lambda: answers(Client(stack_up.url)), 60, what="the restarted web server to answer")
+    print(f"\nweb kill -> back in {time.monotonic() - killed_at:.1f} s")
+
+
+def test_each_restart_is_one_line_on_ups_output_and_sigterm_stops_the_stack(stack_up: UpStack) -> None:
+    stack_up.process.send_signal(signal.SIGTERM)
+    assert stack_up.process.wait(90) == 0
+    assert stack_up.process.stdout is not None
+    output = stack_up.process.stdout.read()
+    for label in ("analyst", "redis", "web"):
+        assert f"restarting {label} (exit -9), attempt 1 in 1 s" in output, output
+    assert "stopping sweeprank" in output and not (stack_up.data_dir / STATE_FILE).exists()
+
+
+def test_a_child_that_keeps_dying_stops_the_stack_with_one_message(tmp_path: Path) -> None:
+    stack = start_up(tmp_path)
+    children = process_tree(stack.process.pid)
+    web = stack.state().pids["web"]
+    port = int(stack.url.rsplit(":", 1)[1])
+    with socket.socket() as squatter:
+        kill(web)
+        wait_until(lambda: not alive(web), 60, what="the web server to die")
+        # Whatever now holds the web port makes every restart of the web server fail.
+        wait_until(lambda: bind(squatter, port), 60, what="the web port to be free")
+        assert stack.process.wait(300) == 1
+    assert stack.process.stdout is not None
+    output = stack.process.stdout.read()
+    assert "restarting web (exit -9), attempt 1 in 1 s" in output
+    assert "giving up, stopping sweeprank: web died 5 times within 600 s (last exit" in output, output
+    assert f"see {tmp_path / 'logs' / 'web.log'}" in output
+    assert not (tmp_path / STATE_FILE).exists()
+    wait_until(lambda: not any(alive(p) for p in children), 60, what="every child to stop")
+
+
+def bind(sock: socket.socket, port: int) -> bool:
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError:
+        return False
+    sock.listen()
+    return True
+
+
+def test_killing_up_with_sigkill_leaves_no_child(tmp_path: Path) -> None:
+    stack = start_up(tmp_path)
+    # Services and a trainer's pool child: Celery forks its pool after the banner, so wait for it.
+    trainer = stack.state().pids["trainer-cpu"]
+    wait_until(lambda: process_tree(trainer), 60, what="the trainer's pool child")
+    tree = process_tree(stack.process.pid)
+    assert set(stack.state().pids.values()) <= tree
+    try:
+        killed_at = time.monotonic()
+        stack.process.kill()
+        stack.process.wait()
+        # Generous: the trainer's shutdown hooks each ride out the Redis that died with it (about 30 s each).
+        wait_until(lambda: not any(alive(p) for p in tree), 300, what="every child of the killed `up` to exit")
+        print(f"\nup kill -9 -> its {len(tree)} descendants gone in {time.monotonic() - killed_at:.1f} s")
+    finally:
+        for pid in tree:
+            kill(pid)  # orphans of a failed run
