@@ -139,9 +139,17 @@ def reading(group: RankingGroup | None, status: str | None = None) -> str:
     return f"{'; '.join(parts)} — {group.n_trials} completed trials, {_settling(group, status)}."
 
 
+def _failed_reading(record: SweepRecord) -> str:
+    return (
+        f"No ranking: none of the {record.n_trials} trials completed "
+        f"({', '.join(f'{n} {s}' for s, n in record.counts.items() if n)}); each trial's error is in the trials table."
+    )
+
+
 def sweep_summary(store: Store, record: SweepRecord, best_cache: LruCache[BestKey, BestResult | None]) -> SweepSummary:
     ranking = store.rankings.latest(record.id)
-    pooled = ranking.pooled if ranking else None
+    # A ranking over no completed trial is the declaration order with zero shares: nothing to show.
+    pooled = ranking.pooled if ranking and ranking.pooled.n_trials > 0 else None
     return SweepSummary(
         id=record.id,
         owner=record.owner,
@@ -157,5 +165,5 @@ def sweep_summary(store: Store, record: SweepRecord, best_cache: LruCache[BestKe
         best=best_result(store, record, best_cache),
         top=pooled.ranking[:3] if pooled else [],
         stability=pooled.stability if pooled else None,
-        reading=reading(pooled, record.status),
+        reading=_failed_reading(record) if record.status is SweepStatus.FAILED else reading(pooled, record.status),
     )

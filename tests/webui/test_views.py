@@ -8,6 +8,7 @@ from flask.testing import FlaskClient
 from broker.store import Store
 from tests.webui.conftest import seed_ranking, seed_sweep
 from trials.records import WorkerInfo
+from trials.specs import TrialResult, TrialStatus
 
 
 def test_summary_has_progress_best_top3_and_reading(client: FlaskClient, store: Store) -> None:
@@ -78,3 +79,41 @@ def test_pooled_comparison_is_the_trial_weighted_mean_of_the_datasets(client: Fl
         for name, share in groups["pooled"]["methods"][method]["importances"].items():
             mean = sum(groups[g]["n_trials"] * groups[g]["methods"][method]["importances"][name] for g in datasets)
             assert share == pytest.approx(mean / total)
+
+
+def _finish(store: Store, sweep_id: str, trial_id: int, status: TrialStatus, error: str = "") -> None:
+    trial = store.sweeps.trial_spec(sweep_id, trial_id)
+    accuracy = 0.9 if status is TrialStatus.COMPLETED else None
+    store.results.save(TrialResult.of(trial, status, test_accuracy=accuracy, error=error, worker="host:1"))
+
+
+def test_a_sweep_whose_every_trial_failed_is_failed_with_no_top_and_each_error(
+    client: FlaskClient, store: Store
+) -> None:
+    sweep_id = seed_sweep(store, n_trials=2)
+    for trial_id in (0, 1):
+        _finish(store, sweep_id, trial_id, TrialStatus.FAILED, f"cifar10: not prepared (trial {trial_id})")
+    seed_ranking(store, sweep_id)  # the analyst ranks whatever arrives, here nothing that completed
+
+    summary = client.get(f"/api/sweeps/{sweep_id}/summary").get_json()
+    assert (summary["status"], summary["final"], summary["counts"]["failed"]) == ("failed", True, 2)
+    assert summary["top"] == [] and summary["best"] is None
+    assert "importance" not in summary["reading"] and "none of the 2 trials completed" in summary["reading"]
+    assert "failed" in summary["stop_reason"]
+    trials = client.get(f"/api/sweeps/{sweep_id}/trials").get_json()["trials"]
+    errors = {t["trial_id"]: t["result"]["error"] for t in trials}
+    assert errors == {0: "cifar10: not prepared (trial 0)", 1: "cifar10: not prepared (trial 1)"}
+
+
+def test_a_sweep_with_one_completed_trial_is_completed_and_counts_its_failures(
+    client: FlaskClient, store: Store
+) -> None:
+    """The rule: completed when at least one trial completed; the failures are counted beside it."""
+    sweep_id = seed_sweep(store, n_trials=3)
+    _finish(store, sweep_id, 0, TrialStatus.COMPLETED)
+    _finish(store, sweep_id, 1, TrialStatus.FAILED, "boom")
+    _finish(store, sweep_id, 2, TrialStatus.DIVERGED)
+    summary = client.get(f"/api/sweeps/{sweep_id}/summary").get_json()
+    assert summary["status"] == "completed"
+    assert (summary["counts"]["completed"], summary["counts"]["failed"], summary["counts"]["diverged"]) == (1, 1, 1)
+    assert summary["stop_reason"] == "all trials finished; 2 of 3 did not complete"

@@ -100,7 +100,8 @@
     const note = $("verdict-note");
     note.hidden = !(group && group.verdict_note);
     note.textContent = group && group.verdict_note ? `No verdicts yet (${group.verdict_note}).` : "";
-    if (!group) return Charts.bars(chart, []);
+    // A ranking over no completed trial (all failed so far) is zeros in declaration order: draw nothing.
+    if (!group || group.n_trials === 0) return Charts.bars(chart, []);
     const index = (name) => group.names.indexOf(name);
     const method = group.method ? ` (${group.method})` : "";
     Charts.bars(chart, group.ranking.map((name) => ({ name, value: group.importances[index(name)] ?? 0,
@@ -206,6 +207,8 @@
         cell: (t) => (t.result ? String(t.result.epochs_completed) : t.state.epoch !== undefined ? `${t.state.epoch}/${t.state.epochs}` : "–") },
       { key: "worker", label: "worker", cell: (t) => (t.result ? t.result.worker : t.state.worker) || "–" },
       { key: "duration", label: "duration", num: true, cell: (t) => fmt.duration(t.duration_s) },
+      { key: "error", label: "error", cell: (t) => h("span", { class: "trial-error", title: t.result ? t.result.error : "" },
+          t.result && t.result.error ? t.result.error : "") },
       ...configNames.map((name) => ({ key: name, label: name, num: true, cell: (t) => fmt.value(t.config[name]) })),
     ];
   }
