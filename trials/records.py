@@ -242,6 +242,9 @@ class WorkerInfo(BaseModel):
     gpu_name: str | None = None
     gpu_memory_used_mib: int | None = None
     gpu_memory_total_mib: int | None = None
+    # What the trainer can load from its own data roots (trials.datasets.prepared_datasets); None from
+    # trainers older than the field, whose datasets are unknown.
+    datasets: list[str] | None = None
 
 
 class WorkerRecord(WorkerInfo):

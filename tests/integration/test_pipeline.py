@@ -97,6 +97,11 @@ def test_parquet_export_of_a_running_sweep_has_null_cells_where_trials_have_no_r
     assert str(table.schema.field("attempt").type) == "int64"
 
 
+def test_trainers_report_the_datasets_prepared_under_their_own_data_roots(live: LiveStack) -> None:
+    [trainer] = [w for w in live.store.workers.live(30) if w.name == "cpu@test"]
+    assert trainer.datasets is not None and {"digits", "tfds:tiny_shapes"} <= set(trainer.datasets)
+
+
 def test_small_sweep_starts_before_a_big_one_ends(api: FlaskClient, live: LiveStack) -> None:
     big = submit(api, tiny_spec(owner="bob", name="big", n_trials=400))
     wait_until(lambda: live.store.sweeps.get(big).n_final >= 2, 60, what="big sweep under way")
