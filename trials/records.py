@@ -220,7 +220,16 @@ class ComparisonGroup(_Record):
 class Comparison(_Record):
     sweep_id: str
     n_results: int
+    ranking_time: float | None = None  # the time of the ranking record compared; names it with n_results
     groups: dict[str, ComparisonGroup]
+
+
+class ComparisonState(_Record):
+    """The answer to a compare request: the comparison of the current ranking, or `computing` until it is stored."""
+
+    status: Literal["done", "computing"]
+    n_results: int
+    comparison: Comparison | None = None
 
 
 # --- workers and the queue ----------------------------------------------------------

@@ -6,7 +6,8 @@ sweep's state from the stored results in arrival order (the order the stream
 delivered them), then reads its own unacknowledged events again: trials it
 already counted are skipped, so a restart loses nothing and counts nothing twice.
 It also runs the control tick: dispatcher refill, the reconciler (lost trials
-get a new attempt) and stop-when-stable.
+get a new attempt) and stop-when-stable; and it computes the comparisons with
+fANOVA / PED-ANOVA that members request (seconds of CPU, kept off the web server).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from trials.encoding import categorical_mask, encode_trials, result_row
 from trials.records import RankedTrials, RankingGroup, RankingHistoryEntry, RankingParameters, RankingRecord
 from trials.space import SearchSpace
 from trials.specs import SweepSpec, SweepStatus, TrialResult
+from workers.comparison import compare_latest
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +211,20 @@ class Analyst:
                 analysis.stability.sentence(),
             )
 
+    def compare_requested(self) -> None:
+        """Compute and store every requested comparison (of the sweep's latest ranking)."""
+        while (sweep_id := self.store.comparisons.take_request()) is not None:
+            try:
+                comparison = compare_latest(self.store, sweep_id)
+            except BrokerUnavailable:
+                raise
+            except Exception:  # one sweep's bad data must not stop the rankings of every sweep
+                log.exception("comparison of %s failed", sweep_id)
+                continue
+            if comparison is not None:
+                self.store.comparisons.save(comparison)
+                self.store.health.count("comparisons_computed")
+
     def start(self) -> None:
         self.store.results.ensure_analyst_group()
         self.rebuild()
@@ -223,6 +239,7 @@ class Analyst:
         while True:
             try:
                 self.handle(self.read_new(int(tick_s * 1000)))
+                self.compare_requested()
                 if time.monotonic() >= next_reconcile:
                     outcomes = reconciler.run_once()
                     if outcomes:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 
 from broker.store import Store
-from tests.webui.conftest import seed_ranking, seed_sweep
+from tests.webui.conftest import Members, analyst_of, bearer, compare_via_analyst, seed_ranking, seed_sweep
 from trials.records import WorkerInfo
 from trials.specs import TrialResult, TrialStatus
 
@@ -52,11 +53,11 @@ def test_queue_shows_current_trials_and_throughput(client: FlaskClient, store: S
     assert queue["throughput_per_hour"] == 2 and queue["pending_by_owner"] == {"ann": 6}
 
 
-def test_comparison_with_fanova_and_ped_anova(client: FlaskClient, store: Store) -> None:
+def test_comparison_with_fanova_and_ped_anova(app: Flask, client: FlaskClient, store: Store, members: Members) -> None:
     sweep_id = seed_sweep(store, n_trials=40, n_results=40)
-    assert client.post(f"/api/sweeps/{sweep_id}/compare").status_code == 400, "no ranking yet"
+    assert client.post(f"/api/sweeps/{sweep_id}/compare", headers=bearer(members.ann)).status_code == 400, "no ranking"
     seed_ranking(store, sweep_id)
-    body = client.post(f"/api/sweeps/{sweep_id}/compare").get_json()
+    body = compare_via_analyst(app, client, members.ann, sweep_id)
     pooled = body["groups"]["pooled"]
     assert body["n_results"] == 40 and pooled["n_trials"] == 40
     for method in ("fanova", "ped-anova"):
@@ -66,11 +67,13 @@ def test_comparison_with_fanova_and_ped_anova(client: FlaskClient, store: Store)
     assert max(pooled["methods"]["fanova"]["importances"].items(), key=lambda kv: kv[1])[0] == "learning_rate"
 
 
-def test_pooled_comparison_is_the_trial_weighted_mean_of_the_datasets(client: FlaskClient, store: Store) -> None:
+def test_pooled_comparison_is_the_trial_weighted_mean_of_the_datasets(
+    app: Flask, client: FlaskClient, store: Store, members: Members
+) -> None:
     """Defined as the pooled N-RReliefF is (and as `sweeprank rank --compare` does it)."""
     sweep_id = seed_sweep(store, n_trials=60, n_results=60, datasets=["digits", "fashion_mnist"])
     seed_ranking(store, sweep_id)
-    groups = client.post(f"/api/sweeps/{sweep_id}/compare").get_json()["groups"]
+    groups = compare_via_analyst(app, client, members.ann, sweep_id)["groups"]
     datasets = [g for g in groups if g != "pooled"]
     assert sorted(datasets) == ["digits", "fashion_mnist"]
     total = sum(groups[g]["n_trials"] for g in datasets)
@@ -117,3 +120,28 @@ def test_a_sweep_with_one_completed_trial_is_completed_and_counts_its_failures(
     assert summary["status"] == "completed"
     assert (summary["counts"]["completed"], summary["counts"]["failed"], summary["counts"]["diverged"]) == (1, 1, 1)
     assert summary["stop_reason"] == "all trials finished; 2 of 3 did not complete"
+
+
+def test_compare_needs_a_member_runs_in_the_analyst_and_is_served_from_its_store_after(
+    app: Flask, client: FlaskClient, store: Store, members: Members
+) -> None:
+    sweep_id = seed_sweep(store, n_trials=30, n_results=30)
+    seed_ranking(store, sweep_id)
+    assert client.post(f"/api/sweeps/{sweep_id}/compare").status_code == 401
+    assert store.comparisons.requested() == [], "an anonymous call asks nothing of the analyst"
+
+    asked = client.post(f"/api/sweeps/{sweep_id}/compare", headers=bearer(members.ann))
+    assert asked.status_code == 202 and asked.get_json() == {"status": "computing", "n_results": 30, "comparison": None}
+    assert store.comparisons.requested() == [sweep_id], "the request path computed nothing: the analyst will"
+    client.post(f"/api/sweeps/{sweep_id}/compare", headers=bearer(members.ann))
+    assert store.comparisons.requested() == [sweep_id], "asked twice before it ran: computed once"
+
+    analyst_of(app).compare_requested()
+    assert store.health.counters()["comparisons_computed"] == 1
+    again = client.post(f"/api/sweeps/{sweep_id}/compare", headers=bearer(members.ann))
+    assert again.status_code == 200 and again.get_json()["comparison"]["n_results"] == 30
+    assert store.comparisons.requested() == [] and store.health.counters()["comparisons_computed"] == 1
+
+    # A new result makes a new ranking: the stored comparison is of the old one, so the analyst is asked again.
+    seed_ranking(store, sweep_id)
+    assert client.post(f"/api/sweeps/{sweep_id}/compare", headers=bearer(members.ann)).status_code == 202

@@ -175,12 +175,28 @@
         + "datasets at once; pooled N-RReliefF averages the per-dataset rankings."));
   }
 
+  // The analyst computes a comparison off the request path: a 202 says "computing", then the stored one is polled.
+  const COMPARE_POLL_MS = 1000;
+  const COMPARE_WAIT_MS = 10 * 60 * 1000;
+
+  async function awaitComparison(nResults) {
+    const deadline = Date.now() + COMPARE_WAIT_MS;
+    while (Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, COMPARE_POLL_MS));
+      const { comparison } = await SR.get(`${base}/comparison`);
+      if (comparison && comparison.n_results >= nResults) return comparison;
+    }
+    throw new Error("no comparison yet: is the analyst running? (sweeprank status)");
+  }
+
   $("compare-button").addEventListener("click", async (event) => {
     const button = event.currentTarget;
     button.disabled = true;
     button.textContent = "Computing…";
     try {
-      state.comparison = await SR.post(`${base}/compare`);
+      const asked = await SR.post(`${base}/compare`);
+      if (!asked.comparison) $("comparison").replaceChildren(h("p", { class: "muted", id: "comparison-computing" }, "computing…"));
+      state.comparison = asked.comparison || await awaitComparison(asked.n_results);
       renderComparison();
     } catch (err) {
       $("comparison").replaceChildren(h("p", { class: "error" }, err.message));
