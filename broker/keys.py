@@ -17,6 +17,7 @@ DISPATCH_LOCK = f"{PREFIX}:lock:dispatch"
 FAILURES = f"{PREFIX}:failures"  # list: recent failed trials, newest first
 COUNTERS = f"{PREFIX}:counters"  # hash: pool-wide counters (duplicates discarded...)
 SERVICES = f"{PREFIX}:services"  # hash: service role (analyst) -> its last heartbeat (JSON)
+COMPARE_REQUESTS = f"{PREFIX}:compare:requests"  # set: sweeps whose comparison the analyst should compute
 
 
 def sweep(sweep_id: str) -> str:
@@ -62,6 +63,11 @@ def ranking(sweep_id: str) -> str:
 def ranking_history(sweep_id: str) -> str:
     """List: compact ranking records, oldest first (the trajectory)."""
     return f"{PREFIX}:sweep:{sweep_id}:rankings"
+
+
+def comparison(sweep_id: str) -> str:
+    """String: the latest comparison with fANOVA / PED-ANOVA (JSON), computed by the analyst."""
+    return f"{PREFIX}:sweep:{sweep_id}:comparison"
 
 
 def inflight(device_class: str) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from trials.datasets import prepared_datasets
 from trials.errors import SweeprankError
 
 ENV_PREFIX = "SWEEPRANK_"
@@ -111,6 +112,18 @@ class Settings(BaseSettings):
     @classmethod
     def _expand_home(cls, path: Path | None) -> Path | None:
         return path.expanduser() if path is not None else None
+
+    @property
+    def torchvision_root(self) -> Path:
+        return self.torchvision_dir or self.data_dir / "torchvision"
+
+    @property
+    def tfds_root(self) -> Path:
+        return self.tfds_dir or self.data_dir / "tfds"
+
+    def prepared_datasets(self) -> list[str]:
+        """The datasets this host has under its data roots (file presence only)."""
+        return prepared_datasets(self.torchvision_root, self.tfds_root, self.fashion_mnist_dir)
 
 
 def read_settings(**overrides: Any) -> Settings:

@@ -79,7 +79,7 @@ def _wait_for_last_ranking(client: Client, sweep_id: str, sweep: SweepRecord, ti
 def print_final(client: Client, sweep_id: str, sweep: SweepRecord) -> None:
     ranking = ranking_of(client, sweep_id)
     print(f"\nSweep {sweep_id} {sweep.status} ({sweep.stop_reason}); results: {sweep.counts}")
-    if not ranking:
+    if not ranking or sweep.status == SweepStatus.FAILED:
         print("No ranking: no trial completed.")
         return
     pooled = ranking.pooled

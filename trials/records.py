@@ -235,7 +235,16 @@ class ComparisonGroup(_Record):
 class Comparison(_Record):
     sweep_id: str
     n_results: int
+    ranking_time: float | None = None  # the time of the ranking record compared; names it with n_results
     groups: dict[str, ComparisonGroup]
+
+
+class ComparisonState(_Record):
+    """The answer to a compare request: the comparison of the current ranking, or `computing` until it is stored."""
+
+    status: Literal["done", "computing"]
+    n_results: int
+    comparison: Comparison | None = None
 
 
 # --- workers and the queue ----------------------------------------------------------
@@ -257,6 +266,9 @@ class WorkerInfo(BaseModel):
     gpu_name: str | None = None
     gpu_memory_used_mib: int | None = None
     gpu_memory_total_mib: int | None = None
+    # What the trainer can load from its own data roots (trials.datasets.prepared_datasets); None from
+    # trainers older than the field, whose datasets are unknown.
+    datasets: list[str] | None = None
 
 
 class WorkerRecord(WorkerInfo):

@@ -37,10 +37,11 @@ class SweepStatus(StrEnum):
     CANCELLED = "cancelled"
     COMPLETED = "completed"
     STOPPED_STABLE = "stopped_stable"
+    FAILED = "failed"  # every trial ended and none completed (failed, diverged or timed out)
 
     @property
     def final(self) -> bool:
-        return self in (SweepStatus.CANCELLED, SweepStatus.COMPLETED, SweepStatus.STOPPED_STABLE)
+        return self in (SweepStatus.CANCELLED, SweepStatus.COMPLETED, SweepStatus.STOPPED_STABLE, SweepStatus.FAILED)
 
     @property
     def stopping(self) -> bool:

@@ -13,6 +13,7 @@ from broker import sweeps
 from trials.errors import SweeprankError
 from trials.records import (
     Comparison,
+    ComparisonState,
     Health,
     QueueStatus,
     RankingHistoryEntry,
@@ -23,7 +24,7 @@ from trials.records import (
 from trials.space import Value
 from trials.specs import EpochMetrics, SweepSpec, TrialResult
 from webui.auth import check_read, current_user, login_required, require_owner
-from webui.comparison import compare_sweep
+from webui.comparison import request_comparison
 from webui.export import RANKING_COLUMNS, joined_trials, ranking_rows, to_csv, to_parquet, trial_rows
 from webui.health import analyst_health, health_report
 from webui.monitor import queue_view
@@ -79,6 +80,10 @@ class RankingBody(BaseModel):
 
 class RankingHistory(BaseModel):
     history: list[RankingHistoryEntry]
+
+
+class ComparisonBody(BaseModel):
+    comparison: Comparison | None
 
 
 class SummaryList(BaseModel):
@@ -151,12 +156,27 @@ def get_summary(sweep_id: str) -> Any:
 @routes.route(
     "/sweeps/<sweep_id>/compare",
     "POST",
-    "Rank the stored trials with fANOVA and PED-ANOVA too; Kendall tau against N-RReliefF",
-    response=Comparison,
+    "Rank the ranked trials with fANOVA and PED-ANOVA too (Kendall tau against N-RReliefF): 200 with the "
+    "comparison of the current ranking when stored, else 202 `computing` (the analyst computes it; poll "
+    "GET .../comparison)",
+    response=ComparisonState,
 )
+@login_required
 def compare(sweep_id: str) -> Any:
-    svc = services()
-    return _body(compare_sweep(svc.store, sweep_id, svc.comparisons))
+    state = request_comparison(services().store, sweep_id)
+    return _body(state), 200 if state.status == "done" else 202
+
+
+@routes.route(
+    "/sweeps/<sweep_id>/comparison",
+    "GET",
+    "The latest stored comparison with fANOVA and PED-ANOVA (null before the first request is computed)",
+    response=ComparisonBody,
+)
+def latest_comparison(sweep_id: str) -> Any:
+    store = services().store
+    store.sweeps.get(sweep_id)
+    return _body(ComparisonBody(comparison=store.comparisons.latest(sweep_id)))
 
 
 @routes.route("/sweeps/<sweep_id>", "GET", "One sweep", response=SweepRecord)

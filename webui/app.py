@@ -77,6 +77,8 @@ def create_app(settings: Settings | None = None, flask_config: Mapping[str, Any]
     app.register_blueprint(api, url_prefix="/api")
     app.register_blueprint(events)
     app.register_blueprint(pages)
+    # Browsers ask for /favicon.ico whatever the page links; the same icon spares a 404 per page.
+    app.add_url_rule("/favicon.ico", "favicon", lambda: app.send_static_file("favicon.svg"))
 
     @app.errorhandler(SpecInvalid)
     def _spec_invalid(err: SpecInvalid) -> Any:

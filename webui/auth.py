@@ -25,6 +25,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 NEEDS_MEMBER = "this action needs a member: log in, or send 'Authorization: Bearer TOKEN'"
+UNKNOWN_TOKEN = "unknown token: it names no member (revoked or mistyped); send a current one, or none"
 _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -39,7 +40,11 @@ def _bearer() -> str | None:
 
 
 def current_user() -> User | None:
-    """The caller, looked up once per request; a deleted member's session stops working."""
+    """The caller, looked up once per request; a deleted member's session stops working.
+
+    A presented token that names no member is a 401 on every route: read as anonymous, a client with a
+    revoked token would see public pages and learn of it only at its first action.
+    """
     if "user" not in g:
         token = _bearer()
         if token is not None:
@@ -51,6 +56,7 @@ def current_user() -> User | None:
                     "requests with unknown tokens",
                     services().settings.bad_tokens_per_minute,
                 )
+                abort(401, description=UNKNOWN_TOKEN)
         else:
             name = session.get("user")
             g.user = users().get(name) if isinstance(name, str) else None
@@ -88,7 +94,7 @@ def public_read() -> bool:
 
 def check_read() -> Any:
     """before_request of read blueprints: anonymous reads only if the operator allows them."""
-    if public_read() or current_user() is not None or request.endpoint in ("pages.login", "static"):
+    if current_user() is not None or public_read() or request.endpoint in ("pages.login", "static"):
         return None
     if request.blueprint == "pages":
         return redirect(url_for("pages.login", next=request.full_path.rstrip("?")))

@@ -27,6 +27,23 @@ METRIC_COLUMNS = (
     "worker",
     "error",
 )
+# Arrow types of the fixed columns: a running sweep leaves them empty (null) for trials without a result, so
+# they cannot be inferred from the first rows. Hyperparameter columns are always filled (the planned configs).
+_ARROW_TYPES = {
+    "trial_id": "int64",
+    "dataset": "string",
+    "status": "string",
+    "attempt": "int64",
+    "test_accuracy": "float64",
+    "best_val_accuracy": "float64",
+    "final_train_loss": "float64",
+    "epochs_completed": "int64",
+    "n_params": "int64",
+    "wall_time_s": "float64",
+    "device": "string",
+    "worker": "string",
+    "error": "string",
+}
 # Spreadsheets execute cells starting with these; a leading quote keeps them text.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -59,7 +76,7 @@ def trial_rows(store: Store, sweep_id: str) -> tuple[list[str], list[Row]]:
             "trial_id": trial.trial_id,
             "dataset": state.get("dataset", ""),
             "status": result.status.value if result else state.get("status", ""),
-            "attempt": result.attempt if result else state.get("attempt", ""),
+            "attempt": result.attempt if result else state.get("attempt"),
         }
         row.update(trial.config)
         for column in METRIC_COLUMNS:
@@ -87,7 +104,12 @@ def to_parquet(columns: list[str], rows: list[Row]) -> bytes:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pa.Table.from_pylist([{c: r.get(c) for c in columns} for r in rows])
+    cells = {c: [r.get(c) for r in rows] for c in columns}
+    arrays = [
+        pa.array(cells[c], type=pa.type_for_alias(_ARROW_TYPES[c])) if c in _ARROW_TYPES else pa.array(cells[c])
+        for c in columns
+    ]
+    table = pa.Table.from_arrays(arrays, names=columns)
     sink = io.BytesIO()
     pq.write_table(table, sink)
     return sink.getvalue()

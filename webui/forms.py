@@ -35,10 +35,8 @@ class SubmitForm:
     space: SearchSpace = field(default_factory=lambda: preset(PRESET))
     values: dict[str, Any] = field(default_factory=dict)
     errors: dict[str, list[str]] = field(default_factory=dict)
-
-    @property
-    def datasets(self) -> list[str]:
-        return sorted(CATALOGUE)
+    # The datasets offered: those the pool has prepared (webui.submission.prepared_datasets).
+    datasets: list[str] = field(default_factory=lambda: sorted(CATALOGUE))
 
     @property
     def ranges(self) -> list[NumericParam | ChoiceParam]:

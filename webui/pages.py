@@ -15,7 +15,7 @@ from webui.auth import check_read, current_user, login, safe_next, users
 from webui.forms import SubmitForm, pasted_spec, spec_from_fields
 from webui.ratelimit import enforce
 from webui.services import services
-from webui.submission import submit_as
+from webui.submission import prepared_datasets, submit_as
 
 pages = Blueprint("pages", __name__)
 pages.before_request(check_read)
@@ -49,7 +49,9 @@ def submit() -> Any:
     user = current_user()
     if user is None:
         return redirect(url_for("pages.login", next=url_for("pages.submit")))
-    form = SubmitForm(values={"owner": user.name, "n_trials": 50, "priority": 5, "datasets": ["fashion_mnist"]})
+    offered = prepared_datasets(services()).offered
+    ticked = ["fashion_mnist"] if "fashion_mnist" in offered else offered[:1]
+    form = SubmitForm(values={"owner": user.name, "n_trials": 50, "priority": 5, "datasets": ticked}, datasets=offered)
     if request.method == "GET":
         return render_template("submit.html", page="submit", form=form)
     form.values = {

@@ -16,14 +16,13 @@ from broker.celery_app import make_celery
 from broker.dispatcher import Dispatcher
 from broker.settings import Settings
 from broker.store import Store
-from trials.records import BestResult, Comparison
+from trials.records import BestResult
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
-# Bounds of the caches below (entries): a few hundred sweeps' summaries, a few dozen comparisons (each fits forests).
+# Bound of the cache below (entries): a few hundred sweeps' summaries.
 BEST_RESULTS_CACHED = 256
-COMPARISONS_CACHED = 32
 
 
 class LruCache(Generic[K, V]):
@@ -63,8 +62,6 @@ class Services:
         self.dispatcher = Dispatcher(self.store, make_celery(settings), settings)
         # (sweep id, sweep creation time, results so far) -> best completed trial or None
         self.best_results: LruCache[tuple[str, float, int], BestResult | None] = LruCache(BEST_RESULTS_CACHED)
-        # (sweep id, sweep creation time, ranking time, results ranked) -> comparison
-        self.comparisons: LruCache[tuple[str, float, float, int], Comparison] = LruCache(COMPARISONS_CACHED)
 
 
 def services() -> Services:

@@ -1,16 +1,54 @@
-"""Submitting a sweep on someone's behalf: the owner comes from who is logged in."""
+"""Submitting a sweep on someone's behalf: the owner comes from who is logged in; its datasets must be prepared."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from werkzeug.exceptions import Forbidden
 
 from broker import sweeps
 from broker.users import User
-from trials.specs import parse_sweep_spec
+from trials.datasets import CATALOGUE, how_to_prepare, is_prepared
+from trials.specs import SpecInvalid, SweepSpec, parse_sweep_spec
 from webui.ratelimit import enforce
-from webui.services import services
+from webui.services import Services, services
+
+
+@dataclass(frozen=True)
+class PreparedDatasets:
+    """What the pool can load: None when a live trainer does not say (one older than the heartbeat field)."""
+
+    names: frozenset[str] | None
+    where: str
+
+    @property
+    def offered(self) -> list[str]:
+        return sorted(self.names) if self.names is not None else sorted(CATALOGUE)
+
+    def check(self, spec: SweepSpec) -> None:
+        """A field error per dataset of the spec that no trainer could load: refused now, not failed at run time."""
+        if self.names is None:
+            return
+        missing = [name for name in spec.datasets if not is_prepared(name, set(self.names))]
+        if missing:
+            raise SpecInvalid(
+                [("datasets", f"{name} is not prepared on {self.where}: {how_to_prepare(name)}") for name in missing]
+            )
+
+
+def prepared_datasets(svc: Services) -> PreparedDatasets:
+    """The union of what live trainers report in their heartbeats; with none live, what this host has.
+
+    Trainers may run on other hosts with their own data roots, so their word counts; the web host's own
+    roots are the best guess only while no trainer is up (the sweep waits for one anyway).
+    """
+    live = list(svc.store.workers.live(svc.settings.worker_ttl_s))
+    if not live:
+        return PreparedDatasets(frozenset(svc.settings.prepared_datasets()), "this host (no trainer is live)")
+    if any(worker.datasets is None for worker in live):
+        return PreparedDatasets(None, "")
+    return PreparedDatasets(frozenset(n for worker in live for n in worker.datasets or []), "any live trainer")
 
 
 def submit_as(user: User, raw: dict[str, Any]) -> str:
@@ -19,6 +57,7 @@ def submit_as(user: User, raw: dict[str, Any]) -> str:
     if not user.may_act_on(spec.owner):
         raise Forbidden(f"{user.name} may submit sweeps only as themselves, not as {spec.owner!r} (admins may)")
     svc = services()
+    prepared_datasets(svc).check(spec)
     enforce(f"submit:{user.name}", "sweep submissions", svc.settings.submits_per_minute)
     return sweeps.submit(
         svc.store, svc.dispatcher, spec, max_queued_per_owner=svc.settings.max_queued_trials_per_member

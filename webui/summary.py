@@ -140,6 +140,13 @@ def reading(group: RankingGroup | None, status: str | None = None) -> str:
     return f"{'; '.join(parts)} — {group.n_trials} completed trials, {_settling(group, status)}."
 
 
+def _failed_reading(record: SweepRecord) -> str:
+    return (
+        f"No ranking: none of the {record.n_trials} trials completed "
+        f"({', '.join(f'{n} {s}' for s, n in record.counts.items() if n)}); each trial's error is in the trials table."
+    )
+
+
 def sweep_summary(
     store: Store,
     record: SweepRecord,
@@ -148,7 +155,8 @@ def sweep_summary(
 ) -> SweepSummary:
     """With `analyst` (its health now), a sweep whose results wait for a stopped analyst says so."""
     ranking = store.rankings.latest(record.id)
-    pooled = ranking.pooled if ranking else None
+    # A ranking over no completed trial is the declaration order with zero shares: nothing to show.
+    pooled = ranking.pooled if ranking and ranking.pooled.n_trials > 0 else None
     return SweepSummary(
         id=record.id,
         owner=record.owner,
@@ -164,6 +172,6 @@ def sweep_summary(
         best=best_result(store, record, best_cache),
         top=pooled.ranking[:3] if pooled else [],
         stability=pooled.stability if pooled else None,
-        reading=reading(pooled, record.status),
+        reading=_failed_reading(record) if record.status is SweepStatus.FAILED else reading(pooled, record.status),
         ranking_paused=ranking_pause(record, ranking, analyst, time.time()) if analyst is not None else None,
     )

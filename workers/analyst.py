@@ -6,8 +6,10 @@ sweep's state from the stored results in arrival order (the order the stream
 delivered them), then reads its own unacknowledged events again: trials it
 already counted are skipped, so a restart loses nothing and counts nothing twice.
 It also runs the control tick: dispatcher refill, the reconciler (lost trials
-get a new attempt) and stop-when-stable, and sends a heartbeat every few seconds,
-idle or busy (the health report and the sweep pages' "ranking paused" read it).
+get a new attempt) and stop-when-stable, sends a heartbeat every few seconds,
+idle or busy (the health report and the sweep pages' "ranking paused" read it),
+and computes the comparisons with fANOVA / PED-ANOVA that members request
+(seconds of CPU, kept off the web server).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from trials.records import (
 )
 from trials.space import SearchSpace
 from trials.specs import SweepSpec, SweepStatus, TrialResult
+from workers.comparison import compare_latest
 
 log = logging.getLogger(__name__)
 
@@ -248,6 +251,20 @@ class Analyst:
                 analysis.stability.sentence(),
             )
 
+    def compare_requested(self) -> None:
+        """Compute and store every requested comparison (of the sweep's latest ranking)."""
+        while (sweep_id := self.store.comparisons.take_request()) is not None:
+            try:
+                comparison = compare_latest(self.store, sweep_id)
+            except BrokerUnavailable:
+                raise
+            except Exception:  # one sweep's bad data must not stop the rankings of every sweep
+                log.exception("comparison of %s failed", sweep_id)
+                continue
+            if comparison is not None:
+                self.store.comparisons.save(comparison)
+                self.store.health.count("comparisons_computed")
+
     def start(self) -> None:
         previous = self.store.services.last_beat(ANALYST)
         self.paused_since = previous.beat if previous is not None else None
@@ -270,6 +287,7 @@ class Analyst:
                     self.beat()
                     next_beat = time.monotonic() + beat_every_s
                 self.handle(self.read_new(block_ms))
+                self.compare_requested()
                 if time.monotonic() >= next_reconcile:
                     outcomes = reconciler.run_once()
                     if outcomes:

@@ -103,7 +103,9 @@ def _register(sender: Any, **_: Any) -> None:
     def beat() -> None:
         while True:
             try:
-                beat_info = WorkerInfo.model_validate(info.model_dump() | gpu_status(info.gpu))
+                # Datasets every beat: one prepared while the trainer runs is offered at once.
+                found = {"datasets": settings.prepared_datasets()}
+                beat_info = WorkerInfo.model_validate(info.model_dump() | gpu_status(info.gpu) | found)
                 store.workers.register(name, beat_info, settings.worker_ttl_s)
                 Dispatcher(store, app, settings).refill()
             except Exception:  # Redis restarting: keep beating, the next beat re-registers

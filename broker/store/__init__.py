@@ -11,6 +11,7 @@ import redis
 
 from broker.connection import connect
 from broker.store.activity import ActivityStore
+from broker.store.comparisons import ComparisonStore
 from broker.store.health import HealthStore
 from broker.store.rankings import RankingStore
 from broker.store.rates import RateStore
@@ -33,6 +34,7 @@ class Store:
         self.health = HealthStore(client)
         self.results = ResultStore(client, self.health)
         self.rankings = RankingStore(client)
+        self.comparisons = ComparisonStore(client)
         self.workers = WorkerStore(client)
         self.users = UserStore(client)
         self.rates = RateStore(client)

@@ -2,7 +2,9 @@
 
 Exactly one final result per trial: results are written with HSETNX inside one
 Lua script that also appends the arrival order, bumps the counters, emits the
-result event and closes a finished sweep, so no reader sees half of it. The
+result event and closes a finished sweep, so no reader sees half of it. A finished sweep is
+`completed` when at least one trial completed (the others are counted in its record and named in
+its stop reason), and `failed` when none did: there is nothing to rank. The
 analyst reads the events through a consumer group and acknowledges them only
 after the ranking that includes them is stored (docs/architecture.md, "Guarantees").
 """
@@ -40,7 +42,14 @@ redis.call('XADD', KEYS[5], '*', 'sweep_id', ARGV[4], 'trial_id', ARGV[1])
 local n = tonumber(redis.call('HGET', KEYS[3], 'n_trials'))
 local st = redis.call('HGET', KEYS[3], 'status')
 if done >= n and (st == 'queued' or st == 'running' or st == 'paused') then
-  redis.call('HSET', KEYS[3], 'status', 'completed', 'ended', ARGV[5], 'stop_reason', 'all trials finished')
+  local ok = tonumber(redis.call('HGET', KEYS[3], 'n_completed') or '0')
+  local final, reason = 'completed', 'all trials finished'
+  if ok == 0 then
+    final, reason = 'failed', 'no trial completed: every one of the ' .. n .. ' failed, diverged or timed out'
+  elseif ok < n then
+    reason = reason .. '; ' .. (n - ok) .. ' of ' .. n .. ' did not complete'
+  end
+  redis.call('HSET', KEYS[3], 'status', final, 'ended', ARGV[5], 'stop_reason', reason)
   redis.call('SREM', KEYS[6], ARGV[4])
 end
 return 1

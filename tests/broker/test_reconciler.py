@@ -65,7 +65,7 @@ def test_a_trial_lost_max_attempts_times_fails_for_good(
     result = store.results.get(sweep_id, 0)
     assert result is not None and result.status.value == "failed" and result.error == "worker lost 3 times"
     assert [s["spec"]["attempt"] for s in celery.sent] == [1, 2, 3]
-    assert store.sweeps.status(sweep_id).value == "completed" and not store.trials.inflight("cpu")
+    assert store.sweeps.status(sweep_id).value == "failed" and not store.trials.inflight("cpu")
     assert reconciler.run_once() == {}, "nothing left to do: no loop"
 
 

@@ -54,11 +54,21 @@ def test_sweep_completes_when_every_trial_is_final(store: Store, dispatcher: Dis
     assert store.sweeps.status(sweep_id) == SweepStatus.QUEUED
     store.results.save(result(sweep_id, 1, status=TrialStatus.DIVERGED))
     record = store.sweeps.get(sweep_id)
-    assert record.status == "completed" and record.stop_reason == "all trials finished"
+    assert record.status == "completed" and record.stop_reason == "all trials finished; 2 of 3 did not complete"
     assert record.counts == {"completed": 1, "failed": 1, "diverged": 1, "timeout": 0, "cancelled": 0}
     assert [r.trial_id for r in store.results.in_arrival_order(sweep_id)] == [2, 0, 1], "arrival order"
     assert sweep_id not in store.sweeps.active_ids()
     assert [f.trial_id for f in store.health.recent_failures()] == [1, 0]
+
+
+def test_sweep_whose_every_trial_failed_ends_failed(store: Store, dispatcher: Dispatcher) -> None:
+    sweep_id = sweeps.submit(store, dispatcher, make_spec(n_trials=2))
+    store.results.save(result(sweep_id, 0, status=TrialStatus.FAILED))
+    store.results.save(result(sweep_id, 1, status=TrialStatus.TIMEOUT))
+    record = store.sweeps.get(sweep_id)
+    assert record.status == SweepStatus.FAILED and record.status.final and record.ended is not None
+    assert record.stop_reason.startswith("no trial completed")
+    assert sweep_id not in store.sweeps.active_ids()
 
 
 def test_epoch_metrics_stream_per_sweep(store: Store, dispatcher: Dispatcher) -> None:

@@ -73,6 +73,35 @@ def test_sweep_on_a_tfds_dataset_prepared_offline(api: FlaskClient, live: LiveSt
     assert {r.dataset for r in results} == {"tfds:tiny_shapes"}
 
 
+def test_parquet_export_of_a_running_sweep_has_null_cells_where_trials_have_no_result(
+    api: FlaskClient, live: LiveStack
+) -> None:
+    import pyarrow.parquet as pq
+
+    with live.holding() as holds:
+        sweep_id = submit(api, tiny_spec(name="export-running", n_trials=TRAINER_SLOTS + 2))
+        # One trial finished, one held (running), the rest queued: every kind of row at once.
+        trial, attempt, _pid = holds.wait_new(sweep_id, set())
+        holds.release(sweep_id, trial, attempt)
+        wait_until(lambda: live.store.results.is_final(sweep_id, trial), 60, what="one trial to finish")
+        holds.wait_new(sweep_id, {(trial, attempt)})
+        response = api.get(f"/api/sweeps/{sweep_id}/export?format=parquet")
+        assert response.status_code == 200, response.get_data(as_text=True)
+    table = pq.read_table(io.BytesIO(response.get_data()))
+    assert table.num_rows == TRAINER_SLOTS + 2
+    rows = {row["trial_id"]: row for row in table.to_pylist()}
+    assert rows[trial]["attempt"] == 1 and rows[trial]["test_accuracy"] is not None
+    unfinished = [row for t, row in rows.items() if t != trial]
+    assert all(row["test_accuracy"] is None and row["epochs_completed"] is None for row in unfinished)
+    assert any(row["status"] == "queued" and row["attempt"] is None for row in unfinished)
+    assert str(table.schema.field("attempt").type) == "int64"
+
+
+def test_trainers_report_the_datasets_prepared_under_their_own_data_roots(live: LiveStack) -> None:
+    [trainer] = [w for w in live.store.workers.live(30) if w.name == "cpu@test"]
+    assert trainer.datasets is not None and {"digits", "tfds:tiny_shapes"} <= set(trainer.datasets)
+
+
 def test_small_sweep_starts_before_a_big_one_ends(api: FlaskClient, live: LiveStack) -> None:
     big = submit(api, tiny_spec(owner="bob", name="big", n_trials=400))
     wait_until(lambda: live.store.sweeps.get(big).n_final >= 2, 60, what="big sweep under way")

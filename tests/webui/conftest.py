@@ -26,6 +26,7 @@ from tests.integration.conftest import live, tfds_dir, tiny_spec  # noqa: F401
 from trials.records import RankedTrials, RankingGroup, RankingHistoryEntry, RankingParameters, RankingRecord
 from trials.specs import SweepSpec, TrialResult, TrialStatus
 from webui import create_app
+from workers.analyst import Analyst
 
 PASSWORD = "correct horse battery"
 
@@ -114,6 +115,21 @@ def logged_in(client: FlaskClient, members: Members) -> Iterator[FlaskClient]:
     response = client.post("/login", data={"name": "ann", "password": PASSWORD, "csrf_token": csrf})
     assert response.status_code == 302
     yield client
+
+
+def analyst_of(app: Flask) -> Analyst:
+    """The real analyst over the app's store (not started: a test calls the step it needs)."""
+    svc = app.extensions["sweeprank"]
+    return Analyst(svc.store, svc.dispatcher)
+
+
+def compare_via_analyst(app: Flask, client: FlaskClient, token: str, sweep_id: str) -> dict[str, Any]:
+    """A member's compare request, answered by the analyst's compare step: the stored comparison's JSON."""
+    asked = client.post(f"/api/sweeps/{sweep_id}/compare", headers=bearer(token))
+    assert asked.status_code in (200, 202), asked.get_json()
+    analyst_of(app).compare_requested()
+    body: dict[str, Any] = client.get(f"/api/sweeps/{sweep_id}/comparison").get_json()["comparison"]
+    return body
 
 
 def csrf_of(client: FlaskClient) -> str:

@@ -151,3 +151,21 @@ def test_form_post_without_csrf_token_is_rejected(client: FlaskClient, members: 
         assert "user" not in session
     wrong = client.post("/login", data={"name": "ann", "password": PASSWORD, "csrf_token": "forged"})
     assert wrong.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/api/sweeps"), ("GET", "/sweeps"), ("GET", "/events"), ("POST", "/api/sweeps"), ("POST", "/logout")],
+)
+def test_an_unknown_token_is_a_401_saying_so_on_every_route(
+    client: FlaskClient, members: Members, method: str, path: str
+) -> None:
+    """A presented token that names no member is refused, never read as anonymous (reads are public)."""
+    response = client.open(path, method=method, headers={"Authorization": "Bearer not-a-token"}, json={})
+    assert response.status_code == 401
+    assert "unknown token" in response.get_data(as_text=True)
+
+
+def test_no_token_is_still_anonymous(client: FlaskClient, members: Members) -> None:
+    assert client.get("/api/sweeps").status_code == 200
+    assert "needs a member" in client.post("/api/sweeps", json={}).get_json()["error"]

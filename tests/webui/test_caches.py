@@ -11,8 +11,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from broker.store import Store
-from tests.webui.conftest import seed_ranking, seed_sweep
-from webui.services import BEST_RESULTS_CACHED, COMPARISONS_CACHED, LruCache, Services
+from tests.webui.conftest import compare_via_analyst, seed_ranking, seed_sweep
+from webui.services import BEST_RESULTS_CACHED, LruCache, Services
 
 
 def _recreated_sw1(store: Store, web_redis: redis.Redis, n_results: int, seed: int) -> str:
@@ -35,15 +35,15 @@ def test_best_result_of_a_recreated_sweep_is_not_the_old_ones(
 
 
 def test_comparison_of_a_recreated_sweep_is_not_the_old_ones(
-    client: FlaskClient, store: Store, web_redis: redis.Redis
+    app: Flask, client: FlaskClient, store: Store, web_redis: redis.Redis
 ) -> None:
     first = _recreated_sw1(store, web_redis, n_results=30, seed=1)
     seed_ranking(store, first)
-    old = client.post(f"/api/sweeps/{first}/compare").get_json()
+    old = compare_via_analyst(app, client, store.users.add("ann"), first)
     again = _recreated_sw1(store, web_redis, n_results=30, seed=2)
     ranking = seed_ranking(store, again)
     pooled = ranking.pooled
-    body = client.post(f"/api/sweeps/{again}/compare").get_json()
+    body = compare_via_analyst(app, client, store.users.add("ann"), again)
     assert body["groups"]["pooled"]["nrrelieff"] == dict(zip(pooled.names, pooled.importances, strict=True))
     assert body != old
 
@@ -51,7 +51,7 @@ def test_comparison_of_a_recreated_sweep_is_not_the_old_ones(
 def test_caches_live_on_the_app(app: Flask) -> None:
     services = app.extensions["sweeprank"]
     assert isinstance(services, Services)
-    assert (services.best_results.size, services.comparisons.size) == (BEST_RESULTS_CACHED, COMPARISONS_CACHED)
+    assert services.best_results.size == BEST_RESULTS_CACHED
 
 
 def test_lru_cache_is_bounded_and_keeps_the_recently_used() -> None:

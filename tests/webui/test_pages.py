@@ -146,3 +146,12 @@ def test_assets_are_served_locally_with_no_external_reference(client: FlaskClien
     for path in [*STATIC.glob("static/**/*.*"), *STATIC.glob("templates/*.html")]:
         text = path.read_text().replace("http://www.w3.org/2000/svg", "")
         assert not external.search(text), f"{path} refers to another host"
+
+
+def test_every_page_links_a_favicon_that_is_served(client: FlaskClient) -> None:
+    html = client.get("/sweeps").get_data(as_text=True)
+    [icon] = re.findall(r'<link rel="icon"[^>]* href="([^"]+)"', html)
+    assert client.get(icon).status_code == 200
+    # Browsers ask for /favicon.ico on their own, whatever the page links.
+    response = client.get("/favicon.ico", follow_redirects=True)
+    assert response.status_code == 200 and response.mimetype == "image/svg+xml"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -10,6 +13,7 @@ from broker.settings import Settings
 from broker.store import Store
 from tests.integration.conftest import tiny_spec
 from tests.webui.conftest import Members, bearer, csrf_of, seed_sweep
+from trials.records import WorkerInfo
 from trials.specs import SweepStatus
 from webui import create_app
 
@@ -107,3 +111,48 @@ def test_public_read_from_the_environment(web_redis_url: str, monkeypatch: pytes
     monkeypatch.setenv("SWEEPRANK_REDIS_URL", web_redis_url)
     app = create_app(Settings())
     assert app.test_client().get("/api/sweeps").status_code == 401
+
+
+def _live_trainer(store: Store, datasets: list[str] | None) -> None:
+    store.workers.register("cpu@elsewhere", WorkerInfo(queues=["trials.cpu"], slots=1, datasets=datasets), ttl_s=60)
+
+
+def test_a_dataset_no_live_trainer_has_is_refused_at_submission_with_a_field_error(
+    client: FlaskClient, store: Store, members: Members
+) -> None:
+    _live_trainer(store, ["digits", "tfds:tiny_shapes"])
+    spec = {**tiny_spec(), "datasets": ["digits", "cifar10"]}
+    response = client.post("/api/sweeps", json=spec, headers=bearer(members.ann))
+    assert response.status_code == 400
+    [error] = response.get_json()["errors"]
+    assert error["field"] == "datasets"
+    assert error["message"].startswith("cifar10 is not prepared on any live trainer: on a machine with network run")
+    assert store.sweeps.ids() == []
+    accepted = {**tiny_spec(), "datasets": ["digits", "tfds:tiny_shapes"]}
+    assert client.post("/api/sweeps", json=accepted, headers=bearer(members.ann)).status_code == 201
+
+
+def test_with_no_trainer_live_the_web_hosts_own_data_roots_decide(
+    web_redis_url: str, store: Store, members: Members, tmp_path: Path
+) -> None:
+    settings = Settings(redis_url=web_redis_url, data_dir=tmp_path, fashion_mnist_dir=tmp_path / "none")
+    client = create_app(settings, {"TESTING": True}).test_client()
+    refused = client.post(
+        "/api/sweeps", json={**tiny_spec(), "datasets": ["fashion_mnist"]}, headers=bearer(members.ann)
+    )
+    assert refused.status_code == 400 and "is not prepared on this host" in refused.get_json()["errors"][0]["message"]
+    assert client.post("/api/sweeps", json=tiny_spec(), headers=bearer(members.ann)).status_code == 201
+
+
+def test_the_form_offers_only_prepared_datasets(logged_in: FlaskClient, store: Store) -> None:
+    _live_trainer(store, ["digits", "mnist"])
+    html = logged_in.get("/submit").get_data(as_text=True)
+    assert re.findall(r'name="datasets" value="([^"]+)"', html) == ["digits", "mnist"]
+
+
+def test_a_trainer_that_does_not_report_its_datasets_leaves_the_check_to_run_time(
+    client: FlaskClient, store: Store, members: Members
+) -> None:
+    _live_trainer(store, None)  # a trainer older than the heartbeat field
+    spec = {**tiny_spec(), "datasets": ["cifar10"]}
+    assert client.post("/api/sweeps", json=spec, headers=bearer(members.ann)).status_code == 201

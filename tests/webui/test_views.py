@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 
 from broker.store import Store
-from tests.webui.conftest import seed_ranking, seed_sweep
+from tests.webui.conftest import Members, analyst_of, bearer, compare_via_analyst, seed_ranking, seed_sweep
 from trials.records import WorkerInfo
+from trials.specs import TrialResult, TrialStatus
 
 
 def test_summary_has_progress_best_top3_and_reading(client: FlaskClient, store: Store) -> None:
@@ -51,11 +53,11 @@ def test_queue_shows_current_trials_and_throughput(client: FlaskClient, store: S
     assert queue["throughput_per_hour"] == 2 and queue["pending_by_owner"] == {"ann": 6}
 
 
-def test_comparison_with_fanova_and_ped_anova(client: FlaskClient, store: Store) -> None:
+def test_comparison_with_fanova_and_ped_anova(app: Flask, client: FlaskClient, store: Store, members: Members) -> None:
     sweep_id = seed_sweep(store, n_trials=40, n_results=40)
-    assert client.post(f"/api/sweeps/{sweep_id}/compare").status_code == 400, "no ranking yet"
+    assert client.post(f"/api/sweeps/{sweep_id}/compare", headers=bearer(members.ann)).status_code == 400, "no ranking"
     seed_ranking(store, sweep_id)
-    body = client.post(f"/api/sweeps/{sweep_id}/compare").get_json()
+    body = compare_via_analyst(app, client, members.ann, sweep_id)
     pooled = body["groups"]["pooled"]
     assert body["n_results"] == 40 and pooled["n_trials"] == 40
     for method in ("fanova", "ped-anova"):
@@ -65,11 +67,13 @@ def test_comparison_with_fanova_and_ped_anova(client: FlaskClient, store: Store)
     assert max(pooled["methods"]["fanova"]["importances"].items(), key=lambda kv: kv[1])[0] == "learning_rate"
 
 
-def test_pooled_comparison_is_the_trial_weighted_mean_of_the_datasets(client: FlaskClient, store: Store) -> None:
+def test_pooled_comparison_is_the_trial_weighted_mean_of_the_datasets(
+    app: Flask, client: FlaskClient, store: Store, members: Members
+) -> None:
     """Defined as the pooled N-RReliefF is (and as `sweeprank rank --compare` does it)."""
     sweep_id = seed_sweep(store, n_trials=60, n_results=60, datasets=["digits", "fashion_mnist"])
     seed_ranking(store, sweep_id)
-    groups = client.post(f"/api/sweeps/{sweep_id}/compare").get_json()["groups"]
+    groups = compare_via_analyst(app, client, members.ann, sweep_id)["groups"]
     datasets = [g for g in groups if g != "pooled"]
     assert sorted(datasets) == ["digits", "fashion_mnist"]
     total = sum(groups[g]["n_trials"] for g in datasets)
@@ -78,3 +82,66 @@ def test_pooled_comparison_is_the_trial_weighted_mean_of_the_datasets(client: Fl
         for name, share in groups["pooled"]["methods"][method]["importances"].items():
             mean = sum(groups[g]["n_trials"] * groups[g]["methods"][method]["importances"][name] for g in datasets)
             assert share == pytest.approx(mean / total)
+
+
+def _finish(store: Store, sweep_id: str, trial_id: int, status: TrialStatus, error: str = "") -> None:
+    trial = store.sweeps.trial_spec(sweep_id, trial_id)
+    accuracy = 0.9 if status is TrialStatus.COMPLETED else None
+    store.results.save(TrialResult.of(trial, status, test_accuracy=accuracy, error=error, worker="host:1"))
+
+
+def test_a_sweep_whose_every_trial_failed_is_failed_with_no_top_and_each_error(
+    client: FlaskClient, store: Store
+) -> None:
+    sweep_id = seed_sweep(store, n_trials=2)
+    for trial_id in (0, 1):
+        _finish(store, sweep_id, trial_id, TrialStatus.FAILED, f"cifar10: not prepared (trial {trial_id})")
+    seed_ranking(store, sweep_id)  # the analyst ranks whatever arrives, here nothing that completed
+
+    summary = client.get(f"/api/sweeps/{sweep_id}/summary").get_json()
+    assert (summary["status"], summary["final"], summary["counts"]["failed"]) == ("failed", True, 2)
+    assert summary["top"] == [] and summary["best"] is None
+    assert "importance" not in summary["reading"] and "none of the 2 trials completed" in summary["reading"]
+    assert "failed" in summary["stop_reason"]
+    trials = client.get(f"/api/sweeps/{sweep_id}/trials").get_json()["trials"]
+    errors = {t["trial_id"]: t["result"]["error"] for t in trials}
+    assert errors == {0: "cifar10: not prepared (trial 0)", 1: "cifar10: not prepared (trial 1)"}
+
+
+def test_a_sweep_with_one_completed_trial_is_completed_and_counts_its_failures(
+    client: FlaskClient, store: Store
+) -> None:
+    """The rule: completed when at least one trial completed; the failures are counted beside it."""
+    sweep_id = seed_sweep(store, n_trials=3)
+    _finish(store, sweep_id, 0, TrialStatus.COMPLETED)
+    _finish(store, sweep_id, 1, TrialStatus.FAILED, "boom")
+    _finish(store, sweep_id, 2, TrialStatus.DIVERGED)
+    summary = client.get(f"/api/sweeps/{sweep_id}/summary").get_json()
+    assert summary["status"] == "completed"
+    assert (summary["counts"]["completed"], summary["counts"]["failed"], summary["counts"]["diverged"]) == (1, 1, 1)
+    assert summary["stop_reason"] == "all trials finished; 2 of 3 did not complete"
+
+
+def test_compare_needs_a_member_runs_in_the_analyst_and_is_served_from_its_store_after(
+    app: Flask, client: FlaskClient, store: Store, members: Members
+) -> None:
+    sweep_id = seed_sweep(store, n_trials=30, n_results=30)
+    seed_ranking(store, sweep_id)
+    assert client.post(f"/api/sweeps/{sweep_id}/compare").status_code == 401
+    assert store.comparisons.requested() == [], "an anonymous call asks nothing of the analyst"
+
+    asked = client.post(f"/api/sweeps/{sweep_id}/compare", headers=bearer(members.ann))
+    assert asked.status_code == 202 and asked.get_json() == {"status": "computing", "n_results": 30, "comparison": None}
+    assert store.comparisons.requested() == [sweep_id], "the request path computed nothing: the analyst will"
+    client.post(f"/api/sweeps/{sweep_id}/compare", headers=bearer(members.ann))
+    assert store.comparisons.requested() == [sweep_id], "asked twice before it ran: computed once"
+
+    analyst_of(app).compare_requested()
+    assert store.health.counters()["comparisons_computed"] == 1
+    again = client.post(f"/api/sweeps/{sweep_id}/compare", headers=bearer(members.ann))
+    assert again.status_code == 200 and again.get_json()["comparison"]["n_results"] == 30
+    assert store.comparisons.requested() == [] and store.health.counters()["comparisons_computed"] == 1
+
+    # A new result makes a new ranking: the stored comparison is of the old one, so the analyst is asked again.
+    seed_ranking(store, sweep_id)
+    assert client.post(f"/api/sweeps/{sweep_id}/compare", headers=bearer(members.ann)).status_code == 202

@@ -91,9 +91,7 @@ class DataRoots:
     @classmethod
     def of(cls, settings: Settings) -> DataRoots:
         return cls(
-            torchvision=settings.torchvision_dir or settings.data_dir / "torchvision",
-            tfds=settings.tfds_dir or settings.data_dir / "tfds",
-            fashion_mnist=settings.fashion_mnist_dir,
+            torchvision=settings.torchvision_root, tfds=settings.tfds_root, fashion_mnist=settings.fashion_mnist_dir
         )
 
 

@@ -103,7 +103,8 @@
     const note = $("verdict-note");
     note.hidden = !(group && group.verdict_note);
     note.textContent = group && group.verdict_note ? `No verdicts yet (${group.verdict_note}).` : "";
-    if (!group) return Charts.bars(chart, []);
+    // A ranking over no completed trial (all failed so far) is zeros in declaration order: draw nothing.
+    if (!group || group.n_trials === 0) return Charts.bars(chart, []);
     const index = (name) => group.names.indexOf(name);
     const method = group.method ? ` (${group.method})` : "";
     Charts.bars(chart, group.ranking.map((name) => ({ name, value: group.importances[index(name)] ?? 0,
@@ -185,12 +186,28 @@
         + "datasets at once; pooled N-RReliefF averages the per-dataset rankings."));
   }
 
+  // The analyst computes a comparison off the request path: a 202 says "computing", then the stored one is polled.
+  const COMPARE_POLL_MS = 1000;
+  const COMPARE_WAIT_MS = 10 * 60 * 1000;
+
+  async function awaitComparison(nResults) {
+    const deadline = Date.now() + COMPARE_WAIT_MS;
+    while (Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, COMPARE_POLL_MS));
+      const { comparison } = await SR.get(`${base}/comparison`);
+      if (comparison && comparison.n_results >= nResults) return comparison;
+    }
+    throw new Error("no comparison yet: is the analyst running? (sweeprank status)");
+  }
+
   $("compare-button").addEventListener("click", async (event) => {
     const button = event.currentTarget;
     button.disabled = true;
     button.textContent = "Computing…";
     try {
-      state.comparison = await SR.post(`${base}/compare`);
+      const asked = await SR.post(`${base}/compare`);
+      if (!asked.comparison) $("comparison").replaceChildren(h("p", { class: "muted", id: "comparison-computing" }, "computing…"));
+      state.comparison = asked.comparison || await awaitComparison(asked.n_results);
       renderComparison();
     } catch (err) {
       $("comparison").replaceChildren(h("p", { class: "error" }, err.message));
@@ -217,6 +234,8 @@
         cell: (t) => (t.result ? String(t.result.epochs_completed) : t.state.epoch !== undefined ? `${t.state.epoch}/${t.state.epochs}` : "–") },
       { key: "worker", label: "worker", cell: (t) => (t.result ? t.result.worker : t.state.worker) || "–" },
       { key: "duration", label: "duration", num: true, cell: (t) => fmt.duration(t.duration_s) },
+      { key: "error", label: "error", cell: (t) => h("span", { class: "trial-error", title: t.result ? t.result.error : "" },
+          t.result && t.result.error ? t.result.error : "") },
       ...configNames.map((name) => ({ key: name, label: name, num: true, cell: (t) => fmt.value(t.config[name]) })),
     ];
   }
