@@ -357,7 +357,8 @@ class AnalystHealth(_Record):
 
 class WebHealth(_Record):
     ok: bool
-    pid: int
+    pid: int  # the server's (gunicorn master's) pid
+    worker_pid: int | None = None  # the worker process that answered
     host: str
 
 

@@ -351,5 +351,6 @@ def queue_status() -> Any:
     response=Health,
 )
 def health() -> Any:
-    report = health_report(services().settings)
+    svc = services()
+    report = health_report(svc.settings, svc.server_pid)
     return _body(report), 200 if report.ok else 503

@@ -37,8 +37,8 @@ def _probe(redis_url: str) -> Store:
     return Store(connect(redis_url, ride_out_restarts=False))
 
 
-def _web() -> WebHealth:
-    return WebHealth(ok=True, pid=os.getpid(), host=socket.gethostname())
+def _web(server_pid: int) -> WebHealth:
+    return WebHealth(ok=True, pid=server_pid, worker_pid=os.getpid(), host=socket.gethostname())
 
 
 def analyst_health(store: Store, settings: Settings, now: float) -> AnalystHealth:
@@ -81,7 +81,7 @@ def _trainers(store: Store, settings: Settings, now: float) -> list[TrainerHealt
     ]
 
 
-def health_report(settings: Settings, now: float | None = None) -> Health:
+def health_report(settings: Settings, server_pid: int, now: float | None = None) -> Health:
     """Overall ok: Redis answers, the analyst beats, and at least one trainer beats."""
     now = time.time() if now is None else now
     store = _probe(settings.redis_url)
@@ -96,7 +96,9 @@ def health_report(settings: Settings, now: float | None = None) -> Health:
         analyst = AnalystHealth(ok=False, ttl_s=settings.analyst_beat_ttl_s)
         trainers = []
     ok = redis.ok and analyst.ok and any(t.ok for t in trainers)
-    return Health(ok=ok, services=ServicesHealth(redis=redis, analyst=analyst, web=_web(), trainers=trainers), time=now)
+    return Health(
+        ok=ok, services=ServicesHealth(redis=redis, analyst=analyst, web=_web(server_pid), trainers=trainers), time=now
+    )
 
 
 def ranking_pause(

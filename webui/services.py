@@ -5,6 +5,7 @@ Blueprint modules import `services` from here, never from `webui.app` (which imp
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -58,6 +59,9 @@ class Services:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # The app is built before gunicorn forks its workers: this is the server's (master's) pid,
+        # the one to signal, while os.getpid() in a request is the worker that answers.
+        self.server_pid = os.getpid()
         self.store = Store.from_url(settings.redis_url)
         self.dispatcher = Dispatcher(self.store, make_celery(settings), settings)
         # (sweep id, sweep creation time, results so far) -> best completed trial or None

@@ -113,10 +113,14 @@ def test_a_child_that_keeps_dying_stops_the_stack_with_one_message(tmp_path: Pat
     web = stack.state().pids["web"]
     port = int(stack.url.rsplit(":", 1)[1])
     with socket.socket() as squatter:
+        # `up` is frozen until the squatter holds the port: otherwise its first restart could take
+        # the port back before the web server's workers have let it go.
+        stack.process.send_signal(signal.SIGSTOP)
         kill(web)
         wait_until(lambda: not alive(web), 60, what="the web server to die")
         # Whatever now holds the web port makes every restart of the web server fail.
         wait_until(lambda: bind(squatter, port), 60, what="the web port to be free")
+        stack.process.send_signal(signal.SIGCONT)
         assert stack.process.wait(300) == 1
     assert stack.process.stdout is not None
     output = stack.process.stdout.read()

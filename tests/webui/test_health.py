@@ -50,7 +50,7 @@ def test_a_healthy_pool_reports_each_service_with_its_pid(
     analyst = services["analyst"]
     assert (analyst["ok"], analyst["pid"], analyst["host"], analyst["lag"]) == (True, 4242, "head", 0)
     assert 1.0 <= analyst["last_beat_s"] < TTL_S
-    assert services["web"] == {"ok": True, "pid": os.getpid(), "host": socket.gethostname()}
+    assert services["web"] == {"ok": True, "pid": os.getpid(), "worker_pid": os.getpid(), "host": socket.gethostname()}
     [trainer] = services["trainers"]
     assert {k: trainer[k] for k in ("name", "ok", "pid", "host", "device", "slots", "busy")} == {
         "name": "cpu@gpu-host",
