@@ -3,6 +3,7 @@ trainer needs (deploy/redis-users.acl). Its trials complete, and Redis denied it
 
 from __future__ import annotations
 
+import re
 import secrets
 import signal
 import sys
@@ -29,6 +30,8 @@ def installed_acl(template: str, admin_password: str, trainer_password: str) -> 
     """The ACL file as the deploy notes install it: passwords filled in, comments and blank lines dropped
     (Redis 7.0 reads none in an ACL file)."""
     filled = template.replace("ADMIN_PASSWORD", admin_password).replace("TRAINER_PASSWORD", trainer_password)
+    # The head node's other users get passwords nobody here needs.
+    filled = re.sub(r"\b[A-Z]+_PASSWORD\b", lambda _: secrets.token_hex(16), filled)
     return "".join(line + "\n" for line in filled.splitlines() if line.strip() and not line.startswith("#"))
 
 
