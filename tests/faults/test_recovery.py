@@ -1,0 +1,57 @@
+"""How fast the pool recovers, on trainers whose claims never expire during the test.
+
+With claims of an hour only the fast paths can bring a trial back: the trainer's Celery
+parent re-queueing the trial of a child it saw die, and trainers carrying on after Redis
+restarts. A test that waited for a claim to expire would time out instead.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.faults.conftest import FaultStack, Figures, duplicated_metric_rows, running_stack, wait_done
+from tests.helpers import wait_until
+
+NEVER_EXPIRES_S = 3600
+SKIPPED_DELIVERIES = ("redeliveries_skipped", "superseded_deliveries_skipped", "concurrent_deliveries_refused")
+
+
+@pytest.fixture(scope="module")
+def long_claims(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack]:
+    yield from running_stack(tmp_path_factory, "longclaims@test", SWEEPRANK_CLAIM_TTL_S=str(NEVER_EXPIRES_S))
+
+
+def skipped_deliveries(stack: FaultStack) -> int:
+    counters = stack.store.health.counters()
+    return sum(counters.get(name, 0) for name in SKIPPED_DELIVERIES)
+
+
+def test_a_killed_trainer_child_s_trial_runs_its_next_attempt_at_once(
+    long_claims: FaultStack, figures: Figures
+) -> None:
+    stack = long_claims
+    skipped_before = skipped_deliveries(stack)
+    with stack.holding() as holds:
+        sweep_id = stack.submit(n_trials=1, limits={"max_attempts": 3})
+        pid = holds.wait_held(sweep_id, 0, 1)
+        assert stack.store.trials.claim_holder(sweep_id, 0) == f"1|longclaims@test:{pid}"
+        killed = time.monotonic()
+        stack.kill(pid)
+        state = wait_until(
+            lambda: (
+                (s := stack.store.trials.state(sweep_id, 0)).get("attempt") == 2 and s.get("status") == "running" and s
+            ),
+            120,
+            what="attempt 2 to run (the claim of attempt 1 expires only in an hour)",
+        )
+        next_attempt_s = time.monotonic() - killed
+    figures(f"trainer child kill -> next attempt running in {next_attempt_s:.1f} s")
+    assert state["losses"] == 1 and "died" in state["last_loss"], state
+    wait_done(stack, sweep_id, timeout_s=120)
+    results = stack.store.results.in_arrival_order(sweep_id)
+    assert [(r.trial_id, r.attempt, r.status.value) for r in results] == [(0, 2, "completed")]
+    assert duplicated_metric_rows(stack, sweep_id) == 0
+    assert skipped_deliveries(stack) == skipped_before, "the dead attempt's message was not delivered again"
