@@ -23,12 +23,16 @@ from broker.settings import process_settings
 from broker.store import Store
 from trials.records import WorkerInfo
 from trials.specs import TrialSpec
+from workers.reconnect import CONSUMER
 from workers.trial_request import TrialRequest, holder_name
 from workers.trial_runner import TrialRunner
 
 HEARTBEAT_S = 5.0
 # The app this trainer process runs (`celery -A workers.tasks worker`), from the settings it was started with.
 app = make_celery(process_settings())
+# A trainer waits for Redis as long as it is away (its supervisor decides when to give up) and
+# reconnects within a second of its return (workers/reconnect.py).
+app.conf.update(worker_consumer=CONSUMER, broker_connection_max_retries=None)
 _stop_heartbeat = threading.Event()
 
 

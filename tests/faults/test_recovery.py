@@ -8,11 +8,20 @@ restarts. A test that waited for a claim to expire would time out instead.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterator
 
 import pytest
 
-from tests.faults.conftest import FaultStack, Figures, duplicated_metric_rows, running_stack, wait_done
+from broker import keys
+from tests.faults.conftest import (
+    TRIAL_NARROW,
+    FaultStack,
+    Figures,
+    duplicated_metric_rows,
+    running_stack,
+    wait_done,
+)
 from tests.helpers import wait_until
 
 NEVER_EXPIRES_S = 3600
@@ -55,3 +64,33 @@ def test_a_killed_trainer_child_s_trial_runs_its_next_attempt_at_once(
     assert [(r.trial_id, r.attempt, r.status.value) for r in results] == [(0, 2, "completed")]
     assert duplicated_metric_rows(stack, sweep_id) == 0
     assert skipped_deliveries(stack) == skipped_before, "the dead attempt's message was not delivered again"
+
+
+def first_progress_after(stack: FaultStack, sweep_id: str, t: float) -> float | None:
+    """When the sweep's first epoch after time `t` was stored (the metrics stream's ids are Redis' clock, ms)."""
+    entries = stack.redis_client.xrange(keys.metrics(sweep_id), min=f"({int(t * 1000)}", count=1)
+    return int(entries[0][0].split("-")[0]) / 1000 if entries else None
+
+
+def test_redis_killed_and_restarted_from_aof_loses_no_result(long_claims: FaultStack, figures: Figures) -> None:
+    stack = long_claims
+    sweep_id = stack.submit(n_trials=16, narrow=TRIAL_NARROW | {"batch_size": {"choices": [32, 64]}})
+    before = wait_until(lambda: (n := stack.store.sweeps.get(sweep_id).n_final) >= 4 and n, 120, what="4 results")
+    stored_before = {r.trial_id: r for r in stack.store.results.in_arrival_order(sweep_id)}
+    killed = time.time()
+    stack.kill_redis()
+    time.sleep(2.0)  # the outage
+    stack.start_redis()
+    back = wait_until(
+        lambda: first_progress_after(stack, sweep_id, killed), 120, what="an epoch stored after the restart"
+    )
+    wait_done(stack, sweep_id, timeout_s=240)
+    results = stack.store.results.in_arrival_order(sweep_id)
+    by_trial = Counter(r.trial_id for r in results)
+    lost = [t for t, r in stored_before.items() if stack.store.results.get(sweep_id, t) != r]
+    figures(
+        f"redis kill -> back in {back - killed:.1f} s (results lost: {len(lost)}); killed after {before} results, "
+        f"{len(by_trial)}/16 trials final, {duplicated_metric_rows(stack, sweep_id)} duplicated metric rows"
+    )
+    assert lost == [] and sorted(by_trial) == list(range(16)) and set(by_trial.values()) == {1}
+    assert duplicated_metric_rows(stack, sweep_id) == 0
