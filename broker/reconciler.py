@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 
 from broker.celery_app import DEVICE_CLASSES
 from broker.dispatcher import Dispatcher
@@ -95,6 +96,20 @@ class Reconciler:
         # The delivery is known dead, so an attempt it never got to claim is lost too, without the grace.
         verdict = self._verdict(spec.key, consumers=True, dispatch_grace_s=0.0)
         return self._settle(device_class, spec.key, verdict and (verdict if verdict == STALE else why))
+
+    def recover_orphans(self, dead: Callable[[str], bool]) -> Counter[str]:
+        """Next attempts for the in-flight trials whose claim holder is `dead` (a trainer starting up decides)."""
+        outcomes: Counter[str] = Counter()
+        for device_class in DEVICE_CLASSES:
+            for trial_key in self.store.trials.inflight(device_class):
+                sweep_id, trial_raw, attempt_raw = trial_key.split(":")
+                claim = self.store.trials.claimed_by(sweep_id, int(trial_raw))
+                if claim is None or claim[0] != int(attempt_raw) or not dead(claim[1]):
+                    continue
+                spec = self.store.sweeps.trial_spec(sweep_id, int(trial_raw), claim[0])
+                if outcome := self.recover_dead_delivery(spec, device_class, claim[1], f"worker {claim[1]} was gone"):
+                    outcomes[outcome] += 1
+        return outcomes
 
     def _settle(self, device_class: str, trial_key: str, verdict: str) -> str:
         """Act on a verdict; returns the outcome ('' when there was nothing to do)."""

@@ -24,7 +24,7 @@ from broker.store import Store
 from trials.records import WorkerInfo
 from trials.specs import TrialSpec
 from workers.reconnect import CONSUMER
-from workers.trial_request import TrialRequest, holder_name
+from workers.trial_request import TrialRequest, holder_name, recover_orphans
 from workers.trial_runner import TrialRunner
 
 HEARTBEAT_S = 5.0
@@ -105,6 +105,7 @@ def _register(sender: Any, **_: Any) -> None:
     settings = process_settings()
     store = Store.from_url(settings.redis_url)
     name, info = str(sender.hostname), _worker_info(sender)
+    recover_orphans(app, name)
 
     def beat() -> None:
         while True:

@@ -6,7 +6,8 @@ settings: acks on failure, no reject on worker lost, so the broker never redeliv
 well). Without help the trial would then sit "running" until its claim expired. Here the
 parent hands the attempt to the reconciler's fast path, which frees the dead child's claim
 and queues the next attempt with the same attempt counting and exactly-once guards as a
-claim that expired. The claim's TTL stays the fallback when a whole host is lost.
+claim that expired. The claim's TTL stays the fallback when a whole host is lost. And a trainer that starts re-queues
+at once the trials that its previous life (same node name) held when it died.
 """
 
 from __future__ import annotations
@@ -57,6 +58,38 @@ def recover(app: Celery, raw_spec: dict[str, Any], device_class: str, holder: st
         return "left to the claim's TTL"
     log.warning("trial %s: %s; %s", spec.key, why, outcome or "nothing to do")
     return outcome
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process `pid` runs on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process reuses the pid: alive, so leave its claim to the TTL
+        return True
+    return True
+
+
+def recover_orphans(app: Celery, node: str) -> None:
+    """At a trainer's start: next attempts for the trials that a previous life of this node still holds.
+
+    A Celery node name is unique in the pool and names one host, so a claim held under it by a
+    process that is no longer alive was left by this trainer before it was stopped or killed
+    (e.g. together with Redis), and would otherwise keep its trial for the claim's TTL.
+    """
+
+    def dead(holder: str) -> bool:
+        name, _, pid = holder.rpartition(":")
+        return name == node and pid.isdigit() and not pid_alive(int(pid))
+
+    try:
+        outcomes = _reconciler(app, os.getpid()).recover_orphans(dead)
+    except BrokerError:
+        log.exception("could not look for trials left by a previous life of %s; their claims' TTL will", node)
+        return
+    if outcomes:
+        log.warning("trials left by a previous life of %s: %s", node, dict(outcomes))
 
 
 def _unwrapped(exc_info: ExceptionInfo) -> BaseException:

@@ -124,3 +124,17 @@ def test_a_dead_delivery_leaves_another_holder_and_a_final_result_alone(
     assert reconciler.recover_dead_delivery(done, "cpu", "host:7", "worker host:7 died") == ""
     assert [s["spec"]["attempt"] for s in celery.sent if s["spec"]["trial_id"] == 0] == [1]
     assert store.trials.state(sweep_id, 0)["attempt"] == 1 and not store.results.get(sweep_id, 0)
+
+
+def test_orphans_are_the_trials_whose_claim_holder_is_dead(
+    store: Store, dispatcher: Dispatcher, celery: RecordingCelery
+) -> None:
+    add_worker(store, slots=2)
+    sweep_id = sweeps.submit(store, dispatcher, make_spec(n_trials=2))
+    for trial_id, holder in ((0, "node:1"), (1, "node:2")):
+        assert store.trials.claim(store.sweeps.trial_spec(sweep_id, trial_id), holder, ttl_s=3600)
+        start_running(store, sweep_id, trial_id, attempt=1)
+    outcomes = Reconciler(store, dispatcher).recover_orphans(lambda holder: holder == "node:1")
+    assert outcomes == {"requeued": 1}
+    assert store.trials.claimed_by(sweep_id, 0) is None and store.trials.state(sweep_id, 0)["attempt"] == 2
+    assert store.trials.claimed_by(sweep_id, 1) == (1, "node:2") and store.trials.state(sweep_id, 1)["attempt"] == 1

@@ -7,6 +7,8 @@ restarts. A test that waited for a claim to expire would time out instead.
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -23,6 +25,7 @@ from tests.faults.conftest import (
     wait_done,
 )
 from tests.helpers import wait_until
+from workers.trial_request import pid_alive
 
 NEVER_EXPIRES_S = 3600
 SKIPPED_DELIVERIES = ("redeliveries_skipped", "superseded_deliveries_skipped", "concurrent_deliveries_refused")
@@ -64,6 +67,36 @@ def test_a_killed_trainer_child_s_trial_runs_its_next_attempt_at_once(
     assert [(r.trial_id, r.attempt, r.status.value) for r in results] == [(0, 2, "completed")]
     assert duplicated_metric_rows(stack, sweep_id) == 0
     assert skipped_deliveries(stack) == skipped_before, "the dead attempt's message was not delivered again"
+
+
+def test_a_trainer_killed_whole_and_restarted_requeues_its_trial_at_once(
+    long_claims: FaultStack, figures: Figures
+) -> None:
+    stack = long_claims
+    trainer = next(p for label, p in stack.stack.children if label == "trainer-longclaims@test" and p.poll() is None)
+    with stack.holding() as holds:
+        sweep_id = stack.submit(n_trials=1)
+        child = holds.wait_held(sweep_id, 0, 1)
+        # The parent and its children together, as when a host's stack is stopped with Redis.
+        os.killpg(trainer.pid, signal.SIGKILL)
+        trainer.wait()
+        wait_until(lambda: not pid_alive(child), 30, what="the trainer's child to be gone")
+        restarted = time.monotonic()
+        stack.start_trainer(slots=2, name="longclaims@test")
+        state = wait_until(
+            lambda: (
+                (s := stack.store.trials.state(sweep_id, 0)).get("attempt") == 2 and s.get("status") == "running" and s
+            ),
+            120,
+            what="attempt 2 to run (the claim of attempt 1 expires only in an hour)",
+        )
+        next_attempt_s = time.monotonic() - restarted
+    figures(f"trainer killed whole and restarted -> next attempt running {next_attempt_s:.1f} s after the restart")
+    assert state["losses"] == 1 and "was gone" in state["last_loss"], state
+    wait_done(stack, sweep_id, timeout_s=120)
+    results = stack.store.results.in_arrival_order(sweep_id)
+    assert [(r.trial_id, r.attempt, r.status.value) for r in results] == [(0, 2, "completed")]
+    assert duplicated_metric_rows(stack, sweep_id) == 0
 
 
 def first_progress_after(stack: FaultStack, sweep_id: str, t: float) -> float | None:
