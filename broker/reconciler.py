@@ -14,6 +14,8 @@ The claim's TTL is the fallback for a whole host that vanished. When only a
 prefork child dies, its Celery parent sees it at once (WorkerLostError) and
 calls `recover_dead_delivery`, which frees the dead child's claim and then
 decides through the same verdict and `replace_attempt` as a pass over claims.
+A trainer that starts calls `recover_orphans` for the claims its previous life
+(same node name, pid gone) left behind, e.g. when it was stopped with Redis.
 """
 
 from __future__ import annotations
