@@ -19,9 +19,14 @@ DEVICE_CLASSES = ("cpu", "gpu")
 HARD_LIMIT_MARGIN_S = 300
 
 
+def device_class_of(device: str) -> str:
+    """The device class ("cpu" or "gpu") of a trainer on `device` ("cpu", "cuda:0"...)."""
+    return "gpu" if device.startswith("cuda") else "cpu"
+
+
 def queue_for_device(device: str) -> str:
-    """The queue a trainer on `device` ("cpu", "cuda:0"...) consumes."""
-    return keys.queue_name("gpu" if device.startswith("cuda") else "cpu")
+    """The queue a trainer on `device` consumes."""
+    return keys.queue_name(device_class_of(device))
 
 
 def hard_limit_margin(visibility_timeout_s: float) -> float:
@@ -37,6 +42,12 @@ def make_celery(settings: Settings) -> Celery:
         event_serializer="json",
         task_ignore_result=True,
         task_acks_late=True,
+        # A child that dies mid-trial: its parent acknowledges the message and re-queues the
+        # trial as a new attempt itself (workers/trial_request.py). Rejecting or retrying the
+        # message as well would run the dead attempt a second time.
+        task_acks_on_failure=True,
+        task_reject_on_worker_lost=False,
+        task_retry_on_worker_lost=False,
         worker_prefetch_multiplier=1,
         broker_transport_options={
             "visibility_timeout": settings.visibility_timeout_s,

@@ -9,20 +9,29 @@ is lost. A lost trial gets attempt n+1, until it has been lost `max_attempts`
 times; then it ends `failed: worker lost N times`, so a trial that kills its
 worker every time cannot loop forever. The store refuses results of superseded
 attempts, so exactly one final result per trial survives however many ran.
+
+The claim's TTL is the fallback for a whole host that vanished. When only a
+prefork child dies, its Celery parent sees it at once (WorkerLostError) and
+calls `recover_dead_delivery`, which frees the dead child's claim and then
+decides through the same verdict and `replace_attempt` as a pass over claims.
+A trainer that starts calls `recover_orphans` for the claims its previous life
+(same node name, pid gone) left behind, e.g. when it was stopped with Redis.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 
 from broker.celery_app import DEVICE_CLASSES
 from broker.dispatcher import Dispatcher
 from broker.store import Store
-from trials.specs import TrialResult, TrialStatus
+from trials.specs import TrialResult, TrialSpec, TrialStatus
 
 # A dispatched trial is normally claimed within seconds: slots are never overbooked.
 DISPATCH_GRACE_S = 60.0
+STALE = "stale"
 
 
 def replace_attempt(
@@ -71,29 +80,63 @@ class Reconciler:
         for device_class in DEVICE_CLASSES:
             consumers = self.dispatcher.capacity(device_class) > 0
             for trial_key in self.store.trials.inflight(device_class):
-                verdict = self._verdict(trial_key, consumers)
-                if verdict == "stale":
-                    self.store.trials.remove_inflight(device_class, trial_key)
-                elif verdict:
-                    outcomes[
-                        replace_attempt(self.store, self.dispatcher, trial_key, device_class, verdict, lost=True)
-                    ] += 1
+                outcome = self._settle(device_class, trial_key, self._verdict(trial_key, consumers))
+                if outcome:
+                    outcomes[outcome] += 1
         return outcomes
 
-    def _verdict(self, trial_key: str, consumers: bool) -> str:
-        """'' when the attempt is fine, 'stale' for a dead entry, else why it is lost."""
+    def recover_dead_delivery(self, spec: TrialSpec, device_class: str, holder: str | None, why: str) -> str:
+        """The process `holder` died while it ran this delivery of `spec`: give the trial its next attempt now.
+
+        Only the dead process's own claim is freed, so an attempt held by anyone else is
+        left alone; a final result or a superseded attempt makes it a no-op. `holder` is
+        None when it is unknown (the parent never heard the child accept the task): the
+        claim, if any, then expires on its TTL as after a whole-host loss.
+        """
+        if holder is not None:
+            self.store.trials.release_claim(spec, holder)
+        # The delivery is known dead, so an attempt it never got to claim is lost too, without the grace.
+        verdict = self._verdict(spec.key, consumers=True, dispatch_grace_s=0.0)
+        return self._settle(device_class, spec.key, verdict and (verdict if verdict == STALE else why))
+
+    def recover_orphans(self, dead: Callable[[str], bool]) -> Counter[str]:
+        """Next attempts for the in-flight trials whose claim holder is `dead` (a trainer starting up decides)."""
+        outcomes: Counter[str] = Counter()
+        for device_class in DEVICE_CLASSES:
+            for trial_key in self.store.trials.inflight(device_class):
+                sweep_id, trial_raw, attempt_raw = trial_key.split(":")
+                claim = self.store.trials.claimed_by(sweep_id, int(trial_raw))
+                if claim is None or claim[0] != int(attempt_raw) or not dead(claim[1]):
+                    continue
+                spec = self.store.sweeps.trial_spec(sweep_id, int(trial_raw), claim[0])
+                if outcome := self.recover_dead_delivery(spec, device_class, claim[1], f"worker {claim[1]} was gone"):
+                    outcomes[outcome] += 1
+        return outcomes
+
+    def _settle(self, device_class: str, trial_key: str, verdict: str) -> str:
+        """Act on a verdict; returns the outcome ('' when there was nothing to do)."""
+        if verdict == STALE:
+            self.store.trials.remove_inflight(device_class, trial_key)
+            return ""
+        if not verdict:
+            return ""
+        return replace_attempt(self.store, self.dispatcher, trial_key, device_class, verdict, lost=True)
+
+    def _verdict(self, trial_key: str, consumers: bool, dispatch_grace_s: float | None = None) -> str:
+        """'' when the attempt is fine, STALE for a dead entry, else why it is lost."""
         sweep_id, trial_raw, attempt_raw = trial_key.split(":")
         trial_id = int(trial_raw)
         if self.store.results.get(sweep_id, trial_id) is not None:
-            return "stale"
+            return STALE
         state = self.store.trials.state(sweep_id, trial_id)
         if int(state.get("attempt", 1)) != int(attempt_raw):
-            return "stale"
+            return STALE
         if self.store.trials.claim_holder(sweep_id, trial_id) is not None:
             return ""
         if state.get("status") == TrialStatus.RUNNING.value:
             return f"worker {state.get('worker', '?')} stopped heartbeating"
         waited = time.time() - float(state.get("dispatched", time.time()))
-        if consumers and waited > self.dispatch_grace_s:
+        grace = self.dispatch_grace_s if dispatch_grace_s is None else dispatch_grace_s
+        if consumers and waited >= grace:
             return f"queued {waited:.0f} s without being started"
         return ""

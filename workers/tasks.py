@@ -17,17 +17,22 @@ from typing import Any
 
 from celery import signals
 
-from broker.celery_app import TRAIN_TRIAL, make_celery
+from broker.celery_app import TRAIN_TRIAL, device_class_of, make_celery
 from broker.dispatcher import Dispatcher
 from broker.settings import process_settings
 from broker.store import Store
 from trials.records import WorkerInfo
 from trials.specs import TrialSpec
+from workers.reconnect import CONSUMER
+from workers.trial_request import TrialRequest, holder_name, recover_orphans
 from workers.trial_runner import TrialRunner
 
 HEARTBEAT_S = 5.0
 # The app this trainer process runs (`celery -A workers.tasks worker`), from the settings it was started with.
 app = make_celery(process_settings())
+# A trainer waits for Redis as long as it is away (its supervisor decides when to give up) and
+# reconnects within a second of its return (workers/reconnect.py).
+app.conf.update(worker_consumer=CONSUMER, broker_connection_max_retries=None)
 _stop_heartbeat = threading.Event()
 
 
@@ -36,7 +41,7 @@ def device() -> str:
 
 
 def device_class() -> str:
-    return "gpu" if device().startswith("cuda") else "cpu"
+    return device_class_of(device())
 
 
 @cache
@@ -53,10 +58,11 @@ def _runner(pid: int, worker_name: str) -> TrialRunner:
         configure_threads(settings.torch_threads)
     store = Store.from_url(settings.redis_url)
     dispatcher = Dispatcher(store, app, settings)
-    return TrialRunner(store, settings, f"{worker_name}:{pid}", device(), dispatcher)
+    return TrialRunner(store, settings, holder_name(worker_name, pid), device(), dispatcher)
 
 
-@app.task(name=TRAIN_TRIAL, acks_late=True, bind=True)
+# TrialRequest: the parent re-queues the trial at once when the child running it dies.
+@app.task(name=TRAIN_TRIAL, acks_late=True, bind=True, Request=TrialRequest)
 def train_trial(task: Any, raw_spec: dict[str, Any]) -> str:
     runner = _runner(os.getpid(), str(task.request.hostname or socket.gethostname()))
     return runner.run(TrialSpec.model_validate(raw_spec), device_class())
@@ -99,6 +105,7 @@ def _register(sender: Any, **_: Any) -> None:
     settings = process_settings()
     store = Store.from_url(settings.redis_url)
     name, info = str(sender.hostname), _worker_info(sender)
+    recover_orphans(app, name)
 
     def beat() -> None:
         while True:

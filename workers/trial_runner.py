@@ -27,6 +27,8 @@ from broker.store import Store
 from trials.specs import EpochMetrics, TrialResult, TrialSpec, TrialStatus
 
 log = logging.getLogger(__name__)
+# Between hand-back tries once the store's own ride-out (broker.connection) has given up.
+OUTAGE_RETRY_S = 1.0
 
 
 def _ended(spec: TrialSpec, worker: str, status: TrialStatus, why: str) -> TrialResult:
@@ -64,8 +66,12 @@ class TrialRunner:
             return "held by another attempt"
         released = False
         try:
-            with self._heartbeat(spec):
-                result = self._train(spec)
+            try:
+                with self._heartbeat(spec):
+                    result = self._train(spec)
+            except BrokerError:
+                released = self._hand_back_after_outage(spec, device_class)
+                raise
             if self._draining() and result.status is TrialStatus.CANCELLED and not self._sweep_stopping(spec):
                 # Free the claim first, or the next attempt could be refused by our own claim.
                 self.store.trials.release_claim(spec, self.worker)
@@ -79,6 +85,28 @@ class TrialRunner:
         finally:
             if not released:
                 self.store.trials.release_claim(spec, self.worker)
+
+    def _hand_back_after_outage(self, spec: TrialSpec, device_class: str) -> bool:
+        """Redis was away for longer than the store rides out: once it is back, queue the next attempt.
+
+        Left alone, the attempt's claim would keep the trial, and its slot, until the claim expired.
+        Not a loss: the trial did nothing wrong. Gives up (False) when the claim would have
+        expired by then anyway, and the reconciler takes over.
+        """
+        deadline = time.monotonic() + self.settings.claim_ttl_s
+        while True:
+            try:
+                # Free the claim first, or the next attempt could be refused by our own claim.
+                self.store.trials.release_claim(spec, self.worker)
+                why = "Redis unreachable during the trial"
+                outcome = replace_attempt(self.store, self.dispatcher, spec.key, device_class, why, lost=False)
+            except BrokerError:
+                if time.monotonic() > deadline:
+                    return False
+                time.sleep(OUTAGE_RETRY_S)
+                continue
+            log.warning("trial %s after the Redis outage: %s", spec.key, outcome)
+            return True
 
     @contextmanager
     def _heartbeat(self, spec: TrialSpec) -> Iterator[None]:
@@ -152,7 +180,9 @@ class TrialRunner:
                 worker=self.worker,
             )
         except BrokerError:
-            raise  # the store is unreachable: not the trial's fault; the reconciler re-queues it
+            # Not the trial's fault: the attempt is handed back once Redis is back (_hand_back_after_outage).
+            log.warning("Redis unreachable during trial %s", spec.key)
+            raise
         except Exception as err:  # a broken trial must end as `failed`, not take the worker down
             log.exception("trial %s failed", spec.key)
             result = _ended(spec, self.worker, TrialStatus.FAILED, f"{type(err).__name__}: {err}")

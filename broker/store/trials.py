@@ -79,6 +79,14 @@ class TrialStore:
     def claim_holder(self, sweep_id: str, trial_id: int) -> str | None:
         return cast(str | None, self._r.get(keys.claim(sweep_id, trial_id)))
 
+    def claimed_by(self, sweep_id: str, trial_id: int) -> tuple[int, str] | None:
+        """(attempt, holder) of the trial's claim, if it is held."""
+        value = self.claim_holder(sweep_id, trial_id)
+        if value is None:
+            return None
+        attempt, _, holder = value.partition("|")
+        return int(attempt), holder
+
     def refresh_claim(self, spec: TrialSpec, ttl_s: int) -> None:
         self._r.expire(keys.claim(spec.sweep_id, spec.trial_id), ttl_s)
 

@@ -9,6 +9,7 @@ from broker.dispatcher import Dispatcher
 from broker.reconciler import Reconciler
 from broker.store import Store
 from tests.broker.conftest import RecordingCelery, add_worker, make_spec
+from trials.specs import TrialResult, TrialStatus
 
 
 def start_running(store: Store, sweep_id: str, trial_id: int, attempt: int) -> None:
@@ -78,3 +79,62 @@ def test_entries_of_finished_or_superseded_attempts_are_dropped(
     store.trials.add_inflight("cpu", f"{sweep_id}:0:2")
     assert Reconciler(store, dispatcher).run_once() == {}
     assert store.trials.inflight("cpu") == {f"{sweep_id}:0:2"}, "the superseded attempt 1 entry is gone"
+
+
+def test_a_dead_delivery_frees_its_own_claim_and_gets_the_next_attempt_at_once(
+    store: Store, dispatcher: Dispatcher, celery: RecordingCelery
+) -> None:
+    add_worker(store, slots=1)
+    sweep_id = sweeps.submit(store, dispatcher, make_spec(n_trials=1))
+    spec = store.sweeps.trial_spec(sweep_id, 0)
+    assert store.trials.claim(spec, "host:7", ttl_s=3600)
+    start_running(store, sweep_id, 0, attempt=1)
+    outcome = Reconciler(store, dispatcher).recover_dead_delivery(spec, "cpu", "host:7", "worker host:7 died")
+    assert outcome == "requeued"
+    assert store.trials.claim_holder(sweep_id, 0) is None
+    state = store.trials.state(sweep_id, 0)
+    assert (state["attempt"], state["losses"], state["last_loss"]) == (2, 1, "worker host:7 died")
+    assert [s["spec"]["attempt"] for s in celery.sent] == [1, 2]
+    assert store.trials.inflight("cpu") == {f"{sweep_id}:0:2"}
+
+
+def test_a_dead_delivery_that_never_claimed_is_requeued_without_the_dispatch_grace(
+    store: Store, dispatcher: Dispatcher, celery: RecordingCelery
+) -> None:
+    add_worker(store, slots=1)
+    sweep_id = sweeps.submit(store, dispatcher, make_spec(n_trials=1))
+    spec = store.sweeps.trial_spec(sweep_id, 0)
+    reconciler = Reconciler(store, dispatcher, dispatch_grace_s=3600)
+    assert reconciler.recover_dead_delivery(spec, "cpu", None, "worker died") == "requeued"
+
+
+def test_a_dead_delivery_leaves_another_holder_and_a_final_result_alone(
+    store: Store, dispatcher: Dispatcher, celery: RecordingCelery
+) -> None:
+    add_worker(store, slots=1)
+    sweep_id = sweeps.submit(store, dispatcher, make_spec(n_trials=2))
+    reconciler = Reconciler(store, dispatcher)
+    held = store.sweeps.trial_spec(sweep_id, 0)
+    assert store.trials.claim(held, "host:8", ttl_s=3600)
+    start_running(store, sweep_id, 0, attempt=1)
+    assert reconciler.recover_dead_delivery(held, "cpu", "host:7", "worker host:7 died") == ""
+    assert store.trials.claim_holder(sweep_id, 0) == "1|host:8", "another process's claim is not freed"
+    done = store.sweeps.trial_spec(sweep_id, 1)
+    store.results.save(TrialResult.of(done, TrialStatus.COMPLETED))
+    assert reconciler.recover_dead_delivery(done, "cpu", "host:7", "worker host:7 died") == ""
+    assert [s["spec"]["attempt"] for s in celery.sent if s["spec"]["trial_id"] == 0] == [1]
+    assert store.trials.state(sweep_id, 0)["attempt"] == 1 and not store.results.get(sweep_id, 0)
+
+
+def test_orphans_are_the_trials_whose_claim_holder_is_dead(
+    store: Store, dispatcher: Dispatcher, celery: RecordingCelery
+) -> None:
+    add_worker(store, slots=2)
+    sweep_id = sweeps.submit(store, dispatcher, make_spec(n_trials=2))
+    for trial_id, holder in ((0, "node:1"), (1, "node:2")):
+        assert store.trials.claim(store.sweeps.trial_spec(sweep_id, trial_id), holder, ttl_s=3600)
+        start_running(store, sweep_id, trial_id, attempt=1)
+    outcomes = Reconciler(store, dispatcher).recover_orphans(lambda holder: holder == "node:1")
+    assert outcomes == {"requeued": 1}
+    assert store.trials.claimed_by(sweep_id, 0) is None and store.trials.state(sweep_id, 0)["attempt"] == 2
+    assert store.trials.claimed_by(sweep_id, 1) == (1, "node:2") and store.trials.state(sweep_id, 1)["attempt"] == 1

@@ -1,7 +1,8 @@
 """A stack of real processes for fault tests: its own Redis (so it can be killed), short claims.
 
 Its trainers can hold trials (tests/holds.py): the tests kill, signal or outlive a trial while it
-is held, never while hoping it is still running.
+is held, never while hoping it is still running. Each test reports its figures through the
+`figures` fixture; they are printed together at the end of the run (pytest's terminal summary).
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,9 @@ from tests.integration.conftest import LiveStack, trainer_command
 from trials.records import SweepRecord
 from trials.specs import SweepSpec, parse_sweep_spec
 
+FIGURES = pytest.StashKey[list[str]]()
+Figures = Callable[[str], None]
+"""What the `figures` fixture gives a test: call it with one line per figure."""
 # Short claims and frequent reconciling make recovery take seconds, not minutes.
 FAST_FAULTS = {"SWEEPRANK_CLAIM_TTL_S": "2", "SWEEPRANK_RECONCILE_EVERY_S": "0.5"}
 # Small trials: the tests hold them after epoch 1 for as long as they need them running. More
@@ -101,13 +106,42 @@ class FaultStack(LiveStack):
             os.kill(pid, signal.SIGKILL)
 
 
-@pytest.fixture(scope="module")
-def faults(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack]:
+def running_stack(tmp_path_factory: pytest.TempPathFactory, trainer: str, **env: str) -> Iterator[FaultStack]:
+    """A fault stack with one two-slot trainer called `trainer` and the analyst; `env` overrides FAST_FAULTS."""
     stack = FaultStack(tmp_path_factory.mktemp("fault-logs"), tmp_path_factory.mktemp("fault-redis"))
-    stack.start_trainer(slots=2, name="faulty@test")
+    stack.stack.env.update(env)
+    stack.start_trainer(slots=2, name=trainer)
     stack.start_analyst()
     yield stack
     stack.stack.stop()
+
+
+@pytest.fixture(scope="module")
+def faults(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack]:
+    yield from running_stack(tmp_path_factory, "faulty@test")
+
+
+@pytest.fixture
+def figures(request: pytest.FixtureRequest) -> Figures:
+    """Report one figure of the test: printed now (with -s) and in the run's terminal summary."""
+
+    def report(line: str) -> None:
+        request.config.stash.setdefault(FIGURES, []).append(f"{request.node.name}: {line}")
+        print(f"\n{line}")
+
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    if lines := config.stash.get(FIGURES, []):
+        terminalreporter.section("fault figures")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
+def duplicated_metric_rows(stack: FaultStack, sweep_id: str) -> int:
+    rows = Counter((m.trial_id, m.attempt, m.epoch) for m in stack.store.results.epoch_metrics(sweep_id))
+    return sum(n - 1 for n in rows.values())
 
 
 def wait_done(stack: FaultStack, sweep_id: str, timeout_s: float = 180) -> SweepRecord:
