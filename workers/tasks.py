@@ -7,6 +7,7 @@ Nothing here imports torch: the children import it lazily when a trial starts.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import socket
@@ -18,6 +19,7 @@ from typing import Any
 from celery import signals
 
 from broker.celery_app import TRAIN_TRIAL, device_class_of, make_celery
+from broker.connection import BrokerError
 from broker.dispatcher import Dispatcher
 from broker.settings import process_settings
 from broker.store import Store
@@ -27,6 +29,7 @@ from workers.reconnect import CONSUMER
 from workers.trial_request import TrialRequest, holder_name, recover_orphans
 from workers.trial_runner import TrialRunner
 
+log = logging.getLogger(__name__)
 HEARTBEAT_S = 5.0
 # The app this trainer process runs (`celery -A workers.tasks worker`), from the settings it was started with.
 app = make_celery(process_settings())
@@ -126,12 +129,23 @@ def _register(sender: Any, **_: Any) -> None:
 @signals.worker_shutting_down.connect
 def _drain(**_: Any) -> None:
     """Children hand their running trials back at the next epoch instead of finishing them."""
-    settings = process_settings()
-    Store.from_url(settings.redis_url).workers.raise_drain_flag(socket.gethostname(), os.getpid())
+    try:
+        _shutdown_store().workers.raise_drain_flag(socket.gethostname(), os.getpid())
+    except BrokerError as err:
+        log.warning("could not raise the drain flag (%s): running trials are re-queued when this node restarts", err)
 
 
 @signals.worker_shutdown.connect
 def _unregister(sender: Any, **_: Any) -> None:
     _stop_heartbeat.set()
-    settings = process_settings()
-    Store.from_url(settings.redis_url).workers.unregister(str(sender.hostname))
+    try:
+        _shutdown_store().workers.unregister(str(sender.hostname))
+    except BrokerError as err:
+        log.warning("could not unregister (%s): the heartbeat expires instead", err)
+
+
+def _shutdown_store() -> Store:
+    """A store that does not ride out a Redis restart: a trainer stopping because Redis (or its whole
+    stack) went away must not wait ~30 s per command for it; its heartbeat expires and its claims are
+    re-queued when the node starts again (recover_orphans) or by the claim TTL."""
+    return Store.from_url(process_settings().redis_url, ride_out_restarts=False)
