@@ -31,6 +31,9 @@ from trials.records import (
 )
 from webui.monitor import running_trials, worker_name
 
+# A trainer that died without unregistering is listed as down this long, then forgotten.
+TRAINER_DOWN_SHOWN_S = 24 * 3600.0
+
 
 @cache
 def _probe(redis_url: str) -> Store:
@@ -69,7 +72,7 @@ def _trainers(store: Store, settings: Settings, now: float) -> list[TrainerHealt
     return [
         TrainerHealth(
             name=w.name,
-            ok=True,  # live() holds only trainers that beat within worker_ttl_s; an older one has expired
+            ok=True,  # live() holds only trainers that beat within worker_ttl_s
             pid=w.pid,
             host=w.host,
             device=w.device,
@@ -78,6 +81,18 @@ def _trainers(store: Store, settings: Settings, now: float) -> list[TrainerHealt
             busy=busy.get(w.name, 0),
         )
         for w in store.workers.live(settings.worker_ttl_s)
+    ] + [
+        TrainerHealth(
+            name=name,
+            ok=False,
+            pid=None,  # its info expired with its heartbeat
+            host=name.rpartition("@")[2],
+            device="",
+            last_beat_s=round(max(0.0, now - beat), 1),
+            slots=0,
+            busy=busy.get(name, 0),
+        )
+        for name, beat in store.workers.silent(settings.worker_ttl_s, TRAINER_DOWN_SHOWN_S)
     ]
 
 

@@ -45,6 +45,13 @@ class WorkerStore:
                 info = {k: json.loads(v) for k, v in raw.items()}
                 yield WorkerRecord.model_validate({**info, "name": name, "heartbeat": beat})
 
+    def silent(self, ttl_s: int, within_s: float) -> list[tuple[str, float]]:
+        """(name, last beat) of workers that stopped beating more than `ttl_s` ago but less than `within_s` ago
+        without unregistering (a clean stop unregisters): the ones to report as down."""
+        now = time.time()
+        found = self._r.zrangebyscore(keys.WORKERS, now - within_s, now - ttl_s, withscores=True)
+        return [(name, float(beat)) for name, beat in cast(list[tuple[str, float]], found)]
+
     def raise_drain_flag(self, host: str, pid: int) -> None:
         self._r.set(keys.draining(host, pid), "1", ex=DRAIN_FLAG_TTL_S)
 

@@ -139,3 +139,21 @@ def test_a_pool_that_never_saw_an_analyst_says_so(client: FlaskClient, store: St
     paused = client.get(f"/api/sweeps/{sweep_id}/summary").get_json()["ranking_paused"]
     assert paused["since"] is None
     assert paused["sentence"] == "ranking paused (no analyst has been seen; 1 result waiting)"
+
+
+def test_a_trainer_that_stopped_beating_without_unregistering_is_listed_down(
+    client: FlaskClient, store: Store, web_redis: redis.Redis
+) -> None:
+    beat_aged(store, 0.0)
+    add_trainer(store, "cpu@alive-host")
+    add_trainer(store, "gpu0@dead-host", pid=555)
+    # Its last beat 10 minutes ago: its info hash has expired, its entry in the pool's index has not.
+    web_redis.zadd("sr:workers", {"gpu0@dead-host": time.time() - 600})
+    web_redis.delete("sr:worker:gpu0@dead-host")
+    trainers = {t["name"]: t for t in client.get("/api/health").get_json()["services"]["trainers"]}
+    assert trainers["cpu@alive-host"]["ok"] is True
+    dead = trainers["gpu0@dead-host"]
+    assert (dead["ok"], dead["pid"], dead["host"]) == (False, None, "dead-host") and dead["last_beat_s"] >= 600
+    store.workers.unregister("gpu0@dead-host")  # a clean stop: no longer listed at all
+    names = [t["name"] for t in client.get("/api/health").get_json()["services"]["trainers"]]
+    assert names == ["cpu@alive-host"]
