@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from broker.connection import BrokerError
 from broker.settings import Settings, process_settings
 from sweeprank import rank, stack_state
 from sweeprank.client import Client
@@ -282,6 +283,10 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args, process_settings()))
     except SweeprankError as err:
         print(f"sweeprank: {err}", file=sys.stderr)
+        return 2
+    except BrokerError as err:
+        # Redis down past the ride-out, a wrong password, an ACL denial: one line, not a traceback.
+        print(f"sweeprank: Redis: {type(err).__name__}: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

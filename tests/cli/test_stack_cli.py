@@ -114,3 +114,16 @@ def test_ctrl_c_stops_every_child(stack_up: UpStack) -> None:
     assert (stack_up.data_dir / "redis" / "appendonlydir").is_dir(), "Redis ran with AOF in the data directory"
     with pytest.raises(redis.ConnectionError):
         redis.Redis.from_url(stack_up.redis_url, socket_connect_timeout=1).ping()
+
+
+def test_a_redis_that_refuses_the_command_is_one_line_not_a_traceback(redis_url: str) -> None:
+    admin = redis.Redis.from_url(redis_url)
+    user = "no-rights-cli-test"
+    admin.acl_setuser(user, enabled=True, passwords=["+pw"], commands=["-@all", "+auth", "+hello"])
+    try:
+        refused_url = redis_url.replace("redis://", f"redis://{user}:pw@", 1)
+        done = sweeprank("user", "add", "bob", "--redis-url", refused_url)
+    finally:
+        admin.acl_deluser(user)
+    assert done.returncode == 2, done
+    assert done.stderr.startswith("sweeprank: Redis: NoPermissionError") and done.stderr.count("\n") == 1, done.stderr
