@@ -126,6 +126,13 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    if args.format == "optuna":
+        from sweeprank.optuna_export import export_study
+
+        if not args.output:
+            raise SweeprankError("--format optuna writes a study: give -o study.db, -o study.journal or a storage URL")
+        print(export_study(_client(args, settings), args.sweep_id, args.output, args.study).sentence())
+        return 0
     data = _client(args, settings).raw(f"/api/sweeps/{args.sweep_id}/export?format={args.format}")
     if args.output:
         Path(args.output).write_bytes(data)
@@ -256,10 +263,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     status.set_defaults(func=cmd_status)
 
-    export = sub.add_parser("export", help="a sweep's trials as CSV/JSON/Parquet")
+    export = sub.add_parser("export", help="a sweep's trials as CSV/JSON/Parquet, or as an Optuna study")
     export.add_argument("sweep_id")
-    export.add_argument("--format", choices=["csv", "json", "parquet"], default="csv")
-    export.add_argument("-o", "--output")
+    export.add_argument("--format", choices=["csv", "json", "parquet", "optuna"], default="csv")
+    export.add_argument(
+        "-o", "--output", help="file; optuna: study.db (SQLite), study.journal (journal file) or a storage URL"
+    )
+    export.add_argument("--study", help="optuna: the study's name (default: the sweep id)")
     export.set_defaults(func=cmd_export)
 
     cancel = sub.add_parser("cancel", help="cancel a sweep (running trials stop at their next epoch)")

@@ -18,7 +18,7 @@ import resource
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -44,9 +44,19 @@ NEVER = 2**62  # refresh_every while replaying: tests run once at the end
 def add_parser(subparsers: Any) -> None:
     """Register `rank` on an argparse subparsers object."""
     parser = subparsers.add_parser("rank", help="rank hyperparameters of finished trials (N-RReliefF)")
-    parser.add_argument("trials", help="CSV file, one trial per row")
-    parser.add_argument("--space", required=True, help=f"space file (YAML/JSON) or preset name {list(PRESETS)}")
-    parser.add_argument("--metric", required=True, help="column holding the metric")
+    parser.add_argument("trials", nargs="?", help="CSV file, one trial per row (or give --optuna-storage)")
+    parser.add_argument("--space", help=f"space file (YAML/JSON) or preset name {list(PRESETS)}")
+    parser.add_argument(
+        "--metric", help="column holding the metric; with --optuna-storage, a user attribute (default: the objective)"
+    )
+    study = parser.add_argument_group("Optuna study (instead of a CSV file)")
+    study.add_argument(
+        "--optuna-storage",
+        metavar="URL",
+        help="sqlite:///file.db, postgresql://..., a journal file (journal:///path or a path ending .log/.journal)",
+    )
+    study.add_argument("--study", help="study name (default: the storage's only study)")
+    study.add_argument("--objective", type=int, default=0, help="which objective of a multi-objective study")
     direction = parser.add_mutually_exclusive_group()
     direction.add_argument("--maximize", dest="maximize", action="store_true", default=True)
     direction.add_argument("--minimize", dest="maximize", action="store_false")
@@ -135,9 +145,14 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     try:
         methods = _methods(args.compare)
-        space = _space(args.space)
-        options = RankOptions.from_args(args)
-        encoded = encode_trials(space, read_trials(options, space), maximize=options.maximize)
+        if args.optuna_storage:
+            space, rows, options = read_study(args)
+        else:
+            _check_csv_args(args)
+            space = _space(args.space)
+            options = RankOptions.from_args(args)
+            rows = read_trials(options, space)
+        encoded = encode_trials(space, rows, maximize=options.maximize)
         result = rank(encoded, options)
         if methods:
             result.comparison = _compare_all(space, encoded, result.rankings, methods, args.seed)
@@ -168,6 +183,33 @@ def _methods(raw: str) -> list[str]:
     if unknown:
         raise SpecError("--compare", f"known methods are {list(METHODS)}, got {unknown}")
     return methods
+
+
+def _check_csv_args(args: argparse.Namespace) -> None:
+    if not args.trials:
+        raise SpecError("trials", "give a CSV file, or --optuna-storage URL for an Optuna study")
+    for flag in ("space", "metric"):
+        if not getattr(args, flag):
+            raise SpecError(f"--{flag}", "is required for a CSV file")
+
+
+def read_study(args: argparse.Namespace) -> tuple[SearchSpace, list[TrialRow], RankOptions]:
+    """An Optuna study's trials, space (from its distributions) and options; says what it skipped."""
+    if args.trials:
+        raise SpecError("trials", f"give a CSV file or --optuna-storage, not both (got {args.trials!r})")
+    from sweeprank.optuna_study import STUDY_STATES, load_study, study_table
+
+    study = load_study(args.optuna_storage, args.study)
+    table = study_table(
+        study, objective=args.objective, metric=args.metric, maximize=args.maximize, group=ALL, by=args.by
+    )
+    complete = len(table.rows) - sum(table.states.values())
+    skipped = ", ".join(f"{table.states[state]} {state}" for state in STUDY_STATES)
+    print(f"study {table.study_name}: {len(table.rows)} trials, ranking the {complete} COMPLETE; skipped {skipped}")
+    options = replace(
+        RankOptions.from_args(args), trials=args.optuna_storage, metric=table.metric, maximize=table.maximize
+    )
+    return table.space, table.rows, options
 
 
 def _space(ref: str) -> SearchSpace:

@@ -1,0 +1,124 @@
+"""`NRReliefFImportanceEvaluator` on real Optuna studies (in memory, SQLite), inside Optuna's own functions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+import optuna
+import pytest
+
+from sweeprank.optuna import NRReliefFImportanceEvaluator
+from sweeprank.optuna_study import study_table
+from tests.optuna.studies import N_COMPLETE, add_unranked, x_study
+from trials.space import ChoiceParam, NumericParam
+
+matplotlib.use("Agg")  # no display here; the plot is checked through its axes
+
+PARAMS = {"x", "y", "optimizer", "batch_size", "layers"}
+
+
+def verdicts_of(evaluator: NRReliefFImportanceEvaluator) -> dict[str, str]:
+    assert evaluator.result_ is not None
+    group = evaluator.result_.rankings["all"]
+    assert group.verdicts is not None
+    return dict(zip(group.names, group.verdicts, strict=True))
+
+
+@pytest.mark.parametrize("where", ["memory", "sqlite"])
+def test_the_only_parameter_that_drives_the_value_ranks_first_and_alone_matters(where: str, tmp_path: Path) -> None:
+    study = x_study(None if where == "memory" else f"sqlite:///{tmp_path / 'study.db'}")
+    evaluator = NRReliefFImportanceEvaluator(bootstrap=50)
+    importances = evaluator.evaluate(study)
+    assert set(importances) == PARAMS
+    assert next(iter(importances)) == "x"
+    assert list(importances.values()) == sorted(importances.values(), reverse=True)
+    assert sum(importances.values()) == pytest.approx(1.0)
+    verdicts = verdicts_of(evaluator)
+    assert verdicts["x"] == "matters"
+    assert [name for name, verdict in verdicts.items() if verdict == "matters"] == ["x"]
+    assert evaluator.result_ is not None and evaluator.result_.direction == "minimize"
+
+
+def test_the_space_comes_from_the_distributions() -> None:
+    evaluator = NRReliefFImportanceEvaluator(bootstrap=10)
+    table = study_table(x_study(), group="all")
+    assert table.space["x"] == NumericParam("x", "float", 1e-4, 1.0, log=True)
+    assert table.space["layers"] == NumericParam("layers", "int", 1, 9)
+    # Numbers offered as categorical choices are ordered: an ordinal, sorted.
+    assert table.space["batch_size"] == ChoiceParam("batch_size", "ordinal", (32, 64, 256))
+    assert table.space["optimizer"] == ChoiceParam("optimizer", "categorical", ("sgd", "adam", "rmsprop"))
+    assert evaluator.evaluate(x_study(), params=[]) == {}
+
+
+def test_inside_get_param_importances_and_its_matplotlib_plot() -> None:
+    study = x_study()
+    found = optuna.importance.get_param_importances(study, evaluator=NRReliefFImportanceEvaluator(bootstrap=20))
+    assert next(iter(found)) == "x" and found["x"] > 0.5
+    assert sum(found.values()) == pytest.approx(1.0)
+    # plotly is not installed here; Optuna's matplotlib twin calls the evaluator the same way.
+    axes = optuna.visualization.matplotlib.plot_param_importances(
+        study, evaluator=NRReliefFImportanceEvaluator(bootstrap=20)
+    )
+    labels = [label.get_text() for label in axes.get_yticklabels()]
+    assert set(labels) == PARAMS and labels[-1] == "x"  # the top bar is the most important
+
+
+def test_only_complete_trials_are_ranked() -> None:
+    study = x_study()
+    add_unranked(study)
+    evaluator = NRReliefFImportanceEvaluator(bootstrap=10)
+    assert next(iter(evaluator.evaluate(study))) == "x"
+    assert evaluator.result_ is not None
+    assert evaluator.result_.n_trials == N_COMPLETE
+    assert evaluator.result_.excluded == {"pruned": 2, "failed": 1, "running": 1}
+
+
+def test_params_and_target_choose_what_is_ranked() -> None:
+    study = x_study()
+    evaluator = NRReliefFImportanceEvaluator(bootstrap=20)
+    assert set(evaluator.evaluate(study, params=["y", "layers"])) == {"y", "layers"}
+    by_y = evaluator.evaluate(study, target=lambda t: 5.0 * t.params["y"])
+    assert next(iter(by_y)) == "y"
+    assert evaluator.result_ is not None and evaluator.result_.direction == "maximize"
+    with pytest.raises(ValueError, match="appear in no completed trial"):
+        evaluator.evaluate(study, params=["nope"])
+
+
+def test_a_multi_objective_study_needs_a_target() -> None:
+    study = optuna.create_study(directions=["minimize", "maximize"], sampler=optuna.samplers.RandomSampler(seed=1))
+    study.optimize(lambda t: (t.suggest_float("a", 0, 1), t.suggest_float("b", 0, 1)), n_trials=60)
+    evaluator = NRReliefFImportanceEvaluator(bootstrap=20)
+    with pytest.raises(ValueError, match="target"):
+        evaluator.evaluate(study)
+    assert next(iter(evaluator.evaluate(study, target=lambda t: t.values[1]))) == "b"
+
+
+def conditional_study() -> optuna.Study:
+    """`depth` exists only for model "tree" and drives the value there; "linear" trials lack it."""
+
+    def objective(trial: optuna.Trial) -> float:
+        model = trial.suggest_categorical("model", ["tree", "linear"])
+        trial.suggest_float("noise", 0.0, 1.0)
+        if model == "tree":
+            return float(trial.suggest_int("depth", 1, 20))
+        return 10.0
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=5))
+    study.optimize(objective, n_trials=120)
+    return study
+
+
+def test_a_parameter_a_trial_lacks_is_left_out_of_its_config() -> None:
+    table = study_table(conditional_study(), group="all")
+    assert table.space.names == ["depth", "model", "noise"]  # every parameter seen, not Optuna's intersection
+    linear = [row for row in table.rows if row.config["model"] == "linear"]
+    assert linear and all("depth" not in row.config for row in linear)
+
+
+def test_conditional_parameters_are_ranked_with_params_none() -> None:
+    evaluator = NRReliefFImportanceEvaluator(bootstrap=20)
+    importances = evaluator.evaluate(conditional_study())
+    assert set(importances) == {"depth", "model", "noise"}
+    assert next(iter(importances)) == "depth"
+    assert verdicts_of(evaluator)["noise"] != "matters"
