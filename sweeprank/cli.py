@@ -16,8 +16,10 @@ import yaml
 
 from broker.connection import BrokerError
 from broker.settings import Settings, process_settings
-from sweeprank import rank, stack_state
+from sweeprank import stack_state
 from sweeprank.client import Client
+from sweeprank.rank import add_parser as add_rank_parser
+from sweeprank.rank import run as run_rank
 from sweeprank.report import (
     follow,
     health_lines,
@@ -279,8 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
     for command in (submit, status, export, cancel):
         _add_client_options(command)
 
-    rank.add_parser(sub)
-    sub.choices["rank"].set_defaults(func=lambda args, _settings: rank.run(args))  # a file in, a table out
+    add_rank_parser(sub)
+    sub.choices["rank"].set_defaults(func=lambda args, _settings: run_rank(args))  # a file in, a table out
     from sweeprank import users_cmd
 
     users_cmd.add_parser(sub)

@@ -13,28 +13,28 @@ from __future__ import annotations
 
 import argparse
 import csv
-import math
 import resource
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict
 
 from importance.groups import METHODS, POOLED, GroupedRanking
 from importance.significance import MATTERS, NO_DETECTABLE_EFFECT, UNDETERMINED
-from trials.encoding import COMPLETED, EncodedTrials, TrialRow, encode_trials, optuna_view
+from sweeprank.table import ALL, TableTrials, flatten, header_of, layout, table_trials
+from trials.encoding import EncodedTrials, TrialRow, encode_trials, optuna_view
 from trials.errors import SpecError, SweeprankError
+from trials.infer import InferredSpace
 from trials.presets import PRESETS, load_space_file, preset
 from trials.records import MethodComparison, RankingGroup
-from trials.space import NumericParam, Param, SearchSpace, Value
+from trials.space import SearchSpace
 
-ALL = "all"
-PARAM_PREFIX = "params_"  # Optuna's trials_dataframe() names hyperparameter columns this way
-ID_COLUMNS = ("trial_id", "id", "number")
+INFERRED_TITLE = "inferred space (check it; --save-space F writes it; pass it back with --space F):"
 CHECKPOINTS = 5000  # read-outs while feeding the file: "stable since" is exact up to this many rows
 PAPER_GROWTH = 2  # paper method: a chunk as large as what is held refits everything; doubling costs 2 fits
 PROGRESS_MIN_ROWS = 20_000
@@ -45,9 +45,15 @@ def add_parser(subparsers: Any) -> None:
     """Register `rank` on an argparse subparsers object."""
     parser = subparsers.add_parser("rank", help="rank hyperparameters of finished trials (N-RReliefF)")
     parser.add_argument("trials", nargs="?", help="CSV file, one trial per row (or give --optuna-storage)")
-    parser.add_argument("--space", help=f"space file (YAML/JSON) or preset name {list(PRESETS)}")
     parser.add_argument(
-        "--metric", help="column holding the metric; with --optuna-storage, a user attribute (default: the objective)"
+        "--space",
+        help=f"space file (YAML/JSON) or preset name {list(PRESETS)}; default: inferred from the table and printed",
+    )
+    parser.add_argument("--save-space", help="write the space (the inferred one, or --space) to this YAML file")
+    parser.add_argument(
+        "--metric",
+        help="column holding the metric (default for an Optuna export: value); "
+        "with --optuna-storage, a user attribute (default: the objective)",
     )
     study = parser.add_argument_group("Optuna study (instead of a CSV file)")
     study.add_argument(
@@ -63,7 +69,10 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--by", help="column naming the group (dataset); ranks per group plus pooled")
     parser.add_argument("--compare", default="", help="comma list of fanova,ped-anova")
     parser.add_argument("--json", dest="json_out", help="write the full result as JSON here")
-    parser.add_argument("--status-column", default="status", help="rows whose status is not 'completed' are excluded")
+    parser.add_argument(
+        "--status-column",
+        help="rows whose status is not completed/complete/finished are excluded (default: status, state or State)",
+    )
     parser.add_argument(
         "--method",
         choices=METHODS,
@@ -96,10 +105,10 @@ class RankOptions:
     """What `rank` needs to read a file and rank it (the command line's options, or a caller's)."""
 
     trials: str
-    metric: str
+    metric: str = ""  # empty: the table's convention names it (Optuna's `value`)
     maximize: bool = True
     by: str | None = None
-    status_column: str = "status"
+    status_column: str | None = None
     method: str = "fixed-scale"
     k: int = 10
     sigma: float = 20.0
@@ -147,11 +156,19 @@ def run(args: argparse.Namespace) -> int:
         methods = _methods(args.compare)
         if args.optuna_storage:
             space, rows, options = read_study(args)
+            if args.save_space:
+                _save_space(args.save_space, None, space)
         else:
-            _check_csv_args(args)
-            space = _space(args.space)
+            if not args.trials:
+                raise SpecError("trials", "give a CSV file, or --optuna-storage URL for an Optuna study")
             options = RankOptions.from_args(args)
-            rows = read_trials(options, space)
+            table = read_trials(options, _space(args.space) if args.space else None)
+            space, rows = table.space, table.rows
+            if table.inferred:
+                print(INFERRED_TITLE, table.inferred.to_yaml(), sep="\n")
+            if args.save_space:
+                _save_space(args.save_space, table.inferred, space)
+            options = replace(options, metric=table.layout.metric)
         encoded = encode_trials(space, rows, maximize=options.maximize)
         result = rank(encoded, options)
         if methods:
@@ -185,14 +202,6 @@ def _methods(raw: str) -> list[str]:
     return methods
 
 
-def _check_csv_args(args: argparse.Namespace) -> None:
-    if not args.trials:
-        raise SpecError("trials", "give a CSV file, or --optuna-storage URL for an Optuna study")
-    for flag in ("space", "metric"):
-        if not getattr(args, flag):
-            raise SpecError(f"--{flag}", "is required for a CSV file")
-
-
 def read_study(args: argparse.Namespace) -> tuple[SearchSpace, list[TrialRow], RankOptions]:
     """An Optuna study's trials, space (from its distributions) and options; says what it skipped."""
     if args.trials:
@@ -216,78 +225,31 @@ def _space(ref: str) -> SearchSpace:
     return preset(ref) if ref in PRESETS else load_space_file(ref)
 
 
-def _cell(param: Param, raw: str, where: str) -> Value:
-    text = raw.strip()
-    if isinstance(param, NumericParam):
-        try:
-            number: object = float(text)
-        except ValueError:
-            raise SpecError(where, f"must be a number, got {raw!r}") from None
-        value: object = number
-    else:
-        value = text
+def _save_space(path: str, inferred: InferredSpace | None, space: SearchSpace) -> None:
     try:
-        return param.validate(value)
-    except SpecError as err:
-        raise SpecError(where, err.message) from None
+        Path(path).write_text(inferred.to_yaml() if inferred else yaml.safe_dump(space.to_dict(), sort_keys=False))
+    except OSError as err:
+        raise SpecError(path, f"cannot write the space file: {err.strerror}") from None
 
 
-def _metric(raw: str | None, where: str) -> float:
-    text = (raw or "").strip()
-    if not text:
-        return math.nan  # a trial without a metric is excluded and counted, not an error
-    try:
-        return float(text)
-    except ValueError:
-        raise SpecError(where, f"metric must be a number, got {raw!r}") from None
-
-
-def _columns(path: str, header: list[str], space: SearchSpace, options: RankOptions) -> dict[str, str]:
-    """Hyperparameter -> column; plain names or Optuna's params_<name>."""
-    unknown = [c for c in header if c.startswith(PARAM_PREFIX) and c[len(PARAM_PREFIX) :] not in space.names]
-    if unknown:
-        raise SpecError(path, f"columns {unknown} name hyperparameters the space does not have ({space.names})")
-    columns = {n: n if n in header else PARAM_PREFIX + n for n in space.names}
-    missing = [n for n, c in columns.items() if c not in header]
-    missing += [c for c in (options.metric, options.by) if c and c not in header]
-    if missing:
-        raise SpecError(path, f"missing column(s) {missing}; the header has {header}")
-    return columns
-
-
-def read_trials(options: RankOptions, space: SearchSpace) -> list[TrialRow]:
+def read_trials(options: RankOptions, space: SearchSpace | None) -> TableTrials:
+    """The CSV file's trials in file order, read by the table conventions (sweeprank/table.py)."""
     path = str(options.trials)
     try:
         with open(path, newline="") as handle:
             reader = csv.DictReader(handle)
-            columns = _columns(path, list(reader.fieldnames or []), space, options)
-            id_column = next((c for c in ID_COLUMNS if c in (reader.fieldnames or [])), None)
-            return [_row(row, reader.line_num, path, columns, id_column, space, options) for row in reader]
+            records: list[Mapping[str, object]] = []
+            lines: list[int] = []
+            for row in reader:
+                records.append(row)
+                lines.append(reader.line_num)
+            fieldnames = list(reader.fieldnames or [])
     except OSError as err:
         raise SpecError(path, f"cannot read trials file: {err.strerror}") from None
-
-
-def _row(
-    row: dict[str, str],
-    line: int,
-    path: str,
-    columns: dict[str, str],
-    id_column: str | None,
-    space: SearchSpace,
-    options: RankOptions,
-) -> TrialRow:
-    trial_id = row[id_column] if id_column else str(line)
-    group = row[options.by] if options.by else ALL
-    status = (row.get(options.status_column) or COMPLETED).strip().lower()
-    if status in ("complete", "completed"):  # Optuna writes COMPLETE
-        status = COMPLETED
-    if status != COMPLETED:
-        return TrialRow(trial_id, {}, None, status, group)
-    value = _metric(row[options.metric], f"{path} line {line}, column {options.metric}")
-    if not math.isfinite(value):
-        return TrialRow(trial_id, {}, value, status, group)
-    config = {n: _cell(space[n], row[c] or "", f"{path} line {line}, column {c}") for n, c in columns.items()}
-    return TrialRow(trial_id, config, value, status, group)
+    records = flatten(records)
+    header = header_of(records) if records and list(records[0]) != fieldnames else fieldnames
+    columns = layout(header, options.metric or None, options.by, options.status_column, space, where=path)
+    return table_trials(records, lambda i: f"{path} line {lines[i]}", columns, space)
 
 
 # ---------------------------------------------------------------- ranking

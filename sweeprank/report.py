@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 import time
 
-from sweeprank import rank
 from sweeprank.client import ApiError, Client
+from sweeprank.rank import ranking_table
 from trials.records import Health, RankingGroup, RankingRecord, SweepRecord, SweepSummary
 from trials.specs import SweepStatus
 
@@ -87,7 +87,7 @@ def print_final(client: Client, sweep_id: str, sweep: SweepRecord) -> None:
         f"N-RReliefF importance over {pooled.n_trials} completed trials (k={ranking.parameters.n_neighbors}, "
         f"sigma={ranking.parameters.sigma})"
     )
-    print("\n".join(rank.ranking_table("pooled", pooled)))
+    print("\n".join(ranking_table("pooled", pooled)))
     print("\nTop 5 next to the paper's:")
     print("\n".join(paper_comparison(pooled)))
 

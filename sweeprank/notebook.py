@@ -1,0 +1,225 @@
+"""`sweeprank.rank(table, metric=...)`: the ranking of `sweeprank rank`, in a notebook.
+
+The table is a pandas DataFrame, a list of dicts or an Optuna study; it is read by the same
+conventions as a CSV file (sweeprank/table.py) and, without a space, the space is inferred
+(trials/infer.py). pandas and matplotlib are imported only by `.to_frame()` and `.plot()`,
+so the core install stays lean: they come with `pip install sweeprank[notebook]`.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+from dataclasses import fields
+from importlib import import_module
+from typing import Any
+
+from importance.groups import POOLED
+from importance.significance import MATTERS, NO_DETECTABLE_EFFECT, UNDETERMINED
+from sweeprank.rank import RankOptions, RankResult, ranking_table, verdict_summary
+from sweeprank.rank import rank as rank_encoded
+from sweeprank.table import ALL, flatten, header_of, layout, table_trials
+from trials.encoding import encode_trials
+from trials.infer import InferredSpace
+from trials.presets import PRESETS, load_space_file, preset
+from trials.records import RankingGroup
+from trials.space import SearchSpace
+
+INSTALL_HINT = "pip install sweeprank[notebook]"
+FRAME_COLUMNS = ("param", "rank", "importance", "ci_low", "ci_high", "p_rank", "raw_w", "p_value", "verdict")
+# Colour and hatch: the verdict reads in greyscale and for colour-blind readers too.
+VERDICT_STYLE = {
+    MATTERS: ("#1b6fb5", ""),
+    NO_DETECTABLE_EFFECT: ("#b0b0b0", "//"),
+    UNDETERMINED: ("#e8a33d", ".."),
+}
+_OPTIONS = {f.name for f in fields(RankOptions)} - {"trials", "metric", "by"}
+
+
+def _optional(module: str) -> Any:
+    try:
+        return import_module(module)
+    except ImportError:
+        raise ImportError(f"this needs {module.split('.')[0]}: {INSTALL_HINT}") from None
+
+
+def _is_study(table: object) -> bool:
+    return hasattr(table, "trials") and hasattr(table, "study_name")
+
+
+def _records(table: object) -> list[Mapping[str, object]]:
+    """A DataFrame's or a list's rows as dicts (numpy scalars and NaN are read like CSV cells)."""
+    if hasattr(table, "to_dict") and hasattr(table, "columns"):
+        return list(table.to_dict("records"))
+    if isinstance(table, Sequence) and all(isinstance(row, Mapping) for row in table):
+        return flatten(list(table))
+    raise TypeError(f"rank() takes a pandas DataFrame, a list of dicts or an Optuna study, got {type(table).__name__}")
+
+
+def _space(space: SearchSpace | str | Mapping[str, object] | None) -> SearchSpace | None:
+    if space is None or isinstance(space, SearchSpace):
+        return space
+    if isinstance(space, str):
+        return preset(space) if space in PRESETS else load_space_file(space)
+    return SearchSpace.from_dict(space)
+
+
+def rank(
+    table: Any,
+    metric: str | None = None,
+    space: SearchSpace | str | Mapping[str, object] | None = None,
+    by: str | None = None,
+    *,
+    maximize: bool | None = None,
+    target: Any = None,
+    **options: Any,
+) -> Ranking:
+    """Rank the hyperparameters of a table of trials with N-RReliefF.
+
+    `metric` names the metric's column (an Optuna table's default: `value`); `space` is a
+    SearchSpace, a preset name, a space file or its dict (default: inferred, see `.inferred`);
+    `by` names a column to rank per group of, plus pooled. `maximize` defaults to True (a study's
+    own direction for a study); `target` picks an Optuna study's objective. Other options are
+    `sweeprank rank`'s: k, sigma, bootstrap, seed, method, stable_window, status_column.
+    """
+    unknown = sorted(set(options) - _OPTIONS)
+    if unknown:
+        raise TypeError(f"unknown option(s) {unknown}; known: {sorted(_OPTIONS)}")
+    if _is_study(table):
+        return _rank_study(table, target, maximize, by, options)
+    records = _records(table)
+    given = _space(space)
+    columns = layout(header_of(records), metric, by, options.get("status_column"), given)
+    read = table_trials(records, lambda i: f"row {i}", columns, given)
+    settings = RankOptions(trials="table", metric=columns.metric, maximize=maximize is not False, by=by, **options)
+    encoded = encode_trials(read.space, read.rows, maximize=settings.maximize)
+    return Ranking(rank_encoded(encoded, settings), read.space, read.inferred)
+
+
+def _rank_study(study: Any, target: Any, maximize: bool | None, by: str | None, options: dict[str, Any]) -> Ranking:
+    """An Optuna study: its COMPLETE trials, the space of its distributions, `by` a user attribute."""
+    from sweeprank.optuna_study import study_table
+
+    found = study_table(study, target=target, maximize=maximize is not False, group=ALL, by=by)
+    settings = RankOptions(
+        trials=study.study_name,
+        metric=found.metric,
+        maximize=found.maximize if maximize is None else maximize,
+        by=by,
+        **options,
+    )
+    encoded = encode_trials(found.space, found.rows, maximize=settings.maximize)
+    return Ranking(rank_encoded(encoded, settings), found.space, None)
+
+
+class Ranking:
+    """What `sweeprank.rank` found: the numbers as attributes, a DataFrame, a plot, an HTML table.
+
+    `group` is the ranking shown: all trials, or the pooled ranking when ranked `by` a column;
+    every group's is in `rankings`.
+    """
+
+    def __init__(self, result: RankResult, space: SearchSpace, inferred: InferredSpace | None) -> None:
+        self.result = result
+        self.space = space
+        self.inferred = inferred
+        self.metric = result.metric
+        self.direction = result.direction
+        self.n_trials = result.n_trials
+        self.excluded = result.excluded
+        self.rankings: dict[str, RankingGroup] = result.rankings
+        self.group = POOLED if POOLED in self.rankings else ALL
+        entry = self.rankings[self.group]
+        self.ranking: list[str] = list(entry.ranking)
+        self.importances: dict[str, float | None] = dict(zip(entry.names, entry.importances, strict=True))
+
+    def _rows(self, group: str | None) -> list[dict[str, Any]]:
+        entry = self.rankings[group or self.group]
+        verdicts = entry.verdicts or [UNDETERMINED] * len(entry.names)
+        adjusted = entry.p_adjusted or [None] * len(entry.names)
+        rows = []
+        for place, name in enumerate(entry.ranking, start=1):
+            i = entry.names.index(name)
+            values = (
+                *(name, place, entry.importances[i], entry.ci_low[i], entry.ci_high[i]),
+                *(entry.rank_probability[i], entry.raw_weights[i], adjusted[i], verdicts[i]),
+            )
+            rows.append(dict(zip(FRAME_COLUMNS, values, strict=True)))
+        return rows
+
+    def to_frame(self, group: str | None = None) -> Any:
+        """One row per hyperparameter, best first: importance, its 95% CI, P(rank), raw W, Holm p, verdict."""
+        pandas = _optional("pandas")
+        return pandas.DataFrame(self._rows(group), columns=list(FRAME_COLUMNS))
+
+    def plot(self, ax: Any = None, group: str | None = None) -> Any:
+        """Importance bars, best on top, with 95% CI whiskers; colour and hatch say the verdict."""
+        pyplot = _optional("matplotlib.pyplot")
+        if ax is None:
+            _, ax = pyplot.subplots(figsize=(6, 0.4 * len(self.space.names) + 1.2), layout="constrained")
+        rows = self._rows(group)[::-1]
+        heights = [row["importance"] or 0.0 for row in rows]
+        whiskers = [_whiskers(row) for row in rows]
+        styles = [VERDICT_STYLE.get(row["verdict"], VERDICT_STYLE[UNDETERMINED]) for row in rows]
+        bars = ax.barh(
+            [row["param"] for row in rows],
+            heights,
+            xerr=[[low for low, _ in whiskers], [high for _, high in whiskers]],
+            color=[colour for colour, _ in styles],
+            edgecolor="black",
+            capsize=3,
+        )
+        for bar, (_, hatch) in zip(bars, styles, strict=True):
+            bar.set_hatch(hatch)
+        patches = import_module("matplotlib.patches")
+        ax.legend(
+            handles=[
+                patches.Patch(facecolor=colour, hatch=hatch, edgecolor="black", label=verdict.replace("_", " "))
+                for verdict, (colour, hatch) in VERDICT_STYLE.items()
+            ],
+            loc="lower right",
+        )
+        ax.set_xlabel("importance (N-RReliefF share, 95% CI)")
+        ax.set_title(f"{self.metric} ({self.direction}), {self.rankings[group or self.group].n_trials} trials")
+        return ax
+
+    def reading(self, group: str | None = None) -> str:
+        """One line: the top hyperparameter and what the verdicts say."""
+        entry = self.rankings[group or self.group]
+        top = self._rows(group)[0]
+        said = verdict_summary(entry) or [f"Undetermined: {entry.verdict_note}."]
+        return (
+            f"{entry.n_trials} trials, {self.metric} ({self.direction}): {top['param']} ranks first "
+            f"(importance {_number(top['importance'])}). {said[0]}"
+        )
+
+    def _repr_html_(self) -> str:
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in FRAME_COLUMNS)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(_number(row[c]))}</td>" for c in FRAME_COLUMNS) + "</tr>"
+            for row in self._rows(None)
+        )
+        return (
+            f"<div><p>{html.escape(self.reading())}</p>"
+            f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+        )
+
+    def __repr__(self) -> str:
+        title = "all trials" if self.group == ALL else "pooled"
+        return "\n".join(ranking_table(title, self.rankings[self.group]))
+
+
+def _whiskers(row: Mapping[str, Any]) -> tuple[float, float]:
+    """How far the 95% CI reaches below and above the bar (none where a bound is unknown)."""
+    height = row["importance"] or 0.0
+    low = height if row["ci_low"] is None else row["ci_low"]
+    high = height if row["ci_high"] is None else row["ci_high"]
+    return max(0.0, height - low), max(0.0, high - height)
+
+
+def _number(value: object) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return format(value, ".3g")
+    return str(value)
