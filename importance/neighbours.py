@@ -11,6 +11,16 @@ is an exact grid point, and every sum stays an integer below 2**53, where
 float64 arithmetic is exact. Equal distances are therefore equal bit for bit,
 whatever the order of the additions, and ties go to the lower index as
 documented. Continuous values move by at most 1/(2 SCALE) (about 2e-15).
+
+Not applicable (N/A, a NaN in the input; docs/architecture.md, "Not
+applicable values"): an attribute that is N/A in both trials differs by 0, in
+exactly one of them by a whole unit (SCALE on the grid), like a categorical
+mismatch. On the grid a categorical N/A becomes the code -inf, a category of
+its own (the input must be finite otherwise), so categorical code needs no
+change; a numeric N/A stays NaN, and each distance checks its result for NaN
+once and only then takes the N/A-aware route, so data without N/A pays one
+cheap pass. The per-group trees cannot bound distances across N/A patterns,
+so data with a numeric N/A uses the one-hot tree or brute force.
 """
 
 from __future__ import annotations
@@ -47,10 +57,21 @@ def grid_scale(n_features: int) -> float:
 
 
 def to_grid(X: FloatArray, categorical: BoolArray, scale: float) -> FloatArray:
-    """Numeric columns as integer grid positions, categorical codes unchanged (compared for equality only)."""
+    """Numeric columns as integer grid positions (N/A stays NaN), categorical codes unchanged (compared
+    for equality only; N/A becomes the code -inf)."""
     out = np.array(X, dtype=np.float64, copy=True)
     out[:, ~categorical] = np.rint(out[:, ~categorical] * scale)
+    codes = out[:, categorical]
+    codes[np.isnan(codes)] = -np.inf
+    out[:, categorical] = codes
     return out
+
+
+def settle_not_applicable(diff: FloatArray, a: FloatArray, b: FloatArray, unit: float) -> None:
+    """In place: where the broadcast values a or b are N/A, diff (their shape) becomes 0 (both) or `unit` (one)."""
+    a_na, b_na = np.broadcast_arrays(np.isnan(a), np.isnan(b))
+    either = a_na | b_na
+    diff[either] = np.where(a_na & b_na, 0.0, unit)[either]
 
 
 # ---------------------------------------------------------------- distances
@@ -63,11 +84,28 @@ def pair_delta(A: FloatArray, B: FloatArray, categorical: BoolArray, unit: float
         diff = (A[..., a] != B[..., a]) * unit if is_cat else np.abs(A[..., a] - B[..., a])
         total = diff if total is None else np.add(total, diff, out=total)
     assert total is not None
+    if np.isnan(total).any():  # a numeric N/A: NaN propagated through the sum
+        return _pair_delta_not_applicable(A, B, categorical, unit)
     return total
 
 
-def _block_delta(X: FloatArray, rows: IntArray, categorical: BoolArray, unit: float) -> FloatArray:
-    """delta(rows, all) with in-place ops; exact on the grid like `pair_delta`."""
+def _pair_delta_not_applicable(A: FloatArray, B: FloatArray, categorical: BoolArray, unit: float) -> FloatArray:
+    total = np.zeros(np.broadcast_shapes(A.shape, B.shape)[:-1])
+    for a, is_cat in enumerate(categorical):
+        if is_cat:
+            total += (A[..., a] != B[..., a]) * unit
+            continue
+        diff = np.abs(A[..., a] - B[..., a])
+        settle_not_applicable(diff, A[..., a], B[..., a], unit)
+        total += diff
+    return total
+
+
+def _block_delta(
+    X: FloatArray, rows: IntArray, categorical: BoolArray, unit: float, not_applicable: BoolArray
+) -> FloatArray:
+    """delta(rows, all) with in-place ops; exact on the grid like `pair_delta`. `not_applicable` flags
+    the numeric columns of X that hold an N/A."""
     D = np.empty((len(rows), X.shape[0]))
     tmp = np.empty_like(D)
     for a, is_cat in enumerate(categorical):
@@ -79,6 +117,8 @@ def _block_delta(X: FloatArray, rows: IntArray, categorical: BoolArray, unit: fl
         else:
             np.subtract(own, column[None, :], out=target)
             np.abs(target, out=target)
+            if not_applicable[a]:
+                settle_not_applicable(target, own, column[None, :], unit)
         if a:
             D += tmp
     return D
@@ -109,21 +149,32 @@ def _knn_brute(
     step = max(1, _BLOCK_ELEMENTS // max(n, 1))
     idx = np.empty((len(rows), k_eff), dtype=np.intp)
     dist = np.empty((len(rows), k_eff))
+    not_applicable = np.asarray(np.isnan(X).any(axis=0), dtype=np.bool_)
     for start in range(0, len(rows), step):
         block = rows[start : start + step]
-        D = _block_delta(X, block, categorical, unit)
+        D = _block_delta(X, block, categorical, unit, not_applicable)
         D[np.arange(len(block)), block] = np.inf  # a trial is not its own neighbour
         idx[start : start + step], dist[start : start + step] = _select_sorted(D, k_eff)
     return idx, dist
 
 
 def _embed(X: FloatArray, categorical: BoolArray, unit: float) -> FloatArray:
-    """Columns whose L1 distance is delta: categorical codes become one-hot x unit/2."""
+    """Columns whose L1 distance is delta (a lower bound of it, for positions off [0, unit] next to an N/A).
+
+    Categorical codes become one-hot x unit/2 (the N/A code -inf is one more
+    category). A numeric column with an N/A becomes two, g -> (g/2, -g/2) and
+    N/A -> (unit/2, unit/2): |g - g'| between two positions, and exactly unit
+    between a position in [0, unit] and N/A (positions are clipped to that range,
+    which keeps the embedding a lower bound for any input).
+    """
     columns = []
     for a, is_cat in enumerate(categorical):
         if is_cat:
             codes = np.unique(X[:, a], return_inverse=True)[1].reshape(-1)
             columns.append(0.5 * unit * (codes[:, None] == np.arange(codes.max() + 1)[None, :]))
+        elif np.isnan(X[:, a]).any():
+            half = 0.5 * np.clip(X[:, a], 0.0, unit)
+            columns.append(np.where(np.isnan(half)[:, None], 0.5 * unit, np.stack([half, -half], axis=1)))
         else:
             columns.append(X[:, a : a + 1])
     return np.hstack(columns)
@@ -169,8 +220,9 @@ def _group_rows(X: FloatArray, categorical: BoolArray) -> tuple[FloatArray, list
 
 
 def _usable_groups(X: FloatArray, categorical: BoolArray, k_eff: int) -> list[IntArray] | None:
-    """The groups of `_knn_grouped` when it pays off: some numeric columns, few large groups."""
-    if categorical.all():
+    """The groups of `_knn_grouped` when it pays off: some numeric columns, none with an N/A (a
+    difference in N/A pattern costs a unit, but the numeric trees could not bound it), few large groups."""
+    if categorical.all() or np.isnan(X[:, ~categorical]).any():
         return None
     keys, groups = _group_rows(X, categorical)
     small = sum(len(ids) for ids in groups if len(ids) <= k_eff + 1)
@@ -276,8 +328,9 @@ def nearest_neighbours(
     """Each grid row's min(k, n-1) nearest others, sorted by (delta, index); shape (n, k_eff).
 
     "kdtree" (and "auto" from _KDTREE_MIN_N trials) uses per-categorical-group
-    numeric trees (`_knn_grouped`) when the groups are few and large, else one
-    tree over a one-hot embedding (`_knn_kdtree`); "brute" computes all rows.
+    numeric trees (`_knn_grouped`) when the groups are few and large and no
+    numeric column holds an N/A, else one tree over a one-hot embedding
+    (`_knn_kdtree`); "brute" computes all rows.
     Every method returns the same exact answer.
     """
     n = X.shape[0]

@@ -45,6 +45,22 @@ Our choices (the papers do not print one formula)
   the DECLARED range, diff = |u_i - u_j|; categorical columns hold integer codes,
   diff = 0 if equal else 1. Nothing is rescaled by observed min/max, so adding
   trials never changes earlier diffs.
+- Not applicable (N/A): a hyperparameter that does not apply to a trial (a
+  conditional one, e.g. a second layer's width when there is one layer) is
+  NaN in X. Its diff is 0 when it is N/A in both trials, 1 when it is N/A in
+  exactly one, and the diff above otherwise. Being in another branch of the
+  space is the largest difference there is, as for a categorical mismatch;
+  "N/A" is not a missing value: ReliefF's missing-value rule (Kononenko 1994;
+  Robnik-Sikonja and Kononenko 2003) replaces an unknown diff by a probability
+  estimated from the values of the other instances, a guess at a value that
+  exists but was not observed. Here no value exists, and that estimate would
+  also move as trials arrive, breaking exact streaming. This diff enters the
+  distance and the N_dA, N_dCdA sums like any other, so whether a trial is in
+  the branch counts towards the attribute's weight: a conditional attribute
+  shares in the effect of the switch that enables it (read its importance as
+  "this branch and its value"). An attribute that is N/A in every trial has
+  diff 0 everywhere: W = 0, importance 0, verdict undetermined (its permutation
+  null has no spread).
 - delta(i, j) = sum of diffs, computed exactly on an integer grid
   (`importance.neighbours`), so equal distances are equal and ties go to the
   lower arrival index, on every code path.
@@ -84,6 +100,7 @@ from importance.neighbours import (
     grid_scale,
     nearest_neighbours,
     pair_delta,
+    settle_not_applicable,
     to_grid,
 )
 from importance.ranking import Ranking, derive_order_and_intervals
@@ -154,7 +171,10 @@ def contributions(
 
 def pair_delta_terms(A: FloatArray, B: FloatArray, categorical: BoolArray, scale: float) -> FloatArray:
     """The per-attribute diffs in [0, 1] (last axis) between broadcast grid rows of A and B."""
-    numeric = np.abs(A - B) / scale
+    with np.errstate(invalid="ignore"):  # -inf - -inf: two categorical N/A, replaced by the 0/1 diff below
+        numeric = np.abs(A - B) / scale
+    if np.isnan(numeric).any():
+        settle_not_applicable(numeric, A, B, 1.0)
     return np.where(categorical, (A != B).astype(np.float64), numeric)
 
 
@@ -353,8 +373,10 @@ class NRReliefF:
         y_arr = np.asarray(y_new, dtype=np.float64).reshape(-1)
         if X_arr.ndim != 2 or X_arr.shape[0] != y_arr.shape[0]:
             raise ValueError(f"X must be (n, a) with one metric per row; got X {X_arr.shape}, y {y_arr.shape}")
-        if not (np.isfinite(X_arr).all() and np.isfinite(y_arr).all()):
-            raise ValueError("X and y must be finite: exclude failed or diverged trials before ranking")
+        if np.isinf(X_arr).any() or not np.isfinite(y_arr).all():
+            raise ValueError(
+                "X must be finite or NaN (not applicable), y finite: exclude failed or diverged trials before ranking"
+            )
         if self._n_features == 0:
             self._start(X_arr.shape[1])
         if X_arr.shape[1] != self._n_features:

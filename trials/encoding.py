@@ -5,6 +5,12 @@ their unit position on the declared range (log10 where declared); categorical
 ones become their choice index and are flagged in the categorical mask, for
 which the math uses a 0/1 diff. Trials that did not complete, or whose metric
 is NaN/inf, are excluded and counted by reason: never turned into numbers.
+
+A config may lack a hyperparameter or hold None for it: the hyperparameter is
+not applicable in that trial (a conditional one, outside its branch). It is
+encoded as NaN, which N-RReliefF reads as "not applicable" (the rule is in
+`importance.nrrelieff`). A name the space does not know, and a value outside
+the space, stay errors.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from trials.errors import SpecError
 from trials.space import ChoiceParam, SearchSpace, Value
 from trials.specs import TrialResult
 
@@ -74,12 +81,31 @@ def categorical_mask(space: SearchSpace) -> npt.NDArray[np.bool_]:
     return np.array([isinstance(p, ChoiceParam) and p.kind == "categorical" for p in space.params])
 
 
-def encode_config(space: SearchSpace, config: Mapping[str, Value]) -> list[float]:
-    """One validated config as a row of the math's matrix."""
+def applicable_config(space: SearchSpace, config: Mapping[str, object], where: str = "config") -> dict[str, Value]:
+    """The validated values of the hyperparameters that apply; absent or None ones are left out."""
+    unknown = [name for name in config if name not in space.names]
+    if unknown:
+        raise SpecError(where, f"names hyperparameters the space does not have: {unknown} (known: {space.names})")
+    applicable: dict[str, Value] = {}
+    for param in space.params:
+        value = config.get(param.name)
+        if value is None:
+            continue
+        try:
+            applicable[param.name] = param.validate(value)
+        except SpecError as err:
+            raise SpecError(f"{where}.{param.name}", err.message) from None
+    return applicable
+
+
+def encode_config(space: SearchSpace, config: Mapping[str, Value | None]) -> list[float]:
+    """One validated config as a row of the math's matrix; NaN where a hyperparameter is not applicable."""
     row = []
     for param in space.params:
-        value = config[param.name]
-        if isinstance(param, ChoiceParam) and param.kind == "categorical":
+        value = config.get(param.name)
+        if value is None:
+            row.append(math.nan)
+        elif isinstance(param, ChoiceParam) and param.kind == "categorical":
             row.append(float(param.index(value)))
         else:
             row.append(param.unit(value))
@@ -101,7 +127,7 @@ def encode_trials(space: SearchSpace, rows: Iterable[TrialRow], maximize: bool =
         if row.value is None or not math.isfinite(row.value):
             excluded["non-finite metric"] += 1
             continue
-        config = space.validate_config(row.config, where=f"trial {row.trial_id}")
+        config = applicable_config(space, row.config, where=f"trial {row.trial_id}")
         kept_ids.append(row.trial_id)
         groups.append(row.group)
         configs.append(config)
@@ -117,7 +143,8 @@ def optuna_view(space: SearchSpace, encoded: EncodedTrials) -> tuple[list[dict[s
     """Params and Optuna distributions for the comparators (optuna imported lazily).
 
     Optuna has no ordinal type: an ordinal becomes its position as an int
-    distribution, which keeps the order that makes it ordinal.
+    distribution, which keeps the order that makes it ordinal. A hyperparameter
+    that is not applicable in a trial is absent from its params, as in Optuna.
     """
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
@@ -141,6 +168,7 @@ def optuna_view(space: SearchSpace, encoded: EncodedTrials) -> tuple[list[dict[s
                 if isinstance(p, ChoiceParam) and p.kind == "ordinal"
                 else config[p.name]
                 for p in space.params
+                if p.name in config
             }
         )
     return params, distributions

@@ -9,8 +9,13 @@ from importance.nrrelieff import NRReliefF
 
 
 @st.composite
-def trial_sets(draw: st.DrawFn, max_n: int = 30) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Small spaces with coarse grids, so equal distances, duplicate configs and ties are common."""
+def trial_sets(
+    draw: st.DrawFn, max_n: int = 30, not_applicable: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Small spaces with coarse grids, so equal distances, duplicate configs and ties are common.
+
+    With `not_applicable`, each column is N/A (NaN) in a drawn share of the trials, from none to all.
+    """
     n = draw(st.integers(1, max_n))
     a = draw(st.integers(1, 4))
     categorical = np.array(draw(st.lists(st.booleans(), min_size=a, max_size=a)))
@@ -18,6 +23,9 @@ def trial_sets(draw: st.DrawFn, max_n: int = 30) -> tuple[np.ndarray, np.ndarray
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     X = rng.integers(0, levels, size=(n, a)).astype(float)
     X[:, ~categorical] /= levels - 1
+    if not_applicable:
+        shares = np.array(draw(st.lists(st.sampled_from([0.0, 0.3, 0.7, 1.0]), min_size=a, max_size=a)))
+        X[rng.random((n, a)) < shares] = np.nan
     y_levels = draw(st.sampled_from([1, 3, 1000]))
     y = rng.integers(0, y_levels, size=n).astype(float) * draw(st.sampled_from([1.0, 0.37]))
     return X, y, categorical

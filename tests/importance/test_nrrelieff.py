@@ -127,7 +127,9 @@ def test_too_few_and_no_signal_messages() -> None:
 
 def test_rejects_bad_input() -> None:
     with pytest.raises(ValueError, match="finite"):
-        NRReliefF().fit([[0.1], [np.nan]], [1.0, 2.0])
+        NRReliefF().fit([[0.1], [np.inf]], [1.0, 2.0])  # NaN in X is "not applicable"; inf is an error
+    with pytest.raises(ValueError, match="finite"):
+        NRReliefF().fit([[0.1], [0.2]], [1.0, np.nan])
     est = NRReliefF().fit([[0.1, 0.2], [0.3, 0.4]], [1.0, 2.0])
     with pytest.raises(ValueError, match="2 columns"):
         est.partial_fit([[0.1]], [1.0])

@@ -2,6 +2,8 @@
 
 Distances are exact integers on the grid of `importance.neighbours.grid_scale`
 (Python ints, no float sums), so ties are ties and go to the lower index.
+A NaN in X is "not applicable" (None here): diff 0 when both trials are N/A,
+1 when exactly one is, the ordinary diff otherwise.
 """
 
 from __future__ import annotations
@@ -20,16 +22,26 @@ def textbook_weights(
     if n < 2 or y.max() == y.min():
         return np.zeros(a)
     scale = grid_scale(a)
-    grid = [[int(X[i, t]) if categorical[t] else int(np.rint(X[i, t] * scale)) for t in range(a)] for i in range(n)]
+    grid: list[list[int | None]] = [
+        [
+            None if math.isnan(X[i, t]) else int(X[i, t]) if categorical[t] else int(np.rint(X[i, t] * scale))
+            for t in range(a)
+        ]
+        for i in range(n)
+    ]
+
+    def grid_diff(i: int, j: int, t: int) -> int:
+        """diff_t(i, j) in grid steps: one unit is `scale` steps."""
+        p, q = grid[i][t], grid[j][t]
+        if p is None or q is None:
+            return 0 if p is None and q is None else int(scale)
+        return int(scale) * (p != q) if categorical[t] else abs(p - q)
 
     def diff(i: int, j: int, t: int) -> float:
-        return float(grid[i][t] != grid[j][t]) if categorical[t] else abs(grid[i][t] - grid[j][t]) / scale
+        return grid_diff(i, j, t) / scale
 
     def delta(i: int, j: int) -> int:
-        return sum(
-            int(scale) * (grid[i][t] != grid[j][t]) if categorical[t] else abs(grid[i][t] - grid[j][t])
-            for t in range(a)
-        )
+        return sum(grid_diff(i, j, t) for t in range(a))
 
     tau_range = y.max() - y.min()
     size = n if block_size is None else block_size
