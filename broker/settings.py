@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from trials.datasets import prepared_datasets
-from trials.errors import SweeprankError
+from trials.datasets import check_dataset_name, local_path, prepared_datasets
+from trials.errors import SpecError, SweeprankError
 
 ENV_PREFIX = "SWEEPRANK_"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -67,7 +67,8 @@ class Settings(BaseSettings):
     torch_threads: int | None = _setting(None, "torch threads per CPU trainer process", shown="unset")
     fashion_mnist_dir: Path = _setting(Path("/usr/share/datasets/fashion-mnist"), "idx files of Fashion-MNIST")
     data_dir: Path = _setting(
-        Path("~/.cache/sweeprank/data"), "where prepared datasets live (the two below default inside it)"
+        Path("~/.cache/sweeprank/data"),
+        "where prepared datasets live (the two below default inside it) and decoded image folders are cached",
     )
     torchvision_dir: Path | None = _setting(
         None,
@@ -76,6 +77,15 @@ class Settings(BaseSettings):
     )
     tfds_dir: Path | None = _setting(
         None, "tfds datasets prepared as array_record (`tfds:NAME`)", shown="`$SWEEPRANK_DATA_DIR/tfds`"
+    )
+    # NoDecode: a comma-separated list, not JSON, so an operator writes plain names.
+    local_datasets: Annotated[list[str], NoDecode] = _setting(
+        [],
+        "this host's own data offered to sweeps, comma-separated: `imagefolder:/ABS/DIR` and `npz:/ABS/FILE.npz`",
+        shown="none",
+    )
+    imagefolder_side_px: int = _setting(
+        32, "`imagefolder:` images are centre-cropped to a square and resized to this side"
     )
 
     # --- web ---
@@ -108,6 +118,30 @@ class Settings(BaseSettings):
             raise ValueError(f"must be at least 1, not {count}")
         return count
 
+    @field_validator("imagefolder_side_px")
+    @classmethod
+    def _side_in_range(cls, side: int) -> int:
+        if not 4 <= side <= 512:
+            raise ValueError(f"must be between 4 and 512 pixels, not {side}")
+        return side
+
+    @field_validator("local_datasets", mode="before")
+    @classmethod
+    def _split_names(cls, names: Any) -> Any:
+        return [n.strip() for n in names.split(",") if n.strip()] if isinstance(names, str) else names
+
+    @field_validator("local_datasets")
+    @classmethod
+    def _local_names(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if local_path(name) is None:
+                raise ValueError(f"{name!r} is not an imagefolder:/ABS/DIR or npz:/ABS/FILE.npz name")
+            try:
+                check_dataset_name(name)
+            except SpecError as err:
+                raise ValueError(err.message) from None
+        return names
+
     @field_validator("fashion_mnist_dir", "data_dir", "torchvision_dir", "tfds_dir")
     @classmethod
     def _expand_home(cls, path: Path | None) -> Path | None:
@@ -121,9 +155,14 @@ class Settings(BaseSettings):
     def tfds_root(self) -> Path:
         return self.tfds_dir or self.data_dir / "tfds"
 
+    @property
+    def dataset_cache_root(self) -> Path:
+        """Decoded `imagefolder:` datasets, as uint8 tensors keyed by the folder's contents."""
+        return self.data_dir / "cache"
+
     def prepared_datasets(self) -> list[str]:
-        """The datasets this host has under its data roots (file presence only)."""
-        return prepared_datasets(self.torchvision_root, self.tfds_root, self.fashion_mnist_dir)
+        """The datasets this host has under its data roots and of its local datasets (file presence only)."""
+        return prepared_datasets(self.torchvision_root, self.tfds_root, self.fashion_mnist_dir, self.local_datasets)
 
 
 def read_settings(**overrides: Any) -> Settings:

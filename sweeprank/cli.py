@@ -1,4 +1,4 @@
-"""`sweeprank` command line: up, worker, analyst, web, submit, status, export, cancel, rank, user.
+"""`sweeprank` command line: up, worker, analyst, web, submit, status, export, cancel, rank, user, data.
 
 `main` reads the settings once (broker/settings.py) and hands them to the command.
 """
@@ -283,9 +283,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_rank_parser(sub)
     sub.choices["rank"].set_defaults(func=lambda args, _settings: run_rank(args))  # a file in, a table out
-    from sweeprank import users_cmd
+    from sweeprank import data_cmd, users_cmd
 
     users_cmd.add_parser(sub)
+    data_cmd.add_parser(sub)
     return parser
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from trials.datasets import how_to_prepare, is_prepared, prepared_datasets
+import pytest
+
+from trials.datasets import check_dataset_name, how_to_prepare, is_prepared, prepared_datasets
+from trials.errors import SpecError
 
 
 def _touch(path: Path) -> None:
@@ -39,3 +42,36 @@ def test_the_preparation_hint_names_the_setting_to_point_at_it() -> None:
     assert "SWEEPRANK_TORCHVISION_DIR" in how_to_prepare("cifar10")
     assert "dataset-fashion-mnist" in how_to_prepare("fashion_mnist")
     assert "SWEEPRANK_TFDS_DIR" in how_to_prepare("tfds:tiny_shapes")
+
+
+@pytest.mark.parametrize("name", ["imagefolder:/data/leaves", "npz:/data/lab images/set.npz"])
+def test_a_labs_own_data_is_named_by_its_absolute_path(name: str) -> None:
+    assert check_dataset_name(name).source == name.split(":")[0]
+    assert "SWEEPRANK_LOCAL_DATASETS" in how_to_prepare(name)
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        ("imagefolder:data/leaves", "absolute and normalised"),
+        ("imagefolder:/data/../etc", "absolute and normalised"),
+        ("imagefolder:/data/leaves/", "absolute and normalised"),
+        ("imagefolder://host/leaves", "absolute and normalised"),
+        ("npz:/data/set.csv", "must end in .npz"),
+        ("imagefolder:/data/\nleaves", "printable"),
+        ("folder:/data/leaves", "unknown dataset"),
+    ],
+)
+def test_other_paths_are_refused_with_the_rule(name: str, why: str) -> None:
+    with pytest.raises(SpecError, match=why):
+        check_dataset_name(name)
+
+
+def test_a_labs_own_data_is_prepared_when_its_listed_files_are_here(tmp_path: Path) -> None:
+    (tmp_path / "leaves").mkdir()
+    _touch(tmp_path / "set.npz")
+    listed = [f"imagefolder:{tmp_path / 'leaves'}", f"npz:{tmp_path / 'set.npz'}", f"npz:{tmp_path / 'gone.npz'}"]
+    found = prepared_datasets(tmp_path / "tv", tmp_path / "tfds", tmp_path / "fm", listed)
+    assert found == ["digits", *listed[:2]]
+    unlisted = prepared_datasets(tmp_path / "tv", tmp_path / "tfds", tmp_path / "fm")
+    assert unlisted == ["digits"]  # a trainer offers only the paths its operator listed

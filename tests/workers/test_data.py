@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import gzip
 import struct
-import time
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -77,10 +77,11 @@ def test_missing_torchvision_dataset_says_how_to_prepare(
     name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SWEEPRANK_TORCHVISION_DIR", str(tmp_path))
-    started = time.perf_counter()
+    # No download is attempted (the package's no_network fixture would turn one into an OSError at once,
+    # which also ends here): what shows it is that the root stays empty.
     with pytest.raises(DatasetUnavailable, match="download=True") as caught:
         load_dataset(name, roots=DataRoots.of(Settings()))
-    assert time.perf_counter() - started < 5
+    assert f"sweeprank data prepare {name}" in str(caught.value)
     assert str(tmp_path) in str(caught.value) and isinstance(caught.value, SweeprankError)
     assert list(tmp_path.iterdir()) == []  # nothing fetched, nothing written
 
@@ -93,10 +94,9 @@ def test_missing_fashion_mnist_names_the_package(tmp_path: Path, monkeypatch: py
 
 def test_missing_tfds_dataset_fails_before_tfds_is_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SWEEPRANK_TFDS_DIR", str(tmp_path))
-    started = time.perf_counter()
+    monkeypatch.setitem(sys.modules, "tensorflow_datasets", None)  # importing it now raises ImportError
     with pytest.raises(DatasetUnavailable, match="array_record"):
         load_dataset("tfds:mnist", roots=DataRoots.of(Settings()))
-    assert time.perf_counter() - started < 5
 
 
 def test_data_dir_is_the_base_of_the_other_roots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,7 +3,9 @@
 Each loader returns the whole dataset as uint8 (N, C, H, W) tensors on the CPU;
 `load_dataset` then subsamples, holds out validation and moves everything to the
 device once, where it stays as uint8 (normalised per batch by the loop).
-Both steps are cached per process, since a worker runs many trials on one dataset.
+Both steps are cached per process, since a worker runs many trials on one dataset; for a lab's own
+data (`imagefolder:`, `npz:`, workers.trainer.local_data) the key also holds the files' version, so
+a changed folder or file is read anew, and decoded image folders are also cached on disk.
 
 Data roots come from the operator's settings (`DataRoots.of`), never from users:
 data_dir (base), torchvision_dir and tfds_dir (default inside data_dir), fashion_mnist_dir
@@ -24,8 +26,9 @@ import numpy as np
 import torch
 
 from broker.settings import Settings
-from trials.datasets import check_dataset_name
+from trials.datasets import check_dataset_name, local_path
 from trials.errors import SweeprankError
+from workers.trainer import local_data
 from workers.trainer.defaults import (
     DEVICE_CACHE_SIZE,
     DIGITS_TEST_FRACTION,
@@ -87,11 +90,17 @@ class DataRoots:
     torchvision: Path
     tfds: Path
     fashion_mnist: Path
+    cache: Path | None = None  # decoded imagefolder: datasets; None: decode every time a process loads one
+    imagefolder_side_px: int = 32
 
     @classmethod
     def of(cls, settings: Settings) -> DataRoots:
         return cls(
-            torchvision=settings.torchvision_root, tfds=settings.tfds_root, fashion_mnist=settings.fashion_mnist_dir
+            torchvision=settings.torchvision_root,
+            tfds=settings.tfds_root,
+            fashion_mnist=settings.fashion_mnist_dir,
+            cache=settings.dataset_cache_root,
+            imagefolder_side_px=settings.imagefolder_side_px,
         )
 
 
@@ -158,8 +167,8 @@ def load_digits(roots: DataRoots) -> RawImages:
 def _torchvision_unavailable(name: str, cls_name: str, root: Path, err: Exception) -> DatasetUnavailable:
     return DatasetUnavailable(
         f"{name}: not prepared under {root} ({err}); on a machine with network run "
-        f"`torchvision.datasets.{cls_name}(root='{root}', download=True)` (train and test) "
-        f"and copy the result here, or set SWEEPRANK_TORCHVISION_DIR"
+        f"`sweeprank data prepare {name}` or `torchvision.datasets.{cls_name}(root='{root}', download=True)` "
+        f"(train and test) and copy the result here, or set SWEEPRANK_TORCHVISION_DIR"
     )
 
 
@@ -262,10 +271,18 @@ def register_loader(name: str, loader: Loader) -> None:
     clear_cache()
 
 
+def _local_loader(name: str, path: Path) -> Loader:
+    if name.startswith("npz:"):
+        return lambda roots: RawImages(*local_data.load_npz(path))
+    return lambda roots: RawImages(*local_data.load_imagefolder(path, roots.imagefolder_side_px, roots.cache))
+
+
 def _loader(name: str) -> Loader:
     if name in LOADERS:
         return LOADERS[name]
     check_dataset_name(name, "dataset")
+    if (path := local_path(name)) is not None:
+        return _local_loader(name, path)
     if name.startswith(TFDS_PREFIX):
         tfds_name = name.removeprefix(TFDS_PREFIX)
         return lambda roots: load_tfds(tfds_name, roots)
@@ -275,14 +292,27 @@ def _loader(name: str) -> Loader:
 # --- preparation and caches ----------------------------------------------------------------------
 
 
+def _version(name: str, roots: DataRoots) -> str:
+    """What, besides the name and roots, keys the process caches: the files' version for a lab's own data."""
+    path = local_path(name)
+    if path is None or name in LOADERS:
+        return ""
+    try:
+        if name.startswith("npz:"):
+            return local_data.npz_version(path)
+        return local_data.folder_fingerprint(path, roots.imagefolder_side_px)
+    except OSError:
+        return ""  # missing: the loader says so with the rule
+
+
 @lru_cache(maxsize=RAW_CACHE_SIZE)
-def _load_raw(name: str, roots: DataRoots) -> RawImages:
+def _load_raw(name: str, roots: DataRoots, version: str) -> RawImages:
     return _loader(name)(roots)
 
 
 def load_raw(name: str, roots: DataRoots) -> RawImages:
-    """The whole dataset on the CPU (cached per process and per data roots)."""
-    return _load_raw(name, roots)
+    """The whole dataset on the CPU (cached per process, per data roots and per version of a lab's files)."""
+    return _load_raw(name, roots, _version(name, roots))
 
 
 def _subsample(x: torch.Tensor, y: torch.Tensor, limit: int | None, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -308,9 +338,9 @@ def _channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float
 
 @lru_cache(maxsize=DEVICE_CACHE_SIZE)
 def _prepare(
-    name: str, roots: DataRoots, max_train: int | None, max_test: int | None, seed: int, device: str
+    name: str, roots: DataRoots, version: str, max_train: int | None, max_test: int | None, seed: int, device: str
 ) -> ImageData:
-    raw = _load_raw(name, roots)
+    raw = _load_raw(name, roots, version)
     pool_x, pool_y = _subsample(raw.train_x, raw.train_y, max_train, seed)
     test_x, test_y = _subsample(raw.test_x, raw.test_y, max_test, seed)
     order = torch.randperm(len(pool_y), generator=torch.Generator().manual_seed(SPLIT_SEED))
@@ -343,7 +373,7 @@ def load_dataset(
 ) -> ImageData:
     """A prepared dataset on `device`: train pool subsampled to max_train_examples (by seed), then a
     fixed VAL_FRACTION of it held out for validation; test subsampled to max_test_examples."""
-    return _prepare(name, roots, max_train_examples, max_test_examples, seed, str(device))
+    return _prepare(name, roots, _version(name, roots), max_train_examples, max_test_examples, seed, str(device))
 
 
 def clear_cache() -> None:

@@ -11,6 +11,7 @@ SGD_MOMENTUM = 0.9  # momentum of the sgd optimizer
 # --- data ---
 VAL_FRACTION = 0.1  # share of the (subsampled) train pool held out for validation
 DIGITS_TEST_FRACTION = 0.2  # sklearn digits ship unsplit; 80/20 split
+IMAGEFOLDER_TEST_FRACTION = 0.2  # an imagefolder: without train/ and test/ sub-folders: 80/20 per class
 SPLIT_SEED = 0  # fixed: every trial of a sweep sees the same val/test split
 DATA_SEED = 0  # fixed: every trial of a sweep sees the same subsample, so only hyperparameters differ
 RAW_CACHE_SIZE = 4  # datasets kept decoded on CPU per process
