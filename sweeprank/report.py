@@ -7,8 +7,10 @@ import time
 
 from sweeprank.client import ApiError, Client
 from sweeprank.rank import ranking_table
+from trials.presets import preset
 from trials.records import Health, RankingGroup, RankingRecord, SweepRecord, SweepSummary
-from trials.specs import SweepStatus
+from trials.space import ChoiceParam, NumericParam
+from trials.specs import SweepSpec, SweepStatus
 
 
 def paper_comparison(group: RankingGroup) -> list[str]:
@@ -76,20 +78,61 @@ def _wait_for_last_ranking(client: Client, sweep_id: str, sweep: SweepRecord, ti
         time.sleep(0.2)
 
 
-def print_final(client: Client, sweep_id: str, sweep: SweepRecord) -> None:
-    ranking = ranking_of(client, sweep_id)
-    print(f"\nSweep {sweep_id} {sweep.status} ({sweep.stop_reason}); results: {sweep.counts}")
+def _narrowed(param: NumericParam | ChoiceParam, declared: NumericParam | ChoiceParam) -> str | None:
+    """How one hyperparameter's range differs from the preset's declaration, or None where it does not."""
+    if isinstance(param, ChoiceParam):
+        shown = ", ".join(str(c) for c in param.choices)
+        return None if param == declared else f"{param.name} in {{{shown}}}"
+    assert isinstance(declared, NumericParam)
+    low, high = param.low != declared.low, param.high != declared.high
+    if low and high:
+        return f"{param.low:g} <= {param.name} <= {param.high:g}"
+    if low or high:
+        return f"{param.name} {'>=' if low else '<='} {param.low if low else param.high:g}"
+    return None
+
+
+def narrowed_note(spec: SweepSpec) -> str | None:
+    """What a sweep of a preset left out of it (ranges, training and test images), from its spec; None if nothing.
+
+    The paper's top 5 was measured on the whole space with full datasets: a ranking of a narrower space (the demo's)
+    is not the same question, and the comparison says so.
+    """
+    if not isinstance(spec.space, str):
+        return None
+    declared = {p.name: p for p in preset(spec.space).params}
+    parts = [part for p in spec.search_space().params if (part := _narrowed(p, declared[p.name])) is not None]
+    if spec.max_train_examples is not None:
+        parts.append(f"{spec.max_train_examples:,} training images")
+    if spec.max_test_examples is not None:
+        parts.append(f"{spec.max_test_examples:,} test images")
+    if not parts:
+        return None
+    return (
+        f"This sweep ran {spec.space} narrowed to: {', '.join(parts)} -- narrower than the paper's; "
+        "compare the ranking with the paper's top 5 with that in mind."
+    )
+
+
+def final_lines(sweep: SweepRecord, ranking: RankingRecord | None) -> list[str]:
+    """The table a followed sweep ends with: its outcome, the pooled ranking, and its top 5 next to the paper's."""
+    lines = [f"\nSweep {sweep.id} {sweep.status} ({sweep.stop_reason}); results: {sweep.counts}"]
     if not ranking or sweep.status == SweepStatus.FAILED:
-        print("No ranking: no trial completed.")
-        return
+        return [*lines, "No ranking: no trial completed."]
     pooled = ranking.pooled
-    print(
+    lines.append(
         f"N-RReliefF importance over {pooled.n_trials} completed trials (k={ranking.parameters.n_neighbors}, "
         f"sigma={ranking.parameters.sigma})"
     )
-    print("\n".join(ranking_table("pooled", pooled)))
-    print("\nTop 5 next to the paper's:")
-    print("\n".join(paper_comparison(pooled)))
+    lines += ranking_table("pooled", pooled)
+    if note := narrowed_note(sweep.spec):
+        lines.append(f"\n{note}")
+    lines.append("\nTop 5 next to the paper's:")
+    return lines + paper_comparison(pooled)
+
+
+def print_final(client: Client, sweep_id: str, sweep: SweepRecord) -> None:
+    print("\n".join(final_lines(sweep, ranking_of(client, sweep_id))))
 
 
 def health_of(client: Client) -> Health:

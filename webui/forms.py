@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 from werkzeug.datastructures import FileStorage, MultiDict
 
 from trials.datasets import CATALOGUE
+from trials.errors import SpecError
 from trials.presets import preset
 from trials.space import ChoiceParam, NumericParam, SearchSpace
+from trials.specs import SweepSpec
 
 PRESET = "cnn-paper"
 EPOCH_CAP = "epochs"  # the epoch cap is the high end of the preset's epochs range
@@ -121,3 +126,93 @@ def spec_from_fields(form: MultiDict[str, str], space: SearchSpace) -> tuple[dic
     if narrow:
         spec["narrow"] = narrow
     return spec, problems
+
+
+def _count(value: object) -> str:
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+# Pydantic's error types in the words a form shows next to a field; a type not listed keeps pydantic's message.
+PLAIN: dict[str, Callable[[Mapping[str, Any]], str]] = {
+    "missing": lambda ctx: "is required",
+    "string_too_short": lambda ctx: (
+        "must not be empty" if ctx["min_length"] == 1 else f"needs at least {_count(ctx['min_length'])} characters"
+    ),
+    "string_too_long": lambda ctx: f"may have at most {_count(ctx['max_length'])} characters",
+    "too_short": lambda ctx: "pick at least one" if ctx["min_length"] == 1 else f"pick at least {ctx['min_length']}",
+    "too_long": lambda ctx: f"may have at most {_count(ctx['max_length'])} entries",
+    "greater_than_equal": lambda ctx: f"must be at least {_count(ctx['ge'])}",
+    "greater_than": lambda ctx: f"must be more than {_count(ctx['gt'])}",
+    "less_than_equal": lambda ctx: f"must be at most {_count(ctx['le'])}",
+    "less_than": lambda ctx: f"must be less than {_count(ctx['lt'])}",
+    "int_parsing": lambda ctx: "must be a whole number",
+    "int_type": lambda ctx: "must be a whole number",
+    "int_from_float": lambda ctx: "must be a whole number",
+    "float_parsing": lambda ctx: "must be a number",
+    "float_type": lambda ctx: "must be a number",
+    "bool_parsing": lambda ctx: "must be true or false",
+    "bool_type": lambda ctx: "must be true or false",
+    "string_type": lambda ctx: "must be text",
+    "list_type": lambda ctx: "must be a list",
+    "dict_type": lambda ctx: "must be a mapping",
+    "literal_error": lambda ctx: f"must be one of {ctx['expected']}",
+    "string_pattern_mismatch": lambda ctx: "may use only letters, digits, '_', '.' and '-' (at most 64)",
+    "extra_forbidden": lambda ctx: "is not a spec field",
+}
+
+
+def plain_words(error: ErrorDetails) -> tuple[str, str]:
+    """(field, message) of one pydantic error, in plain words; our own SpecErrors keep their field and message."""
+    ctx = error.get("ctx") or {}
+    cause = ctx.get("error")
+    if isinstance(cause, SpecError):
+        return cause.field or "spec", cause.message
+    where = ".".join(str(part) for part in error["loc"]) or "spec"
+    wording = PLAIN.get(error["type"])
+    return where, wording(ctx) if wording else error["msg"].removeprefix("Value error, ")
+
+
+def _base_space(space: object) -> SearchSpace | None:
+    """The space a spec narrows, or None when it does not resolve (the spec's own validation says why)."""
+    try:
+        return preset(space) if isinstance(space, str) else SearchSpace.from_dict(space)
+    except (SpecError, TypeError, ValueError, AttributeError):
+        return None
+
+
+def _narrow_problems(space: SearchSpace, narrow: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, str]]:
+    """Each narrowed range checked on its own, so that every bad range is reported, not only the first."""
+    problems = []
+    for name, override in narrow.items():
+        low, high = override.get("low"), override.get("high")
+        if isinstance(low, int | float) and isinstance(high, int | float) and low > high:
+            problems.append((f"narrow.{name}", f"the low end ({low:g}) is above the high end ({high:g})"))
+            continue
+        try:
+            space.narrow({name: override})
+        except SpecError as err:
+            problems.append((err.field or f"narrow.{name}", err.message))
+    return problems
+
+
+def spec_problems(raw: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Every problem of a spec mapping at once, in plain words: field errors and each bad narrowed range.
+
+    Pydantic checks the whole-spec rule (the space resolves once narrowed) only when every field is valid, and
+    narrowing stops at the first bad range; so the ranges are checked here on their own, beside the fields.
+    """
+    narrow, fields = raw.get("narrow"), dict(raw)
+    space = _base_space(raw.get("space", PRESET))
+    separate = (
+        space is not None and isinstance(narrow, Mapping) and all(isinstance(o, Mapping) for o in narrow.values())
+    )
+    if separate:
+        fields.pop("narrow")
+    try:
+        SweepSpec.model_validate(fields)
+        problems = []
+    except ValidationError as err:
+        problems = [plain_words(e) for e in err.errors()]
+    if separate and space is not None and isinstance(narrow, Mapping):
+        problems += _narrow_problems(space, narrow)
+    return problems

@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response
 
 from trials.specs import SpecInvalid
 from webui.auth import check_read, current_user, login, safe_next, users
-from webui.forms import SubmitForm, pasted_spec, spec_from_fields
+from webui.forms import SubmitForm, pasted_spec, spec_from_fields, spec_problems
 from webui.ratelimit import enforce
 from webui.services import services
 from webui.submission import prepared_datasets, submit_as
@@ -69,6 +69,10 @@ def submit() -> Any:
         raw, problems = spec_from_fields(request.form, form.space)
     elif not isinstance(raw, dict):
         problems = [("spec", f"must be a mapping of spec fields, got {type(raw).__name__}")]
+    if isinstance(raw, dict):
+        # All at once: a field whose text did not parse is not reported again as missing.
+        unparsed = {where for where, _ in problems}
+        problems += [p for p in spec_problems({"owner": user.name, **raw}) if p[0] not in unparsed]
     if not problems:
         try:
             return redirect(url_for("pages.sweep_page", sweep_id=submit_as(user, raw)))

@@ -102,9 +102,8 @@ def test_submit_watch_live_curve_and_cancel(
 
     fill_form(page, n_trials="0", epochs="99")
     page.click("#submit-button")
-    assert "greater than or equal to 1" in page.inner_text("label:has(input[name=n_trials]) .field-error")
-    fill_form(page, n_trials="3", epochs="99")
-    page.click("#submit-button")
+    # Both at once, each next to its field.
+    assert page.inner_text("label:has(input[name=n_trials]) .field-error") == "must be at least 1"
     assert "must lie in [1, 20]" in page.inner_text("label:has(input[name='epochs.high']) .field-error")
     page.screenshot(path=str(ARTIFACTS / "submit-errors.png"))
 
@@ -214,7 +213,8 @@ def test_verdicts_bands_and_agreement_render(browser: Browser, web_redis_url: st
         page.goto(f"{server.url}/sweeps/{sweep_id}")
         page.wait_for_selector("#importance-chart g.verdict", state="attached")
         labels = page.eval_on_selector_all(
-            "#importance-chart g.bar", "bs => bs.map(b => [b.dataset.name, b.querySelector('.verdict').textContent])"
+            "#importance-chart g.bar",
+            "bs => bs.map(b => [b.dataset.name, b.querySelector('.verdict text').textContent])",
         )
         assert labels == [
             ["learning_rate", "matters"],
@@ -224,6 +224,19 @@ def test_verdicts_bands_and_agreement_render(browser: Browser, web_redis_url: st
         ]
         tooltip = page.text_content("#importance-chart g.bar[data-name=dropout_rate] > title") or ""
         assert "Holm-adjusted p = 0.800" in tooltip and "P(rank) 0.700" in tooltip
+        # Every term the chart shows is explained where it is shown, from the page's one help note.
+        assert "P(rank): How often, over the bootstrap resamples" in tooltip
+        assert "raw W: The N-RReliefF weight before it is turned into a share" in tooltip
+        verdict_tips = page.eval_on_selector_all(
+            "#importance-chart g.verdict > title", "ts => ts.map(t => t.textContent.split(':')[0])"
+        )
+        assert verdict_tips == ["matters", "matters", "no detectable effect (< 0.08)", "undetermined"]
+        assert "too few trials to rule out" in (
+            page.text_content("#importance-chart g.bar[data-name=batch_size] g.verdict > title") or ""
+        )
+        abbrs = page.eval_on_selector_all("abbr[data-term]", "as => as.map(a => [a.textContent, a.title])")
+        assert [a for a, _ in abbrs] == ["Importance", "95% bootstrap CI"]
+        assert all(title.startswith(("The share of the total", "The whisker")) for _, title in abbrs), abbrs
         assert page.locator("#trajectory-chart g.band path").count() == 4
         page.hover("#trajectory-chart g.series[data-name=dropout_rate] circle >> nth=2")
         assert page.get_attribute("#trajectory-chart g.band.hot", "data-name") == "dropout_rate"

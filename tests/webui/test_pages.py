@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,8 @@ STATIC = Path(__file__).parents[2] / "webui"
 
 
 def field_errors(html: str) -> dict[str, str]:
-    return {m[0]: m[1] for m in re.findall(r'<span class="field-error" data-field="([^"]+)">([^<]*)</span>', html)}
+    found = re.findall(r'<span class="field-error" data-field="([^"]+)">([^<]*)</span>', html)
+    return {field: unescape(message) for field, message in found}
 
 
 def test_every_page_renders(logged_in: FlaskClient, store: Store) -> None:
@@ -81,21 +83,41 @@ def test_bad_form_shows_errors_next_to_the_fields(logged_in: FlaskClient, store:
         "n_trials": "0",
         "epochs.high": "99",
         "learning_rate.low": "fast",
+        "dropout_rate.low": "0.6",
+        "dropout_rate.high": "0.2",
+        "num_conv_layers.low": "0",
     }
     response = logged_in.post("/submit", data=form)
     assert response.status_code == 400
-    errors = field_errors(response.get_data(as_text=True))
-    assert "must be a number" in errors["narrow.learning_rate"]
-    form["learning_rate.low"] = ""
-    errors = field_errors(logged_in.post("/submit", data=form).get_data(as_text=True))
-    assert "greater than or equal to 1" in errors["n_trials"]
-    assert "datasets" in errors and "name" in errors
-    assert 'value="99"' in logged_in.post("/submit", data=form).get_data(as_text=True), "typed values are kept"
-    # Ranges are checked against the preset once the fields themselves are valid.
-    form.update(name="ok", n_trials="3", datasets="digits")
-    errors = field_errors(logged_in.post("/submit", data=form).get_data(as_text=True))
-    assert list(errors) == ["narrow.epochs"] and "must lie in [1, 20]" in errors["narrow.epochs"]
+    html = response.get_data(as_text=True)
+    # Parse errors, field errors and bad ranges in one round, each by its own field, in plain words.
+    assert field_errors(html) == {
+        "narrow.learning_rate": "must be a number, got 'fast'",
+        "name": "must not be empty",
+        "datasets": "pick at least one",
+        "n_trials": "must be at least 1",
+        "narrow.dropout_rate": "the low end (0.6) is above the high end (0.2)",
+        "narrow.epochs": "must lie in [1, 20], got 99",
+        "narrow.num_conv_layers": "must lie in [1, 5], got 0",
+    }
+    assert not re.search(r"should|Input|String|List", html), "no pydantic wording"
+    assert 'value="99"' in html, "typed values are kept"
     assert store.sweeps.ids() == []
+
+
+def test_pasted_spec_shows_all_its_errors_in_plain_words(logged_in: FlaskClient) -> None:
+    text = "name: ''\ndatasets: []\nn_trials: 0\npriority: 12\nnarrow: {epochs: {high: 99}, dropout_rate: {low: 0.9}}\n"
+    response = logged_in.post("/submit", data={"csrf_token": csrf_of(logged_in), "spec_text": text})
+    assert response.status_code == 400
+    spec_errors = re.findall(r'data-field="spec">([^<]*)<', response.get_data(as_text=True))
+    assert sorted(map(unescape, spec_errors)) == [
+        "datasets: pick at least one",
+        "n_trials: must be at least 1",
+        "name: must not be empty",
+        "narrow.dropout_rate: must lie in [0, 0.8], got 0.9",
+        "narrow.epochs: must lie in [1, 20], got 99",
+        "priority: must be at most 9",
+    ]
 
 
 @pytest.mark.parametrize(

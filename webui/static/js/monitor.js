@@ -57,12 +57,12 @@
   function renderFailures(queue) {
     const items = queue.recent_failures.slice(0, 10);
     document.getElementById("failures").replaceChildren(items.length
-      ? h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "when"), h("th", {}, "trial"), h("th", {}, "status"),
-            h("th", {}, "reason"))),
-          h("tbody", {}, items.map((f) => h("tr", {}, h("td", {}, fmt.time(f.time)),
-            h("td", {}, h("a", { href: `/sweeps/${f.sweep_id}` }, `${f.sweep_id} #${f.trial_id}`)),
-            h("td", {}, h("span", { class: "status", "data-status": f.status }, f.status)),
-            h("td", { class: "small" }, f.error || "–")))))
+      ? h("table", { class: "stack-narrow", id: "failures-table" },
+          h("thead", {}, h("tr", {}, h("th", {}, "when"), h("th", {}, "trial"), h("th", {}, "status"), h("th", {}, "reason"))),
+          h("tbody", {}, items.map((f) => h("tr", {}, h("td", { "data-label": "when" }, fmt.time(f.time)),
+            h("td", { "data-label": "trial" }, h("a", { href: `/sweeps/${f.sweep_id}` }, `${f.sweep_id} #${f.trial_id}`)),
+            h("td", { "data-label": "status" }, h("span", { class: "status", "data-status": f.status }, f.status)),
+            h("td", { class: "small", "data-label": "reason" }, h("span", { class: "failure-reason" }, f.error || "–"))))))
       : h("p", { class: "muted" }, "No failed trials recently."));
   }
 

@@ -18,6 +18,10 @@
   const at = (values, i) => (values ? values[i] : undefined);
   // Two decimals as on the bars, but a tiny bound keeps its digits rather than printing as 0.00.
   const bound2 = (x) => (x >= 0.01 ? x.toFixed(2) : String(Number(x.toPrecision(2))));
+  // What each term means, written once in the page's help note and reused by the tooltips.
+  const TERMS = Object.fromEntries([...document.querySelectorAll("#importance-help dd[data-term]")]
+    .map((dd) => [dd.dataset.term, dd.textContent.replace(/\s+/g, " ").trim()]));
+  document.querySelectorAll("abbr[data-term]").forEach((abbr) => { abbr.title = TERMS[abbr.dataset.term] || ""; });
 
   // The verdict of hyperparameter i in a ranking group, or null for records from before verdicts.
   function verdictOf(group, i) {
@@ -26,13 +30,14 @@
     const bound = at(group.detectable, i);
     const label = kind === "no_detectable_effect" && known(bound) ? `no detectable effect (< ${bound2(bound)})`
       : VERDICTS[kind] || kind;
-    return { kind, label, bound };
+    return { kind, label, bound, title: `${label}: ${TERMS[kind] || ""}` };
   }
 
   function barTitle(group, name) {
     const i = group.names.indexOf(name), f3 = (x) => (known(x) ? x.toFixed(3) : "–");
     const lines = [`${name}: importance ${f3(group.importances[i])} (95% CI ${f3(group.ci_low[i])}–${f3(group.ci_high[i])})`,
       `rank ${group.ranking.indexOf(name) + 1}, P(rank) ${f3(at(group.rank_probability, i))} · raw W ${fmt.num(at(group.raw_weights, i))}`];
+    lines.push(`P(rank): ${TERMS.p_rank}`, `raw W: ${TERMS.raw_w}`);
     const verdict = verdictOf(group, i);
     if (verdict) {
       lines.push(`p = ${pValue(at(group.p_values, i))}, Holm-adjusted p = ${pValue(at(group.p_adjusted, i))} → ${VERDICTS[verdict.kind] || verdict.kind}`);

@@ -11,23 +11,24 @@
       : stable.stable ? h("span", { class: "badge stable", title: stable.sentence },
         `${sw.final ? "settled" : "stable"} since ${stable.stable_since}`)
       : h("span", { class: "badge changing", title: stable.sentence }, sw.final ? "did not settle" : "changing");
+    const cell = (label, attrs, ...content) => h("td", { "data-label": label, ...attrs }, ...content);
     return h("tr", { "data-sweep": sw.id },
-      h("td", {}, sw.owner),
-      h("td", {}, h("a", { href: `/sweeps/${sw.id}` }, sw.name), h("div", { class: "muted small" }, sw.id)),
-      h("td", {}, h("span", { class: "status", "data-status": sw.status }, sw.status)),
-      h("td", {}, h("div", { class: "progress-block" }, SR.progress(sw.n_final / sw.n_trials),
+      cell("owner", {}, sw.owner),
+      cell("name", {}, h("div", {}, h("a", { href: `/sweeps/${sw.id}` }, sw.name), h("div", { class: "muted small" }, sw.id))),
+      cell("status", {}, h("span", { class: "status", "data-status": sw.status }, sw.status)),
+      cell("progress", {}, h("div", { class: "progress-block" }, SR.progress(sw.n_final / sw.n_trials),
         h("span", { class: "count" }, `${sw.n_final}/${sw.n_trials}`))),
-      h("td", { class: "num" }, fmt.duration(sw.eta_s)),
-      h("td", { class: "num" }, best),
-      h("td", { title: sw.reading }, sw.top.length ? sw.top.join(", ") : "–"),
-      h("td", {}, badge));
+      cell("ETA", { class: "num" }, fmt.duration(sw.eta_s)),
+      cell("best so far", { class: "num" }, best),
+      cell("top 3", { title: sw.reading }, sw.top.length ? sw.top.join(", ") : "–"),
+      cell("stability", {}, badge));
   }
 
   async function refresh() {
     const box = document.getElementById("sweeps");
     try {
       const { sweeps } = await SR.get("/api/summaries");
-      box.replaceChildren(sweeps.length ? h("table", {},
+      box.replaceChildren(sweeps.length ? h("table", { class: "stack-narrow" },
         h("thead", {}, h("tr", {}, ["owner", "name", "status", "progress", "ETA", "best so far", "top 3", "stability"]
           .map((c) => h("th", { class: ["ETA", "best so far"].includes(c) ? "num" : null }, c)))),
         h("tbody", {}, sweeps.map(row)))
