@@ -98,18 +98,10 @@ def rank(
 
 def _rank_study(study: Any, target: Any, maximize: bool | None, by: str | None, options: dict[str, Any]) -> Ranking:
     """An Optuna study: its COMPLETE trials, the space of its distributions, `by` a user attribute."""
-    from sweeprank.optuna_study import study_table
+    from sweeprank.optuna import rank_study
 
-    found = study_table(study, target=target, maximize=maximize is not False, group=ALL, by=by)
-    settings = RankOptions(
-        trials=study.study_name,
-        metric=found.metric,
-        maximize=found.maximize if maximize is None else maximize,
-        by=by,
-        **options,
-    )
-    encoded = encode_trials(found.space, found.rows, maximize=settings.maximize)
-    return Ranking(rank_encoded(encoded, settings), found.space, None)
+    result, space = rank_study(study, target=target, maximize=maximize, by=by, **options)
+    return Ranking(result, space, None)
 
 
 class Ranking:

@@ -12,6 +12,7 @@ The evaluator ranks a study exactly as `sweeprank rank --optuna-storage` does
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from optuna.importance import BaseImportanceEvaluator
 from optuna.study import Study
@@ -20,6 +21,7 @@ from optuna.trial import FrozenTrial
 from sweeprank.optuna_study import study_table
 from sweeprank.rank import ALL, RankOptions, RankResult, rank
 from trials.encoding import encode_trials
+from trials.space import SearchSpace
 
 
 class NRReliefFImportanceEvaluator(BaseImportanceEvaluator):
@@ -66,19 +68,40 @@ class NRReliefFImportanceEvaluator(BaseImportanceEvaluator):
             raise ValueError(
                 "a multi-objective study needs target=, e.g. target=lambda t: t.values[0] for the first objective"
             )
-        table = study_table(study, params=params, target=target, group=ALL)
-        encoded = encode_trials(table.space, table.rows, maximize=table.maximize)
-        options = RankOptions(
-            trials=f"study {table.study_name}",
-            metric=table.metric,
-            maximize=table.maximize,
+        self.result_, _ = rank_study(
+            study,
+            params=params,
+            target=target,
             method=self.method,
             k=self.k,
             sigma=self.sigma,
             bootstrap=self.bootstrap,
             seed=self.seed,
         )
-        self.result_ = rank(encoded, options)
         group = self.result_.rankings[ALL]
         shares = {name: value or 0.0 for name, value in zip(group.names, group.importances, strict=True)}
         return {name: shares[name] for name in group.ranking}
+
+
+def rank_study(
+    study: Study,
+    *,
+    params: list[str] | None = None,
+    target: Callable[[FrozenTrial], float] | None = None,
+    maximize: bool | None = None,
+    by: str | None = None,
+    **options: Any,
+) -> tuple[RankResult, SearchSpace]:
+    """A study's COMPLETE trials ranked with `sweeprank rank`'s options; the space is its distributions.
+
+    `maximize` applies to a target (default: maximize); without one the study's direction does.
+    """
+    found = study_table(study, params=params, target=target, maximize=maximize is not False, group=ALL, by=by)
+    settings = RankOptions(
+        trials=f"study {found.study_name}",
+        metric=found.metric,
+        maximize=found.maximize if maximize is None else maximize,
+        by=by,
+        **options,
+    )
+    return rank(encode_trials(found.space, found.rows, maximize=settings.maximize), settings), found.space

@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -71,6 +72,23 @@ def skipped_deliveries(stack: FaultStack) -> int:
     return sum(counters.get(name, 0) for name in SKIPPED_DELIVERIES)
 
 
+def second_attempt_running(stack: FaultStack, sweep_id: str) -> dict[str, Any]:
+    """The state of trial 0 once its attempt 2 runs (claims here last an hour: only a fast path gets there)."""
+    state: dict[str, Any] = wait_until(
+        lambda: (s := stack.store.trials.state(sweep_id, 0)).get("attempt") == 2 and s.get("status") == "running" and s,
+        120,
+        what="attempt 2 to run (the claim of attempt 1 expires only in an hour)",
+    )
+    return state
+
+
+def completed_once_by_attempt_2(stack: FaultStack, sweep_id: str) -> None:
+    wait_done(stack, sweep_id, timeout_s=120)
+    results = stack.store.results.in_arrival_order(sweep_id)
+    assert [(r.trial_id, r.attempt, r.status.value) for r in results] == [(0, 2, "completed")]
+    assert duplicated_metric_rows(stack, sweep_id) == 0
+
+
 def test_a_killed_trainer_child_s_trial_runs_its_next_attempt_at_once(
     long_claims: FaultStack, figures: Figures
 ) -> None:
@@ -82,20 +100,11 @@ def test_a_killed_trainer_child_s_trial_runs_its_next_attempt_at_once(
         assert stack.store.trials.claim_holder(sweep_id, 0) == f"1|longclaims@test:{pid}"
         killed = time.monotonic()
         stack.kill(pid)
-        state = wait_until(
-            lambda: (
-                (s := stack.store.trials.state(sweep_id, 0)).get("attempt") == 2 and s.get("status") == "running" and s
-            ),
-            120,
-            what="attempt 2 to run (the claim of attempt 1 expires only in an hour)",
-        )
+        state = second_attempt_running(stack, sweep_id)
         next_attempt_s = time.monotonic() - killed
     figures(f"trainer child kill -> next attempt running in {next_attempt_s:.1f} s")
     assert state["losses"] == 1 and "died" in state["last_loss"], state
-    wait_done(stack, sweep_id, timeout_s=120)
-    results = stack.store.results.in_arrival_order(sweep_id)
-    assert [(r.trial_id, r.attempt, r.status.value) for r in results] == [(0, 2, "completed")]
-    assert duplicated_metric_rows(stack, sweep_id) == 0
+    completed_once_by_attempt_2(stack, sweep_id)
     assert skipped_deliveries(stack) == skipped_before, "the dead attempt's message was not delivered again"
 
 
@@ -113,20 +122,11 @@ def test_a_trainer_killed_whole_and_restarted_requeues_its_trial_at_once(
         wait_until(lambda: not pid_alive(child), 30, what="the trainer's child to be gone")
         restarted = time.monotonic()
         stack.start_trainer(slots=2, name=TRAINER)
-        state = wait_until(
-            lambda: (
-                (s := stack.store.trials.state(sweep_id, 0)).get("attempt") == 2 and s.get("status") == "running" and s
-            ),
-            120,
-            what="attempt 2 to run (the claim of attempt 1 expires only in an hour)",
-        )
+        state = second_attempt_running(stack, sweep_id)
         next_attempt_s = time.monotonic() - restarted
     figures(f"trainer killed whole and restarted -> next attempt running {next_attempt_s:.1f} s after the restart")
     assert state["losses"] == 1 and "was gone" in state["last_loss"], state
-    wait_done(stack, sweep_id, timeout_s=120)
-    results = stack.store.results.in_arrival_order(sweep_id)
-    assert [(r.trial_id, r.attempt, r.status.value) for r in results] == [(0, 2, "completed")]
-    assert duplicated_metric_rows(stack, sweep_id) == 0
+    completed_once_by_attempt_2(stack, sweep_id)
 
 
 def test_a_trial_cut_off_by_a_long_redis_outage_is_handed_back_when_redis_returns(
@@ -147,21 +147,12 @@ def test_a_trial_cut_off_by_a_long_redis_outage_is_handed_back_when_redis_return
         stack.start_redis()
         restarted = time.monotonic()
         revive_trainer(stack, log_from)
-        state = wait_until(
-            lambda: (
-                (s := stack.store.trials.state(sweep_id, 0)).get("attempt") == 2 and s.get("status") == "running" and s
-            ),
-            120,
-            what="attempt 2 to run (the claim of attempt 1 expires only in an hour)",
-        )
+        state = second_attempt_running(stack, sweep_id)
         next_attempt_s = time.monotonic() - restarted
     figures(f"trial cut off by a long Redis outage -> next attempt running {next_attempt_s:.1f} s after the restart")
     # Handed back, not lost: an outage must not use up the trial's attempts (nor wait for a reconciler pass).
     assert state["losses"] == 0 and state["last_loss"] == "Redis unreachable during the trial", state
-    wait_done(stack, sweep_id, timeout_s=120)
-    results = stack.store.results.in_arrival_order(sweep_id)
-    assert [(r.trial_id, r.attempt, r.status.value) for r in results] == [(0, 2, "completed")]
-    assert duplicated_metric_rows(stack, sweep_id) == 0
+    completed_once_by_attempt_2(stack, sweep_id)
 
 
 def first_progress_after(stack: FaultStack, sweep_id: str, t: float) -> float | None:
