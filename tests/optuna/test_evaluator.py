@@ -51,17 +51,19 @@ def test_the_space_comes_from_the_distributions() -> None:
     assert evaluator.evaluate(x_study(), params=[]) == {}
 
 
-def test_inside_get_param_importances_and_its_matplotlib_plot() -> None:
+def test_inside_get_param_importances_and_both_of_optunas_plots() -> None:
     study = x_study()
     found = optuna.importance.get_param_importances(study, evaluator=NRReliefFImportanceEvaluator(bootstrap=20))
     assert next(iter(found)) == "x" and found["x"] > 0.5
     assert sum(found.values()) == pytest.approx(1.0)
-    # plotly is not installed here; Optuna's matplotlib twin calls the evaluator the same way.
     axes = optuna.visualization.matplotlib.plot_param_importances(
         study, evaluator=NRReliefFImportanceEvaluator(bootstrap=20)
     )
     labels = [label.get_text() for label in axes.get_yticklabels()]
     assert set(labels) == PARAMS and labels[-1] == "x"  # the top bar is the most important
+    figure = optuna.visualization.plot_param_importances(study, evaluator=NRReliefFImportanceEvaluator(bootstrap=20))
+    [bars] = figure.data
+    assert set(bars.y) == PARAMS and bars.y[-1] == "x" and bars.x[-1] == pytest.approx(found["x"], abs=0.01)
 
 
 def test_only_complete_trials_are_ranked() -> None:
