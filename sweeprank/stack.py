@@ -56,6 +56,8 @@ def redact_url(url: str) -> str:
 def ensure_port_free(host: str, port: int) -> None:
     """Fail early and clearly: otherwise the client could talk to whatever holds the port."""
     with socket.socket() as s:
+        # As the server will: connections of a stopped server in TIME_WAIT (a minute) do not hold the port.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError as err:
