@@ -39,6 +39,14 @@ class StreamingThreadWorker(ThreadWorker):
         self._end_streams()
         super().handle_quit(sig, frame)  # exits, after the pool's threads (the ended streams) are done
 
+    def is_parent_alive(self) -> bool:
+        alive: bool = super().is_parent_alive()
+        if not alive:
+            # The master was killed (kill -9, its supervisor gone): end the streams, or this orphan would keep
+            # the port and its pages for up to events_max_s while a restarted server cannot bind.
+            self._end_streams()
+        return alive
+
     def _end_streams(self) -> None:
         app = getattr(self, "wsgi", None)  # unset while the worker is still booting
         if isinstance(app, Flask):

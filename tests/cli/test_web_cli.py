@@ -17,6 +17,7 @@ import redis
 
 from broker.store import Store
 from sweeprank.stack import free_port
+from tests.cli.stack_up import alive, process_tree
 from tests.conftest import database_url
 from tests.helpers import wait_until
 from tests.webui.conftest import seed_sweep
@@ -166,3 +167,16 @@ def test_sigterm_ends_open_streams_and_stops(server: WebServer) -> None:
         stream.events_until("never", 60)
         stream.thread.join(60)
         assert not stream.thread.is_alive() and stream.error is None, "each stream ended cleanly, not cut off"
+
+
+def test_workers_of_a_killed_server_end_their_streams_and_exit(server: WebServer) -> None:
+    stream = EventReader(server.port)
+    assert stream.events_until("hello", 30), "the stream is open"
+    workers = process_tree(server.process.pid)
+    assert workers, "gunicorn's workers"
+    server.process.kill()  # no graceful stop: the workers find their master gone
+    server.process.wait()
+    # The grace period is GRACE_S (10 minutes) and the stream could last events_max_s: only ending the
+    # streams when the master is gone lets the workers go, and free the port for a restarted server.
+    wait_until(lambda: not stream.thread.is_alive(), 60, what="the open stream to end")
+    wait_until(lambda: not any(alive(pid) for pid in workers), 60, what="the orphaned workers to exit")
