@@ -18,31 +18,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from digits_stack import digits_spec, wait
+
 from broker.settings import Settings
 from broker.store import Store
 from sweeprank.stack import Stack, free_port, worker_command
 from webui import create_app
 
-NARROW = {
-    "num_conv_layers": {"high": 2},
-    "num_filters": {"high": 16},
-    "fc_units": {"high": 64},
-    "batch_size": {"choices": [128]},
-    "epochs": {"high": 1},
-}
-
-
-def spec(name: str, n_trials: int) -> dict[str, object]:
-    return {"owner": "bench", "name": name, "datasets": ["digits"], "n_trials": n_trials, "narrow": NARROW}
-
-
-def wait(probe, timeout_s: float = 120.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while not (value := probe()):
-        if time.monotonic() > deadline:
-            raise SystemExit("timed out; see the logs")
-        time.sleep(0.002)
-    return value
+# The latencies measured are the time until a poll sees the event: poll far finer than they are.
+POLL_S = 0.002
 
 
 def main() -> None:
@@ -58,14 +42,14 @@ def main() -> None:
             stack.spawn("trainer", worker_command(name="bench@%h", device="cpu", concurrency=1))
             stack.spawn("analyst", [sys.executable, "-m", "sweeprank", "analyst", "--bootstrap", "200"])
             store = Store.from_url(url)
-            wait(lambda: list(store.workers.live(30)))
+            wait(lambda: list(store.workers.live(30)), interval_s=POLL_S)
             api = create_app(Settings(redis_url=url, submits_per_minute=10**6)).test_client()
             api.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {store.users.add('bench')}"
 
             def run_sweep(name: str, n: int) -> tuple[str, float]:
                 t0 = time.time()
-                sweep_id = api.post("/api/sweeps", json=spec(name, n)).get_json()["id"]
-                wait(lambda: store.sweeps.get(sweep_id).status == "completed")
+                sweep_id = api.post("/api/sweeps", json=digits_spec(name, n)).get_json()["id"]
+                wait(lambda: store.sweeps.get(sweep_id).status == "completed", interval_s=POLL_S)
                 return sweep_id, t0
 
             run_sweep("warm-up", 2)  # the child imports torch and loads digits once
@@ -78,7 +62,7 @@ def main() -> None:
             wall = max(s["ended"] for s in store.trials.states(sweep_id).values()) - t0
             results = store.results.in_arrival_order(sweep_id)
             trained = sum(r.wall_time_s for r in results)
-            wait(lambda: (r := store.rankings.latest(sweep_id)) and r.n_results == args.trials)
+            wait(lambda: (r := store.rankings.latest(sweep_id)) and r.n_results == args.trials, interval_s=POLL_S)
             ended = sorted(s["ended"] for s in store.trials.states(sweep_id).values())
             history = store.rankings.history(sweep_id)
             lags = [min(h.time for h in history if h.n_trials >= k + 1) - ended[k] for k in range(len(ended))]

@@ -32,16 +32,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from digits_stack import digits_spec, wait
+
 from broker.store import Store
 from sweeprank.stack import Stack, free_port, worker_command
 
-NARROW = {
-    "num_conv_layers": {"high": 2},
-    "num_filters": {"high": 16},
-    "fc_units": {"high": 64},
-    "batch_size": {"choices": [128]},
-    "epochs": {"high": 1},
-}
 # What `sweeprank web` ran before gunicorn.
 FLASK_DEV_SERVER = (
     "import sys; from webui import create_app; create_app().run('127.0.0.1', int(sys.argv[1]), threaded=True)"
@@ -207,15 +202,6 @@ def measure(name: str, port: int, store: Store, sweep_id: str, args: argparse.Na
     )
 
 
-def wait_for(probe, timeout_s: float = 120.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while not (value := probe()):
-        if time.monotonic() > deadline:
-            raise SystemExit("timed out; see the logs")
-        time.sleep(0.1)
-    return value
-
-
 def answers(port: int) -> bool:
     try:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
@@ -244,16 +230,16 @@ def main() -> None:
             web_port, dev_port = free_port(), free_port()
             stack.spawn("web", [sys.executable, "-m", "sweeprank", "web", "--port", str(web_port)])
             stack.spawn("flask-dev", [sys.executable, "-c", FLASK_DEV_SERVER, str(dev_port)])
-            wait_for(lambda: list(store.workers.live(30)))
-            wait_for(lambda: answers(web_port) and answers(dev_port))
+            wait(lambda: list(store.workers.live(30)))
+            wait(lambda: answers(web_port) and answers(dev_port))
             token = store.users.add("bench", admin=True)
-            spec = {"owner": "bench", "name": "web load", "datasets": ["digits"], "n_trials": args.trials}
+            spec = digits_spec("web load", args.trials)
             connection = http.client.HTTPConnection("127.0.0.1", web_port, timeout=30)
-            body = json.dumps({**spec, "narrow": NARROW})
+            body = json.dumps(spec)
             headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
             connection.request("POST", "/api/sweeps", body, headers)
             sweep_id = json.loads(connection.getresponse().read())["id"]
-            wait_for(lambda: len(store.rankings.history(sweep_id)) >= 2, 300)  # trials and rankings are flowing
+            wait(lambda: len(store.rankings.history(sweep_id)) >= 2, 300)  # trials and rankings are flowing
             print(
                 f"load: {args.sse_clients} live-update streams + {args.rps:g} API requests/s; sweep {sweep_id} running"
             )
