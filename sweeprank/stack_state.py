@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from broker.processes import pid_alive
 from broker.settings import Settings
 from trials.errors import SweeprankError
 
@@ -47,23 +48,13 @@ def remove_state(data_dir: Path) -> None:
     (data_dir / STATE_FILE).unlink(missing_ok=True)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def running_stack(data_dir: Path) -> StackState | None:
     """The state of the `up` running in data_dir; None when there is none (a file left by a killed `up` included)."""
     try:
         state = StackState.model_validate_json((data_dir / STATE_FILE).read_text())
     except (OSError, ValueError):
         return None
-    return state if _alive(state.up_pid) else None
+    return state if pid_alive(state.up_pid) else None
 
 
 def _found(data_dir: Path) -> StackState:

@@ -27,6 +27,7 @@ from celery.worker.request import Request
 from broker.celery_app import device_class_of
 from broker.connection import BrokerError
 from broker.dispatcher import Dispatcher
+from broker.processes import pid_alive
 from broker.reconciler import Reconciler
 from broker.settings import process_settings
 from broker.store import Store
@@ -58,17 +59,6 @@ def recover(app: Celery, raw_spec: dict[str, Any], device_class: str, holder: st
         return "left to the claim's TTL"
     log.warning("trial %s: %s; %s", spec.key, why, outcome or "nothing to do")
     return outcome
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process `pid` runs on this host."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process reuses the pid: alive, so leave its claim to the TTL
-        return True
-    return True
 
 
 def recover_orphans(app: Celery, node: str) -> None:

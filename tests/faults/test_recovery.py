@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from broker import keys
+from broker.processes import pid_alive
 from tests.faults.conftest import (
     TRIAL_NARROW,
     FaultStack,
@@ -28,7 +29,6 @@ from tests.faults.conftest import (
     wait_done,
 )
 from tests.helpers import wait_until
-from workers.trial_request import pid_alive
 
 NEVER_EXPIRES_S = 3600
 TRAINER = "longclaims@test"
