@@ -11,6 +11,7 @@ the web process, the trainers and the analyst's tick may all call it.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
@@ -22,7 +23,10 @@ from broker.celery_app import DEVICE_CLASSES, TRAIN_TRIAL, hard_limit_for
 from broker.connection import BrokerUnavailable
 from broker.settings import Settings
 from broker.store import Store
-from trials.specs import SweepStatus, TrialStatus
+from broker.tuner import Tuner
+from trials.specs import SweepStatus, TrialResult, TrialSpec, TrialStatus
+
+log = logging.getLogger(__name__)
 
 DISPATCHABLE = (SweepStatus.QUEUED.value, SweepStatus.RUNNING.value)
 
@@ -34,6 +38,7 @@ class _Candidate:
     priority: int
     created: float
     inflight: int
+    model_based: bool
 
 
 def _sweep_of(trial_key: str) -> str:
@@ -41,10 +46,15 @@ def _sweep_of(trial_key: str) -> str:
 
 
 class Dispatcher:
-    def __init__(self, store: Store, celery_app: Celery, settings: Settings) -> None:
+    def __init__(self, store: Store, celery_app: Celery, settings: Settings, asks: bool = True) -> None:
+        """`asks=False`: leave model-based sweeps to other dispatchers. The web process and a trainer's Celery
+        parent must not import torch, which asking the GP sampler does; the analyst and the trainers'
+        children ask (each child refills after its trial, the analyst every tick)."""
         self.store = store
         self.celery = celery_app
         self.settings = settings
+        self.asks = asks
+        self.tuner = Tuner(store)
 
     def capacity(self, device_class: str) -> int:
         queue = keys.queue_name(device_class)
@@ -76,9 +86,19 @@ class Dispatcher:
             if (
                 info.status in DISPATCHABLE
                 and info.device_class == device_class
+                and (self.asks or not info.model_based)
                 and self.store.sweeps.n_pending(sweep_id)
             ):
-                out.append(_Candidate(sweep_id, info.owner, info.priority, info.created, per_sweep.get(sweep_id, 0)))
+                out.append(
+                    _Candidate(
+                        sweep_id,
+                        info.owner,
+                        info.priority,
+                        info.created,
+                        per_sweep.get(sweep_id, 0),
+                        info.model_based,
+                    )
+                )
         return out
 
     def _owner_load(self, inflight: set[str]) -> dict[str, int]:
@@ -105,12 +125,35 @@ class Dispatcher:
             if trial_id is None:
                 candidates.remove(best)
                 continue
+            if best.model_based and not self._ask(best.sweep_id, trial_id):
+                continue
             self.send(best.sweep_id, trial_id, device_class)
             best.inflight += 1
             owner_load[best.owner] += 1
             free -= 1
             sent += 1
         return sent
+
+    def _ask(self, sweep_id: str, trial_id: int) -> bool:
+        """Ask the sweep's study for the trial's config; a sampler that fails ends the trial `failed`, not the pool."""
+        spec = self.store.sweeps.spec(sweep_id)
+        try:
+            self.tuner.ask(sweep_id, trial_id, spec)
+        except BrokerUnavailable:
+            raise
+        except Exception as err:
+            log.exception("sweep %s: the %s sampler failed to propose trial %d", sweep_id, spec.sampler, trial_id)
+            planned = TrialSpec(
+                sweep_id=sweep_id,
+                trial_id=trial_id,
+                dataset=self.store.sweeps.trial_dataset(sweep_id, trial_id),
+                config={},
+                seed=spec.trial_seed(trial_id),
+            )
+            why = f"the {spec.sampler} sampler could not propose a config: {type(err).__name__}: {err}"
+            self.store.results.save(TrialResult.of(planned, TrialStatus.FAILED, error=why[:500]))
+            return False
+        return True
 
     def send(self, sweep_id: str, trial_id: int, device_class: str, attempt: int = 1) -> None:
         """Queue one attempt of a trial (also used by the reconciler for re-queued attempts)."""

@@ -10,6 +10,7 @@ PREFIX = "sr"
 SWEEP_SEQ = f"{PREFIX}:sweep-seq"  # counter: the number in the last sweep id
 SWEEPS = f"{PREFIX}:sweeps"  # zset: sweep id -> creation time
 ACTIVE_SWEEPS = f"{PREFIX}:sweeps:active"  # set: sweeps that may still dispatch
+OPEN_CHAIN_LINKS = f"{PREFIX}:sweeps:chain-open"  # set: chain sweeps whose next group is not created yet
 RESULTS_STREAM = f"{PREFIX}:results"  # stream: one event per stored final result
 ANALYST_GROUP = "analysts"
 WORKERS = f"{PREFIX}:workers"  # zset: worker name -> last heartbeat (unix time)
@@ -28,6 +29,21 @@ def sweep(sweep_id: str) -> str:
 def configs(sweep_id: str) -> str:
     """Hash: trial id -> {dataset, config, seed} as sampled at submission."""
     return f"{PREFIX}:sweep:{sweep_id}:configs"
+
+
+def study_journal(sweep_id: str, dataset: str) -> str:
+    """List: the Optuna journal (one JSON log entry per item) of a model-based sweep's study on one dataset."""
+    return f"{PREFIX}:sweep:{sweep_id}:study:{dataset}"
+
+
+def children(sweep_id: str) -> str:
+    """Set: the tune sweeps started from this sweep (`sweeprank tune`, or the next group of a chain)."""
+    return f"{PREFIX}:sweep:{sweep_id}:children"
+
+
+def chain_next(sweep_id: str) -> str:
+    """String: the sweep created as the next group of a sequential-tuning chain after this one (set once)."""
+    return f"{PREFIX}:sweep:{sweep_id}:next"
 
 
 def pending(sweep_id: str) -> str:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from broker.dispatcher import Dispatcher
 from broker.store import PlannedTrial, Store
-from trials.samplers import sample_configs
-from trials.specs import SpecInvalid, SweepSpec, SweepStatus, TrialStatus
+from trials.samplers import SamplerName, sample_configs
+from trials.space import Value
+from trials.specs import PLANNED_SAMPLERS, SpecInvalid, SweepSpec, SweepStatus, TrialStatus
 
 
 class SweepStateError(Exception):
@@ -13,10 +16,17 @@ class SweepStateError(Exception):
 
 
 def plan_trials(spec: SweepSpec) -> list[PlannedTrial]:
-    """Sample the sweep's configs; datasets take turns so each gets its share."""
-    configs = sample_configs(spec.search_space(), spec.n_trials, spec.sampler, spec.seed)
+    """Sample the sweep's configs; datasets take turns so each gets its share.
+
+    A model-based sampler's configs are left unplanned (None): each is asked when a slot frees (broker/tuner.py).
+    """
+    if spec.sampler in PLANNED_SAMPLERS:
+        sampled = sample_configs(spec.search_space(), spec.n_trials, cast(SamplerName, spec.sampler), spec.seed)
+        configs: list[dict[str, Value] | None] = [spec.with_held(config) for config in sampled]
+    else:
+        configs = [None] * spec.n_trials
     return [
-        PlannedTrial(spec.datasets[i % len(spec.datasets)], config, spec.seed * 1_000_003 + i)
+        PlannedTrial(spec.datasets[i % len(spec.datasets)], config, spec.trial_seed(i))
         for i, config in enumerate(configs)
     ]
 

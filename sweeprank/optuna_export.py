@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sweeprank.client import Client
-from sweeprank.optuna_study import space_distributions, storage_for, to_optuna_params
+from sweeprank.optuna_study import storage_for
 from trials.errors import SpecError
+from trials.optuna_space import space_distributions, to_optuna_params
 from trials.records import SweepRecord
 from trials.space import SearchSpace
 from trials.specs import METRICS, EpochMetrics, TrialResult, TrialStatus

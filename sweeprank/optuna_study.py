@@ -16,9 +16,7 @@ A parameter whose distribution differs between trials (Optuna's dynamic
 spaces) gets the union: the widest bounds or all choices. A parameter absent
 from a trial is left out of that trial's config: "not applicable" (conditional).
 
-Writing (`space_distributions`, `to_optuna_params`): the inverse, with ordinals
-written as categorical distributions of their choices, so optuna-dashboard shows
-the values, and read back as ordinals.
+Writing, the inverse (a space as distributions): trials/optuna_space.py.
 
 Storages (`storage_for`): an RDB URL (sqlite:///path, postgresql://..., mysql://...)
 as Optuna takes it; a journal file as `journal:///abs/path`, `journal:rel/path`, or a
@@ -29,10 +27,10 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from trials.encoding import COMPLETED, TrialRow
 from trials.errors import SpecError
@@ -252,35 +250,3 @@ def study_table(
             rows.append(TrialRow(str(trial.number), {}, None, STATE_WORDS[trial.state.name], where))
     states = Counter(row.status for row in rows if row.status != COMPLETED)
     return StudyTable(study.study_name, space, rows, maximize, name, states)
-
-
-# ---------------------------------------------------------------- space -> distributions
-
-
-def space_distributions(space: SearchSpace) -> dict[str, BaseDistribution]:
-    """Optuna distributions of a sweeprank space; ordinals become categorical over their choices."""
-    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
-
-    out: dict[str, BaseDistribution] = {}
-    for param in space.params:
-        if isinstance(param, ChoiceParam):
-            out[param.name] = CategoricalDistribution(list(param.choices))
-        elif param.kind == "int":
-            out[param.name] = IntDistribution(int(param.low), int(param.high), log=param.log)
-        else:
-            out[param.name] = FloatDistribution(float(param.low), float(param.high), log=param.log)
-    return out
-
-
-def to_optuna_params(space: SearchSpace, config: Mapping[str, object]) -> dict[str, Any]:
-    """A config's applicable values (None or absent = not applicable, left out), cast to the distribution's type."""
-    params: dict[str, Any] = {}
-    for param in space.params:
-        value = config.get(param.name)
-        if value is None:
-            continue
-        if isinstance(param, NumericParam) and isinstance(value, (int, float)):
-            params[param.name] = int(value) if param.kind == "int" else float(value)
-        else:
-            params[param.name] = value
-    return params

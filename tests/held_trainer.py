@@ -42,14 +42,18 @@ def _hold(runner: TrialRunner, spec: TrialSpec) -> None:
 
 
 def _train_guarded_with_hold(
-    self: TrialRunner, spec: TrialSpec, on_epoch: Callable[[EpochMetrics], None], should_stop: Callable[[], bool]
+    self: TrialRunner,
+    spec: TrialSpec,
+    on_epoch: Callable[[EpochMetrics], None],
+    should_stop: Callable[[], bool],
+    should_prune: Callable[[EpochMetrics], bool] | None,
 ) -> TrialResult:
     def on_epoch_then_hold(metrics: EpochMetrics) -> None:
         on_epoch(metrics)
         if metrics.epoch == 1 and _redis(self.settings.redis_url, os.getpid()).exists(HOLDING):
             _hold(self, spec)
 
-    return _train_guarded(self, spec, on_epoch_then_hold, should_stop)
+    return _train_guarded(self, spec, on_epoch_then_hold, should_stop, should_prune)
 
 
 TrialRunner._train_guarded = _train_guarded_with_hold  # type: ignore[method-assign]

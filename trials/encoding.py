@@ -72,9 +72,13 @@ class EncodedTrials:
         )
 
 
-def result_row(result: TrialResult, metric: str) -> TrialRow:
-    """A stored trial result as the ranking sees it; the dataset is its group."""
-    return TrialRow(str(result.trial_id), result.config, result.metric(metric), result.status.value, result.dataset)
+def result_row(result: TrialResult, metric: str, space: SearchSpace) -> TrialRow:
+    """A stored trial result as the ranking sees it; the dataset is its group.
+
+    Only the space's hyperparameters: the values a sweep holds (spec `fixed`) are the same in every trial.
+    """
+    config = {name: result.config[name] for name in space.names if name in result.config}
+    return TrialRow(str(result.trial_id), config, result.metric(metric), result.status.value, result.dataset)
 
 
 def categorical_mask(space: SearchSpace) -> npt.NDArray[np.bool_]:

@@ -175,6 +175,15 @@ class SweepRecord(_Record):
     stop_reason: str
     created: float
     ended: float | None = None
+    sampler: str = "random"  # spec.sampler, at the top for lists and scripts
+    parent: str | None = None  # a tune sweep's parent (spec.tune.parent)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_spec(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(spec := data.get("spec"), SweepSpec):
+            return {"sampler": spec.sampler, "parent": spec.tune.parent if spec.tune else None, **data}
+        return data
 
 
 class BestResult(_Record):
@@ -182,6 +191,40 @@ class BestResult(_Record):
     value: float
     trial_id: int
     config: dict[str, Value]
+    sweep_id: str | None = None  # set where bests of several sweeps meet (a chain's best)
+    dataset: str | None = None
+
+
+class BestPoint(_Record):
+    """The best-so-far curve where it improved: after `n` final results, which took `trainer_s` to train."""
+
+    n: int
+    trainer_s: float
+    value: float
+    trial_id: int
+    sweep_id: str
+
+
+class BestProgress(_Record):
+    """A sweep's (or a chain's) best so far against trials and against compute.
+
+    Compute is trainer-seconds: the wall time of every final result (completed, pruned, failed, timed
+    out), not of attempts lost to a dead worker, whose time is not reported.
+    """
+
+    best: BestResult | None
+    points: list[BestPoint]  # one per improvement, in order
+    n: int  # final results counted
+    trainer_s: float
+
+
+class Lineage(_Record):
+    """Where a sweep sits among tune sweeps: its parent, the tune sweeps started from it, and its chain."""
+
+    parent: str | None
+    children: list[str]
+    chain: list[str]  # the sequential-tuning chain this sweep belongs to, in order; [] when none
+    chain_progress: BestProgress | None = None  # best so far across the chain's sweeps, compute summed
 
 
 class RankingPause(_Record):
@@ -212,6 +255,11 @@ class SweepSummary(_Record):
     stability: Stability | None
     reading: str
     ranking_paused: RankingPause | None = None
+    progress: BestProgress | None = None  # best so far against trials and trainer-seconds
+    lineage: Lineage | None = None
+    sampler: str = "random"
+    tuned: list[str] | None = None  # a tune sweep's varied hyperparameters, most important first
+    tunable: bool = False  # the ranking has settled and names something that matters: a tune button
 
 
 # --- comparison with other importance methods ---------------------------------------

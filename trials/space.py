@@ -209,6 +209,13 @@ class SearchSpace:
             raise SpecError(where, f"must name exactly the space's hyperparameters; missing {missing}, unknown {extra}")
         return {p.name: _validate_at(p, config[p.name], where) for p in self.params}
 
+    def validate_subset(self, values: Mapping[str, object], where: str) -> dict[str, Value]:
+        """Values of some of this space's hyperparameters, each inside its declared range."""
+        unknown = [n for n in values if n not in self.names]
+        if unknown:
+            raise SpecError(where, f"names unknown hyperparameters {unknown} (known: {self.names})")
+        return {p.name: _validate_at(p, values[p.name], where) for p in self.params if p.name in values}
+
     def narrow(self, overrides: Mapping[str, Mapping[str, object]]) -> SearchSpace:
         """A sub-space: each override must stay inside the original declaration."""
         for name in overrides:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -21,6 +21,7 @@ class TrialStatus(StrEnum):
     FAILED = "failed"
     TIMEOUT = "timeout"
     CANCELLED = "cancelled"
+    PRUNED = "pruned"  # stopped early by the sweep's pruner: its curve is kept, it is not ranked
 
     @property
     def final(self) -> bool:
@@ -50,10 +51,18 @@ class SweepStatus(StrEnum):
 
 
 METRICS = ("test_accuracy", "best_val_accuracy", "final_train_loss")
+#: Samplers that draw every config up front (trials/samplers.py).
+PLANNED_SAMPLERS = ("random", "sobol", "lhs", "grid")
+#: Optuna's model-based samplers: each config is asked when a slot frees, after the results so far are told.
+MODEL_SAMPLERS = ("tpe", "gp", "cmaes")
+SamplerChoice = Literal["random", "sobol", "lhs", "grid", "tpe", "gp", "cmaes"]
 
 
 class _Record(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+R = TypeVar("R", bound=_Record)
 
 
 class TrialLimits(_Record):
@@ -72,6 +81,57 @@ class TrialLimits(_Record):
         return self
 
 
+class TuneRequest(_Record):
+    """`sweeprank tune` / POST /api/sweeps/ID/tune: a follow-up sweep of what matters (trials/tuning.py)."""
+
+    top: int | None = Field(default=None, ge=1, le=100, description="tune at most this many (default: all that matter)")
+    trials: int | None = Field(default=None, ge=1, le=100_000, description="trials of the tune sweep")
+    sampler: Literal["tpe", "gp", "cmaes"] = "tpe"
+    pruner: Literal["none", "median", "successive_halving"] = "none"
+    sequential: bool = Field(default=False, description="tune groups in turn, each group's best held for the next")
+    group_size: int | None = Field(default=None, ge=1, le=100)
+    trials_per_group: int | None = Field(default=None, ge=1, le=100_000)
+    seed: int | None = Field(default=None, ge=0, le=2**32 - 1, description="default: the parent's")
+
+    @model_validator(mode="after")
+    def _sizes_given(self) -> TuneRequest:
+        if self.sequential:
+            if self.group_size is None or self.trials_per_group is None:
+                raise SpecError("sequential", "needs group_size and trials_per_group")
+            if self.trials is not None:
+                raise SpecError("trials", "a sequential chain takes trials_per_group instead")
+        else:
+            if self.trials is None:
+                raise SpecError("trials", "is required (how many trials the tune sweep runs)")
+            if self.group_size is not None or self.trials_per_group is not None:
+                raise SpecError("group_size", "group_size and trials_per_group need sequential")
+        return self
+
+    @property
+    def n_trials(self) -> int:
+        n = self.trials_per_group if self.sequential else self.trials
+        assert n is not None  # _sizes_given
+        return n
+
+
+class TuneOrigin(_Record):
+    """Where a tune sweep comes from (`sweeprank tune`, trials/tuning.py): what it tunes and holds, and its chain."""
+
+    parent: str = Field(pattern=r"^sw[0-9]+$")  # the sweep whose ranking (or, in a chain, whose best) it starts from
+    tuned: list[str] = Field(min_length=1)  # what this sweep varies, most important first
+    held_from_trial: int  # the parent's best trial, whose values the held hyperparameters take
+    # Sequential grouping: every group of the chain in order, this sweep's index, and each later group's size.
+    groups: list[list[str]] = Field(default_factory=list)
+    group: int = 0
+    trials_per_group: int | None = None
+    chain_root: str | None = None  # the chain's first sweep; None for the first and for a single tune sweep
+    request: TuneRequest | None = None  # what was asked: a chain's later groups are made with it
+
+    @property
+    def next_group(self) -> list[str] | None:
+        return self.groups[self.group + 1] if self.group + 1 < len(self.groups) else None
+
+
 class SweepSpec(_Record):
     """What a member asks for. `space` is a preset name or a space mapping; `narrow` shrinks it."""
 
@@ -81,7 +141,18 @@ class SweepSpec(_Record):
     space: str | dict[str, Any] = "cnn-paper"
     narrow: dict[str, dict[str, Any]] = Field(default_factory=dict)
     n_trials: int = Field(ge=1, le=100_000)
-    sampler: Literal["random", "sobol", "lhs", "grid"] = "random"
+    sampler: SamplerChoice = Field(
+        default="random",
+        description="random, sobol, lhs, grid: configs drawn up front; "
+        "tpe, gp, cmaes: Optuna's samplers, each config asked when a slot frees",
+    )
+    fixed: dict[str, Value] = Field(
+        default_factory=dict, description="hyperparameters held at one value: every trial gets it, none varies it"
+    )
+    pruner: Literal["none", "median", "successive_halving"] = Field(
+        default="none", description="stop hopeless trials early (tpe, gp, cmaes only); a pruned trial is not ranked"
+    )
+    tune: TuneOrigin | None = None
     seed: int = Field(default=0, ge=0, le=2**32 - 1)
     metric: Literal["test_accuracy", "best_val_accuracy", "final_train_loss"] = "test_accuracy"
     direction: Literal["maximize", "minimize"] = "maximize"
@@ -110,11 +181,37 @@ class SweepSpec(_Record):
     @model_validator(mode="after")
     def _space_resolves(self) -> SweepSpec:
         self.search_space()
+        if self.pruner != "none" and not self.model_based:
+            raise SpecError("pruner", f"needs a model-based sampler {list(MODEL_SAMPLERS)}, got {self.sampler!r}")
         return self
 
-    def search_space(self) -> SearchSpace:
+    @property
+    def model_based(self) -> bool:
+        return self.sampler in MODEL_SAMPLERS
+
+    def full_space(self) -> SearchSpace:
+        """The declared space with `narrow` applied, held hyperparameters included."""
         base = preset(self.space) if isinstance(self.space, str) else SearchSpace.from_dict(self.space)
         return base.narrow(self.narrow)
+
+    def search_space(self) -> SearchSpace:
+        """What the sweep varies (and ranks): the full space without the held hyperparameters."""
+        full = self.full_space()
+        if not self.fixed:
+            return full
+        held = full.validate_subset(self.fixed, "fixed")
+        varied = tuple(p for p in full.params if p.name not in held)
+        if not varied:
+            raise SpecError("fixed", "holds every hyperparameter: at least one must vary")
+        return SearchSpace(varied)
+
+    def trial_seed(self, trial_id: int) -> int:
+        """The training seed of one trial (and of the sampler that asks its config)."""
+        return self.seed * 1_000_003 + trial_id
+
+    def with_held(self, config: dict[str, Value]) -> dict[str, Value]:
+        """A sampled config completed with the held values: what a trainer trains."""
+        return {**config, **self.full_space().validate_subset(self.fixed, "fixed")}
 
 
 class TrialSpec(_Record):
@@ -192,8 +289,17 @@ class SpecInvalid(SweeprankError):
 
 def parse_sweep_spec(raw: object) -> SweepSpec:
     """Validate a submitted mapping; every problem is reported with its field."""
+    return parse_fields(SweepSpec, raw)
+
+
+def parse_tune_request(raw: object) -> TuneRequest:
+    return parse_fields(TuneRequest, raw)
+
+
+def parse_fields(model: type[R], raw: object) -> R:
+    """Validate a mapping into `model`; SpecInvalid names each problem's field."""
     try:
-        return SweepSpec.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as err:
         problems = []
         for item in err.errors():

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request, url_for
 from pydantic import BaseModel
 
-from broker import sweeps
+from broker import sweeps, tune
 from trials.errors import SweeprankError
 from trials.records import (
     Comparison,
@@ -22,7 +22,7 @@ from trials.records import (
     SweepSummary,
 )
 from trials.space import Value
-from trials.specs import EpochMetrics, SweepSpec, TrialResult
+from trials.specs import EpochMetrics, SweepSpec, TrialResult, TuneRequest
 from webui.auth import check_read, current_user, login_required, require_owner
 from webui.comparison import request_comparison
 from webui.export import RANKING_COLUMNS, joined_trials, ranking_rows, to_csv, to_parquet, trial_rows
@@ -30,7 +30,7 @@ from webui.health import analyst_health, health_report
 from webui.monitor import queue_view
 from webui.openapi import ApiRoutes
 from webui.services import services
-from webui.submission import submit_as
+from webui.submission import submit_as, tune_as
 from webui.summary import sweep_summary
 
 api = Blueprint("api", __name__)
@@ -115,6 +115,26 @@ def create_sweep() -> Any:
     assert user is not None  # login_required
     sweep_id = submit_as(user, raw)
     return jsonify({"id": sweep_id, "url": url_for("api.get_sweep", sweep_id=sweep_id)}), 201
+
+
+@routes.route(
+    "/sweeps/<sweep_id>/tune",
+    "POST",
+    "Tune what matters: a follow-up sweep of the hyperparameters whose verdict is `matters`, the rest held "
+    "at the best trial's values (sequential: one sweep per group, in turn)",
+    body=TuneRequest,
+    response=SweepCreated,
+    status=201,
+)
+@login_required
+def tune_sweep(sweep_id: str) -> Any:
+    raw = request.get_json(silent=True)
+    if not isinstance(raw, dict):
+        return jsonify({"error": "the body must be a JSON object (a tune request)"}), 400
+    user = current_user()
+    assert user is not None  # login_required
+    new_id = tune_as(user, sweep_id, raw)
+    return jsonify({"id": new_id, "url": url_for("api.get_sweep", sweep_id=new_id)}), 201
 
 
 @routes.route("/sweeps", "GET", "List sweeps, newest first", response=SweepList)
@@ -290,7 +310,8 @@ def _action(sweep_id: str, action: str) -> Any:
     elif action == "resume":
         sweeps.resume(svc.store, svc.dispatcher, sweep_id)
     else:
-        sweeps.cancel(svc.store, svc.dispatcher, sweep_id, by=user.name)
+        # In a sequential-tuning chain, the chain's running sweep: the chain is cancelled as a whole.
+        sweep_id = tune.cancel_chain(svc.store, svc.dispatcher, sweep_id, by=user.name)[-1]
     return jsonify({"id": sweep_id, "status": svc.store.sweeps.status(sweep_id).value})
 
 

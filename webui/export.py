@@ -68,7 +68,9 @@ def joined_trials(store: Store, sweep_id: str) -> list[JoinedTrial]:
 
 def trial_rows(store: Store, sweep_id: str) -> tuple[list[str], list[Row]]:
     """One row per trial (final result where there is one, else its live state)."""
-    names = list(store.sweeps.get(sweep_id).space["parameters"])
+    record = store.sweeps.get(sweep_id)
+    # The varied hyperparameters, then those the sweep holds (a tune sweep's): every trial trained all of them.
+    names = [*record.space["parameters"], *record.spec.fixed]
     rows = []
     for trial in joined_trials(store, sweep_id):
         state, result = trial.state, trial.result

@@ -17,7 +17,7 @@ from broker.celery_app import make_celery
 from broker.dispatcher import Dispatcher
 from broker.settings import Settings
 from broker.store import Store
-from trials.records import BestResult
+from trials.records import BestProgress
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -63,9 +63,9 @@ class Services:
         # the one to signal, while os.getpid() in a request is the worker that answers.
         self.server_pid = os.getpid()
         self.store = Store.from_url(settings.redis_url)
-        self.dispatcher = Dispatcher(self.store, make_celery(settings), settings)
-        # (sweep id, sweep creation time, results so far) -> best completed trial or None
-        self.best_results: LruCache[tuple[str, float, int], BestResult | None] = LruCache(BEST_RESULTS_CACHED)
+        self.dispatcher = Dispatcher(self.store, make_celery(settings), settings, asks=False)
+        # (sweep id, sweep creation time, results so far) -> best so far (webui/progress.py)
+        self.best_results: LruCache[tuple[str, float, int], BestProgress] = LruCache(BEST_RESULTS_CACHED)
 
 
 def services() -> Services:

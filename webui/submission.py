@@ -7,10 +7,10 @@ from typing import Any
 
 from werkzeug.exceptions import Forbidden
 
-from broker import sweeps
+from broker import sweeps, tune
 from broker.users import User
 from trials.datasets import CATALOGUE, how_to_prepare, is_prepared
-from trials.specs import SpecInvalid, SweepSpec, parse_sweep_spec
+from trials.specs import SpecInvalid, SweepSpec, parse_sweep_spec, parse_tune_request
 from webui.ratelimit import enforce
 from webui.services import Services, services
 
@@ -62,3 +62,12 @@ def submit_as(user: User, raw: dict[str, Any]) -> str:
     return sweeps.submit(
         svc.store, svc.dispatcher, spec, max_queued_per_owner=svc.settings.max_queued_trials_per_member
     )
+
+
+def tune_as(user: User, sweep_id: str, raw: dict[str, Any]) -> str:
+    """A tune sweep of `sweep_id` owned by the user (400 for a bad request or nothing to tune)."""
+    request = parse_tune_request(raw)
+    svc = services()
+    svc.store.sweeps.get(sweep_id)  # 404 before anything else for an unknown sweep
+    enforce(f"submit:{user.name}", "sweep submissions", svc.settings.submits_per_minute)
+    return tune.tune(svc.store, svc.dispatcher, sweep_id, request, user.name, svc.settings.max_queued_trials_per_member)

@@ -10,40 +10,16 @@ import time
 from broker.store import Store
 from importance.significance import MATTERS, UNDETERMINED
 from importance.significance import NO_DETECTABLE_EFFECT as NO_EFFECT
-from trials.records import AnalystHealth, BestResult, RankingGroup, SweepRecord, SweepSummary
-from trials.specs import SweepStatus, TrialStatus
+from trials.records import AnalystHealth, RankingGroup, SweepRecord, SweepSummary
+from trials.specs import SweepStatus
 from webui.health import ranking_pause
-from webui.services import LruCache
-
-# (sweep id, its creation time, final results so far): results only grow, and a sweep id alone is reused after
-# a Redis flush (the ids restart at sw1), the creation time is not.
-BestKey = tuple[str, float, int]
+from webui.progress import ProgressCache, best_progress, lineage
 
 # How much of the pooled importance the leaders named by a reading without verdicts cover, and at most how many.
 _MOST = 0.6
 _MAX_NAMED = 3
 # At most this many names per verdict in the one-line reading; the rest are counted ("and 4 others").
 _MAX_LISTED = 4
-
-
-def best_result(store: Store, record: SweepRecord, cache: LruCache[BestKey, BestResult | None]) -> BestResult | None:
-    """The best completed trial by the sweep's metric; cached per (sweep, creation, results count)."""
-    key = (record.id, record.created, record.n_final)
-    return cache.get_or_compute(key, lambda: _best_result(store, record))
-
-
-def _best_result(store: Store, record: SweepRecord) -> BestResult | None:
-    metric, maximize = record.spec.metric, record.spec.direction == "maximize"
-    scored = [
-        (value, r)
-        for r in store.results.in_arrival_order(record.id)
-        if r.status is TrialStatus.COMPLETED and (value := r.metric(metric)) is not None
-    ]
-    best = None
-    if scored:
-        value, result = max(scored, key=lambda vr: vr[0] if maximize else -vr[0])
-        best = BestResult(metric=metric, value=value, trial_id=result.trial_id, config=result.config)
-    return best
 
 
 def eta_seconds(record: SweepRecord, now: float | None = None) -> float | None:
@@ -147,16 +123,21 @@ def _failed_reading(record: SweepRecord) -> str:
     )
 
 
+def tunable(record: SweepRecord, pooled: RankingGroup | None) -> bool:
+    """Whether to offer `tune`: the ranking has settled (or the sweep ended) and names something that matters."""
+    if pooled is None or MATTERS not in (pooled.verdicts or []):
+        return False
+    return pooled.stability.settled or record.status.final
+
+
 def sweep_summary(
-    store: Store,
-    record: SweepRecord,
-    best_cache: LruCache[BestKey, BestResult | None],
-    analyst: AnalystHealth | None = None,
+    store: Store, record: SweepRecord, cache: ProgressCache, analyst: AnalystHealth | None = None
 ) -> SweepSummary:
     """With `analyst` (its health now), a sweep whose results wait for a stopped analyst says so."""
     ranking = store.rankings.latest(record.id)
     # A ranking over no completed trial is the declaration order with zero shares: nothing to show.
     pooled = ranking.pooled if ranking and ranking.pooled.n_trials > 0 else None
+    progress = best_progress(store, record, cache)
     return SweepSummary(
         id=record.id,
         owner=record.owner,
@@ -169,9 +150,14 @@ def sweep_summary(
         created=record.created,
         stop_reason=record.stop_reason,
         eta_s=eta_seconds(record),
-        best=best_result(store, record, best_cache),
+        best=progress.best,
         top=pooled.ranking[:3] if pooled else [],
         stability=pooled.stability if pooled else None,
         reading=_failed_reading(record) if record.status is SweepStatus.FAILED else reading(pooled, record.status),
         ranking_paused=ranking_pause(record, ranking, analyst, time.time()) if analyst is not None else None,
+        progress=progress,
+        lineage=lineage(store, record, cache),
+        sampler=record.sampler,
+        tuned=record.spec.tune.tuned if record.spec.tune else None,
+        tunable=tunable(record, pooled),
     )

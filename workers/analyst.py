@@ -5,7 +5,8 @@ after the ranking that includes it is stored. On start it rebuilds every
 sweep's state from the stored results in arrival order (the order the stream
 delivered them), then reads its own unacknowledged events again: trials it
 already counted are skipped, so a restart loses nothing and counts nothing twice.
-It also runs the control tick: dispatcher refill, the reconciler (lost trials
+It also runs the control tick: dispatcher refill (and the asks of model-based sweeps), the next
+group of sequential-tuning chains (broker/tune.py), the reconciler (lost trials
 get a new attempt) and stop-when-stable, sends a heartbeat every few seconds,
 idle or busy (the health report and the sweep pages' "ranking paused" read it),
 and computes the comparisons with fANOVA / PED-ANOVA that members request
@@ -28,6 +29,7 @@ from broker.dispatcher import Dispatcher
 from broker.reconciler import Reconciler
 from broker.store import ResultEvent, Store
 from broker.store.services import ANALYST
+from broker.tune import advance_chains
 from importance.groups import POOLED, GroupedRanking
 from importance.stability import StabilityTracker
 from trials.encoding import categorical_mask, encode_trials, result_row
@@ -99,7 +101,9 @@ class SweepAnalysis:
         self.seen.update(r.trial_id for r in fresh)
         if fresh:
             encoded = encode_trials(
-                self.space, [result_row(r, self.spec.metric) for r in fresh], maximize=self.spec.direction == "maximize"
+                self.space,
+                [result_row(r, self.spec.metric, self.space) for r in fresh],
+                maximize=self.spec.direction == "maximize",
             )
             self.excluded.update(encoded.excluded)
             if encoded.n:
@@ -225,6 +229,9 @@ class Analyst:
         for sweep_id, trial_ids in by_sweep.items():
             analysis = self.analysis(sweep_id)
             results = [r for t in trial_ids if (r := self.store.results.get(sweep_id, t)) is not None]
+            if analysis.spec.model_based:
+                for result in results:
+                    self.dispatcher.tuner.tell(result, analysis.spec)
             if analysis.add(results):
                 self._publish(analysis)
                 self._stop_if_stable(analysis)
@@ -293,6 +300,7 @@ class Analyst:
                     if outcomes:
                         log.warning("reconciler: %s", dict(outcomes))
                     next_reconcile = time.monotonic() + reconcile_every_s
+                advance_chains(self.store, self.dispatcher)
                 self.dispatcher.refill()
             except BrokerUnavailable:
                 log.warning("Redis unreachable; retrying")

@@ -30,7 +30,7 @@ def _compare(store: Store, record: SweepRecord, ranking: RankingRecord) -> Compa
     sweep_id, n_results = record.id, ranking.n_results
     spec = record.spec
     space = SearchSpace.from_dict(record.space)
-    rows = [result_row(r, spec.metric) for r in store.results.in_arrival_order(sweep_id, limit=n_results)]
+    rows = [result_row(r, spec.metric, space) for r in store.results.in_arrival_order(sweep_id, limit=n_results)]
     encoded = encode_trials(space, rows, maximize=spec.direction == "maximize")
     groups: dict[str, ComparisonGroup] = {}
     for name, group in ranking.groups.items():

@@ -117,7 +117,7 @@ def _register(sender: Any, **_: Any) -> None:
                 found = {"datasets": settings.prepared_datasets()}
                 beat_info = WorkerInfo.model_validate(info.model_dump() | gpu_status(info.gpu) | found)
                 store.workers.register(name, beat_info, settings.worker_ttl_s)
-                Dispatcher(store, app, settings).refill()
+                Dispatcher(store, app, settings, asks=False).refill()
             except Exception:  # Redis restarting: keep beating, the next beat re-registers
                 pass
             if _stop_heartbeat.wait(HEARTBEAT_S):

@@ -46,7 +46,7 @@ def _reconciler(app: Celery, pid: int) -> Reconciler:
     """One per process (keyed by pid: a forked child must not reuse its parent's sockets)."""
     settings = process_settings()
     store = Store.from_url(settings.redis_url)
-    return Reconciler(store, Dispatcher(store, app, settings))
+    return Reconciler(store, Dispatcher(store, app, settings, asks=False))
 
 
 def recover(app: Celery, raw_spec: dict[str, Any], device_class: str, holder: str | None, why: str) -> str:

@@ -162,10 +162,21 @@ class TrialRunner:
         def should_stop() -> bool:
             return self._sweep_stopping(spec) or self._draining()
 
-        return self._train_guarded(spec, on_epoch, should_stop)
+        return self._train_guarded(spec, on_epoch, should_stop, self._pruning(spec))
+
+    def _pruning(self, spec: TrialSpec) -> Callable[[EpochMetrics], bool] | None:
+        """The sweep's pruner between epochs, or None when the sweep prunes nothing."""
+        sweep_spec = self.store.sweeps.spec(spec.sweep_id)
+        if sweep_spec.pruner == "none":
+            return None
+        return lambda metrics: self.dispatcher.tuner.should_prune(sweep_spec, metrics, spec.dataset)
 
     def _train_guarded(
-        self, spec: TrialSpec, on_epoch: Callable[[EpochMetrics], None], should_stop: Callable[[], bool]
+        self,
+        spec: TrialSpec,
+        on_epoch: Callable[[EpochMetrics], None],
+        should_stop: Callable[[], bool],
+        should_prune: Callable[[EpochMetrics], bool] | None,
     ) -> TrialResult:
         try:
             from workers.trainer.data import DataRoots
@@ -178,6 +189,7 @@ class TrialRunner:
                 on_epoch=on_epoch,
                 should_stop=should_stop,
                 worker=self.worker,
+                should_prune=should_prune,
             )
         except BrokerError:
             # Not the trial's fault: the attempt is handed back once Redis is back (_hand_back_after_outage).

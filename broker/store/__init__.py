@@ -17,6 +17,7 @@ from broker.store.rankings import RankingStore
 from broker.store.rates import RateStore
 from broker.store.results import ResultEvent, ResultStore
 from broker.store.services import ServiceStore
+from broker.store.studies import StudyStore
 from broker.store.sweeps import PlannedTrial, SweepStore, UnknownSweep
 from broker.store.trials import TrialStore
 from broker.store.users import UserStore
@@ -40,6 +41,7 @@ class Store:
         self.rates = RateStore(client)
         self.activity = ActivityStore(client)
         self.services = ServiceStore(client)
+        self.studies = StudyStore(client)
 
     @classmethod
     def from_url(cls, url: str, ride_out_restarts: bool = True) -> Store:

@@ -18,7 +18,7 @@ from broker.store._json import loads_or_none
 from trials.errors import SweeprankError
 from trials.records import SweepRecord
 from trials.space import Value
-from trials.specs import SweepSpec, SweepStatus, TrialSpec, TrialStatus
+from trials.specs import MODEL_SAMPLERS, SweepSpec, SweepStatus, TrialSpec, TrialStatus
 
 
 class UnknownSweep(SweeprankError):
@@ -30,7 +30,7 @@ class UnknownSweep(SweeprankError):
 @dataclass(frozen=True)
 class PlannedTrial:
     dataset: str
-    config: dict[str, Value]
+    config: dict[str, Value] | None  # None: asked from the sweep's Optuna study when dispatched
     seed: int
 
 
@@ -43,6 +43,7 @@ class DispatchInfo:
     owner: str
     priority: int
     created: float
+    model_based: bool  # configs are asked from an Optuna study at dispatch (broker/tuner.py)
 
 
 class SweepStore:
@@ -50,9 +51,36 @@ class SweepStore:
         self._r = client
 
     def create(self, spec: SweepSpec, planned: list[PlannedTrial]) -> str:
+        """Store a sweep with its plan in one transaction; returns its id."""
         sweep_id = f"sw{self._r.incr(keys.SWEEP_SEQ)}"
-        now = time.time()
         pipe = self._r.pipeline(transaction=True)
+        self._queue_creation(pipe, sweep_id, time.time(), spec, planned)
+        pipe.execute()
+        return sweep_id
+
+    def create_after(self, after: str, spec: SweepSpec, planned: list[PlannedTrial]) -> str | None:
+        """Create the one sweep that follows `after` in a sequential-tuning chain.
+
+        None when another process created it first: the check and the creation are one transaction,
+        so a chain never forks, and a creator killed half-way leaves nothing behind.
+        """
+        sweep_id = f"sw{self._r.incr(keys.SWEEP_SEQ)}"
+        with self._r.pipeline(transaction=True) as pipe:
+            try:
+                pipe.watch(keys.chain_next(after))
+                if pipe.exists(keys.chain_next(after)):
+                    return None
+                pipe.multi()
+                pipe.set(keys.chain_next(after), sweep_id)
+                self._queue_creation(pipe, sweep_id, time.time(), spec, planned)
+                pipe.execute()
+            except redis.WatchError:
+                return None
+        return sweep_id
+
+    def _queue_creation(
+        self, pipe: redis.client.Pipeline, sweep_id: str, now: float, spec: SweepSpec, planned: list[PlannedTrial]
+    ) -> None:
         pipe.hset(
             keys.sweep(sweep_id),
             mapping={
@@ -64,19 +92,20 @@ class SweepStore:
                 "status": SweepStatus.QUEUED.value,
                 "priority": spec.priority,
                 "device_class": spec.device_class,
+                "sampler": spec.sampler,
                 "n_trials": len(planned),
                 "n_final": 0,
                 "created": now,
                 "stop_reason": "",
             },
         )
-        pipe.hset(
-            keys.configs(sweep_id),
-            mapping={
-                str(i): json.dumps({"dataset": t.dataset, "config": t.config, "seed": t.seed})
-                for i, t in enumerate(planned)
-            },
-        )
+        drawn: dict[str | bytes, bytes | float | int | str] = {
+            str(i): json.dumps({"dataset": t.dataset, "config": t.config, "seed": t.seed})
+            for i, t in enumerate(planned)
+            if t.config is not None
+        }
+        if drawn:
+            pipe.hset(keys.configs(sweep_id), mapping=drawn)
         pipe.hset(
             keys.trials(sweep_id),
             mapping={
@@ -87,8 +116,10 @@ class SweepStore:
         pipe.rpush(keys.pending(sweep_id), *range(len(planned)))
         pipe.zadd(keys.SWEEPS, {sweep_id: now})
         pipe.sadd(keys.ACTIVE_SWEEPS, sweep_id)
-        pipe.execute()
-        return sweep_id
+        if spec.tune is not None:
+            pipe.sadd(keys.children(spec.tune.parent), sweep_id)
+            if spec.tune.next_group is not None:
+                pipe.sadd(keys.OPEN_CHAIN_LINKS, sweep_id)
 
     def get(self, sweep_id: str) -> SweepRecord:
         """The sweep record: spec, resolved space, status, counts, pending trials."""
@@ -146,10 +177,12 @@ class SweepStore:
         return str(self._r.hget(keys.sweep(sweep_id), "owner"))
 
     def dispatch_info(self, sweep_id: str) -> DispatchInfo:
-        status, device_class, owner, priority, created = self._r.hmget(
-            keys.sweep(sweep_id), ["status", "device_class", "owner", "priority", "created"]
+        status, device_class, owner, priority, created, sampler = self._r.hmget(
+            keys.sweep(sweep_id), ["status", "device_class", "owner", "priority", "created", "sampler"]
         )
-        return DispatchInfo(status, device_class, str(owner), int(priority or 0), float(created or 0))
+        return DispatchInfo(
+            status, device_class, str(owner), int(priority or 0), float(created or 0), sampler in MODEL_SAMPLERS
+        )
 
     def trial_spec(self, sweep_id: str, trial_id: int, attempt: int = 1) -> TrialSpec:
         """What a trainer needs to run one attempt of a planned trial."""
@@ -166,6 +199,45 @@ class SweepStore:
             max_test_examples=spec.max_test_examples,
             limits=spec.limits,
         )
+
+    def has_config(self, sweep_id: str, trial_id: int) -> bool:
+        return bool(self._r.hexists(keys.configs(sweep_id), str(trial_id)))
+
+    def set_asked_config(self, sweep_id: str, trial_id: int, planned: PlannedTrial, study_trial: int) -> bool:
+        """Record the config a study gave a trial, once: False when the trial already had one."""
+        entry = {"dataset": planned.dataset, "config": planned.config, "seed": planned.seed, "study_trial": study_trial}
+        return bool(self._r.hsetnx(keys.configs(sweep_id), str(trial_id), json.dumps(entry)))
+
+    def study_trial(self, sweep_id: str, trial_id: int) -> int | None:
+        """The study trial number a model-based sweep's trial was asked as (None: not asked yet)."""
+        planned = loads_or_none(self._r.hget(keys.configs(sweep_id), str(trial_id)))
+        return None if planned is None else planned.get("study_trial")
+
+    def spec(self, sweep_id: str) -> SweepSpec:
+        raw = self._r.hget(keys.sweep(sweep_id), "spec")
+        if raw is None:
+            raise UnknownSweep(sweep_id)
+        return SweepSpec.model_validate_json(cast(str, raw))
+
+    def trial_dataset(self, sweep_id: str, trial_id: int) -> str:
+        return str(json.loads(cast(str, self._r.hget(keys.trials(sweep_id), str(trial_id))))["dataset"])
+
+    # --- lineage: tune sweeps and sequential-tuning chains ----------------------------
+
+    def children(self, sweep_id: str) -> list[str]:
+        """The tune sweeps started from this one, oldest first."""
+        return sorted(cast(set[str], self._r.smembers(keys.children(sweep_id))), key=lambda s: int(s[2:]))
+
+    def next_in_chain(self, sweep_id: str) -> str | None:
+        """The sweep created as the next group of a sequential-tuning chain after `sweep_id`, if any."""
+        return cast(str | None, self._r.get(keys.chain_next(sweep_id)))
+
+    def open_chain_links(self) -> list[str]:
+        """Chain sweeps whose next group is still to be created (when they complete)."""
+        return sorted(cast(set[str], self._r.smembers(keys.OPEN_CHAIN_LINKS)))
+
+    def close_chain_link(self, sweep_id: str) -> None:
+        self._r.srem(keys.OPEN_CHAIN_LINKS, sweep_id)
 
     def planned_configs(self, sweep_id: str) -> dict[int, dict[str, Value]]:
         raw = cast(dict[str, str], self._r.hgetall(keys.configs(sweep_id)))

@@ -16,10 +16,10 @@ from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
 from broker.store import Store
-from sweeprank.optuna_study import space_distributions, to_optuna_params
 from tests.conftest import database_url
 from tests.webui.conftest import seed_sweep
 from tests.webui.server import WebServer
+from trials.optuna_space import space_distributions, to_optuna_params
 from trials.space import SearchSpace
 from trials.specs import EpochMetrics, TrialResult, TrialStatus
 

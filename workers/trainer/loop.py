@@ -2,7 +2,8 @@
 index slices of a per-epoch torch.randperm, normalisation happens per batch on the device,
 and there is no DataLoader in the hot loop. Defaults with units live in workers.trainer.defaults.
 
-Outcomes: COMPLETED; CANCELLED (should_stop() true after an epoch); TIMEOUT (soft time
+Outcomes: COMPLETED; CANCELLED (should_stop() true after an epoch); PRUNED (should_prune(metrics)
+true after an epoch but the last: the sweep's pruner stopped it, test accuracy scored as it stands); TIMEOUT (soft time
 limit, checked after each epoch and every CHECK_EVERY_BATCHES batches); DIVERGED (a
 non-finite loss, checked on the same cadence); FAILED (CUDA out of memory, a bad config or
 an unavailable dataset). Every outcome keeps the epochs completed so far.
@@ -163,6 +164,7 @@ def run_trial(
     on_epoch: Callable[[EpochMetrics], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     worker: str = "",
+    should_prune: Callable[[EpochMetrics], bool] | None = None,
 ) -> TrialResult:
     """Train spec.config on spec.dataset and return the final word on this attempt.
 
@@ -171,7 +173,7 @@ def run_trial(
     torch_device = torch.device(device)
     progress = _Progress()
     try:
-        status = _train(spec, roots, torch_device, progress, started, on_epoch, should_stop)
+        status = _train(spec, roots, torch_device, progress, started, _Hooks(on_epoch, should_stop, should_prune))
         error = progress.reason
     except (torch.cuda.OutOfMemoryError, SweeprankError) as err:
         status, error = TrialStatus.FAILED, f"{type(err).__name__}: {str(err).splitlines()[0]}"
@@ -236,14 +238,17 @@ def _prepare_run(spec: TrialSpec, roots: DataRoots, device: torch.device) -> _Ru
     )
 
 
+@dataclass(frozen=True)
+class _Hooks:
+    """The caller's say between epochs: where metrics go, whether to stop (cancel, drain) or to prune."""
+
+    on_epoch: Callable[[EpochMetrics], None] | None
+    should_stop: Callable[[], bool] | None
+    should_prune: Callable[[EpochMetrics], bool] | None
+
+
 def _train(
-    spec: TrialSpec,
-    roots: DataRoots,
-    device: torch.device,
-    progress: _Progress,
-    started: float,
-    on_epoch: Callable[[EpochMetrics], None] | None,
-    should_stop: Callable[[], bool] | None,
+    spec: TrialSpec, roots: DataRoots, device: torch.device, progress: _Progress, started: float, hooks: _Hooks
 ) -> TrialStatus:
     epochs = int(config_value(spec.config, "epochs"))
     batch_size = int(config_value(spec.config, "batch_size"))
@@ -261,12 +266,16 @@ def _train(
             return _timeout(run, progress, spec, epoch)
         val_accuracy = run.accuracy(run.data.val_x, run.data.val_y)
         _record_epoch(progress, outcome.mean_loss, val_accuracy)
-        if on_epoch is not None:
-            on_epoch(_epoch_metrics(spec, epoch, outcome.mean_loss, val_accuracy, clock() - epoch_started))
+        metrics = _epoch_metrics(spec, epoch, outcome.mean_loss, val_accuracy, clock() - epoch_started)
+        if hooks.on_epoch is not None:
+            hooks.on_epoch(metrics)
         if epoch == epochs:
             break
-        if should_stop is not None and should_stop():
+        if hooks.should_stop is not None and hooks.should_stop():
             return _finish(run, progress, TrialStatus.CANCELLED)
+        if hooks.should_prune is not None and hooks.should_prune(metrics):
+            progress.reason = f"pruned after epoch {epoch} of {epochs} by the sweep's pruner"
+            return _finish(run, progress, TrialStatus.PRUNED)
         if clock() > deadline:
             return _timeout(run, progress, spec, epoch)
     return _finish(run, progress, TrialStatus.COMPLETED)
