@@ -107,8 +107,9 @@ def advance_chains(store: Store, dispatcher: Dispatcher) -> list[str]:
             next_id = _create_next(store, record, origin)
         except NothingToTune as err:
             log.warning("chain of %s ends at %s: %s", origin.chain_root or sweep_id, sweep_id, err)
-            next_id = None
-        store.sweeps.close_chain_link(sweep_id)
+            store.sweeps.close_chain_link(sweep_id)
+            continue
+        # None: cancelled, or created by another process, or the links changed meanwhile (the next tick retries).
         if next_id is not None:
             created.append(next_id)
             log.info("chain %s: group %d is sweep %s", origin.chain_root or sweep_id, origin.group + 2, next_id)
@@ -141,11 +142,15 @@ def chain_of(store: Store, record: SweepRecord) -> list[str]:
 
 
 def cancel_chain(store: Store, dispatcher: Dispatcher, sweep_id: str, by: str) -> list[str]:
-    """Cancel a sweep; in a chain, cancel its running sweep and start no later group. Returns what was cancelled."""
+    """Cancel a sweep; in a chain, cancel its running sweep and start no later group. Returns what was cancelled.
+
+    A chain between groups (one completed, the next not created yet) has nothing running: it just ends ([]).
+    """
     chain = chain_of(store, store.sweeps.get(sweep_id))
-    for member in chain:
-        store.sweeps.close_chain_link(member)
-    running = [s for s in chain if not store.sweeps.status(s).final] or [sweep_id]  # none: cancel() says why
-    for member in running:
+    stopped = [member for member in chain if store.sweeps.close_chain_link(member)]
+    running = [s for s in chain if not store.sweeps.status(s).final]
+    if not running and stopped:
+        return []
+    for member in running or [sweep_id]:  # nothing running and no chain: cancel() says why it cannot
         cancel(store, dispatcher, member, by)
-    return running
+    return running or [sweep_id]

@@ -21,6 +21,7 @@ from sweeprank.client import Client
 from sweeprank.rank import add_parser as add_rank_parser
 from sweeprank.rank import run as run_rank
 from sweeprank.report import (
+    best_lines,
     follow,
     health_lines,
     health_of,
@@ -54,17 +55,6 @@ DEMO_SPEC: dict[str, Any] = {
 }
 
 
-def _client(args: argparse.Namespace, settings: Settings) -> Client:
-    token = args.token or (settings.token.get_secret_value() if settings.token is not None else None)
-    return Client(stack_state.web_url(args.url, settings, Path(args.data_dir)), token=token)
-
-
-def _add_client_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", help="web server URL (default: SWEEPRANK_URL, else the `up` running in --data-dir)")
-    parser.add_argument("--token", help="API token (default: the token setting, SWEEPRANK_TOKEN)")
-    stack_state.add_data_dir_option(parser)
-
-
 def _with_stack_redis(args: argparse.Namespace, settings: Settings) -> Settings:
     return settings.model_copy(
         update={"redis_url": stack_state.redis_url(args.redis_url, settings, Path(args.data_dir))}
@@ -95,7 +85,7 @@ def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
             spec["max_train_examples"] = args.max_train
     if args.owner:
         spec["owner"] = args.owner
-    client = _client(args, settings)
+    client = stack_state.client_for(args, settings)
     created = client.post("/api/sweeps", spec)
     print(f"submitted sweep {created['id']}")
     if args.no_follow:
@@ -107,11 +97,13 @@ def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     """Exit status 0 whenever the server answered; with --check, 1 when the pool's health is not ok."""
-    client = _client(args, settings)
+    client = stack_state.client_for(args, settings)
     if args.sweep_id:
         sweep = sweep_of(client, args.sweep_id)
         print(progress_line(sweep, ranking_of(client, args.sweep_id), time.time()))
-        paused = summary_of(client, args.sweep_id).ranking_paused
+        summary = summary_of(client, args.sweep_id)
+        print("\n".join(best_lines(summary)))
+        paused = summary.ranking_paused
         if paused is not None:
             print(paused.sentence)
         return 1 if args.check and paused is not None else 0
@@ -128,14 +120,22 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    if args.best:
+        text = best_yaml(stack_state.client_for(args, settings), args.sweep_id)
+        if args.output:
+            Path(args.output).write_text(text)
+            print(f"wrote {args.output}")
+        else:
+            print(text, end="")
+        return 0
     if args.format == "optuna":
         from sweeprank.optuna_export import export_study
 
         if not args.output:
             raise SweeprankError("--format optuna writes a study: give -o study.db, -o study.journal or a storage URL")
-        print(export_study(_client(args, settings), args.sweep_id, args.output, args.study).sentence())
+        print(export_study(stack_state.client_for(args, settings), args.sweep_id, args.output, args.study).sentence())
         return 0
-    data = _client(args, settings).raw(f"/api/sweeps/{args.sweep_id}/export?format={args.format}")
+    data = stack_state.client_for(args, settings).raw(f"/api/sweeps/{args.sweep_id}/export?format={args.format}")
     if args.output:
         Path(args.output).write_bytes(data)
         print(f"wrote {args.output}")
@@ -144,8 +144,29 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def best_yaml(client: Client, sweep_id: str) -> str:
+    """The best completed trial of a sweep: its full config (held values included) and where it comes from."""
+    summary = summary_of(client, sweep_id)
+    best = summary.best
+    if best is None:
+        raise SweeprankError(f"sweep {sweep_id} has no completed trial yet")
+    record = sweep_of(client, sweep_id)
+    header = (
+        f"# best {best.metric} ({record.spec.direction}) of sweep {sweep_id} ({record.name}): {best.value:.6g}, "
+        f"trial {best.trial_id} on {best.dataset}, of {summary.n_final} finished trials\n"
+    )
+    body = {
+        "sweep": sweep_id,
+        "trial": best.trial_id,
+        "dataset": best.dataset,
+        best.metric: best.value,
+        "config": best.config,
+    }
+    return header + yaml.safe_dump(body, sort_keys=False)
+
+
 def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
-    done = _client(args, settings).post(f"/api/sweeps/{args.sweep_id}/cancel")
+    done = stack_state.client_for(args, settings).post(f"/api/sweeps/{args.sweep_id}/cancel")
     print(f"sweep {done['id']} is {done['status']}")
     return 0
 
@@ -272,6 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", help="file; optuna: study.db (SQLite), study.journal (journal file) or a storage URL"
     )
     export.add_argument("--study", help="optuna: the study's name (default: the sweep id)")
+    export.add_argument("--best", action="store_true", help="the best trial's full config as YAML, to train it again")
     export.set_defaults(func=cmd_export)
 
     cancel = sub.add_parser("cancel", help="cancel a sweep (running trials stop at their next epoch)")
@@ -279,14 +301,15 @@ def build_parser() -> argparse.ArgumentParser:
     cancel.set_defaults(func=cmd_cancel)
 
     for command in (submit, status, export, cancel):
-        _add_client_options(command)
+        stack_state.add_client_options(command)
 
     add_rank_parser(sub)
     sub.choices["rank"].set_defaults(func=lambda args, _settings: run_rank(args))  # a file in, a table out
-    from sweeprank import data_cmd, users_cmd
+    from sweeprank import data_cmd, tune_cmd, users_cmd
 
     users_cmd.add_parser(sub)
     data_cmd.add_parser(sub)
+    tune_cmd.add_parser(sub)
     return parser
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import Any
 
 from sweeprank.client import ApiError, Client
 from sweeprank.rank import ranking_table
@@ -188,6 +189,34 @@ def health_lines(health: Health) -> list[str]:
     ]
     verdict = "ok" if health.ok else "NOT OK (needs Redis, a beating analyst and at least one trainer)"
     return [f"health: {verdict}", *lines]
+
+
+def _fmt_config(config: dict[str, Any], first: list[str]) -> str:
+    names = [*first, *(n for n in config if n not in first)]
+    return ", ".join(f"{n}={config[n]:.4g}" if isinstance(config[n], float) else f"{n}={config[n]}" for n in names)
+
+
+def best_lines(summary: SweepSummary) -> list[str]:
+    """Best so far against trials and trainer-seconds; for a chain, across its sweeps too."""
+    progress = summary.progress
+    if progress is None or progress.best is None:
+        return ["best so far: no completed trial yet"]
+    best = progress.best
+    lines = [
+        f"best {best.metric} {best.value:.4f}: trial {best.trial_id} ({best.dataset}), "
+        f"after {progress.n} trials and {progress.trainer_s:,.0f} trainer-seconds",
+        "  improved at (trials, trainer-s, value): "
+        + "  ".join(f"({p.n}, {p.trainer_s:,.0f}, {p.value:.4f})" for p in progress.points[-6:]),
+        f"  config: {_fmt_config(best.config, summary.tuned or summary.top)}",
+    ]
+    chain = summary.lineage.chain_progress if summary.lineage else None
+    if chain is not None and chain.best is not None:
+        lines.append(
+            f"chain {' -> '.join(summary.lineage.chain if summary.lineage else [])}: best {chain.best.value:.4f} "
+            f"(sweep {chain.best.sweep_id}, trial {chain.best.trial_id}) over {chain.n} trials, "
+            f"{chain.trainer_s:,.0f} trainer-seconds"
+        )
+    return lines
 
 
 def summary_of(client: Client, sweep_id: str) -> SweepSummary:

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from broker.processes import pid_alive
 from broker.settings import Settings
+from sweeprank.client import Client
 from trials.errors import SweeprankError
 
 DEFAULT_DATA_DIR = "var"
@@ -85,6 +86,18 @@ def redis_url(flag: str | None, settings: Settings, data_dir: Path) -> str:
 
 def add_data_dir_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="where `sweeprank up` runs (finds its URLs)")
+
+
+def add_client_options(parser: argparse.ArgumentParser) -> None:
+    """--url, --token, --data-dir: how a command finds the web server (flag > SWEEPRANK_* > the `up` running)."""
+    parser.add_argument("--url", help="web server URL (default: SWEEPRANK_URL, else the `up` running in --data-dir)")
+    parser.add_argument("--token", help="API token (default: the token setting, SWEEPRANK_TOKEN)")
+    add_data_dir_option(parser)
+
+
+def client_for(args: argparse.Namespace, settings: Settings) -> Client:
+    token = args.token or (settings.token.get_secret_value() if settings.token is not None else None)
+    return Client(web_url(args.url, settings, Path(args.data_dir)), token=token)
 
 
 def add_redis_options(parser: argparse.ArgumentParser) -> None:

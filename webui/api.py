@@ -311,7 +311,7 @@ def _action(sweep_id: str, action: str) -> Any:
         sweeps.resume(svc.store, svc.dispatcher, sweep_id)
     else:
         # In a sequential-tuning chain, the chain's running sweep: the chain is cancelled as a whole.
-        sweep_id = tune.cancel_chain(svc.store, svc.dispatcher, sweep_id, by=user.name)[-1]
+        sweep_id = [sweep_id, *tune.cancel_chain(svc.store, svc.dispatcher, sweep_id, by=user.name)][-1]
     return jsonify({"id": sweep_id, "status": svc.store.sweeps.status(sweep_id).value})
 
 

@@ -61,17 +61,20 @@ class SweepStore:
     def create_after(self, after: str, spec: SweepSpec, planned: list[PlannedTrial]) -> str | None:
         """Create the one sweep that follows `after` in a sequential-tuning chain.
 
-        None when another process created it first: the check and the creation are one transaction,
-        so a chain never forks, and a creator killed half-way leaves nothing behind.
+        None when it was not created: another process created it first, the chain was cancelled
+        (`after` is no longer an open link), or the open links changed meanwhile (try again). The
+        check and the creation are one transaction, so a chain never forks, a cancelled chain starts
+        no later group, and a creator killed half-way leaves nothing behind.
         """
         sweep_id = f"sw{self._r.incr(keys.SWEEP_SEQ)}"
         with self._r.pipeline(transaction=True) as pipe:
             try:
-                pipe.watch(keys.chain_next(after))
-                if pipe.exists(keys.chain_next(after)):
+                pipe.watch(keys.chain_next(after), keys.OPEN_CHAIN_LINKS)
+                if pipe.exists(keys.chain_next(after)) or not pipe.sismember(keys.OPEN_CHAIN_LINKS, after):
                     return None
                 pipe.multi()
                 pipe.set(keys.chain_next(after), sweep_id)
+                pipe.srem(keys.OPEN_CHAIN_LINKS, after)
                 self._queue_creation(pipe, sweep_id, time.time(), spec, planned)
                 pipe.execute()
             except redis.WatchError:
@@ -236,8 +239,9 @@ class SweepStore:
         """Chain sweeps whose next group is still to be created (when they complete)."""
         return sorted(cast(set[str], self._r.smembers(keys.OPEN_CHAIN_LINKS)))
 
-    def close_chain_link(self, sweep_id: str) -> None:
-        self._r.srem(keys.OPEN_CHAIN_LINKS, sweep_id)
+    def close_chain_link(self, sweep_id: str) -> bool:
+        """Start no next group after `sweep_id`; False when none was to start."""
+        return bool(self._r.srem(keys.OPEN_CHAIN_LINKS, sweep_id))
 
     def planned_configs(self, sweep_id: str) -> dict[int, dict[str, Value]]:
         raw = cast(dict[str, str], self._r.hgetall(keys.configs(sweep_id)))

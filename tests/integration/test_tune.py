@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import optuna
 import pytest
+import yaml
 from flask.testing import FlaskClient
 from optuna.trial import TrialState
 
@@ -13,6 +19,7 @@ from broker.tuner import TRIAL_ATTR, study_name
 from tests.helpers import wait_until
 from tests.integration.conftest import LiveStack, tiny_spec, wait_for_status
 from tests.integration.test_pipeline import submit
+from tests.webui.server import WebServer
 from trials.specs import SweepSpec
 
 # The parent of the tune tests varies two hyperparameters with effects a 2-epoch digits net shows at
@@ -107,7 +114,13 @@ def test_tune_varies_only_the_top_k_that_matter_and_holds_the_rest_at_the_best_t
 ) -> None:
     mattering = matters(live, parent)
     pooled = live.store.rankings.latest(parent).pooled  # type: ignore[union-attr]
-    assert "learning_rate" in mattering, (pooled.names, pooled.importances, pooled.p_adjusted, pooled.verdicts, pooled.n_trials)
+    assert "learning_rate" in mattering, (
+        pooled.names,
+        pooled.importances,
+        pooled.p_adjusted,
+        pooled.verdicts,
+        pooled.n_trials,
+    )
 
     response = api.post(f"/api/sweeps/{parent}/tune", json={"top": 1, "trials": 6, "sampler": "tpe"})
     assert response.status_code == 201, response.get_json()
@@ -166,14 +179,14 @@ def test_a_sequential_chain_tunes_group_after_group_holding_each_best(
 
 
 def test_cancelling_a_chain_cancels_it_as_a_whole(api: FlaskClient, live: LiveStack, parent: str) -> None:
-    request = {"top": 2, "sequential": True, "group_size": 1, "trials_per_group": 200, "sampler": "tpe"}
-    first = api.post(f"/api/sweeps/{parent}/tune", json=request).get_json()["id"]
-    wait_until(lambda: live.store.results.in_arrival_order(first), 60, what="the chain's first results")
-    done = api.post(f"/api/sweeps/{first}/cancel").get_json()
+    request = {"top": 2, "sequential": True, "group_size": 1, "trials_per_group": 4, "sampler": "tpe"}
+    with live.holding():  # the first group's trials wait after their first epoch, so the chain is running
+        first = api.post(f"/api/sweeps/{parent}/tune", json=request).get_json()["id"]
+        wait_until(lambda: live.store.trials.inflight("cpu"), 60, what="the chain's first trials")
+        done = api.post(f"/api/sweeps/{first}/cancel").get_json()
     assert done == {"id": first, "status": "cancelled"}
-    assert first not in live.store.sweeps.open_chain_links()
-    # The analyst ticks every second: a second group would be created within a few.
     wait_until(lambda: not live.store.trials.inflight("cpu"), 60, what="the cancelled trials to stop")
+    assert first not in live.store.sweeps.open_chain_links()
     assert live.store.sweeps.next_in_chain(first) is None
 
 
@@ -198,3 +211,50 @@ def test_a_pruned_trial_stops_early_keeps_its_curve_and_is_not_ranked(api: Flask
     assert ranking.excluded.get("pruned") == len(pruned)
     assert ranking.n_trials == 20 - len(pruned)
     assert_one_study_trial_per_trial(live, sweep_id, 20)
+
+
+@pytest.fixture
+def web(live: LiveStack, tmp_path: Path) -> Iterator[WebServer]:
+    server = WebServer(live.redis_url, tmp_path / "web.log")
+    server.start()
+    yield server
+    server.stop()
+
+
+def sweeprank(web: WebServer, token: str, *args: str) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "sweeprank", *args, "--url", web.url, "--token", token],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def test_the_tune_command_follows_the_new_sweep_and_export_best_prints_its_best_config(
+    live: LiveStack, parent: str, web: WebServer
+) -> None:
+    token = live.store.users.add("cli-user")
+    tuned = sweeprank(web, token, "tune", parent, "--top", "1", "--trials", "4", "--sampler", "tpe").stdout
+    child_id = re.search(r"in sweep (sw\d+)", tuned)
+    assert child_id is not None, tuned
+    child = live.store.sweeps.get(child_id[1])
+    assert child.status.value == "completed" and child.parent == parent and child.owner == "cli-user"
+    assert f"over {matters(live, parent)[0]}, 4 trials" in tuned
+    assert "best test_accuracy" in tuned and "trainer-seconds" in tuned
+
+    best = yaml.safe_load(sweeprank(web, token, "export", child.id, "--best").stdout)
+    assert best["config"] == best_config(live, child.id) and best["sweep"] == child.id
+    status = sweeprank(web, token, "status", child.id).stdout
+    assert re.search(r"best test_accuracy [0-9.]+: trial \d+ \(digits\), after 4 trials", status), status
+
+    with live.holding():  # group 1's trials wait after their first epoch: the chain is surely running
+        chained = sweeprank(
+            web, token, "tune", parent, "--sequential", "--group-size", "1", "--trials-per-group", "4", "--no-follow"
+        ).stdout
+        first = chained.strip().splitlines()[-1]
+        assert re.fullmatch(r"sw\d+", first) and "(group 1 of " in chained
+        assert sweeprank(web, token, "cancel", first).stdout.strip() == f"sweep {first} is cancelled"
+    wait_until(lambda: not live.store.trials.inflight("cpu"), 60, what="the cancelled trials to stop")
+    assert live.store.sweeps.next_in_chain(first) is None and first not in live.store.sweeps.open_chain_links()
