@@ -135,13 +135,18 @@ class Tuner:
                 self._tell(study, frozen.number, result, spec)
 
     def _tell(self, study: optuna.Study, number: int, result: TrialResult, spec: SweepSpec) -> None:
+        from optuna.exceptions import UpdateFinishedTrialError
+
         value = result.metric(spec.metric)
-        if result.status is TrialStatus.COMPLETED and value is not None:
-            study.tell(number, value, skip_if_finished=True)
-        elif result.status is TrialStatus.PRUNED:
-            study.tell(number, state=_state("PRUNED"), skip_if_finished=True)
-        else:
-            study.tell(number, state=_state("FAIL"), skip_if_finished=True)
+        try:
+            if result.status is TrialStatus.COMPLETED and value is not None:
+                study.tell(number, value, skip_if_finished=True)
+            elif result.status is TrialStatus.PRUNED:
+                study.tell(number, state=_state("PRUNED"), skip_if_finished=True)
+            else:
+                study.tell(number, state=_state("FAIL"), skip_if_finished=True)
+        except UpdateFinishedTrialError:
+            pass  # another process told the same result a moment before us: its log entry came first
 
     # --- prune --------------------------------------------------------------------
 

@@ -55,7 +55,7 @@ def test_sweep_completes_when_every_trial_is_final(store: Store, dispatcher: Dis
     store.results.save(result(sweep_id, 1, status=TrialStatus.DIVERGED))
     record = store.sweeps.get(sweep_id)
     assert record.status == "completed" and record.stop_reason == "all trials finished; 2 of 3 did not complete"
-    assert record.counts == {"completed": 1, "failed": 1, "diverged": 1, "timeout": 0, "cancelled": 0}
+    assert record.counts == {"completed": 1, "failed": 1, "diverged": 1, "timeout": 0, "cancelled": 0, "pruned": 0}
     assert [r.trial_id for r in store.results.in_arrival_order(sweep_id)] == [2, 0, 1], "arrival order"
     assert sweep_id not in store.sweeps.active_ids()
     assert [f.trial_id for f in store.health.recent_failures()] == [1, 0]
