@@ -107,7 +107,13 @@ def test_tune_varies_only_the_top_k_that_matter_and_holds_the_rest_at_the_best_t
 ) -> None:
     mattering = matters(live, parent)
     pooled = live.store.rankings.latest(parent).pooled  # type: ignore[union-attr]
-    assert "learning_rate" in mattering, (pooled.names, pooled.importances, pooled.p_adjusted, pooled.verdicts, pooled.n_trials)
+    assert "learning_rate" in mattering, (
+        pooled.names,
+        pooled.importances,
+        pooled.p_adjusted,
+        pooled.verdicts,
+        pooled.n_trials,
+    )
 
     response = api.post(f"/api/sweeps/{parent}/tune", json={"top": 1, "trials": 6, "sampler": "tpe"})
     assert response.status_code == 201, response.get_json()
