@@ -10,6 +10,7 @@ from flask import Blueprint, redirect, render_template, request, session, url_fo
 from werkzeug.exceptions import Forbidden
 from werkzeug.wrappers import Response
 
+from trials.space import Value
 from trials.specs import SpecInvalid
 from webui.auth import check_read, current_user, login, safe_next, users
 from webui.forms import SubmitForm, pasted_spec, spec_from_fields, spec_problems
@@ -41,7 +42,13 @@ def sweep_page(sweep_id: str) -> str:
         sweep=record,
         spec_json=json.dumps(record.spec.model_dump(mode="json"), indent=2),
         can_act=bool(user and user.may_act_on(record.owner)),
+        held=[(name, _shown(value)) for name, value in record.spec.fixed.items()],
     )
+
+
+def _shown(value: Value) -> str:
+    """A held value as the trials table prints it: a float to 3 significant digits."""
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 @pages.route("/submit", methods=["GET", "POST"])

@@ -179,20 +179,34 @@ const Charts = (() => {
     });
   }
 
-  // series: [{name, points: [[x, y]], colorIndex, band: [[x, lo, hi]], title}]; a band is shaded behind all lines.
-  // A point whose y is null breaks its line there (no segment is drawn across it).
+  // The line a series draws: its points, or for a step series (a best so far) a value held until the next point and
+  // to `extendTo` (where the data ends), so a flat stretch reads as "no improvement", not as a slope.
+  function traced(sr) {
+    if (!sr.step) return sr.points;
+    const out = [];
+    for (const p of sr.points) {
+      if (out.length && Number.isFinite(p[1])) out.push([p[0], out[out.length - 1][1]]);
+      out.push(p);
+    }
+    const last = out[out.length - 1];
+    if (last && sr.extendTo !== undefined && sr.extendTo > last[0]) out.push([sr.extendTo, last[1]]);
+    return out;
+  }
+
+  // series: [{name, points: [[x, y]], colorIndex, band: [[x, lo, hi]], title, step, extendTo, pointTitles}]; a band
+  // is shaded behind all lines. A point whose y is null breaks its line there (no segment is drawn across it).
   // marks: [{x, label}] drawn as dashed verticals; gaps: [{x0, x1, label}] shaded spans (data the lines skip).
   function lines(el, series, options = {}) {
-    const { xLabel, yLabel, yMin, yMax, marks = [], gaps = [], yFormat = (v) => String(v), height = 300,
+    const { xLabel, yLabel, yMin, yMax, xMin, marks = [], gaps = [], yFormat = (v) => String(v), height = 300,
             labelEnds = true, xInteger = false } = options;
-    const points = series.flatMap((sr) => [...sr.points, ...(sr.band || []).flatMap((p) => [[p[0], p[1]], [p[0], p[2]]])])
+    const points = series.flatMap((sr) => [...traced(sr), ...(sr.band || []).flatMap((p) => [[p[0], p[1]], [p[0], p[2]]])])
       .filter((p) => Number.isFinite(p[1]));
     if (!points.length) return empty(el, "No data yet", height);
     const W = widthOf(el);
     // Wide: each line is labelled at its end; narrow: the labels become a legend under the plot.
     const endLabels = labelEnds && W >= NARROW;
     const H = height, left = 58, right = endLabels ? 140 : 20, top = 22, bottom = 48;
-    let x0 = Math.min(...points.map((p) => p[0])), x1 = Math.max(...points.map((p) => p[0]));
+    let x0 = Math.min(xMin ?? Infinity, ...points.map((p) => p[0])), x1 = Math.max(...points.map((p) => p[0]));
     if (x1 === x0) { x0 -= 1; x1 += 1; }
     const xTicks = ticks(x0, x1, W < NARROW ? 4 : 6).filter((t) => t >= x0 && t <= x1 && (!xInteger || Number.isInteger(t)));
     let lo = yMin ?? Math.min(...points.map((p) => p[1])), hi = yMax ?? Math.max(...points.map((p) => p[1]));
@@ -249,7 +263,7 @@ const Charts = (() => {
       if (!known.length) return;
       const { cls, dash } = style(sr.colorIndex ?? i);
       let d = "", pen = "M";
-      for (const p of sr.points) {
+      for (const p of traced(sr)) {
         if (!Number.isFinite(p[1])) { pen = "M"; continue; }
         d += `${pen}${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`;
         pen = "L";
@@ -262,10 +276,12 @@ const Charts = (() => {
         g.addEventListener("mouseleave", () => bandOf[sr.name].classList.remove("hot"));
       }
       if (known.length <= 40) {
-        for (const p of known) g.append(s("circle", { cx: x(p[0]), cy: y(p[1]), r: 2.6 }));
+        known.forEach((p) => g.append(s("circle", { cx: x(p[0]), cy: y(p[1]), r: 2.6 },
+          sr.pointTitles ? s("title", {}, sr.pointTitles[sr.points.indexOf(p)]) : null)));
       }
       root.append(g);
-      const last = known[known.length - 1];
+      const drawnTo = traced(sr).filter((p) => Number.isFinite(p[1]));
+      const last = drawnTo[drawnTo.length - 1];
       ends.push({ name: sr.name, cls, dash, y: y(last[1]) });
     });
     // A swatch of the line's own stroke and dash, then the name in the text colour (yellow text would be unreadable).

@@ -16,6 +16,7 @@ const SR = (() => {
     if (!response.ok) {
       const error = new Error(data.error || `HTTP ${response.status}`);
       error.status = response.status;
+      error.errors = data.errors || []; // [{field, message}] for a request the server refused field by field
       throw error;
     }
     return data;

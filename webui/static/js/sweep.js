@@ -72,6 +72,9 @@
     $("ranking-paused").hidden = !sw.ranking_paused;
     $("ranking-paused").textContent = sw.ranking_paused ? `R${sw.ranking_paused.sentence.slice(1)}.` : "";
     $("stop-reason").textContent = sw.stop_reason ? `Ended: ${sw.stop_reason}.` : "";
+    $("counts").replaceChildren(...Object.entries(sw.counts).filter(([, n]) => n).flatMap(([status, n], k) => [k ? " · " : "",
+      h("span", { "data-count": status }, `${n} ${status.replace("_", " ")}`)]));
+    SweepTune.update(sw);
     const allowed = { pause: ["queued", "running"], resume: ["paused"], cancel: ["queued", "running", "paused"] };
     document.querySelectorAll("[data-action]").forEach((b) => { b.disabled = !allowed[b.dataset.action].includes(sw.status); });
   }

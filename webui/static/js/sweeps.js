@@ -1,11 +1,24 @@
-// The sweeps list: progress, ETA, best so far, top 3, stability; live.
+// The sweeps list: progress, ETA, sampler, best so far and its config, top 3, stability; live.
 "use strict";
 
 (() => {
   const { h, fmt } = SR;
 
+  // How many hyperparameters the compact config names; the full config is its tooltip.
+  const SHOWN = 3;
+
+  // The best value, and under it the config that reached it: what the sweep tunes (or its ranking's top) first.
+  function bestCell(sw) {
+    if (!sw.best) return "–";
+    const config = sw.best.config, leading = (sw.tuned || sw.top).filter((name) => name in config);
+    const names = [...leading, ...Object.keys(config).filter((name) => !leading.includes(name))];
+    const pair = (name) => `${name}=${fmt.value(config[name])}`;
+    return h("div", {}, `${fmt.metric(sw.best.metric, sw.best.value)} (#${sw.best.trial_id})`,
+      h("span", { class: "best-config", title: names.map(pair).join("\n") },
+        names.slice(0, SHOWN).map(pair).join(", ") + (names.length > SHOWN ? ", …" : "")));
+  }
+
   function row(sw) {
-    const best = sw.best ? `${fmt.metric(sw.best.metric, sw.best.value)} (#${sw.best.trial_id})` : "–";
     const stable = sw.stability;
     const badge = !stable ? h("span", { class: "badge" }, "no ranking")
       : stable.stable ? h("span", { class: "badge stable", title: stable.sentence },
@@ -19,7 +32,8 @@
       cell("progress", {}, h("div", { class: "progress-block" }, SR.progress(sw.n_final / sw.n_trials),
         h("span", { class: "count" }, `${sw.n_final}/${sw.n_trials}`))),
       cell("ETA", { class: "num" }, fmt.duration(sw.eta_s)),
-      cell("best so far", { class: "num" }, best),
+      cell("sampler", {}, sw.sampler),
+      cell("best", { class: "num" }, bestCell(sw)),
       cell("top 3", { title: sw.reading }, sw.top.length ? sw.top.join(", ") : "–"),
       cell("stability", {}, badge));
   }
@@ -29,8 +43,8 @@
     try {
       const { sweeps } = await SR.get("/api/summaries");
       box.replaceChildren(sweeps.length ? h("table", { class: "stack-narrow" },
-        h("thead", {}, h("tr", {}, ["owner", "name", "status", "progress", "ETA", "best so far", "top 3", "stability"]
-          .map((c) => h("th", { class: ["ETA", "best so far"].includes(c) ? "num" : null }, c)))),
+        h("thead", {}, h("tr", {}, ["owner", "name", "status", "progress", "ETA", "sampler", "best", "top 3",
+          "stability"].map((c) => h("th", { class: ["ETA", "best"].includes(c) ? "num" : null }, c)))),
         h("tbody", {}, sweeps.map(row)))
         : h("p", { class: "muted" }, "No sweeps yet. ", h("a", { href: "/submit" }, "Submit one.")));
     } catch (err) {
