@@ -43,12 +43,14 @@ local n = tonumber(redis.call('HGET', KEYS[3], 'n_trials'))
 local st = redis.call('HGET', KEYS[3], 'status')
 if done >= n and (st == 'queued' or st == 'running' or st == 'paused') then
   local ok = tonumber(redis.call('HGET', KEYS[3], 'n_completed') or '0')
+  local pruned = tonumber(redis.call('HGET', KEYS[3], 'n_pruned') or '0')
   local final, reason = 'completed', 'all trials finished'
   if ok == 0 then
     final, reason = 'failed', 'no trial completed: every one of the ' .. n .. ' failed, diverged or timed out'
-  elseif ok < n then
-    reason = reason .. '; ' .. (n - ok) .. ' of ' .. n .. ' did not complete'
+  elseif ok + pruned < n then
+    reason = reason .. '; ' .. (n - ok - pruned) .. ' of ' .. n .. ' did not complete'
   end
+  if ok > 0 and pruned > 0 then reason = reason .. '; ' .. pruned .. ' pruned' end
   redis.call('HSET', KEYS[3], 'status', final, 'ended', ARGV[5], 'stop_reason', reason)
   redis.call('SREM', KEYS[6], ARGV[4])
 end

@@ -194,10 +194,11 @@ def test_a_pruned_trial_stops_early_keeps_its_curve_and_is_not_ranked(api: Flask
     held = {**PARENT_HELD, "epochs": 3}
     spec = tiny_spec(name="pruned", n_trials=20, sampler="tpe", pruner="median", fixed=held, narrow=PARENT_NARROW)
     sweep_id = submit(api, spec)
-    wait_for_status(api, sweep_id, ("completed",), timeout_s=300)
+    sweep = wait_for_status(api, sweep_id, ("completed",), timeout_s=300)
     results = live.store.results.in_arrival_order(sweep_id)
     pruned = [r for r in results if r.status.value == "pruned"]
     assert pruned, "a learning rate over four decades leaves trials far below the median after an epoch"
+    assert sweep["counts"]["pruned"] == len(pruned) and f"{len(pruned)} pruned" in sweep["stop_reason"]
     for result in pruned:
         assert result.epochs_completed < 3 and "pruned after epoch" in result.error
         curve = live.store.results.epoch_metrics(sweep_id, result.trial_id)
