@@ -7,7 +7,9 @@ storage classes, so `optuna.load_study` and optuna-dashboard open it:
 - completed trials with a finite metric -> COMPLETE, value = the sweep's metric,
   the study's direction = the sweep's; failed, diverged, timed-out and cancelled
   trials (and a completed one without its metric) -> FAIL, with their status and error
-  as user attributes; trials without a final result (queued, running) are skipped;
+  as user attributes; pruned trials -> PRUNED (their curve as intermediate values);
+  trials without a final result (queued, running) are skipped;
+- a tune sweep's held values (spec `fixed`) as the study's user attribute `held`;
 - params and distributions from the sweep's space (sweeprank/optuna_study.py);
 - intermediate values: one per epoch of the attempt that gave the result, the
   validation accuracy (the training loss when the sweep's metric is a loss);
@@ -18,6 +20,7 @@ storage classes, so `optuna.load_study` and optuna-dashboard open it:
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -43,10 +46,12 @@ class Exported:
     complete: int
     failed: int
     skipped: int
+    pruned: int = 0
 
     def sentence(self) -> str:
+        pruned = f", {self.pruned} PRUNED" if self.pruned else ""
         return (
-            f"wrote study {self.study_name} to {self.output}: {self.complete} COMPLETE, {self.failed} FAIL; "
+            f"wrote study {self.study_name} to {self.output}: {self.complete} COMPLETE{pruned}, {self.failed} FAIL; "
             f"skipped {self.skipped} trials without a final result"
         )
 
@@ -88,8 +93,11 @@ def frozen_trial(space: SearchSpace, result: TrialResult, metric: str, intermedi
 
     value = result.metric(metric)
     complete = result.status == TrialStatus.COMPLETED and value is not None and math.isfinite(value)
+    state = TrialState.COMPLETE if complete else TrialState.FAIL
+    if result.status == TrialStatus.PRUNED:
+        state = TrialState.PRUNED
     return create_trial(
-        state=TrialState.COMPLETE if complete else TrialState.FAIL,
+        state=state,
         value=value if complete else None,
         params=to_optuna_params(space, result.config),
         distributions={n: d for n, d in space_distributions(space).items() if result.config.get(n) is not None},
@@ -116,6 +124,9 @@ def export_study(client: Client, sweep_id: str, output: str, study_name: str | N
     study.set_user_attr("sweeprank_sweep", sweep_id)
     study.set_user_attr("metric", metric)
     study.set_user_attr("name", sweep.name)
+    if sweep.spec.fixed:
+        study.set_user_attr("held", sweep.spec.fixed)
     study.add_trials(frozen)
-    complete = sum(t.state == optuna.trial.TrialState.COMPLETE for t in frozen)
-    return Exported(name, output, complete, len(frozen) - complete, len(trials) - len(results))
+    states = Counter(t.state for t in frozen)
+    complete, pruned = states[optuna.trial.TrialState.COMPLETE], states[optuna.trial.TrialState.PRUNED]
+    return Exported(name, output, complete, len(frozen) - complete - pruned, len(trials) - len(results), pruned)

@@ -26,11 +26,12 @@ from trials.specs import EpochMetrics, TrialResult, TrialStatus
 DB = 6
 N_TRIALS, N_COMPLETE = 46, 40
 FAILED_TRIAL = N_COMPLETE  # the first trial without a seeded result
+PRUNED_TRIAL = N_COMPLETE + 1
 
 
 @pytest.fixture(scope="module")
 def sweep(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[WebServer, Store, str]]:
-    """A web server over a sweep: 40 completed trials, 1 failed on its second attempt, 5 without a result."""
+    """A web server over a sweep: 40 completed trials, 1 failed on its second attempt, 1 pruned, 4 without a result."""
     url = database_url(redis_url, DB)
     redis.Redis.from_url(url).flushdb()
     store = Store.from_url(url)
@@ -44,6 +45,9 @@ def sweep(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     store.results.save(
         TrialResult.of(spec.model_copy(update={"attempt": 2}), TrialStatus.FAILED, error="CUDA out of memory")
     )
+    store.results.record_epoch(epoch_of(sweep_id, PRUNED_TRIAL, 1, 1, 0.05))
+    pruned = TrialResult.of(store.sweeps.trial_spec(sweep_id, PRUNED_TRIAL), TrialStatus.PRUNED, test_accuracy=0.05)
+    store.results.save(pruned)
     server = WebServer(url, tmp_path_factory.mktemp("web") / "web.log")
     server.start()
     yield server, store, sweep_id
@@ -74,7 +78,7 @@ def test_the_exported_study_opens_with_every_finished_trial(
     output = tmp_path / kind
     done = sweeprank("export", sweep_id, "--format", "optuna", "-o", str(output), "--url", web.url)
     assert done.returncode == 0, done.stderr
-    assert f"wrote study {sweep_id} to {output}: {N_COMPLETE} COMPLETE, 1 FAIL; skipped 5" in done.stdout
+    assert f"wrote study {sweep_id} to {output}: {N_COMPLETE} COMPLETE, 1 PRUNED, 1 FAIL; skipped 4" in done.stdout
     storage = f"sqlite:///{output}" if kind == "study.db" else JournalStorage(JournalFileBackend(str(output)))
     study = optuna.load_study(study_name=sweep_id, storage=storage)
     assert study.direction == StudyDirection.MAXIMIZE
@@ -92,6 +96,8 @@ def test_the_exported_study_opens_with_every_finished_trial(
             assert trial.state == TrialState.FAIL and trial.value is None
             assert trial.user_attrs["error"] == "CUDA out of memory"
             assert trial.intermediate_values == {1: 0.2, 2: 0.25}  # the attempt that gave the result only
+        elif trial_id == PRUNED_TRIAL:
+            assert trial.state == TrialState.PRUNED and trial.intermediate_values == {1: 0.05}
         else:
             assert trial.state == TrialState.COMPLETE
             assert trial.value == pytest.approx(result.test_accuracy)
@@ -106,7 +112,7 @@ def test_the_study_ranks_as_the_sweep_does_and_is_not_written_twice(
     assert sweeprank("export", sweep_id, "--format", "optuna", "-o", output, "--url", web.url).returncode == 0
     ranked = sweeprank("rank", "--optuna-storage", output, "--bootstrap", "20")
     assert ranked.returncode == 0, ranked.stderr
-    assert f"ranking the {N_COMPLETE} COMPLETE; skipped 0 pruned, 1 failed" in ranked.stdout
+    assert f"ranking the {N_COMPLETE} COMPLETE; skipped 1 pruned, 1 failed" in ranked.stdout
     # seed_sweep's accuracy rises with the learning rate far more than with anything else.
     lines = ranked.stdout.splitlines()
     header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["rank", "name"])
