@@ -83,14 +83,21 @@ class Tuner:
         import optuna
 
         _quiet_optuna()
-        return optuna.create_study(
-            storage=self.store.studies.storage(sweep_id, dataset),
-            study_name=study_name(sweep_id, dataset),
-            direction=spec.direction,
-            sampler=make_sampler(spec, seed),
-            pruner=make_pruner(spec),
-            load_if_exists=True,
-        )
+        storage = self.store.studies.storage(sweep_id, dataset)
+        name, sampler, pruner = study_name(sweep_id, dataset), make_sampler(spec, seed), make_pruner(spec)
+        try:
+            storage.get_study_id_from_name(name)
+        except KeyError:
+            # Only the first time: the journal's create_new_study appends a log entry even when the study exists.
+            return optuna.create_study(
+                storage=storage,
+                study_name=name,
+                direction=spec.direction,
+                sampler=sampler,
+                pruner=pruner,
+                load_if_exists=True,
+            )
+        return optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
 
     # --- ask ----------------------------------------------------------------------
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import optuna
 import pytest
 import redis
+from optuna.storages.journal._storage import JournalOperation
 from optuna.trial import TrialState
 
-from broker import sweeps
+from broker import keys, sweeps
 from broker.dispatcher import Dispatcher
 from broker.settings import Settings
 from broker.store import Store
@@ -64,7 +67,7 @@ def test_a_dispatcher_that_may_not_ask_leaves_model_based_sweeps_to_others(
 
 
 def test_each_result_is_told_once_and_a_resent_attempt_keeps_its_study_trial(
-    store: Store, dispatcher: Dispatcher
+    store: Store, dispatcher: Dispatcher, scratch_redis: redis.Redis
 ) -> None:
     add_worker(store, slots=1)
     sweep_id = sweeps.submit(store, dispatcher, make_spec(n_trials=3, sampler="tpe"))
@@ -79,6 +82,8 @@ def test_each_result_is_told_once_and_a_resent_attempt_keeps_its_study_trial(
     Tuner(Store(store.sweeps._r)).tell(result, spec)  # another process, its own cached study
     trials = study_of(store, sweep_id).get_trials(deepcopy=False)
     assert [(t.state, t.value) for t in trials] == [(TrialState.COMPLETE, 0.9)]
+    journal = [json.loads(entry) for entry in scratch_redis.lrange(keys.study_journal(sweep_id, "digits"), 0, -1)]
+    assert sum(1 for entry in journal if entry["op_code"] == JournalOperation.CREATE_STUDY) == 1
 
 
 def test_pruned_and_failed_results_are_told_as_such(store: Store, dispatcher: Dispatcher) -> None:
