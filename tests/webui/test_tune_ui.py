@@ -134,6 +134,8 @@ def test_best_so_far_lineage_and_pruned_trials_of_a_chain(browser: Browser, chai
 
     page.wait_for_selector("#trials-table .status[data-status=pruned]")
     assert page.inner_text("#counts [data-count=pruned]") == "1 pruned"
+    # The queued trial has no config yet (asked from the study when dispatched): dashes, not "undefined".
+    assert "undefined" not in page.inner_text("#trials-table")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "sweep-tune-chain.png"), full_page=True)
 

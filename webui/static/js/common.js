@@ -48,7 +48,13 @@ const SR = (() => {
     pct: (x) => (x === null || x === undefined ? "–" : `${(100 * x).toFixed(1)}%`),
     share: (x) => (x === null || x === undefined ? "–" : x.toFixed(3)),
     num: (x, digits = 3) => (x === null || x === undefined ? "–" : Number(x).toPrecision(digits)),
-    value: (x) => (typeof x === "number" && !Number.isInteger(x) ? Number(x.toPrecision(3)).toString() : String(x)),
+    // A trial of a model-based sweep has no config until it is dispatched (asked from its study): a dash.
+    value: (x) =>
+      x === undefined || x === null
+        ? "–"
+        : typeof x === "number" && !Number.isInteger(x)
+          ? Number(x.toPrecision(3)).toString()
+          : String(x),
     duration(s) {
       if (s === null || s === undefined || !isFinite(s)) return "–";
       if (s < 10) return `${Math.max(0, s).toFixed(1)} s`;
