@@ -169,7 +169,10 @@ class Tuner:
         study_id = storage.get_study_id_from_name(study.study_name)
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, number)
         trial = optuna.trial.Trial(study, trial_id)
-        trial.report(intermediate_value(spec, metrics), metrics.epoch)
+        try:
+            trial.report(intermediate_value(spec, metrics), metrics.epoch)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            return False  # the study already has this trial's end (a superseded attempt still running): no say
         return trial.should_prune()
 
 

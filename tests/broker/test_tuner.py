@@ -17,7 +17,7 @@ from broker.store import Store
 from broker.tune import advance_chains, cancel_chain
 from broker.tuner import TRIAL_ATTR, Tuner, study_name
 from tests.broker.conftest import RecordingCelery, add_worker, make_spec
-from trials.specs import TrialResult, TrialStatus, TuneOrigin, TuneRequest
+from trials.specs import EpochMetrics, TrialResult, TrialStatus, TuneOrigin, TuneRequest
 
 
 def study_of(store: Store, sweep_id: str) -> optuna.Study:
@@ -175,3 +175,34 @@ def test_a_cancelled_chain_starts_no_later_group(store: Store, dispatcher: Dispa
     assert cancel_chain(store, dispatcher, first, by="ann") == [first]
     assert store.sweeps.status(first).value == "cancelled"
     assert advance_chains(store, dispatcher) == [] and store.sweeps.next_in_chain(first) is None
+
+
+def epoch(sweep_id: str, trial_id: int, step: int, accuracy: float) -> EpochMetrics:
+    return EpochMetrics(
+        sweep_id=sweep_id, trial_id=trial_id, attempt=1, epoch=step, train_loss=1.0, val_accuracy=accuracy, seconds=1.0
+    )
+
+
+def test_the_median_pruner_stops_a_trial_behind_the_completed_ones_after_the_same_epoch(
+    store: Store, dispatcher: Dispatcher
+) -> None:
+    add_worker(store, slots=8)
+    sweep_id = sweeps.submit(store, dispatcher, make_spec(n_trials=8, sampler="tpe", pruner="median"))
+    spec = store.sweeps.spec(sweep_id)
+    tuner = Tuner(store)
+    for trial_id in range(5):  # MedianPruner(n_startup_trials=5): five completed trials first
+        assert not tuner.should_prune(spec, epoch(sweep_id, trial_id, 1, 0.8 + trial_id / 100), "digits")
+        tuner.tell(complete(store, sweep_id, trial_id, 0.9), spec)
+    assert tuner.should_prune(spec, epoch(sweep_id, 5, 1, 0.1), "digits"), "far below the median at epoch 1"
+    assert not tuner.should_prune(spec, epoch(sweep_id, 6, 1, 0.95), "digits")
+    told = complete(store, sweep_id, 7, 0.5)
+    tuner.tell(told, spec)
+    assert not tuner.should_prune(spec, epoch(sweep_id, 7, 1, 0.0), "digits"), "a finished trial has no say"
+    reported = study_of(store, sweep_id).trials[5].intermediate_values
+    assert reported == {1: 0.1}
+
+
+def test_a_sweep_without_a_pruner_never_prunes(store: Store, dispatcher: Dispatcher) -> None:
+    add_worker(store, slots=1)
+    sweep_id = sweeps.submit(store, dispatcher, make_spec(n_trials=1, sampler="tpe"))
+    assert not Tuner(store).should_prune(store.sweeps.spec(sweep_id), epoch(sweep_id, 0, 1, 0.0), "digits")
