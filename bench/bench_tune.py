@@ -20,9 +20,9 @@ on the seeds it was picked on flatters it).
 smaller budget.
 
 Usage: python bench/bench_tune.py [--data bench/data/digits_random.csv] [--seeds 20] [--budget-trials 200]
-                                  [--explore 30,60] [--top 2,4] [--group-size 2] [--jobs 2]
+                                  [--explore 30,60,100] [--top 1,3] [--group-size 1] [--jobs 2]
                                   [--plot]
-                                  [--real] [--real-budget 300]
+                                  [--real] [--real-budget SECONDS]
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from tune_strategies import Guided, Objective, Trace, random_search, tpe_all
 from tune_surrogate import Surrogate, fit_surrogate, read_sweep
 
 from trials.presets import preset
+from trials.records import RankingGroup
 from trials.space import SearchSpace
 
 Strategy = Callable[[SearchSpace, Objective, float, int], Trace]
@@ -195,6 +196,18 @@ def plot(traces: dict[str, list[Trace]], budget_s: float, out: Path) -> None:
     print(f"plot: {out}")
 
 
+def print_sweep_ranking(data: Path) -> None:
+    """What the analyst concluded from the whole real sweep: the ranking an explore phase estimates."""
+    path = data.with_suffix(".ranking.json")
+    if not path.exists():
+        return
+    group = RankingGroup.model_validate_json(path.read_text())
+    verdicts = dict(zip(group.names, group.verdicts or [], strict=False))
+    shares = dict(zip(group.names, group.importances, strict=True))
+    order = ", ".join(f"{name} {shares[name] or 0:.2f} ({verdicts.get(name, '?')})" for name in group.ranking)
+    print(f"the analyst's ranking of all {group.n_trials} real trials (pooled): {order}")
+
+
 def _ints(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x]
 
@@ -225,13 +238,13 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=HERE / "data" / "digits_random.csv")
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--budget-trials", type=float, default=200, help="budget: what this many random trials cost")
-    parser.add_argument("--explore", type=_ints, default=[30, 60], help="E values of the grid")
-    parser.add_argument("--top", type=_ints, default=[2, 4], help="K values of the grid")
-    parser.add_argument("--group-size", type=_ints, default=[2], help="G values of the grid")
+    parser.add_argument("--explore", type=_ints, default=[30, 60, 100], help="E values of the grid")
+    parser.add_argument("--top", type=_ints, default=[1, 3], help="K values of the grid")
+    parser.add_argument("--group-size", type=_ints, default=[1], help="G values of the grid")
     parser.add_argument("--jobs", type=int, default=2, help="processes replaying seeds in parallel")
     parser.add_argument("--plot", action="store_true", help="write bench/results/tune_best_so_far.png")
     parser.add_argument("--real", action="store_true", help="then run TPE all and the winner with real training")
-    parser.add_argument("--real-budget", type=float, default=300.0, help="trainer-seconds per real run")
+    parser.add_argument("--real-budget", type=float, help="trainer-seconds per real run (default: the replay's budget)")
     parser.add_argument("--real-seed", type=int, default=0)
     args = parser.parse_args()
     space = tune_space()
@@ -246,6 +259,7 @@ def main() -> None:
         f"R^2 {surrogate.log_seconds_error.r2:.3f} (seconds: MAE {surrogate.seconds_error.mae:.3f} s "
         f"R^2 {surrogate.seconds_error.r2:.3f})"
     )
+    print_sweep_ranking(args.data)
     print(f"budget {budget_s:.0f} trainer-seconds (= {args.budget_trials:g} mean random trials) per run")
 
     guided = {g.label: g for g in [Guided(e, top=k) for e in args.explore for k in args.top]}
@@ -270,7 +284,7 @@ def main() -> None:
     if args.plot:
         plot(confirm, budget_s, HERE / "results" / "tune_best_so_far.png")
     if args.real:
-        run_real(space, winner, args.real_budget, args.real_seed)
+        run_real(space, winner, args.real_budget or budget_s, args.real_seed)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,11 @@ ordinals as their position, categoricals as native categories of the trees. Both
 scored on a 20 % hold-out, then refitted on every row for the replay. A replayed trial adds a
 residual drawn from the hold-out residuals to each prediction (independently for accuracy and
 time), so two seeds differ by more than the configs their samplers draw, as real repeats do.
+Accuracy residuals are drawn from the NEIGHBOURS hold-out trials predicted closest to the
+prediction: a net near 97 % is not as noisy as one on the edge of learning at all. Those residuals
+mix the surrogate's own error with seed noise, so a replayed accuracy is capped at the best
+accuracy the real sweep measured; uncapped, lucky draws report 100 % test accuracies that no
+trial ever reached.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ FloatArray = npt.NDArray[np.float64]
 # A diverged trial leaves no usable model: it scores what a constant guess scores on 10 balanced classes.
 CHANCE_ACCURACY = 0.1
 HOLD_OUT = 0.2
+NEIGHBOURS = 25
 
 
 @dataclass(frozen=True)
@@ -86,6 +92,8 @@ class Surrogate:
     space: SearchSpace
     accuracy_model: HistGradientBoostingRegressor
     log_seconds_model: HistGradientBoostingRegressor
+    ceiling: float  # the best test accuracy the real sweep measured
+    accuracy_predicted: FloatArray  # hold-out predictions, ascending, with their residuals below
     accuracy_residuals: FloatArray
     log_seconds_residuals: FloatArray
     accuracy_error: HeldOutError
@@ -94,9 +102,15 @@ class Surrogate:
 
     def evaluate(self, config: Mapping[str, Value], rng: np.random.Generator) -> tuple[float, float]:
         x = encode(self.space, [config])
-        accuracy = float(self.accuracy_model.predict(x)[0]) + float(rng.choice(self.accuracy_residuals))
+        predicted = float(self.accuracy_model.predict(x)[0])
+        accuracy = predicted + self._accuracy_residual(predicted, rng)
         log_seconds = float(self.log_seconds_model.predict(x)[0]) + float(rng.choice(self.log_seconds_residuals))
-        return min(1.0, max(0.0, accuracy)), math.exp(log_seconds)
+        return min(self.ceiling, max(0.0, accuracy)), math.exp(log_seconds)
+
+    def _accuracy_residual(self, predicted: float, rng: np.random.Generator) -> float:
+        at = int(np.searchsorted(self.accuracy_predicted, predicted))
+        start = min(max(0, at - NEIGHBOURS // 2), max(0, len(self.accuracy_predicted) - NEIGHBOURS))
+        return float(rng.choice(self.accuracy_residuals[start : start + NEIGHBOURS]))
 
 
 def _model(space: SearchSpace, seed: int) -> HistGradientBoostingRegressor:
@@ -114,11 +128,14 @@ def fit_surrogate(space: SearchSpace, rows: list[Observed], seed: int = 0) -> Su
     )
     acc_pred = _model(space, seed).fit(x_fit, acc_fit).predict(x_out)
     sec_pred = _model(space, seed).fit(x_fit, sec_fit).predict(x_out)
+    order = np.argsort(acc_pred)
     return Surrogate(
         space=space,
         accuracy_model=_model(space, seed).fit(x, accuracy),
         log_seconds_model=_model(space, seed).fit(x, log_seconds),
-        accuracy_residuals=acc_out - acc_pred,
+        ceiling=float(accuracy.max()),
+        accuracy_predicted=acc_pred[order],
+        accuracy_residuals=(acc_out - acc_pred)[order],
         log_seconds_residuals=sec_out - sec_pred,
         accuracy_error=HeldOutError(mean_absolute_error(acc_out, acc_pred), r2_score(acc_out, acc_pred)),
         log_seconds_error=HeldOutError(mean_absolute_error(sec_out, sec_pred), r2_score(sec_out, sec_pred)),
