@@ -73,6 +73,11 @@ class Trace:
     def seconds_to(self, target: float) -> float | None:
         return next((at for at, best in self.best_so_far() if best >= target), None)
 
+    def best_found(self) -> dict[str, Value] | None:
+        """The config of the best trial that ended within the budget (ties: the earliest)."""
+        within = range(len(self.best_so_far()))
+        return self.configs[max(within, key=lambda i: (self.accuracy[i], -i))] if within else None
+
     def final_best(self) -> float:
         points = self.best_so_far()
         return points[-1][1] if points else 0.0

@@ -107,6 +107,10 @@ class Surrogate:
         log_seconds = float(self.log_seconds_model.predict(x)[0]) + float(rng.choice(self.log_seconds_residuals))
         return min(self.ceiling, max(0.0, accuracy)), math.exp(log_seconds)
 
+    def mean_accuracy(self, config: Mapping[str, Value]) -> float:
+        """The surrogate's accuracy for `config` without noise: how good a config is, not how lucky a draw was."""
+        return float(self.accuracy_model.predict(encode(self.space, [config]))[0])
+
     def _accuracy_residual(self, predicted: float, rng: np.random.Generator) -> float:
         at = int(np.searchsorted(self.accuracy_predicted, predicted))
         start = min(max(0, at - NEIGHBOURS // 2), max(0, len(self.accuracy_predicted) - NEIGHBOURS))
