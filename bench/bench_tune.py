@@ -199,7 +199,7 @@ def plot(traces: dict[str, list[Trace]], budget_s: float, out: Path) -> None:
     ax.legend()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=120)
-    print(f"plot: {out}")
+    print(f"plot: {out.relative_to(HERE.parent)}")
 
 
 def print_sweep_ranking(data: Path) -> None:
