@@ -73,14 +73,22 @@ class Trace:
     def seconds_to(self, target: float) -> float | None:
         return next((at for at, best in self.best_so_far() if best >= target), None)
 
-    def best_found(self) -> dict[str, Value] | None:
-        """The config of the best trial that ended within the budget (ties: the earliest)."""
-        within = range(len(self.best_so_far()))
-        return self.configs[max(within, key=lambda i: (self.accuracy[i], -i))] if within else None
-
     def final_best(self) -> float:
         points = self.best_so_far()
         return points[-1][1] if points else 0.0
+
+    def incumbent_quality(self, quality: list[float]) -> list[tuple[float, float]]:
+        """(trainer-seconds, noise-free quality of the incumbent) after each trial within the budget.
+
+        The incumbent is the trial with the best *observed* accuracy so far (what a user would pick);
+        its quality is what that config is worth without the luck of its one draw.
+        """
+        points, best = [], 0
+        for i, (at, _) in enumerate(self.best_so_far()):
+            if self.accuracy[i] > self.accuracy[best]:
+                best = i
+            points.append((at, quality[best]))
+        return points
 
 
 def random_search(space: SearchSpace, objective: Objective, budget_s: float, seed: int) -> Trace:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,7 +65,7 @@ def _cell(param: NumericParam | ChoiceParam, text: str) -> object:
     return int(text) if param.kind == "int" else float(text)
 
 
-def encode(space: SearchSpace, configs: list[Mapping[str, Value]]) -> FloatArray:
+def encode(space: SearchSpace, configs: Sequence[Mapping[str, Value]]) -> FloatArray:
     columns = []
     for p in space.params:
         if isinstance(p, ChoiceParam):
@@ -110,6 +110,13 @@ class Surrogate:
     def mean_accuracy(self, config: Mapping[str, Value]) -> float:
         """The surrogate's accuracy for `config` without noise: how good a config is, not how lucky a draw was."""
         return float(self.accuracy_model.predict(encode(self.space, [config]))[0])
+
+    def quality(self, configs: list[dict[str, Value]]) -> list[float]:
+        """Noise-free accuracies clipped to what the real sweep measured (boosted trees extrapolate past 1)."""
+        if not configs:
+            return []
+        predicted = self.accuracy_model.predict(encode(self.space, configs))
+        return [float(q) for q in np.clip(predicted, 0.0, self.ceiling)]
 
     def _accuracy_residual(self, predicted: float, rng: np.random.Generator) -> float:
         at = int(np.searchsorted(self.accuracy_predicted, predicted))
