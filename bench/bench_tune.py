@@ -2,8 +2,12 @@
 
 Input: bench/data/digits_random.csv, a real random sweep of all 10 cnn-paper hyperparameters
 (bench/collect_digits_sweep.py). Surrogates of test accuracy and log(trainer-seconds) are fitted
-to it (held-out MAE and R^2 printed; see tune_surrogate.py, which also says how replay noise is
-added). Every strategy then gets the same budget of trainer-seconds (what --budget-trials random
+to it (held-out MAE and R^2 printed; tune_surrogate.py). A replayed trial's accuracy is the
+surrogate's clipped prediction plus seed noise measured by retraining 16 of the sweep's configs
+with 3 new seeds each (tune_seed_noise.py, bench/data/digits_seed_noise.csv; sd 0.003 near chance
+and at 0.97, up to 0.08 in between); --noise residual draws hold-out residuals instead, which
+mix the surrogate's own error (MAE 0.10) into the noise and drown the differences tuning chases.
+Every strategy then gets the same budget of trainer-seconds (what --budget-trials random
 trials cost on average) on each seed:
   - random search over all 10; TPE over all 10;
   - `tune --top K` and sequential groups (`group_size=G`) after E random explore trials ranked by
@@ -12,7 +16,7 @@ Per strategy, two ways (median and IQR over seeds; a seed that never reached a t
 infinitely late, so a median is shown only when at least half reached it; ratios to TPE-all's median):
   - observed: compute-to-target, the trainer-seconds until the best accuracy so far reaches 99 % of
     the best any run reached, and the final best accuracy. Replayed accuracies carry seed noise, so
-    this rewards a lucky draw as much as a good config (every run ends at the capped best);
+    this rewards a lucky draw as well as a good config (with --noise residual every run ends at the cap);
   - incumbent quality: the same, but for the noise-free surrogate accuracy of the incumbent (the
     trial with the best observed accuracy so far, what a user would pick), against 99 % of the best
     incumbent quality any run ended with. This is what the verdict and the pick use.
@@ -33,6 +37,7 @@ Usage: python bench/bench_tune.py [--data bench/data/digits_random.csv] [--seeds
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -286,6 +291,12 @@ def main() -> None:
     parser.add_argument("--group-size", type=_ints, default=[1], help="G values of the grid")
     parser.add_argument("--jobs", type=int, default=2, help="processes replaying seeds in parallel")
     parser.add_argument("--plot", action="store_true", help="write bench/results/tune_best_so_far.png")
+    parser.add_argument(
+        "--noise",
+        choices=["seed", "residual"],
+        default="seed",
+        help="replay noise: seed noise measured by real repeats (tune_seed_noise.py), or hold-out residuals",
+    )
     parser.add_argument("--real", action="store_true", help="then run TPE all and the winner with real training")
     parser.add_argument("--real-budget", type=float, help="trainer-seconds per real run (default: the replay's budget)")
     parser.add_argument("--real-seed", type=int, default=0)
@@ -298,6 +309,17 @@ def main() -> None:
     space = tune_space()
     rows = read_sweep(args.data, space)
     surrogate = fit_surrogate(space, rows)
+    if args.noise == "seed":
+        from tune_seed_noise import NOISE_CSV, seed_noise
+
+        means, sds = seed_noise()
+        surrogate = dataclasses.replace(surrogate, seed_noise=(means, sds))
+        print(
+            f"replay noise: seed noise of {len(means)} configs retrained {NOISE_CSV.name}, sd "
+            + ", ".join(f"{sd:.3f} at {mean:.3f}" for mean, sd in zip(means, sds, strict=True))
+        )
+    else:
+        print("replay noise: hold-out residuals of the surrogate (model error and seed noise together)")
     mean_s = float(np.mean([r.seconds for r in rows]))
     budget_s = args.budget_trials * mean_s
     print(f"{len(rows)} trials from {args.data.name}; mean {mean_s:.3f} trainer-s per trial")

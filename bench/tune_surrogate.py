@@ -100,10 +100,19 @@ class Surrogate:
     log_seconds_error: HeldOutError
     seconds_error: HeldOutError
 
+    # Seed noise measured by real repeats (tune_seed_noise.py): (mean accuracy, sd) ordered by mean. When set,
+    # a replayed accuracy is the clipped noise-free prediction plus Normal(0, sd at that accuracy) instead of a
+    # hold-out residual, which mixes in the model's own error.
+    seed_noise: tuple[list[float], list[float]] | None = None
+
     def evaluate(self, config: Mapping[str, Value], rng: np.random.Generator) -> tuple[float, float]:
         x = encode(self.space, [config])
         predicted = float(self.accuracy_model.predict(x)[0])
-        accuracy = predicted + self._accuracy_residual(predicted, rng)
+        if self.seed_noise is not None:
+            mean = min(self.ceiling, max(0.0, predicted))
+            accuracy = mean + float(rng.normal(0.0, np.interp(mean, *self.seed_noise)))
+        else:
+            accuracy = predicted + self._accuracy_residual(predicted, rng)
         log_seconds = float(self.log_seconds_model.predict(x)[0]) + float(rng.choice(self.log_seconds_residuals))
         return min(self.ceiling, max(0.0, accuracy)), math.exp(log_seconds)
 
