@@ -13,16 +13,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
-import tempfile
 import time
-from pathlib import Path
 
-from digits_stack import digits_spec, wait
+from digits_stack import cpu_stack, digits_spec, wait
 
 from broker.settings import Settings
-from broker.store import Store
-from sweeprank.stack import Stack, free_port, worker_command
 from webui import create_app
 
 # The latencies measured are the time until a poll sees the event: poll far finer than they are.
@@ -34,40 +29,31 @@ def main() -> None:
     parser.add_argument("--sweeps", type=int, default=10)
     parser.add_argument("--trials", type=int, default=30)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        stack = Stack(log_dir=Path(tmp))
-        url = stack.start_redis(Path(tmp) / "redis", free_port())
-        stack.env.update(SWEEPRANK_REDIS_URL=url, SWEEPRANK_DEVICE="cpu", SWEEPRANK_TORCH_THREADS="1")
-        try:
-            stack.spawn("trainer", worker_command(name="bench@%h", device="cpu", concurrency=1))
-            stack.spawn("analyst", [sys.executable, "-m", "sweeprank", "analyst", "--bootstrap", "200"])
-            store = Store.from_url(url)
-            wait(lambda: list(store.workers.live(30)), interval_s=POLL_S)
-            api = create_app(Settings(redis_url=url, submits_per_minute=10**6)).test_client()
-            api.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {store.users.add('bench')}"
+    with cpu_stack(slots=1, bootstrap=200) as (_stack, store, url):
+        wait(lambda: list(store.workers.live(30)), interval_s=POLL_S)
+        api = create_app(Settings(redis_url=url, submits_per_minute=10**6)).test_client()
+        api.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {store.users.add('bench')}"
 
-            def run_sweep(name: str, n: int) -> tuple[str, float]:
-                t0 = time.time()
-                sweep_id = api.post("/api/sweeps", json=digits_spec(name, n)).get_json()["id"]
-                wait(lambda: store.sweeps.get(sweep_id).status == "completed", interval_s=POLL_S)
-                return sweep_id, t0
+        def run_sweep(name: str, n: int) -> tuple[str, float]:
+            t0 = time.time()
+            sweep_id = api.post("/api/sweeps", json=digits_spec(name, n)).get_json()["id"]
+            wait(lambda: store.sweeps.get(sweep_id).status == "completed", interval_s=POLL_S)
+            return sweep_id, t0
 
-            run_sweep("warm-up", 2)  # the child imports torch and loads digits once
-            starts = []
-            for i in range(args.sweeps):
-                sweep_id, t0 = run_sweep(f"latency-{i}", 1)
-                starts.append(store.trials.states(sweep_id)[0]["started"] - t0)
+        run_sweep("warm-up", 2)  # the child imports torch and loads digits once
+        starts = []
+        for i in range(args.sweeps):
+            sweep_id, t0 = run_sweep(f"latency-{i}", 1)
+            starts.append(store.trials.states(sweep_id)[0]["started"] - t0)
 
-            sweep_id, t0 = run_sweep("overhead", args.trials)
-            wall = max(s["ended"] for s in store.trials.states(sweep_id).values()) - t0
-            results = store.results.in_arrival_order(sweep_id)
-            trained = sum(r.wall_time_s for r in results)
-            wait(lambda: (r := store.rankings.latest(sweep_id)) and r.n_results == args.trials, interval_s=POLL_S)
-            ended = sorted(s["ended"] for s in store.trials.states(sweep_id).values())
-            history = store.rankings.history(sweep_id)
-            lags = [min(h.time for h in history if h.n_trials >= k + 1) - ended[k] for k in range(len(ended))]
-        finally:
-            stack.stop()
+        sweep_id, t0 = run_sweep("overhead", args.trials)
+        wall = max(s["ended"] for s in store.trials.states(sweep_id).values()) - t0
+        results = store.results.in_arrival_order(sweep_id)
+        trained = sum(r.wall_time_s for r in results)
+        wait(lambda: (r := store.rankings.latest(sweep_id)) and r.n_results == args.trials, interval_s=POLL_S)
+        ended = sorted(s["ended"] for s in store.trials.states(sweep_id).values())
+        history = store.rankings.history(sweep_id)
+        lags = [min(h.time for h in history if h.n_trials >= k + 1) - ended[k] for k in range(len(ended))]
 
     print(
         f"submit -> first trial running, idle pool ({args.sweeps} sweeps): "

@@ -25,17 +25,15 @@ import random
 import resource
 import socket
 import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from digits_stack import digits_spec, wait
+from digits_stack import cpu_stack, digits_spec, wait
 
 from broker.store import Store
-from sweeprank.stack import Stack, free_port, worker_command
+from sweeprank.stack import free_port
 
 # What `sweeprank web` ran before gunicorn.
 FLASK_DEV_SERVER = (
@@ -219,43 +217,32 @@ def main() -> None:
     parser.add_argument("--rps", type=float, default=50.0)
     parser.add_argument("--trials", type=int, default=2000, help="trials of the sweep (it must outlast the run)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        stack = Stack(log_dir=Path(tmp))
-        url = stack.start_redis(Path(tmp) / "redis", free_port())
-        stack.env.update(SWEEPRANK_REDIS_URL=url, SWEEPRANK_DEVICE="cpu", SWEEPRANK_TORCH_THREADS="1")
-        try:
-            store = Store.from_url(url)
-            stack.spawn("trainer", worker_command(name="bench@%h", device="cpu", concurrency=1))
-            stack.spawn("analyst", [sys.executable, "-m", "sweeprank", "analyst", "--bootstrap", "50"])
-            web_port, dev_port = free_port(), free_port()
-            stack.spawn("web", [sys.executable, "-m", "sweeprank", "web", "--port", str(web_port)])
-            stack.spawn("flask-dev", [sys.executable, "-c", FLASK_DEV_SERVER, str(dev_port)])
-            wait(lambda: list(store.workers.live(30)))
-            wait(lambda: answers(web_port) and answers(dev_port))
-            token = store.users.add("bench", admin=True)
-            spec = digits_spec("web load", args.trials)
-            connection = http.client.HTTPConnection("127.0.0.1", web_port, timeout=30)
-            body = json.dumps(spec)
-            headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-            connection.request("POST", "/api/sweeps", body, headers)
-            sweep_id = json.loads(connection.getresponse().read())["id"]
-            wait(lambda: len(store.rankings.history(sweep_id)) >= 2, 300)  # trials and rankings are flowing
-            print(
-                f"load: {args.sse_clients} live-update streams + {args.rps:g} API requests/s; sweep {sweep_id} running"
-            )
-            ours = measure("sweeprank web (gunicorn)", web_port, store, sweep_id, args, args.duration)
-            ours.print()
-            theirs = measure("Flask dev server (threaded)", dev_port, store, sweep_id, args, args.baseline_duration)
-            theirs.print()
-            print(
-                f"ratio gunicorn / Flask dev server: API p99 {ours.api_p99_ms / theirs.api_p99_ms:.2f}x; "
-                f"live-update delay p99 {ours.delay_p99_ms / theirs.delay_p99_ms:.2f}x; "
-                f"errors {ours.errors} vs {theirs.errors}"
-            )
-            n_results = store.sweeps.get(sweep_id).n_final
-            print(f"the sweep had {n_results} results and {len(store.rankings.history(sweep_id))} rankings by the end")
-        finally:
-            stack.stop()
+    with cpu_stack(slots=1, bootstrap=50) as (stack, store, _url):
+        web_port, dev_port = free_port(), free_port()
+        stack.spawn("web", [sys.executable, "-m", "sweeprank", "web", "--port", str(web_port)])
+        stack.spawn("flask-dev", [sys.executable, "-c", FLASK_DEV_SERVER, str(dev_port)])
+        wait(lambda: list(store.workers.live(30)))
+        wait(lambda: answers(web_port) and answers(dev_port))
+        token = store.users.add("bench", admin=True)
+        spec = digits_spec("web load", args.trials)
+        connection = http.client.HTTPConnection("127.0.0.1", web_port, timeout=30)
+        body = json.dumps(spec)
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        connection.request("POST", "/api/sweeps", body, headers)
+        sweep_id = json.loads(connection.getresponse().read())["id"]
+        wait(lambda: len(store.rankings.history(sweep_id)) >= 2, 300)  # trials and rankings are flowing
+        print(f"load: {args.sse_clients} live-update streams + {args.rps:g} API requests/s; sweep {sweep_id} running")
+        ours = measure("sweeprank web (gunicorn)", web_port, store, sweep_id, args, args.duration)
+        ours.print()
+        theirs = measure("Flask dev server (threaded)", dev_port, store, sweep_id, args, args.baseline_duration)
+        theirs.print()
+        print(
+            f"ratio gunicorn / Flask dev server: API p99 {ours.api_p99_ms / theirs.api_p99_ms:.2f}x; "
+            f"live-update delay p99 {ours.delay_p99_ms / theirs.delay_p99_ms:.2f}x; "
+            f"errors {ours.errors} vs {theirs.errors}"
+        )
+        n_results = store.sweeps.get(sweep_id).n_final
+        print(f"the sweep had {n_results} results and {len(store.rankings.history(sweep_id))} rankings by the end")
 
 
 if __name__ == "__main__":

@@ -16,19 +16,17 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import sys
-import tempfile
 import time
 from pathlib import Path
 
-from digits_stack import wait
+from digits_stack import cpu_stack, wait
 
 from broker.celery_app import make_celery
 from broker.dispatcher import Dispatcher
 from broker.settings import read_settings
 from broker.store import Store
 from broker.sweeps import submit
-from sweeprank.stack import Stack, free_port, worker_command
+from trials.presets import preset
 from trials.specs import SweepSpec, TrialResult
 
 # Every one of the 10 still varies; the caps keep a trial around a second on one CPU thread
@@ -38,18 +36,7 @@ TUNE_NARROW: dict[str, dict[str, object]] = {
     "fc_units": {"high": 256},
     "epochs": {"high": 8},
 }
-PARAMS = [
-    "num_conv_layers",
-    "num_filters",
-    "kernel_size",
-    "activation",
-    "fc_units",
-    "dropout_rate",
-    "learning_rate",
-    "optimizer",
-    "batch_size",
-    "epochs",
-]
+PARAMS = preset("cnn-paper").names
 COLUMNS = ["trial_id", *PARAMS, "status", "test_accuracy", "wall_time_s", "epochs_completed", "n_params"]
 PROGRESS_EVERY_S = 30.0
 
@@ -114,31 +101,22 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "data" / "digits_random.csv")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        stack = Stack(log_dir=Path(tmp))
-        url = stack.start_redis(Path(tmp) / "redis", free_port())
-        stack.env.update(SWEEPRANK_REDIS_URL=url, SWEEPRANK_DEVICE="cpu", SWEEPRANK_TORCH_THREADS="1")
-        try:
-            store = Store.from_url(url)
-            stack.spawn("trainer", worker_command(name="bench@%h", device="cpu", concurrency=args.slots))
-            stack.spawn("analyst", [sys.executable, "-m", "sweeprank", "analyst", "--bootstrap", "50"])
-            wait(lambda: list(store.workers.live(30)))
-            os.environ["SWEEPRANK_REDIS_URL"] = url
-            settings = read_settings()
-            dispatcher = Dispatcher(store, make_celery(settings), settings)
-            sweep_id = submit(store, dispatcher, sweep_spec(args.trials, args.seed))
-            print(f"sweep {sweep_id}: {args.trials} trials on {args.slots} CPU slots; narrow {TUNE_NARROW}", flush=True)
-            follow(store, sweep_id, args.trials)
-            results = store.results.in_arrival_order(sweep_id)
-            write_csv(results, args.out)
-            latest = store.rankings.latest(sweep_id)
-            if latest is not None:
-                args.out.with_suffix(".ranking.json").write_text(latest.pooled.model_dump_json(indent=1))
-            print(f"wrote {len(results)} trials to {args.out}", flush=True)
-            if stack.dead():
-                print(f"note: these stack processes had died: {stack.dead()} (logs were in {tmp})", flush=True)
-        finally:
-            stack.stop()
+    with cpu_stack(slots=args.slots, bootstrap=50) as (stack, store, url):
+        wait(lambda: list(store.workers.live(30)))
+        os.environ["SWEEPRANK_REDIS_URL"] = url
+        settings = read_settings()
+        dispatcher = Dispatcher(store, make_celery(settings), settings)
+        sweep_id = submit(store, dispatcher, sweep_spec(args.trials, args.seed))
+        print(f"sweep {sweep_id}: {args.trials} trials on {args.slots} CPU slots; narrow {TUNE_NARROW}", flush=True)
+        follow(store, sweep_id, args.trials)
+        results = store.results.in_arrival_order(sweep_id)
+        write_csv(results, args.out)
+        latest = store.rankings.latest(sweep_id)
+        if latest is not None:
+            args.out.with_suffix(".ranking.json").write_text(latest.pooled.model_dump_json(indent=1))
+        print(f"wrote {len(results)} trials to {args.out}", flush=True)
+        if stack.dead():
+            print(f"note: these stack processes had died: {stack.dead()} (logs were in {stack.log_dir})", flush=True)
 
 
 if __name__ == "__main__":

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import TypeVar
+
+from broker.store import Store
+from sweeprank.stack import Stack, free_port, worker_command
 
 T = TypeVar("T")
 
@@ -20,6 +27,21 @@ NARROW = {
 
 def digits_spec(name: str, n_trials: int) -> dict[str, object]:
     return {"owner": "bench", "name": name, "datasets": ["digits"], "n_trials": n_trials, "narrow": NARROW}
+
+
+@contextmanager
+def cpu_stack(slots: int, bootstrap: int) -> Iterator[tuple[Stack, Store, str]]:
+    """Redis on a free port, a CPU trainer with `slots` one-thread slots and the analyst; stopped on exit."""
+    with tempfile.TemporaryDirectory() as tmp:
+        stack = Stack(log_dir=Path(tmp))
+        url = stack.start_redis(Path(tmp) / "redis", free_port())
+        stack.env.update(SWEEPRANK_REDIS_URL=url, SWEEPRANK_DEVICE="cpu", SWEEPRANK_TORCH_THREADS="1")
+        try:
+            stack.spawn("trainer", worker_command(name="bench@%h", device="cpu", concurrency=slots))
+            stack.spawn("analyst", [sys.executable, "-m", "sweeprank", "analyst", "--bootstrap", str(bootstrap)])
+            yield stack, Store.from_url(url), url
+        finally:
+            stack.stop()
 
 
 def wait(probe: Callable[[], T], timeout_s: float = 120.0, interval_s: float = 0.1) -> T:
