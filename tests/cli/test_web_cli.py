@@ -20,8 +20,7 @@ from sweeprank.stack import free_port
 from tests.cli.stack_up import alive, process_tree
 from tests.conftest import database_url
 from tests.helpers import wait_until
-from tests.webui.conftest import seed_sweep
-from trials.specs import TrialResult, TrialStatus
+from tests.webui.conftest import save_result, seed_sweep
 
 # Long: without the streams ending at shutdown, the server would wait this long (and the test time out).
 GRACE_S = 600
@@ -138,17 +137,7 @@ def test_gunicorn_serves_the_api_and_live_events(server: WebServer, web_db: str)
     # The stream compares with its first reading, taken at some point after it opened: write results
     # until one lands after that baseline and comes through as a change.
     for trial_id, config in configs:
-        store.results.save(
-            TrialResult(
-                sweep_id=sweep_id,
-                trial_id=trial_id,
-                attempt=1,
-                dataset="digits",
-                config=config,
-                status=TrialStatus.COMPLETED,
-                test_accuracy=0.5,
-            )
-        )
+        save_result(store, sweep_id, trial_id, config, test_accuracy=0.5)
         changes = [data for name, data in stream.events_until("change", 2.0) if name == "change"]
         if any(data.get("sweep_id") == sweep_id for data in changes):
             break

@@ -24,6 +24,7 @@ from tests.conftest import database_url
 # The browser tests reuse the integration stack: its fixtures and its hook that prints child logs on failure.
 from tests.integration.conftest import live, tfds_dir, tiny_spec  # noqa: F401
 from trials.records import RankedTrials, RankingGroup, RankingHistoryEntry, RankingParameters, RankingRecord
+from trials.space import Value
 from trials.specs import SweepSpec, TrialResult, TrialStatus
 from webui import create_app
 from workers.analyst import Analyst
@@ -87,23 +88,37 @@ def seed_sweep(store: Store, owner: str = "ann", n_trials: int = 30, n_results: 
         # Accuracy rises with the learning rate and falls with dropout: a ranking with a clear top.
         accuracy = 0.5 + 40 * config["learning_rate"] - 0.3 * config["dropout_rate"] + rng.gauss(0, 0.01)
         store.trials.update(sweep_id, trial_id, status="running", worker="host:1", started=1.0, epoch=1, epochs=1)
-        store.results.save(
-            TrialResult(
-                sweep_id=sweep_id,
-                trial_id=trial_id,
-                attempt=1,
-                dataset=store.sweeps.trial_spec(sweep_id, trial_id).dataset,
-                config=config,
-                status=TrialStatus.COMPLETED,
-                test_accuracy=accuracy,
-                best_val_accuracy=accuracy,
-                final_train_loss=1 - accuracy,
-                epochs_completed=1,
-                wall_time_s=2.0,
-                worker="host:1",
-            )
+        save_result(
+            store,
+            sweep_id,
+            trial_id,
+            config,
+            dataset=store.sweeps.trial_spec(sweep_id, trial_id).dataset,
+            test_accuracy=accuracy,
+            best_val_accuracy=accuracy,
+            final_train_loss=1 - accuracy,
+            epochs_completed=1,
+            wall_time_s=2.0,
+            worker="host:1",
         )
     return sweep_id
+
+
+def save_result(
+    store: Store,
+    sweep_id: str,
+    trial_id: int,
+    config: dict[str, Value],
+    status: TrialStatus = TrialStatus.COMPLETED,
+    dataset: str = "digits",
+    **fields: Any,
+) -> None:
+    """The final result of a trial's first attempt, as a trainer stores it."""
+    store.results.save(
+        TrialResult(
+            sweep_id=sweep_id, trial_id=trial_id, attempt=1, dataset=dataset, config=config, status=status, **fields
+        )
+    )
 
 
 @pytest.fixture

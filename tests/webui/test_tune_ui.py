@@ -20,12 +20,12 @@ from broker.dispatcher import Dispatcher
 from broker.settings import Settings
 from broker.store import Store
 from broker.store.sweeps import PlannedTrial
-from tests.webui.conftest import ranking_group, ranking_record, seed_sweep
+from tests.webui.conftest import ranking_group, ranking_record, save_result, seed_sweep
 from tests.webui.server import WebServer
 from tests.webui.test_browser import ARTIFACTS, TIMEOUT_MS, browser  # noqa: F401
 from tests.webui.test_responsive import PASSWORD, PHONE, assert_fits, log_in
 from trials.space import Value
-from trials.specs import SweepStatus, TrialResult, TrialStatus
+from trials.specs import SweepStatus, TrialStatus
 
 with contextlib.suppress(ImportError):  # test_browser's fixture says what to install
     from playwright.sync_api import Browser, Page
@@ -52,21 +52,18 @@ def write_results(store: Store, sweep_id: str, trials: list[tuple[Value, float |
         config = {**spec.fixed, spec.tune.tuned[0]: value}
         store.sweeps.set_asked_config(sweep_id, trial_id, PlannedTrial("digits", config, 0), trial_id)
         pruned = accuracy is None
-        store.results.save(
-            TrialResult(
-                sweep_id=sweep_id,
-                trial_id=trial_id,
-                attempt=1,
-                dataset="digits",
-                config=config,
-                status=TrialStatus.PRUNED if pruned else TrialStatus.COMPLETED,
-                test_accuracy=accuracy,
-                best_val_accuracy=accuracy,
-                epochs_completed=1,
-                error="pruned after epoch 1" if pruned else "",
-                wall_time_s=3.0,
-                worker="host:1",
-            )
+        save_result(
+            store,
+            sweep_id,
+            trial_id,
+            config,
+            TrialStatus.PRUNED if pruned else TrialStatus.COMPLETED,
+            test_accuracy=accuracy,
+            best_val_accuracy=accuracy,
+            epochs_completed=1,
+            error="pruned after epoch 1" if pruned else "",
+            wall_time_s=3.0,
+            worker="host:1",
         )
 
 
