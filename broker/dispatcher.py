@@ -146,7 +146,7 @@ class Dispatcher:
             planned = TrialSpec(
                 sweep_id=sweep_id,
                 trial_id=trial_id,
-                dataset=self.store.sweeps.trial_dataset(sweep_id, trial_id),
+                dataset=self.store.trials.state(sweep_id, trial_id)["dataset"],
                 config={},
                 seed=spec.trial_seed(trial_id),
             )

@@ -20,12 +20,10 @@ from broker.dispatcher import Dispatcher
 from broker.store import Store
 from broker.sweeps import cancel, plan_trials, submit
 from trials.records import SweepRecord
-from trials.specs import SweepSpec, SweepStatus, TrialStatus, TuneOrigin, TuneRequest
+from trials.specs import CONTINUES_CHAIN, SweepSpec, TrialStatus, TuneOrigin, TuneRequest
 from trials.tuning import NothingToTune, ScoredTrial, TunePlan, best_trial, plan_tune
 
 log = logging.getLogger(__name__)
-# A chain goes on from a sweep that ended one of these ways; cancelled or failed, it stops there.
-CONTINUES_CHAIN = (SweepStatus.COMPLETED, SweepStatus.STOPPED_STABLE)
 
 
 def scored_trials(store: Store, record: SweepRecord) -> list[ScoredTrial]:
@@ -44,10 +42,13 @@ def best_of(store: Store, record: SweepRecord) -> ScoredTrial:
 def follow_up_spec(
     parent: SweepRecord, plan: TunePlan, group: int, request: TuneRequest, owner: str, chain_root: str | None
 ) -> SweepSpec:
-    """The spec of a tune sweep of `plan.groups[group]`: the parent's problem, only that group varied."""
+    """The spec of a tune sweep of `plan.groups[group]`: the parent's problem, only that group varied.
+
+    Validated again, as a submitted spec is: the held values must fit the parent's (possibly narrowed) space.
+    """
     tuned = plan.groups[group]
     base = parent.spec
-    return base.model_copy(
+    spec = base.model_copy(
         update={
             "owner": owner,
             "name": f"tune {', '.join(tuned)} ({parent.id}{'' if len(plan.groups) == 1 else f', group {group + 1}'})",
@@ -63,12 +64,12 @@ def follow_up_spec(
                 held_from_trial=plan.best_trial_id,
                 groups=plan.groups if request.sequential else [],
                 group=group,
-                trials_per_group=request.trials_per_group,
                 chain_root=chain_root,
                 request=request,
             ),
         }
     )
+    return SweepSpec.model_validate(spec.model_dump())
 
 
 def tune(
@@ -88,8 +89,7 @@ def tune(
         ranking.pooled, best_of(store, parent), request.top, request.group_size if request.sequential else None
     )
     spec = follow_up_spec(parent, plan, 0, request, owner, chain_root=None)
-    # Validated again: the held values must fit the parent's (possibly narrowed) space.
-    return submit(store, dispatcher, SweepSpec.model_validate(spec.model_dump()), max_queued_per_owner)
+    return submit(store, dispatcher, spec, max_queued_per_owner)
 
 
 def advance_chains(store: Store, dispatcher: Dispatcher) -> list[str]:
@@ -124,9 +124,7 @@ def _create_next(store: Store, record: SweepRecord, origin: TuneOrigin) -> str |
     # Everything but the next group is held at this sweep's best trial (which carries the held values too).
     tuned = set(origin.groups[group])
     plan = TunePlan(origin.groups, {k: v for k, v in best.config.items() if k not in tuned}, best.trial_id)
-    assert origin.request is not None  # every chain sweep records the request that started it
     spec = follow_up_spec(record, plan, group, origin.request, record.owner, origin.chain_root or record.id)
-    spec = SweepSpec.model_validate(spec.model_dump())
     return store.sweeps.create_after(record.id, spec, plan_trials(spec))
 
 

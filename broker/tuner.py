@@ -103,9 +103,11 @@ class Tuner:
 
     def ask(self, sweep_id: str, trial_id: int, spec: SweepSpec) -> None:
         """Give a pending trial of a model-based sweep its config (call under the dispatch lock)."""
+        from optuna.trial import TrialState
+
         if self.store.sweeps.has_config(sweep_id, trial_id):
             return  # asked before (a trial re-sent, or a dispatcher that died after recording it)
-        dataset = self.store.sweeps.trial_dataset(sweep_id, trial_id)
+        dataset = self.store.trials.state(sweep_id, trial_id)["dataset"]
         seed = spec.trial_seed(trial_id)
         study = self.study(sweep_id, spec, dataset, seed)
         self._sync_study(sweep_id, spec, study)
@@ -115,7 +117,7 @@ class Tuner:
         if not self.store.sweeps.set_asked_config(
             sweep_id, trial_id, PlannedTrial(dataset, config, seed), trial.number
         ):
-            study.tell(trial.number, state=_state("FAIL"), skip_if_finished=True)
+            study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
 
     # --- tell ---------------------------------------------------------------------
 
@@ -143,15 +145,16 @@ class Tuner:
 
     def _tell(self, study: optuna.Study, number: int, result: TrialResult, spec: SweepSpec) -> None:
         from optuna.exceptions import UpdateFinishedTrialError
+        from optuna.trial import TrialState
 
         value = result.metric(spec.metric)
         try:
             if result.status is TrialStatus.COMPLETED and value is not None:
                 study.tell(number, value, skip_if_finished=True)
             elif result.status is TrialStatus.PRUNED:
-                study.tell(number, state=_state("PRUNED"), skip_if_finished=True)
+                study.tell(number, state=TrialState.PRUNED, skip_if_finished=True)
             else:
-                study.tell(number, state=_state("FAIL"), skip_if_finished=True)
+                study.tell(number, state=TrialState.FAIL, skip_if_finished=True)
         except UpdateFinishedTrialError:
             pass  # another process told the same result a moment before us: its log entry came first
 
@@ -174,12 +177,6 @@ class Tuner:
         except optuna.exceptions.UpdateFinishedTrialError:
             return False  # the study already has this trial's end (a superseded attempt still running): no say
         return trial.should_prune()
-
-
-def _state(name: str) -> Any:
-    from optuna.trial import TrialState
-
-    return TrialState[name]
 
 
 def _plain(params: dict[str, Any]) -> dict[str, Value]:

@@ -12,6 +12,7 @@ from sweeprank.client import Client
 from sweeprank.report import best_lines, follow, print_final, summary_of, sweep_of
 from trials.errors import SweeprankError
 from trials.records import SweepRecord
+from trials.specs import CONTINUES_CHAIN
 
 # How long a followed chain waits for the analyst to create the next group once a group completed.
 NEXT_GROUP_WAIT_S = 60.0
@@ -78,7 +79,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print_final(client, sweep_id, sweep)
         print("\n".join(best_lines(summary_of(client, sweep_id))))
         origin = sweep.spec.tune
-        if origin is None or origin.next_group is None or sweep.status.value not in ("completed", "stopped_stable"):
+        if origin is None or origin.next_group is None or sweep.status not in CONTINUES_CHAIN:
             return 0
         sweep_id = wait_for_next_group(client, sweep_id)
         print(f"\nnext group: {describe(sweep_of(client, sweep_id))}")

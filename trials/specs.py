@@ -50,6 +50,9 @@ class SweepStatus(StrEnum):
         return self in (SweepStatus.CANCELLED, SweepStatus.STOPPED_STABLE)
 
 
+#: A sequential-tuning chain goes on from a sweep that ended one of these ways; cancelled or failed, it stops there.
+CONTINUES_CHAIN = (SweepStatus.COMPLETED, SweepStatus.STOPPED_STABLE)
+
 METRICS = ("test_accuracy", "best_val_accuracy", "final_train_loss")
 #: Samplers that draw every config up front (trials/samplers.py).
 PLANNED_SAMPLERS = ("random", "sobol", "lhs", "grid")
@@ -120,12 +123,11 @@ class TuneOrigin(_Record):
     parent: str = Field(pattern=r"^sw[0-9]+$")  # the sweep whose ranking (or, in a chain, whose best) it starts from
     tuned: list[str] = Field(min_length=1)  # what this sweep varies, most important first
     held_from_trial: int  # the parent's best trial, whose values the held hyperparameters take
-    # Sequential grouping: every group of the chain in order, this sweep's index, and each later group's size.
+    request: TuneRequest  # what was asked: a chain's later groups are made with it
+    # Sequential grouping: every group of the chain in order, and this sweep's index.
     groups: list[list[str]] = Field(default_factory=list)
     group: int = 0
-    trials_per_group: int | None = None
     chain_root: str | None = None  # the chain's first sweep; None for the first and for a single tune sweep
-    request: TuneRequest | None = None  # what was asked: a chain's later groups are made with it
 
     @property
     def next_group(self) -> list[str] | None:

@@ -62,9 +62,9 @@ def lineage(store: Store, record: SweepRecord, cache: ProgressCache) -> Lineage 
     children = store.sweeps.children(record.id)
     if record.parent is None and not children:
         return None
-    chain = chain_of(store, record)
-    if len(chain) == 1 and (record.spec.tune is None or not record.spec.tune.groups):
+    if record.spec.tune is None or not record.spec.tune.groups:
         return Lineage(parent=record.parent, children=children, chain=[])
+    chain = chain_of(store, record)
     members = [store.sweeps.get(sweep_id) for sweep_id in chain]
     progress = joined([best_progress(store, m, cache) for m in members], record.spec.direction == "maximize")
     return Lineage(parent=record.parent, children=children, chain=chain, chain_progress=progress)

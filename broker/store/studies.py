@@ -48,6 +48,3 @@ class StudyStore:
         if key not in self._storages:
             self._storages[key] = JournalStorage(_journal_backend(self._r, key))
         return self._storages[key]
-
-    def exists(self, sweep_id: str, dataset: str) -> bool:
-        return bool(self._r.exists(keys.study_journal(sweep_id, dataset)))

@@ -54,7 +54,7 @@ class SweepStore:
         """Store a sweep with its plan in one transaction; returns its id."""
         sweep_id = f"sw{self._r.incr(keys.SWEEP_SEQ)}"
         pipe = self._r.pipeline(transaction=True)
-        self._queue_creation(pipe, sweep_id, time.time(), spec, planned)
+        self._queue_creation(pipe, sweep_id, spec, planned)
         pipe.execute()
         return sweep_id
 
@@ -75,15 +75,16 @@ class SweepStore:
                 pipe.multi()
                 pipe.set(keys.chain_next(after), sweep_id)
                 pipe.srem(keys.OPEN_CHAIN_LINKS, after)
-                self._queue_creation(pipe, sweep_id, time.time(), spec, planned)
+                self._queue_creation(pipe, sweep_id, spec, planned)
                 pipe.execute()
             except redis.WatchError:
                 return None
         return sweep_id
 
     def _queue_creation(
-        self, pipe: redis.client.Pipeline, sweep_id: str, now: float, spec: SweepSpec, planned: list[PlannedTrial]
+        self, pipe: redis.client.Pipeline, sweep_id: str, spec: SweepSpec, planned: list[PlannedTrial]
     ) -> None:
+        now = time.time()
         pipe.hset(
             keys.sweep(sweep_id),
             mapping={
@@ -189,7 +190,7 @@ class SweepStore:
 
     def trial_spec(self, sweep_id: str, trial_id: int, attempt: int = 1) -> TrialSpec:
         """What a trainer needs to run one attempt of a planned trial."""
-        spec = SweepSpec.model_validate_json(cast(str, self._r.hget(keys.sweep(sweep_id), "spec")))
+        spec = self.spec(sweep_id)
         planned = loads_or_none(self._r.hget(keys.configs(sweep_id), str(trial_id)))
         return TrialSpec(
             sweep_id=sweep_id,
@@ -221,9 +222,6 @@ class SweepStore:
         if raw is None:
             raise UnknownSweep(sweep_id)
         return SweepSpec.model_validate_json(cast(str, raw))
-
-    def trial_dataset(self, sweep_id: str, trial_id: int) -> str:
-        return str(json.loads(cast(str, self._r.hget(keys.trials(sweep_id), str(trial_id))))["dataset"])
 
     # --- lineage: tune sweeps and sequential-tuning chains ----------------------------
 
