@@ -18,19 +18,23 @@ import numpy as np
 import numpy.typing as npt
 
 from importance.agreement import agreement
+from importance.anova import AnovaRanking
 from importance.nrrelieff import DEFAULT_BLOCK_SIZE, NRReliefF
 from importance.ranking import GroupEntry, Ranking
-from importance.significance import pool
+from importance.significance import MATTERS, NO_DETECTABLE_EFFECT, UNDETERMINED, Verdicts, pool
 from importance.stability import StabilityTracker
 
 FloatArray = npt.NDArray[np.float64]
 POOLED = "pooled"
 MSG_NOTHING_TO_POOL = "no group has a meaningful ranking yet"
-METHODS = ("fixed-scale", "paper")
+#: The default ranks by variance shares (importance.anova); the other two by N-RReliefF's weights.
+METHODS = ("anova", "fixed-scale", "paper")
+DEFAULT_METHOD = "anova"
+Estimator = NRReliefF | AnovaRanking
 
 
 def block_size_of(method: str, block_size: int = DEFAULT_BLOCK_SIZE) -> int | None:
-    """The estimator's block_size for a method name ("paper" = one block of every trial)."""
+    """The N-RReliefF block_size for a method name ("paper" = one block of every trial; anova's W is fixed-scale)."""
     if method not in METHODS:
         raise ValueError(f"unknown importance method {method!r}; known: {', '.join(METHODS)}")
     return None if method == "paper" else block_size
@@ -49,9 +53,10 @@ class GroupedRanking:
         random_state: int = 0,
         top_k: int = 3,
         window: int = 100,
-        method: str = "fixed-scale",
+        method: str = DEFAULT_METHOD,
         n_permutations: int = 100,
         refresh_every: int = 50,
+        delta: float | None = None,
     ) -> None:
         self.names = list(names)
         self.categorical = categorical
@@ -65,7 +70,8 @@ class GroupedRanking:
         self.block_size = block_size_of(method)
         self.n_permutations = n_permutations
         self.refresh_every = refresh_every
-        self.estimators: dict[str, NRReliefF] = {}
+        self.delta = delta
+        self.estimators: dict[str, Estimator] = {}
         self.trackers: dict[str, StabilityTracker] = {POOLED: self._tracker()}
 
     def _tracker(self) -> StabilityTracker:
@@ -85,23 +91,31 @@ class GroupedRanking:
             rows = labels == group
             estimator = self.estimators.get(group)
             if estimator is None:
-                # Distinct seeds per group keep replicates of different datasets independent.
-                estimator = NRReliefF(
-                    self.n_neighbors,
-                    self.sigma,
-                    self.categorical,
-                    self.n_bootstrap,
-                    self.random_state + len(self.estimators),
-                    block_size=self.block_size,
-                    n_permutations=self.n_permutations,
-                    refresh_every=self.refresh_every,
-                )
+                estimator = self._estimator()
                 self.estimators[group] = estimator
                 self.trackers[group] = self._tracker()
             estimator.partial_fit(X_arr[rows], y_arr[rows])
             self._track(group, estimator.result())
         self._track(POOLED, self.pooled())
         return self
+
+    def _estimator(self) -> Estimator:
+        # Distinct seeds per group keep replicates of different datasets independent.
+        seed = self.random_state + len(self.estimators)
+        if self.method == "anova":
+            return AnovaRanking(
+                self.categorical, self.n_bootstrap, seed, self.n_neighbors, self.sigma, delta=self.delta
+            )
+        return NRReliefF(
+            self.n_neighbors,
+            self.sigma,
+            self.categorical,
+            self.n_bootstrap,
+            seed,
+            block_size=self.block_size,
+            n_permutations=self.n_permutations,
+            refresh_every=self.refresh_every,
+        )
 
     def _track(self, group: str, ranking: Ranking) -> None:
         self.trackers[group].update(
@@ -149,21 +163,25 @@ class GroupedRanking:
             return np.asarray(sum(w * v for w, v in zip(share, values, strict=True)), dtype=np.float64)
 
         raw = mean([e.raw_weights_ for e in useful])
+        verdicts = pool(tested, raw, self.n_seen_)
+        if self.method == "anova":
+            _reassure_only_where_all_groups_do(verdicts, [v for _, v in tested])
         return Ranking.from_replicates(
             self.n_seen_,
             mean([e.importances_ for e in useful]),
             raw,
             mean([e.bootstrap_importances_ for e in useful]),
             mean([e.bootstrap_raw_weights_ for e in useful]),
-            pool(tested, raw, self.n_seen_),
+            verdicts,
         )
 
     def snapshot(self) -> dict[str, GroupEntry]:
         """Plain, JSON-able state: every group, then "pooled" (with "agreement" across groups)."""
-        out: dict[str, GroupEntry] = {
-            group: e.result().to_record(self.names, self.method, self.trackers[group].to_dict())
-            for group, e in self.estimators.items()
-        }
+        out: dict[str, GroupEntry] = {}
+        for group, e in self.estimators.items():
+            out[group] = e.result().to_record(self.names, self.method, self.trackers[group].to_dict())
+            if isinstance(e, AnovaRanking):
+                e.add_effects(out[group], self.names)
         p = self.pooled()
         out[POOLED] = p.to_record(self.names, self.method, self.trackers[POOLED].to_dict())
         useful = {g: e.importances_ for g, e in self.estimators.items() if not e.message_}
@@ -171,3 +189,13 @@ class GroupedRanking:
         found = agreement(self.names, useful, positive, self.top_k)
         out[POOLED]["agreement"] = None if found is None else found.to_dict()
         return out
+
+
+def _reassure_only_where_all_groups_do(pooled: Verdicts, groups: list[Verdicts]) -> None:
+    """A pooled "no detectable effect" needs each dataset's equivalence statement (their metric units differ)."""
+    for j, verdict in enumerate(pooled.verdicts):
+        every = bool(groups) and all(g.verdicts[j] == NO_DETECTABLE_EFFECT for g in groups)
+        if every and verdict != MATTERS:
+            pooled.verdicts[j] = NO_DETECTABLE_EFFECT
+        elif verdict == NO_DETECTABLE_EFFECT and not every:
+            pooled.verdicts[j] = UNDETERMINED

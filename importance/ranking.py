@@ -17,6 +17,59 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
 
 
+class LevelEntry(TypedDict):
+    """One level of a hyperparameter: the mean metric of its trials with a 95% CI (metric as ranked)."""
+
+    key: int  # a categorical's code, a numeric hyperparameter's bin, -1 for "not applicable"
+    n: int
+    mean: float | None
+    ci_low: float | None
+    ci_high: float | None
+    u_min: float | None  # observed unit positions in the level (numeric hyperparameters)
+    u_max: float | None
+
+
+class LargestEntry(TypedDict):
+    """The largest difference between two levels' means, from one level to the other, with a 95% CI."""
+
+    from_key: int
+    to_key: int
+    difference: float | None
+    ci_low: float | None
+    ci_high: float | None
+
+
+class EffectEntry(TypedDict):
+    """One hyperparameter's effect in metric units and its variance shares (importance.anova)."""
+
+    name: str
+    main_share: float | None
+    main_ci: list[float | None]
+    total_share: float | None
+    p_main: float | None
+    relief_weight: float | None
+    equivalence_bound: float | None  # no level's mean is farther from the overall mean (95% simultaneous)
+    levels: list[LevelEntry]
+    largest: LargestEntry | None
+
+
+class InteractionEntry(TypedDict):
+    """One pair's interaction share with its test; the top pairs carry their table of cell means."""
+
+    first: str
+    second: str
+    share: float | None
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float | None
+    p_adjusted: float | None
+    verdict: str
+    first_keys: NotRequired[list[int]]
+    second_keys: NotRequired[list[int]]
+    cell_means: NotRequired[list[list[float | None]]]
+    cell_counts: NotRequired[list[list[int]]]
+
+
 class GroupEntry(TypedDict):
     """One group of a ranking read-out, plain and JSON-able (lists aligned with `names`; NaN is None).
 
@@ -41,6 +94,12 @@ class GroupEntry(TypedDict):
     stability: StabilityState
     message: str
     agreement: NotRequired[AgreementState | None]  # the pooled group only
+    # The anova method's groups (not pooled: each dataset's metric has its own units).
+    delta: NotRequired[float | None]
+    metric_mean: NotRequired[float | None]
+    metric_sd: NotRequired[float | None]
+    effects: NotRequired[list[EffectEntry]]
+    interactions: NotRequired[list[InteractionEntry]]
 
 
 @dataclass(frozen=True)

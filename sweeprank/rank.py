@@ -24,9 +24,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict
 
-from importance.groups import METHODS, POOLED, GroupedRanking
+from importance.groups import DEFAULT_METHOD, METHODS, POOLED, GroupedRanking
 from importance.significance import MATTERS, NO_DETECTABLE_EFFECT, UNDETERMINED
+from sweeprank.effects_text import effects_lines, no_effect_lines
 from sweeprank.table import ALL, TableTrials, flatten, header_of, layout, table_trials
+from trials.effects_view import present
 from trials.encoding import EncodedTrials, TrialRow, encode_trials, optuna_view
 from trials.errors import SpecError, SweeprankError
 from trials.infer import InferredSpace
@@ -76,8 +78,21 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--method",
         choices=METHODS,
-        default="fixed-scale",
-        help="fixed-scale (default): importance that holds as trials grow; paper: the paper-exact fixed-k N-RReliefF",
+        default=DEFAULT_METHOD,
+        help="anova (default): each hyperparameter's share of the metric's variance, main effect plus pairwise "
+        "interactions; fixed-scale: N-RReliefF that holds as trials grow; paper: the paper-exact fixed-k N-RReliefF",
+    )
+    parser.add_argument(
+        "--effects",
+        action="store_true",
+        help="print each hyperparameter's effect in the metric's units (mean per level, 95%% CI) and the top "
+        "pairwise interactions (anova method)",
+    )
+    parser.add_argument(
+        "--delta",
+        type=float,
+        help="smallest difference in the metric's units worth calling an effect; 'no detectable effect' means "
+        "no level's mean is farther from the overall mean (default: 0.2 robust standard deviations of the metric)",
     )
     parser.add_argument("--progress", action="store_true", help="progress bar on stderr (default: big files on a tty)")
     parser.add_argument("--k", type=int, default=10, help="neighbours per reference trial")
@@ -109,7 +124,8 @@ class RankOptions:
     maximize: bool = True
     by: str | None = None
     status_column: str | None = None
-    method: str = "fixed-scale"
+    method: str = DEFAULT_METHOD
+    delta: float | None = None
     k: int = 10
     sigma: float = 20.0
     bootstrap: int = 200
@@ -170,13 +186,13 @@ def run(args: argparse.Namespace) -> int:
                 _save_space(args.save_space, table.inferred, space)
             options = replace(options, metric=table.layout.metric)
         encoded = encode_trials(space, rows, maximize=options.maximize)
-        result = rank(encoded, options)
+        result = rank(encoded, options, space)
         if methods:
             result.comparison = _compare_all(space, encoded, result.rankings, methods, args.seed)
     except (SweeprankError, ValueError) as err:
         print(f"sweeprank rank: {err}", file=sys.stderr)
         return 2
-    print(render(result))
+    print(render(result, effects=args.effects))
     if args.json_out:
         Path(args.json_out).write_text(
             result.model_dump_json(indent=2, exclude={"comparison"} if result.comparison is None else None)
@@ -267,8 +283,11 @@ def checkpoints(n: int, method: str) -> list[int]:
     return [*range(step, n, step), n]
 
 
-def rank(encoded: EncodedTrials, options: RankOptions) -> RankResult:
-    """Feed the trials in file order, checkpoint by checkpoint, then test and snapshot every group."""
+def rank(encoded: EncodedTrials, options: RankOptions, space: SearchSpace | None = None) -> RankResult:
+    """Feed the trials in file order, checkpoint by checkpoint, then test and snapshot every group.
+
+    With the space, effects are labelled by the values each level holds (trials.effects_view).
+    """
     if encoded.n == 0:
         raise SpecError(
             str(options.trials), f"no completed trial with a finite metric (excluded: {dict(encoded.excluded)})"
@@ -283,6 +302,7 @@ def rank(encoded: EncodedTrials, options: RankOptions) -> RankResult:
         window=options.stable_window,
         method=options.method,
         refresh_every=NEVER,
+        delta=options.delta,
     )
     points = checkpoints(encoded.n, options.method)
     show = options.progress or (encoded.n >= PROGRESS_MIN_ROWS and sys.stderr.isatty())
@@ -293,7 +313,12 @@ def rank(encoded: EncodedTrials, options: RankOptions) -> RankResult:
             _progress(stop, encoded.n, count == len(points), start)
         start = stop
     ranking.refresh_significance()
-    rankings = {group: RankingGroup.model_validate(entry) for group, entry in ranking.snapshot().items()}
+    rankings = {
+        group: RankingGroup.model_validate(
+            present(entry, space, options.maximize, "random") if space is not None else entry
+        )
+        for group, entry in ranking.snapshot().items()
+    }
     if not options.by:
         rankings.pop(POOLED)
     return RankResult(
@@ -360,14 +385,15 @@ def _fmt(value: float | None, spec: str = ".3f") -> str:
 _VERDICT_WORDS = {MATTERS: "matters", NO_DETECTABLE_EFFECT: "no effect", UNDETERMINED: "undetermined"}
 
 
-def ranking_table(title: str, entry: RankingGroup) -> list[str]:
+def ranking_table(title: str, entry: RankingGroup, metric: str = "metric") -> list[str]:
     """One group's ranking: importance with its 95% CI, P(rank), raw W, p (Holm), verdict; then what it says."""
     lines = [f"== {title} ({entry.n_trials} trials) =="]
     verdicts: list[str] = list(entry.verdicts or [UNDETERMINED] * len(entry.names))
     if entry.verdict_note:
         lines.append(f"Undetermined: {entry.verdict_note}. The numbers below are not evidence of anything yet.")
     lines.append(
-        f"{'rank':>4}  {'name':<20} {'importance':>10}  {'95% CI':<16} {'P(rank)':>7}  {'raw W':>9}  "
+        f"{'rank':>4}  {'name':<20} {'importance':>10}  {'95% CI':<16} {'P(rank)':>7}  "
+        f"{'var share' if entry.effects else 'raw W':>9}  "
         f"{'p (Holm)':>8}  verdict"
     )
     names = entry.names
@@ -380,7 +406,7 @@ def ranking_table(title: str, entry: RankingGroup) -> list[str]:
             f"{_fmt(entry.rank_probability[i], '.2f'):>7}  {_fmt(entry.raw_weights[i], '.4f'):>9}  "
             f"{_fmt_p(adjusted[i]):>8}  {_VERDICT_WORDS.get(verdicts[i], verdicts[i])}"
         )
-    lines.extend(verdict_summary(entry))
+    lines.extend(verdict_summary(entry, metric))
     if entry.agreement:
         lines.append(entry.agreement.sentence)
     lines.append(entry.stability.sentence)
@@ -393,7 +419,7 @@ def _fmt_p(value: float | None) -> str:
     return "n/a" if value is None else "<0.0001" if value < 1e-4 else format(value, ".4f")
 
 
-def verdict_summary(entry: RankingGroup) -> list[str]:
+def verdict_summary(entry: RankingGroup, metric: str = "metric") -> list[str]:
     """What the verdicts say, in words; nothing is called unimportant because its share is 0."""
     verdicts = entry.verdicts
     if not verdicts or entry.verdict_note:
@@ -402,13 +428,16 @@ def verdict_summary(entry: RankingGroup) -> list[str]:
     order = [entry.names.index(n) for n in entry.ranking]
     matters = [names[i] for i in order if verdicts[i] == MATTERS]
     quiet = [i for i in order if verdicts[i] == NO_DETECTABLE_EFFECT]
+    reassured = [names[i] for i in quiet]
     open_ = [names[i] for i in order if verdicts[i] not in (MATTERS, NO_DETECTABLE_EFFECT)]
     lines = [
         f"Matters (Holm-adjusted p <= 0.05): {', '.join(matters)}."
         if matters
         else "No hyperparameter has a detectable effect (Holm-adjusted p > 0.05 for all)."
     ]
-    if quiet:
+    if quiet and entry.effects:
+        lines += no_effect_lines(entry, reassured, metric)
+    elif quiet:
         bound = max(detectable[i] or 0.0 for i in quiet)
         lines.append(
             f"No detectable effect: {', '.join(names[i] for i in quiet)} "
@@ -434,12 +463,17 @@ def _comparison_table(
     return lines
 
 
-def render(result: RankResult) -> str:
+def _method_words(parameters: RankParameters) -> str:
+    if parameters.method == "anova":
+        return "by share of the metric's variance (main effect plus pairwise interactions), method anova"
+    blocks = f" (blocks of {parameters.block_size} trials)" if parameters.block_size else ""
+    return f"with N-RReliefF, method {parameters.method}{blocks}"
+
+
+def render(result: RankResult, effects: bool = False) -> str:
     parameters = result.parameters
     lines = [
-        f"metric {result.metric} ({result.direction}), {result.n_trials} trials ranked "
-        f"with N-RReliefF, method {parameters.method}"
-        + (f" (blocks of {parameters.block_size} trials)" if parameters.block_size else "")
+        f"metric {result.metric} ({result.direction}), {result.n_trials} trials ranked {_method_words(parameters)}"
     ]
     if result.stability_resolution > 1:
         lines.append(f"stability checked every {result.stability_resolution:,} trials")
@@ -457,8 +491,11 @@ def render(result: RankResult) -> str:
                 if group != POOLED
                 else "pooled (trial-count-weighted mean of groups)",
                 entry,
+                result.metric,
             ),
         ]
+        if effects:
+            lines += effects_lines(entry, result.metric)
     for group, methods in (result.comparison or {}).items():
         entry = result.rankings[group]
         lines += ["", *_comparison_table(group, entry.names, entry.importances, methods)]

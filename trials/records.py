@@ -78,11 +78,69 @@ class Agreement(_Record):
     sentence: str
 
 
+class EffectLevel(_Record):
+    """One level of a hyperparameter with the mean metric of its trials (95% CI), in the metric's own units."""
+
+    key: int  # a categorical's code, a numeric hyperparameter's bin, -1 for "not applicable"
+    label: str = ""  # the values the level holds ("32", "1e-05 – 3.2e-05", "n/a")
+    n: int
+    mean: Number
+    ci_low: Number
+    ci_high: Number
+    u_min: Number = None
+    u_max: Number = None
+
+
+class LargestDifference(_Record):
+    """The largest difference between two levels' means (to minus from), with a 95% CI, in metric units."""
+
+    from_key: int
+    to_key: int
+    from_label: str = ""
+    to_label: str = ""
+    difference: Number
+    ci_low: Number
+    ci_high: Number
+
+
+class Effect(_Record):
+    """One hyperparameter's effect in metric units and its variance shares (the anova method)."""
+
+    name: str
+    main_share: Number
+    main_ci: list[Number]
+    total_share: Number
+    p_main: Number
+    relief_weight: Number  # N-RReliefF's raw W (fixed-scale), shown beside the shares
+    equivalence_bound: Number  # no level's mean is farther from the overall mean (95% simultaneous); null: unknown
+    levels: list[EffectLevel]
+    largest: LargestDifference | None
+
+
+class Interaction(_Record):
+    """One pair's interaction share (95% CI) and test; the top pairs carry their table of cell means."""
+
+    first: str
+    second: str
+    share: Number
+    ci_low: Number
+    ci_high: Number
+    p_value: Number
+    p_adjusted: Number
+    verdict: Literal["matters", "undetermined"]
+    first_keys: list[int] | None = None
+    second_keys: list[int] | None = None
+    first_labels: list[str] | None = None
+    second_labels: list[str] | None = None
+    cell_means: list[list[Number]] | None = None
+    cell_counts: list[list[int]] | None = None
+
+
 class RankingGroup(_Record):
     """One group's ranking: per-hyperparameter lists aligned with `names`; `ranking` is the order, best first."""
 
     n_trials: int
-    method: str | None = None  # the importance method (fixed-scale, paper); older records lack it
+    method: str | None = None  # the importance method (anova, fixed-scale, paper); older records lack it
     names: list[str]
     importances: list[Number]
     raw_weights: list[Number]
@@ -99,6 +157,13 @@ class RankingGroup(_Record):
     stability: Stability
     message: str = ""
     agreement: Agreement | None = None
+    # The anova method, per dataset (the pooled group has none: each dataset's metric has its own units).
+    delta: Number = None  # "no detectable effect": no level's mean is farther than this from the overall mean
+    metric_mean: Number = None
+    metric_sd: Number = None
+    effects: list[Effect] | None = None
+    interactions: list[Interaction] | None = None
+    design_note: str = ""  # what the effects can mean under the sweep's sampler
 
 
 class RankingParameters(_Record):
@@ -111,6 +176,7 @@ class RankingParameters(_Record):
     direction: Literal["maximize", "minimize"]
     importance_method: str | None = None
     block_size: int | None = None  # None: one block of every trial (the paper method)
+    effect_delta: float | None = None  # set by the spec; None: the default rule (importance.anova)
 
 
 class RankedTrials(_Record):

@@ -164,10 +164,18 @@ class SweepSpec(_Record):
     priority: int = Field(default=5, ge=0, le=9, description="higher runs first")
     stop_when_stable: bool = False
     stability_window: int = Field(default=50, ge=5, le=100_000)
-    importance_method: Literal["fixed-scale", "paper"] = Field(
-        default="fixed-scale",
-        description="fixed-scale: N-RReliefF whose answer does not drift with the trial count (default); "
-        "paper: the paper-exact fixed-k N-RReliefF, whose discrete hyperparameters fade as trials grow",
+    importance_method: Literal["anova", "fixed-scale", "paper"] = Field(
+        default="anova",
+        description="anova: each hyperparameter's share of the metric's variance, main effect plus pairwise "
+        "interactions, with effects in metric units (default); fixed-scale: N-RReliefF whose answer does not "
+        "drift with the trial count; paper: the paper-exact fixed-k N-RReliefF",
+    )
+    effect_delta: float | None = Field(
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
+        description="the smallest difference in the metric's units worth calling an effect: 'no detectable "
+        "effect' means no level's mean is farther from the overall mean (default: 0.2 robust SDs of the metric)",
     )
     device_class: Literal["cpu", "gpu"] = "cpu"
 

@@ -32,6 +32,7 @@ from broker.store.services import ANALYST
 from broker.tune import advance_chains
 from importance.groups import POOLED, GroupedRanking
 from importance.stability import StabilityTracker
+from trials.effects_view import present
 from trials.encoding import categorical_mask, encode_trials, result_row
 from trials.records import (
     RankedTrials,
@@ -82,6 +83,7 @@ class SweepAnalysis:
             window=spec.stability_window,
             method=spec.importance_method,
             n_permutations=params.n_permutations,
+            delta=spec.effect_delta,
         )
 
     @classmethod
@@ -118,7 +120,11 @@ class SweepAnalysis:
 
         The importance engine's plain read-out is validated into the record models here.
         """
-        groups = {group: RankingGroup.model_validate(entry) for group, entry in self.ranking.snapshot().items()}
+        maximize = self.spec.direction == "maximize"
+        groups = {
+            group: RankingGroup.model_validate(present(entry, self.space, maximize, self.spec.sampler))
+            for group, entry in self.ranking.snapshot().items()
+        }
         pooled = groups[POOLED]
         now = time.time()
         record = RankingRecord(
@@ -133,6 +139,7 @@ class SweepAnalysis:
                 direction=self.spec.direction,
                 importance_method=self.spec.importance_method,
                 block_size=self.ranking.block_size,
+                effect_delta=self.spec.effect_delta,
             ),
             n_results=self.n_results,
             n_trials=pooled.n_trials,

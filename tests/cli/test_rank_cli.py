@@ -107,7 +107,11 @@ def test_verdicts_in_table_json_and_summary(tmp_path: Path, capsys: pytest.Captu
     for key in ("verdicts", "p_values", "p_adjusted", "detectable"):
         assert len(entry[key]) == len(entry["names"])
     assert entry["verdicts"][entry["names"].index("num_conv_layers")] == "matters"
-    assert result["parameters"]["method"] == "fixed-scale" and result["parameters"]["block_size"] == 50
+    assert result["parameters"]["method"] == "anova" and result["parameters"]["block_size"] == 50
+    layers = next(e for e in entry["effects"] if e["name"] == "num_conv_layers")
+    assert [level["label"] for level in layers["levels"]] == ["1", "2", "3", "4", "5"]
+    assert layers["largest"]["from_label"] == "1" and layers["largest"]["to_label"] == "5"
+    assert layers["largest"]["ci_low"] > 0.5  # accuracy rises by 0.15 per layer: 0.6 from 1 to 5
     assert result["stability_resolution"] == 1  # one read-out per row: "stable since" is exact
 
 

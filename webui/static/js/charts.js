@@ -307,5 +307,58 @@ const Charts = (() => {
     remember(el, W, () => lines(el, series, options));
   }
 
-  return { bars, lines, style, N_COLOURS };
+  // points: [{label, mean, lo, hi, n}] in level order; a dot per level's mean with its 95% CI whisker, a dashed line
+  // at the overall mean, and dotted lines at overall mean ± delta (the band "no detectable effect" must fit in).
+  function levels(el, points, options = {}) {
+    const shown = points.filter((p) => p.mean !== null && p.mean !== undefined);
+    if (!shown.length) return empty(el, "No trials yet", 90);
+    const { yLabel = "mean", overall = null, delta = null, colorIndex = 0, format = (v) => v.toPrecision(3) } = options;
+    const W = widthOf(el), H = 150, left = 48, right = 10, top = 8, bottom = 38;
+    const values = shown.flatMap((p) => [p.lo ?? p.mean, p.hi ?? p.mean]);
+    if (overall !== null && delta !== null) values.push(overall - delta, overall + delta);
+    let lo = Math.min(...values), hi = Math.max(...values);
+    if (!(hi > lo)) { lo -= 1; hi += 1; }
+    const pad = (hi - lo) * 0.06;
+    lo -= pad; hi += pad;
+    const y = (v) => top + (H - top - bottom) * (1 - (v - lo) / (hi - lo));
+    const step = (W - left - right) / points.length;
+    const x = (i) => left + step * (i + 0.5);
+    const root = svg(W, H, `${yLabel} per level`);
+    const st = style(colorIndex);
+    const grid = s("g", { class: "grid" });
+    for (const t of ticks(lo, hi, 3)) {
+      grid.append(s("line", { x1: left, x2: W - right, y1: y(t), y2: y(t) }),
+        s("text", { x: left - 4, y: y(t) + 4, "text-anchor": "end", class: "tick" }, format(t)));
+    }
+    root.append(grid);
+    if (overall !== null) {
+      root.append(s("line", { x1: left, x2: W - right, y1: y(overall), y2: y(overall), class: "overall" }));
+      if (delta !== null) {
+        for (const edge of [overall - delta, overall + delta]) {
+          root.append(s("line", { x1: left, x2: W - right, y1: y(edge), y2: y(edge), class: "delta" }));
+        }
+      }
+    }
+    const series = s("g", { class: `series ${st.cls}` });
+    points.forEach((p, i) => {
+      if (p.mean === null || p.mean === undefined) return;
+      const g = s("g", { class: "level" }, s("title", {}, `${p.label}: mean ${format(p.mean)}`
+        + (p.lo !== null && p.lo !== undefined ? ` (95% CI ${format(p.lo)}–${format(p.hi)})` : "") + `, ${p.n} trials`));
+      if (p.lo !== null && p.lo !== undefined) g.append(s("line", { x1: x(i), x2: x(i), y1: y(p.lo), y2: y(p.hi), class: "whisker" }));
+      g.append(s("circle", { cx: x(i), cy: y(p.mean), r: 3.5 }));
+      series.append(g);
+    });
+    root.append(series);
+    const every = Math.max(1, Math.ceil((points.length * 7 * CHAR * 12) / (W - left - right)));
+    points.forEach((p, i) => {
+      if (i % every) return;
+      const text = p.label.length > 12 ? `${p.label.slice(0, 11)}…` : p.label;
+      root.append(s("text", { x: x(i), y: H - bottom + 14, "text-anchor": "middle", class: "tick", "font-size": 11 }, text));
+    });
+    axisLabel(root, yLabel, W / 2, H - bottom + 12, W);
+    el.replaceChildren(root);
+    remember(el, W, () => levels(el, points, options));
+  }
+
+  return { bars, lines, levels, style, N_COLOURS };
 })();

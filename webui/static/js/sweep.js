@@ -30,13 +30,15 @@
     const bound = at(group.detectable, i);
     const label = kind === "no_detectable_effect" && known(bound) ? `no detectable effect (< ${bound2(bound)})`
       : VERDICTS[kind] || kind;
+    // The anova method's "no detectable effect" is an equivalence statement in metric units (under Effects).
     return { kind, label, bound, title: `${label}: ${TERMS[kind] || ""}` };
   }
 
   function barTitle(group, name) {
     const i = group.names.indexOf(name), f3 = (x) => (known(x) ? x.toFixed(3) : "–");
     const lines = [`${name}: importance ${f3(group.importances[i])} (95% CI ${f3(group.ci_low[i])}–${f3(group.ci_high[i])})`,
-      `rank ${group.ranking.indexOf(name) + 1}, P(rank) ${f3(at(group.rank_probability, i))} · raw W ${fmt.num(at(group.raw_weights, i))}`];
+      `rank ${group.ranking.indexOf(name) + 1}, P(rank) ${f3(at(group.rank_probability, i))} · `
+      + `${group.method === "anova" ? "variance share" : "raw W"} ${fmt.num(at(group.raw_weights, i))}`];
     lines.push(`P(rank): ${TERMS.p_rank}`, `raw W: ${TERMS.raw_w}`);
     const verdict = verdictOf(group, i);
     if (verdict) {
@@ -114,11 +116,12 @@
     // A ranking over no completed trial (all failed so far) is zeros in declaration order: draw nothing.
     if (!group || group.n_trials === 0) return Charts.bars(chart, []);
     const index = (name) => group.names.indexOf(name);
-    const method = group.method ? ` (${group.method})` : "";
+    const what = group.method === "anova" ? "variance share (main + interactions)" : `N-RReliefF (${group.method})`;
     Charts.bars(chart, group.ranking.map((name) => ({ name, value: group.importances[index(name)] ?? 0,
       lo: group.ci_low[index(name)] ?? undefined, hi: group.ci_high[index(name)] ?? undefined,
       colorIndex: colorIndex(name), tag: verdictOf(group, index(name)), title: barTitle(group, name) })),
-      { xLabel: `N-RReliefF${method} importance (share of total) · ${group.n_trials} completed trials` });
+      { xLabel: `${what} importance (share of total) · ${group.n_trials} completed trials` });
+    SweepEffects.render(state.ranking, state.group, body.metric.replaceAll("_", " "), colorIndex);
   }
 
   function renderAgreement() {
