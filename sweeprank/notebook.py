@@ -50,7 +50,7 @@ def _is_study(table: object) -> bool:
 def _records(table: object) -> list[Mapping[str, object]]:
     """A DataFrame's or a list's rows as dicts (numpy scalars and NaN are read like CSV cells)."""
     if hasattr(table, "to_dict") and hasattr(table, "columns"):
-        return list(table.to_dict("records"))
+        return flatten(table.to_dict("records"))  # W&B's runs DataFrame holds dicts: flattened like its CSV
     if isinstance(table, Sequence) and all(isinstance(row, Mapping) for row in table):
         return flatten(list(table))
     raise TypeError(f"rank() takes a pandas DataFrame, a list of dicts or an Optuna study, got {type(table).__name__}")

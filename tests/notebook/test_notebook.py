@@ -142,3 +142,41 @@ def test_an_optuna_study_goes_in_directly_and_plots() -> None:
     assert ranked.direction == "minimize"
     ax = ranked.plot()
     assert len(ax.patches) >= len(ranked.ranking)
+
+
+def wandb_runs(nested: bool = False) -> tuple[list[dict[str, object]], list[dict[str, object]], list[str]]:
+    """W&B's documented export: per run its summary and config dicts (numpy scalars in them) and name."""
+    rng = np.random.default_rng(3)
+    summaries, configs, names = [], [], []
+    for i in range(60):
+        lr = float(10 ** rng.uniform(-5, -1))
+        depth = int(rng.integers(1, 6))
+        act = str(rng.choice(["relu", "gelu"]))
+        val_acc = 1 - abs(np.log10(lr) + 3) / 3 + 0.05 * (act == "relu") + float(rng.normal(0, 0.01))
+        summaries.append({"val_acc": np.float64(val_acc), "_runtime": 12.5, "_step": 9})
+        model = {"depth": np.int64(depth), "act": act}
+        configs.append({"lr": np.float64(lr), **({"model": model} if nested else model)})
+        names.append(f"run-{i}")
+    return summaries, configs, names
+
+
+@pytest.mark.parametrize("nested", [False, True])
+def test_wandbs_runs_dataframe_ranks_as_it_comes(nested: bool) -> None:
+    """Regression: pd.DataFrame({"summary": ..., "config": ..., "name": ...}) failed with
+    "missing column(s) ['val_acc']", and a nested config became one categorical of dicts."""
+    summaries, configs, names = wandb_runs(nested)
+    frame = pd.DataFrame({"summary": summaries, "config": configs, "name": names})
+    result = sweeprank.rank(frame, metric="val_acc", bootstrap=20)
+    expected = ["lr", "model.act", "model.depth"] if nested else ["act", "depth", "lr"]
+    assert sorted(result.space.names) == expected
+    assert result.ranking[0] == "lr" and result.n_trials == 60
+
+
+def test_a_csv_of_the_runs_dataframe_with_numpy_2_scalars_keeps_its_columns(tmp_path: Path) -> None:
+    """Regression: pandas writes numpy-2 scalars as `np.float64(0.5)`; the dict cells then vanished silently."""
+    summaries, configs, names = wandb_runs(nested=True)
+    path = tmp_path / "runs.csv"
+    pd.DataFrame({"summary": summaries, "config": configs, "name": names}).to_csv(path, index=False)
+    assert "np.float64(" in path.read_text()
+    result = sweeprank.rank(pd.read_csv(path), metric="val_acc", bootstrap=20)
+    assert sorted(result.space.names) == ["lr", "model.act", "model.depth"]
