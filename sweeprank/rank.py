@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict
 
 from importance.groups import METHODS, POOLED, GroupedRanking
 from importance.significance import MATTERS, NO_DETECTABLE_EFFECT, UNDETERMINED
+from sweeprank.pooling import format_p, pooling_notes
 from sweeprank.table import ALL, TableTrials, flatten, header_of, layout, table_trials
 from trials.encoding import EncodedTrials, TrialRow, encode_trials, optuna_view
 from trials.errors import SpecError, SweeprankError
@@ -412,7 +413,7 @@ def ranking_table(title: str, entry: RankingGroup) -> list[str]:
         lines.append(
             f"{place:>4}  {name:<20} {_fmt(entry.importances[i]):>10}  {ci:<16} "
             f"{_fmt(entry.rank_probability[i], '.2f'):>7}  {_fmt(entry.raw_weights[i], '.4f'):>9}  "
-            f"{_fmt_p(adjusted[i]):>8}  {_VERDICT_WORDS.get(verdicts[i], verdicts[i])}"
+            f"{format_p(adjusted[i]):>8}  {_VERDICT_WORDS.get(verdicts[i], verdicts[i])}"
         )
     lines.extend(verdict_summary(entry))
     if entry.agreement:
@@ -421,10 +422,6 @@ def ranking_table(title: str, entry: RankingGroup) -> list[str]:
     if entry.message:
         lines.append(f"Note: {entry.message}")
     return lines
-
-
-def _fmt_p(value: float | None) -> str:
-    return "n/a" if value is None else "<0.0001" if value < 1e-4 else format(value, ".4f")
 
 
 def verdict_summary(entry: RankingGroup) -> list[str]:
@@ -493,6 +490,9 @@ def render(result: RankResult) -> str:
                 entry,
             ),
         ]
+    notes = pooling_notes(result.rankings)
+    if notes:
+        lines += ["", "Pooled and per-dataset verdicts differ:", *notes]
     for group, methods in (result.comparison or {}).items():
         entry = result.rankings[group]
         lines += ["", *_comparison_table(group, entry.names, entry.importances, methods)]
