@@ -80,7 +80,9 @@ def add_parser(subparsers: Any) -> None:
     )
     direction.add_argument("--minimize", dest="maximize", action="store_false", help="lower metric is better (a loss)")
     parser.add_argument("--by", help="column naming the group (dataset); ranks per group plus pooled")
-    parser.add_argument("--compare", default="", help="comma list of fanova,ped-anova")
+    parser.add_argument(
+        "--compare", default="", help="also rank with Optuna's evaluators, a comma list of fanova,ped-anova"
+    )
     parser.add_argument("--json", dest="json_out", help="write the full result as JSON here")
     parser.add_argument(
         "--status-column",
@@ -96,7 +98,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--k", type=int, default=10, help="neighbours per reference trial")
     parser.add_argument("--sigma", type=float, default=20.0, help="rank-weight width")
     parser.add_argument("--bootstrap", type=int, default=200, help="Poisson bootstrap replicates")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="random seed of the bootstrap and tests (default 0)")
     parser.add_argument("--stable-window", type=int, default=100, help="trials the top-3 order must hold")
     parser.set_defaults(func=run)
 
