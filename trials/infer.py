@@ -139,15 +139,21 @@ def infer_param(name: str, cells: Sequence[object]) -> Param | None:
     return ChoiceParam(name, "categorical", tuple(distinct_words))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class InferredSpace:
-    """The space read off a table, with what a user should check: conditional and skipped columns."""
+    """The space read off a table, with what a user should check: conditional and skipped columns.
+
+    Its repr is the space file `sweeprank rank` prints (a notebook shows `result.inferred` so).
+    """
 
     space: SearchSpace
     n_rows: int
     conditional: dict[str, int]  # name -> rows where it is empty (not applicable)
     skipped: list[str]  # columns that hold nothing or a different text in every row
     left_out: dict[str, str] = field(default_factory=dict)  # outcome columns (not hyperparameters) -> why
+
+    def __repr__(self) -> str:
+        return self.to_yaml()
 
     def to_yaml(self) -> str:
         """The space-file form (loadable with --space), one line per hyperparameter, conditionals noted."""

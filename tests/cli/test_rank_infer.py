@@ -139,3 +139,9 @@ def test_yaml_round_trip_ranks_the_same(tmp_path: Path, capsys: pytest.CaptureFi
 def test_metric_is_required_outside_optuna_tables(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["rank", str(write_trials(tmp_path / "t.csv"))]) == 2
     assert "--metric: is required" in capsys.readouterr().err
+
+
+def test_an_inferred_space_shows_as_its_yaml() -> None:
+    """Regression: in a notebook `result.inferred` showed a raw dataclass dump, not the YAML the CLI prints."""
+    inferred = infer_space({"opt": ["sgd", "adam"] * 5, "lr": list(np.geomspace(1e-4, 1e-1, 10))})
+    assert repr(inferred) == inferred.to_yaml() and repr(inferred).startswith("# inferred by sweeprank from 10 trials")
