@@ -6,6 +6,8 @@ An Optuna study goes in directly too (its distributions are the space).
 from __future__ import annotations
 
 import html
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -237,3 +239,26 @@ def test_the_pooled_verdict_explains_itself_when_a_dataset_disagrees() -> None:
     assert notes[-1] == WHY
     assert html.escape(depth) in result._repr_html_() and html.escape(WHY) in result._repr_html_()
     assert "Pooled and per-dataset verdicts differ:" in render(result.result) and WHY in render(result.result)
+
+
+def test_the_example_notebook_runs_end_to_end_offline() -> None:
+    """docs/notebook.ipynb, every cell in order in a fresh process, shown as Jupyter shows results."""
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.notebook.run_notebook", str(ROOT / "docs" / "notebook.ipynb")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        env={**os.environ, "MPLBACKEND": "Agg"},
+    )
+    assert done.returncode == 0, done.stderr
+    cells = [json.loads(line) for line in done.stdout.splitlines()]
+    runs, plot, frame, space, evaluator, study = cells[1:]
+    assert runs["shown"] == "text/html" and "ranks first" in runs["text"] and "p (Holm-adjusted)" in runs["text"]
+    assert "model.norm: {type: categorical, choices: [batch, layer, none]}" in runs["text"]
+    assert "left out, an outcome rather than a hyperparameter" not in runs["text"]  # val_loss is a summary column
+    assert plot["shown"] == "image/png" and "Axes" not in plot["text"]
+    assert frame["shown"] == "text/html" and "p_holm" in frame["text"]
+    assert space["shown"] is None and space["stdout"].startswith("# inferred by sweeprank from 120 trials")
+    assert evaluator["shown"] == "text/plain" and evaluator["text"].startswith("{'x': ")
+    assert study["shown"] == "text/html" and "80 trials, value (minimize): x ranks first" in study["text"]
