@@ -6,10 +6,13 @@ Ranked as hyperparameters they "matter" (they track the metric), take most of th
 hide the real hyperparameters. Two rules find them; both are printed with the reason, and a
 column a space file names (`--space`, `space=`) is always kept:
 
-- **by name**: `epoch`, `step`, `global_step`, or a name whose first word is an outcome prefix
+- **by name**: `epoch`, `step`, `global_step`; a name whose first word is an outcome prefix
   (`val`, `valid`, `validation`, `train`, `test`, `eval`, `best`, `final`) and which has a metric
   word in it (`loss`, `acc`, `accuracy`, `error`, `f1`, `auc`, `score`...): `val_loss`,
-  `best_val_acc` and `train_loss` are outcomes, `train_batch_size` is not.
+  `best_val_acc` and `train_loss` are outcomes, `train_batch_size` is not; a measured time
+  (`elapsed`, `duration`, or `time` with `wall`, `run`, `train`, `total`, `s`, `sec`,
+  `seconds`: `wall_time_s`, not `time_limit`); a count of what was done (`epochs_completed`);
+  the model's size (`n_params`, `num_params`, `param_count`, `flops`).
 - **by value**: a numeric column that holds a different value in (nearly) every row (at least
   `TRACK_MIN_DISTINCT` values, and in `TRACK_MIN_UNIQUE_SHARE` of the rows or more) and whose
   Spearman correlation with the metric, over the rows holding both, is `TRACK_MIN_SPEARMAN` or
@@ -42,6 +45,9 @@ METRIC_WORDS = frozenset(
     {"loss", "acc", "accuracy", "error", "err", "f1", "auc", "score", "mse", "mae", "rmse", "perplexity", "ppl"}
     | {"precision", "recall", "top1", "top5", "bleu", "iou", "map", "r2", "nll", "metric", "reward"}
 )
+TIME_WORDS = frozenset({"elapsed", "duration"})
+TIME_COMPANIONS = frozenset({"wall", "run", "train", "training", "total", "s", "sec", "secs", "seconds"})
+SIZE_NAMES = frozenset({"n_params", "num_params", "param_count", "n_parameters", "num_parameters", "flops"})
 _WORD = re.compile(r"[^A-Za-z0-9]+")
 
 
@@ -50,7 +56,10 @@ def named_like_outcome(column: str) -> bool:
     words = [w.lower() for w in _WORD.split(column) if w]
     if not words:
         return False
-    if "_".join(words) in OUTCOME_NAMES:
+    joined = "_".join(words)
+    if joined in OUTCOME_NAMES or joined in SIZE_NAMES or "completed" in words:
+        return True
+    if TIME_WORDS & set(words) or ("time" in words and TIME_COMPANIONS & set(words)):
         return True
     return words[0] in OUTCOME_PREFIXES and any(w in METRIC_WORDS for w in words)
 

@@ -13,6 +13,7 @@ from scipy.stats import spearmanr
 
 from sweeprank.outcomes import TRACK_MIN_SPEARMAN, named_like_outcome, tracking
 from sweeprank.rank import main
+from trials.presets import preset
 
 N = 150
 
@@ -107,6 +108,14 @@ def test_a_hyperparameter_with_a_strong_effect_is_kept(tmp_path: Path, capsys: p
         ("validation_split", False),
         ("learning_rate", False),
         ("best_of", False),
+        ("wall_time_s", True),
+        ("train_time", True),
+        ("elapsed", True),
+        ("epochs_completed", True),
+        ("n_params", True),
+        ("time_limit", False),
+        ("timesteps", False),
+        ("num_filters", False),
     ],
 )
 def test_the_name_rule(name: str, outcome: bool) -> None:
@@ -134,3 +143,20 @@ def test_an_int_hyperparameter_that_decides_the_metric_is_not_an_outcome() -> No
     assert tracking(list(depth), list(score)) is None
     runtime = 10 + 5 * score + rng.normal(0, 1e-4, 80)
     assert tracking(list(runtime), list(score)) == pytest.approx(1.0, abs=0.01)
+
+
+def test_our_real_digits_sweep_reads_as_its_space(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """bench/data/digits_random.csv (1,999 real trials, cnn-paper space): without --space, the inferred
+    hyperparameters are the space's ten, dropout_rate (uniform on [0, 0.8], 3.7 decades from its
+    smallest value) stays linear, learning_rate is log, and the run's outcomes are left out."""
+    out = tmp_path / "out.json"
+    path = Path(__file__).resolve().parents[2] / "bench" / "data" / "digits_random.csv"
+    assert main(["rank", str(path), "--metric", "test_accuracy", "--bootstrap", "5", "--json", str(out)]) == 0
+    printed = capsys.readouterr()
+    assert sorted(json.loads(out.read_text())["rankings"]["all"]["names"]) == sorted(preset("cnn-paper").names)
+    assert "  dropout_rate: {type: float, low: 0.000152" in printed.out and "0.7996457991934623}" in printed.out
+    assert "  learning_rate: {type: float, low: 1.0007314635821922e-05, high: 0.09977800084408588, log: true}" in (
+        printed.out
+    )
+    for column in ("wall_time_s", "epochs_completed", "n_params"):
+        assert f"warning: {column} left out (named like an outcome)" in printed.err
