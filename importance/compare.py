@@ -4,6 +4,11 @@ Optuna is imported inside the functions: the rest of `importance` stays
 numpy-only, and the comparators are optional. We build an in-memory study from
 finished trials and ask Optuna's own evaluators (no hand-written fANOVA).
 Kendall's tau is computed over the hyperparameters' importance values.
+
+Each trial is given only the distributions of the parameters it has (a conditional parameter
+absent from a trial is absent from its distributions too, as in a real Optuna study); callers
+that hold the study's own per-trial distributions pass them, so that a float's `step`, a log
+scale and categorical choices reach Optuna's evaluators exactly as the study declared them.
 """
 
 from __future__ import annotations
@@ -32,15 +37,37 @@ def _evaluator(method: str, seed: int) -> Any:
     raise ValueError(f"unknown comparison method {method!r}; known: {list(METHODS)}")
 
 
+Distributions = Mapping[str, Any] | Sequence[Mapping[str, Any]]  # one for all trials, or one per trial
+
+
+def _per_trial(params: Sequence[Mapping[str, Any]], distributions: Distributions) -> list[dict[str, Any]]:
+    """Each trial's distributions, restricted to the parameters it has."""
+    if isinstance(distributions, Mapping):
+        return [{n: distributions[n] for n in p} for p in params]
+    if len(distributions) != len(params):
+        raise ValueError(f"{len(distributions)} distributions for {len(params)} trials")
+    return [{n: d[n] for n in p} for p, d in zip(params, distributions, strict=True)]
+
+
+def _names(distributions: Distributions) -> list[str]:
+    if isinstance(distributions, Mapping):
+        return list(distributions)
+    return list(dict.fromkeys(n for d in distributions for n in d))
+
+
 def optuna_importances(
     method: str,
     params: Sequence[Mapping[str, Any]],
-    distributions: Mapping[str, Any],
+    distributions: Distributions,
     values: Sequence[float],
     direction: str = "maximize",
     seed: int = 0,
 ) -> dict[str, float]:
-    """One Optuna evaluator's importances, normalised to sum 1, for every name in `distributions`."""
+    """One Optuna evaluator's importances, normalised to sum 1, for every name in `distributions`.
+
+    A parameter Optuna's evaluator leaves out (one not in every trial: Optuna ranks the
+    intersection of the trials' spaces) gets 0.
+    """
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -50,14 +77,14 @@ def optuna_importances(
     study = optuna.create_study(direction="maximize" if direction == "maximize" else "minimize")
     study.add_trials(
         [
-            optuna.trial.create_trial(params=dict(p), distributions=dict(distributions), value=float(v))
-            for p, v in zip(params, values, strict=False)
+            optuna.trial.create_trial(params=dict(p), distributions=d, value=float(v))
+            for p, d, v in zip(params, _per_trial(params, distributions), values, strict=False)
         ]
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # PED-ANOVA is marked experimental
         found = optuna.importance.get_param_importances(study, evaluator=evaluator, normalize=False)
-    raw = {name: max(float(found.get(name, 0.0)), 0.0) for name in distributions}
+    raw = {name: max(float(found.get(name, 0.0)), 0.0) for name in _names(distributions)}
     total = sum(raw.values())
     return {name: (value / total if total > 0 else 0.0) for name, value in raw.items()}
 
@@ -75,7 +102,7 @@ def kendall_tau(a: Mapping[str, float], b: Mapping[str, float]) -> float | None:
 
 def compare(
     params: Sequence[Mapping[str, Any]],
-    distributions: Mapping[str, Any],
+    distributions: Distributions,
     values: Sequence[float],
     nrrelieff: Mapping[str, float],
     direction: str = "maximize",

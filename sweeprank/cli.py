@@ -1,4 +1,4 @@
-"""`sweeprank` command line: up, worker, analyst, web, submit, status, export, cancel, rank, user, data.
+"""`sweeprank` command line: every command is registered in `build_parser`, with its help.
 
 `main` reads the settings once (broker/settings.py) and hands them to the command.
 """
@@ -33,6 +33,16 @@ from sweeprank.report import (
 )
 from trials.errors import SweeprankError
 from trials.records import QueueStatus, SweepRecord
+
+DESCRIPTION = (
+    "sweeprank runs hyperparameter sweeps on a pool of GPUs or CPUs and ranks which hyperparameters "
+    "matter (N-RReliefF, with confidence intervals and verdicts). Run `sweeprank COMMAND --help` for "
+    "a command's options."
+)
+EPILOG = (
+    "Settings come from SWEEPRANK_* environment variables (README, Configuration). "
+    "Commands that need the stack find it through --url/--redis-url, the environment, or a running `sweeprank up`."
+)
 
 DEMO_SPEC: dict[str, Any] = {
     "owner": "demo",
@@ -220,7 +230,7 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sweeprank", description=__doc__)
+    parser = argparse.ArgumentParser(prog="sweeprank", description=DESCRIPTION, epilog=EPILOG)
     sub = parser.add_subparsers(dest="command", required=True)
 
     up = sub.add_parser("up", help="run the whole stack locally (Redis, trainers, analyst, web)")
@@ -228,19 +238,19 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--data-dir", default=stack_state.DEFAULT_DATA_DIR, help="Redis data (AOF), logs and the stack's state file"
     )
-    up.add_argument("--host", default="127.0.0.1")
-    up.add_argument("--port", type=int, default=8000)
+    up.add_argument("--host", default="127.0.0.1", help="address the web server listens on (default 127.0.0.1)")
+    up.add_argument("--port", type=int, default=8000, help="port of the web server (default 8000)")
     up.add_argument(
         "--cpu-workers", type=int, default=os.cpu_count() or 1, help="trainer processes when there is no GPU"
     )
     up.add_argument("--threads", type=int, default=1, help="torch threads per CPU trainer process")
-    up.add_argument("--trials-per-gpu", type=int, default=1)
+    up.add_argument("--trials-per-gpu", type=int, default=1, help="trials run at once on each GPU (default 1)")
     up.add_argument("--demo", action="store_true", help="submit the demo sweep and follow it")
     up.set_defaults(func=cmd_up)
 
     worker = sub.add_parser("worker", help="a trainer worker (one per GPU, or CPU)")
     worker.add_argument("--gpu", help="GPU index to bind (sets CUDA_VISIBLE_DEVICES)")
-    worker.add_argument("--trials-per-gpu", type=int, default=1)
+    worker.add_argument("--trials-per-gpu", type=int, default=1, help="trials run at once on the GPU (default 1)")
     worker.add_argument("--concurrency", type=int, default=1, help="CPU trainer processes")
     worker.add_argument("--threads", type=int, default=1, help="torch threads per CPU process")
     worker.add_argument("--name", help="worker name (default cpu@HOST)")
@@ -248,16 +258,16 @@ def build_parser() -> argparse.ArgumentParser:
     worker.set_defaults(func=cmd_worker)
 
     analyst = sub.add_parser("analyst", help="the analyst: incremental rankings from the result stream")
-    analyst.add_argument("--k", type=int, default=10)
-    analyst.add_argument("--sigma", type=float, default=20.0)
-    analyst.add_argument("--bootstrap", type=int, default=200)
-    analyst.add_argument("--seed", type=int, default=0)
+    analyst.add_argument("--k", type=int, default=10, help="neighbours per reference trial (default 10)")
+    analyst.add_argument("--sigma", type=float, default=20.0, help="rank-weight width (default 20)")
+    analyst.add_argument("--bootstrap", type=int, default=200, help="Poisson bootstrap replicates (default 200)")
+    analyst.add_argument("--seed", type=int, default=0, help="random seed of the bootstrap and tests (default 0)")
     stack_state.add_redis_options(analyst)
     analyst.set_defaults(func=cmd_analyst)
 
     web = sub.add_parser("web", help="the web server (JSON API and pages)")
-    web.add_argument("--host", default="127.0.0.1")
-    web.add_argument("--port", type=int, default=8000)
+    web.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    web.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
     web.add_argument("--workers", type=int, help="processes (default: SWEEPRANK_WEB_WORKERS)")
     web.add_argument(
         "--threads", type=int, help="threads per process, one per open live page (default: SWEEPRANK_WEB_THREADS)"
@@ -266,29 +276,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     submit = sub.add_parser("submit", help="submit a sweep and follow it")
     submit.add_argument("spec", nargs="?", help="SPEC.yaml or .json (else build one from the options)")
-    submit.add_argument("--preset", default="cnn-paper")
-    submit.add_argument("--datasets", nargs="+", default=["fashion_mnist"])
-    submit.add_argument("--trials", type=int, default=50)
+    submit.add_argument("--preset", default="cnn-paper", help="search space preset (default cnn-paper)")
+    submit.add_argument(
+        "--datasets", nargs="+", default=["fashion_mnist"], help="datasets to train on (default fashion_mnist)"
+    )
+    submit.add_argument("--trials", type=int, default=50, help="trials of the sweep (default 50)")
     submit.add_argument("--owner", help="submit on behalf of this member (admins only); default: the token's member")
-    submit.add_argument("--name")
-    submit.add_argument("--seed", type=int, default=0)
-    submit.add_argument("--priority", type=int, default=5)
-    submit.add_argument("--max-epochs", type=int)
+    submit.add_argument("--name", help="the sweep's name (default: PRESET sweep)")
+    submit.add_argument("--seed", type=int, default=0, help="seed of the sampler (default 0)")
+    submit.add_argument("--priority", type=int, default=5, help="0..9, higher runs first (default 5)")
+    submit.add_argument("--max-epochs", type=int, help="narrow the epochs hyperparameter to at most this")
     submit.add_argument("--max-train", type=int, help="subsample the training set to this many examples")
-    submit.add_argument("--stop-when-stable", action="store_true")
-    submit.add_argument("--no-follow", action="store_true")
+    submit.add_argument("--stop-when-stable", action="store_true", help="end the sweep when its ranking has settled")
+    submit.add_argument("--no-follow", action="store_true", help="print the new sweep's id and return")
     submit.set_defaults(func=cmd_submit)
 
     status = sub.add_parser("status", help="health of the pool's services, the pool and sweeps; or one sweep")
-    status.add_argument("sweep_id", nargs="?")
+    status.add_argument("sweep_id", nargs="?", help="one sweep's progress and best trial (default: the pool)")
     status.add_argument(
         "--check", action="store_true", help="exit 1 when the pool is not ok (or the sweep's ranking is paused)"
     )
     status.set_defaults(func=cmd_status)
 
     export = sub.add_parser("export", help="a sweep's trials as CSV/JSON/Parquet, or as an Optuna study")
-    export.add_argument("sweep_id")
-    export.add_argument("--format", choices=["csv", "json", "parquet", "optuna"], default="csv")
+    export.add_argument("sweep_id", help="the sweep to export")
+    export.add_argument(
+        "--format", choices=["csv", "json", "parquet", "optuna"], default="csv", help="file format (default csv)"
+    )
     export.add_argument(
         "-o", "--output", help="file; optuna: study.db (SQLite), study.journal (journal file) or a storage URL"
     )
@@ -297,7 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(func=cmd_export)
 
     cancel = sub.add_parser("cancel", help="cancel a sweep (running trials stop at their next epoch)")
-    cancel.add_argument("sweep_id")
+    cancel.add_argument("sweep_id", help="the sweep to cancel")
     cancel.set_defaults(func=cmd_cancel)
 
     for command in (submit, status, export, cancel):

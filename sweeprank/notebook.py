@@ -14,9 +14,12 @@ from dataclasses import fields
 from importlib import import_module
 from typing import Any
 
+import yaml
+
 from importance.groups import POOLED
 from importance.significance import MATTERS, NO_DETECTABLE_EFFECT, UNDETERMINED
-from sweeprank.rank import RankOptions, RankResult, ranking_table, verdict_summary
+from sweeprank.pooling import format_p, pooling_notes
+from sweeprank.rank import INFERRED_TITLE, RankOptions, RankResult, ranking_table, verdict_summary
 from sweeprank.rank import rank as rank_encoded
 from sweeprank.table import ALL, flatten, header_of, layout, table_trials
 from trials.encoding import encode_trials
@@ -26,7 +29,20 @@ from trials.records import RankingGroup
 from trials.space import SearchSpace
 
 INSTALL_HINT = "pip install sweeprank[notebook]"
-FRAME_COLUMNS = ("param", "rank", "importance", "ci_low", "ci_high", "p_rank", "raw_w", "p_value", "verdict")
+# p_holm: the Holm-adjusted permutation p-value, the one the verdicts use (README, "Reading the ranking").
+FRAME_COLUMNS = ("param", "rank", "importance", "ci_low", "ci_high", "p_rank", "raw_w", "p_holm", "verdict")
+# The HTML table's headers and each number's format: the same digits as `sweeprank rank` prints.
+HTML_COLUMNS = {
+    "rank": ("rank", "d"),
+    "param": ("name", ""),
+    "importance": ("importance", ".3f"),
+    "ci": ("95% CI", ".3f"),
+    "p_rank": ("P(rank)", ".2f"),
+    "raw_w": ("raw W", ".4f"),
+    "p_holm": ("p (Holm-adjusted)", "p"),
+    "verdict": ("verdict", ""),
+}
+BAR_WIDTH = 120  # pixels of an importance of 1 in the HTML table's CI bars
 # Colour and hatch: the verdict reads in greyscale and for colour-blind readers too.
 VERDICT_STYLE = {
     MATTERS: ("#1b6fb5", ""),
@@ -50,7 +66,7 @@ def _is_study(table: object) -> bool:
 def _records(table: object) -> list[Mapping[str, object]]:
     """A DataFrame's or a list's rows as dicts (numpy scalars and NaN are read like CSV cells)."""
     if hasattr(table, "to_dict") and hasattr(table, "columns"):
-        return list(table.to_dict("records"))
+        return flatten(table.to_dict("records"))  # W&B's runs DataFrame holds dicts: flattened like its CSV
     if isinstance(table, Sequence) and all(isinstance(row, Mapping) for row in table):
         return flatten(list(table))
     raise TypeError(f"rank() takes a pandas DataFrame, a list of dicts or an Optuna study, got {type(table).__name__}")
@@ -145,10 +161,18 @@ class Ranking:
         return pandas.DataFrame(self._rows(group), columns=list(FRAME_COLUMNS))
 
     def plot(self, ax: Any = None, group: str | None = None) -> Any:
-        """Importance bars, best on top, with 95% CI whiskers; colour and hatch say the verdict."""
-        pyplot = _optional("matplotlib.pyplot")
+        """Importance bars, best on top, with 95% CI whiskers; colour and hatch say the verdict.
+
+        Returns the matplotlib Figure (`.axes[0]` to customise, `.savefig(...)` to save). Without
+        `ax` the figure is made without pyplot: Jupyter shows it once, as the cell's result, and
+        prints no `<Axes: ...>` line (pyplot would also show it a second time at the end of the cell).
+        """
+        _optional("matplotlib")
         if ax is None:
-            _, ax = pyplot.subplots(figsize=(6, 0.4 * len(self.space.names) + 1.2), layout="constrained")
+            figure = import_module("matplotlib.figure").Figure(
+                figsize=(6, 0.4 * len(self.space.names) + 1.2), layout="constrained"
+            )
+            ax = figure.add_subplot()
         rows = self._rows(group)[::-1]
         heights = [row["importance"] or 0.0 for row in rows]
         whiskers = [_whiskers(row) for row in rows]
@@ -173,7 +197,7 @@ class Ranking:
         )
         ax.set_xlabel("importance (N-RReliefF share, 95% CI)")
         ax.set_title(f"{self.metric} ({self.direction}), {self.rankings[group or self.group].n_trials} trials")
-        return ax
+        return ax.figure
 
     def reading(self, group: str | None = None) -> str:
         """One line: the top hyperparameter and what the verdicts say."""
@@ -185,15 +209,43 @@ class Ranking:
             f"(importance {_number(top['importance'])}). {said[0]}"
         )
 
+    def space_yaml(self) -> str:
+        """The space ranked, as a space file (`--space` / `space=` loads it): the inferred one with its notes."""
+        if self.inferred is not None:
+            return self.inferred.to_yaml()
+        return yaml.safe_dump(self.space.to_dict(), sort_keys=False)
+
+    def sentences(self, group: str | None = None) -> list[str]:
+        """What `sweeprank rank` prints around the table: run, exclusions, verdicts, agreement, stability, pooling."""
+        entry = self.rankings[group or self.group]
+        excluded = ", ".join(f"{count} {why}" for why, count in sorted(self.excluded.items())) or "none"
+        lines = [f"{self.n_trials} trials of {self.metric} ({self.direction}) ranked; excluded: {excluded}."]
+        if entry.verdict_note:
+            lines.append(f"Undetermined: {entry.verdict_note}. The numbers below are not evidence of anything yet.")
+        lines += verdict_summary(entry)
+        if entry.agreement:
+            lines.append(entry.agreement.sentence)
+        lines.append(entry.stability.sentence)
+        if entry.message:
+            lines.append(f"Note: {entry.message}")
+        if (group or self.group) == POOLED:
+            lines += pooling_notes(self.rankings)
+        return lines
+
     def _repr_html_(self) -> str:
-        head = "".join(f"<th>{html.escape(c)}</th>" for c in FRAME_COLUMNS)
+        title = "all trials" if self.group == ALL else "pooled over groups (trial-count-weighted)"
+        head = "".join(f"<th>{html.escape(label)}</th>" for label, _ in HTML_COLUMNS.values())
         body = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(_number(row[c]))}</td>" for c in FRAME_COLUMNS) + "</tr>"
+            "<tr>" + "".join(f"<td>{_cell(row, column)}</td>" for column in HTML_COLUMNS) + "</tr>"
             for row in self._rows(None)
         )
+        said = "".join(f"<p>{html.escape(line)}</p>" for line in self.sentences())
+        space_title = INFERRED_TITLE if self.inferred is not None else "space ranked:"
         return (
-            f"<div><p>{html.escape(self.reading())}</p>"
-            f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+            f"<div><p><b>{html.escape(self.reading())}</b></p><p>{html.escape(title)}</p>"
+            f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{said}"
+            f"<details><summary>{html.escape(space_title)}</summary><pre>{html.escape(self.space_yaml())}</pre>"
+            "</details></div>"
         )
 
     def __repr__(self) -> str:
@@ -209,9 +261,31 @@ def _whiskers(row: Mapping[str, Any]) -> tuple[float, float]:
     return max(0.0, height - low), max(0.0, high - height)
 
 
-def _number(value: object) -> str:
+def _ci_bar(row: Mapping[str, Any]) -> str:
+    """An inline SVG: the importance as a bar, its 95% CI as a whisker."""
+    height = row["importance"] or 0.0
+    low, high = _whiskers(row)
+    x = [round(BAR_WIDTH * v, 1) for v in (height, height - low, height + high)]
+    return (
+        f'<svg width="{BAR_WIDTH + 4}" height="12" role="img" aria-label="importance with its 95% CI">'
+        f'<rect x="0" y="2" width="{x[0]}" height="8" fill="{VERDICT_STYLE.get(row["verdict"], ("#e8a33d",))[0]}"/>'
+        f'<line x1="{x[1]}" x2="{x[2]}" y1="6" y2="6" stroke="black"/></svg>'
+    )
+
+
+def _cell(row: Mapping[str, Any], column: str) -> str:
+    if column == "ci":
+        bounds = f"[{_number(row['ci_low'], '.3f')}, {_number(row['ci_high'], '.3f')}]"
+        return f"{_ci_bar(row)} {html.escape(bounds)}"
+    spec = HTML_COLUMNS[column][1]
+    if column == "verdict":
+        return html.escape(str(row[column]).replace("_", " "))
+    return html.escape(format_p(row[column]) if spec == "p" else _number(row[column], spec))
+
+
+def _number(value: object, spec: str = ".3g") -> str:
     if value is None:
         return "n/a"
-    if isinstance(value, float):
-        return format(value, ".3g")
+    if isinstance(value, (int, float)) and spec:
+        return format(value, spec)
     return str(value)

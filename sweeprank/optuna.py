@@ -16,7 +16,7 @@ from typing import Any
 
 from optuna.importance import BaseImportanceEvaluator
 from optuna.study import Study
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 
 from sweeprank.optuna_study import study_table
 from sweeprank.rank import ALL, RankOptions, RankResult, rank
@@ -39,9 +39,14 @@ class NRReliefFImportanceEvaluator(BaseImportanceEvaluator):
 
     Unlike Optuna's own evaluators, `params=None` ranks every parameter that
     appears in any COMPLETE trial, not only those present in all of them: a
-    parameter a trial lacks is "not applicable" there (conditional parameters).
+    parameter a trial lacks is "not applicable" there (conditional parameters);
+    and a parameter whose range differs between trials (a dynamic space) is
+    ranked on the union of its ranges rather than refused. Both are on purpose
+    (README, "From and to Optuna"). A study without a COMPLETE trial that has a
+    parameter (empty, or only pruned) gives {}, as Optuna's evaluators do.
     `target` is a callable on FrozenTrial, as in Optuna; without it the objective
-    value is ranked (a multi-objective study needs `target`). N-RReliefF uses
+    value is ranked, or, for a multi-objective study, each trial's Pareto front
+    (its non-domination rank), as Optuna's PED-ANOVA does. N-RReliefF uses
     |Δ value|, so the direction does not change the importances.
     """
 
@@ -64,10 +69,10 @@ class NRReliefFImportanceEvaluator(BaseImportanceEvaluator):
     ) -> dict[str, float]:
         if params is not None and not params:
             return {}
-        if target is None and len(study.directions) > 1:
-            raise ValueError(
-                "a multi-objective study needs target=, e.g. target=lambda t: t.values[0] for the first objective"
-            )
+        if params is None and not any(
+            t.params for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        ):
+            return {}
         self.result_, _ = rank_study(
             study,
             params=params,

@@ -12,6 +12,12 @@ space comes from the trials' distributions:
   any other -> categorical (choices that are not numbers or strings, such as
   None or booleans, are compared by their text).
 
+A multi-objective study ranked without a chosen objective (no `--objective`, no `target=`)
+ranks each COMPLETE trial's Pareto front (its non-domination rank: 0 for the non-dominated
+trials, 1 for those dominated only by them...; lower is better), the way Optuna's own
+multi-objective-capable evaluator (PED-ANOVA) picks the good trials of such a study, the same in
+the evaluator, `rank(study)` and the CLI.
+
 A parameter whose distribution differs between trials (Optuna's dynamic
 spaces) gets the union: the widest bounds or all choices. A parameter absent
 from a trial is left out of that trial's config: "not applicable" (conditional).
@@ -49,6 +55,7 @@ SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 # Optuna's trial states other than COMPLETE, as sweeprank counts them (the status of an excluded row).
 STATE_WORDS = {"PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running", "WAITING": "waiting"}
 STUDY_STATES = tuple(STATE_WORDS.values())
+PARETO_METRIC = "pareto_front"  # the metric of a multi-objective study ranked as a whole
 
 
 # ---------------------------------------------------------------- storages
@@ -174,6 +181,8 @@ class StudyTable:
     maximize: bool
     metric: str
     states: Counter[str] = field(default_factory=Counter)  # STATE_WORDS of the trials not ranked -> count
+    # The COMPLETE trials' own params and distributions by trial id, for Optuna's evaluators (--compare).
+    native: dict[str, tuple[dict[str, object], dict[str, BaseDistribution]]] = field(default_factory=dict)
 
 
 def _config(space: SearchSpace, trial: FrozenTrial) -> dict[str, object]:
@@ -186,11 +195,40 @@ def _config(space: SearchSpace, trial: FrozenTrial) -> dict[str, object]:
     return config
 
 
-def _objective(study: Study, objective: int) -> tuple[Callable[[FrozenTrial], float], bool, str]:
-    """The value to rank, whether higher is better, and its name, for objective `objective`."""
+def _pareto_front(study: Study, complete: list[FrozenTrial]) -> Callable[[FrozenTrial], float]:
+    """Each COMPLETE trial's non-domination rank, by the study's directions (0 = on the Pareto front)."""
+    import numpy as np
+    from optuna.study import StudyDirection
+    from optuna.study._multi_objective import _fast_non_domination_rank
+
+    signs = np.array([-1.0 if d == StudyDirection.MAXIMIZE else 1.0 for d in study.directions])
+    losses = np.array([t.values for t in complete], dtype=float).reshape(len(complete), len(signs)) * signs
+    finite = np.isfinite(losses).all(axis=1)
+    ranks = np.full(len(complete), math.nan)
+    if finite.any():
+        ranks[finite] = _fast_non_domination_rank(losses[finite])
+    front = {t.number: float(r) for t, r in zip(complete, ranks, strict=True)}
+
+    def value(trial: FrozenTrial) -> float:
+        return front[trial.number]
+
+    return value
+
+
+def _objective(
+    study: Study, objective: int | None, complete: list[FrozenTrial]
+) -> tuple[Callable[[FrozenTrial], float], bool, str]:
+    """The value to rank, whether higher is better, and its name, for objective `objective`.
+
+    None: the only objective, or the Pareto front of a multi-objective study (module docstring).
+    """
     from optuna.study import StudyDirection
 
     directions = study.directions
+    if objective is None:
+        if len(directions) > 1:
+            return _pareto_front(study, complete), False, PARETO_METRIC
+        objective = 0
     if not 0 <= objective < len(directions):
         raise SpecError(
             "--objective",
@@ -218,7 +256,7 @@ def study_table(
     *,
     params: list[str] | None = None,
     target: Callable[[FrozenTrial], float] | None = None,
-    objective: int = 0,
+    objective: int | None = None,
     metric: str | None = None,
     maximize: bool = True,
     group: str = "",
@@ -226,7 +264,8 @@ def study_table(
 ) -> StudyTable:
     """Every trial as a row, only COMPLETE ones with a config and value; the others only count by state.
 
-    The value is `target(trial)`, else user attribute `metric`, else objective number `objective`.
+    The value is `target(trial)`, else user attribute `metric`, else objective number `objective`
+    (None: the only one, or the Pareto front of a multi-objective study).
     The study's direction applies to its objectives; `maximize` to a target or a user attribute.
     Rows are in group `group`, or in the group their user attribute `by` names.
     """
@@ -239,7 +278,7 @@ def study_table(
     elif metric is not None:
         value, name = _user_attr(metric), metric
     else:
-        value, maximize, name = _objective(study, objective)
+        value, maximize, name = _objective(study, objective, complete)
     space = space_of(complete, params)
     rows = []
     for trial in trials:
@@ -249,4 +288,5 @@ def study_table(
         else:
             rows.append(TrialRow(str(trial.number), {}, None, STATE_WORDS[trial.state.name], where))
     states = Counter(row.status for row in rows if row.status != COMPLETED)
-    return StudyTable(study.study_name, space, rows, maximize, name, states)
+    native = {str(t.number): (dict(t.params), dict(t.distributions)) for t in complete}
+    return StudyTable(study.study_name, space, rows, maximize, name, states, native)

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict
 from importance.groups import DEFAULT_METHOD, METHODS, POOLED, GroupedRanking
 from importance.significance import MATTERS, NO_DETECTABLE_EFFECT, UNDETERMINED
 from sweeprank.effects_text import effects_lines, no_effect_lines
+from sweeprank.pooling import format_p, pooling_notes
 from sweeprank.table import ALL, TableTrials, flatten, header_of, layout, table_trials
 from trials.effects_view import present
 from trials.encoding import EncodedTrials, TrialRow, encode_trials, optuna_view
@@ -41,6 +42,7 @@ CHECKPOINTS = 5000  # read-outs while feeding the file: "stable since" is exact 
 PAPER_GROWTH = 2  # paper method: a chunk as large as what is held refits everything; doubling costs 2 fits
 PROGRESS_MIN_ROWS = 20_000
 NEVER = 2**62  # refresh_every while replaying: tests run once at the end
+Native = dict[str, tuple[dict[str, Any], dict[str, Any]]]  # trial id -> its Optuna params, distributions
 
 
 def add_parser(subparsers: Any) -> None:
@@ -64,12 +66,25 @@ def add_parser(subparsers: Any) -> None:
         help="sqlite:///file.db, postgresql://..., a journal file (journal:///path or a path ending .log/.journal)",
     )
     study.add_argument("--study", help="study name (default: the storage's only study)")
-    study.add_argument("--objective", type=int, default=0, help="which objective of a multi-objective study")
+    study.add_argument(
+        "--objective",
+        type=int,
+        help="rank this objective (0, 1, ...) of a multi-objective study; default: each trial's Pareto front "
+        "(0 = not dominated), as Optuna's PED-ANOVA does",
+    )
     direction = parser.add_mutually_exclusive_group()
-    direction.add_argument("--maximize", dest="maximize", action="store_true", default=True)
-    direction.add_argument("--minimize", dest="maximize", action="store_false")
+    direction.add_argument(
+        "--maximize",
+        dest="maximize",
+        action="store_true",
+        default=True,
+        help="higher metric is better (the default; an Optuna study's objectives keep their own direction)",
+    )
+    direction.add_argument("--minimize", dest="maximize", action="store_false", help="lower metric is better (a loss)")
     parser.add_argument("--by", help="column naming the group (dataset); ranks per group plus pooled")
-    parser.add_argument("--compare", default="", help="comma list of fanova,ped-anova")
+    parser.add_argument(
+        "--compare", default="", help="also rank with Optuna's evaluators, a comma list of fanova,ped-anova"
+    )
     parser.add_argument("--json", dest="json_out", help="write the full result as JSON here")
     parser.add_argument(
         "--status-column",
@@ -98,7 +113,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--k", type=int, default=10, help="neighbours per reference trial")
     parser.add_argument("--sigma", type=float, default=20.0, help="rank-weight width")
     parser.add_argument("--bootstrap", type=int, default=200, help="Poisson bootstrap replicates")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="random seed of the bootstrap and tests (default 0)")
     parser.add_argument("--stable-window", type=int, default=100, help="trials the top-3 order must hold")
     parser.set_defaults(func=run)
 
@@ -170,8 +185,9 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     try:
         methods = _methods(args.compare)
+        native = None
         if args.optuna_storage:
-            space, rows, options = read_study(args)
+            space, rows, options, native = read_study(args)
             if args.save_space:
                 _save_space(args.save_space, None, space)
         else:
@@ -182,13 +198,15 @@ def run(args: argparse.Namespace) -> int:
             space, rows = table.space, table.rows
             if table.inferred:
                 print(INFERRED_TITLE, table.inferred.to_yaml(), sep="\n")
+                for name, why in table.inferred.left_out.items():
+                    print(f"sweeprank rank: warning: {name} left out ({why}); --space keeps it", file=sys.stderr)
             if args.save_space:
                 _save_space(args.save_space, table.inferred, space)
             options = replace(options, metric=table.layout.metric)
         encoded = encode_trials(space, rows, maximize=options.maximize)
         result = rank(encoded, options, space)
         if methods:
-            result.comparison = _compare_all(space, encoded, result.rankings, methods, args.seed)
+            result.comparison = _compare_all(space, encoded, result.rankings, methods, args.seed, native)
     except (SweeprankError, ValueError) as err:
         print(f"sweeprank rank: {err}", file=sys.stderr)
         return 2
@@ -218,11 +236,12 @@ def _methods(raw: str) -> list[str]:
     return methods
 
 
-def read_study(args: argparse.Namespace) -> tuple[SearchSpace, list[TrialRow], RankOptions]:
-    """An Optuna study's trials, space (from its distributions) and options; says what it skipped."""
+def read_study(args: argparse.Namespace) -> tuple[SearchSpace, list[TrialRow], RankOptions, Native]:
+    """An Optuna study's trials, space (from its distributions), options and its trials' own
+    distributions (for --compare); says what it skipped."""
     if args.trials:
         raise SpecError("trials", f"give a CSV file or --optuna-storage, not both (got {args.trials!r})")
-    from sweeprank.optuna_study import STUDY_STATES, load_study, study_table
+    from sweeprank.optuna_study import PARETO_METRIC, STUDY_STATES, load_study, study_table
 
     study = load_study(args.optuna_storage, args.study)
     table = study_table(
@@ -231,10 +250,15 @@ def read_study(args: argparse.Namespace) -> tuple[SearchSpace, list[TrialRow], R
     complete = len(table.rows) - sum(table.states.values())
     skipped = ", ".join(f"{table.states[state]} {state}" for state in STUDY_STATES)
     print(f"study {table.study_name}: {len(table.rows)} trials, ranking the {complete} COMPLETE; skipped {skipped}")
+    if table.metric == PARETO_METRIC:
+        print(
+            "a multi-objective study: ranking each trial's Pareto front "
+            "(0 = not dominated; lower is better); --objective N ranks one objective"
+        )
     options = replace(
         RankOptions.from_args(args), trials=args.optuna_storage, metric=table.metric, maximize=table.maximize
     )
-    return table.space, table.rows, options
+    return table.space, table.rows, options, table.native
 
 
 def _space(ref: str) -> SearchSpace:
@@ -356,15 +380,28 @@ def _shares(group: RankingGroup) -> dict[str, float]:
 
 
 def _compare_all(
-    space: SearchSpace, encoded: EncodedTrials, rankings: dict[str, RankingGroup], methods: list[str], seed: int
+    space: SearchSpace,
+    encoded: EncodedTrials,
+    rankings: dict[str, RankingGroup],
+    methods: list[str],
+    seed: int,
+    native: Native | None = None,
 ) -> dict[str, dict[str, MethodComparison]]:
-    """Comparators per group; pooled = the same trial-count-weighted mean as N-RReliefF's."""
+    """Comparators per group; pooled = the same trial-count-weighted mean as N-RReliefF's.
+
+    `native`: an Optuna study's own params and distributions by trial id, given to the comparators
+    as they are (a float's step, a log scale, numeric choices), so they answer as on the study itself.
+    """
     from importance.compare import MethodResult, compare, pool_comparisons
 
     found: dict[str, dict[str, MethodResult]] = {}
     for group in (g for g in rankings if g != POOLED):
         subset = encoded.subset(group)
-        params, distributions = optuna_view(space, subset)
+        params, distributions = (
+            optuna_view(space, subset)
+            if native is None
+            else ([native[t][0] for t in subset.trial_ids], [native[t][1] for t in subset.trial_ids])
+        )
         # encoded.y is already "higher is better", whatever --minimize said.
         found[group] = compare(
             params, distributions, subset.y.tolist(), _shares(rankings[group]), "maximize", methods, seed
@@ -404,7 +441,7 @@ def ranking_table(title: str, entry: RankingGroup, metric: str = "metric") -> li
         lines.append(
             f"{place:>4}  {name:<20} {_fmt(entry.importances[i]):>10}  {ci:<16} "
             f"{_fmt(entry.rank_probability[i], '.2f'):>7}  {_fmt(entry.raw_weights[i], '.4f'):>9}  "
-            f"{_fmt_p(adjusted[i]):>8}  {_VERDICT_WORDS.get(verdicts[i], verdicts[i])}"
+            f"{format_p(adjusted[i]):>8}  {_VERDICT_WORDS.get(verdicts[i], verdicts[i])}"
         )
     lines.extend(verdict_summary(entry, metric))
     if entry.agreement:
@@ -413,10 +450,6 @@ def ranking_table(title: str, entry: RankingGroup, metric: str = "metric") -> li
     if entry.message:
         lines.append(f"Note: {entry.message}")
     return lines
-
-
-def _fmt_p(value: float | None) -> str:
-    return "n/a" if value is None else "<0.0001" if value < 1e-4 else format(value, ".4f")
 
 
 def verdict_summary(entry: RankingGroup, metric: str = "metric") -> list[str]:
@@ -496,6 +529,9 @@ def render(result: RankResult, effects: bool = False) -> str:
         ]
         if effects:
             lines += effects_lines(entry, result.metric)
+    notes = pooling_notes(result.rankings)
+    if notes:
+        lines += ["", "Pooled and per-dataset verdicts differ:", *notes]
     for group, methods in (result.comparison or {}).items():
         entry = result.rankings[group]
         lines += ["", *_comparison_table(group, entry.names, entry.importances, methods)]

@@ -9,8 +9,12 @@ Conventions recognised, so that exports rank as they are:
   column holding the run's config as a dict), metrics may be named without their `summary.`
   prefix, and `State` says which runs are `finished`. An export of the runs table without
   prefixes is read like any table, minus W&B's run columns (Name, Runtime, Created...).
+- Cells holding dicts (W&B's API DataFrame `{"summary": ..., "config": ..., "name": ...}`, its CSV
+  with pandas' repr of the dicts, numpy-2 scalars `np.float64(0.5)` included) are flattened with
+  dots, nested ones too: a config `model: {depth: 4}` is the column `config.model.depth`.
 - Any other table: every column is a hyperparameter except the metric, the --by column,
-  ids, statuses and times (`NOT_PARAMS`).
+  ids, statuses and times (`NOT_PARAMS`), and, when the space is inferred, the columns that are
+  outcomes (a loss, a second score, a runtime: sweeprank/outcomes.py), which are printed as left out.
 
 Only rows whose status is completed (complete, finished) and whose metric is finite are
 ranked; the others are counted by their status.
@@ -21,9 +25,11 @@ from __future__ import annotations
 import ast
 import json
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from sweeprank.outcomes import outcome_columns
 from trials.encoding import COMPLETED, TrialRow
 from trials.errors import SpecError
 from trials.infer import InferredSpace, cell_value, infer_space, parse_cell, text
@@ -43,6 +49,8 @@ NOT_PARAMS = frozenset(
     | {"notes", "user", "tags", "sweep", "hostname", "group", "job type", "commit", "github"}
 )
 NOT_PARAM_PREFIXES = ("user_attrs_", "system_attrs_", "values_", "intermediate_", "_", *SUMMARY_PREFIXES)
+# numpy 2 prints a scalar as `np.float64(0.5)`: pandas' repr of a dict column holds these.
+_NUMPY_SCALAR = re.compile(r"\b(?:np|numpy)\.(?:float|int|uint|bool|str|complex)\w*\(([^()]*)\)")
 
 
 @dataclass(frozen=True)
@@ -124,33 +132,51 @@ def layout(
     return Layout(convention, params, metric_column, status_column, id_column, by)
 
 
-def _nested(cell: object) -> Mapping[str, object]:
+def _nested(cell: object, column: str) -> Mapping[str, object]:
+    """A dict cell, or its text (JSON, or Python's repr as pandas writes it); {} when the cell is empty."""
     if isinstance(cell, Mapping):
         return cell
-    raw = text(cell)
-    if not raw:
+    raw = text(cell) if cell is not None else ""
+    if cell_value(raw) is None:
         return {}
     try:
         parsed = json.loads(raw)
     except ValueError:
         try:
-            parsed = ast.literal_eval(raw)  # pandas writes a dict column as Python's repr
+            parsed = ast.literal_eval(_NUMPY_SCALAR.sub(r"\1", raw))
         except (ValueError, SyntaxError):
-            return {}
-    return parsed if isinstance(parsed, Mapping) else {}
+            parsed = None
+    if not isinstance(parsed, Mapping):
+        # Silently dropping it would rank without the run's whole config.
+        raise SpecError(f"column {column}", f"holds {raw[:60]!r}, which is not a dict")
+    return parsed
+
+
+def _dotted(prefix: str, values: Mapping[str, object], into: dict[str, object]) -> None:
+    for key, value in values.items():
+        if str(key).startswith("_"):  # W&B's own bookkeeping (_wandb, _step, _runtime)
+            continue
+        if isinstance(value, Mapping):
+            _dotted(f"{prefix}{key}.", value, into)
+        else:
+            into[f"{prefix}{key}"] = value
 
 
 def flatten(records: Sequence[Mapping[str, object]]) -> list[Mapping[str, object]]:
-    """W&B's API export (a `config` and a `summary` column of dicts) as `config.NAME` columns."""
-    if not records or not any(c in records[0] for c in NESTED_COLUMNS):
+    """Dict cells as dotted columns: W&B's `config` and `summary` columns, any nested dict (module docstring)."""
+    nested = [c for c in NESTED_COLUMNS if records and c in records[0]]
+    if not records or not (nested or any(isinstance(v, Mapping) for r in records for v in r.values())):
         return list(records)
     flat: list[Mapping[str, object]] = []
     for record in records:
-        row = {k: v for k, v in record.items() if k not in NESTED_COLUMNS}
-        for column in NESTED_COLUMNS:
-            for key, value in _nested(record.get(column)).items():
-                if not str(key).startswith("_"):  # W&B's own bookkeeping (_wandb, _step, _runtime)
-                    row[f"{column}.{key}"] = value
+        row: dict[str, object] = {}
+        for key, value in record.items():
+            if key in nested:
+                _dotted(f"{key}.", _nested(value, key), row)
+            elif isinstance(value, Mapping):
+                _dotted(f"{key}.", value, row)
+            else:
+                row[key] = value
         flat.append(row)
     return flat
 
@@ -205,12 +231,22 @@ def table_trials(
             ranked.append(i)
     inferred = None
     if space is None:
-        inferred = infer_space({n: [records[i].get(c) for i in ranked] for n, c in table.params.items()})
+        columns = {n: [records[i].get(c) for i in ranked] for n, c in table.params.items()}
+        left_out = _outcomes(columns, [rows[i].value or 0.0 for i in ranked], table)
+        inferred = infer_space({n: cells for n, cells in columns.items() if n not in left_out})
+        inferred = replace(inferred, left_out=left_out)
         space = inferred.space
     for i in ranked:
         row = rows[i]
         rows[i] = TrialRow(row.trial_id, _config(records[i], space, table, where(i)), row.value, COMPLETED, row.group)
     return TableTrials(rows, space, inferred, table)
+
+
+def _outcomes(columns: dict[str, list[object]], metric: list[float], table: Layout) -> dict[str, str]:
+    """Outcome columns (sweeprank/outcomes.py) of a table whose hyperparameters are not named by a prefix."""
+    if any(column != name for name, column in table.params.items()):
+        return {}  # `params_`/`config.` columns: the tool that wrote them said what the hyperparameters are
+    return outcome_columns(columns, metric, table.metric)
 
 
 def _config(record: Mapping[str, object], space: SearchSpace, table: Layout, where: str) -> dict[str, Value | None]:

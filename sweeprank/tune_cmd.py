@@ -29,8 +29,13 @@ def add_parser(subparsers: Any) -> None:
     tune.add_argument("sweep_id", help="the ranked sweep to start from")
     tune.add_argument("--top", type=int, help="tune at most this many (default: all that matter)")
     tune.add_argument("--trials", type=int, help="trials of the tune sweep (not with --sequential)")
-    tune.add_argument("--sampler", choices=["tpe", "gp", "cmaes"], default="tpe")
-    tune.add_argument("--pruner", choices=["none", "median", "successive_halving"], default="none")
+    tune.add_argument("--sampler", choices=["tpe", "gp", "cmaes"], default="tpe", help="Optuna sampler (default tpe)")
+    tune.add_argument(
+        "--pruner",
+        choices=["none", "median", "successive_halving"],
+        default="none",
+        help="stop trials that fall behind (default none)",
+    )
     tune.add_argument("--sequential", action="store_true", help="tune groups in turn")
     tune.add_argument("--group-size", type=int, help="hyperparameters per group (--sequential)")
     tune.add_argument("--trials-per-group", type=int, help="trials per group's sweep (--sequential)")

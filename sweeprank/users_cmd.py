@@ -32,7 +32,7 @@ def add_parser(subparsers: Any) -> None:
     user = subparsers.add_parser("user", help="lab members: add one and print their API token")
     actions = user.add_subparsers(dest="user_command", required=True)
     add = actions.add_parser("add", help="create (or reset) a member; prints a new token")
-    add.add_argument("name")
+    add.add_argument("name", help="the member's name")
     add.add_argument("--admin", action="store_true", help="may act on every member's sweeps")
     add.add_argument("--password", action="store_true", help="also set a password (read from stdin or a prompt)")
     stack_state.add_redis_options(add)

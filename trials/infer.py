@@ -2,11 +2,17 @@
 
 The rules (README, "Ranking a table without a space file"):
 
-- A cell that is empty, NaN or None is "not applicable" (a conditional hyperparameter); a column
-  with such cells is noted as conditional, and its bounds and choices come from the other cells.
+- A cell that is empty, NaN or None (the Python object) is "not applicable" (a conditional
+  hyperparameter); a column with such cells is noted as conditional, and its bounds and choices
+  come from the other cells.
+- The words `none` and `null` (any case) are a value, a choice like any other, whenever the column
+  holds other non-empty values: real spaces use them (a NAS cell's `none` op, `scheduler: none`,
+  `max_depth: None`). A column of nothing but these words is empty.
 - A column whose cells are all numbers is numeric: `int` when every value is integral, else `float`;
-  bounds are the smallest and largest value seen; log-scaled when the values are positive and
-  span `LOG_DECADES` decades or more.
+  bounds are the smallest and largest value seen. It is log-scaled when the values are positive,
+  span `LOG_DECADES` decades or more, and look log-uniform: the log-uniform density on the same
+  bounds fits them better (higher likelihood) than the uniform one (`looks_log_uniform`). Values
+  drawn uniformly from [0, 1] span 3 decades yet fit the uniform density: they stay linear.
 - A numeric column with few distinct values (at most `MAX_CHOICES`, each seen twice on average)
   is ordinal: its sorted values are its choices, which is how batch sizes and layer counts are searched.
 - Any other column (text, booleans, numbers mixed with text) is categorical over the text it holds.
@@ -19,7 +25,7 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import yaml
 
@@ -28,7 +34,8 @@ from trials.space import ChoiceParam, NumericParam, Param, SearchSpace, Value
 
 MAX_CHOICES = 10
 LOG_DECADES = 2.0
-MISSING_WORDS = frozenset({"", "nan", "none", "null", "<na>", "nat"})
+MISSING_WORDS = frozenset({"", "nan", "<na>", "nat"})
+NONE_WORDS = frozenset({"none", "null"})  # values in a column that has others (module docstring)
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 
 
@@ -39,8 +46,16 @@ def text(raw: object) -> str:
     return str(raw).strip()
 
 
-def cell_value(raw: object) -> Value | None:
-    """A cell as a number when it reads as one, else its text; None when it is empty (not applicable)."""
+def is_none_word(raw: object) -> bool:
+    """Whether the cell is the text `none` or `null`: a value or "not applicable", as its column says."""
+    return isinstance(raw, str) and raw.strip().lower() in NONE_WORDS
+
+
+def cell_value(raw: object, none_is_value: bool = False) -> Value | None:
+    """A cell as a number when it reads as one, else its text; None when it is empty (not applicable).
+
+    `none`/`null` are their text with `none_is_value`, else empty (a metric or a status cell).
+    """
     if raw is None:
         return None
     if hasattr(raw, "item") and not isinstance(raw, str):
@@ -52,7 +67,7 @@ def cell_value(raw: object) -> Value | None:
     if isinstance(raw, float):
         return None if math.isnan(raw) else raw
     word = text(raw)
-    if word.lower() in MISSING_WORDS:
+    if word.lower() in MISSING_WORDS or (word.lower() in NONE_WORDS and not none_is_value):
         return None
     try:
         return int(word)
@@ -73,9 +88,33 @@ def _integral(numbers: Sequence[float]) -> bool:
     return all(math.isfinite(n) and float(n).is_integer() for n in numbers)
 
 
+def looks_log_uniform(numbers: Sequence[float]) -> bool:
+    """Whether positive values fit the log-uniform density on [min, max] better than the uniform one.
+
+    Both densities have the same two parameters (the bounds seen), so their log-likelihoods compare
+    directly: uniform n·-ln(b-a), log-uniform -Σ ln x - n·ln ln(b/a). Values spread evenly in log
+    space (a learning rate searched on a log scale) pile up near the low bound, where 1/x is large;
+    values drawn evenly from [a, b] do not.
+    """
+    low, high = min(numbers), max(numbers)
+    if low <= 0 or high <= low:
+        return False
+    n = len(numbers)
+    uniform = -n * math.log(high - low)
+    log_uniform = -sum(math.log(x) for x in numbers) - n * math.log(math.log(high / low))
+    return log_uniform > uniform
+
+
+def _present(cells: Sequence[object]) -> list[object]:
+    """The cells that hold a value: not empty and, unless they are all the column has, not none words."""
+    filled = [c for c in cells if cell_value(c, none_is_value=True) is not None]
+    return filled if any(not is_none_word(c) for c in filled) else []
+
+
 def infer_param(name: str, cells: Sequence[object]) -> Param | None:
     """One column's hyperparameter by the module's rules; None when it holds nothing or only unique text."""
-    values = [v for v in (cell_value(c) for c in cells) if v is not None]
+    present = _present(cells)
+    values = [v for v in (cell_value(c, none_is_value=True) for c in present) if v is not None]
     if not values:
         return None
     if all(_is_number(v) for v in values):
@@ -86,28 +125,35 @@ def infer_param(name: str, cells: Sequence[object]) -> Param | None:
             choices: tuple[Value, ...] = tuple(int(n) for n in distinct) if integral else tuple(distinct)
             return ChoiceParam(name, "ordinal", choices)
         low, high = distinct[0], distinct[-1]
-        log = low > 0 and math.log10(high / low) >= LOG_DECADES
+        log = low > 0 and math.log10(high / low) >= LOG_DECADES and looks_log_uniform(numbers)
         try:
             if integral:
                 return NumericParam(name, "int", int(low), int(high), log)
             return NumericParam(name, "float", low, high, log)
         except SpecError as err:
             raise SpecError(name, err.message) from None
-    words = [text(c) for c in cells if cell_value(c) is not None]
+    words = [text(c) for c in present]
     distinct_words = sorted(set(words))
     if len(distinct_words) == len(words) and len(words) > MAX_CHOICES:
         return None
     return ChoiceParam(name, "categorical", tuple(distinct_words))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class InferredSpace:
-    """The space read off a table, with what a user should check: conditional and skipped columns."""
+    """The space read off a table, with what a user should check: conditional and skipped columns.
+
+    Its repr is the space file `sweeprank rank` prints (a notebook shows `result.inferred` so).
+    """
 
     space: SearchSpace
     n_rows: int
     conditional: dict[str, int]  # name -> rows where it is empty (not applicable)
     skipped: list[str]  # columns that hold nothing or a different text in every row
+    left_out: dict[str, str] = field(default_factory=dict)  # outcome columns (not hyperparameters) -> why
+
+    def __repr__(self) -> str:
+        return self.to_yaml()
 
     def to_yaml(self) -> str:
         """The space-file form (loadable with --space), one line per hyperparameter, conditionals noted."""
@@ -123,6 +169,8 @@ class InferredSpace:
             lines.append(f"  {key}: {spec}{note}")
         if self.skipped:
             lines.append(f"# not hyperparameters (empty, or a different text in every row): {', '.join(self.skipped)}")
+        for name, why in self.left_out.items():
+            lines.append(f"# left out, an outcome rather than a hyperparameter ({why}): {name}; --space keeps it")
         return "\n".join(lines) + "\n"
 
 
@@ -138,7 +186,7 @@ def infer_space(columns: Mapping[str, Sequence[object]]) -> InferredSpace:
             skipped.append(name)
             continue
         params.append(param)
-        empty = sum(cell_value(c) is None for c in cells)
+        empty = len(cells) - len(_present(cells))
         if empty:
             conditional[name] = empty
     if not params:
@@ -147,9 +195,14 @@ def infer_space(columns: Mapping[str, Sequence[object]]) -> InferredSpace:
 
 
 def parse_cell(param: Param, raw: object) -> Value | None:
-    """A table cell as a value of `param`: None when empty (not applicable), else validated."""
-    value = cell_value(raw)
-    if value is None:
+    """A table cell as a value of `param`: None when empty (not applicable), else validated.
+
+    `none`/`null` is a value only where it is one of the param's choices (the column had other
+    values when the space was inferred, or the space file lists it); elsewhere not applicable.
+    """
+    value = cell_value(raw, none_is_value=True)
+    choice = isinstance(param, ChoiceParam) and text(raw) in {str(c) for c in param.choices}
+    if value is None or (is_none_word(raw) and not choice):
         return None
     if isinstance(param, ChoiceParam):
         return param.validate(text(raw))

@@ -84,7 +84,11 @@ def write_wandb(path: Path, prefix: str | None) -> Path:
     for i in range(60):
         lr, layers, optimizer = 10 ** (-5 + 4 * (i * 7 % 60) / 59), 1 + i % 4, ("adam", "sgd")[i % 2]
         config = {"lr": lr, "layers": layers, "optimizer": optimizer}
-        summary = {"val_acc": 1 - abs(math.log10(lr) + 3) / 3, "_step": 9, "_runtime": 12.5}
+        val_acc = 1 - abs(math.log10(lr) + 3) / 3
+        # Outcomes a runs table holds next to the metric: they follow it, and must not rank as hyperparameters.
+        outcomes = {"val_loss": 1 - val_acc + (i % 3) / 50, "best_val_acc": val_acc + (i % 5) / 100}
+        outcomes |= {"train_loss": (1 - val_acc) / 2 + (i % 4) / 40, "epoch": 5 + i % 6}
+        summary = {"val_acc": val_acc, **outcomes, "_step": 9, "_runtime": 12.5}
         row = {"Name": f"run-{i}", "State": "crashed" if i % 10 == 9 else "finished", "Runtime": 60 + i}
         row["Created"] = f"2026-01-01T00:{i:02d}:00"
         if prefix is None:
@@ -104,10 +108,15 @@ def write_wandb(path: Path, prefix: str | None) -> Path:
 def test_wandb_export_config_columns_and_finished_runs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], prefix: str | None
 ) -> None:
+    """Regression (prefix ""): an unprefixed runs table ranked val_loss, best_val_acc, train_loss and
+    epoch as hyperparameters, and they took most of the weight."""
     result = rank_json(tmp_path, write_wandb(tmp_path / "wandb.csv", prefix), "--metric", "val_acc")
     assert result["n_trials"] == 54 and result["excluded"] == {"crashed": 6}
     entry = result["rankings"]["all"]
     assert sorted(entry["names"]) == ["layers", "lr", "optimizer"] and entry["ranking"][0] == "lr"
+    warned = capsys.readouterr().err
+    for column in ("val_loss", "best_val_acc", "train_loss", "epoch"):
+        assert (f"warning: {column} left out (named like an outcome)" in warned) is (prefix == "")
 
 
 def test_conditional_optuna_parameters_rank_with_their_empty_cells(

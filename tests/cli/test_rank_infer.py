@@ -11,7 +11,7 @@ import pytest
 from sweeprank.rank import INFERRED_TITLE, main
 from sweeprank.table import layout, table_trials
 from tests.cli.test_rank_cli import SPACE, write_trials
-from trials.infer import MAX_CHOICES, infer_param, infer_space
+from trials.infer import MAX_CHOICES, infer_param, infer_space, looks_log_uniform, parse_cell
 from trials.presets import load_space_file
 from trials.space import ChoiceParam, NumericParam
 
@@ -27,12 +27,31 @@ def test_numbers_become_int_or_float_with_the_data_bounds() -> None:
 
 
 @pytest.mark.parametrize(
-    ("low", "high", "log"),
-    [(1e-5, 1e-1, True), (1.0, 100.0, True), (1.0, 99.0, False), (0.0, 1000.0, False), (-100.0, -1.0, False)],
+    ("values", "log"),
+    [
+        (np.geomspace(1e-5, 1e-1, 25), True),
+        (np.geomspace(1.0, 100.0, 25), True),
+        (np.geomspace(1.0, 99.0, 25), False),  # under two decades: linear whatever the spacing
+        (np.linspace(1e-5, 1e-1, 25), False),  # evenly spaced: linear although it spans four decades
+        (np.linspace(0.0, 1000.0, 25), False),
+        (np.linspace(-100.0, -1.0, 25), False),
+    ],
 )
-def test_log_scale_when_a_positive_range_spans_two_decades(low: float, high: float, log: bool) -> None:
-    param = infer_param("x", list(np.linspace(low, high, 25)))
-    assert isinstance(param, NumericParam) and param.log is log and (param.low, param.high) == (low, high)
+def test_log_scale_when_a_positive_range_spans_two_decades_and_looks_log_uniform(values: np.ndarray, log: bool) -> None:
+    param = infer_param("x", list(values))
+    assert isinstance(param, NumericParam) and param.log is log
+    assert (param.low, param.high) == (values.min(), values.max())
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_random_draws_uniform_on_0_1_are_linear_log_uniform_draws_are_log(seed: int) -> None:
+    """Regression: uniform [0, 1] draws span 3 decades and were inferred as log scale."""
+    rng = np.random.default_rng(seed)
+    uniform = infer_param("dropout", list(rng.uniform(0.0, 1.0, 200)))
+    log_uniform = infer_param("lr", list(10 ** rng.uniform(-5, -1, 200)))
+    assert isinstance(uniform, NumericParam) and uniform.low < 0.01 and not uniform.log
+    assert isinstance(log_uniform, NumericParam) and log_uniform.log
+    assert not looks_log_uniform(list(rng.uniform(0.0, 1.0, 200) + 1e-9))
 
 
 def test_few_repeated_values_become_ordinal_many_stay_numeric() -> None:
@@ -56,6 +75,26 @@ def test_text_and_booleans_are_categorical_unique_text_is_not_a_hyperparameter()
     assert infer_param("mixed", [1, "relu", 2]) == ChoiceParam("mixed", "categorical", ("1", "2", "relu"))
     assert infer_param("note", [f"run {i}" for i in range(MAX_CHOICES + 1)]) is None
     assert infer_param("empty", ["", None, float("nan")]) is None
+
+
+@pytest.mark.parametrize("word", ["none", "None", "null", "NULL"])
+def test_none_and_null_are_a_choice_when_the_column_has_other_values(word: str) -> None:
+    """Regression: `none` was read as "not applicable", so `norm: none` trials lost their norm."""
+    inferred = infer_space({"norm": [word, "batch", "layer", "", None] * 4})
+    assert inferred.space["norm"] == ChoiceParam("norm", "categorical", tuple(sorted([word, "batch", "layer"])))
+    assert inferred.conditional == {"norm": 8}  # only the empty cells are "not applicable"
+    assert parse_cell(inferred.space["norm"], word) == word and parse_cell(inferred.space["norm"], "") is None
+    # Numbers and a none word: a choice too (scikit-learn's max_depth=None is "unlimited").
+    assert infer_param("max_depth", [3, 5, word, 10] * 3) == ChoiceParam(
+        "max_depth", "categorical", tuple(sorted(["3", "5", "10", word]))
+    )
+    # Nothing but none words: the column holds nothing.
+    assert infer_param("unused", [word, "", word]) is None
+
+
+def test_a_none_word_outside_a_given_spaces_choices_is_not_applicable() -> None:
+    space = infer_space({"opt": ["sgd", "adam"] * 5, "lr": list(np.geomspace(1e-4, 1e-1, 10))}).space
+    assert parse_cell(space["opt"], "None") is None and parse_cell(space["lr"], "null") is None
 
 
 def test_conditional_columns_are_noted_and_their_bounds_skip_empty_cells() -> None:
@@ -100,3 +139,9 @@ def test_yaml_round_trip_ranks_the_same(tmp_path: Path, capsys: pytest.CaptureFi
 def test_metric_is_required_outside_optuna_tables(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["rank", str(write_trials(tmp_path / "t.csv"))]) == 2
     assert "--metric: is required" in capsys.readouterr().err
+
+
+def test_an_inferred_space_shows_as_its_yaml() -> None:
+    """Regression: in a notebook `result.inferred` showed a raw dataclass dump, not the YAML the CLI prints."""
+    inferred = infer_space({"opt": ["sgd", "adam"] * 5, "lr": list(np.geomspace(1e-4, 1e-1, 10))})
+    assert repr(inferred) == inferred.to_yaml() and repr(inferred).startswith("# inferred by sweeprank from 10 trials")

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import matplotlib
 import optuna
 import pytest
 
+import sweeprank
 from sweeprank.optuna import NRReliefFImportanceEvaluator
 from sweeprank.optuna_study import study_table
+from sweeprank.rank import main
 from tests.optuna.studies import N_COMPLETE, add_unranked, x_study
 from trials.space import ChoiceParam, NumericParam
 
@@ -87,13 +90,56 @@ def test_params_and_target_choose_what_is_ranked() -> None:
         evaluator.evaluate(study, params=["nope"])
 
 
-def test_a_multi_objective_study_needs_a_target() -> None:
-    study = optuna.create_study(directions=["minimize", "maximize"], sampler=optuna.samplers.RandomSampler(seed=1))
-    study.optimize(lambda t: (t.suggest_float("a", 0, 1), t.suggest_float("b", 0, 1)), n_trials=60)
+def test_a_multi_objective_study_ranks_its_pareto_front_the_same_in_evaluator_notebook_and_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Regression: target=None raised in the evaluator while the CLI and rank(study) silently ranked values_0.
+
+    Both objectives are minimised and both grow with `a`; `b` moves only the second a little: the
+    Pareto front (non-domination rank) is decided by `a`, which PED-ANOVA's choice also follows.
+    """
+    url = f"sqlite:///{tmp_path / 'two.db'}"
+    study = optuna.create_study(
+        storage=url,
+        study_name="two",
+        directions=["minimize", "minimize"],
+        sampler=optuna.samplers.RandomSampler(seed=1),
+    )
+
+    def objective(trial: optuna.Trial) -> tuple[float, float]:
+        a, b = trial.suggest_float("a", 0, 1), trial.suggest_float("b", 0, 1)
+        trial.suggest_float("noise", 0, 1)
+        return a, a + 0.2 * b
+
+    study.optimize(objective, n_trials=80)
     evaluator = NRReliefFImportanceEvaluator(bootstrap=20)
-    with pytest.raises(ValueError, match="target"):
-        evaluator.evaluate(study)
-    assert next(iter(evaluator.evaluate(study, target=lambda t: t.values[1]))) == "b"
+    found = evaluator.evaluate(study)
+    assert next(iter(found)) == "a"
+    assert evaluator.result_ is not None
+    assert (evaluator.result_.metric, evaluator.result_.direction) == ("pareto_front", "minimize")
+    in_notebook = sweeprank.rank(study, bootstrap=20)
+    assert in_notebook.metric == "pareto_front" and in_notebook.importances == pytest.approx(found)
+    out = tmp_path / "out.json"
+    assert main(["rank", "--optuna-storage", url, "--bootstrap", "20", "--json", str(out)]) == 0
+    assert "ranking each trial's Pareto front (0 = not dominated; lower is better)" in capsys.readouterr().out
+    cli = json.loads(out.read_text())["rankings"]["all"]
+    assert cli["importances"] == pytest.approx([found[name] for name in cli["names"]])
+    # target= still picks one objective.
+    assert next(iter(evaluator.evaluate(study, target=lambda t: t.values[1] - t.values[0]))) == "b"
+
+
+def test_an_empty_or_only_pruned_study_gives_nothing() -> None:
+    """Regression: both raised "params: no completed trial has any parameter"; Optuna's evaluators give {}."""
+    study = optuna.create_study()
+    evaluator = NRReliefFImportanceEvaluator(bootstrap=10)
+    assert evaluator.evaluate(study) == {}
+
+    def pruned(trial: optuna.Trial) -> float:
+        trial.suggest_float("x", 0, 1)
+        raise optuna.TrialPruned()
+
+    study.optimize(pruned, n_trials=3)
+    assert optuna.importance.get_param_importances(study, evaluator=evaluator) == {}
 
 
 def conditional_study() -> optuna.Study:

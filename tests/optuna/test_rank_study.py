@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import optuna
@@ -103,3 +104,37 @@ def test_bad_storages_and_names_are_one_line(tmp_path: Path, capsys: pytest.Capt
     assert "has no study 'nope'" in capsys.readouterr().err
     assert rank("--optuna-storage", url, "--study", "other", "trials.csv") == 2
     assert "not both" in capsys.readouterr().err
+
+
+def test_compare_on_a_conditional_study_with_a_stepped_float_equals_optunas_own_evaluators(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Regression: --compare failed with "Inconsistent parameters ... and distributions" on a
+    conditional parameter, and lost a float's step (PED-ANOVA's ccp_alpha 0.554 became 0.935)."""
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    study = optuna.create_study(storage=url, sampler=optuna.samplers.RandomSampler(seed=6))
+
+    def objective(trial: optuna.Trial) -> float:
+        model = trial.suggest_categorical("model", ["tree", "linear"])
+        alpha = trial.suggest_float("ccp_alpha", 0.0, 0.1, step=0.025)
+        lr = trial.suggest_float("lr", 1e-4, 1e-1, log=True)
+        if model == "tree":
+            return alpha + 0.01 * trial.suggest_int("depth", 1, 12)
+        return alpha + 0.02 * abs(lr - 0.01)
+
+    study.optimize(objective, n_trials=120)
+    out = tmp_path / "out.json"
+    assert rank("--optuna-storage", url, "--compare", "fanova,ped-anova", "--json", str(out)) == 0
+    comparison = json.loads(out.read_text())["comparison"]["all"]
+    evaluators = {
+        "fanova": optuna.importance.FanovaImportanceEvaluator(seed=0),
+        "ped-anova": optuna.importance.PedAnovaImportanceEvaluator(),
+    }
+    for method, evaluator in evaluators.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # PED-ANOVA is experimental
+            own = optuna.importance.get_param_importances(study, evaluator=evaluator, normalize=True)
+        # fANOVA ranks only the parameters every trial has; the comparison column shows 0 for the others.
+        assert ("depth" in own) is (method == "ped-anova")
+        expected = {name: own.get(name, 0.0) for name in ("ccp_alpha", "depth", "lr", "model")}
+        assert comparison[method]["importances"] == pytest.approx(expected, rel=1e-9, abs=1e-12)

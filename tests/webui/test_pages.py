@@ -35,6 +35,17 @@ def test_every_page_renders(logged_in: FlaskClient, store: Store) -> None:
         assert "default-src 'self'" in response.headers["Content-Security-Policy"]
 
 
+def test_the_sweep_page_explains_why_pooled_and_per_dataset_verdicts_differ(
+    logged_in: FlaskClient, store: Store
+) -> None:
+    """Regression: a pooled Holm p of 1.0 next to a dataset's own p of 0.0015 had no explanation on the page."""
+    page = unescape(logged_in.get(f"/sweeps/{seed_sweep(store, n_results=3)}").get_data(as_text=True))
+    glossary = re.search(r'<dd data-term="pooled">(.*?)</dd>', page, re.S)
+    assert glossary is not None
+    said = " ".join(glossary.group(1).split())
+    assert "pooled p can be 1.0 while its p within that dataset is 0.0015" in said and "Pick the dataset" in said
+
+
 def test_unknown_sweep_page_is_an_html_404(client: FlaskClient) -> None:
     response = client.get("/sweeps/nope")
     assert response.status_code == 404 and response.mimetype == "text/html"
