@@ -365,59 +365,71 @@ class EffectTables:
         from p = 0.045 to far below 0.001 at 300 trials. The share is (SS_A - df MS_residual) / SS_total;
         its standard error is normal theory's (SS_A / sigma^2 is noncentral chi-square).
         """
-        a, width = mains.counts.shape
-        used = mains.used.ravel()
-        gram = np.zeros((a * width, a * width))
-        for j in range(a):
-            block = slice(j * width, (j + 1) * width)
-            gram[block, block] = np.diag(mains.counts[j])
-        for p, (i, j) in enumerate(self.pairs):
-            cross = self.cross[p][np.ix_(order[i], order[j])]
-            gram[i * width : (i + 1) * width, j * width : (j + 1) * width] = cross
-            gram[j * width : (j + 1) * width, i * width : (i + 1) * width] = cross.T
-        sums = np.nan_to_num(mains.means * mains.counts).ravel()
-        owner = np.repeat(np.arange(a), width)[used]
-        gram, sums = gram[np.ix_(used, used)], sums[used]
-        fitted_full, rank_full = _fit(gram, sums)
-        rss = self.total[2] - fitted_full
-        df_residual = n - rank_full
-        # One-way (each hyperparameter alone) while the additive model has too few trials left over for its
-        # residual: a few dozen trials of many hyperparameters.
+        a = mains.counts.shape[0]
         extras, sigma2 = mains.ss_between.astype(np.float64).copy(), np.maximum(mains.ms_within, 0.0)
         df_error = np.asarray(n - mains.groups, dtype=np.float64)
-        if df_residual >= MIN_RESIDUAL_DF and rss > 0:
+        fit = self._additive_fit(order, mains, n)
+        # One-way (each hyperparameter alone) while the additive model has too few trials left over for its
+        # residual: a few dozen trials of many hyperparameters.
+        if fit is not None:
+            theta, inverse, owner, rss, df_residual = fit
             sigma2 = np.full(a, rss / df_residual)
             df_error = np.full(a, float(df_residual))
             for j in range(a):
-                keep = owner != j
-                fitted, _ = _fit(gram[np.ix_(keep, keep)], sums[keep]) if keep.any() else (sum(sums) ** 2 / n, 1)
-                extras[j] = max(fitted_full - fitted, 0.0)
+                mine = np.flatnonzero(owner == j) + 1
+                if len(mine):
+                    # Dropping a block of coefficients costs theta' (C_block)^-1 theta of fitted sum of squares.
+                    block = inverse[
+                        mine[0] : mine[-1] + 1, mine[0] : mine[-1] + 1
+                    ]  # a hyperparameter's columns are adjacent
+                    try:
+                        extras[j] = max(float(theta[mine] @ np.linalg.solve(block, theta[mine])), 0.0)
+                    except np.linalg.LinAlgError:  # levels confounded with others': nothing is left to test
+                        extras[j] = 0.0
         df = np.asarray(mains.groups - 1, dtype=np.float64)
         ok = (df >= 1) & (df_error >= 1) & (sigma2 > 0) & (sst > 0)
-        safe = np.where(ok, 1.0, 0.0)
-        p_values = np.where(
-            ok,
-            fdtrc(np.maximum(df, 1), np.maximum(df_error, 1), extras / np.maximum(df, 1) / np.where(ok, sigma2, 1.0)),
-            np.nan,
-        )
+        safe_df, safe_sigma2 = np.maximum(df, 1.0), np.where(ok, sigma2, 1.0)
+        p_values = np.where(ok, fdtrc(safe_df, np.maximum(df_error, 1.0), extras / safe_df / safe_sigma2), np.nan)
         scale = sst if sst > 0 else 1.0
-        shares = safe * (extras - df * sigma2) / scale
-        noncentrality = np.maximum(extras - df * sigma2, 0.0) / np.where(ok, sigma2, 1.0)
-        errors = safe * sigma2 * np.sqrt(2.0 * (np.maximum(df, 0) + 2.0 * noncentrality)) / scale
+        shares = np.where(ok, (extras - df * sigma2) / scale, 0.0)
+        noncentrality = np.maximum(extras - df * sigma2, 0.0) / safe_sigma2
+        errors = np.where(ok, sigma2 * np.sqrt(2.0 * (np.maximum(df, 0.0) + 2.0 * noncentrality)) / scale, 0.0)
         return shares, errors, p_values
-        sigma2 = rss / df_residual
-        for j in range(a):
-            keep = owner != j
-            df = int(mains.groups[j]) - 1
-            if df < 1:
-                continue
-            fitted, _ = _fit(gram[np.ix_(keep, keep)], sums[keep]) if keep.any() else (sum(sums) ** 2 / n, 1)
-            extra = max(fitted_full - fitted, 0.0)
-            p_values[j] = float(fdtrc(df, df_residual, extra / df / sigma2))
-            shares[j] = (extra - df * sigma2) / sst
-            noncentrality = max(extra - df * sigma2, 0.0) / sigma2
-            errors[j] = sigma2 * np.sqrt(2.0 * (df + 2.0 * noncentrality)) / sst
-        return shares, errors, p_values
+
+    def _additive_fit(
+        self, order: IntArray, mains: Groups, n: int
+    ) -> tuple[FloatArray, FloatArray, IntArray, float, int] | None:
+        """Least squares of the additive model from the tables: coefficients, (X'X)^-1, each column's owner,
+        the residual sum of squares and its degrees of freedom; None when too few trials are left over.
+
+        Full-rank parametrisation: an intercept, then every seen level of each hyperparameter but its first.
+        """
+        a = mains.counts.shape[0]
+        columns = [(j, i) for j in range(a) for i in np.flatnonzero(mains.used[j])[1:].tolist()]
+        df_residual = n - 1 - len(columns)
+        if df_residual < MIN_RESIDUAL_DF:
+            return None
+        owner = np.array([j for j, _ in columns], dtype=np.intp)
+        level = np.array([i for _, i in columns], dtype=np.intp)
+        counts = mains.counts[owner, level]
+        width = mains.counts.shape[1]
+        # Every level of every hyperparameter (display order), then the columns kept.
+        full = np.zeros((a * width, a * width))
+        for p, (u, v) in enumerate(self.pairs):
+            cross = self.cross[p][order[u]][:, order[v]]
+            full[u * width : (u + 1) * width, v * width : (v + 1) * width] = cross
+            full[v * width : (v + 1) * width, u * width : (u + 1) * width] = cross.T
+        kept = owner * width + level
+        gram = np.empty((len(columns) + 1, len(columns) + 1))
+        gram[0, 0] = n
+        gram[0, 1:] = gram[1:, 0] = counts
+        gram[1:, 1:] = full[np.ix_(kept, kept)]
+        gram[1 + np.arange(len(columns)), 1 + np.arange(len(columns))] = counts
+        sums = np.concatenate([[self.total[1]], np.nan_to_num(mains.means * mains.counts)[owner, level]])
+        inverse = np.asarray(np.linalg.pinv(gram, hermitian=True), dtype=np.float64)
+        theta = np.asarray(inverse @ sums, dtype=np.float64)
+        rss = float(self.total[2] - theta @ sums)
+        return (theta, inverse, owner, rss, df_residual) if rss > 0 else None
 
     def _pairs(
         self, order: IntArray, n: int, sst: float, n_bootstrap: int, rng: np.random.Generator
@@ -459,14 +471,6 @@ class EffectTables:
         spread = replicate_ss - replicate_ss.mean(axis=0, keepdims=True) if n_bootstrap else replicate_ss
         replicates = np.where(ok, shares + spread / scale, 0.0)
         return shares, p_values, np.broadcast_to(replicates, (n_bootstrap, P)).copy(), cells
-
-
-def _fit(gram: FloatArray, sums: FloatArray) -> tuple[float, int]:
-    """Least squares on one-hot levels from their normal equations: the fitted sum of squares and the rank."""
-    values, vectors = np.linalg.eigh(gram)
-    keep = values > values.max() * 1e-10 if len(values) else values > 0
-    projected = vectors[:, keep].T @ sums
-    return float((projected**2 / values[keep]).sum()), int(keep.sum())
 
 
 def _additive_solver(counts: FloatArray) -> FloatArray:

@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict
+from threadpoolctl import threadpool_limits
 
 from importance.groups import DEFAULT_METHOD, METHODS, POOLED, GroupedRanking
 from importance.significance import MATTERS, NO_DETECTABLE_EFFECT, UNDETERMINED
@@ -331,12 +332,14 @@ def rank(encoded: EncodedTrials, options: RankOptions, space: SearchSpace | None
     points = checkpoints(encoded.n, options.method)
     show = options.progress or (encoded.n >= PROGRESS_MIN_ROWS and sys.stderr.isatty())
     start = 0
-    for count, stop in enumerate(points, start=1):
-        ranking.partial_fit(encoded.X[start:stop], encoded.y[start:stop], encoded.groups[start:stop])
-        if show:
-            _progress(stop, encoded.n, count == len(points), start)
-        start = stop
-    ranking.refresh_significance()
+    # Small matrices: BLAS threads only contend (sweeprank/cli.py main); a notebook or Optuna caller gets it too.
+    with threadpool_limits(limits=1, user_api="blas"):
+        for count, stop in enumerate(points, start=1):
+            ranking.partial_fit(encoded.X[start:stop], encoded.y[start:stop], encoded.groups[start:stop])
+            if show:
+                _progress(stop, encoded.n, count == len(points), start)
+            start = stop
+        ranking.refresh_significance()
     rankings = {
         group: RankingGroup.model_validate(
             present(entry, space, options.maximize, "random") if space is not None else entry
