@@ -17,11 +17,11 @@ def worker_name(trial_worker: str) -> str:
 
 
 def running_trials(store: Store) -> list[RunningTrial]:
-    """Trials of active sweeps that a trainer is running now, with epoch progress and an ETA."""
+    """Trials of active sweeps that a trainer is running now, with epoch progress and an ETA (reads O(running))."""
     now = time.time()
     running = []
     for sweep_id in store.sweeps.active_ids():
-        for trial_id, state in store.trials.states(sweep_id).items():
+        for trial_id, state in store.trials.states_of(sweep_id, store.trials.running_ids(sweep_id)).items():
             if state.get("status") != "running":
                 continue
             epoch, epochs, started = int(state.get("epoch") or 0), state.get("epochs"), state.get("started")
@@ -52,7 +52,7 @@ def done_by_worker(store: Store, since: float) -> tuple[int, dict[str, int]]:
         by_sweep.setdefault(sweep_id, []).append(trial_id)
     counts: dict[str, int] = {}
     for sweep_id, trial_ids in by_sweep.items():
-        states = store.trials.states(sweep_id)
+        states = store.trials.states_of(sweep_id, sorted(set(trial_ids)))
         for trial_id in trial_ids:
             name = worker_name(str(states.get(trial_id, {}).get("worker", "")))
             counts[name] = counts.get(name, 0) + 1
