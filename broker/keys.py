@@ -166,6 +166,11 @@ TOKENS = f"{PREFIX}:tokens"  # hash: sha256(token) -> user name
 WEB_SECRET = f"{PREFIX}:web:secret"  # string: the session-signing key every web process shares
 
 
+def done_in_minute(minute: int) -> str:
+    """Hash with TTL: worker (as trials record it) -> final results stored in that minute (unix time // 60)."""
+    return f"{PREFIX}:done:{minute}"
+
+
 def user(name: str) -> str:
     """Hash: a member's admin flag, password hash (scrypt) and token hash."""
     return f"{PREFIX}:user:{name}"

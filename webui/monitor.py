@@ -45,18 +45,11 @@ def running_trials(store: Store) -> list[RunningTrial]:
 
 
 def done_by_worker(store: Store, since: float) -> tuple[int, dict[str, int]]:
-    """Results stored since `since`: the pool's count and each host's (from the trials' worker field)."""
-    events = store.results.stored_since(since)
-    by_sweep: dict[str, list[int]] = {}
-    for _, sweep_id, trial_id in events:
-        by_sweep.setdefault(sweep_id, []).append(trial_id)
+    """Results stored since `since` (to the minute): the pool's count and each worker's."""
     counts: dict[str, int] = {}
-    for sweep_id, trial_ids in by_sweep.items():
-        states = store.trials.states_of(sweep_id, sorted(set(trial_ids)))
-        for trial_id in trial_ids:
-            name = worker_name(str(states.get(trial_id, {}).get("worker", "")))
-            counts[name] = counts.get(name, 0) + 1
-    return len(events), counts
+    for trial_worker, n in store.results.done_by_worker_since(since).items():
+        counts[worker_name(trial_worker)] = counts.get(worker_name(trial_worker), 0) + n
+    return sum(counts.values()), counts
 
 
 def queue_view(store: Store, settings: Settings) -> QueueStatus:

@@ -61,7 +61,7 @@ class ProgressStore:
                     pipe.watch(progress, arrival)
                     if pipe.exists(progress) or not pipe.exists(arrival):
                         return
-                    fields, points = _replay(self._results.in_arrival_order(sweep_id), metric, maximize)
+                    fields, points = replay(self._results.in_arrival_order(sweep_id), metric, maximize)
                     pipe.multi()
                     pipe.hset(progress, mapping=fields)
                     if points:
@@ -72,7 +72,7 @@ class ProgressStore:
                     continue
 
 
-def _replay(results: list[TrialResult], metric: str, maximize: bool) -> tuple[dict[str | bytes, str], list[str]]:
+def replay(results: list[TrialResult], metric: str, maximize: bool) -> tuple[dict[str | bytes, str], list[str]]:
     """The progress hash and improvement points as the store script would have written them, result by result."""
     sign = 1.0 if maximize else -1.0
     n, seconds, best, best_trial = 0, 0.0, None, -1

@@ -24,7 +24,7 @@ from trials.records import FailureRecord
 from trials.specs import EpochMetrics, TrialResult, TrialStatus
 
 # KEYS: results, arrival, sweep, trials, results stream, active sweeps, indexed columns, running, progress,
-#       progress points
+#       progress points, this minute's results by worker
 # ARGV: trial id, result json, status, sweep id, now, attempt, worker, wall time, index key prefix, the
 #       result's numbers by field (JSON of exact decimal strings), its no-value index score, then
 #       (column, score, member) triples
@@ -47,6 +47,8 @@ redis.call('RPUSH', KEYS[2], ARGV[1])
 local done = redis.call('HINCRBY', KEYS[3], 'n_final', 1)
 redis.call('HINCRBY', KEYS[3], 'n_' .. ARGV[3], 1)
 redis.call('XADD', KEYS[5], '*', 'sweep_id', ARGV[4], 'trial_id', ARGV[1])
+redis.call('HINCRBY', KEYS[11], ARGV[7], 1)
+redis.call('EXPIRE', KEYS[11], 3720)
 local columns = redis.call('SMEMBERS', KEYS[7])
 if #columns > 0 then
   local at = {}
@@ -166,6 +168,7 @@ class ResultStore:
                 keys.running(sid),
                 keys.progress(sid),
                 keys.progress_points(sid),
+                keys.done_in_minute(int(time.time() // 60)),
             ],
             args=[
                 result.trial_id,
@@ -230,13 +233,20 @@ class ResultStore:
         """Where the arrival order is kept; ranking records cite it as the list their trials come from."""
         return keys.arrival(sweep_id)
 
-    def stored_since(self, since: float) -> list[tuple[float, str, int]]:
-        """(time, sweep id, trial id) of every result stored since `since` (unix s), from the stream's ids."""
-        entries = cast(
-            list[tuple[str, dict[str, str]]],
-            self._r.xrange(keys.RESULTS_STREAM, min=f"{int(since * 1000)}-0", max="+"),
-        )
-        return [(int(eid.split("-")[0]) / 1000, f["sweep_id"], int(f["trial_id"])) for eid, f in entries]
+    def done_by_worker_since(self, since: float) -> dict[str, int]:
+        """Final results stored since `since` (to the minute), by the worker field of the result.
+
+        Counted per minute as results are stored (kept an hour), so the monitor reads 60 small hashes, not every
+        result of the hour.
+        """
+        pipe = self._r.pipeline(transaction=False)
+        for minute in range(int(since // 60), int(time.time() // 60) + 1):
+            pipe.hgetall(keys.done_in_minute(minute))
+        counts: dict[str, int] = {}
+        for bucket in cast(list[dict[str, str]], pipe.execute()):
+            for worker, n in bucket.items():
+                counts[worker] = counts.get(worker, 0) + int(n)
+        return counts
 
     # --- epoch metrics ------------------------------------------------------------
 
