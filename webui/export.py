@@ -82,7 +82,7 @@ def export_rows(store: Store, record: SweepRecord) -> Iterator[list[Row]]:
 
 
 def _safe_cell(value: Cell) -> Cell:
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
+    if isinstance(value, str) and value[:1] in _FORMULA_START:
         return "'" + value
     return value
 
@@ -94,11 +94,10 @@ def to_csv(columns: list[str], rows: list[Row]) -> str:
 def csv_chunks(columns: list[str], chunks: Iterable[list[Row]]) -> Iterator[str]:
     """The CSV text, the header first, then one piece per chunk of rows."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
     for rows in chunks:
-        for row in rows:
-            writer.writerow({k: _safe_cell(v) for k, v in row.items()})
+        writer.writerows([[_safe_cell(row.get(c)) for c in columns] for row in rows])
         yield out.getvalue()
         out.seek(0)
         out.truncate()

@@ -51,9 +51,10 @@ def _landmark(entry: RankingHistoryEntry) -> tuple[bool, str]:
     return resumed, "" if stable is None else str(stable)
 
 
-def _parse(member: str) -> tuple[int, RankingHistoryEntry]:
+def _split(member: str) -> tuple[int, str]:
+    """(seq, entry JSON) of a member "seq|pinned|json"."""
     seq, _, rest = member.partition("|")
-    return int(seq), RankingHistoryEntry.model_validate_json(rest.partition("|")[2])
+    return int(seq), rest.partition("|")[2]
 
 
 def kept(seq: int, last: int, pinned: bool, recent: int = RECENT) -> bool:
@@ -97,9 +98,15 @@ class RankingStore:
 
     def history_since(self, sweep_id: str, since: int) -> list[tuple[int, RankingHistoryEntry]]:
         """(seq, entry) of the trajectory's entries published after `since` (0: all of them), oldest first."""
+        return [
+            (seq, RankingHistoryEntry.model_validate_json(raw)) for seq, raw in self.history_since_json(sweep_id, since)
+        ]
+
+    def history_since_json(self, sweep_id: str, since: int) -> list[tuple[int, str]]:
+        """As `history_since`, each entry as the JSON it was stored as (written by the model: served as it is)."""
         self._move_list_once(sweep_id)
-        raw = cast(list[str], self._r.zrangebyscore(keys.ranking_trajectory(sweep_id), f"({since}", "+inf"))
-        return [_parse(m) for m in raw]
+        members = cast(list[str], self._r.zrangebyscore(keys.ranking_trajectory(sweep_id), f"({since}", "+inf"))
+        return [_split(m) for m in members]
 
     def last_seq(self, sweep_id: str) -> int:
         return int(cast(str | None, self._r.hget(keys.ranking_trajectory_meta(sweep_id), "seq")) or 0)
