@@ -62,21 +62,33 @@ def export_rows(store: Store, record: SweepRecord) -> Iterator[list[Row]]:
     """One row per trial, by trial id, a chunk at a time (final result where there is one, else its live state)."""
     for start in range(0, record.n_trials, EXPORT_CHUNK):
         ids = list(range(start, min(start + EXPORT_CHUNK, record.n_trials)))
-        states = store.trials.states_of(record.id, ids)
-        configs = store.sweeps.planned_configs_of(record.id, ids)
         results = store.results.get_many(record.id, ids)
+        # A final result holds its trial's config and status: only the others' states and plans are read.
+        live = [t for t in ids if t not in results]
+        states = store.trials.states_of(record.id, live)
+        configs = store.sweeps.planned_configs_of(record.id, live)
         rows = []
         for trial_id in ids:
-            state, result = states.get(trial_id, {}), results.get(trial_id)
-            row: Row = {
-                "trial_id": trial_id,
-                "dataset": state.get("dataset", ""),
-                "status": result.status.value if result else state.get("status", ""),
-                "attempt": result.attempt if result else state.get("attempt"),
-            }
-            row.update(configs.get(trial_id, {}))
-            for column in METRIC_COLUMNS:
-                row[column] = getattr(result, column) if result else None
+            result = results.get(trial_id)
+            if result is None:
+                state = states.get(trial_id, {})
+                row: Row = {
+                    "trial_id": trial_id,
+                    "dataset": state.get("dataset", ""),
+                    "status": state.get("status", ""),
+                    "attempt": state.get("attempt"),
+                    **configs.get(trial_id, {}),
+                    **dict.fromkeys(METRIC_COLUMNS),
+                }
+            else:
+                row = {
+                    "trial_id": trial_id,
+                    "dataset": result.dataset,
+                    "status": result.status.value,
+                    "attempt": result.attempt,
+                    **result.config,
+                }
+                row.update({column: getattr(result, column) for column in METRIC_COLUMNS})
             rows.append(row)
         yield rows
 
