@@ -275,14 +275,16 @@ def measure(store: Store, client: redis.Redis, analyst: Analyst, web: Web, n: in
         web.get(p)[0] for p in (f"{base}/summary", f"{base}/ranking", f"{base}/rankings", f"{base}/trials?limit={PAGE}")
     )
     print(f"sweep page first load: {load / 1e3:.0f} KB (HTML + 4 API reads), API reads {load_s * 1000:.0f} ms in a row")
-    per_result(web, sweep_id, record.n_final, seq)
+    sizes = {name: size for name, (_, size), _, _ in rows}
+    before = sizes["summary"] + sizes["trials first page"] + sizes["ranking (latest)"] + seq * entry_bytes
+    per_result(web, sweep_id, record.n_final, seq, before)
     export(web, base, n)
     index_bytes = sum(int(client.memory_usage(k) or 0) for k in client.scan_iter(f"sr:sweep:{sweep_id}:index:*"))
     print(f"running trials kept so the sweep is active: {len(store.trials.running_ids(sweep_id))}")
     print(f"two sorted columns' indexes: {index_bytes / n:.0f} bytes per trial")
 
 
-def per_result(web: Web, sweep_id: str, n: int, seq: int) -> None:
+def per_result(web: Web, sweep_id: str, n: int, seq: int, before_bytes: float) -> None:
     """What a page showing the last finished trials fetches for the sweep's last result (`n` results): it asks as
     it stood one result (and one ranking publication) before."""
     offset = n - PAGE
@@ -293,7 +295,7 @@ def per_result(web: Web, sweep_id: str, n: int, seq: int) -> None:
     _, size, _ = web.get(f"/api/sweeps/{sweep_id}/changes?{query}")
     print(
         f"per new result (its row, the new ranking and trajectory entry, the summary): {size / 1e3:.1f} KB in one "
-        "request (before: summary + trials page + ranking + the whole trajectory)"
+        f"request; before: {before_bytes / 1e6:.2f} MB (summary + trials page + ranking + the whole trajectory)"
     )
 
 
