@@ -145,12 +145,13 @@ class TrialIndex:
             cursor, batch = cast(
                 tuple[int, dict[str, str]], self._r.hscan(keys.results(sweep_id), cursor, count=_BUILD_BATCH)
             )
+            results = [TrialResult.model_validate_json(raw) for raw in batch.values()]
             pipe = self._r.pipeline(transaction=False)
-            for raw in batch.values():
-                result = TrialResult.model_validate_json(raw)
-                for name in (column, FINAL_IDS):
-                    score, mem = entry(result.trial_id, column_value(result, name))
-                    pipe.zadd(keys.trial_index(sweep_id, name), {mem: float(score)})
+            for name in (column, FINAL_IDS):
+                entries = (entry(r.trial_id, column_value(r, name)) for r in results)
+                members: dict[str | bytes, float] = {mem: float(score) for score, mem in entries}
+                if members:
+                    pipe.zadd(keys.trial_index(sweep_id, name), members)
             pipe.execute()
             if cursor == 0:
                 break

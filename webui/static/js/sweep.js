@@ -278,8 +278,9 @@
   // Everything that changed since the page's last fetch, in one small response: the summary, the ranking and the
   // new trajectory entries when there are any, and the table rows that changed.
   async function refreshChanges() {
+    const query = pageQuery();
     const asked = `n_final=${state.nFinal}&ranking_seq=${state.rankingSeq}&have=${state.page.join(",")}`;
-    const changed = await SR.get(`${base}/changes?${pageQuery()}&${asked}`);
+    const changed = await SR.get(`${base}/changes?${query}&${asked}`);
     // The summary was read first: a result stored after it is sent again next time, never missed.
     state.nFinal = changed.summary.n_final;
     renderSummary(changed.summary);
@@ -289,6 +290,8 @@
       if (state.history.length > HISTORY_KEPT) await refreshRanking();
       else renderRanking(changed.ranking);
     }
+    // The table moved (sorted, paged) while this was asked: its own fetch draws it.
+    if (query !== pageQuery()) return;
     for (const row of changed.rows) state.rows.set(row.trial_id, row);
     state.page = changed.page;
     state.total = changed.total;
