@@ -71,14 +71,59 @@ def metrics(sweep_id: str) -> str:
     return f"{PREFIX}:sweep:{sweep_id}:metrics"
 
 
+def trial_index(sweep_id: str, column: str) -> str:
+    """Sorted set: the sweep's final trials ordered by one column of the trials table (broker/store/trial_index.py)."""
+    return f"{PREFIX}:sweep:{sweep_id}:index:{column}"
+
+
+def trial_index_columns(sweep_id: str) -> str:
+    """Set: the columns whose index each new final result is added to (asked for at least once)."""
+    return f"{PREFIX}:sweep:{sweep_id}:index-columns"
+
+
+def trial_index_ready(sweep_id: str) -> str:
+    """Set: the columns whose index holds every final result (built from the results stored before it was asked)."""
+    return f"{PREFIX}:sweep:{sweep_id}:index-ready"
+
+
+def metrics_index(sweep_id: str) -> str:
+    """Hash: trial id -> the ids of its entries in the metrics stream, space-separated, oldest first."""
+    return f"{PREFIX}:sweep:{sweep_id}:metrics-index"
+
+
+def running(sweep_id: str) -> str:
+    """Set: ids of the trials whose live state is `running` (kept by the scripts that write the states)."""
+    return f"{PREFIX}:sweep:{sweep_id}:running"
+
+
+def progress(sweep_id: str) -> str:
+    """Hash: final results counted, trainer-seconds, the best trial so far; updated with each result."""
+    return f"{PREFIX}:sweep:{sweep_id}:progress"
+
+
+def progress_points(sweep_id: str) -> str:
+    """List: "n|trainer_s|trial id" where the best so far improved, in order."""
+    return f"{PREFIX}:sweep:{sweep_id}:progress-points"
+
+
 def ranking(sweep_id: str) -> str:
     """String: the latest full ranking record."""
     return f"{PREFIX}:sweep:{sweep_id}:ranking"
 
 
 def ranking_history(sweep_id: str) -> str:
-    """List: compact ranking records, oldest first (the trajectory)."""
+    """List (before bounded histories): compact ranking records, oldest first; moved to `ranking_trajectory`."""
     return f"{PREFIX}:sweep:{sweep_id}:rankings"
+
+
+def ranking_trajectory(sweep_id: str) -> str:
+    """Sorted set: compact ranking records by publication number, thinned as they age (broker/store/rankings.py)."""
+    return f"{PREFIX}:sweep:{sweep_id}:trajectory"
+
+
+def ranking_trajectory_meta(sweep_id: str) -> str:
+    """Hash: the last publication number and the last entry's stable-since (to pin where it changes)."""
+    return f"{PREFIX}:sweep:{sweep_id}:trajectory-meta"
 
 
 def comparison(sweep_id: str) -> str:
@@ -119,6 +164,11 @@ def queue_name(device_class: str) -> str:
 USERS = f"{PREFIX}:users"  # set: user names
 TOKENS = f"{PREFIX}:tokens"  # hash: sha256(token) -> user name
 WEB_SECRET = f"{PREFIX}:web:secret"  # string: the session-signing key every web process shares
+
+
+def done_in_minute(minute: int) -> str:
+    """Hash with TTL: worker (as trials record it) -> final results stored in that minute (unix time // 60)."""
+    return f"{PREFIX}:done:{minute}"
 
 
 def user(name: str) -> str:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 from broker import sweeps, tune
-from trials.errors import SweeprankError
 from trials.records import (
     Comparison,
     ComparisonState,
@@ -24,26 +22,29 @@ from trials.records import (
 from trials.space import Value
 from trials.specs import EpochMetrics, SweepSpec, TrialResult, TuneRequest
 from webui.auth import check_read, current_user, login_required, require_owner
+from webui.changes import Changes, PageRequest, changes
 from webui.comparison import request_comparison
-from webui.export import RANKING_COLUMNS, joined_trials, ranking_rows, to_csv, to_parquet, trial_rows
+from webui.export import (
+    RANKING_COLUMNS,
+    csv_chunks,
+    export_rows,
+    json_chunks,
+    parquet_chunks,
+    ranking_rows,
+    to_csv,
+    trial_columns,
+)
 from webui.health import analyst_health, health_report
 from webui.monitor import queue_view
 from webui.openapi import ApiRoutes
 from webui.services import services
 from webui.submission import submit_as, tune_as
 from webui.summary import sweep_summary
+from webui.trial_page import page_ids, trial_rows
 
 api = Blueprint("api", __name__)
 api.before_request(check_read)
 routes = ApiRoutes(api, "/api")
-# Sort keys of the trials table besides the hyperparameters; each reads a trial row.
-_TRIAL_SORTS = {
-    "trial_id": lambda row: row["trial_id"],
-    "dataset": lambda row: row["state"].get("dataset", ""),
-    "status": lambda row: row["state"].get("status", ""),
-    "worker": lambda row: row["state"].get("worker", ""),
-    "duration": lambda row: row["duration_s"],
-}
 
 
 class SweepCreated(BaseModel):
@@ -80,6 +81,10 @@ class RankingBody(BaseModel):
 
 class RankingHistory(BaseModel):
     history: list[RankingHistoryEntry]
+    last: int  # publication number of the newest entry: `?since=last` answers what was published after it
+
+
+_HISTORY = TypeAdapter(list[RankingHistoryEntry])
 
 
 class ComparisonBody(BaseModel):
@@ -151,12 +156,10 @@ def list_sweeps() -> Any:
 )
 def list_summaries() -> Any:
     svc = services()
-    store, cache = svc.store, svc.best_results
+    store = svc.store
     analyst = analyst_health(store, svc.settings, time.time())
     return _body(
-        SummaryList(
-            sweeps=[sweep_summary(store, store.sweeps.get(s), cache, analyst) for s in reversed(store.sweeps.ids())]
-        )
+        SummaryList(sweeps=[sweep_summary(store, store.sweeps.get(s), analyst) for s in reversed(store.sweeps.ids())])
     )
 
 
@@ -170,7 +173,7 @@ def get_summary(sweep_id: str) -> Any:
     svc = services()
     record = svc.store.sweeps.get(sweep_id)
     analyst = analyst_health(svc.store, svc.settings, time.time())
-    return _body(sweep_summary(svc.store, record, svc.best_results, analyst))
+    return _body(sweep_summary(svc.store, record, analyst))
 
 
 @routes.route(
@@ -204,60 +207,26 @@ def get_sweep(sweep_id: str) -> Any:
     return _body(services().store.sweeps.get(sweep_id))
 
 
-def _duration(state: dict[str, Any], result: TrialResult | None, now: float) -> float | None:
-    if result is not None and result.wall_time_s:
-        return result.wall_time_s
-    if state.get("started"):
-        return float(state.get("ended") or now) - float(state["started"])
-    return None
-
-
-def _sort_key(sort: str, names: list[str]) -> Any:
-    """None sorts last whichever the direction: rows are (missing, value) pairs."""
-    if sort in _TRIAL_SORTS:
-        read = _TRIAL_SORTS[sort]
-    elif sort in names:
-
-        def read(row: dict[str, Any]) -> Any:
-            return row["config"].get(sort)
-    elif sort in TrialResult.model_fields:
-
-        def read(row: dict[str, Any]) -> Any:
-            return (row["result"] or {}).get(sort)
-    else:
-        raise SweeprankError(f"sort must be one of {[*_TRIAL_SORTS, *names, 'a result field']}, got {sort!r}")
-
-    def key(row: dict[str, Any]) -> tuple[bool, Any]:
-        value = read(row)
-        return value is None, (value if isinstance(value, int | float) else str(value)) if value is not None else 0
-
-    return key
-
-
 @routes.route(
-    "/sweeps/<sweep_id>/trials", "GET", "Trials of a sweep (offset, limit, sort, order=asc|desc)", response=TrialPage
+    "/sweeps/<sweep_id>/trials",
+    "GET",
+    "Trials of a sweep (offset, limit, sort, order=asc|desc). Sorted by a column: finished trials by its value "
+    "(those without one last), then unfinished trials by id",
+    response=TrialPage,
 )
 def list_trials(sweep_id: str) -> Any:
     store = services().store
     record = store.sweeps.get(sweep_id)
+    offset, limit, sort, descending = _page_args()
+    rows = trial_rows(store, sweep_id, page_ids(store, record, offset, limit, sort, descending))
+    return jsonify({"total": record.n_trials, "offset": offset, "limit": limit, "trials": rows})
+
+
+def _page_args() -> tuple[int, int, str, bool]:
+    """offset, limit, sort, descending of a trials-table request."""
     offset = max(request.args.get("offset", 0, type=int), 0)
     limit = min(max(request.args.get("limit", 100, type=int), 1), 1000)
-    sort, descending = request.args.get("sort", "trial_id"), request.args.get("order", "asc") == "desc"
-    now = time.time()
-    rows = [
-        {
-            "trial_id": t.trial_id,
-            "state": t.state,
-            "config": t.config,
-            "result": t.result.model_dump(mode="json") if t.result else None,
-            "duration_s": _duration(t.state, t.result, now),
-        }
-        for t in joined_trials(store, sweep_id)
-    ]
-    key = _sort_key(sort, list(record.space["parameters"]))
-    present = sorted((r for r in rows if not key(r)[0]), key=key, reverse=descending)
-    rows = present + [r for r in rows if key(r)[0]]
-    return jsonify({"total": len(rows), "offset": offset, "limit": limit, "trials": rows[offset : offset + limit]})
+    return offset, limit, request.args.get("sort", "trial_id"), request.args.get("order", "asc") == "desc"
 
 
 @routes.route(
@@ -279,12 +248,48 @@ def latest_ranking(sweep_id: str) -> Any:
 
 
 @routes.route(
-    "/sweeps/<sweep_id>/rankings", "GET", "Ranking history (pooled importances per update)", response=RankingHistory
+    "/sweeps/<sweep_id>/rankings",
+    "GET",
+    "Ranking history (pooled importances per update): every one of the last 500, then thinned as it ages, so "
+    "bounded at any sweep size; `since=N` answers only the entries published after publication N",
+    response=RankingHistory,
 )
 def ranking_history(sweep_id: str) -> Any:
     store = services().store
     store.sweeps.get(sweep_id)
-    return _body(RankingHistory(history=store.rankings.history(sweep_id)))
+    since = max(request.args.get("since", 0, type=int), 0)
+    entries = store.rankings.history_since_json(sweep_id, since)
+    # Validated (older entries get the fields added since) and written in one pass each, not entry by entry
+    # through dicts: the trajectory holds hundreds of entries.
+    history = _HISTORY.validate_json("[" + ",".join(raw for _, raw in entries) + "]")
+    last = entries[-1][0] if entries else since
+    body = b'{"history": ' + _HISTORY.dump_json(history) + f', "last": {last}}}'.encode()
+    return Response(body, mimetype="application/json")
+
+
+@routes.route(
+    "/sweeps/<sweep_id>/changes",
+    "GET",
+    "What changed on the sweep page since its last fetch: the summary, the ranking and trajectory entries if newer "
+    "than `ranking_seq`, the table page's ids and the rows that changed (arrived after `n_final`, running, or not "
+    "in `have`, comma-separated ids); same offset, limit, sort, order as .../trials",
+    response=Changes,
+)
+def page_changes(sweep_id: str) -> Any:
+    store = services().store
+    record = store.sweeps.get(sweep_id)
+    offset, limit, sort, descending = _page_args()
+    have = [int(t) for t in request.args.get("have", "").split(",")[:limit] if t.strip().isdigit()]
+    asked = PageRequest(
+        n_final=max(request.args.get("n_final", 0, type=int), 0),
+        ranking_seq=max(request.args.get("ranking_seq", 0, type=int), 0),
+        offset=offset,
+        limit=limit,
+        sort=sort,
+        descending=descending,
+        have=have,
+    )
+    return _body(changes(store, record, asked))
 
 
 @routes.route(
@@ -335,17 +340,21 @@ for _action_name in ("pause", "resume", "cancel"):
 @routes.route("/sweeps/<sweep_id>/export", "GET", "Export trials: ?format=csv|json|parquet", produces="text/csv")
 def export(sweep_id: str) -> Any:
     fmt = request.args.get("format", "csv")
-    columns, rows = trial_rows(services().store, sweep_id)
+    store = services().store
+    record = store.sweeps.get(sweep_id)
+    columns = trial_columns(record)
     headers = {"Content-Disposition": f"attachment; filename={sweep_id}-trials.{fmt}"}
+    # Streamed: the response is written a chunk of trials at a time, so memory stays flat at any size.
     if fmt == "csv":
-        return Response(to_csv(columns, rows), mimetype="text/csv", headers=headers)
+        return Response(csv_chunks(columns, export_rows(store, record)), mimetype="text/csv", headers=headers)
     if fmt == "json":
-        return Response(json.dumps({"columns": columns, "rows": rows}), mimetype="application/json", headers=headers)
+        return Response(json_chunks(columns, export_rows(store, record)), mimetype="application/json", headers=headers)
     if fmt == "parquet":
         try:
-            return Response(to_parquet(columns, rows), mimetype="application/vnd.apache.parquet", headers=headers)
+            body = parquet_chunks(record, columns, export_rows(store, record))
         except ImportError:
             return jsonify({"error": "parquet export needs pyarrow installed on the web server"}), 400
+        return Response(body, mimetype="application/vnd.apache.parquet", headers=headers)
     return jsonify(
         {
             "error": f"format must be csv, json or parquet, got {fmt!r}",

@@ -1,16 +1,16 @@
-"""Flatten a sweep's trials into rows for CSV / JSON / Parquet export."""
+"""Flatten a sweep's trials into rows for CSV / JSON / Parquet export, streamed a chunk of trials at a time."""
 
 from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+import json
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from broker.store import Store
-from trials.records import RankingRecord
+from trials.records import RankingRecord, SweepRecord
 from trials.space import Value
-from trials.specs import TrialResult
 
 # One cell of an exported table; a row maps column names to cells.
 Cell = Value | None
@@ -48,73 +48,143 @@ _ARROW_TYPES = {
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-@dataclass(frozen=True)
-class JoinedTrial:
-    """A trial's live state, its planned config and its final result (None while it has none)."""
-
-    trial_id: int
-    state: dict[str, Any]
-    config: dict[str, Value]
-    result: TrialResult | None
+# Trials read and written per step of a streamed export: memory stays flat whatever the sweep's size.
+EXPORT_CHUNK = 1000
 
 
-def joined_trials(store: Store, sweep_id: str) -> list[JoinedTrial]:
-    """Every trial of the sweep, by trial id: the one join behind the trials API and the exports."""
-    states = store.trials.states(sweep_id)
-    configs = store.sweeps.planned_configs(sweep_id)
-    finals = {r.trial_id: r for r in store.results.in_arrival_order(sweep_id)}
-    return [JoinedTrial(t, states[t], configs.get(t, {}), finals.get(t)) for t in sorted(states)]
-
-
-def trial_rows(store: Store, sweep_id: str) -> tuple[list[str], list[Row]]:
-    """One row per trial (final result where there is one, else its live state)."""
-    record = store.sweeps.get(sweep_id)
+def trial_columns(record: SweepRecord) -> list[str]:
     # The varied hyperparameters, then those the sweep holds (a tune sweep's): every trial trained all of them.
     names = [*record.space["parameters"], *record.spec.fixed]
-    rows = []
-    for trial in joined_trials(store, sweep_id):
-        state, result = trial.state, trial.result
-        row: Row = {
-            "trial_id": trial.trial_id,
-            "dataset": state.get("dataset", ""),
-            "status": result.status.value if result else state.get("status", ""),
-            "attempt": result.attempt if result else state.get("attempt"),
-        }
-        row.update(trial.config)
-        for column in METRIC_COLUMNS:
-            row[column] = getattr(result, column) if result else None
-        rows.append(row)
-    return ["trial_id", "dataset", "status", "attempt", *names, *METRIC_COLUMNS], rows
+    return ["trial_id", "dataset", "status", "attempt", *names, *METRIC_COLUMNS]
+
+
+def export_rows(store: Store, record: SweepRecord) -> Iterator[list[Row]]:
+    """One row per trial, by trial id, a chunk at a time (final result where there is one, else its live state)."""
+    for start in range(0, record.n_trials, EXPORT_CHUNK):
+        ids = list(range(start, min(start + EXPORT_CHUNK, record.n_trials)))
+        results = store.results.get_many(record.id, ids)
+        # A final result holds its trial's config and status: only the others' states and plans are read.
+        live = [t for t in ids if t not in results]
+        states = store.trials.states_of(record.id, live)
+        configs = store.sweeps.planned_configs_of(record.id, live)
+        rows = []
+        for trial_id in ids:
+            result = results.get(trial_id)
+            if result is None:
+                state = states.get(trial_id, {})
+                row: Row = {
+                    "trial_id": trial_id,
+                    "dataset": state.get("dataset", ""),
+                    "status": state.get("status", ""),
+                    "attempt": state.get("attempt"),
+                    **configs.get(trial_id, {}),
+                    **dict.fromkeys(METRIC_COLUMNS),
+                }
+            else:
+                row = {
+                    "trial_id": trial_id,
+                    "dataset": result.dataset,
+                    "status": result.status.value,
+                    "attempt": result.attempt,
+                    **result.config,
+                }
+                row.update({column: getattr(result, column) for column in METRIC_COLUMNS})
+            rows.append(row)
+        yield rows
 
 
 def _safe_cell(value: Cell) -> Cell:
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
+    if isinstance(value, str) and value[:1] in _FORMULA_START:
         return "'" + value
     return value
 
 
 def to_csv(columns: list[str], rows: list[Row]) -> str:
+    return "".join(csv_chunks(columns, [rows]))
+
+
+def csv_chunks(columns: list[str], chunks: Iterable[list[Row]]) -> Iterator[str]:
+    """The CSV text, the header first, then one piece per chunk of rows."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: _safe_cell(v) for k, v in row.items()})
-    return out.getvalue()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    for rows in chunks:
+        writer.writerows([[_safe_cell(row.get(c)) for c in columns] for row in rows])
+        yield out.getvalue()
+        out.seek(0)
+        out.truncate()
+    yield out.getvalue()
 
 
-def to_parquet(columns: list[str], rows: list[Row]) -> bytes:
+def json_chunks(columns: list[str], chunks: Iterable[list[Row]]) -> Iterator[str]:
+    """{"columns": [...], "rows": [...]} as pieces, one per chunk of rows."""
+    yield json.dumps({"columns": columns})[:-1] + ', "rows": ['
+    first = True
+    for rows in chunks:
+        if rows:
+            yield ("" if first else ", ") + ", ".join(json.dumps(r) for r in rows)
+            first = False
+    yield "]}"
+
+
+class _Pieces(io.RawIOBase):
+    """A write-only file that hands over what was written so far: Parquet streamed a row group at a time."""
+
+    def __init__(self) -> None:
+        self._pieces: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self._pieces.append(bytes(data))
+        return len(data)
+
+    def take(self) -> bytes:
+        taken, self._pieces = b"".join(self._pieces), []
+        return taken
+
+
+def _arrow_type(record: SweepRecord, column: str) -> Any:
+    """A column's Arrow type from the sweep's space (not from the first rows, which a running sweep leaves empty)."""
+    import pyarrow as pa
+
+    if column in _ARROW_TYPES:
+        return pa.type_for_alias(_ARROW_TYPES[column])
+    param = record.space["parameters"].get(column)
+    if param is None:
+        return pa.array([record.spec.fixed[column]]).type
+    if param["type"] in ("int", "float"):
+        return pa.int64() if param["type"] == "int" else pa.float64()
+    kinds = {type(c) for c in param["choices"]}
+    return pa.array(param["choices"]).type if len(kinds) == 1 else pa.string()
+
+
+def parquet_chunks(record: SweepRecord, columns: list[str], chunks: Iterable[list[Row]]) -> Iterator[bytes]:
+    """The Parquet file, one row group per chunk of rows (ImportError at once without pyarrow)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    cells = {c: [r.get(c) for r in rows] for c in columns}
-    arrays = [
-        pa.array(cells[c], type=pa.type_for_alias(_ARROW_TYPES[c])) if c in _ARROW_TYPES else pa.array(cells[c])
-        for c in columns
-    ]
-    table = pa.Table.from_arrays(arrays, names=columns)
-    sink = io.BytesIO()
-    pq.write_table(table, sink)
-    return sink.getvalue()
+    schema = pa.schema([(c, _arrow_type(record, c)) for c in columns])
+
+    def pieces() -> Iterator[bytes]:
+        sink = _Pieces()
+        with pq.ParquetWriter(sink, schema) as writer:
+            for rows in chunks:
+                if rows:
+                    cells = {
+                        c: [_arrow_cell(r.get(c), schema.field(c).type == pa.string()) for r in rows] for c in columns
+                    }
+                    writer.write_table(pa.Table.from_pydict(cells, schema=schema))
+                    yield sink.take()
+        yield sink.take()
+
+    return pieces()
+
+
+def _arrow_cell(value: Cell, text: bool) -> Cell:
+    # A choice list of mixed kinds is a text column: its numbers are written as text.
+    return str(value) if text and value is not None and not isinstance(value, str) else value
 
 
 RANKING_COLUMNS = [

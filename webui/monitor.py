@@ -17,11 +17,11 @@ def worker_name(trial_worker: str) -> str:
 
 
 def running_trials(store: Store) -> list[RunningTrial]:
-    """Trials of active sweeps that a trainer is running now, with epoch progress and an ETA."""
+    """Trials of active sweeps that a trainer is running now, with epoch progress and an ETA (reads O(running))."""
     now = time.time()
     running = []
     for sweep_id in store.sweeps.active_ids():
-        for trial_id, state in store.trials.states(sweep_id).items():
+        for trial_id, state in store.trials.states_of(sweep_id, store.trials.running_ids(sweep_id)).items():
             if state.get("status") != "running":
                 continue
             epoch, epochs, started = int(state.get("epoch") or 0), state.get("epochs"), state.get("started")
@@ -45,18 +45,11 @@ def running_trials(store: Store) -> list[RunningTrial]:
 
 
 def done_by_worker(store: Store, since: float) -> tuple[int, dict[str, int]]:
-    """Results stored since `since`: the pool's count and each host's (from the trials' worker field)."""
-    events = store.results.stored_since(since)
-    by_sweep: dict[str, list[int]] = {}
-    for _, sweep_id, trial_id in events:
-        by_sweep.setdefault(sweep_id, []).append(trial_id)
+    """Results stored since `since` (to the minute): the pool's count and each worker's."""
     counts: dict[str, int] = {}
-    for sweep_id, trial_ids in by_sweep.items():
-        states = store.trials.states(sweep_id)
-        for trial_id in trial_ids:
-            name = worker_name(str(states.get(trial_id, {}).get("worker", "")))
-            counts[name] = counts.get(name, 0) + 1
-    return len(events), counts
+    for trial_worker, n in store.results.done_by_worker_since(since).items():
+        counts[worker_name(trial_worker)] = counts.get(worker_name(trial_worker), 0) + n
+    return sum(counts.values()), counts
 
 
 def queue_view(store: Store, settings: Settings) -> QueueStatus:

@@ -5,40 +5,11 @@ from __future__ import annotations
 from broker.store import Store
 from broker.tune import chain_of
 from trials.records import BestPoint, BestProgress, BestResult, Lineage, SweepRecord
-from trials.specs import TrialStatus
-from webui.services import LruCache
-
-# (sweep id, its creation time, final results so far): results only grow, and a sweep id alone is reused after
-# a Redis flush (the ids restart at sw1), the creation time is not.
-ProgressKey = tuple[str, float, int]
-ProgressCache = LruCache[ProgressKey, BestProgress]
 
 
-def best_progress(store: Store, record: SweepRecord, cache: ProgressCache) -> BestProgress:
-    """The sweep's best so far, in arrival order; cached per (sweep, creation, results count)."""
-    key = (record.id, record.created, record.n_final)
-    return cache.get_or_compute(key, lambda: _best_progress(store, record))
-
-
-def _best_progress(store: Store, record: SweepRecord) -> BestProgress:
-    metric, sign = record.spec.metric, 1.0 if record.spec.direction == "maximize" else -1.0
-    best: BestResult | None = None
-    points: list[BestPoint] = []
-    n, seconds = 0, 0.0
-    for result in store.results.in_arrival_order(record.id):
-        n, seconds = n + 1, seconds + result.wall_time_s
-        value = result.metric(metric) if result.status is TrialStatus.COMPLETED else None
-        if value is not None and (best is None or sign * value > sign * best.value):
-            best = BestResult(
-                metric=metric,
-                value=value,
-                trial_id=result.trial_id,
-                config=result.config,
-                sweep_id=record.id,
-                dataset=result.dataset,
-            )
-            points.append(BestPoint(n=n, trainer_s=seconds, value=value, trial_id=result.trial_id, sweep_id=record.id))
-    return BestProgress(best=best, points=points, n=n, trainer_s=seconds)
+def best_progress(store: Store, record: SweepRecord) -> BestProgress:
+    """The sweep's best so far, in arrival order, as the store keeps it with each result (broker/store/progress.py)."""
+    return store.progress.best_progress(record.id, record.spec.metric, record.spec.direction == "maximize")
 
 
 def joined(progresses: list[BestProgress], maximize: bool) -> BestProgress:
@@ -57,7 +28,7 @@ def joined(progresses: list[BestProgress], maximize: bool) -> BestProgress:
     return BestProgress(best=best, points=points, n=n, trainer_s=seconds)
 
 
-def lineage(store: Store, record: SweepRecord, cache: ProgressCache) -> Lineage | None:
+def lineage(store: Store, record: SweepRecord) -> Lineage | None:
     """None for a sweep that is no tune sweep and started none."""
     children = store.sweeps.children(record.id)
     if record.parent is None and not children:
@@ -66,5 +37,5 @@ def lineage(store: Store, record: SweepRecord, cache: ProgressCache) -> Lineage 
         return Lineage(parent=record.parent, children=children, chain=[])
     chain = chain_of(store, record)
     members = [store.sweeps.get(sweep_id) for sweep_id in chain]
-    progress = joined([best_progress(store, m, cache) for m in members], record.spec.direction == "maximize")
+    progress = joined([best_progress(store, m) for m in members], record.spec.direction == "maximize")
     return Lineage(parent=record.parent, children=children, chain=chain, chain_progress=progress)

@@ -13,7 +13,7 @@ from importance.significance import NO_DETECTABLE_EFFECT as NO_EFFECT
 from trials.records import AnalystHealth, RankingGroup, SweepRecord, SweepSummary
 from trials.specs import SweepStatus
 from webui.health import ranking_pause
-from webui.progress import ProgressCache, best_progress, lineage
+from webui.progress import best_progress, lineage
 
 # How much of the pooled importance the leaders named by a reading without verdicts cover, and at most how many.
 _MOST = 0.6
@@ -130,14 +130,12 @@ def tunable(record: SweepRecord, pooled: RankingGroup | None) -> bool:
     return pooled.stability.settled or record.status.final
 
 
-def sweep_summary(
-    store: Store, record: SweepRecord, cache: ProgressCache, analyst: AnalystHealth | None = None
-) -> SweepSummary:
+def sweep_summary(store: Store, record: SweepRecord, analyst: AnalystHealth | None = None) -> SweepSummary:
     """With `analyst` (its health now), a sweep whose results wait for a stopped analyst says so."""
     ranking = store.rankings.latest(record.id)
     # A ranking over no completed trial is the declaration order with zero shares: nothing to show.
     pooled = ranking.pooled if ranking and ranking.pooled.n_trials > 0 else None
-    progress = best_progress(store, record, cache)
+    progress = best_progress(store, record)
     return SweepSummary(
         id=record.id,
         owner=record.owner,
@@ -156,7 +154,7 @@ def sweep_summary(
         reading=_failed_reading(record) if record.status is SweepStatus.FAILED else reading(pooled, record.status),
         ranking_paused=ranking_pause(record, ranking, analyst, time.time()) if analyst is not None else None,
         progress=progress,
-        lineage=lineage(store, record, cache),
+        lineage=lineage(store, record),
         sampler=record.sampler,
         tuned=record.spec.tune.tuned if record.spec.tune else None,
         tunable=tunable(record, pooled),

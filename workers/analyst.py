@@ -49,6 +49,15 @@ from workers.comparison import compare_latest
 log = logging.getLogger(__name__)
 
 METHOD = "n-rrelieff"
+# The significance re-test costs O(n): a stream re-tests when its trial count grew by 1/RETEST_SHARE since the last
+# test (at least every RETEST_MIN trials), so its cost per result stays flat; verdicts lag by at most that share.
+RETEST_MIN = 50
+RETEST_SHARE = 20
+
+
+def retest_every(n: int) -> int:
+    """Trials between significance re-tests of a stream that has seen `n`."""
+    return max(RETEST_MIN, n // RETEST_SHARE)
 
 
 @dataclass(frozen=True)
@@ -109,11 +118,17 @@ class SweepAnalysis:
             )
             self.excluded.update(encoded.excluded)
             if encoded.n:
+                self._space_out_retests()
                 self.ranking.partial_fit(encoded.X, encoded.y, encoded.groups)
             if self.n_results >= self.spec.n_trials:
                 # The last result: its verdicts must count every trial, not the last refresh.
                 self.ranking.refresh_significance()
         return len(fresh)
+
+    def _space_out_retests(self) -> None:
+        self.ranking.refresh_every = retest_every(0)
+        for estimator in self.ranking.estimators.values():
+            estimator.refresh_every = retest_every(estimator.n_seen_)
 
     def records(self) -> tuple[RankingRecord, RankingHistoryEntry]:
         """The full ranking record and its compact entry for the history.
@@ -181,6 +196,7 @@ class Analyst:
         self.consumer = consumer or f"analyst-{socket.gethostname()}"
         self.batch = batch
         self.sweeps: dict[str, SweepAnalysis] = {}
+        self.kept_as_ranked: set[str] = set()  # finished sweeps whose stored ranking counts all their results
         self.started_at = time.time()
         self.processed = 0
         self.last_event_id = ""
@@ -204,18 +220,31 @@ class Analyst:
     def analysis(self, sweep_id: str) -> SweepAnalysis:
         if sweep_id not in self.sweeps:
             self.sweeps[sweep_id] = SweepAnalysis.of_stored(self.store, sweep_id, self.params)
+            if sweep_id in self.kept_as_ranked:
+                # A finished sweep skipped at start that is needed after all (a late event): fit it now.
+                self.kept_as_ranked.discard(sweep_id)
+                self.sweeps[sweep_id].add(self.store.results.in_arrival_order(sweep_id))
         return self.sweeps[sweep_id]
 
     def rebuild(self) -> None:
-        """State from the stored results, in arrival order; store a ranking where it is behind."""
+        """State from the stored results, in arrival order; store a ranking where it is behind.
+
+        A finished sweep whose stored ranking counts every one of its results is not fitted again: its last
+        ranking stands (a restart costs what the live sweeps hold, not every sweep ever stored).
+        """
         self.sweeps.clear()
+        self.kept_as_ranked.clear()
         for sweep_id in self.store.sweeps.ids():
+            record = self.store.sweeps.get(sweep_id)
+            latest = self.store.rankings.latest(sweep_id)
+            if record.status.final and latest is not None and latest.n_results == record.n_final:
+                self.kept_as_ranked.add(sweep_id)
+                continue
             results = self.store.results.in_arrival_order(sweep_id)
             if not results:
                 continue
             analysis = self.analysis(sweep_id)
             analysis.add(results)
-            latest = self.store.rankings.latest(sweep_id)
             if latest is None:
                 self._publish(analysis)
             elif latest.n_results != analysis.n_results:

@@ -13,12 +13,14 @@ from broker.connection import connect
 from broker.store.activity import ActivityStore
 from broker.store.comparisons import ComparisonStore
 from broker.store.health import HealthStore
+from broker.store.progress import ProgressStore
 from broker.store.rankings import RankingStore
 from broker.store.rates import RateStore
 from broker.store.results import ResultEvent, ResultStore
 from broker.store.services import ServiceStore
 from broker.store.studies import StudyStore
 from broker.store.sweeps import PlannedTrial, SweepStore, UnknownSweep
+from broker.store.trial_index import TrialIndex
 from broker.store.trials import TrialStore
 from broker.store.users import UserStore
 from broker.store.workers import WorkerStore
@@ -34,6 +36,8 @@ class Store:
         self.trials = TrialStore(client)
         self.health = HealthStore(client)
         self.results = ResultStore(client, self.health)
+        self.progress = ProgressStore(client, self.results)
+        self.trial_index = TrialIndex(client)
         self.rankings = RankingStore(client)
         self.comparisons = ComparisonStore(client)
         self.workers = WorkerStore(client)

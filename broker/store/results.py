@@ -19,12 +19,19 @@ import redis
 
 from broker import keys
 from broker.store.health import HealthStore
+from broker.store.trial_index import entries_args, metric_values, no_value_score
 from trials.records import FailureRecord
 from trials.specs import EpochMetrics, TrialResult, TrialStatus
 
-# KEYS: results, arrival, sweep, trials, results stream, active sweeps
-# ARGV: trial id, result json, status, sweep id, now, attempt, worker
+# KEYS: results, arrival, sweep, trials, results stream, active sweeps, indexed columns, running, progress,
+#       progress points, this minute's results by worker
+# ARGV: trial id, result json, status, sweep id, now, attempt, worker, wall time, index key prefix, the
+#       result's numbers by field (JSON of exact decimal strings), its no-value index score, then
+#       (column, score, member) triples
 # Returns 1 stored, 0 the trial already had its final result, 2 a superseded attempt.
+# Besides the result, in the same step: the trial leaves the running set, joins the trials-table indexes that
+# exist (broker/store/trial_index.py), and the sweep's best so far is updated (a sweep stored before that was
+# kept has no progress hash; it is built once when first read, broker/store/progress.py).
 _STORE_RESULT = """
 local raw = redis.call('HGET', KEYS[4], ARGV[1])
 local state = raw and cjson.decode(raw) or {}
@@ -35,10 +42,41 @@ state['attempt'] = tonumber(ARGV[6])
 state['worker'] = ARGV[7]
 state['ended'] = tonumber(ARGV[5])
 redis.call('HSET', KEYS[4], ARGV[1], cjson.encode(state))
+redis.call('SREM', KEYS[8], ARGV[1])
 redis.call('RPUSH', KEYS[2], ARGV[1])
 local done = redis.call('HINCRBY', KEYS[3], 'n_final', 1)
 redis.call('HINCRBY', KEYS[3], 'n_' .. ARGV[3], 1)
 redis.call('XADD', KEYS[5], '*', 'sweep_id', ARGV[4], 'trial_id', ARGV[1])
+redis.call('HINCRBY', KEYS[11], ARGV[7], 1)
+redis.call('EXPIRE', KEYS[11], 3720)
+local columns = redis.call('SMEMBERS', KEYS[7])
+if #columns > 0 then
+  local at = {}
+  for i = 12, #ARGV, 3 do at[ARGV[i]] = i end
+  local nothing = string.format('%010d', tonumber(ARGV[1]))
+  for _, column in ipairs(columns) do
+    local i = at[column]
+    if i then
+      redis.call('ZADD', ARGV[9] .. column, ARGV[i + 1], ARGV[i + 2])
+    else
+      redis.call('ZADD', ARGV[9] .. column, ARGV[11], nothing)
+    end
+  end
+end
+if done == 1 or redis.call('EXISTS', KEYS[9]) == 1 then
+  local counted = redis.call('HINCRBY', KEYS[9], 'n', 1)
+  local seconds = redis.call('HINCRBYFLOAT', KEYS[9], 'trainer_s', ARGV[8])
+  if ARGV[3] == 'completed' then
+    local spec = cjson.decode(redis.call('HGET', KEYS[3], 'spec'))
+    local value = cjson.decode(ARGV[10])[spec['metric']]
+    local best = redis.call('HGET', KEYS[9], 'best_value')
+    local sign = spec['direction'] == 'maximize' and 1 or -1
+    if value and (not best or sign * tonumber(value) > sign * tonumber(best)) then
+      redis.call('HSET', KEYS[9], 'best_value', value, 'best_trial', ARGV[1])
+      redis.call('RPUSH', KEYS[10], counted .. '|' .. seconds .. '|' .. ARGV[1] .. '|' .. value)
+    end
+  end
+end
 local n = tonumber(redis.call('HGET', KEYS[3], 'n_trials'))
 local st = redis.call('HGET', KEYS[3], 'status')
 if done >= n and (st == 'queued' or st == 'running' or st == 'paused') then
@@ -54,6 +92,42 @@ if done >= n and (st == 'queued' or st == 'running' or st == 'paused') then
   redis.call('HSET', KEYS[3], 'status', final, 'ended', ARGV[5], 'stop_reason', reason)
   redis.call('SREM', KEYS[6], ARGV[4])
 end
+return 1
+"""
+
+# KEYS: metrics stream, metrics index; ARGV: record json, trial id.
+# The index (trial -> its stream entry ids) is kept from a sweep's first epoch on; a sweep whose stream was
+# written before the index existed gets it built once when a curve is first read (_INDEX_METRICS).
+_RECORD_EPOCH = """
+local fresh = redis.call('XLEN', KEYS[1]) == 0
+local id = redis.call('XADD', KEYS[1], '*', 'record', ARGV[1], 'trial', ARGV[2])
+if fresh or redis.call('EXISTS', KEYS[2]) == 1 then
+  local ids = redis.call('HGET', KEYS[2], ARGV[2])
+  redis.call('HSET', KEYS[2], ARGV[2], ids and (ids .. ' ' .. id) or id)
+end
+return id
+"""
+
+# KEYS: metrics stream, metrics index. Builds the index of a stream written before it was kept, in one step
+# (so no epoch recorded meanwhile is missed); a no-op once it exists.
+_INDEX_METRICS = """
+if redis.call('EXISTS', KEYS[2]) == 1 or redis.call('XLEN', KEYS[1]) == 0 then return 0 end
+local by, start = {}, '-'
+while true do
+  local batch = redis.call('XRANGE', KEYS[1], start, '+', 'COUNT', 1000)
+  if #batch == 0 then break end
+  for _, e in ipairs(batch) do
+    local f = e[2]
+    local trial
+    for i = 1, #f, 2 do if f[i] == 'trial' then trial = f[i + 1] end end
+    if not trial then
+      for i = 1, #f, 2 do if f[i] == 'record' then trial = tostring(cjson.decode(f[i + 1])['trial_id']) end end
+    end
+    by[trial] = by[trial] and (by[trial] .. ' ' .. e[1]) or e[1]
+  end
+  start = '(' .. batch[#batch][1]
+end
+for trial, ids in pairs(by) do redis.call('HSET', KEYS[2], trial, ids) end
 return 1
 """
 
@@ -74,6 +148,8 @@ class ResultStore:
         self._r = client
         self._health = health
         self._store = client.register_script(_STORE_RESULT)
+        self._record_epoch = client.register_script(_RECORD_EPOCH)
+        self._index_metrics = client.register_script(_INDEX_METRICS)
 
     # --- final results ------------------------------------------------------------
 
@@ -88,6 +164,11 @@ class ResultStore:
                 keys.trials(sid),
                 keys.RESULTS_STREAM,
                 keys.ACTIVE_SWEEPS,
+                keys.trial_index_columns(sid),
+                keys.running(sid),
+                keys.progress(sid),
+                keys.progress_points(sid),
+                keys.done_in_minute(int(time.time() // 60)),
             ],
             args=[
                 result.trial_id,
@@ -97,6 +178,11 @@ class ResultStore:
                 time.time(),
                 result.attempt,
                 result.worker,
+                repr(float(result.wall_time_s)),
+                keys.trial_index(sid, ""),
+                metric_values(result),
+                no_value_score(result.trial_id),
+                *entries_args(result),
             ],
         )
         if outcome != 1:
@@ -119,6 +205,13 @@ class ResultStore:
         raw = self._r.hget(keys.results(sweep_id), str(trial_id))
         return None if raw is None else TrialResult.model_validate_json(cast(str, raw))
 
+    def get_many(self, sweep_id: str, trial_ids: list[int]) -> dict[int, TrialResult]:
+        """The final results of these trials that have one."""
+        if not trial_ids:
+            return {}
+        raw = cast(list[str | None], self._r.hmget(keys.results(sweep_id), [str(t) for t in trial_ids]))
+        return {t: TrialResult.model_validate_json(r) for t, r in zip(trial_ids, raw, strict=True) if r is not None}
+
     def is_final(self, sweep_id: str, trial_id: int) -> bool:
         """Whether the trial has its final result (without reading it)."""
         return bool(self._r.hexists(keys.results(sweep_id), str(trial_id)))
@@ -131,29 +224,52 @@ class ResultStore:
         raw = cast(list[str], self._r.hmget(keys.results(sweep_id), order))
         return [TrialResult.model_validate_json(r) for r in raw]
 
+    def arrived_since(self, sweep_id: str, n: int, at_most: int) -> list[int] | None:
+        """Trial ids of the results stored after the first `n`, or None when there are more than `at_most`."""
+        ids = cast(list[str], self._r.lrange(keys.arrival(sweep_id), n, n + at_most))
+        return None if len(ids) > at_most else [int(t) for t in ids]
+
     def arrival_list_name(self, sweep_id: str) -> str:
         """Where the arrival order is kept; ranking records cite it as the list their trials come from."""
         return keys.arrival(sweep_id)
 
-    def stored_since(self, since: float) -> list[tuple[float, str, int]]:
-        """(time, sweep id, trial id) of every result stored since `since` (unix s), from the stream's ids."""
-        entries = cast(
-            list[tuple[str, dict[str, str]]],
-            self._r.xrange(keys.RESULTS_STREAM, min=f"{int(since * 1000)}-0", max="+"),
-        )
-        return [(int(eid.split("-")[0]) / 1000, f["sweep_id"], int(f["trial_id"])) for eid, f in entries]
+    def done_by_worker_since(self, since: float) -> dict[str, int]:
+        """Final results stored since `since` (to the minute), by the worker field of the result.
+
+        Counted per minute as results are stored (kept an hour), so the monitor reads 60 small hashes, not every
+        result of the hour.
+        """
+        pipe = self._r.pipeline(transaction=False)
+        for minute in range(int(since // 60), int(time.time() // 60) + 1):
+            pipe.hgetall(keys.done_in_minute(minute))
+        counts: dict[str, int] = {}
+        for bucket in cast(list[dict[str, str]], pipe.execute()):
+            for worker, n in bucket.items():
+                counts[worker] = counts.get(worker, 0) + int(n)
+        return counts
 
     # --- epoch metrics ------------------------------------------------------------
 
     def record_epoch(self, metrics: EpochMetrics) -> None:
-        self._r.xadd(keys.metrics(metrics.sweep_id), {"record": metrics.model_dump_json()})
+        sid = metrics.sweep_id
+        self._record_epoch(
+            keys=[keys.metrics(sid), keys.metrics_index(sid)], args=[metrics.model_dump_json(), metrics.trial_id]
+        )
 
     def epoch_metrics(self, sweep_id: str, trial_id: int | None = None) -> list[EpochMetrics]:
-        records = [
-            EpochMetrics.model_validate_json(fields["record"])
-            for _, fields in cast(list[tuple[str, dict[str, str]]], self._r.xrange(keys.metrics(sweep_id)))
-        ]
-        return [m for m in records if trial_id is None or m.trial_id == trial_id]
+        """Every epoch of the sweep in recorded order, or (with `trial_id`) of one trial, read through the index."""
+        if trial_id is None:
+            entries = cast(list[tuple[str, dict[str, str]]], self._r.xrange(keys.metrics(sweep_id)))
+            return [EpochMetrics.model_validate_json(fields["record"]) for _, fields in entries]
+        self._index_metrics(keys=[keys.metrics(sweep_id), keys.metrics_index(sweep_id)])
+        ids = cast(str | None, self._r.hget(keys.metrics_index(sweep_id), str(trial_id)))
+        if not ids:
+            return []
+        pipe = self._r.pipeline(transaction=False)
+        for entry_id in ids.split():
+            pipe.xrange(keys.metrics(sweep_id), entry_id, entry_id)
+        found = cast(list[list[tuple[str, dict[str, str]]]], pipe.execute())
+        return [EpochMetrics.model_validate_json(e[0][1]["record"]) for e in found if e]
 
     # --- the analyst's consumer group ---------------------------------------------
 

@@ -245,6 +245,13 @@ class SweepStore:
         raw = cast(dict[str, str], self._r.hgetall(keys.configs(sweep_id)))
         return {int(k): json.loads(v)["config"] for k, v in raw.items()}
 
+    def planned_configs_of(self, sweep_id: str, trial_ids: list[int]) -> dict[int, dict[str, Value]]:
+        """The planned configs of these trials only (a model-based sweep's undispatched trials have none)."""
+        if not trial_ids:
+            return {}
+        raw = cast(list[str | None], self._r.hmget(keys.configs(sweep_id), [str(t) for t in trial_ids]))
+        return {t: json.loads(v)["config"] for t, v in zip(trial_ids, raw, strict=True) if v is not None}
+
     # --- pending (undispatched) trials --------------------------------------------
 
     def n_pending(self, sweep_id: str) -> int:

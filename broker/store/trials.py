@@ -19,13 +19,19 @@ from broker import keys
 from broker.store._json import loads_or_none
 from trials.specs import TrialSpec, TrialStatus
 
-# KEYS: trials hash; ARGV: trial id, JSON patch, expected attempt ('' for any).
+# KEYS: trials hash, running set; ARGV: trial id, JSON patch, expected attempt ('' for any).
+# The running set follows the merged status, so health and the monitor read O(running), not every trial.
 _UPDATE_TRIAL = """
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 local state = raw and cjson.decode(raw) or {}
 if ARGV[3] ~= '' and tonumber(state['attempt'] or 1) ~= tonumber(ARGV[3]) then return 0 end
 for k, v in pairs(cjson.decode(ARGV[2])) do state[k] = v end
 redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(state))
+if state['status'] == 'running' then
+  redis.call('SADD', KEYS[2], ARGV[1])
+else
+  redis.call('SREM', KEYS[2], ARGV[1])
+end
 return 1
 """
 
@@ -48,7 +54,7 @@ class TrialStore:
         """Merge fields into the trial's state; with `if_attempt`, only while that attempt is current."""
         return bool(
             self._update(
-                keys=[keys.trials(sweep_id)],
+                keys=[keys.trials(sweep_id), keys.running(sweep_id)],
                 args=[trial_id, json.dumps(fields), "" if if_attempt is None else if_attempt],
             )
         )
@@ -59,7 +65,7 @@ class TrialStore:
         pipe = self._r.pipeline(transaction=False)
         patch = json.dumps({"status": status.value})
         for trial_id in trial_ids:
-            self._update(keys=[keys.trials(sweep_id)], args=[trial_id, patch, ""], client=pipe)
+            self._update(keys=[keys.trials(sweep_id), keys.running(sweep_id)], args=[trial_id, patch, ""], client=pipe)
         pipe.execute()
 
     def state(self, sweep_id: str, trial_id: int) -> dict[str, Any]:
@@ -68,6 +74,18 @@ class TrialStore:
     def states(self, sweep_id: str) -> dict[int, dict[str, Any]]:
         raw = cast(dict[str, str], self._r.hgetall(keys.trials(sweep_id)))
         return {int(k): json.loads(v) for k, v in raw.items()}
+
+    def states_of(self, sweep_id: str, trial_ids: list[int]) -> dict[int, dict[str, Any]]:
+        """The live states of these trials only (those the sweep has)."""
+        if not trial_ids:
+            return {}
+        raw = cast(list[str | None], self._r.hmget(keys.trials(sweep_id), [str(t) for t in trial_ids]))
+        return {t: json.loads(v) for t, v in zip(trial_ids, raw, strict=True) if v is not None}
+
+    def running_ids(self, sweep_id: str) -> list[int]:
+        """Trials whose live state says `running` (a trial running since before this set existed joins it at
+        its next state update, an epoch at most)."""
+        return sorted(int(t) for t in cast(set[str], self._r.smembers(keys.running(sweep_id))))
 
     # --- claims -------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""The app's caches: bounded, least recently used out first, and never fooled by a reused sweep id.
+"""What the pages derive is never fooled by a reused sweep id.
 
 Sweep ids restart at sw1 after a Redis flush (or on a new Redis behind the same web process);
 a cache keyed by the id and a count alone served the old sweep's answers for the new sw1.
@@ -12,7 +12,6 @@ from flask.testing import FlaskClient
 
 from broker.store import Store
 from tests.webui.conftest import compare_via_analyst, seed_ranking, seed_sweep
-from webui.services import BEST_RESULTS_CACHED, LruCache, Services
 
 
 def _recreated_sw1(store: Store, web_redis: redis.Redis, n_results: int, seed: int) -> str:
@@ -46,24 +45,3 @@ def test_comparison_of_a_recreated_sweep_is_not_the_old_ones(
     body = compare_via_analyst(app, client, store.users.add("ann"), again)
     assert body["groups"]["pooled"]["nrrelieff"] == dict(zip(pooled.names, pooled.importances, strict=True))
     assert body != old
-
-
-def test_caches_live_on_the_app(app: Flask) -> None:
-    services = app.extensions["sweeprank"]
-    assert isinstance(services, Services)
-    assert services.best_results.size == BEST_RESULTS_CACHED
-
-
-def test_lru_cache_is_bounded_and_keeps_the_recently_used() -> None:
-    cache: LruCache[str, int] = LruCache(2)
-    computed: list[str] = []
-
-    def value(key: str) -> int:
-        return cache.get_or_compute(key, lambda: computed.append(key) or len(computed))
-
-    assert (value("a"), value("b"), value("a")) == (1, 2, 1)
-    value("c")  # evicts b, the least recently used
-    assert len(cache) == 2
-    value("a")
-    value("b")
-    assert computed == ["a", "b", "c", "b"]

@@ -69,13 +69,19 @@ const SR = (() => {
     metric: (name, x) => (x === null || x === undefined ? "–" : name.includes("loss") ? x.toFixed(4) : fmt.pct(x)),
   };
 
-  // Run fn at most once per `ms`; calls in between are folded into one trailing call.
+  // Run fn at most once per `ms`, and never while its previous run is still in flight (fn may return a promise):
+  // calls in between are folded into one trailing call, so a slow server never has requests piling up.
   function throttle(fn, ms) {
-    let timer = null, pending = false;
-    return function run() {
-      if (timer) { pending = true; return; }
-      fn();
-      timer = setTimeout(() => { timer = null; if (pending) { pending = false; run(); } }, ms);
+    let busy = false, pending = false;
+    return async function run() {
+      if (busy) { pending = true; return; }
+      busy = true;
+      try {
+        await fn();
+      } catch (err) {
+        console.error(err);
+      }
+      setTimeout(() => { busy = false; if (pending) { pending = false; run(); } }, ms);
     };
   }
 

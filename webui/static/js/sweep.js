@@ -8,7 +8,12 @@
   const base = `/api/sweeps/${body.sweepId}`;
   const PAGE = 20;
   const state = { group: "pooled", offset: 0, sort: "trial_id", order: "asc", trial: null, ranking: null,
-                  comparison: null, marker: null, names: [], final: false };
+                  comparison: null, marker: null, names: [], final: false,
+                  // What the page has, so a new result fetches only what changed (/changes): results seen, the
+                  // trajectory (bounded by the server) and its last publication, the table's rows by id.
+                  nFinal: 0, history: [], rankingSeq: 0, page: [], rows: new Map(), total: 0, loaded: false, missed: false };
+  // The server keeps about 750 trajectory entries; a page left open this long re-reads its bounded series.
+  const HISTORY_KEPT = 2000;
   const $ = (id) => document.getElementById(id);
 
   const colorIndex = (name) => Math.max(0, state.names.indexOf(name));
@@ -54,6 +59,11 @@
 
   async function refreshSummary() {
     const sw = await SR.get(`${base}/summary`);
+    renderSummary(sw);
+    return sw;
+  }
+
+  function renderSummary(sw) {
     const status = $("status");
     status.textContent = sw.status.replace("_", " ");
     status.dataset.status = sw.status;
@@ -134,7 +144,14 @@
   }
 
   async function refreshRanking() {
-    const [{ ranking }, { history }] = await Promise.all([SR.get(`${base}/ranking`), SR.get(`${base}/rankings`)]);
+    const [{ ranking }, { history, last }] = await Promise.all([SR.get(`${base}/ranking`), SR.get(`${base}/rankings`)]);
+    state.history = history;
+    state.rankingSeq = last;
+    renderRanking(ranking);
+  }
+
+  function renderRanking(ranking) {
+    const history = state.history;
     state.ranking = ranking;
     if (ranking) state.names = ranking.groups.pooled.names;
     if (ranking && !ranking.groups[state.group]) state.group = "pooled";
@@ -251,8 +268,41 @@
     ];
   }
 
+  const pageQuery = () => `offset=${state.offset}&limit=${PAGE}&sort=${state.sort}&order=${state.order}`;
+
   async function refreshTrials() {
-    const page = await SR.get(`${base}/trials?offset=${state.offset}&limit=${PAGE}&sort=${state.sort}&order=${state.order}`);
+    const page = await SR.get(`${base}/trials?${pageQuery()}`);
+    state.rows = new Map(page.trials.map((t) => [t.trial_id, t]));
+    state.page = page.trials.map((t) => t.trial_id);
+    state.total = page.total;
+    renderTrials(page);
+  }
+
+  // Everything that changed since the page's last fetch, in one small response: the summary, the ranking and the
+  // new trajectory entries when there are any, and the table rows that changed.
+  async function refreshChanges() {
+    const query = pageQuery();
+    const asked = `n_final=${state.nFinal}&ranking_seq=${state.rankingSeq}&have=${state.page.join(",")}`;
+    const changed = await SR.get(`${base}/changes?${query}&${asked}`);
+    // The summary was read first: a result stored after it is sent again next time, never missed.
+    state.nFinal = changed.summary.n_final;
+    renderSummary(changed.summary);
+    if (changed.ranking) {
+      state.history = state.history.concat(changed.history);
+      state.rankingSeq = changed.ranking_seq;
+      if (state.history.length > HISTORY_KEPT) await refreshRanking();
+      else renderRanking(changed.ranking);
+    }
+    // The table moved (sorted, paged) while this was asked: its own fetch draws it.
+    if (query !== pageQuery()) return;
+    for (const row of changed.rows) state.rows.set(row.trial_id, row);
+    state.page = changed.page;
+    state.total = changed.total;
+    state.rows = new Map(state.page.filter((id) => state.rows.has(id)).map((id) => [id, state.rows.get(id)]));
+    renderTrials({ total: state.total, trials: state.page.map((id) => state.rows.get(id)) });
+  }
+
+  function renderTrials(page) {
     const configNames = page.trials.length ? Object.keys(page.trials[0].config) : [];
     const columns = trialColumns(configNames);
     const head = h("tr", {}, columns.map((c) => h("th", {
@@ -300,21 +350,22 @@
 
   // --- live updates --------------------------------------------------------------------
 
-  const updateSummary = SR.throttle(() => { refreshSummary(); refreshTrials(); }, 300);
-  const updateRanking = SR.throttle(refreshRanking, 300);
+  // One request per change, and the next only after the previous one answered.
+  const updateChanges = SR.throttle(refreshChanges, 300);
   SR.live((event) => {
     if (event.topic !== "sweep" || event.sweep_id !== body.sweepId) return;
     const before = state.marker;
     state.marker = event;
-    updateSummary();
-    if (!before || before.rankings !== event.rankings) updateRanking();
+    if (state.loaded) updateChanges(); else state.missed = true;
     if (state.trial !== null && (!before || before.epochs !== event.epochs)) showCurve(state.trial);
   });
   document.addEventListener("themechange", () => { renderImportance(); });
   // An analyst that stops sends no event: while the sweep runs, the summary (and its "ranking paused") is re-read.
   setInterval(() => { if (!state.final) refreshSummary(); }, 5000);
 
-  refreshSummary();
-  refreshRanking();
-  refreshTrials();
+  // The first load reads the whole (bounded) state; live changes then come through /changes.
+  // The summary is read before the table, so every result after its count reaches the page through /changes.
+  refreshSummary().then((sw) => { state.nFinal = sw.n_final; return Promise.all([refreshRanking(), refreshTrials()]); })
+    .then(() => { state.loaded = true; if (state.missed) updateChanges(); })
+    .catch((err) => console.error(err));
 })();
