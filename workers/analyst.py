@@ -31,6 +31,7 @@ from broker.store import ResultEvent, Store
 from broker.store.services import ANALYST
 from broker.tune import advance_chains
 from importance.groups import POOLED, GroupedRanking
+from importance.nrrelieff import NRReliefF
 from importance.stability import StabilityTracker
 from trials.effects_view import present
 from trials.encoding import categorical_mask, encode_trials, result_row
@@ -128,7 +129,9 @@ class SweepAnalysis:
     def _space_out_retests(self) -> None:
         self.ranking.refresh_every = retest_every(0)
         for estimator in self.ranking.estimators.values():
-            estimator.refresh_every = retest_every(estimator.n_seen_)
+            # The anova method's tests cost O(cells) and never lag; only N-RReliefF's permutation test is O(n).
+            if isinstance(estimator, NRReliefF):
+                estimator.refresh_every = retest_every(estimator.n_seen_)
 
     def records(self) -> tuple[RankingRecord, RankingHistoryEntry]:
         """The full ranking record and its compact entry for the history.
