@@ -301,8 +301,8 @@ class AnovaRanking:
                         "from_key": largest[0],
                         "to_key": largest[1],
                         "difference": _num(largest[2]),
-                        "ci_low": _num(largest[2] - Z95 * largest[3]),
-                        "ci_high": _num(largest[2] + Z95 * largest[3]),
+                        "ci_low": _num(largest[2] - largest[3]),
+                        "ci_high": _num(largest[2] + largest[3]),
                     },
                 }
             )

@@ -30,7 +30,8 @@ class LevelEntry(TypedDict):
 
 
 class LargestEntry(TypedDict):
-    """The largest difference between two levels' means, from one level to the other, with a 95% CI."""
+    """The largest difference between two levels' means, from one level to the other, with a 95% CI that is
+    simultaneous over all pairs of levels (the pair was picked for being the most different)."""
 
     from_key: int
     to_key: int

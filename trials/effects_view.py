@@ -17,7 +17,7 @@ from trials.space import ChoiceParam, NumericParam, Param, SearchSpace
 from trials.specs import MODEL_SAMPLERS
 
 NOT_APPLICABLE = -1  # importance.effects.NOT_APPLICABLE (trials does not import importance)
-PAIR_BINS = 4  # importance.effects.PAIR_BINS
+PAIR_BINS = 5  # importance.effects.PAIR_BINS (tests/importance/test_anova.py checks they agree)
 
 
 def design_note(sampler: str) -> str:

@@ -10,10 +10,11 @@ import pytest
 from scipy import stats
 
 from importance.anova import AnovaRanking
-from importance.effects import N_BINS, PAIR_BINS, EffectTables, level_keys
+from importance.effects import N_BINS, NOT_APPLICABLE, PAIR_BINS, EffectTables, level_keys
 from importance.groups import POOLED, GroupedRanking
 from importance.ranking import GroupEntry
 from importance.significance import MATTERS, NO_DETECTABLE_EFFECT, UNDETERMINED
+from trials import effects_view as view
 
 
 def _design(n: int, levels: list[int | None], seed: int) -> np.ndarray:
@@ -72,6 +73,10 @@ def test_pair_share_and_test_match_a_textbook_loop() -> None:
         share, p_value = _slow_interaction_share(coarse[i], coarse[j], y)
         assert d.pair_shares[p] == pytest.approx(share, abs=1e-10)
         assert d.pair_p[p] == pytest.approx(p_value, rel=1e-8, abs=1e-300)
+
+
+def test_the_view_labels_the_bins_the_tables_use() -> None:
+    assert (view.PAIR_BINS, view.NOT_APPLICABLE) == (PAIR_BINS, NOT_APPLICABLE)
 
 
 def test_levels_are_values_bins_and_not_applicable() -> None:

@@ -226,7 +226,7 @@ def test_verdicts_bands_and_agreement_render(browser: Browser, web_redis_url: st
         assert "Holm-adjusted p = 0.800" in tooltip and "P(rank) 0.700" in tooltip
         # Every term the chart shows is explained where it is shown, from the page's one help note.
         assert "P(rank): How often, over the bootstrap resamples" in tooltip
-        assert "raw W: The N-RReliefF weight before it is turned into a share" in tooltip
+        assert "raw W: Method anova: the variance share itself" in tooltip
         verdict_tips = page.eval_on_selector_all(
             "#importance-chart g.verdict > title", "ts => ts.map(t => t.textContent.split(':')[0])"
         )
@@ -235,8 +235,9 @@ def test_verdicts_bands_and_agreement_render(browser: Browser, web_redis_url: st
             page.text_content("#importance-chart g.bar[data-name=batch_size] g.verdict > title") or ""
         )
         abbrs = page.eval_on_selector_all("abbr[data-term]", "as => as.map(a => [a.textContent, a.title])")
-        assert [a for a, _ in abbrs] == ["Importance", "95% bootstrap CI"]
-        assert all(title.startswith(("The share of the total", "The whisker")) for _, title in abbrs), abbrs
+        assert [a for a, _ in abbrs] == ["Importance", "95% CI", "Effects", "Interactions"]
+        starts = ("Method anova", "The whisker", "The mean metric", "How much")
+        assert all(title.startswith(starts) for _, title in abbrs), abbrs
         assert page.locator("#trajectory-chart g.band path").count() == 4
         page.hover("#trajectory-chart g.series[data-name=dropout_rate] circle >> nth=2")
         assert page.get_attribute("#trajectory-chart g.band.hot", "data-name") == "dropout_rate"
@@ -245,7 +246,7 @@ def test_verdicts_bands_and_agreement_render(browser: Browser, web_redis_url: st
         page.wait_for_function("() => !document.getElementById('reading').textContent.startsWith('Loading')")
         assert page.inner_text("#reading").startswith("learning_rate (0.45) and num_conv_layers (0.30) matter; ")
         page.click("#importance-help summary")
-        assert "Holm-adjusted p corrects" in page.inner_text("#importance-help dl")
+        assert "all in one Holm family" in page.inner_text("#importance-help dl")
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "sweep-verdicts.png"), full_page=True)
         page.close()

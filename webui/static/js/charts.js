@@ -313,7 +313,7 @@ const Charts = (() => {
     const shown = points.filter((p) => p.mean !== null && p.mean !== undefined);
     if (!shown.length) return empty(el, "No trials yet", 90);
     const { yLabel = "mean", overall = null, delta = null, colorIndex = 0, format = (v) => v.toPrecision(3) } = options;
-    const W = widthOf(el), H = 150, left = 48, right = 10, top = 8, bottom = 38;
+    const W = widthOf(el), H = 156, left = 48, right = 10, top = 8, bottom = 46;
     const values = shown.flatMap((p) => [p.lo ?? p.mean, p.hi ?? p.mean]);
     if (overall !== null && delta !== null) values.push(overall - delta, overall + delta);
     let lo = Math.min(...values), hi = Math.max(...values);
@@ -349,13 +349,15 @@ const Charts = (() => {
       series.append(g);
     });
     root.append(series);
-    const every = Math.max(1, Math.ceil((points.length * 7 * CHAR * 12) / (W - left - right)));
+    // Tick labels: a level's short name (a bin's lower value), every k-th one where they would touch.
+    const tick = (p) => p.tick || p.label;
+    const longest = Math.max(...points.map((p) => tick(p).length));
+    const every = Math.max(1, Math.ceil((points.length * (longest + 1) * CHAR * 11) / (W - left - right)));
     points.forEach((p, i) => {
       if (i % every) return;
-      const text = p.label.length > 12 ? `${p.label.slice(0, 11)}…` : p.label;
-      root.append(s("text", { x: x(i), y: H - bottom + 14, "text-anchor": "middle", class: "tick", "font-size": 11 }, text));
+      root.append(s("text", { x: x(i), y: H - bottom + 14, "text-anchor": "middle", class: "tick", "font-size": 11 }, tick(p)));
     });
-    axisLabel(root, yLabel, W / 2, H - bottom + 12, W);
+    axisLabel(root, yLabel, W / 2, H - bottom + 16, W);
     el.replaceChildren(root);
     remember(el, W, () => levels(el, points, options));
   }

@@ -22,6 +22,23 @@ const SweepEffects = (() => {
       : { name: null, group: null };
   }
 
+  // A bin "0.000317 – 0.000996" ticks as its lower value "3.2e-4"; a choice keeps its name.
+  function shortLabel(label) {
+    const low = label.split(" – ")[0];
+    const value = Number(low);
+    if (low === "" || Number.isNaN(value)) return low.length > 9 ? `${low.slice(0, 8)}…` : low;
+    if (value !== 0 && (Math.abs(value) < 0.01 || Math.abs(value) >= 1e5)) return value.toExponential(1).replace("e-0", "e-").replace("e+0", "e");
+    return String(Number(value.toPrecision(3)));
+  }
+
+  // The page's CSP refuses style attributes; a custom property set through the CSSOM is allowed.
+  function shaded(cell, strength) {
+    const value = Math.max(0, Math.min(1, strength));
+    cell.style.setProperty("--strength", value.toFixed(3));
+    if (value > 0.55) cell.dataset.strong = "";  // light text on the darker fills
+    return cell;
+  }
+
   function noEffectSentence(effect, group, metric) {
     return `No level of ${effect.name} moves mean ${metric} by more than δ = ${num(group.delta)} from the overall mean `
       + `(95% simultaneous bound ${num(effect.equivalence_bound)}), and no interaction with it is detectable.`;
@@ -44,7 +61,7 @@ const SweepEffects = (() => {
         + `p (Holm) ${known(group.p_adjusted && group.p_adjusted[i]) ? num(group.p_adjusted[i], 2) : "–"}`),
       verdict === "no_detectable_effect" ? h("p", { class: "small" }, noEffectSentence(effect, group, metric)) : "");
     return { card, draw: () => Charts.levels(chart, effect.levels.map((level) => ({ label: level.label || String(level.key),
-      mean: level.mean, lo: level.ci_low, hi: level.ci_high, n: level.n })),
+      tick: shortLabel(level.label || String(level.key)), mean: level.mean, lo: level.ci_low, hi: level.ci_high, n: level.n })),
     { yLabel: `mean ${metric}`, overall: group.metric_mean, delta: group.delta, colorIndex }) };
   }
 
@@ -61,11 +78,10 @@ const SweepEffects = (() => {
       h("tbody", {}, ...names.map((row) => h("tr", {}, h("th", { scope: "row" }, row), ...names.map((col) => {
         const pair = row === col ? null : byPair.get(`${row}|${col}`);
         if (!pair) return h("td", {}, row === col ? "·" : "");
-        const strength = Math.max(0, (pair.share ?? 0) / top);
-        return h("td", { style: `--strength: ${strength.toFixed(3)}`, "data-verdict": pair.verdict,
+        return shaded(h("td", { "data-verdict": pair.verdict,
           title: `${pair.first} × ${pair.second}: interaction share ${share(pair.share)} (95% CI ${share(pair.ci_low)}–`
             + `${share(pair.ci_high)}), Holm-adjusted p ${num(pair.p_adjusted, 2)}: ${pair.verdict === "matters" ? "interacts" : "not shown to interact"}` },
-        share(pair.share));
+        share(pair.share)), (pair.share ?? 0) / top);
       })))));
   }
 
@@ -77,14 +93,13 @@ const SweepEffects = (() => {
         h("span", { class: "badge", "data-verdict": pair.verdict }, pair.verdict === "matters" ? "interacts" : "undetermined")),
       h("p", { class: "difference" }, `interaction share ${share(pair.share)} [${share(pair.ci_low)}, ${share(pair.ci_high)}], `
         + `p (Holm) ${num(pair.p_adjusted, 2)}`),
-      h("table", { class: "heatmap", "aria-label": `mean ${metric} per cell` },
+      h("div", { class: "table-wrap" }, h("table", { class: "heatmap", "aria-label": `mean ${metric} per cell` },
         h("thead", {}, h("tr", {}, h("th", {}, `${pair.first} \\ ${pair.second}`),
           ...pair.second_labels.map((label) => h("th", { scope: "col" }, label)))),
         h("tbody", {}, ...pair.first_labels.map((label, r) => h("tr", {}, h("th", { scope: "row" }, label),
-          ...pair.cell_means[r].map((mean, c) => h("td", {
-            style: `--strength: ${known(mean) && hi > lo ? ((mean - lo) / (hi - lo)).toFixed(3) : 0}`,
+          ...pair.cell_means[r].map((mean, c) => shaded(h("td", {
             title: `${pair.first} ${label}, ${pair.second} ${pair.second_labels[c]}: mean ${num(mean)}, ${pair.cell_counts[r][c]} trials` },
-          num(mean))))))));
+          num(mean)), known(mean) && hi > lo ? (mean - lo) / (hi - lo) : 0))))))));
   }
 
   function render(ranking, selected, metric, colorIndex) {
