@@ -75,9 +75,10 @@ FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
 DELTA_SD = 0.2  # the default delta in robust SDs of the metric: Cohen's "small" standardised difference
-# Replicates (CIs, P(rank)) are redrawn once the trial count has grown by this share since they were drawn
-# (every trial up to 50 trials), so a live CI lags by at most 2 % of the trials; point estimates and tests
-# never lag. Drawing them costs O(B x cells), about 10x a read-out without them.
+# The tests (on the metric's ranks, which every new trial shifts: O(n) to recount) and the replicates (CIs,
+# P(rank)) are redone once the trial count has grown by this share since they were (every trial up to 50
+# trials), so a live verdict or CI lags by at most 2 % of the trials (`tested_at` says where); point estimates
+# and effects never lag. A final read-out (refresh_significance) brings them up to date.
 REPLICATE_EVERY = 0.02
 TOP_PAIRS = 3  # pairs whose cell means a ranking record carries (all pairs carry their share and test)
 MSG_NO_SHARE = "no hyperparameter explains any of the metric's variance beyond noise"
@@ -147,7 +148,7 @@ class AnovaRanking:
         return self
 
     def refresh_significance(self) -> None:
-        """Bring the replicates (CIs, P(rank)) up to the trials seen; the tests never lag (they cost O(cells))."""
+        """Bring the tests and the replicates (CIs, P(rank)) up to the trials seen."""
         if self._tables is not None and self._replicated_at != self.n_seen_:
             self._read_out(replicate=True)
 
@@ -173,6 +174,7 @@ class AnovaRanking:
         self._y: list[float] = []
         self._replicated_at = 0
         self._replicates = (np.zeros((0, 0)), np.zeros((0, 0)))
+        self._tests = (np.zeros(0), np.zeros(0))
         self._relief = self._new_relief()
         self.n_seen_ = 0
         self.tested_at_ = 0
@@ -198,14 +200,18 @@ class AnovaRanking:
 
     def _read_out(self, replicate: bool) -> None:
         assert self._tables is not None
-        decomposition = self._tables.decompose(self.n_bootstrap if replicate else 0, self.random_state)
+        decomposition = self._tables.decompose(self.n_bootstrap if replicate else 0, self.random_state, replicate)
         n = decomposition.n
         if replicate:
             self._replicated_at = n
             self._replicates = (decomposition.main_replicates, decomposition.pair_replicates)
-        elif self._replicates[0].shape[1:] == decomposition.main_replicates.shape[1:]:
-            decomposition.main_replicates, decomposition.pair_replicates = self._replicates
-        self.n_seen_ = self.tested_at_ = n
+            self._tests = (decomposition.main_p, decomposition.pair_p)
+        elif self._tests[0].shape == decomposition.main_p.shape and self._tests[1].shape == decomposition.pair_p.shape:
+            decomposition.main_p, decomposition.pair_p = self._tests
+            if self._replicates[0].shape[1:] == decomposition.main_replicates.shape[1:]:
+                decomposition.main_replicates, decomposition.pair_replicates = self._replicates
+        self.n_seen_ = n
+        self.tested_at_ = self._replicated_at
         self.message_ = MSG_TOO_FEW if n < 2 else MSG_CONSTANT if decomposition.sd == 0 else ""
         delta = self.delta if self.delta is not None else DELTA_SD * _robust_sd(np.asarray(self._y))
         self.verdicts_, adjusted, pair_verdicts = self._judge(decomposition, delta)

@@ -129,7 +129,7 @@ class SweepAnalysis:
     def _space_out_retests(self) -> None:
         self.ranking.refresh_every = retest_every(0)
         for estimator in self.ranking.estimators.values():
-            # The anova method's tests cost O(cells) and never lag; only N-RReliefF's permutation test is O(n).
+            # The anova method schedules its own tests (importance.anova.REPLICATE_EVERY); this spaces out N-RReliefF's.
             if isinstance(estimator, NRReliefF):
                 estimator.refresh_every = retest_every(estimator.n_seen_)
 
