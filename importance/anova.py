@@ -215,7 +215,8 @@ class AnovaRanking:
         self.message_ = MSG_TOO_FEW if n < 2 else MSG_CONSTANT if decomposition.sd == 0 else ""
         delta = self.delta if self.delta is not None else DELTA_SD * _robust_sd(np.asarray(self._y))
         self.verdicts_, adjusted, pair_verdicts = self._judge(decomposition, delta)
-        counted = adjusted[len(decomposition.level_keys) :] <= self.alpha
+        # An interaction counts once its test says so, and never before there are enough trials to test.
+        counted = (adjusted[len(decomposition.level_keys) :] <= self.alpha) & (n >= MIN_TRIALS)
         totals = decomposition.totals(counted)
         boot_raw = decomposition.replicate_totals(counted)
         if not self.message_ and (totals <= 0).all():

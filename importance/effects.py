@@ -442,7 +442,7 @@ class EffectTables:
                     except np.linalg.LinAlgError:  # levels confounded with others': nothing is left to test
                         extras[j] = 0.0
         df = np.asarray(mains.groups - 1, dtype=np.float64)
-        ok = (df >= 1) & (df_error >= 1) & (sigma2 > 0) & (sst > 0)
+        ok = (df >= 1) & (df_error >= 1) & (sigma2 > 1e-12 * sst / max(n, 1)) & (sst > 0)
         safe_df, safe_sigma2 = np.maximum(df, 1.0), np.where(ok, sigma2, 1.0)
         p_values = np.where(ok, fdtrc(safe_df, np.maximum(df_error, 1.0), extras / safe_df / safe_sigma2), np.nan)
         scale = sst if sst > 0 else 1.0
@@ -512,7 +512,9 @@ class EffectTables:
         solver = _additive_solver(counts)
         sums = stats[..., 1]
         ss = cells.ss_between - _additive_ss(solver, sums, n)
-        ok = (df > 0) & (cells.ms_within > 0) & (sst > 0)
+        # A pair test needs trials beyond its cells: with one or two left, MS_within is a difference of nearly
+        # equal sums, and the last bits of streamed versus batch sums decided "interacts".
+        ok = (df > 0) & (n - cells.groups >= MIN_RESIDUAL_DF) & (cells.ms_within > 1e-12 * sst / max(n, 1)) & (sst > 0)
         safe_df = np.maximum(df, 1)
         scale = sst if sst > 0 else 1.0
         shares = np.where(ok, (ss - df * cells.ms_within) / scale, 0.0)
