@@ -122,5 +122,10 @@ WEB_SECRET = f"{PREFIX}:web:secret"  # string: the session-signing key every web
 
 
 def user(name: str) -> str:
-    """Hash: a member's admin flag, password hash (scrypt) and token hash."""
+    """Hash: a member's admin flag, password hash (scrypt), token hash and credential generation."""
     return f"{PREFIX}:user:{name}"
+
+
+def web_session(session_id: str) -> str:
+    """String with TTL: "name generation" of one browser login; deleted at logout."""
+    return f"{PREFIX}:web:session:{session_id}"

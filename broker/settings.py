@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     bad_tokens_per_minute: int = _setting(30, "requests with an unknown API token per client address per minute")
     events_interval_s: float = _setting(0.3, "how often a live-update stream looks for changes")
     events_max_s: float = _setting(300.0, "a live-update stream ends after this; the browser reconnects")
+    events_per_client: int = _setting(
+        16, "live-update streams one member (or anonymous address) may hold per web process (more: HTTP 429)"
+    )
     web_workers: int = _setting(2, "processes of `sweeprank web` (gunicorn workers, `--workers`)")
     web_threads: int = _setting(
         256, "threads per web process (`--threads`): each open page's live-update stream holds one"

@@ -33,6 +33,7 @@ from sweeprank.report import (
 )
 from trials.errors import SweeprankError
 from trials.records import QueueStatus, SweepRecord
+from trials.untrusted import load_yaml, short
 
 DEMO_SPEC: dict[str, Any] = {
     "owner": "demo",
@@ -66,7 +67,7 @@ def _with_stack_redis(args: argparse.Namespace, settings: Settings) -> Settings:
 
 def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
     if args.spec:
-        spec = yaml.safe_load(Path(args.spec).read_text())
+        spec = load_yaml(Path(args.spec).read_text())
         if not isinstance(spec, dict):
             raise SweeprankError(f"{args.spec}: a spec file must hold a mapping")
     else:
@@ -313,16 +314,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def one_line(err: BaseException) -> str:
+    """An error as the one line the command line prints: its kind where the message alone is unclear, bounded."""
+    if isinstance(err, SweeprankError):
+        text = str(err)
+    elif isinstance(err, BrokerError):
+        # Redis down past the ride-out, a wrong password, an ACL denial.
+        text = f"Redis: {type(err).__name__}: {err}"
+    elif isinstance(err, OSError) and err.filename is not None:
+        text = f"{err.filename}: {err.strerror or err}"
+    elif isinstance(err, ImportError):
+        text = f"{err} (a module this command needs is not installed)"
+    else:
+        text = f"{type(err).__name__}: {err}"
+    return short(" ".join(text.split()))
+
+
+# What a command may meet in a member's files, paths and URLs: each is the user's to fix, so one line, exit 2.
+USER_ERRORS = (SweeprankError, BrokerError, OSError, ValueError, ImportError, yaml.YAMLError)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args, process_settings()))
-    except SweeprankError as err:
-        print(f"sweeprank: {err}", file=sys.stderr)
-        return 2
-    except BrokerError as err:
-        # Redis down past the ride-out, a wrong password, an ACL denial: one line, not a traceback.
-        print(f"sweeprank: Redis: {type(err).__name__}: {err}", file=sys.stderr)
+    except USER_ERRORS as err:
+        print(f"sweeprank: {one_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

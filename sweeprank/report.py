@@ -8,6 +8,7 @@ from typing import Any
 
 from sweeprank.client import ApiError, Client
 from sweeprank.rank import ranking_table
+from trials.errors import SweeprankError
 from trials.presets import preset
 from trials.records import Health, RankingGroup, RankingRecord, SweepRecord, SweepSummary
 from trials.space import ChoiceParam, NumericParam
@@ -141,9 +142,12 @@ def health_of(client: Client) -> Health:
     try:
         raw = client.get("/api/health")
     except ApiError as err:
-        if err.status != 503 or "services" not in err.body:
+        if err.status != 503 or "ok" not in err.body:
             raise
         raw = err.body
+    if "services" not in raw:  # an anonymous caller is told only ok or not ok
+        verdict = "ok" if raw.get("ok") else "NOT OK"
+        raise SweeprankError(f"health: {verdict}; the details need a member: pass --token or set SWEEPRANK_TOKEN")
     return Health.model_validate(raw)
 
 

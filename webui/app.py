@@ -13,7 +13,7 @@ from broker.settings import Settings, process_settings
 from broker.store import UnknownSweep
 from broker.sweeps import SweepStateError
 from trials.errors import SweeprankError
-from trials.specs import SpecInvalid
+from trials.specs import SpecInvalid, is_sweep_id
 from webui.api import api
 from webui.auth import check_csrf, csrf_token, current_user
 from webui.events import events
@@ -79,6 +79,13 @@ def create_app(settings: Settings | None = None, flask_config: Mapping[str, Any]
     app.register_blueprint(pages)
     # Browsers ask for /favicon.ico whatever the page links; the same icon spares a 404 per page.
     app.add_url_rule("/favicon.ico", "favicon", lambda: app.send_static_file("favicon.svg"))
+
+    @app.url_value_preprocessor
+    def _sweep_id_syntax(endpoint: str | None, values: dict[str, Any] | None) -> None:
+        # Before any view runs: an id like "sw1:trials" would otherwise be read as another Redis key.
+        sweep_id = (values or {}).get("sweep_id")
+        if isinstance(sweep_id, str) and not is_sweep_id(sweep_id):
+            raise UnknownSweep(sweep_id)
 
     @app.errorhandler(SpecInvalid)
     def _spec_invalid(err: SpecInvalid) -> Any:

@@ -96,7 +96,8 @@ def _safe_cell(value: Cell) -> Cell:
 def to_csv(columns: list[str], rows: list[Row]) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
+    # Column names come from the space a member declared: neutralised like the cells.
+    csv.writer(out, lineterminator="\n").writerow([_safe_cell(c) for c in columns])
     for row in rows:
         writer.writerow({k: _safe_cell(v) for k, v in row.items()})
     return out.getvalue()

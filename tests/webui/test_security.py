@@ -14,6 +14,7 @@ from broker.store import Store
 from sweeprank.stack import redact_url
 from tests.integration.conftest import tiny_spec
 from tests.webui.conftest import Members, bearer
+from trials.presets import preset
 from webui import create_app, ratelimit
 
 LIMITS = {
@@ -83,13 +84,17 @@ def test_oversized_uploads_are_refused(client: FlaskClient, members: Members) ->
 
 
 def test_csv_export_cannot_smuggle_formulas(client: FlaskClient, members: Members, store: Store) -> None:
+    # The CNN template's hyperparameters are required (trials/template.py): held, so only lr and note vary.
+    template = preset("cnn-paper")
+    held = {p.name: p.from_unit(0.0) for p in template.params}
     space = {
         "parameters": {
+            **template.to_dict()["parameters"],
             "lr": {"type": "float", "low": 0.001, "high": 0.1, "log": True},
             "note": {"type": "categorical", "choices": ['=HYPERLINK("http://x")', "@SUM(A1)", "ok"]},
         }
     }
-    status, body = submit(client, members.ann, space=space, narrow={}, n_trials=6, sampler="grid")
+    status, body = submit(client, members.ann, space=space, narrow={}, n_trials=6, sampler="grid", fixed=held)
     assert status == 201, body
     exported = client.get(f"/api/sweeps/{body['id']}/export?format=csv").get_data(as_text=True)
     notes = {row["note"] for row in csv.DictReader(io.StringIO(exported))}

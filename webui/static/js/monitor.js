@@ -128,6 +128,11 @@
       // Not SR.get: a pool that is not ok answers 503 with the same report, which is what we show.
       const response = await fetch("/api/health", { credentials: "same-origin", headers: { Accept: "application/json" } });
       const health = await response.json();
+      if (health.ok !== undefined && !health.services) {
+        // Anonymous: the pool says only ok or not ok; its details need a member.
+        document.getElementById("services").replaceChildren(h("p", {}, `pool ${health.ok ? "ok" : "not ok"} (log in for details)`));
+        return;
+      }
       if (!health.services) throw new Error(health.error || `HTTP ${response.status}`);
       healthAt = Date.now();
       lastHealth = health;
