@@ -90,6 +90,14 @@ class Settings(BaseSettings):
 
     # --- web ---
     public_read: bool = _setting(True, "read-only pages and GET API without login")
+    cookie_secure: bool = _setting(
+        False, "send the login cookie over HTTPS only: set it when a TLS proxy fronts the web server"
+    )
+    trusted_proxies: int = _setting(
+        0,
+        "proxies in front of the web server whose X-Forwarded-For/-Proto/-Host are believed (rate limits then key "
+        "on the real client); 0 believes none, so a client cannot forge its address",
+    )
     secret_key: SecretStr | None = _setting(None, "session-signing key of the web processes", shown="shared via Redis")
     max_queued_trials_per_member: int = _setting(100_000, "submissions beyond this are refused with a field error")
     submits_per_minute: int = _setting(30, "sweep submissions per member per minute (more: HTTP 429)")

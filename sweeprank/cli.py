@@ -110,14 +110,15 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         return 1 if args.check and paused is not None else 0
     health = health_of(client)
     print("\n".join(health_lines(health)))
-    if not health.services.redis.ok:
+    ok = health if isinstance(health, bool) else health.ok
+    if not isinstance(health, bool) and not health.services.redis.ok:
         return 1 if args.check else 0
     queue = QueueStatus.model_validate(client.get("/api/queue"))
     print(f"workers: {len(queue.workers)}  queued: {queue.queues}  in flight: {queue.inflight}")
     for raw in client.get("/api/sweeps")["sweeps"]:
         sweep = SweepRecord.model_validate(raw)
         print(f"  {sweep.id:<8} {sweep.owner:<12} {sweep.status:<15} {sweep.n_final}/{sweep.n_trials}  {sweep.name}")
-    return 1 if args.check and not health.ok else 0
+    return 1 if args.check and not ok else 0
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:

@@ -8,7 +8,6 @@ from typing import Any
 
 from sweeprank.client import ApiError, Client
 from sweeprank.rank import ranking_table
-from trials.errors import SweeprankError
 from trials.presets import preset
 from trials.records import Health, RankingGroup, RankingRecord, SweepRecord, SweepSummary
 from trials.space import ChoiceParam, NumericParam
@@ -137,8 +136,11 @@ def print_final(client: Client, sweep_id: str, sweep: SweepRecord) -> None:
     print("\n".join(final_lines(sweep, ranking_of(client, sweep_id))))
 
 
-def health_of(client: Client) -> Health:
-    """GET /api/health; a pool that is not ok answers 503 with the same report."""
+ANONYMOUS_HEALTH = "the details need a member: pass --token or set SWEEPRANK_TOKEN"
+
+
+def health_of(client: Client) -> Health | bool:
+    """GET /api/health; a pool that is not ok answers 503 with the same report. Anonymous: only ok or not."""
     try:
         raw = client.get("/api/health")
     except ApiError as err:
@@ -146,8 +148,7 @@ def health_of(client: Client) -> Health:
             raise
         raw = err.body
     if "services" not in raw:  # an anonymous caller is told only ok or not ok
-        verdict = "ok" if raw.get("ok") else "NOT OK"
-        raise SweeprankError(f"health: {verdict}; the details need a member: pass --token or set SWEEPRANK_TOKEN")
+        return bool(raw["ok"])
     return Health.model_validate(raw)
 
 
@@ -155,8 +156,10 @@ def _ago(age_s: float | None) -> str:
     return "-" if age_s is None else f"{age_s:.0f}s ago"
 
 
-def health_lines(health: Health) -> list[str]:
+def health_lines(health: Health | bool) -> list[str]:
     """One line per service (ok or DOWN, pid, host, last beat, details), then the verdict."""
+    if isinstance(health, bool):
+        return [f"health: {'ok' if health else 'NOT OK'} ({ANONYMOUS_HEALTH})"]
     services = health.services
     redis, analyst = services.redis, services.analyst
     rows: list[tuple[str, bool, int | None, str | None, str, str]] = [

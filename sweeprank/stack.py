@@ -29,6 +29,12 @@ class StackError(SweeprankError):
     pass
 
 
+def _private_child(parent_pid: int) -> None:
+    """`_die_with_parent`, and every file the child creates readable by its user only (Redis' AOF)."""
+    os.umask(0o077)
+    _die_with_parent(parent_pid)
+
+
 def _die_with_parent(parent_pid: int) -> None:
     """In the child before exec: if `sweeprank up` itself is killed, its children follow (Linux).
 
@@ -72,7 +78,7 @@ def free_port() -> int:
 
 def wait_for_redis(url: str, timeout_s: float = 10.0) -> None:
     if not wait_until_up(url, timeout_s):
-        raise StackError(f"Redis at {url} did not answer within {timeout_s:.0f} s")
+        raise StackError(f"Redis at {redact_url(url)} did not answer within {timeout_s:.0f} s")
 
 
 def redis_command(data_dir: Path, port: int, fsync: str = "always") -> list[str]:
@@ -147,6 +153,7 @@ class Stack:
     children: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
     log_dir: Path | None = None
     commands: dict[str, tuple[list[str], dict[str, str]]] = field(default_factory=dict)
+    private: set[str] = field(default_factory=set)  # labels whose files only this user may read (Redis)
 
     def spawn(self, label: str, command: list[str], extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         process = self._popen(label, command, extra_env or {})
@@ -171,16 +178,31 @@ class Stack:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=functools.partial(_die_with_parent, os.getpid()),
+                preexec_fn=functools.partial(
+                    _private_child if label in self.private else _die_with_parent, os.getpid()
+                ),
             )
 
     def pids(self) -> dict[str, int]:
         return {label: process.pid for label, process in self.children}
 
-    def start_redis(self, data_dir: Path, port: int) -> str:
+    def start_redis(self, data_dir: Path, port: int, password: str | None = None) -> str:
+        """Redis on `port` with its AOF in `data_dir` (mode 0700, files 0600); with `password`, AUTH is required.
+
+        The password goes in a config file only this user can read, never on the command line (ps shows it).
+        """
         data_dir.mkdir(parents=True, exist_ok=True)
-        self.spawn("redis", redis_command(data_dir, port))
-        url = f"redis://127.0.0.1:{port}/0"
+        data_dir.chmod(0o700)  # also a directory an older version created world-readable
+        command = redis_command(data_dir, port)
+        if password is not None:
+            config = data_dir / "auth.conf"
+            fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(f"requirepass {password}\n")
+            command.insert(1, str(config))  # redis-server CONFIG-FILE [options]
+        self.private.add("redis")
+        self.spawn("redis", command)
+        url = f"redis://{f':{password}@' if password else ''}127.0.0.1:{port}/0"
         wait_for_redis(url)
         return url
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import signal
 import threading
 import time
@@ -69,12 +70,14 @@ def run_up(args: argparse.Namespace, demo_spec: dict[str, Any] | None) -> int:
         raise StackError(f"a sweeprank stack already runs in {data_dir} (pid {running.up_pid}): {running.web_url}")
     log_dir = data_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.chmod(0o700)  # the token file, the state file, the logs and Redis' AOF are this user's only
     stack = Stack(log_dir=log_dir)
     # SIGTERM (e.g. from a supervisor) stops the stack like Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     wrote_state = False
     try:
-        url = args.redis_url or stack.start_redis(data_dir / "redis", free_port())
+        # A generated password: any local user could otherwise connect and read the session key.
+        url = args.redis_url or stack.start_redis(data_dir / "redis", free_port(), secrets.token_urlsafe(32))
         stack.env["SWEEPRANK_REDIS_URL"] = url
         token = _admin_token(url, data_dir)
         gpus = visible_gpus()

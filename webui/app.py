@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
 from broker.settings import Settings, process_settings
@@ -62,7 +63,12 @@ def create_app(settings: Settings | None = None, flask_config: Mapping[str, Any]
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_HTTPONLY=True,
     )
+    app.config["SESSION_COOKIE_SECURE"] = settings.cookie_secure
     app.config.update(flask_config or {})
+    if settings.trusted_proxies > 0:
+        # Only as many hops as the operator says are theirs: the client's own X-Forwarded-For is not believed.
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     svc = Services(settings)
     app.extensions["sweeprank"] = svc
     if settings.secret_key is not None:

@@ -79,8 +79,10 @@ def start_up(data_dir: Path) -> UpStack:
     banner = process.stdout.readline()
     assert "sweeprank is up" in banner, banner + process.stdout.read()
     assert "log in as admin" in process.stdout.readline()
-    redis_url = banner.split("Redis ")[1].split(" ;")[0]
-    return UpStack(process, f"http://127.0.0.1:{port}", data_dir, redis_url)
+    # The banner shows Redis' URL with its generated password redacted; the state file (0600) holds it.
+    state = running_stack(data_dir)
+    assert state is not None and "***" in banner.split("Redis ")[1].split(" ;")[0], banner
+    return UpStack(process, f"http://127.0.0.1:{port}", data_dir, state.redis_url)
 
 
 def _stat(pid: int) -> list[str] | None:

@@ -118,3 +118,32 @@ def test_pages_carry_security_headers(client: FlaskClient) -> None:
 )
 def test_redis_passwords_are_redacted_in_output(url: str, shown: str) -> None:
     assert redact_url(url) == shown
+
+
+def _failed_logins(client: FlaskClient, forwarded_for: str, times: int) -> list[int]:
+    client.get("/login")
+    with client.session_transaction() as session:
+        csrf = session["csrf_token"]
+    wrong = {"name": "ann", "password": "not it", "csrf_token": csrf}
+    return [
+        client.post("/login", data=wrong, headers={"X-Forwarded-For": forwarded_for}).status_code for _ in range(times)
+    ]
+
+
+@pytest.mark.parametrize("proxies", [0, 1])
+def test_login_limits_count_the_real_client_behind_a_trusted_proxy_only(
+    web_redis_url: str, members: Members, monkeypatch: pytest.MonkeyPatch, proxies: int
+) -> None:
+    monkeypatch.setattr(ratelimit, "clock", lambda: 1_000_000 * 60 + 30.0)
+    app = create_app(Settings(redis_url=web_redis_url, trusted_proxies=proxies, **LIMITS), {"TESTING": True})
+    client = app.test_client()
+    assert _failed_logins(client, "198.51.100.7", 3) == [401] * 3
+    # Another address in the header: its own bucket behind a trusted proxy; a forged header changes nothing without.
+    assert _failed_logins(client, "203.0.113.9", 1) == ([401] if proxies else [429])
+
+
+def test_the_login_cookie_is_secure_when_the_setting_says_so(web_redis_url: str, members: Members) -> None:
+    for secure in (False, True):
+        client = create_app(Settings(redis_url=web_redis_url, cookie_secure=secure), {"TESTING": True}).test_client()
+        cookie = client.get("/login").headers["Set-Cookie"]
+        assert ("; Secure" in cookie) is secure, cookie
