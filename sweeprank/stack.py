@@ -6,7 +6,6 @@ command it was first started with (sweeprank/supervisor.py) and stops them in re
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import os
 import shutil
@@ -21,33 +20,17 @@ from urllib.parse import urlsplit, urlunsplit
 from broker.celery_app import queue_for_device
 from broker.connection import wait_until_up
 from trials.errors import SweeprankError
-
-PR_SET_PDEATHSIG = 1
+from workers.lifeline import die_with_parent
 
 
 class StackError(SweeprankError):
     pass
 
 
-def _private_child(parent_pid: int) -> None:
-    """`_die_with_parent`, and every file the child creates readable by its user only (Redis' AOF)."""
+def _private_child(parent_pid: int, sig: signal.Signals) -> None:
+    """`die_with_parent`, and every file the child creates readable by its user only (Redis' AOF)."""
     os.umask(0o077)
-    _die_with_parent(parent_pid)
-
-
-def _die_with_parent(parent_pid: int) -> None:
-    """In the child before exec: if `sweeprank up` itself is killed, its children follow (Linux).
-
-    The kernel sends the signal when the *thread* that forked the child ends, so children are
-    spawned from the main thread only. SIGTERM lets a Celery parent take its pool children along.
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:
-        return  # not Linux: children outlive a killed parent, as usual
-    if os.getppid() != parent_pid:
-        os._exit(1)  # the parent died between fork and prctl: no signal would ever come
+    die_with_parent(parent_pid, sig)
 
 
 def redact_url(url: str) -> str:
@@ -154,6 +137,9 @@ class Stack:
     log_dir: Path | None = None
     commands: dict[str, tuple[list[str], dict[str, str]]] = field(default_factory=dict)
     private: set[str] = field(default_factory=set)  # labels whose files only this user may read (Redis)
+    # Labels killed outright when this process dies: a trainer's warm shutdown would train on for minutes
+    # with its Redis gone (the trial is re-queued from its claim); the others stop quickly on SIGTERM.
+    killed_with_parent: set[str] = field(default_factory=set)
 
     def spawn(self, label: str, command: list[str], extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         process = self._popen(label, command, extra_env or {})
@@ -179,7 +165,9 @@ class Stack:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 preexec_fn=functools.partial(
-                    _private_child if label in self.private else _die_with_parent, os.getpid()
+                    _private_child if label in self.private else die_with_parent,
+                    os.getpid(),
+                    signal.SIGKILL if label in self.killed_with_parent else signal.SIGTERM,
                 ),
             )
 
@@ -209,6 +197,7 @@ class Stack:
     def start_trainers(
         self, *, cpu_workers: int = 1, threads: int = 1, gpus: list[str] | None = None, trials_per_gpu: int = 1
     ) -> None:
+        self.killed_with_parent.update([f"trainer-gpu{gpu}" for gpu in gpus or []] + ["trainer-cpu"])
         if gpus:
             for gpu in gpus:
                 self.spawn(

@@ -150,3 +150,43 @@ def test_killing_up_with_sigkill_leaves_no_child(tmp_path: Path) -> None:
     finally:
         for pid in tree:
             kill(pid)  # orphans of a failed run
+
+
+def test_killing_up_while_a_trial_trains_leaves_no_trainer_and_the_trial_is_run_again(tmp_path: Path) -> None:
+    stack = start_up(tmp_path)
+    tree: set[int] = set()
+    try:
+        sweep_id = Client(stack.url, token=stack.admin_token()).post("/api/sweeps", {**TINY_SPEC, "n_trials": 2})["id"]
+        store = Store.from_url(stack.redis_url)
+
+        def running() -> tuple[int, int] | None:
+            for trial in (0, 1):
+                state = store.trials.state(sweep_id, trial)
+                if state.get("status") == "running" and state.get("worker"):
+                    return trial, int(str(state["worker"]).rsplit(":", 1)[1])
+            return None
+
+        trial_id, child = wait_until(running, 120, 0.02, what="a trial training")
+        # Stopped, the child cannot finish its trial nor act on SIGTERM: only a kill ends it (a warm shutdown
+        # would wait for it forever, as it waited minutes for a training one).
+        kill(child, signal.SIGSTOP)
+        tree = process_tree(stack.process.pid)
+        assert child in tree
+        killed_at = time.monotonic()
+        stack.process.kill()
+        stack.process.wait()
+        wait_until(lambda: not any(alive(p) for p in tree), 60, what="every descendant of the killed `up` to exit")
+        print(f"\nup kill -9 with a trial training -> its {len(tree)} descendants gone in "
+              f"{time.monotonic() - killed_at:.1f} s")  # fmt: skip
+
+        again = start_up(tmp_path)  # the same data directory: Redis comes back from its append-only file
+        tree |= process_tree(again.process.pid)
+        store = Store.from_url(again.redis_url)
+        wait_until(lambda: store.sweeps.get(sweep_id).status.final, 180, what="the sweep to end after the restart")
+        results = {r.trial_id: r for r in store.results.in_arrival_order(sweep_id)}
+        assert sorted(results) == [0, 1] and all(r.status.value == "completed" for r in results.values())
+        assert results[trial_id].attempt >= 2, "the killed attempt was re-queued, not finished by an orphan"
+        again.stop()
+    finally:
+        for pid in tree:
+            kill(pid)  # orphans of a failed run
