@@ -218,7 +218,7 @@ def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     from sweeprank.up import run_up
 
-    return run_up(args, DEMO_SPEC if args.demo else None)
+    return run_up(args, settings, DEMO_SPEC if args.demo else None)
 
 
 def build_parser() -> argparse.ArgumentParser:

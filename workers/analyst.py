@@ -50,6 +50,7 @@ from workers.comparison import compare_latest
 log = logging.getLogger(__name__)
 
 METHOD = "n-rrelieff"
+REBUILD_BEAT_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -180,11 +181,13 @@ class Analyst:
         self.started_at = time.time()
         self.processed = 0
         self.last_event_id = ""
+        self.last_beat_at = 0.0
         # When the ranking stopped before this process started: the previous analyst's last beat (start()).
         self.paused_since: float | None = None
 
     def beat(self) -> None:
         """Tell the pool this analyst is alive and how far it got."""
+        self.last_beat_at = time.time()
         self.store.services.beat(
             ANALYST,
             ServiceBeat(
@@ -230,6 +233,9 @@ class Analyst:
         self.sweeps.clear()
         for sweep_id in self.store.sweeps.ids():
             self._isolated(sweep_id, partial(self._rebuild_one, sweep_id))
+            # A long rebuild is work, not a hang: keep beating (`up` restarts an analyst that stops beating).
+            if time.time() - self.last_beat_at >= REBUILD_BEAT_S:
+                self.beat()
 
     def _rebuild_one(self, sweep_id: str) -> None:
         results = self.store.results.in_arrival_order(sweep_id)

@@ -64,8 +64,8 @@ class UpStack:
             self.process.wait(90)
 
 
-def start_up(data_dir: Path) -> UpStack:
-    """`sweeprank up` with one CPU trainer, once its banner says every service answers."""
+def start_up(data_dir: Path, **env: str) -> UpStack:
+    """`sweeprank up` with one CPU trainer (and `env`'s settings), once its banner says every service answers."""
     port = free_port()
     options = ["--data-dir", str(data_dir), "--port", str(port), "--cpu-workers", "1"]
     process = subprocess.Popen(
@@ -73,7 +73,7 @@ def start_up(data_dir: Path) -> UpStack:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env=clean_env(),
+        env=clean_env(**env),
     )
     assert process.stdout is not None
     banner = process.stdout.readline()

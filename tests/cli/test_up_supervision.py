@@ -16,6 +16,7 @@ import pytest
 import redis
 
 from broker.store import Store
+from broker.store.services import ANALYST
 from sweeprank.client import Client
 from sweeprank.stack_state import STATE_FILE, running_stack
 from tests.cli.stack_up import TINY_SPEC, UpStack, alive, process_tree, start_up, wait_for_new_pid
@@ -25,7 +26,8 @@ from trials.errors import SweeprankError
 
 @pytest.fixture(scope="module")
 def stack_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpStack]:
-    stack = start_up(tmp_path_factory.mktemp("supervised"))
+    # An analyst frozen on purpose here must not be taken for hung (up's watchdog: 3 beat TTLs of silence).
+    stack = start_up(tmp_path_factory.mktemp("supervised"), SWEEPRANK_ANALYST_BEAT_TTL_S="600")
     yield stack
     stack.stop()
 
@@ -190,3 +192,26 @@ def test_killing_up_while_a_trial_trains_leaves_no_trainer_and_the_trial_is_run_
     finally:
         for pid in tree:
             kill(pid)  # orphans of a failed run
+
+
+def test_a_hung_analyst_is_killed_and_restarted(tmp_path: Path) -> None:
+    stack = start_up(tmp_path, SWEEPRANK_ANALYST_BEAT_S="0.2", SWEEPRANK_ANALYST_BEAT_TTL_S="1")
+    analyst = stack.state().pids["analyst"]
+    store = Store.from_url(stack.redis_url)
+    try:
+        # Once it works (a process that never beat has a longer allowance: it may still be starting).
+        wait_until(lambda: (b := store.services.last_beat(ANALYST)) and b.pid == analyst, 120, what="its first beat")
+        stopped_at = time.monotonic()
+        kill(analyst, signal.SIGSTOP)  # alive, silent: only its missing heartbeat tells
+        restarted = wait_for_new_pid(stack, "analyst", analyst)
+        wait_until(lambda: (b := store.services.last_beat(ANALYST)) and b.pid == restarted, 60, what="its beat")
+        print(f"\nanalyst SIGSTOP -> killed, restarted and beating in {time.monotonic() - stopped_at:.1f} s "
+              "(hung after 3 beat TTLs of 1 s)")  # fmt: skip
+        assert not alive(analyst)
+        stack.stop()
+        assert stack.process.stdout is not None
+        output = stack.process.stdout.read()
+        assert "analyst hung (no heartbeat for " in output and "restarting analyst (exit -9)" in output, output
+    finally:
+        kill(analyst)
+        stack.stop()
