@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     submits_per_minute: int = _setting(30, "sweep submissions per member per minute (more: HTTP 429)")
     login_attempts_per_minute: int = _setting(10, "login attempts per client address per minute")
     bad_tokens_per_minute: int = _setting(30, "requests with an unknown API token per client address per minute")
+    web_redis_timeout_s: float = _setting(
+        5.0, "a web request gives up on a Redis that does not answer within this (HTTP 503; a restart is ridden out)"
+    )
     events_interval_s: float = _setting(0.3, "how often a live-update stream looks for changes")
     events_max_s: float = _setting(300.0, "a live-update stream ends after this; the browser reconnects")
     events_per_client: int = _setting(

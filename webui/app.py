@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
+from broker.connection import BrokerError
 from broker.settings import Settings, process_settings
 from broker.store import UnknownSweep
 from broker.sweeps import SweepStateError
@@ -108,6 +109,11 @@ def create_app(settings: Settings | None = None, flask_config: Mapping[str, Any]
     @app.errorhandler(SweeprankError)
     def _rule(err: SweeprankError) -> Any:
         return _error(400, str(err))
+
+    @app.errorhandler(BrokerError)
+    def _redis(err: BrokerError) -> Any:
+        # Redis down past the ride-out, or not answering (a hung Redis): the request gives up, bounded.
+        return _error(503, f"Redis does not answer: {type(err).__name__}: {err}")
 
     @app.errorhandler(HTTPException)
     def _http(err: HTTPException) -> Any:

@@ -44,6 +44,6 @@ class Store:
         self.studies = StudyStore(client)
 
     @classmethod
-    def from_url(cls, url: str, ride_out_restarts: bool = True) -> Store:
+    def from_url(cls, url: str, ride_out_restarts: bool = True, reply_timeout_s: float | None = None) -> Store:
         """A store on a new client for `url` (see broker.connection.connect)."""
-        return cls(connect(url, ride_out_restarts))
+        return cls(connect(url, ride_out_restarts, reply_timeout_s))
