@@ -16,7 +16,7 @@ from broker.settings import Settings
 from sweeprank.client import Client
 from sweeprank.report import follow, print_final
 from sweeprank.stack import Stack, StackError, free_port, redact_url, visible_gpus
-from sweeprank.stack_state import StackState, remove_state, running_stack, write_state
+from sweeprank.stack_state import STATE_FILE, StackState, remove_state, running_stack, write_state
 from sweeprank.supervisor import GiveUp, Supervisor
 from trials.errors import SweeprankError
 
@@ -75,6 +75,14 @@ def analyst_watchdog(redis_url: str, hang_after_s: float) -> Callable[[str, int,
         return f"no heartbeat for {silent_s:.0f} s" if silent_s > hang_after_s else None
 
     return hung
+
+
+def record_pids(data_dir: Path, state: StackState) -> None:
+    """The state file after a restart; on a full disk `up` says so and keeps supervising (the old pids stay)."""
+    try:
+        write_state(data_dir, state)
+    except OSError as err:
+        _say(f"cannot update {data_dir / STATE_FILE}: {err.strerror or err}; the stack keeps running")
 
 
 def _say(line: str) -> None:
@@ -140,7 +148,7 @@ def run_up(args: argparse.Namespace, settings: Settings, demo_spec: dict[str, An
         Supervisor(
             stack,
             say=_say,
-            on_restart=lambda: write_state(data_dir, state.model_copy(update={"pids": stack.pids()})),
+            on_restart=lambda: record_pids(data_dir, state.model_copy(update={"pids": stack.pids()})),
             hung=analyst_watchdog(url, HANG_AFTER_BEAT_TTLS * settings.analyst_beat_ttl_s),
         ).run()
         return 1  # run() only ends by raising

@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from sweeprank.stack import Stack
+from sweeprank.stack_state import STATE_FILE, StackState, running_stack, write_state
 from sweeprank.supervisor import GiveUp, RestartBudget, RestartPolicy, Supervisor
+from sweeprank.up import record_pids
 from tests.cli.stack_up import alive
 from tests.helpers import wait_until
 
@@ -103,3 +105,22 @@ def test_children_die_with_the_process_that_started_them(tmp_path: Path) -> None
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(child, signal.SIGKILL)  # an orphan of a failed run
+
+
+def test_a_full_disk_leaves_the_old_state_file_no_partial_and_up_running(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = StackState(up_pid=os.getpid(), redis_url="redis://x", web_url="http://x", log_dir="", started_at=0.0,
+                       pids={"web": 1})  # fmt: skip
+    write_state(tmp_path, state)
+    # Every write of the partial file now lands on /dev/full: the kernel's own ENOSPC.
+    (tmp_path / STATE_FILE).with_suffix(".partial").symlink_to("/dev/full")
+    with pytest.raises(OSError, match="No space left on device"):
+        write_state(tmp_path, state.model_copy(update={"pids": {"web": 2}}))
+    assert not (tmp_path / STATE_FILE).with_suffix(".partial").exists()
+    assert running_stack(tmp_path) == state, "the previous state stands"
+    (tmp_path / STATE_FILE).with_suffix(".partial").symlink_to("/dev/full")
+    record_pids(tmp_path, state.model_copy(update={"pids": {"web": 3}}))  # what `up` does after a restart
+    assert capsys.readouterr().out.strip() == (
+        f"cannot update {tmp_path / STATE_FILE}: No space left on device; the stack keeps running"
+    )
