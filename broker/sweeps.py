@@ -9,7 +9,6 @@ from broker.store import PlannedTrial, Store
 from trials.samplers import SamplerName, sample_configs
 from trials.space import Value
 from trials.specs import PLANNED_SAMPLERS, SpecInvalid, SweepSpec, SweepStatus, TrialStatus
-from trials.untrusted import short
 
 
 class SweepStateError(Exception):
@@ -86,12 +85,3 @@ def end(store: Store, dispatcher: Dispatcher, sweep_id: str, status: SweepStatus
 
 def cancel(store: Store, dispatcher: Dispatcher, sweep_id: str, by: str) -> None:
     end(store, dispatcher, sweep_id, SweepStatus.CANCELLED, f"cancelled by {by}")
-
-
-def fail(store: Store, sweep_id: str, reason: str) -> None:
-    """Mark a sweep `failed` with `reason`, whatever its status: the pool could not process it (the analyst's verdict).
-
-    Its undispatched trials are dropped; trials already running finish.
-    """
-    store.sweeps.set_status(sweep_id, SweepStatus.FAILED, short(reason, 500))
-    store.trials.mark(sweep_id, store.sweeps.take_pending(sweep_id), TrialStatus.CANCELLED)

@@ -19,7 +19,7 @@ import logging
 from broker.connection import BrokerUnavailable
 from broker.dispatcher import Dispatcher
 from broker.store import Store, UnknownSweep
-from broker.sweeps import cancel, fail, plan_trials, submit
+from broker.sweeps import cancel, plan_trials, submit
 from trials.records import SweepRecord
 from trials.specs import CONTINUES_CHAIN, SweepSpec, TrialStatus, TuneOrigin, TuneRequest
 from trials.tuning import NothingToTune, ScoredTrial, TunePlan, best_trial, plan_tune
@@ -115,7 +115,7 @@ def advance_chains(store: Store, dispatcher: Dispatcher) -> list[str]:
         except Exception as err:
             log.exception("chain link %s cannot be continued; closed", sweep_id)
             store.sweeps.close_chain_link(sweep_id)
-            fail(store, sweep_id, f"its chain cannot continue: {type(err).__name__}: {err}")
+            store.fail_sweep(sweep_id, f"its chain cannot continue: {type(err).__name__}: {err}")
             continue
         if next_id is not None:
             created.append(next_id)

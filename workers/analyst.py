@@ -217,7 +217,7 @@ class Analyst:
             self.failed.add(sweep_id)
             self.sweeps.pop(sweep_id, None)
             try:
-                sweeps.fail(self.store, sweep_id, f"the analyst could not process it: {type(err).__name__}: {err}")
+                self.store.fail_sweep(sweep_id, f"the analyst could not process it: {type(err).__name__}: {err}")
             except BrokerUnavailable:
                 raise
             except BrokerError:

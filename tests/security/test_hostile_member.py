@@ -161,6 +161,19 @@ def test_3_one_broken_stored_record_leaves_the_lists_working_for_everyone(pool: 
         assert pool.reference in ids and broken not in ids
 
 
+def test_3_a_sweep_that_cannot_be_dispatched_fails_alone_and_the_others_still_run(pool: Pool) -> None:
+    spec = SweepSpec.model_validate({"owner": "mallory", **spec_of(name="cannot be sent", n_trials=2)})
+    with pool.store.trials.dispatch_lock() as held:  # nothing is dispatched until the record is damaged
+        assert held
+        broken = pool.store.sweeps.create(spec, plan_trials(spec))
+        pool.redis.hset(keys.sweep(broken), "spec", '{"owner": "mallory"}')
+    wait_until(lambda: pool.store.sweeps.status(broken).value == "failed", 60, what="the sweep marked failed")
+    assert pool.redis.hget(keys.sweep(broken), "stop_reason").startswith("cannot be dispatched: ValidationError")
+    assert_analyst_alive(pool)
+    other = pool.alice.post("/api/sweeps", json=spec_of(name="dispatched", n_trials=2)).get_json()["id"]
+    wait_until(lambda: ranked(pool, other, 2), 120, what="another sweep run and ranked")
+
+
 # --- 4: size and complexity budget -------------------------------------------------------------------------
 
 
