@@ -28,6 +28,7 @@ from trials.presets import preset
 from trials.specs import SweepSpec, SweepStatus
 
 FORGED_REQUEST = {"trials": 1}
+TRIALS_CSV = Path(__file__).resolve().parents[2] / "bench" / "data" / "digits_random.csv"
 
 
 def forged_sweep(pool: Pool, owner: str, tune: dict[str, Any], n_trials: int = 1) -> str:
@@ -326,6 +327,17 @@ def test_18_every_cli_error_is_one_line_with_exit_code_2(pool: Pool, tmp_path: P
         ["submit", str(tmp_path / "syntax.yaml")],
         ["submit", str(tmp_path / "python.yaml")],
         ["rank", str(tmp_path / "missing.csv")],
+        [
+            "rank",
+            str(TRIALS_CSV),
+            "--space",
+            "cnn-paper",
+            "--metric",
+            "test_accuracy",
+            "--json",
+            str(tmp_path / "no/x"),
+        ],
+        ["rank", "--optuna-storage", "mysql://member:pw@127.0.0.1:9/db"],
     ]
     for args in cases:
         done = subprocess.run(

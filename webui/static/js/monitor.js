@@ -130,7 +130,11 @@
       const health = await response.json();
       if (health.ok !== undefined && !health.services) {
         // Anonymous: the pool says only ok or not ok; its details need a member.
-        document.getElementById("services").replaceChildren(h("p", {}, `pool ${health.ok ? "ok" : "not ok"} (log in for details)`));
+        const verdict = document.getElementById("health-verdict");
+        verdict.dataset.ok = String(health.ok);
+        verdict.textContent = health.ok ? "all ok" : "not ok";
+        document.getElementById("services").replaceChildren(
+          h("p", { id: "services-anonymous" }, "Log in to see each service (pids, hosts, heartbeats)."));
         return;
       }
       if (!health.services) throw new Error(health.error || `HTTP ${response.status}`);
