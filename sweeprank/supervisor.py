@@ -75,6 +75,7 @@ class Supervisor:
         clock: Callable[[], float] = time.monotonic,
         hung: Callable[[str, int, float], str | None] = lambda label, pid, uptime_s: None,
         watch_every_s: float = 2.0,
+        spare: frozenset[str] = frozenset(),
     ) -> None:
         self.stack = stack
         self.policy = policy or RestartPolicy()
@@ -85,6 +86,9 @@ class Supervisor:
         # counts as hung (label, pid, seconds up), and it is killed, to be restarted like any dead child.
         self.hung = hung
         self.watch_every_s = watch_every_s
+        # Children whose crash loop does not stop the stack: they are retried every max_delay_s for as long as
+        # it takes (a full disk freed, a bug fixed), while the others keep serving what they can.
+        self.spare = spare
         now = clock()
         self.next_watch = now + watch_every_s
         self.children = {label: _Child(RestartBudget(self.policy), now) for label, _ in stack.children}
@@ -105,13 +109,17 @@ class Supervisor:
             code = process.poll()
             if child.restart_at is None and code is not None:
                 delay = child.budget.next_delay(now, now - child.started_at)
+                policy = self.policy
+                loop = f"{label} died {policy.give_up_after} times within {policy.window_s:g} s (last exit {code})"
+                log = self._log_of(label)
+                if delay is None and label not in self.spare:
+                    raise GiveUp(f"{loop}; see {log}")
                 if delay is None:
-                    raise GiveUp(
-                        f"{label} died {self.policy.give_up_after} times within {self.policy.window_s:g} s "
-                        f"(last exit {code}); see {self._log_of(label)}"
-                    )
+                    delay = policy.max_delay_s
+                    self.say(f"{loop}: restarting it every {delay:g} s, the rest of the pool stays up; see {log}")
+                else:
+                    self.say(f"restarting {label} (exit {code}), attempt {child.budget.streak} in {delay:g} s")
                 child.restart_at = now + delay
-                self.say(f"restarting {label} (exit {code}), attempt {child.budget.streak} in {delay:g} s")
             if child.restart_at is not None and now >= child.restart_at:
                 self.stack.respawn(label)
                 child.started_at, child.restart_at = now, None

@@ -150,6 +150,9 @@ def run_up(args: argparse.Namespace, settings: Settings, demo_spec: dict[str, An
             say=_say,
             on_restart=lambda: record_pids(data_dir, state.model_copy(update={"pids": stack.pids()})),
             hung=analyst_watchdog(url, HANG_AFTER_BEAT_TTLS * settings.analyst_beat_ttl_s),
+            # Only the web server's crash loop stops the stack (members could not reach it anyway); Redis (a full
+            # disk), the analyst and trainers are retried until they recover, the rest serving meanwhile.
+            spare=frozenset(label for label in stack.pids() if label != "web"),
         ).run()
         return 1  # run() only ends by raising
     except GiveUp as err:

@@ -88,6 +88,28 @@ def test_a_child_in_a_crash_loop_stops_the_supervisor_with_one_clear_message(sta
     ]
 
 
+def test_a_spare_child_in_a_crash_loop_is_retried_at_the_longest_delay_and_the_others_keep_running(
+    stack: Stack,
+) -> None:
+    stack.spawn("crasher", [sys.executable, "-c", "raise SystemExit(3)"])
+    other = stack.spawn("other", SLEEPER)
+    policy = RestartPolicy(first_delay_s=1.0, max_delay_s=30.0, give_up_after=3)
+    clock, said = Clock(), []
+    supervisor = Supervisor(stack, policy, say=said.append, clock=clock, spare=frozenset({"crasher"}))
+    for step in (1.0, 2.0, 30.0, 30.0):
+        wait_until(lambda: stack.children[0][1].poll() is not None, 30, what="the crasher to exit")
+        supervisor.check()  # its death is seen, its restart scheduled
+        clock.now += step
+        supervisor.check()  # and started
+    assert said[:2] == [
+        "restarting crasher (exit 3), attempt 1 in 1 s",
+        "restarting crasher (exit 3), attempt 2 in 2 s",
+    ]
+    loop = "crasher died 3 times within 600 s (last exit 3): restarting it every 30 s, the rest of the pool stays up; "
+    assert said[2:] == [f"{loop}see {stack.log_dir}/crasher.log"] * 2
+    assert other.poll() is None
+
+
 def test_children_die_with_the_process_that_started_them(tmp_path: Path) -> None:
     # A parent that spawns a child through Stack and is then killed with -9: the child follows.
     pid_file = tmp_path / "child.pid"
