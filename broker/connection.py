@@ -20,16 +20,26 @@ BrokerUnavailable = redis.ConnectionError
 """Redis could not be reached (down, restarting, wrong address)."""
 
 
-def connect(url: str, ride_out_restarts: bool = True) -> redis.Redis:
-    """A client for `url`; with `ride_out_restarts`, its commands ride out a Redis restart of up to about 30 s."""
-    if not ride_out_restarts:
-        return redis.Redis.from_url(url, decode_responses=True)
+def connect(url: str, ride_out_restarts: bool = True, reply_timeout_s: float | None = None) -> redis.Redis:
+    """A client for `url`; with `ride_out_restarts`, its commands ride out a Redis restart of up to about 30 s.
+
+    With `reply_timeout_s`, a command gives up (redis.TimeoutError) on a Redis that accepts connections but does
+    not answer (stopped, swapping), instead of waiting for ever; a Redis that refuses connections is still
+    ridden out. For request handlers, which must answer within a bounded time.
+    """
+    if not ride_out_restarts:  # redis-py's own few retries: bounded either way
+        return redis.Redis.from_url(url, decode_responses=True, socket_timeout=reply_timeout_s)
+    # A timeout is retried only without a reply timeout: with one, retrying a hung Redis would multiply the wait.
+    retried: tuple[type[redis.RedisError], ...] = (
+        (redis.ConnectionError, redis.TimeoutError) if reply_timeout_s is None else (redis.ConnectionError,)
+    )
     return redis.Redis.from_url(
         url,
         decode_responses=True,
         health_check_interval=30,
-        retry=Retry(ExponentialBackoff(cap=2.0, base=0.05), retries=20),
-        retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+        retry=Retry(ExponentialBackoff(cap=2.0, base=0.05), retries=20, supported_errors=retried),
+        retry_on_error=list(retried),
+        socket_timeout=reply_timeout_s,
     )
 
 

@@ -127,7 +127,17 @@ class Dispatcher:
                 continue
             if best.model_based and not self._ask(best.sweep_id, trial_id):
                 continue
-            self.send(best.sweep_id, trial_id, device_class)
+            try:
+                self.send(best.sweep_id, trial_id, device_class)
+            except BrokerUnavailable:
+                raise
+            except Exception as err:
+                # A sweep whose stored record cannot be sent from (damaged, or from an older version) fails
+                # alone: every refill would otherwise raise on it and nothing of anyone's would be sent.
+                log.exception("sweep %s cannot be dispatched; marked failed", best.sweep_id)
+                self.store.fail_sweep(best.sweep_id, f"cannot be dispatched: {type(err).__name__}: {err}")
+                candidates.remove(best)
+                continue
             best.inflight += 1
             owner_load[best.owner] += 1
             free -= 1

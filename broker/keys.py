@@ -172,5 +172,10 @@ def done_in_minute(minute: int) -> str:
 
 
 def user(name: str) -> str:
-    """Hash: a member's admin flag, password hash (scrypt) and token hash."""
+    """Hash: a member's admin flag, password hash (scrypt), token hash and credential generation."""
     return f"{PREFIX}:user:{name}"
+
+
+def web_session(session_id: str) -> str:
+    """String with TTL: "name generation" of one browser login; deleted at logout."""
+    return f"{PREFIX}:web:session:{session_id}"

@@ -90,13 +90,27 @@ class Settings(BaseSettings):
 
     # --- web ---
     public_read: bool = _setting(True, "read-only pages and GET API without login")
+    cookie_secure: bool = _setting(
+        False, "send the login cookie over HTTPS only: set it when a TLS proxy fronts the web server"
+    )
+    trusted_proxies: int = _setting(
+        0,
+        "proxies in front of the web server whose X-Forwarded-For/-Proto/-Host are believed (rate limits then key "
+        "on the real client); 0 believes none, so a client cannot forge its address",
+    )
     secret_key: SecretStr | None = _setting(None, "session-signing key of the web processes", shown="shared via Redis")
     max_queued_trials_per_member: int = _setting(100_000, "submissions beyond this are refused with a field error")
     submits_per_minute: int = _setting(30, "sweep submissions per member per minute (more: HTTP 429)")
     login_attempts_per_minute: int = _setting(10, "login attempts per client address per minute")
     bad_tokens_per_minute: int = _setting(30, "requests with an unknown API token per client address per minute")
+    web_redis_timeout_s: float = _setting(
+        5.0, "a web request gives up on a Redis that does not answer within this (HTTP 503; a restart is ridden out)"
+    )
     events_interval_s: float = _setting(0.3, "how often a live-update stream looks for changes")
     events_max_s: float = _setting(300.0, "a live-update stream ends after this; the browser reconnects")
+    events_per_client: int = _setting(
+        16, "live-update streams one member (or anonymous address) may hold per web process (more: HTTP 429)"
+    )
     web_workers: int = _setting(2, "processes of `sweeprank web` (gunicorn workers, `--workers`)")
     web_threads: int = _setting(
         256, "threads per web process (`--threads`): each open page's live-update stream holds one"

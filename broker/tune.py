@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import logging
 
+from broker.connection import BrokerUnavailable
 from broker.dispatcher import Dispatcher
-from broker.store import Store
+from broker.store import Store, UnknownSweep
 from broker.sweeps import cancel, plan_trials, submit
 from trials.records import SweepRecord
 from trials.specs import CONTINUES_CHAIN, SweepSpec, TrialStatus, TuneOrigin, TuneRequest
@@ -92,30 +93,86 @@ def tune(
     return submit(store, dispatcher, spec, max_queued_per_owner)
 
 
+class ChainRefused(NothingToTune):
+    """A stored chain link that the server did not make as it claims (a forged or damaged tune origin)."""
+
+
 def advance_chains(store: Store, dispatcher: Dispatcher) -> list[str]:
-    """Create the next group's sweep of every chain whose current sweep completed; returns the new ids."""
+    """Create the next group's sweep of every chain whose current sweep completed; returns the new ids.
+
+    Each link is processed on its own: one whose sweep is gone, forged or cannot be continued is closed
+    (and its sweep marked failed with the error), never stopping the others or the process that runs this.
+    """
     created = []
     for sweep_id in store.sweeps.open_chain_links():
-        record = store.sweeps.get(sweep_id)
-        origin = record.spec.tune
-        if not record.status.final:
-            continue
-        if origin is None or origin.next_group is None or record.status not in CONTINUES_CHAIN:
-            store.sweeps.close_chain_link(sweep_id)
-            continue
         try:
-            next_id = _create_next(store, record, origin)
-        except NothingToTune as err:
-            log.warning("chain of %s ends at %s: %s", origin.chain_root or sweep_id, sweep_id, err)
-            store.sweeps.close_chain_link(sweep_id)
+            next_id = _advance(store, sweep_id)
+        except BrokerUnavailable:
+            raise
+        except UnknownSweep:
+            store.sweeps.close_chain_link(sweep_id)  # a link left by a sweep that no longer exists
             continue
-        # None: cancelled, or created by another process, or the links changed meanwhile (the next tick retries).
+        except Exception as err:
+            log.exception("chain link %s cannot be continued; closed", sweep_id)
+            store.sweeps.close_chain_link(sweep_id)
+            store.fail_sweep(sweep_id, f"its chain cannot continue: {type(err).__name__}: {err}")
+            continue
         if next_id is not None:
             created.append(next_id)
-            log.info("chain %s: group %d is sweep %s", origin.chain_root or sweep_id, origin.group + 2, next_id)
     if created:
         dispatcher.refill()
     return created
+
+
+def _advance(store: Store, sweep_id: str) -> str | None:
+    """The next group's sweep after `sweep_id`, if it is due and could be created now."""
+    record = store.sweeps.get(sweep_id)
+    origin = record.spec.tune
+    if not record.status.final:
+        return None
+    if origin is None or origin.next_group is None or record.status not in CONTINUES_CHAIN:
+        store.sweeps.close_chain_link(sweep_id)
+        return None
+    try:
+        check_chain_origin(store, record, origin)
+        next_id = _create_next(store, record, origin)
+    except NothingToTune as err:
+        log.warning("chain of %s ends at %s: %s", origin.chain_root or sweep_id, sweep_id, err)
+        store.sweeps.close_chain_link(sweep_id)
+        return None
+    # None: cancelled, or created by another process, or the links changed meanwhile (the next tick retries).
+    if next_id is not None:
+        log.info("chain %s: group %d is sweep %s", origin.chain_root or sweep_id, origin.group + 2, next_id)
+    return next_id
+
+
+def check_chain_origin(store: Store, record: SweepRecord, origin: TuneOrigin) -> None:
+    """Check a stored chain origin again before it is acted on (ChainRefused says what does not hold).
+
+    The groups must name hyperparameters of the sweep's own space, and a chain's later sweep must be one
+    that the server linked from the chain's first sweep, of the same owner.
+    """
+    known = set(record.spec.full_space().names)
+    unknown = sorted({name for group in origin.groups for name in group} - known)
+    if unknown:
+        raise ChainRefused(f"sweep {record.id}: its chain groups name {unknown}, not hyperparameters of its space")
+    if not 0 <= origin.group < len(origin.groups):
+        raise ChainRefused(f"sweep {record.id}: group {origin.group} is not one of its {len(origin.groups)} groups")
+    if origin.chain_root is not None and record.id not in _linked_from(store, origin.chain_root, record.owner):
+        raise ChainRefused(f"sweep {record.id}: the server never linked it from chain {origin.chain_root}")
+
+
+def _linked_from(store: Store, root: str, owner: str) -> list[str]:
+    """The sweeps the server linked after `root` (its own chain of sweeps), only while they are `owner`'s."""
+    try:
+        if store.sweeps.owner_of(root) != owner:
+            return []
+    except UnknownSweep:
+        return []
+    chain = [root]
+    while (after := store.sweeps.next_in_chain(chain[-1])) is not None and after not in chain:
+        chain.append(after)
+    return chain
 
 
 def _create_next(store: Store, record: SweepRecord, origin: TuneOrigin) -> str | None:
@@ -133,10 +190,10 @@ def chain_of(store: Store, record: SweepRecord) -> list[str]:
     origin = record.spec.tune
     if origin is None or not origin.groups:
         return [record.id]
-    chain = [origin.chain_root or record.id]
-    while (after := store.sweeps.next_in_chain(chain[-1])) is not None:
-        chain.append(after)
-    return chain
+    # Only links the server made, from a root of the same owner, that reach this sweep: a stored origin naming
+    # someone else's sweep as its root must never let its owner act on that chain.
+    chain = _linked_from(store, origin.chain_root or record.id, record.owner)
+    return chain if record.id in chain else [record.id]
 
 
 def cancel_chain(store: Store, dispatcher: Dispatcher, sweep_id: str, by: str) -> list[str]:

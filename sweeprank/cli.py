@@ -34,6 +34,7 @@ from sweeprank.report import (
 )
 from trials.errors import SweeprankError
 from trials.records import QueueStatus, SweepRecord
+from trials.untrusted import load_yaml, short
 
 DESCRIPTION = (
     "sweeprank runs hyperparameter sweeps on a pool of GPUs or CPUs and ranks which hyperparameters "
@@ -77,7 +78,7 @@ def _with_stack_redis(args: argparse.Namespace, settings: Settings) -> Settings:
 
 def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
     if args.spec:
-        spec = yaml.safe_load(Path(args.spec).read_text())
+        spec = load_yaml(Path(args.spec).read_text())
         if not isinstance(spec, dict):
             raise SweeprankError(f"{args.spec}: a spec file must hold a mapping")
     else:
@@ -120,14 +121,15 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         return 1 if args.check and paused is not None else 0
     health = health_of(client)
     print("\n".join(health_lines(health)))
-    if not health.services.redis.ok:
+    ok = health if isinstance(health, bool) else health.ok
+    if not isinstance(health, bool) and not health.services.redis.ok:
         return 1 if args.check else 0
     queue = QueueStatus.model_validate(client.get("/api/queue"))
     print(f"workers: {len(queue.workers)}  queued: {queue.queues}  in flight: {queue.inflight}")
     for raw in client.get("/api/sweeps")["sweeps"]:
         sweep = SweepRecord.model_validate(raw)
         print(f"  {sweep.id:<8} {sweep.owner:<12} {sweep.status:<15} {sweep.n_final}/{sweep.n_trials}  {sweep.name}")
-    return 1 if args.check and not health.ok else 0
+    return 1 if args.check and not ok else 0
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
@@ -227,7 +229,7 @@ def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     from sweeprank.up import run_up
 
-    return run_up(args, DEMO_SPEC if args.demo else None)
+    return run_up(args, settings, DEMO_SPEC if args.demo else None)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -328,6 +330,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def one_line(err: BaseException) -> str:
+    """An error as the one line the command line prints: its kind where the message alone is unclear, bounded."""
+    if isinstance(err, SweeprankError):
+        text = str(err)
+    elif isinstance(err, BrokerError):
+        # Redis down past the ride-out, a wrong password, an ACL denial.
+        text = f"Redis: {type(err).__name__}: {err}"
+    elif isinstance(err, OSError) and err.filename is not None:
+        text = f"{err.filename}: {err.strerror or err}"
+    elif isinstance(err, ImportError):
+        text = f"{err} (a module this command needs is not installed)"
+    else:
+        text = f"{type(err).__name__}: {err}"
+    return short(" ".join(text.split()))
+
+
+# What a command may meet in a member's files, paths and URLs: each is the user's to fix, so one line, exit 2.
+USER_ERRORS = (SweeprankError, BrokerError, OSError, ValueError, ImportError, yaml.YAMLError)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # The ranking's linear algebra is on matrices of a few dozen rows, where BLAS threads only contend: a 60 x 60
@@ -335,12 +357,8 @@ def main(argv: list[str] | None = None) -> int:
     threadpool_limits(limits=1, user_api="blas")
     try:
         return int(args.func(args, process_settings()))
-    except SweeprankError as err:
-        print(f"sweeprank: {err}", file=sys.stderr)
-        return 2
-    except BrokerError as err:
-        # Redis down past the ride-out, a wrong password, an ACL denial: one line, not a traceback.
-        print(f"sweeprank: Redis: {type(err).__name__}: {err}", file=sys.stderr)
+    except USER_ERRORS as err:
+        print(f"sweeprank: {one_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

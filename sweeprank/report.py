@@ -136,14 +136,19 @@ def print_final(client: Client, sweep_id: str, sweep: SweepRecord) -> None:
     print("\n".join(final_lines(sweep, ranking_of(client, sweep_id))))
 
 
-def health_of(client: Client) -> Health:
-    """GET /api/health; a pool that is not ok answers 503 with the same report."""
+ANONYMOUS_HEALTH = "the details need a member: pass --token or set SWEEPRANK_TOKEN"
+
+
+def health_of(client: Client) -> Health | bool:
+    """GET /api/health; a pool that is not ok answers 503 with the same report. Anonymous: only ok or not."""
     try:
         raw = client.get("/api/health")
     except ApiError as err:
-        if err.status != 503 or "services" not in err.body:
+        if err.status != 503 or "ok" not in err.body:
             raise
         raw = err.body
+    if "services" not in raw:  # an anonymous caller is told only ok or not ok
+        return bool(raw["ok"])
     return Health.model_validate(raw)
 
 
@@ -151,8 +156,10 @@ def _ago(age_s: float | None) -> str:
     return "-" if age_s is None else f"{age_s:.0f}s ago"
 
 
-def health_lines(health: Health) -> list[str]:
+def health_lines(health: Health | bool) -> list[str]:
     """One line per service (ok or DOWN, pid, host, last beat, details), then the verdict."""
+    if isinstance(health, bool):
+        return [f"health: {'ok' if health else 'NOT OK'} ({ANONYMOUS_HEALTH})"]
     services = health.services
     redis, analyst = services.redis, services.analyst
     rows: list[tuple[str, bool, int | None, str | None, str, str]] = [

@@ -6,7 +6,6 @@ command it was first started with (sweeprank/supervisor.py) and stops them in re
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import os
 import shutil
@@ -21,27 +20,17 @@ from urllib.parse import urlsplit, urlunsplit
 from broker.celery_app import queue_for_device
 from broker.connection import wait_until_up
 from trials.errors import SweeprankError
-
-PR_SET_PDEATHSIG = 1
+from workers.lifeline import die_with_parent
 
 
 class StackError(SweeprankError):
     pass
 
 
-def _die_with_parent(parent_pid: int) -> None:
-    """In the child before exec: if `sweeprank up` itself is killed, its children follow (Linux).
-
-    The kernel sends the signal when the *thread* that forked the child ends, so children are
-    spawned from the main thread only. SIGTERM lets a Celery parent take its pool children along.
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:
-        return  # not Linux: children outlive a killed parent, as usual
-    if os.getppid() != parent_pid:
-        os._exit(1)  # the parent died between fork and prctl: no signal would ever come
+def _private_child(parent_pid: int, sig: signal.Signals) -> None:
+    """`die_with_parent`, and every file the child creates readable by its user only (Redis' AOF)."""
+    os.umask(0o077)
+    die_with_parent(parent_pid, sig)
 
 
 def redact_url(url: str) -> str:
@@ -72,7 +61,7 @@ def free_port() -> int:
 
 def wait_for_redis(url: str, timeout_s: float = 10.0) -> None:
     if not wait_until_up(url, timeout_s):
-        raise StackError(f"Redis at {url} did not answer within {timeout_s:.0f} s")
+        raise StackError(f"Redis at {redact_url(url)} did not answer within {timeout_s:.0f} s")
 
 
 def redis_command(data_dir: Path, port: int, fsync: str = "always") -> list[str]:
@@ -147,6 +136,10 @@ class Stack:
     children: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
     log_dir: Path | None = None
     commands: dict[str, tuple[list[str], dict[str, str]]] = field(default_factory=dict)
+    private: set[str] = field(default_factory=set)  # labels whose files only this user may read (Redis)
+    # Labels killed outright when this process dies: a trainer's warm shutdown would train on for minutes
+    # with its Redis gone (the trial is re-queued from its claim); the others stop quickly on SIGTERM.
+    killed_with_parent: set[str] = field(default_factory=set)
 
     def spawn(self, label: str, command: list[str], extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         process = self._popen(label, command, extra_env or {})
@@ -171,22 +164,40 @@ class Stack:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=functools.partial(_die_with_parent, os.getpid()),
+                preexec_fn=functools.partial(
+                    _private_child if label in self.private else die_with_parent,
+                    os.getpid(),
+                    signal.SIGKILL if label in self.killed_with_parent else signal.SIGTERM,
+                ),
             )
 
     def pids(self) -> dict[str, int]:
         return {label: process.pid for label, process in self.children}
 
-    def start_redis(self, data_dir: Path, port: int) -> str:
+    def start_redis(self, data_dir: Path, port: int, password: str | None = None) -> str:
+        """Redis on `port` with its AOF in `data_dir` (mode 0700, files 0600); with `password`, AUTH is required.
+
+        The password goes in a config file only this user can read, never on the command line (ps shows it).
+        """
         data_dir.mkdir(parents=True, exist_ok=True)
-        self.spawn("redis", redis_command(data_dir, port))
-        url = f"redis://127.0.0.1:{port}/0"
+        data_dir.chmod(0o700)  # also a directory an older version created world-readable
+        command = redis_command(data_dir, port)
+        if password is not None:
+            config = data_dir / "auth.conf"
+            fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(f"requirepass {password}\n")
+            command.insert(1, str(config))  # redis-server CONFIG-FILE [options]
+        self.private.add("redis")
+        self.spawn("redis", command)
+        url = f"redis://{f':{password}@' if password else ''}127.0.0.1:{port}/0"
         wait_for_redis(url)
         return url
 
     def start_trainers(
         self, *, cpu_workers: int = 1, threads: int = 1, gpus: list[str] | None = None, trials_per_gpu: int = 1
     ) -> None:
+        self.killed_with_parent.update([f"trainer-gpu{gpu}" for gpu in gpus or []] + ["trainer-cpu"])
         if gpus:
             for gpu in gpus:
                 self.spawn(

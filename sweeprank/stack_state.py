@@ -39,10 +39,14 @@ def write_state(data_dir: Path, state: StackState) -> None:
     """Atomically, readable by the operator only: the Redis URL may hold a password."""
     path = data_dir / STATE_FILE
     partial = path.with_suffix(".partial")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(state.model_dump_json(indent=2) + "\n")
-    os.replace(partial, path)
+    try:
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(state.model_dump_json(indent=2) + "\n")
+        os.replace(partial, path)
+    except OSError:
+        partial.unlink(missing_ok=True)  # a full disk leaves the previous state, and no half-written file
+        raise
 
 
 def remove_state(data_dir: Path) -> None:

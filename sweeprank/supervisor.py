@@ -9,6 +9,8 @@ thread), because a child's parent-death signal is tied to the thread that forked
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections import deque
 from collections.abc import Callable
@@ -71,13 +73,24 @@ class Supervisor:
         say: Callable[[str], None] = print,
         on_restart: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.monotonic,
+        hung: Callable[[str, int, float], str | None] = lambda label, pid, uptime_s: None,
+        watch_every_s: float = 2.0,
+        spare: frozenset[str] = frozenset(),
     ) -> None:
         self.stack = stack
         self.policy = policy or RestartPolicy()
         self.say = say
         self.on_restart = on_restart
         self.clock = clock
+        # A process alive but not working (stopped, deadlocked) never dies by itself: `hung` says why it
+        # counts as hung (label, pid, seconds up), and it is killed, to be restarted like any dead child.
+        self.hung = hung
+        self.watch_every_s = watch_every_s
+        # Children whose crash loop does not stop the stack: they are retried every max_delay_s for as long as
+        # it takes (a full disk freed, a bug fixed), while the others keep serving what they can.
+        self.spare = spare
         now = clock()
+        self.next_watch = now + watch_every_s
         self.children = {label: _Child(RestartBudget(self.policy), now) for label, _ in stack.children}
 
     def run(self, poll_s: float = 0.2) -> None:
@@ -86,24 +99,41 @@ class Supervisor:
             time.sleep(poll_s)
 
     def check(self) -> None:
-        """Notice deaths and schedule their restarts; start the restarts that are due."""
+        """Notice deaths and schedule their restarts; start the restarts that are due; kill hung children."""
         now = self.clock()
+        if now >= self.next_watch:
+            self.next_watch = now + self.watch_every_s
+            self._kill_hung(now)
         for label, process in list(self.stack.children):
             child = self.children[label]
             code = process.poll()
             if child.restart_at is None and code is not None:
                 delay = child.budget.next_delay(now, now - child.started_at)
+                policy = self.policy
+                loop = f"{label} died {policy.give_up_after} times within {policy.window_s:g} s (last exit {code})"
+                log = self._log_of(label)
+                if delay is None and label not in self.spare:
+                    raise GiveUp(f"{loop}; see {log}")
                 if delay is None:
-                    raise GiveUp(
-                        f"{label} died {self.policy.give_up_after} times within {self.policy.window_s:g} s "
-                        f"(last exit {code}); see {self._log_of(label)}"
-                    )
+                    delay = policy.max_delay_s
+                    self.say(f"{loop}: restarting it every {delay:g} s, the rest of the pool stays up; see {log}")
+                else:
+                    self.say(f"restarting {label} (exit {code}), attempt {child.budget.streak} in {delay:g} s")
                 child.restart_at = now + delay
-                self.say(f"restarting {label} (exit {code}), attempt {child.budget.streak} in {delay:g} s")
             if child.restart_at is not None and now >= child.restart_at:
                 self.stack.respawn(label)
                 child.started_at, child.restart_at = now, None
                 self.on_restart()
+
+    def _kill_hung(self, now: float) -> None:
+        for label, process in list(self.stack.children):
+            child = self.children[label]
+            if child.restart_at is not None or process.poll() is not None:
+                continue
+            reason = self.hung(label, process.pid, now - child.started_at)
+            if reason is not None:
+                self.say(f"{label} hung ({reason}): killing it")
+                os.kill(process.pid, signal.SIGKILL)  # a stopped process ignores everything else
 
     def _log_of(self, label: str) -> str:
         return str(self.stack.log_dir / f"{label}.log") if self.stack.log_dir else "its output"

@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from broker.settings import Settings
 from sweeprank.client import Client
 from sweeprank.report import follow, print_final
 from sweeprank.stack import Stack, StackError, free_port, redact_url, visible_gpus
-from sweeprank.stack_state import StackState, remove_state, running_stack, write_state
+from sweeprank.stack_state import STATE_FILE, StackState, remove_state, running_stack, write_state
 from sweeprank.supervisor import GiveUp, Supervisor
 from trials.errors import SweeprankError
 
 TOKEN_FILE = "admin-token"
+#: An analyst silent for this many beat TTLs (health has called it down for two of them) is killed and restarted.
+HANG_AFTER_BEAT_TTLS = 3
+FIRST_BEAT_WITHIN_S = 120.0
 
 
 def _wait_for_web(client: Client, stack: Stack, timeout_s: float = 30.0) -> None:
@@ -43,6 +49,42 @@ def _admin_token(redis_url: str, data_dir: Path) -> str:
     return token
 
 
+def analyst_watchdog(redis_url: str, hang_after_s: float) -> Callable[[str, int, float], str | None]:
+    """A `Supervisor.hung` probe: the analyst is hung when its process is up but has not beaten for hang_after_s.
+
+    Its beat comes from its main loop (workers/analyst.py), so a stopped or stuck analyst stops beating while
+    its process lives on; health already reports it down, this also restarts it.
+    """
+    from broker.connection import BrokerError
+    from broker.store import Store
+    from broker.store.services import ANALYST
+
+    store = Store.from_url(redis_url, ride_out_restarts=False)
+
+    def hung(label: str, pid: int, uptime_s: float) -> str | None:
+        if label != "analyst" or uptime_s < hang_after_s:
+            return None
+        try:
+            beat = store.services.last_beat(ANALYST)
+        except BrokerError:
+            return None  # Redis itself is away: the analyst cannot beat, and is not to blame
+        if beat is None or beat.pid != pid:
+            # Not beaten yet: starting (imports on a busy host) gets its own, longer allowance.
+            return f"no heartbeat {uptime_s:.0f} s after its start" if uptime_s > FIRST_BEAT_WITHIN_S else None
+        silent_s = time.time() - beat.beat
+        return f"no heartbeat for {silent_s:.0f} s" if silent_s > hang_after_s else None
+
+    return hung
+
+
+def record_pids(data_dir: Path, state: StackState) -> None:
+    """The state file after a restart; on a full disk `up` says so and keeps supervising (the old pids stay)."""
+    try:
+        write_state(data_dir, state)
+    except OSError as err:
+        _say(f"cannot update {data_dir / STATE_FILE}: {err.strerror or err}; the stack keeps running")
+
+
 def _say(line: str) -> None:
     print(line, flush=True)
 
@@ -63,18 +105,20 @@ def _client_url(host: str, port: int) -> str:
     return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{port}"
 
 
-def run_up(args: argparse.Namespace, demo_spec: dict[str, Any] | None) -> int:
+def run_up(args: argparse.Namespace, settings: Settings, demo_spec: dict[str, Any] | None) -> int:
     data_dir = Path(args.data_dir).resolve()
     if (running := running_stack(data_dir)) is not None:
         raise StackError(f"a sweeprank stack already runs in {data_dir} (pid {running.up_pid}): {running.web_url}")
     log_dir = data_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.chmod(0o700)  # the token file, the state file, the logs and Redis' AOF are this user's only
     stack = Stack(log_dir=log_dir)
     # SIGTERM (e.g. from a supervisor) stops the stack like Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     wrote_state = False
     try:
-        url = args.redis_url or stack.start_redis(data_dir / "redis", free_port())
+        # A generated password: any local user could otherwise connect and read the session key.
+        url = args.redis_url or stack.start_redis(data_dir / "redis", free_port(), secrets.token_urlsafe(32))
         stack.env["SWEEPRANK_REDIS_URL"] = url
         token = _admin_token(url, data_dir)
         gpus = visible_gpus()
@@ -104,7 +148,11 @@ def run_up(args: argparse.Namespace, demo_spec: dict[str, Any] | None) -> int:
         Supervisor(
             stack,
             say=_say,
-            on_restart=lambda: write_state(data_dir, state.model_copy(update={"pids": stack.pids()})),
+            on_restart=lambda: record_pids(data_dir, state.model_copy(update={"pids": stack.pids()})),
+            hung=analyst_watchdog(url, HANG_AFTER_BEAT_TTLS * settings.analyst_beat_ttl_s),
+            # Only the web server's crash loop stops the stack (members could not reach it anyway); Redis (a full
+            # disk), the analyst and trainers are retried until they recover, the rest serving meanwhile.
+            spare=frozenset(label for label in stack.pids() if label != "web"),
         ).run()
         return 1  # run() only ends by raising
     except GiveUp as err:

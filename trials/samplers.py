@@ -7,13 +7,13 @@ ordinal/categorical cells are handled in one place.
 
 from __future__ import annotations
 
-import itertools
 import math
 from typing import Literal
 
 import numpy as np
 from scipy.stats import qmc
 
+from trials.errors import SpecError
 from trials.space import ChoiceParam, NumericParam, SearchSpace, Value
 
 SamplerName = Literal["random", "sobol", "lhs", "grid"]
@@ -40,15 +40,44 @@ def _grid_axis(param: NumericParam | ChoiceParam, per_axis: int) -> list[Value]:
     return list(dict.fromkeys(param.from_unit(u) for u in units))
 
 
-def grid_configs(space: SearchSpace, n: int, seed: int) -> list[dict[str, Value]]:
-    """The smallest even grid with at least n points, shuffled by seed, first n kept."""
+#: Points of the largest grid a sweep may draw from: its shuffle holds one integer per point.
+GRID_MAX_POINTS = 2_000_000
+
+
+def _grid_axes(space: SearchSpace, n: int) -> list[list[Value]]:
+    """The axes of the smallest even grid with at least n points (their product is never materialised)."""
     per_axis = 1
     while math.prod(len(_grid_axis(p, per_axis)) for p in space.params) < n and per_axis < 1024:
         per_axis += 1
-    axes = [_grid_axis(p, per_axis) for p in space.params]
-    points = list(itertools.product(*axes))
-    order = np.random.default_rng(seed).permutation(len(points))
-    return [dict(zip(space.names, points[i], strict=True)) for i in order[:n]]
+    return [_grid_axis(p, per_axis) for p in space.params]
+
+
+def check_grid(space: SearchSpace, n: int) -> None:
+    """Refuse a grid too large to shuffle, before anything is drawn (SpecError naming the size)."""
+    size = math.prod(len(axis) for axis in _grid_axes(space, n))
+    if size > GRID_MAX_POINTS:
+        raise SpecError(
+            "sampler",
+            f"grid: the smallest grid with {n:,} points has {size:,} (the limit is {GRID_MAX_POINTS:,}); "
+            "give fewer choices or use random, sobol or lhs",
+        )
+
+
+def grid_configs(space: SearchSpace, n: int, seed: int) -> list[dict[str, Value]]:
+    """The smallest even grid with at least n points, shuffled by seed, first n kept."""
+    check_grid(space, n)
+    axes = _grid_axes(space, n)
+    order = np.random.default_rng(seed).permutation(math.prod(len(axis) for axis in axes))
+    # Point i of itertools.product(*axes): mixed radix, the last axis fastest.
+    configs = []
+    for index in order[:n]:
+        values: list[Value] = []
+        rest = int(index)
+        for axis in reversed(axes):
+            rest, digit = divmod(rest, len(axis))
+            values.append(axis[digit])
+        configs.append(dict(zip(space.names, reversed(values), strict=True)))
+    return configs
 
 
 def sample_configs(

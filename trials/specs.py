@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from trials.datasets import check_dataset_name
 from trials.errors import SpecError, SweeprankError
 from trials.presets import preset
+from trials.samplers import check_grid
 from trials.space import SearchSpace, Value
+from trials.untrusted import check_plain, short
 
 
 class TrialStatus(StrEnum):
@@ -29,6 +41,12 @@ class TrialStatus(StrEnum):
 
 
 NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"  # a member's (and so a sweep owner's) name
+SWEEP_ID_PATTERN = r"^sw[0-9]{1,18}$"  # what the store hands out: anything else names no sweep
+
+
+def is_sweep_id(text: str) -> bool:
+    """Whether `text` could name a sweep; checked before it becomes part of any Redis key."""
+    return re.fullmatch(SWEEP_ID_PATTERN, text) is not None
 
 
 class SweepStatus(StrEnum):
@@ -73,7 +91,7 @@ class TrialLimits(_Record):
 
     soft_time_limit_s: float = Field(default=1800.0, gt=0, le=7 * 24 * 3600)
     hard_time_limit_s: float = Field(default=1860.0, gt=0, le=7 * 24 * 3600)
-    max_attempts: int = Field(default=3, ge=1, le=10)
+    max_attempts: StrictInt = Field(default=3, ge=1, le=10)
 
     @model_validator(mode="after")
     def _soft_below_hard(self) -> TrialLimits:
@@ -87,14 +105,18 @@ class TrialLimits(_Record):
 class TuneRequest(_Record):
     """`sweeprank tune` / POST /api/sweeps/ID/tune: a follow-up sweep of what matters (trials/tuning.py)."""
 
-    top: int | None = Field(default=None, ge=1, le=100, description="tune at most this many (default: all that matter)")
-    trials: int | None = Field(default=None, ge=1, le=100_000, description="trials of the tune sweep")
+    top: StrictInt | None = Field(
+        default=None, ge=1, le=100, description="tune at most this many (default: all that matter)"
+    )
+    trials: StrictInt | None = Field(default=None, ge=1, le=100_000, description="trials of the tune sweep")
     sampler: Literal["tpe", "gp", "cmaes"] = "tpe"
     pruner: Literal["none", "median", "successive_halving"] = "none"
-    sequential: bool = Field(default=False, description="tune groups in turn, each group's best held for the next")
-    group_size: int | None = Field(default=None, ge=1, le=100)
-    trials_per_group: int | None = Field(default=None, ge=1, le=100_000)
-    seed: int | None = Field(default=None, ge=0, le=2**32 - 1, description="default: the parent's")
+    sequential: StrictBool = Field(
+        default=False, description="tune groups in turn, each group's best held for the next"
+    )
+    group_size: StrictInt | None = Field(default=None, ge=1, le=100)
+    trials_per_group: StrictInt | None = Field(default=None, ge=1, le=100_000)
+    seed: StrictInt | None = Field(default=None, ge=0, le=2**32 - 1, description="default: the parent's")
 
     @model_validator(mode="after")
     def _sizes_given(self) -> TuneRequest:
@@ -120,7 +142,7 @@ class TuneRequest(_Record):
 class TuneOrigin(_Record):
     """Where a tune sweep comes from (`sweeprank tune`, trials/tuning.py): what it tunes and holds, and its chain."""
 
-    parent: str = Field(pattern=r"^sw[0-9]+$")  # the sweep whose ranking (or, in a chain, whose best) it starts from
+    parent: str = Field(pattern=SWEEP_ID_PATTERN)  # the sweep whose ranking (or, in a chain, whose best) it starts from
     tuned: list[str] = Field(min_length=1)  # what this sweep varies, most important first
     held_from_trial: int  # the parent's best trial, whose values the held hyperparameters take
     request: TuneRequest  # what was asked: a chain's later groups are made with it
@@ -142,7 +164,7 @@ class SweepSpec(_Record):
     datasets: list[str] = Field(min_length=1, max_length=10)
     space: str | dict[str, Any] = "cnn-paper"
     narrow: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    n_trials: int = Field(ge=1, le=100_000)
+    n_trials: StrictInt = Field(ge=1, le=100_000)
     sampler: SamplerChoice = Field(
         default="random",
         description="random, sobol, lhs, grid: configs drawn up front; "
@@ -155,15 +177,15 @@ class SweepSpec(_Record):
         default="none", description="stop hopeless trials early (tpe, gp, cmaes only); a pruned trial is not ranked"
     )
     tune: TuneOrigin | None = None
-    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    seed: StrictInt = Field(default=0, ge=0, le=2**32 - 1)
     metric: Literal["test_accuracy", "best_val_accuracy", "final_train_loss"] = "test_accuracy"
     direction: Literal["maximize", "minimize"] = "maximize"
-    max_train_examples: int | None = Field(default=None, ge=10, le=10_000_000)
-    max_test_examples: int | None = Field(default=None, ge=10, le=10_000_000)
+    max_train_examples: StrictInt | None = Field(default=None, ge=10, le=10_000_000)
+    max_test_examples: StrictInt | None = Field(default=None, ge=10, le=10_000_000)
     limits: TrialLimits = Field(default_factory=TrialLimits)
-    priority: int = Field(default=5, ge=0, le=9, description="higher runs first")
-    stop_when_stable: bool = False
-    stability_window: int = Field(default=50, ge=5, le=100_000)
+    priority: StrictInt = Field(default=5, ge=0, le=9, description="higher runs first")
+    stop_when_stable: StrictBool = False
+    stability_window: StrictInt = Field(default=50, ge=5, le=100_000)
     importance_method: Literal["anova", "fixed-scale", "paper"] = Field(
         default="anova",
         description="anova: each hyperparameter's share of the metric's variance, main effect plus pairwise "
@@ -190,7 +212,9 @@ class SweepSpec(_Record):
 
     @model_validator(mode="after")
     def _space_resolves(self) -> SweepSpec:
-        self.search_space()
+        space = self.search_space()
+        if self.sampler == "grid":
+            check_grid(space, self.n_trials)
         if self.pruner != "none" and not self.model_based:
             raise SpecError("pruner", f"needs a model-based sampler {list(MODEL_SAMPLERS)}, got {self.sampler!r}")
         return self
@@ -293,12 +317,33 @@ class SpecInvalid(SweeprankError):
     """A spec with one or more field errors, each (field, message)."""
 
     def __init__(self, errors: list[tuple[str, str]]) -> None:
+        # A message may quote what a member sent: echo a bounded part of it, never all.
+        errors = [(short(f, 100), short(m)) for f, m in errors[:20]]
         super().__init__("; ".join(f"{f}: {m}" for f, m in errors))
         self.errors = errors
 
 
+#: Set only by the server (POST /api/sweeps/ID/tune, `sweeprank tune`, a chain's next group): a member's
+#: spec naming them could graft itself onto someone else's lineage or chain (issue 18, findings 1 and 2).
+SERVER_FIELDS = ("tune",)
+SERVER_FIELD_MESSAGE = "is set by the server when it creates a tune sweep (sweeprank tune), never by a submitted spec"
+
+
+def member_field_problems(raw: object) -> list[tuple[str, str]]:
+    """The fields of a submitted mapping that only the server may set, each as a (field, message) problem."""
+    if not isinstance(raw, dict):
+        return []
+    return [(name, SERVER_FIELD_MESSAGE) for name in SERVER_FIELDS if name in raw]
+
+
 def parse_sweep_spec(raw: object) -> SweepSpec:
-    """Validate a submitted mapping; every problem is reported with its field."""
+    """Validate a member's submitted mapping; every problem is reported with its field.
+
+    Refused rather than stripped: a spec copied from a tune sweep would otherwise be accepted as a plain
+    sweep without a word, and the member would not know that its lineage was dropped.
+    """
+    if problems := member_field_problems(raw):
+        raise SpecInvalid(problems)
     return parse_fields(SweepSpec, raw)
 
 
@@ -308,6 +353,10 @@ def parse_tune_request(raw: object) -> TuneRequest:
 
 def parse_fields(model: type[R], raw: object) -> R:
     """Validate a mapping into `model`; SpecInvalid names each problem's field."""
+    try:
+        check_plain(raw)
+    except SpecError as err:
+        raise SpecInvalid([(err.field or "spec", err.message)]) from None
     try:
         return model.model_validate(raw)
     except ValidationError as err:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from broker import sweeps, tune
+from broker.connection import BrokerError
+from broker.store import Store
+from trials.errors import SweeprankError
 from trials.records import (
     Comparison,
     ComparisonState,
@@ -21,6 +26,7 @@ from trials.records import (
 )
 from trials.space import Value
 from trials.specs import EpochMetrics, SweepSpec, TrialResult, TuneRequest
+from trials.untrusted import load_json
 from webui.auth import check_read, current_user, login_required, require_owner
 from webui.changes import Changes, PageRequest, changes
 from webui.comparison import request_comparison
@@ -42,6 +48,7 @@ from webui.submission import submit_as, tune_as
 from webui.summary import sweep_summary
 from webui.trial_page import page_ids, trial_rows
 
+log = logging.getLogger(__name__)
 api = Blueprint("api", __name__)
 api.before_request(check_read)
 routes = ApiRoutes(api, "/api")
@@ -95,9 +102,24 @@ class SummaryList(BaseModel):
     sweeps: list[SweepSummary]
 
 
+class HealthBrief(BaseModel):
+    """GET /api/health for an anonymous caller: ok or not, nothing about what runs where."""
+
+    ok: bool
+    time: float
+
+
 class ActionDone(BaseModel):
     id: str
     status: str
+
+
+def _json_object(what: str) -> dict[str, Any]:
+    """The request's JSON body, bounded (trials/untrusted.py): Infinity, NaN, huge integers, deep nesting refused."""
+    raw = load_json(request.get_data(cache=True)) if request.is_json else None
+    if not isinstance(raw, dict):
+        raise SweeprankError(f"the body must be a JSON object ({what})")
+    return raw
 
 
 def _body(model: BaseModel) -> Response:
@@ -113,9 +135,7 @@ def openapi() -> Any:
 @routes.route("/sweeps", "POST", "Submit a sweep", body=SweepSpec, response=SweepCreated, status=201)
 @login_required
 def create_sweep() -> Any:
-    raw = request.get_json(silent=True)
-    if not isinstance(raw, dict):
-        return jsonify({"error": "the body must be a JSON object (a sweep spec)"}), 400
+    raw = _json_object("a sweep spec")
     user = current_user()
     assert user is not None  # login_required
     sweep_id = submit_as(user, raw)
@@ -133,19 +153,28 @@ def create_sweep() -> Any:
 )
 @login_required
 def tune_sweep(sweep_id: str) -> Any:
-    raw = request.get_json(silent=True)
-    if not isinstance(raw, dict):
-        return jsonify({"error": "the body must be a JSON object (a tune request)"}), 400
+    raw = _json_object("a tune request")
     user = current_user()
     assert user is not None  # login_required
     new_id = tune_as(user, sweep_id, raw)
     return jsonify({"id": new_id, "url": url_for("api.get_sweep", sweep_id=new_id)}), 201
 
 
+def _loadable(store: Store) -> Iterator[SweepRecord]:
+    """Every sweep that loads, newest first; one whose stored record is broken is logged and left out.
+
+    One damaged record (written by an older version, or by hand) must not take the list away from everyone.
+    """
+    for sweep_id in reversed(store.sweeps.ids()):
+        try:
+            yield store.sweeps.get(sweep_id)
+        except (ValidationError, ValueError, KeyError) as err:
+            log.warning("sweep %s is left out of the list: its stored record does not load (%s)", sweep_id, err)
+
+
 @routes.route("/sweeps", "GET", "List sweeps, newest first", response=SweepList)
 def list_sweeps() -> Any:
-    store = services().store
-    return _body(SweepList(sweeps=[store.sweeps.get(s) for s in reversed(store.sweeps.ids())]))
+    return _body(SweepList(sweeps=list(_loadable(services().store))))
 
 
 @routes.route(
@@ -158,9 +187,7 @@ def list_summaries() -> Any:
     svc = services()
     store = svc.store
     analyst = analyst_health(store, svc.settings, time.time())
-    return _body(
-        SummaryList(sweeps=[sweep_summary(store, store.sweeps.get(s), analyst) for s in reversed(store.sweeps.ids())])
-    )
+    return _body(SummaryList(sweeps=[sweep_summary(store, record, analyst) for record in _loadable(store)]))
 
 
 @routes.route(
@@ -377,10 +404,18 @@ def queue_status() -> Any:
 @routes.route(
     "/health",
     "GET",
-    "Redis, the analyst (heartbeat age, lag), this web process and the trainers; HTTP 503 when not ok",
+    "Redis, the analyst (heartbeat age, lag), this web process and the trainers; HTTP 503 when not ok. "
+    "Anonymous callers get only `ok` and `time`: pids, hosts, versions and worker names need a member",
     response=Health,
 )
 def health() -> Any:
     svc = services()
     report = health_report(svc.settings, svc.server_pid)
-    return _body(report), 200 if report.ok else 503
+    status = 200 if report.ok else 503
+    try:
+        member = current_user()
+    except BrokerError:
+        member = None  # Redis cannot say who asks: the details stay private
+    if member is None:
+        return _body(HealthBrief(ok=report.ok, time=report.time)), status
+    return _body(report), status

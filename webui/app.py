@@ -7,13 +7,15 @@ from typing import Any
 
 from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
+from broker.connection import BrokerError
 from broker.settings import Settings, process_settings
 from broker.store import UnknownSweep
 from broker.sweeps import SweepStateError
 from trials.errors import SweeprankError
-from trials.specs import SpecInvalid
+from trials.specs import SpecInvalid, is_sweep_id
 from webui.api import api
 from webui.auth import check_csrf, csrf_token, current_user
 from webui.events import events
@@ -62,7 +64,12 @@ def create_app(settings: Settings | None = None, flask_config: Mapping[str, Any]
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_HTTPONLY=True,
     )
+    app.config["SESSION_COOKIE_SECURE"] = settings.cookie_secure
     app.config.update(flask_config or {})
+    if settings.trusted_proxies > 0:
+        # Only as many hops as the operator says are theirs: the client's own X-Forwarded-For is not believed.
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     svc = Services(settings)
     app.extensions["sweeprank"] = svc
     if settings.secret_key is not None:
@@ -80,6 +87,13 @@ def create_app(settings: Settings | None = None, flask_config: Mapping[str, Any]
     # Browsers ask for /favicon.ico whatever the page links; the same icon spares a 404 per page.
     app.add_url_rule("/favicon.ico", "favicon", lambda: app.send_static_file("favicon.svg"))
 
+    @app.url_value_preprocessor
+    def _sweep_id_syntax(endpoint: str | None, values: dict[str, Any] | None) -> None:
+        # Before any view runs: an id like "sw1:trials" would otherwise be read as another Redis key.
+        sweep_id = (values or {}).get("sweep_id")
+        if isinstance(sweep_id, str) and not is_sweep_id(sweep_id):
+            raise UnknownSweep(sweep_id)
+
     @app.errorhandler(SpecInvalid)
     def _spec_invalid(err: SpecInvalid) -> Any:
         return _error(400, "invalid sweep spec", [{"field": f, "message": m} for f, m in err.errors])
@@ -95,6 +109,11 @@ def create_app(settings: Settings | None = None, flask_config: Mapping[str, Any]
     @app.errorhandler(SweeprankError)
     def _rule(err: SweeprankError) -> Any:
         return _error(400, str(err))
+
+    @app.errorhandler(BrokerError)
+    def _redis(err: BrokerError) -> Any:
+        # Redis down past the ride-out, or not answering (a hung Redis): the request gives up, bounded.
+        return _error(503, f"Redis does not answer: {type(err).__name__}: {err}")
 
     @app.errorhandler(HTTPException)
     def _http(err: HTTPException) -> Any:

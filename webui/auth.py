@@ -12,8 +12,9 @@ import secrets
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar, cast
+from urllib.parse import urlsplit
 
-from flask import abort, g, redirect, request, session, url_for
+from flask import abort, current_app, g, redirect, request, session, url_for
 
 from broker.store.users import UserStore
 from broker.users import User
@@ -23,6 +24,7 @@ from webui.services import services
 F = TypeVar("F", bound=Callable[..., Any])
 
 CSRF_FIELD = "csrf_token"
+SESSION_ID = "login"
 CSRF_HEADER = "X-CSRF-Token"
 NEEDS_MEMBER = "this action needs a member: log in, or send 'Authorization: Bearer TOKEN'"
 UNKNOWN_TOKEN = "unknown token: it names no member (revoked or mistyped); send a current one, or none"
@@ -58,15 +60,25 @@ def current_user() -> User | None:
                 )
                 abort(401, description=UNKNOWN_TOKEN)
         else:
-            name = session.get("user")
-            g.user = users().get(name) if isinstance(name, str) else None
+            # The cookie only names a login kept in Redis: logout, reset and revoke end it there.
+            session_id = session.get(SESSION_ID)
+            g.user = users().session_user(session_id) if isinstance(session_id, str) else None
     return cast(User | None, g.user)
 
 
 def login(user: User) -> None:
     session.clear()  # a fresh session (and CSRF token) on login: no session fixation
     session["user"] = user.name
+    session[SESSION_ID] = users().open_session(user.name, int(current_app.permanent_session_lifetime.total_seconds()))
     session.permanent = True
+
+
+def logout() -> None:
+    """End this browser's login on the server too: a copy of the cookie is worth nothing afterwards."""
+    session_id = session.get(SESSION_ID)
+    if isinstance(session_id, str):
+        users().end_session(session_id)
+    session.clear()
 
 
 def csrf_token() -> str:
@@ -122,7 +134,18 @@ def require_owner(owner: str) -> User:
 
 
 def safe_next(target: str | None) -> str:
-    """A local path to go to after login; anything else (another host) goes home."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
+    """A relative path on this host to go to after login; anything else (another host) goes home.
+
+    Browsers drop tabs and newlines from a Location and read a backslash as a slash, so "/\t/evil.example"
+    would be "//evil.example": any control character, space or backslash sends the member home instead.
+    """
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith("//")
+        and not any(ch <= " " or ch in "\\\x7f" for ch in target)
+    ):
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc:
+            return target
     return url_for("pages.monitor")

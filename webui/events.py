@@ -24,13 +24,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app
+from flask import Blueprint, Flask, Response, current_app, request
+from werkzeug.exceptions import TooManyRequests
 
 from broker.connection import BrokerError
 from broker.settings import Settings
 from broker.store import Store
 from trials.specs import SweepStatus
-from webui.auth import check_read
+from webui.auth import check_read, current_user
 from webui.services import services
 
 events = Blueprint("events", __name__)
@@ -230,7 +231,44 @@ def event_stream(feed: ChangeFeed, max_s: float, keepalive_s: float = KEEPALIVE_
         return  # the server is stopping; the browser reconnects to the next one
 
 
+class StreamSlots:
+    """Which live-update streams may open: at most `per_client` per client, and never every thread.
+
+    Each stream holds one of the process's threads for minutes; without a bound, one client opening
+    hundreds would leave none for anyone else, /api/health included. Streams may take all threads but
+    `reserved_threads(threads)`, which stay for requests.
+    """
+
+    def __init__(self, threads: int, per_client: int) -> None:
+        self.limit = max(1, threads - reserved_threads(threads))
+        self.per_client = per_client
+        self._lock = threading.Lock()
+        self._open: dict[str, int] = {}
+
+    def take(self, client: str) -> str | None:
+        """Count one more stream of `client`; None when taken, else why it may not open."""
+        with self._lock:
+            if self._open.get(client, 0) >= self.per_client:
+                return f"this client already has {self.per_client} live-update streams open"
+            if sum(self._open.values()) >= self.limit:
+                return f"this web process serves its maximum of {self.limit} live-update streams"
+            self._open[client] = self._open.get(client, 0) + 1
+            return None
+
+    def give_back(self, client: str) -> None:
+        with self._lock:
+            self._open[client] -= 1
+            if not self._open[client]:
+                del self._open[client]
+
+
+def reserved_threads(threads: int) -> int:
+    """Threads of a web process that streams never take: requests (health, the API) always find one."""
+    return min(threads - 1, max(2, threads // 8))
+
+
 _FEED = "sweeprank.events"
+_SLOTS = "sweeprank.stream-slots"
 _feed_created = threading.Lock()
 
 
@@ -253,10 +291,28 @@ def end_streams(app: Flask) -> None:
     change_feed(app).close()
 
 
+def stream_slots(app: Flask) -> StreamSlots:
+    with _feed_created:
+        slots: StreamSlots | None = app.extensions.get(_SLOTS)
+        if slots is None:
+            settings = app.extensions["sweeprank"].settings
+            slots = StreamSlots(settings.web_threads, settings.events_per_client)
+            app.extensions[_SLOTS] = slots
+        return slots
+
+
 @events.get("/events")
 def stream() -> Response:
-    feed = change_feed(current_app._get_current_object())  # type: ignore[attr-defined]
-    body = event_stream(feed, services().settings.events_max_s)
-    return Response(
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    user = current_user()
+    client = f"member:{user.name}" if user is not None else f"address:{request.remote_addr}"
+    slots = stream_slots(app)
+    refused = slots.take(client)
+    if refused is not None:
+        raise TooManyRequests(description=f"{refused}; close some pages or try again later")
+    body = event_stream(change_feed(app), services().settings.events_max_s)
+    response = Response(
         body, mimetype="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     )
+    response.call_on_close(lambda: slots.give_back(client))
+    return response

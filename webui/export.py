@@ -107,7 +107,8 @@ def csv_chunks(columns: list[str], chunks: Iterable[list[Row]]) -> Iterator[str]
     """The CSV text, the header first, then one piece per chunk of rows."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(columns)
+    # Column names come from the space a member declared: neutralised like the cells.
+    writer.writerow([_safe_cell(c) for c in columns])
     for rows in chunks:
         writer.writerows([[_safe_cell(row.get(c)) for c in columns] for row in rows])
         yield out.getvalue()

@@ -6,7 +6,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 from werkzeug.datastructures import FileStorage, MultiDict
@@ -15,7 +14,8 @@ from trials.datasets import CATALOGUE
 from trials.errors import SpecError
 from trials.presets import preset
 from trials.space import ChoiceParam, NumericParam, SearchSpace
-from trials.specs import SweepSpec
+from trials.specs import SweepSpec, member_field_problems
+from trials.untrusted import check_plain, load_yaml, short
 
 PRESET = "cnn-paper"
 EPOCH_CAP = "epochs"  # the epoch cap is the high end of the preset's epochs range
@@ -50,6 +50,7 @@ class SubmitForm:
     def add_errors(self, problems: list[tuple[str, str]], pasted: bool) -> None:
         """Errors of a pasted spec all sit by the spec box; form errors by their own field."""
         for where, message in problems:
+            message = short(message)  # it may quote what was pasted
             if pasted:
                 key, message = "spec", f"{where}: {message}"
             elif where.startswith("narrow."):
@@ -83,12 +84,15 @@ def _number(
 
 
 def pasted_spec(form: MultiDict[str, str], files: MultiDict[str, FileStorage]) -> tuple[Any, bool]:
-    """The spec from the upload or the text box (YAML, which also reads JSON); (None, False) if neither."""
+    """The spec from the upload or the text box (YAML, which also reads JSON); (None, False) if neither.
+
+    SpecError when the text is not YAML, too large, or uses aliases (trials/untrusted.py).
+    """
     upload = files.get("spec_file")
     text = upload.read().decode("utf-8", "replace") if upload and upload.filename else form.get("spec_text", "")
     if not text.strip():
         return None, False
-    return yaml.safe_load(text), True
+    return load_yaml(text), True
 
 
 def spec_from_fields(form: MultiDict[str, str], space: SearchSpace) -> tuple[dict[str, Any], list[tuple[str, str]]]:
@@ -169,7 +173,7 @@ def plain_words(error: ErrorDetails) -> tuple[str, str]:
         return cause.field or "spec", cause.message
     where = ".".join(str(part) for part in error["loc"]) or "spec"
     wording = PLAIN.get(error["type"])
-    return where, wording(ctx) if wording else error["msg"].removeprefix("Value error, ")
+    return where, wording(ctx) if wording else short(error["msg"].removeprefix("Value error, "))
 
 
 def _base_space(space: object) -> SearchSpace | None:
@@ -201,6 +205,10 @@ def spec_problems(raw: Mapping[str, Any]) -> list[tuple[str, str]]:
     Pydantic checks the whole-spec rule (the space resolves once narrowed) only when every field is valid, and
     narrowing stops at the first bad range; so the ranges are checked here on their own, beside the fields.
     """
+    try:
+        check_plain(raw)
+    except SpecError as err:
+        return [(err.field or "spec", err.message)]
     narrow, fields = raw.get("narrow"), dict(raw)
     space = _base_space(raw.get("space", PRESET))
     separate = (
@@ -215,4 +223,4 @@ def spec_problems(raw: Mapping[str, Any]) -> list[tuple[str, str]]:
         problems = [plain_words(e) for e in err.errors()]
     if separate and space is not None and isinstance(narrow, Mapping):
         problems += _narrow_problems(space, narrow)
-    return problems
+    return member_field_problems(dict(raw)) + problems

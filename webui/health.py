@@ -36,8 +36,8 @@ TRAINER_DOWN_SHOWN_S = 24 * 3600.0
 
 
 @cache
-def _probe(redis_url: str) -> Store:
-    return Store(connect(redis_url, ride_out_restarts=False))
+def _probe(redis_url: str, reply_timeout_s: float) -> Store:
+    return Store(connect(redis_url, ride_out_restarts=False, reply_timeout_s=reply_timeout_s))
 
 
 def _web(server_pid: int) -> WebHealth:
@@ -99,7 +99,7 @@ def _trainers(store: Store, settings: Settings, now: float) -> list[TrainerHealt
 def health_report(settings: Settings, server_pid: int, now: float | None = None) -> Health:
     """Overall ok: Redis answers, the analyst beats, and at least one trainer beats."""
     now = time.time() if now is None else now
-    store = _probe(settings.redis_url)
+    store = _probe(settings.redis_url, settings.web_redis_timeout_s)
     redis_host = urlsplit(settings.redis_url).hostname
     try:
         server = store.services.redis_server()

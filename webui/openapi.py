@@ -37,6 +37,9 @@ class _Operation:
     produces: str
 
 
+BEARER = "bearerAuth"
+
+
 @dataclass
 class ApiRoutes:
     blueprint: Blueprint
@@ -95,6 +98,8 @@ class ApiRoutes:
                     "409": error,
                 },
             }
+            if op.method == "get":
+                entry["security"] = [{BEARER: []}, {}]  # anonymous reads when the operator allows them (public_read)
             if op.body is not None:
                 entry["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref(op.body)}}}
             paths.setdefault(openapi_path, {})[op.method] = entry
@@ -102,5 +107,11 @@ class ApiRoutes:
             "openapi": "3.1.0",
             "info": {"title": title, "version": version},
             "paths": paths,
-            "components": {"schemas": schemas},
+            "components": {
+                "schemas": schemas,
+                "securitySchemes": {
+                    BEARER: {"type": "http", "scheme": "bearer", "description": "a member's token (sweeprank user add)"}
+                },
+            },
+            "security": [{BEARER: []}],
         }

@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import yaml
-from flask import Blueprint, redirect, render_template, request, session, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 from werkzeug.exceptions import Forbidden
 from werkzeug.wrappers import Response
 
+from trials.errors import SpecError
 from trials.space import Value
 from trials.specs import SpecInvalid
 from webui.auth import check_read, current_user, login, safe_next, users
+from webui.auth import logout as end_login
 from webui.forms import SubmitForm, pasted_spec, spec_from_fields, spec_problems
 from webui.ratelimit import enforce
 from webui.services import services
@@ -68,8 +69,8 @@ def submit() -> Any:
     }
     try:
         raw, pasted = pasted_spec(request.form, request.files)
-    except yaml.YAMLError as err:  # the user's to fix: shown by the spec box
-        form.add_errors([("spec", f"is neither YAML nor JSON: {err}")], pasted=False)
+    except SpecError as err:  # the user's to fix: shown by the spec box
+        form.add_errors([("spec", err.message)], pasted=False)
         return render_template("submit.html", page="submit", form=form), 400
     problems: list[tuple[str, str]] = []
     if not pasted:
@@ -110,5 +111,5 @@ def login_page() -> Any:
 
 @pages.post("/logout")
 def logout() -> Response:
-    session.clear()
+    end_login()
     return redirect(url_for("pages.monitor"))

@@ -11,6 +11,7 @@ from broker import sweeps, tune
 from broker.users import User
 from trials.datasets import CATALOGUE, how_to_prepare, is_prepared
 from trials.specs import SpecInvalid, SweepSpec, parse_sweep_spec, parse_tune_request
+from trials.template import template_problems
 from webui.ratelimit import enforce
 from webui.services import Services, services
 
@@ -51,6 +52,20 @@ def prepared_datasets(svc: Services) -> PreparedDatasets:
     return PreparedDatasets(frozenset(n for worker in live for n in worker.datasets or []), "any live trainer")
 
 
+def check_device_class(svc: Services, spec: SweepSpec) -> None:
+    """Refuse a device class that no live trainer serves while others are live: it would wait forever, unsaid.
+
+    With no trainer live at all the pool is down, not unable: the sweep waits for trainers like any other.
+    """
+    if not list(svc.store.workers.live(svc.settings.worker_ttl_s)):
+        return
+    if svc.dispatcher.capacity(spec.device_class) == 0:
+        served = [dc for dc in ("cpu", "gpu") if svc.dispatcher.capacity(dc)]
+        raise SpecInvalid(
+            [("device_class", f"no live trainer serves {spec.device_class!r} (live trainers serve {served})")]
+        )
+
+
 def submit_as(user: User, raw: dict[str, Any]) -> str:
     """Validate (400 with field errors) and submit; a spec naming another owner is 403 unless admin."""
     spec = parse_sweep_spec({"owner": user.name, **raw})
@@ -58,6 +73,9 @@ def submit_as(user: User, raw: dict[str, Any]) -> str:
         raise Forbidden(f"{user.name} may submit sweeps only as themselves, not as {spec.owner!r} (admins may)")
     svc = services()
     prepared_datasets(svc).check(spec)
+    check_device_class(svc, spec)
+    if problems := template_problems(spec.full_space(), spec.fixed):
+        raise SpecInvalid(problems)
     enforce(f"submit:{user.name}", "sweep submissions", svc.settings.submits_per_minute)
     return sweeps.submit(
         svc.store, svc.dispatcher, spec, max_queued_per_owner=svc.settings.max_queued_trials_per_member

@@ -21,10 +21,12 @@ import os
 import socket
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from broker import sweeps
-from broker.connection import BrokerUnavailable
+from broker.connection import BrokerError, BrokerUnavailable
 from broker.dispatcher import Dispatcher
 from broker.reconciler import Reconciler
 from broker.store import ResultEvent, Store
@@ -54,6 +56,7 @@ METHOD = "n-rrelieff"
 # test (at least every RETEST_MIN trials), so its cost per result stays flat; verdicts lag by at most that share.
 RETEST_MIN = 50
 RETEST_SHARE = 20
+REBUILD_BEAT_S = 1.0
 
 
 def retest_every(n: int) -> int:
@@ -200,14 +203,17 @@ class Analyst:
         self.batch = batch
         self.sweeps: dict[str, SweepAnalysis] = {}
         self.kept_as_ranked: set[str] = set()  # finished sweeps whose stored ranking counts all their results
+        self.failed: set[str] = set()  # sweeps whose analysis raised: marked failed, skipped (_isolated)
         self.started_at = time.time()
         self.processed = 0
         self.last_event_id = ""
+        self.last_beat_at = 0.0
         # When the ranking stopped before this process started: the previous analyst's last beat (start()).
         self.paused_since: float | None = None
 
     def beat(self) -> None:
         """Tell the pool this analyst is alive and how far it got."""
+        self.last_beat_at = time.time()
         self.store.services.beat(
             ANALYST,
             ServiceBeat(
@@ -219,6 +225,29 @@ class Analyst:
                 last_event_id=self.last_event_id,
             ),
         )
+
+    def _isolated(self, sweep_id: str, work: Callable[[], object]) -> None:
+        """Run one sweep's work; if it raises, mark that sweep failed with the error and skip it from now on.
+
+        What a member submitted reaches this process through their sweep: whatever in it breaks the analysis
+        must end that sweep, never the analyst, and so never every other member's rankings.
+        """
+        if sweep_id in self.failed:
+            return
+        try:
+            work()
+        except BrokerUnavailable:
+            raise
+        except Exception as err:
+            log.exception("sweep %s cannot be analysed; marked failed and skipped", sweep_id)
+            self.failed.add(sweep_id)
+            self.sweeps.pop(sweep_id, None)
+            try:
+                self.store.fail_sweep(sweep_id, f"the analyst could not process it: {type(err).__name__}: {err}")
+            except BrokerUnavailable:
+                raise
+            except BrokerError:
+                log.exception("sweep %s: its record is too damaged to be marked failed", sweep_id)
 
     def analysis(self, sweep_id: str) -> SweepAnalysis:
         if sweep_id not in self.sweeps:
@@ -238,23 +267,29 @@ class Analyst:
         self.sweeps.clear()
         self.kept_as_ranked.clear()
         for sweep_id in self.store.sweeps.ids():
-            record = self.store.sweeps.get(sweep_id)
-            latest = self.store.rankings.latest(sweep_id)
-            if record.status.final and latest is not None and latest.n_results == record.n_final:
-                self.kept_as_ranked.add(sweep_id)
-                continue
-            results = self.store.results.in_arrival_order(sweep_id)
-            if not results:
-                continue
-            analysis = self.analysis(sweep_id)
-            analysis.add(results)
-            if latest is None:
-                self._publish(analysis)
-            elif latest.n_results != analysis.n_results:
-                # Results stored while no analyst ranked are folded in at once here. Say so in the history
-                # rather than let the trajectory draw a straight line across the gap (readers cannot tell
-                # a catch-up from a batch by the jump in n alone: a busy analyst folds batches too).
-                self._publish(analysis, resumed_after_pause_since=self.paused_since or latest.time)
+            self._isolated(sweep_id, partial(self._rebuild_one, sweep_id))
+            # A long rebuild is work, not a hang: keep beating (`up` restarts an analyst that stops beating).
+            if time.time() - self.last_beat_at >= REBUILD_BEAT_S:
+                self.beat()
+
+    def _rebuild_one(self, sweep_id: str) -> None:
+        record = self.store.sweeps.get(sweep_id)
+        latest = self.store.rankings.latest(sweep_id)
+        if record.status.final and latest is not None and latest.n_results == record.n_final:
+            self.kept_as_ranked.add(sweep_id)
+            return
+        results = self.store.results.in_arrival_order(sweep_id)
+        if not results:
+            return
+        analysis = self.analysis(sweep_id)
+        analysis.add(results)
+        if latest is None:
+            self._publish(analysis)
+        elif latest.n_results != analysis.n_results:
+            # Results stored while no analyst ranked are folded in at once here. Say so in the history
+            # rather than let the trajectory draw a straight line across the gap (readers cannot tell
+            # a catch-up from a batch by the jump in n alone: a busy analyst folds batches too).
+            self._publish(analysis, resumed_after_pause_since=self.paused_since or latest.time)
 
     def read_new(self, block_ms: int | None) -> list[ResultEvent]:
         """The next batch of result events, waiting up to `block_ms` for one (None: do not wait)."""
@@ -266,18 +301,22 @@ class Analyst:
         for event in events:
             by_sweep.setdefault(event.sweep_id, []).append(event.trial_id)
         for sweep_id, trial_ids in by_sweep.items():
-            analysis = self.analysis(sweep_id)
-            results = [r for t in trial_ids if (r := self.store.results.get(sweep_id, t)) is not None]
-            if analysis.spec.model_based:
-                for result in results:
-                    self.dispatcher.tuner.tell(result, analysis.spec)
-            if analysis.add(results):
-                self._publish(analysis)
-                self._stop_if_stable(analysis)
+            self._isolated(sweep_id, partial(self._handle_one, sweep_id, trial_ids))
+        # Also the events of a sweep that failed: skipped for good, never read again.
         self.store.results.acknowledge(events)
         if events:
             self.processed += len(events)
             self.last_event_id = events[-1].id
+
+    def _handle_one(self, sweep_id: str, trial_ids: list[int]) -> None:
+        analysis = self.analysis(sweep_id)
+        results = [r for t in trial_ids if (r := self.store.results.get(sweep_id, t)) is not None]
+        if analysis.spec.model_based:
+            for result in results:
+                self.dispatcher.tuner.tell(result, analysis.spec)
+        if analysis.add(results):
+            self._publish(analysis)
+            self._stop_if_stable(analysis)
 
     def _publish(self, analysis: SweepAnalysis, resumed_after_pause_since: float | None = None) -> None:
         record, compact = analysis.records()
@@ -345,6 +384,11 @@ class Analyst:
                 log.warning("Redis unreachable; retrying")
                 time.sleep(1.0)
                 self._reconnect()
+            except Exception:
+                # The last line of defence: a tick that raised (the per-sweep work is isolated above) is
+                # logged and retried, never the end of the process that ranks every member's sweeps.
+                log.exception("analyst tick failed; retrying")
+                time.sleep(1.0)
 
     def _reconnect(self) -> None:
         with contextlib.suppress(BrokerUnavailable):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -25,6 +26,7 @@ from broker.settings import process_settings
 from broker.store import Store
 from trials.records import WorkerInfo
 from trials.specs import TrialSpec
+from workers.lifeline import die_with_parent
 from workers.reconnect import CONSUMER
 from workers.trial_request import TrialRequest, holder_name, recover_orphans
 from workers.trial_runner import TrialRunner
@@ -101,6 +103,15 @@ def _worker_info(consumer: Any) -> WorkerInfo:
         slots=int(consumer.controller.concurrency),
         pid=os.getpid(),
     )
+
+
+@signals.worker_process_init.connect
+def _die_with_the_worker(**_: Any) -> None:
+    """A pool child dies with its Celery parent, however that one died: never an orphan training on alone.
+
+    Its trial keeps its claim under this pid: the node's next start re-queues it (recover_orphans), else the claim TTL.
+    """
+    die_with_parent(os.getppid(), signal.SIGKILL)
 
 
 @signals.worker_ready.connect

@@ -24,6 +24,8 @@ from broker.store.trial_index import TrialIndex
 from broker.store.trials import TrialStore
 from broker.store.users import UserStore
 from broker.store.workers import WorkerStore
+from trials.specs import SweepStatus, TrialStatus
+from trials.untrusted import short
 
 __all__ = ["PlannedTrial", "ResultEvent", "Store", "UnknownSweep"]
 
@@ -48,6 +50,14 @@ class Store:
         self.studies = StudyStore(client)
 
     @classmethod
-    def from_url(cls, url: str, ride_out_restarts: bool = True) -> Store:
+    def from_url(cls, url: str, ride_out_restarts: bool = True, reply_timeout_s: float | None = None) -> Store:
         """A store on a new client for `url` (see broker.connection.connect)."""
-        return cls(connect(url, ride_out_restarts))
+        return cls(connect(url, ride_out_restarts, reply_timeout_s))
+
+    def fail_sweep(self, sweep_id: str, reason: str) -> None:
+        """Mark a sweep `failed` with `reason`, whatever its status: the pool could not process it.
+
+        Its undispatched trials are dropped; trials already running finish.
+        """
+        self.sweeps.set_status(sweep_id, SweepStatus.FAILED, short(reason, 500))
+        self.trials.mark(sweep_id, self.sweeps.take_pending(sweep_id), TrialStatus.CANCELLED)

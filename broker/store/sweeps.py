@@ -15,16 +15,24 @@ import redis
 
 from broker import keys
 from broker.store._json import loads_or_none
-from trials.errors import SweeprankError
+from trials.errors import SpecError, SweeprankError
 from trials.records import SweepRecord
 from trials.space import Value
-from trials.specs import MODEL_SAMPLERS, SweepSpec, SweepStatus, TrialSpec, TrialStatus
+from trials.specs import MODEL_SAMPLERS, SweepSpec, SweepStatus, TrialSpec, TrialStatus, is_sweep_id
+from trials.untrusted import short
 
 
 class UnknownSweep(SweeprankError):
     def __init__(self, sweep_id: str) -> None:
-        super().__init__(f"no sweep with id {sweep_id!r}")
+        super().__init__(f"no sweep with id {short(sweep_id, 80)!r}")
         self.sweep_id = sweep_id
+
+
+def _key(sweep_id: str) -> str:
+    """The sweep's hash key; an id of the wrong syntax is an unknown sweep, never a read of another key."""
+    if not is_sweep_id(sweep_id):
+        raise UnknownSweep(sweep_id)
+    return keys.sweep(sweep_id)
 
 
 @dataclass(frozen=True)
@@ -85,12 +93,13 @@ class SweepStore:
         self, pipe: redis.client.Pipeline, sweep_id: str, spec: SweepSpec, planned: list[PlannedTrial]
     ) -> None:
         now = time.time()
+        stored_spec, stored_space = _stored_forms(spec)
         pipe.hset(
             keys.sweep(sweep_id),
             mapping={
                 "id": sweep_id,
-                "spec": spec.model_dump_json(),
-                "space": json.dumps(spec.search_space().to_dict()),
+                "spec": stored_spec,
+                "space": stored_space,
                 "owner": spec.owner,
                 "name": spec.name,
                 "status": SweepStatus.QUEUED.value,
@@ -127,7 +136,7 @@ class SweepStore:
 
     def get(self, sweep_id: str) -> SweepRecord:
         """The sweep record: spec, resolved space, status, counts, pending trials."""
-        raw = cast(dict[str, str], self._r.hgetall(keys.sweep(sweep_id)))
+        raw = cast(dict[str, str], self._r.hgetall(_key(sweep_id)))
         if not raw:
             raise UnknownSweep(sweep_id)
         # The hash holds strings: the model parses the numbers and the status, and checks every field.
@@ -160,7 +169,7 @@ class SweepStore:
         return sorted(cast(set[str], self._r.smembers(keys.ACTIVE_SWEEPS)))
 
     def status(self, sweep_id: str) -> SweepStatus:
-        raw = self._r.hget(keys.sweep(sweep_id), "status")
+        raw = self._r.hget(_key(sweep_id), "status")
         if raw is None:
             raise UnknownSweep(sweep_id)
         return SweepStatus(raw)
@@ -179,6 +188,13 @@ class SweepStore:
 
     def owner(self, sweep_id: str) -> str:
         return str(self._r.hget(keys.sweep(sweep_id), "owner"))
+
+    def owner_of(self, sweep_id: str) -> str:
+        """The owner of a sweep that must exist (UnknownSweep otherwise)."""
+        raw = self._r.hget(_key(sweep_id), "owner")
+        if raw is None:
+            raise UnknownSweep(sweep_id)
+        return str(raw)
 
     def dispatch_info(self, sweep_id: str) -> DispatchInfo:
         status, device_class, owner, priority, created, sampler = self._r.hmget(
@@ -218,7 +234,7 @@ class SweepStore:
         return None if planned is None else planned.get("study_trial")
 
     def spec(self, sweep_id: str) -> SweepSpec:
-        raw = self._r.hget(keys.sweep(sweep_id), "spec")
+        raw = self._r.hget(_key(sweep_id), "spec")
         if raw is None:
             raise UnknownSweep(sweep_id)
         return SweepSpec.model_validate_json(cast(str, raw))
@@ -280,3 +296,19 @@ class SweepStore:
         pipe.lrange(keys.pending(sweep_id), 0, -1)
         pipe.delete(keys.pending(sweep_id))
         return [int(t) for t in cast(list[str], pipe.execute()[0])]
+
+
+def _stored_forms(spec: SweepSpec) -> tuple[str, str]:
+    """The spec and its space as stored, checked to read back as they are before anything is written.
+
+    A value that JSON cannot hold (a non-finite float stored as null) would leave a record that no reader
+    can load, breaking every list that includes it: such a spec is refused here, before the transaction.
+    """
+    stored_spec = spec.model_dump_json()
+    try:
+        stored_space = json.dumps(spec.search_space().to_dict(), allow_nan=False)
+    except ValueError:
+        raise SpecError("space", "holds a non-finite number (Infinity or NaN)") from None
+    if SweepSpec.model_validate_json(stored_spec) != spec:
+        raise SpecError("spec", "holds a value that does not survive storage as JSON")
+    return stored_spec, stored_space

@@ -1,6 +1,8 @@
-"""Members in Redis: name -> admin flag, token hash and password fields; token hash -> name.
+"""Members in Redis: name -> admin flag, token hash, password and credential generation; token hash -> name.
 
-Also the session-signing key that every web process shares.
+Also the session-signing key that every web process shares, and the browser logins: each is a key with
+a TTL naming its member and the member's generation at login. Logout deletes it; `reset` and `revoke`
+give the member a new generation (or none), so every earlier login of theirs ends at its next request.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import cast
 import redis
 
 from broker import keys
-from broker.users import NAME, User, check_name, hash_password, is_legacy, token_hash, verify_password
+from broker.users import NAME, User, UserError, check_name, hash_password, is_legacy, token_hash, verify_password
 
 
 class UserStore:
@@ -27,13 +29,65 @@ class UserStore:
         pipe = self._r.pipeline(transaction=True)
         if old:
             pipe.hdel(keys.TOKENS, old)
-        pipe.hset(keys.user(name), mapping={"admin": int(admin), "token": hashed})
+        pipe.hset(keys.user(name), mapping={"admin": int(admin), "token": hashed, "generation": secrets.token_hex(8)})
         pipe.hset(keys.TOKENS, hashed, name)
         pipe.sadd(keys.USERS, name)
         pipe.execute()
         if password is not None:
             self.set_password(name, password)
         return token
+
+    def reset(self, name: str, password: str | None = None) -> str:
+        """New credentials for a member: a new token, the password replaced (or removed), every login ended."""
+        member = self.get(name)
+        if member is None:
+            raise UserError(f"no member named {name!r}")
+        token = self.add(name, admin=member.admin)
+        if password is None:
+            self._r.hdel(keys.user(name), "password", "salt")
+        else:
+            self.set_password(name, password)
+        return token
+
+    def revoke(self, name: str) -> bool:
+        """Remove a member: their token, password and every login stop working at once; False if none existed."""
+        old = cast(str | None, self._r.hget(keys.user(name), "token"))
+        pipe = self._r.pipeline(transaction=True)
+        if old:
+            pipe.hdel(keys.TOKENS, old)
+        pipe.delete(keys.user(name))
+        pipe.srem(keys.USERS, name)
+        return bool(pipe.execute()[-1])
+
+    def listing(self) -> list[tuple[User, bool]]:
+        """Every member with whether they have a password, by name."""
+        out = []
+        for name in self.names():
+            raw = cast(dict[str, str], self._r.hgetall(keys.user(name)))
+            if raw:
+                out.append((User(name, raw.get("admin") == "1"), "password" in raw))
+        return out
+
+    def open_session(self, name: str, ttl_s: int) -> str:
+        """A browser login of `name`, bound to their current generation; returns its id."""
+        session_id = secrets.token_urlsafe(32)
+        generation = self._r.hget(keys.user(name), "generation") or ""
+        self._r.set(keys.web_session(session_id), f"{name} {generation}", ex=ttl_s)
+        return session_id
+
+    def session_user(self, session_id: str) -> User | None:
+        """The member of a login still open, whose credentials have not been reset or revoked since."""
+        raw = cast(str | None, self._r.get(keys.web_session(session_id)))
+        if raw is None:
+            return None
+        name, _, generation = raw.partition(" ")
+        stored = cast(dict[str, str], self._r.hgetall(keys.user(name)))
+        if not stored or stored.get("generation", "") != generation:
+            return None
+        return User(name, stored.get("admin") == "1")
+
+    def end_session(self, session_id: str) -> None:
+        self._r.delete(keys.web_session(session_id))
 
     def set_password(self, name: str, password: str) -> None:
         pipe = self._r.pipeline(transaction=True)

@@ -17,7 +17,7 @@ from broker.store import Store
 from broker.tune import advance_chains, cancel_chain
 from broker.tuner import TRIAL_ATTR, Tuner, study_name
 from tests.broker.conftest import RecordingCelery, add_worker, make_spec
-from trials.specs import EpochMetrics, TrialResult, TrialStatus, TuneOrigin, TuneRequest
+from trials.specs import EpochMetrics, SweepSpec, TrialResult, TrialStatus, TuneOrigin, TuneRequest
 
 
 def study_of(store: Store, sweep_id: str) -> optuna.Study:
@@ -146,7 +146,8 @@ def chain_sweep(store: Store, dispatcher: Dispatcher, n_trials: int = 2) -> str:
         groups=[["learning_rate"], ["dropout_rate"]],
         request=request,
     )
-    spec = make_spec(n_trials=n_trials, sampler="tpe", tune=origin)
+    # As the server builds it (broker/tune.py): a member's spec may not carry `tune`.
+    spec = SweepSpec.model_validate({**make_spec(n_trials=n_trials, sampler="tpe").model_dump(), "tune": origin})
     return sweeps.submit(store, dispatcher, spec)
 
 

@@ -64,8 +64,8 @@ class UpStack:
             self.process.wait(90)
 
 
-def start_up(data_dir: Path) -> UpStack:
-    """`sweeprank up` with one CPU trainer, once its banner says every service answers."""
+def start_up(data_dir: Path, **env: str) -> UpStack:
+    """`sweeprank up` with one CPU trainer (and `env`'s settings), once its banner says every service answers."""
     port = free_port()
     options = ["--data-dir", str(data_dir), "--port", str(port), "--cpu-workers", "1"]
     process = subprocess.Popen(
@@ -73,14 +73,16 @@ def start_up(data_dir: Path) -> UpStack:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env=clean_env(),
+        env=clean_env(**env),
     )
     assert process.stdout is not None
     banner = process.stdout.readline()
     assert "sweeprank is up" in banner, banner + process.stdout.read()
     assert "log in as admin" in process.stdout.readline()
-    redis_url = banner.split("Redis ")[1].split(" ;")[0]
-    return UpStack(process, f"http://127.0.0.1:{port}", data_dir, redis_url)
+    # The banner shows Redis' URL with its generated password redacted; the state file (0600) holds it.
+    state = running_stack(data_dir)
+    assert state is not None and "***" in banner.split("Redis ")[1].split(" ;")[0], banner
+    return UpStack(process, f"http://127.0.0.1:{port}", data_dir, state.redis_url)
 
 
 def _stat(pid: int) -> list[str] | None:

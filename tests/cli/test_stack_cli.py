@@ -104,6 +104,18 @@ def test_the_state_file_is_the_operators_alone(stack_up: UpStack) -> None:
     assert set(state.pids) == {"redis", "trainer-cpu", "analyst", "web"}
 
 
+def test_no_other_local_user_can_read_the_data_or_reach_redis_without_its_password(stack_up: UpStack) -> None:
+    assert stack_up.data_dir.stat().st_mode & 0o777 == 0o700
+    assert (stack_up.data_dir / "redis").stat().st_mode & 0o777 == 0o700
+    files = [p for p in (stack_up.data_dir / "redis").rglob("*") if p.is_file()]
+    assert any(p.name.endswith(".aof") for p in files), files
+    assert all(p.stat().st_mode & 0o077 == 0 for p in files), {p.name: oct(p.stat().st_mode) for p in files}
+    without = redis.Redis(port=int(stack_up.redis_url.rsplit(":", 1)[1].split("/")[0]), socket_connect_timeout=1)
+    with pytest.raises(redis.AuthenticationError):
+        without.get("sr:web:secret")
+    assert stack_up.redis_url.startswith("redis://:") and "@127.0.0.1:" in stack_up.redis_url
+
+
 def test_ctrl_c_stops_every_child(stack_up: UpStack) -> None:
     children = process_tree(stack_up.process.pid)
     assert len(children) >= 5, "redis, trainer (parent + child), analyst, web"

@@ -36,9 +36,11 @@ def web(store: Store, redis_url: str, tmp_path: Path) -> Iterator[WebServer]:
     server.stop()
 
 
-def status(web: WebServer, *args: str) -> subprocess.CompletedProcess[str]:
+def status(web: WebServer, *args: str, member: bool = True) -> subprocess.CompletedProcess[str]:
+    """`sweeprank status` as a member (the health's details are theirs), or anonymously."""
+    token = ["--token", Store.from_url(web.redis_url).users.add("ops")] if member else []
     return subprocess.run(
-        [sys.executable, "-m", "sweeprank", "status", "--url", web.url, *args],
+        [sys.executable, "-m", "sweeprank", "status", "--url", web.url, *token, *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -101,3 +103,14 @@ def test_a_down_redis_is_one_line_with_its_error() -> None:
     assert lines[1].split()[:6] == ["redis", "DOWN", "pid", "-", "10.0.0.5", "beat"]
     assert lines[1].endswith("ConnectionError: refused")
     assert lines[2].split()[:2] == ["analyst", "DOWN"] and "never" in lines[2]
+
+
+def test_anonymous_status_says_only_ok_or_not_and_how_to_see_more(store: Store, web: WebServer) -> None:
+    beat(store, 0.0)
+    store.workers.register("cpu@gpu-host", WorkerInfo(host="gpu-host", device="cpu", slots=2, pid=777), ttl_s=30)
+    done = status(web, "--check", member=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == (
+        "health: ok (the details need a member: pass --token or set SWEEPRANK_TOKEN)"
+    ), done.stdout
+    assert "777" not in done.stdout and "gpu-host" not in done.stdout.split("workers:")[0]

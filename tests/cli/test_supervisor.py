@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from sweeprank.stack import Stack
+from sweeprank.stack_state import STATE_FILE, StackState, running_stack, write_state
 from sweeprank.supervisor import GiveUp, RestartBudget, RestartPolicy, Supervisor
+from sweeprank.up import record_pids
 from tests.cli.stack_up import alive
 from tests.helpers import wait_until
 
@@ -86,6 +88,28 @@ def test_a_child_in_a_crash_loop_stops_the_supervisor_with_one_clear_message(sta
     ]
 
 
+def test_a_spare_child_in_a_crash_loop_is_retried_at_the_longest_delay_and_the_others_keep_running(
+    stack: Stack,
+) -> None:
+    stack.spawn("crasher", [sys.executable, "-c", "raise SystemExit(3)"])
+    other = stack.spawn("other", SLEEPER)
+    policy = RestartPolicy(first_delay_s=1.0, max_delay_s=30.0, give_up_after=3)
+    clock, said = Clock(), []
+    supervisor = Supervisor(stack, policy, say=said.append, clock=clock, spare=frozenset({"crasher"}))
+    for step in (1.0, 2.0, 30.0, 30.0):
+        wait_until(lambda: stack.children[0][1].poll() is not None, 30, what="the crasher to exit")
+        supervisor.check()  # its death is seen, its restart scheduled
+        clock.now += step
+        supervisor.check()  # and started
+    assert said[:2] == [
+        "restarting crasher (exit 3), attempt 1 in 1 s",
+        "restarting crasher (exit 3), attempt 2 in 2 s",
+    ]
+    loop = "crasher died 3 times within 600 s (last exit 3): restarting it every 30 s, the rest of the pool stays up; "
+    assert said[2:] == [f"{loop}see {stack.log_dir}/crasher.log"] * 2
+    assert other.poll() is None
+
+
 def test_children_die_with_the_process_that_started_them(tmp_path: Path) -> None:
     # A parent that spawns a child through Stack and is then killed with -9: the child follows.
     pid_file = tmp_path / "child.pid"
@@ -103,3 +127,22 @@ def test_children_die_with_the_process_that_started_them(tmp_path: Path) -> None
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(child, signal.SIGKILL)  # an orphan of a failed run
+
+
+def test_a_full_disk_leaves_the_old_state_file_no_partial_and_up_running(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = StackState(up_pid=os.getpid(), redis_url="redis://x", web_url="http://x", log_dir="", started_at=0.0,
+                       pids={"web": 1})  # fmt: skip
+    write_state(tmp_path, state)
+    # Every write of the partial file now lands on /dev/full: the kernel's own ENOSPC.
+    (tmp_path / STATE_FILE).with_suffix(".partial").symlink_to("/dev/full")
+    with pytest.raises(OSError, match="No space left on device"):
+        write_state(tmp_path, state.model_copy(update={"pids": {"web": 2}}))
+    assert not (tmp_path / STATE_FILE).with_suffix(".partial").exists()
+    assert running_stack(tmp_path) == state, "the previous state stands"
+    (tmp_path / STATE_FILE).with_suffix(".partial").symlink_to("/dev/full")
+    record_pids(tmp_path, state.model_copy(update={"pids": {"web": 3}}))  # what `up` does after a restart
+    assert capsys.readouterr().out.strip() == (
+        f"cannot update {tmp_path / STATE_FILE}: No space left on device; the stack keeps running"
+    )

@@ -16,6 +16,7 @@ import pytest
 import redis
 
 from broker.store import Store
+from broker.store.services import ANALYST
 from sweeprank.client import Client
 from sweeprank.stack_state import STATE_FILE, running_stack
 from tests.cli.stack_up import TINY_SPEC, UpStack, alive, process_tree, start_up, wait_for_new_pid
@@ -25,7 +26,8 @@ from trials.errors import SweeprankError
 
 @pytest.fixture(scope="module")
 def stack_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpStack]:
-    stack = start_up(tmp_path_factory.mktemp("supervised"))
+    # An analyst frozen on purpose here must not be taken for hung (up's watchdog: 3 beat TTLs of silence).
+    stack = start_up(tmp_path_factory.mktemp("supervised"), SWEEPRANK_ANALYST_BEAT_TTL_S="600")
     yield stack
     stack.stop()
 
@@ -150,3 +152,66 @@ def test_killing_up_with_sigkill_leaves_no_child(tmp_path: Path) -> None:
     finally:
         for pid in tree:
             kill(pid)  # orphans of a failed run
+
+
+def test_killing_up_while_a_trial_trains_leaves_no_trainer_and_the_trial_is_run_again(tmp_path: Path) -> None:
+    stack = start_up(tmp_path)
+    tree: set[int] = set()
+    try:
+        sweep_id = Client(stack.url, token=stack.admin_token()).post("/api/sweeps", {**TINY_SPEC, "n_trials": 2})["id"]
+        store = Store.from_url(stack.redis_url)
+
+        def running() -> tuple[int, int] | None:
+            for trial in (0, 1):
+                state = store.trials.state(sweep_id, trial)
+                if state.get("status") == "running" and state.get("worker"):
+                    return trial, int(str(state["worker"]).rsplit(":", 1)[1])
+            return None
+
+        trial_id, child = wait_until(running, 120, 0.02, what="a trial training")
+        # Stopped, the child cannot finish its trial nor act on SIGTERM: only a kill ends it (a warm shutdown
+        # would wait for it forever, as it waited minutes for a training one).
+        kill(child, signal.SIGSTOP)
+        tree = process_tree(stack.process.pid)
+        assert child in tree
+        killed_at = time.monotonic()
+        stack.process.kill()
+        stack.process.wait()
+        wait_until(lambda: not any(alive(p) for p in tree), 60, what="every descendant of the killed `up` to exit")
+        print(f"\nup kill -9 with a trial training -> its {len(tree)} descendants gone in "
+              f"{time.monotonic() - killed_at:.1f} s")  # fmt: skip
+
+        again = start_up(tmp_path)  # the same data directory: Redis comes back from its append-only file
+        tree |= process_tree(again.process.pid)
+        store = Store.from_url(again.redis_url)
+        wait_until(lambda: store.sweeps.get(sweep_id).status.final, 180, what="the sweep to end after the restart")
+        results = {r.trial_id: r for r in store.results.in_arrival_order(sweep_id)}
+        assert sorted(results) == [0, 1] and all(r.status.value == "completed" for r in results.values())
+        assert results[trial_id].attempt >= 2, "the killed attempt was re-queued, not finished by an orphan"
+        again.stop()
+    finally:
+        for pid in tree:
+            kill(pid)  # orphans of a failed run
+
+
+def test_a_hung_analyst_is_killed_and_restarted(tmp_path: Path) -> None:
+    stack = start_up(tmp_path, SWEEPRANK_ANALYST_BEAT_S="0.2", SWEEPRANK_ANALYST_BEAT_TTL_S="1")
+    analyst = stack.state().pids["analyst"]
+    store = Store.from_url(stack.redis_url)
+    try:
+        # Once it works (a process that never beat has a longer allowance: it may still be starting).
+        wait_until(lambda: (b := store.services.last_beat(ANALYST)) and b.pid == analyst, 120, what="its first beat")
+        stopped_at = time.monotonic()
+        kill(analyst, signal.SIGSTOP)  # alive, silent: only its missing heartbeat tells
+        restarted = wait_for_new_pid(stack, "analyst", analyst)
+        wait_until(lambda: (b := store.services.last_beat(ANALYST)) and b.pid == restarted, 60, what="its beat")
+        print(f"\nanalyst SIGSTOP -> killed, restarted and beating in {time.monotonic() - stopped_at:.1f} s "
+              "(hung after 3 beat TTLs of 1 s)")  # fmt: skip
+        assert not alive(analyst)
+        stack.stop()
+        assert stack.process.stdout is not None
+        output = stack.process.stdout.read()
+        assert "analyst hung (no heartbeat for " in output and "restarting analyst (exit -9)" in output, output
+    finally:
+        kill(analyst)
+        stack.stop()

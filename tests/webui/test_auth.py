@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 
 import pytest
 import redis
+from flask import Flask
 from flask.testing import FlaskClient
 
 from broker.settings import Settings
@@ -169,3 +172,80 @@ def test_an_unknown_token_is_a_401_saying_so_on_every_route(
 def test_no_token_is_still_anonymous(client: FlaskClient, members: Members) -> None:
     assert client.get("/api/sweeps").status_code == 200
     assert "needs a member" in client.post("/api/sweeps", json={}).get_json()["error"]
+
+
+def _logged_in(app: Flask, name: str = "ann") -> FlaskClient:
+    client = app.test_client()
+    client.get("/login")
+    with client.session_transaction() as session:
+        csrf = session["csrf_token"]
+    assert client.post("/login", data={"name": name, "password": PASSWORD, "csrf_token": csrf}).status_code == 302
+    assert b"Log out" in client.get("/").data
+    return client
+
+
+def _cookie(client: FlaskClient) -> str:
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    return cookie.value
+
+
+def _with_cookie(app: Flask, value: str) -> FlaskClient:
+    copy = app.test_client()
+    copy.set_cookie("session", value)
+    return copy
+
+
+def test_logout_ends_the_login_on_the_server_so_a_copied_cookie_is_worthless(app: Flask, members: Members) -> None:
+    client = _logged_in(app)
+    stolen = _cookie(client)
+    assert b"Log out" in _with_cookie(app, stolen).get("/").data, "the copy works while the login lasts"
+    with client.session_transaction() as session:
+        csrf = session["csrf_token"]
+    assert client.post("/logout", data={"csrf_token": csrf}).status_code == 302
+    assert b"Log out" not in _with_cookie(app, stolen).get("/").data
+
+
+def test_reset_gives_a_new_token_removes_the_password_and_ends_every_login(
+    app: Flask, store: Store, members: Members
+) -> None:
+    browser = _logged_in(app)
+    token = store.users.reset("ann")
+    assert b"Log out" not in browser.get("/").data, "the login made before the reset ended"
+    assert store.users.by_token(members.ann) is None and store.users.by_token(token) == store.users.get("ann")
+    assert store.users.by_password("ann", PASSWORD) is None, "a reset does not keep the old password"
+    store.users.reset("ann", password="a new long password")
+    assert store.users.by_password("ann", "a new long password") is not None
+
+
+def test_revoke_stops_the_token_the_password_and_every_login(app: Flask, store: Store, members: Members) -> None:
+    browser = _logged_in(app)
+    assert store.users.revoke("ann") and not store.users.revoke("ann")
+    assert b"Log out" not in browser.get("/").data
+    assert app.test_client().get("/api/sweeps", headers={"Authorization": f"Bearer {members.ann}"}).status_code == 401
+    assert store.users.by_password("ann", PASSWORD) is None and "ann" not in store.users.names()
+    store.users.add("ann", password=PASSWORD)
+    assert b"Log out" not in browser.get("/").data, "a member added again under the name is not the old login"
+
+
+def test_user_list_reset_and_revoke_commands(
+    web_redis_url: str, store: Store, members: Members, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SWEEPRANK_REDIS_URL", web_redis_url)
+    listing = _run_cli("user", "list")
+    assert listing.splitlines() == ["ann                      member  password", "bob                      member  -",
+                                    "root                     admin   -"]  # fmt: skip
+    token = _run_cli("user", "reset", "bob").strip()
+    assert store.users.by_token(token) == store.users.get("bob") and store.users.by_token(members.bob) is None
+    assert "bob revoked" in _run_cli("user", "revoke", "bob")
+    assert store.users.names() == ["ann", "root"]
+    with pytest.raises(UserError, match="no member named 'bob'"):
+        _run_cli("user", "revoke", "bob")
+
+
+def _run_cli(*argv: str) -> str:
+    args = build_parser().parse_args(list(argv))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert args.func(args, Settings()) == 0
+    return out.getvalue()

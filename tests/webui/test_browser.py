@@ -289,6 +289,14 @@ def test_monitor_shows_the_services_and_a_sweep_page_its_paused_ranking(
         monitor = browser.new_page(viewport={"width": 1440, "height": 900})
         monitor.set_default_timeout(TIMEOUT_MS)
         monitor.goto(f"{server.url}/")
+        # Anonymous: the verdict only; the services (pids, hosts) need a member.
+        monitor.wait_for_selector("#services-anonymous")
+        assert monitor.inner_text("#health-verdict") == "not ok" and not monitor.query_selector("#services-table")
+        monitor.goto(f"{server.url}/login")
+        monitor.fill("input[name=token]", store.users.add("viewer"))
+        monitor.click("#login-submit")
+        monitor.wait_for_selector("text=Log out")
+        monitor.goto(f"{server.url}/")
         monitor.wait_for_selector("#services-table tr[data-service=analyst][data-ok=false]")
         states = monitor.eval_on_selector_all(
             "#services-table tbody tr", "rows => rows.map(r => [r.dataset.service, r.dataset.ok])"

@@ -7,18 +7,29 @@ import re
 import socket
 import time
 
+import pytest
 import redis
+from flask import Flask
 from flask.testing import FlaskClient
 
 from broker.settings import Settings
 from broker.store import Store
 from broker.store.services import ANALYST
 from sweeprank.stack import free_port
-from tests.webui.conftest import seed_ranking, seed_sweep
+from tests.webui.conftest import Members, seed_ranking, seed_sweep
 from trials.records import ServiceBeat, WorkerInfo
 from webui import create_app
+from webui.health import health_report
 
 TTL_S: float = Settings.model_fields["analyst_beat_ttl_s"].default  # the app fixture keeps the default
+
+
+@pytest.fixture
+def client(app: Flask, members: Members) -> FlaskClient:
+    """A member: the health report's details are theirs (anonymous callers are told ok or not ok)."""
+    test_client = app.test_client()
+    test_client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {members.ann}"
+    return test_client
 
 
 def beat_aged(store: Store, age_s: float, pid: int = 4242) -> float:
@@ -94,10 +105,32 @@ def test_health_answers_503_json_when_redis_is_down() -> None:
     app = create_app(Settings(redis_url=dead, secret_key="no redis to share it through"), {"TESTING": True})
     response = app.test_client().get("/api/health")
     assert response.status_code == 503 and response.is_json
-    body = response.get_json()
-    assert body["ok"] is False and body["services"]["redis"]["ok"] is False
-    assert "Connection" in body["services"]["redis"]["error"]
-    assert body["services"]["web"]["pid"] == os.getpid() and body["services"]["trainers"] == []
+    # Who asks cannot be checked without Redis: the answer is the anonymous one.
+    assert set(response.get_json()) == {"ok", "time"} and response.get_json()["ok"] is False
+    report = health_report(app.extensions["sweeprank"].settings, os.getpid())
+    assert report.services is not None and report.services.redis.ok is False
+    assert "Connection" in (report.services.redis.error or "")
+    assert report.services.web.pid == os.getpid() and report.services.trainers == []
+
+
+def test_anonymous_health_says_only_ok_or_not_ok(app: Flask, store: Store) -> None:
+    beat_aged(store, 1.0)
+    add_trainer(store)
+    response = app.test_client().get("/api/health")
+    assert response.status_code == 200
+    assert set(response.get_json()) == {"ok", "time"} and response.get_json()["ok"] is True
+    assert "777" not in response.get_data(as_text=True) and "gpu-host" not in response.get_data(as_text=True)
+
+
+def test_the_openapi_document_declares_bearer_auth(client: FlaskClient) -> None:
+    document = client.get("/api/openapi.json").get_json()
+    assert document["components"]["securitySchemes"]["bearerAuth"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "a member's token (sweeprank user add)",
+    }
+    assert document["security"] == [{"bearerAuth": []}]
+    assert document["paths"]["/api/sweeps"]["get"]["security"] == [{"bearerAuth": []}, {}]
 
 
 def test_health_follows_the_read_rule(web_redis_url: str) -> None:

@@ -14,6 +14,7 @@ from broker.store import Store
 from sweeprank.stack import redact_url
 from tests.integration.conftest import tiny_spec
 from tests.webui.conftest import Members, bearer
+from trials.presets import preset
 from webui import create_app, ratelimit
 
 LIMITS = {
@@ -83,13 +84,17 @@ def test_oversized_uploads_are_refused(client: FlaskClient, members: Members) ->
 
 
 def test_csv_export_cannot_smuggle_formulas(client: FlaskClient, members: Members, store: Store) -> None:
+    # The CNN template's hyperparameters are required (trials/template.py): held, so only lr and note vary.
+    template = preset("cnn-paper")
+    held = {p.name: p.from_unit(0.0) for p in template.params}
     space = {
         "parameters": {
+            **template.to_dict()["parameters"],
             "lr": {"type": "float", "low": 0.001, "high": 0.1, "log": True},
             "note": {"type": "categorical", "choices": ['=HYPERLINK("http://x")', "@SUM(A1)", "ok"]},
         }
     }
-    status, body = submit(client, members.ann, space=space, narrow={}, n_trials=6, sampler="grid")
+    status, body = submit(client, members.ann, space=space, narrow={}, n_trials=6, sampler="grid", fixed=held)
     assert status == 201, body
     exported = client.get(f"/api/sweeps/{body['id']}/export?format=csv").get_data(as_text=True)
     notes = {row["note"] for row in csv.DictReader(io.StringIO(exported))}
@@ -113,3 +118,32 @@ def test_pages_carry_security_headers(client: FlaskClient) -> None:
 )
 def test_redis_passwords_are_redacted_in_output(url: str, shown: str) -> None:
     assert redact_url(url) == shown
+
+
+def _failed_logins(client: FlaskClient, forwarded_for: str, times: int) -> list[int]:
+    client.get("/login")
+    with client.session_transaction() as session:
+        csrf = session["csrf_token"]
+    wrong = {"name": "ann", "password": "not it", "csrf_token": csrf}
+    return [
+        client.post("/login", data=wrong, headers={"X-Forwarded-For": forwarded_for}).status_code for _ in range(times)
+    ]
+
+
+@pytest.mark.parametrize("proxies", [0, 1])
+def test_login_limits_count_the_real_client_behind_a_trusted_proxy_only(
+    web_redis_url: str, members: Members, monkeypatch: pytest.MonkeyPatch, proxies: int
+) -> None:
+    monkeypatch.setattr(ratelimit, "clock", lambda: 1_000_000 * 60 + 30.0)
+    app = create_app(Settings(redis_url=web_redis_url, trusted_proxies=proxies, **LIMITS), {"TESTING": True})
+    client = app.test_client()
+    assert _failed_logins(client, "198.51.100.7", 3) == [401] * 3
+    # Another address in the header: its own bucket behind a trusted proxy; a forged header changes nothing without.
+    assert _failed_logins(client, "203.0.113.9", 1) == ([401] if proxies else [429])
+
+
+def test_the_login_cookie_is_secure_when_the_setting_says_so(web_redis_url: str, members: Members) -> None:
+    for secure in (False, True):
+        client = create_app(Settings(redis_url=web_redis_url, cookie_secure=secure), {"TESTING": True}).test_client()
+        cookie = client.get("/login").headers["Set-Cookie"]
+        assert ("; Secure" in cookie) is secure, cookie

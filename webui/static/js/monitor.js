@@ -128,6 +128,15 @@
       // Not SR.get: a pool that is not ok answers 503 with the same report, which is what we show.
       const response = await fetch("/api/health", { credentials: "same-origin", headers: { Accept: "application/json" } });
       const health = await response.json();
+      if (health.ok !== undefined && !health.services) {
+        // Anonymous: the pool says only ok or not ok; its details need a member.
+        const verdict = document.getElementById("health-verdict");
+        verdict.dataset.ok = String(health.ok);
+        verdict.textContent = health.ok ? "all ok" : "not ok";
+        document.getElementById("services").replaceChildren(
+          h("p", { id: "services-anonymous" }, "Log in to see each service (pids, hosts, heartbeats)."));
+        return;
+      }
       if (!health.services) throw new Error(health.error || `HTTP ${response.status}`);
       healthAt = Date.now();
       lastHealth = health;
