@@ -18,6 +18,7 @@ import yaml
 
 from importance.groups import POOLED
 from importance.significance import MATTERS, NO_DETECTABLE_EFFECT, UNDETERMINED
+from sweeprank.effects_text import effects_lines
 from sweeprank.pooling import format_p, pooling_notes
 from sweeprank.rank import INFERRED_TITLE, RankOptions, RankResult, ranking_table, verdict_summary
 from sweeprank.rank import rank as rank_encoded
@@ -109,7 +110,7 @@ def rank(
     read = table_trials(records, lambda i: f"row {i}", columns, given)
     settings = RankOptions(trials="table", metric=columns.metric, maximize=maximize is not False, by=by, **options)
     encoded = encode_trials(read.space, read.rows, maximize=settings.maximize)
-    return Ranking(rank_encoded(encoded, settings), read.space, read.inferred)
+    return Ranking(rank_encoded(encoded, settings, read.space), read.space, read.inferred)
 
 
 def _rank_study(study: Any, target: Any, maximize: bool | None, by: str | None, options: dict[str, Any]) -> Ranking:
@@ -195,9 +196,59 @@ class Ranking:
             ],
             loc="lower right",
         )
-        ax.set_xlabel("importance (N-RReliefF share, 95% CI)")
+        method = self.rankings[group or self.group].method
+        what = "variance share (main + interactions)" if method == "anova" else "N-RReliefF share"
+        ax.set_xlabel(f"importance ({what}, 95% CI)")
         ax.set_title(f"{self.metric} ({self.direction}), {self.rankings[group or self.group].n_trials} trials")
         return ax.figure
+
+    def _effects_group(self, group: str | None) -> RankingGroup:
+        """The group whose effects to show: the one asked, else the first with effects (units differ by dataset)."""
+        entry = self.rankings[group or self.group]
+        if entry.effects or group:
+            return entry
+        with_effects = [self.rankings[g] for g in sorted(self.rankings) if self.rankings[g].effects]
+        return with_effects[0] if with_effects else entry
+
+    def effects(self, group: str | None = None) -> list[str]:
+        """What `sweeprank rank --effects` prints: largest differences, shares, level means, top interactions."""
+        return effects_lines(self._effects_group(group), self.metric)
+
+    def plot_effects(self, group: str | None = None, columns: int = 4) -> Any:
+        """One panel per hyperparameter (ranking order): mean metric per level with its 95% CI, the overall
+        mean (dashed) and the band of +-delta (dotted) that "no detectable effect" must fit in. Returns the Figure."""
+        _optional("matplotlib")
+        entry = self._effects_group(group)
+        if not entry.effects:
+            raise ValueError(f"no effects in this ranking (method {entry.method}): rank with method='anova'")
+        by_name = {effect.name: effect for effect in entry.effects}
+        names = list(entry.ranking)
+        rows = -(-len(names) // columns)
+        figure = import_module("matplotlib.figure").Figure(figsize=(3.2 * columns, 2.6 * rows), layout="constrained")
+        axes = figure.subplots(rows, columns, squeeze=False).ravel()
+        for ax, name in zip(axes, names, strict=False):
+            levels = [level for level in by_name[name].levels if level.mean is not None]
+            x = range(len(levels))
+            means = [level.mean or 0.0 for level in levels]
+            low = [
+                m - (level.ci_low if level.ci_low is not None else m) for m, level in zip(means, levels, strict=True)
+            ]
+            high = [
+                (level.ci_high if level.ci_high is not None else m) - m for m, level in zip(means, levels, strict=True)
+            ]
+            ax.errorbar(x, means, yerr=[low, high], fmt="o", capsize=3)
+            if entry.metric_mean is not None:
+                ax.axhline(entry.metric_mean, linestyle="--", color="grey", linewidth=1)
+                if entry.delta is not None:
+                    for edge in (entry.metric_mean - entry.delta, entry.metric_mean + entry.delta):
+                        ax.axhline(edge, linestyle=":", color="grey", linewidth=1)
+            ax.set_xticks(list(x), [level.label.split(" – ")[0] for level in levels], rotation=45, fontsize=7)
+            verdict = (entry.verdicts or [UNDETERMINED] * len(entry.names))[entry.names.index(name)]
+            ax.set_title(f"{name} ({verdict.replace('_', ' ')})", fontsize=9)
+        for ax in axes[len(names) :]:
+            ax.set_visible(False)
+        figure.suptitle(f"mean {self.metric} per level (95% CI); dotted: overall mean +- delta = {entry.delta:.3g}")
+        return figure
 
     def reading(self, group: str | None = None) -> str:
         """One line: the top hyperparameter and what the verdicts say."""
@@ -222,7 +273,7 @@ class Ranking:
         lines = [f"{self.n_trials} trials of {self.metric} ({self.direction}) ranked; excluded: {excluded}."]
         if entry.verdict_note:
             lines.append(f"Undetermined: {entry.verdict_note}. The numbers below are not evidence of anything yet.")
-        lines += verdict_summary(entry)
+        lines += verdict_summary(entry, self.metric)
         if entry.agreement:
             lines.append(entry.agreement.sentence)
         lines.append(entry.stability.sentence)

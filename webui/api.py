@@ -31,8 +31,10 @@ from webui.auth import check_read, current_user, login_required, require_owner
 from webui.changes import Changes, PageRequest, changes
 from webui.comparison import request_comparison
 from webui.export import (
+    EFFECT_COLUMNS,
     RANKING_COLUMNS,
     csv_chunks,
+    effect_rows,
     export_rows,
     json_chunks,
     parquet_chunks,
@@ -332,6 +334,21 @@ def ranking_csv(sweep_id: str) -> Any:
     rows = ranking_rows(store.rankings.latest(sweep_id))
     headers = {"Content-Disposition": f"attachment; filename={sweep_id}-ranking.csv"}
     return Response(to_csv(RANKING_COLUMNS, rows), mimetype="text/csv", headers=headers)
+
+
+@routes.route(
+    "/sweeps/<sweep_id>/effects.csv",
+    "GET",
+    "Effects of the latest ranking as CSV: one row per dataset, hyperparameter and level, mean metric with its "
+    "95% CI, shares, verdict, delta and the largest difference between levels",
+    produces="text/csv",
+)
+def effects_csv(sweep_id: str) -> Any:
+    store = services().store
+    store.sweeps.get(sweep_id)
+    rows = effect_rows(store.rankings.latest(sweep_id))
+    headers = {"Content-Disposition": f"attachment; filename={sweep_id}-effects.csv"}
+    return Response(to_csv(EFFECT_COLUMNS, rows), mimetype="text/csv", headers=headers)
 
 
 def _action(sweep_id: str, action: str) -> Any:

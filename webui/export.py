@@ -214,6 +214,57 @@ _RANKING_FIELDS = {
 }
 
 
+EFFECT_COLUMNS = [
+    "group",
+    "name",
+    "level",
+    "n",
+    "mean",
+    "ci_low",
+    "ci_high",
+    "main_share",
+    "total_share",
+    "verdict",
+    "delta",
+    "equivalence_bound",
+    "largest_from",
+    "largest_to",
+    "largest_difference",
+    "largest_ci_low",
+    "largest_ci_high",
+]
+
+
+def effect_rows(record: RankingRecord | None) -> list[Row]:
+    """One row per dataset, hyperparameter (ranking order) and level, in the metric's units (anova method)."""
+    rows: list[Row] = []
+    for group, entry in sorted((record.groups if record else {}).items()):
+        verdicts = dict(zip(entry.names, entry.verdicts or [], strict=False))
+        by_name = {effect.name: effect for effect in entry.effects or []}
+        for name in entry.ranking if by_name else []:
+            effect = by_name[name]
+            largest = effect.largest
+            shared: Row = {
+                "group": group,
+                "name": name,
+                "main_share": effect.main_share,
+                "total_share": effect.total_share,
+                "verdict": verdicts.get(name),
+                "delta": entry.delta,
+                "equivalence_bound": effect.equivalence_bound,
+                "largest_from": largest.from_label if largest else None,
+                "largest_to": largest.to_label if largest else None,
+                "largest_difference": largest.difference if largest else None,
+                "largest_ci_low": largest.ci_low if largest else None,
+                "largest_ci_high": largest.ci_high if largest else None,
+            }
+            for level in effect.levels:
+                level_cells: Row = {"level": level.label, "n": level.n, "mean": level.mean}
+                level_cells |= {"ci_low": level.ci_low, "ci_high": level.ci_high}
+                rows.append(shared | level_cells)
+    return rows
+
+
 def ranking_rows(record: RankingRecord | None) -> list[Row]:
     """One row per group and hyperparameter of a ranking record: pooled first, then the datasets; best rank first."""
     if record is None:

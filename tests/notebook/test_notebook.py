@@ -262,3 +262,16 @@ def test_the_example_notebook_runs_end_to_end_offline() -> None:
     assert space["shown"] is None and space["stdout"].startswith("# inferred by sweeprank from 120 trials")
     assert evaluator["shown"] == "text/plain" and evaluator["text"].startswith("{'x': ")
     assert study["shown"] == "text/html" and "80 trials, value (minimize): x ranks first" in study["text"]
+
+
+def test_effects_are_printed_and_plotted_per_hyperparameter(from_frame: Ranking) -> None:
+    """The default ranking's effects in the metric's units: the CLI's lines, and one panel per hyperparameter."""
+    lines = from_frame.effects()
+    assert lines[0].startswith("-- effects in score") and any(line.startswith("depth ") for line in lines)
+    entry = from_frame.rankings[from_frame.group]
+    assert entry.effects is not None and all(level.label for e in entry.effects for level in e.levels)
+    figure = from_frame.plot_effects()
+    visible = [ax for ax in figure.axes if ax.get_visible()]
+    assert [ax.get_title().split(" (")[0] for ax in visible] == entry.ranking
+    depth = next(e for e in entry.effects if e.name == "depth")
+    assert len(visible[0].lines[0].get_xdata()) == len([level for level in depth.levels if level.mean is not None])

@@ -13,8 +13,9 @@ from flask.testing import FlaskClient
 from broker import keys
 from broker.store import Store
 from tests.webui.conftest import ranking_group as group
-from tests.webui.conftest import ranking_record, seed_sweep
+from tests.webui.conftest import ranking_record, seed_ranking, seed_sweep
 from trials.specs import SweepStatus
+from webui.export import EFFECT_COLUMNS
 from webui.summary import reading
 
 NOTE = "fewer than 30 trials: too few to test"
@@ -288,3 +289,28 @@ def test_the_openapi_document_describes_the_ranking_record(client: FlaskClient) 
     assert schemas["SweepRecord"]["properties"]["spec"] == {"$ref": "#/components/schemas/SweepSpec"}
     assert schemas["QueueStatus"]["properties"]["workers"]["items"] == {"$ref": "#/components/schemas/WorkerStatus"}
     assert {"name", "heartbeat", "slots", "queues", "current"} <= set(schemas["WorkerStatus"]["properties"])
+
+
+def test_effects_csv_has_one_row_per_dataset_hyperparameter_and_level(client: FlaskClient, store: Store) -> None:
+    sweep_id = seed_sweep(store, n_trials=60, n_results=60)
+    empty = client.get(f"/api/sweeps/{sweep_id}/effects.csv").get_data(as_text=True)
+    assert empty.splitlines() == [",".join(EFFECT_COLUMNS)]  # before the first ranking: the header only
+    record = seed_ranking(store, sweep_id)
+    response = client.get(f"/api/sweeps/{sweep_id}/effects.csv")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert response.headers["Content-Disposition"] == f"attachment; filename={sweep_id}-effects.csv"
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    group = record.groups["digits"]
+    assert group.effects is not None
+    assert len(rows) == sum(len(effect.levels) for effect in group.effects)
+    assert {row["group"] for row in rows} == {"digits"}  # effects are per dataset: the pooled group has none
+    assert list(dict.fromkeys(row["name"] for row in rows)) == group.ranking
+    lr = next(e for e in group.effects if e.name == "learning_rate")
+    first = next(row for row in rows if row["name"] == "learning_rate")
+    assert (first["level"], float(first["mean"]), int(first["n"])) == (
+        lr.levels[0].label,
+        pytest.approx(lr.levels[0].mean),
+        lr.levels[0].n,
+    )
+    assert lr.largest is not None and float(first["largest_difference"]) == pytest.approx(lr.largest.difference)
+    assert float(first["delta"]) == pytest.approx(group.delta)
