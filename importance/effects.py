@@ -446,7 +446,10 @@ class EffectTables:
         safe_df, safe_sigma2 = np.maximum(df, 1.0), np.where(ok, sigma2, 1.0)
         p_values = np.where(ok, fdtrc(safe_df, np.maximum(df_error, 1.0), extras / safe_df / safe_sigma2), np.nan)
         scale = sst if sst > 0 else 1.0
-        shares = np.where(ok, (extras - df * sigma2) / scale, 0.0)
+        # With no trial to spare for a noise estimate (a handful of trials), the share is the descriptive one,
+        # SS_A / SS_total: an order for the ranking, never a verdict (those need 30 trials).
+        descriptive = (df >= 1) & (sst > 0) & ~ok
+        shares = np.where(ok, (extras - df * sigma2) / scale, np.where(descriptive, extras / scale, 0.0))
         noncentrality = np.maximum(extras - df * sigma2, 0.0) / safe_sigma2
         errors = np.where(ok, sigma2 * np.sqrt(2.0 * (np.maximum(df, 0.0) + 2.0 * noncentrality)) / scale, 0.0)
         return shares, errors, p_values

@@ -18,6 +18,7 @@ from optuna.importance import BaseImportanceEvaluator
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
+from importance.groups import DEFAULT_METHOD
 from sweeprank.optuna_study import study_table
 from sweeprank.rank import ALL, RankOptions, RankResult, rank
 from trials.encoding import encode_trials
@@ -25,13 +26,15 @@ from trials.space import SearchSpace
 
 
 class NRReliefFImportanceEvaluator(BaseImportanceEvaluator):
-    """Hyperparameter importance by N-RReliefF, with sweeprank's bootstrap CIs and verdicts.
+    """sweeprank's hyperparameter importance (the name keeps the paper's method, which `method` still selects),
+    with its CIs, verdicts and effects.
 
-    Options are those of `sweeprank rank`: `method` ("fixed-scale", the default, whose
-    answer holds as trials grow, or "paper", the paper-exact fixed-k form), `k`
-    neighbours, rank-weight width `sigma`, `bootstrap` replicates, `seed`.
+    Options are those of `sweeprank rank`: `method` ("anova", the default: each hyperparameter's share of the
+    metric's variance, main effect plus interactions; "fixed-scale": N-RReliefF whose answer holds as trials
+    grow; "paper": the paper-exact fixed-k N-RReliefF), `k` neighbours and rank-weight width `sigma` (for
+    N-RReliefF), `bootstrap` replicates, `seed`.
 
-    `evaluate` returns N-RReliefF's importances: non-negative shares that sum to 1
+    `evaluate` returns the importances: non-negative shares that sum to 1
     (or are all 0 when no hyperparameter has a positive weight, which
     `get_param_importances` then spreads evenly, as it does for any evaluator),
     ordered best first. The full result (CIs, P(rank), raw W, p-values, verdicts)
@@ -51,7 +54,7 @@ class NRReliefFImportanceEvaluator(BaseImportanceEvaluator):
     """
 
     def __init__(
-        self, *, method: str = "fixed-scale", k: int = 10, sigma: float = 20.0, bootstrap: int = 200, seed: int = 0
+        self, *, method: str = DEFAULT_METHOD, k: int = 10, sigma: float = 20.0, bootstrap: int = 200, seed: int = 0
     ) -> None:
         self.method = method
         self.k = k
