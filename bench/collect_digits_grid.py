@@ -14,15 +14,11 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import time
 from pathlib import Path
 
-from digits_stack import cpu_stack, wait
+from digits_stack import cpu_stack, ready_dispatcher
 
-from broker.celery_app import make_celery
-from broker.dispatcher import Dispatcher
-from broker.settings import read_settings
 from broker.store import Store
 from broker.sweeps import submit
 from trials.specs import SweepSpec
@@ -69,10 +65,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "data" / "digits_grid.csv")
     args = parser.parse_args()
     with cpu_stack(slots=args.slots, bootstrap=20) as (_stack, store, url):
-        wait(lambda: list(store.workers.live(30)))
-        os.environ["SWEEPRANK_REDIS_URL"] = url
-        settings = read_settings()
-        dispatcher = Dispatcher(store, make_celery(settings), settings)
+        dispatcher = ready_dispatcher(store, url)
         sweep_ids = [submit(store, dispatcher, grid_spec(seed)) for seed in range(GRID_SEEDS)]
         print(f"sweeps {sweep_ids}: the grid {list(GRID)} x {GRID_SEEDS} seeds", flush=True)
         wait_until_final(store, sweep_ids)

@@ -15,15 +15,11 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import time
 from pathlib import Path
 
-from digits_stack import cpu_stack, wait
+from digits_stack import cpu_stack, ready_dispatcher
 
-from broker.celery_app import make_celery
-from broker.dispatcher import Dispatcher
-from broker.settings import read_settings
 from broker.store import Store
 from broker.sweeps import submit
 from trials.presets import preset
@@ -102,10 +98,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "data" / "digits_random.csv")
     args = parser.parse_args()
     with cpu_stack(slots=args.slots, bootstrap=50) as (stack, store, url):
-        wait(lambda: list(store.workers.live(30)))
-        os.environ["SWEEPRANK_REDIS_URL"] = url
-        settings = read_settings()
-        dispatcher = Dispatcher(store, make_celery(settings), settings)
+        dispatcher = ready_dispatcher(store, url)
         sweep_id = submit(store, dispatcher, sweep_spec(args.trials, args.seed))
         print(f"sweep {sweep_id}: {args.trials} trials on {args.slots} CPU slots; narrow {TUNE_NARROW}", flush=True)
         follow(store, sweep_id, args.trials)

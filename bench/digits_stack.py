@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import time
@@ -10,6 +11,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
+from broker.celery_app import make_celery
+from broker.dispatcher import Dispatcher
+from broker.settings import read_settings
 from broker.store import Store
 from sweeprank.stack import Stack, free_port, worker_command
 
@@ -52,3 +56,11 @@ def wait(probe: Callable[[], T], timeout_s: float = 120.0, interval_s: float = 0
             raise SystemExit("timed out; see the logs")
         time.sleep(interval_s)
     return value
+
+
+def ready_dispatcher(store: Store, url: str) -> Dispatcher:
+    """Once a trainer beats: a dispatcher on the stack's Redis, as `sweeprank submit` would make it."""
+    wait(lambda: list(store.workers.live(30)))
+    os.environ["SWEEPRANK_REDIS_URL"] = url
+    settings = read_settings()
+    return Dispatcher(store, make_celery(settings), settings)

@@ -58,6 +58,7 @@ from importance.ranking import (
     LevelEntry,
     Ranking,
     derive_order_and_intervals,
+    ranking_of,
 )
 from importance.significance import (
     ALPHA,
@@ -153,19 +154,7 @@ class AnovaRanking:
             self._read_out(replicate=True)
 
     def result(self) -> Ranking:
-        return Ranking(
-            self.n_seen_,
-            self.importances_,
-            self.raw_weights_,
-            self.bootstrap_importances_,
-            self.bootstrap_raw_weights_,
-            self.ci_low_,
-            self.ci_high_,
-            self.rank_probability_,
-            self.ranking_,
-            self.verdicts_,
-            self.message_,
-        )
+        return ranking_of(self, self.verdicts_)
 
     # -- read-out
 

@@ -103,7 +103,7 @@ from importance.neighbours import (
     settle_not_applicable,
     to_grid,
 )
-from importance.ranking import Ranking, derive_order_and_intervals
+from importance.ranking import Ranking, derive_order_and_intervals, ranking_of
 from importance.significance import (
     ALPHA,
     MIN_TRIALS,
@@ -300,19 +300,7 @@ class NRReliefF:
             self.verdict_note_,
             self.tested_at_,
         )
-        return Ranking(
-            self.n_seen_,
-            self.importances_,
-            self.raw_weights_,
-            self.bootstrap_importances_,
-            self.bootstrap_raw_weights_,
-            self.ci_low_,
-            self.ci_high_,
-            self.rank_probability_,
-            self.ranking_,
-            verdicts,
-            self.message_,
-        )
+        return ranking_of(self, verdicts)
 
     # -- validation and storage
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NotRequired, TypedDict
+from typing import NotRequired, Protocol, TypedDict
 
 import numpy as np
 import numpy.typing as npt
@@ -167,6 +167,38 @@ class Ranking:
             "stability": stability,
             "message": self.message,
         }
+
+
+class Readout(Protocol):
+    """The learned state every estimator exposes (NRReliefF, AnovaRanking)."""
+
+    n_seen_: int
+    importances_: FloatArray
+    raw_weights_: FloatArray
+    bootstrap_importances_: FloatArray
+    bootstrap_raw_weights_: FloatArray
+    ci_low_: FloatArray
+    ci_high_: FloatArray
+    rank_probability_: FloatArray
+    ranking_: IntArray
+    message_: str
+
+
+def ranking_of(estimator: Readout, verdicts: Verdicts) -> Ranking:
+    """An estimator's current read-out as one `Ranking` (the same shape as a pooled ranking)."""
+    return Ranking(
+        estimator.n_seen_,
+        estimator.importances_,
+        estimator.raw_weights_,
+        estimator.bootstrap_importances_,
+        estimator.bootstrap_raw_weights_,
+        estimator.ci_low_,
+        estimator.ci_high_,
+        estimator.rank_probability_,
+        estimator.ranking_,
+        verdicts,
+        estimator.message_,
+    )
 
 
 def _plain(values: FloatArray) -> list[float | None]:

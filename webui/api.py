@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
@@ -33,6 +33,7 @@ from webui.comparison import request_comparison
 from webui.export import (
     EFFECT_COLUMNS,
     RANKING_COLUMNS,
+    Row,
     csv_chunks,
     effect_rows,
     export_rows,
@@ -328,12 +329,18 @@ def page_changes(sweep_id: str) -> Any:
     produces="text/csv",
 )
 def ranking_csv(sweep_id: str) -> Any:
+    return _ranking_download(sweep_id, "ranking", RANKING_COLUMNS, ranking_rows)
+
+
+def _ranking_download(
+    sweep_id: str, what: str, columns: list[str], rows_of: Callable[[RankingRecord | None], list[Row]]
+) -> Response:
     store = services().store
     store.sweeps.get(sweep_id)
     # Before the first ranking the file has its header only, so a download never fails.
-    rows = ranking_rows(store.rankings.latest(sweep_id))
-    headers = {"Content-Disposition": f"attachment; filename={sweep_id}-ranking.csv"}
-    return Response(to_csv(RANKING_COLUMNS, rows), mimetype="text/csv", headers=headers)
+    rows = rows_of(store.rankings.latest(sweep_id))
+    headers = {"Content-Disposition": f"attachment; filename={sweep_id}-{what}.csv"}
+    return Response(to_csv(columns, rows), mimetype="text/csv", headers=headers)
 
 
 @routes.route(
@@ -344,11 +351,7 @@ def ranking_csv(sweep_id: str) -> Any:
     produces="text/csv",
 )
 def effects_csv(sweep_id: str) -> Any:
-    store = services().store
-    store.sweeps.get(sweep_id)
-    rows = effect_rows(store.rankings.latest(sweep_id))
-    headers = {"Content-Disposition": f"attachment; filename={sweep_id}-effects.csv"}
-    return Response(to_csv(EFFECT_COLUMNS, rows), mimetype="text/csv", headers=headers)
+    return _ranking_download(sweep_id, "effects", EFFECT_COLUMNS, effect_rows)
 
 
 def _action(sweep_id: str, action: str) -> Any:
