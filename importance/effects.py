@@ -387,7 +387,12 @@ class EffectTables:
         in the metric's units.
         """
         n = self.n
-        ranks = (rankdata(self.values[:n]) - 0.5) / n
+        # Dense ranks: tied trials share a rank and the next value takes the next one. Ordinary ranks give a
+        # block of ties (runs stuck at chance accuracy, a constant branch) the width of the block, which opens
+        # a gap around it: the trials next to the tie then spread far more than their neighbours, and an unread
+        # hyperparameter "interacted" with a conditional one at p = 1e-40.
+        dense = rankdata(self.values[:n], method="dense")
+        ranks = dense / max(float(dense.max()), 1.0)
         a, width, side = len(self.categorical), self.fine.width, self.coarse.width
         main_stats = np.zeros((a * width, 3))
         flat = (np.arange(a) * width)[None, :] + self.rows_fine[:n]
@@ -515,14 +520,15 @@ class EffectTables:
         solver = _additive_solver(counts)
         sums = stats[..., 1]
         ss = cells.ss_between - _additive_ss(solver, sums, n)
+        ms_within, df_within = _live_within(stats.reshape(P, side * side, 3), sst, n)
         # A pair test needs trials beyond its cells: with one or two left, MS_within is a difference of nearly
         # equal sums, and the last bits of streamed versus batch sums decided "interacts".
-        ok = (df > 0) & (n - cells.groups >= MIN_RESIDUAL_DF) & (cells.ms_within > 1e-12 * sst / max(n, 1)) & (sst > 0)
+        ok = (df > 0) & (df_within >= MIN_RESIDUAL_DF) & (ms_within > 0) & (sst > 0)
         safe_df = np.maximum(df, 1)
         scale = sst if sst > 0 else 1.0
-        shares = np.where(ok, (ss - df * cells.ms_within) / scale, 0.0)
-        statistic = np.where(ok, np.maximum(ss, 0.0) / safe_df / np.where(ok, cells.ms_within, 1.0), 0.0)
-        p_values = np.where(ok, fdtrc(safe_df, np.maximum(n - cells.groups, 1), statistic), np.nan)
+        shares = np.where(ok, (ss - df * ms_within) / scale, 0.0)
+        statistic = np.where(ok, np.maximum(ss, 0.0) / safe_df / np.where(ok, ms_within, 1.0), 0.0)
+        p_values = np.where(ok, fdtrc(safe_df, np.maximum(df_within, 1), statistic), np.nan)
         # Replicates: cell means drawn with their own noise; the spread of the interaction SS they give, around
         # its own mean, is the sampling spread of the share.
         drawn = cells.replicate_means(rng.standard_normal((n_bootstrap, P, side * side)))
@@ -531,6 +537,23 @@ class EffectTables:
         spread = replicate_ss - replicate_ss.mean(axis=0, keepdims=True) if n_bootstrap else replicate_ss
         replicates = np.where(ok, shares + spread / scale, 0.0)
         return shares, p_values, np.broadcast_to(replicates, (n_bootstrap, P)).copy(), cells
+
+
+def _live_within(cells: FloatArray, sst: float, n: int) -> tuple[FloatArray, FloatArray]:
+    """Per pair, the within-cell mean square and its degrees of freedom over the cells that vary.
+
+    A cell of several trials with one and the same metric (a branch whose metric is constant, runs stuck at
+    chance accuracy) has no noise to measure; pooled in, it shrank MS_within and made an unread hyperparameter
+    "interact" with the one that splits off that branch (p = 3e-7 on a conditional study). Left out, the test
+    is conservative there: those cells add nothing to the interaction sum of squares either.
+    """
+    counts, sums, squares = cells[..., 0], cells[..., 1], cells[..., 2]
+    within = np.maximum(squares - np.where(counts > 0, sums * sums / np.maximum(counts, 1.0), 0.0), 0.0)
+    frozen = (counts >= 2) & (within <= 1e-12 * max(sst, 1e-300) * counts / max(n, 1))
+    live = (counts > 0) & ~frozen
+    df = np.where(live, counts - 1.0, 0.0).sum(axis=-1)
+    total = np.where(live, within, 0.0).sum(axis=-1)
+    return np.where(df > 0, total / np.maximum(df, 1.0), 0.0), df
 
 
 def _additive_solver(counts: FloatArray) -> FloatArray:
