@@ -23,7 +23,8 @@ class UserStore:
     def add(self, name: str, admin: bool = False, password: str | None = None) -> str:
         """Create or replace a member; returns a fresh API token (the old one stops working)."""
         check_name(name)
-        token = secrets.token_urlsafe(32)
+        # A prefix, so no token starts with "-": `sweeprank status --token -Xy...` read it as an option (1 in 64).
+        token = f"sr_{secrets.token_urlsafe(32)}"
         hashed = token_hash(token)
         old = cast(str | None, self._r.hget(keys.user(name), "token"))
         pipe = self._r.pipeline(transaction=True)

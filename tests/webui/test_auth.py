@@ -31,6 +31,13 @@ def test_token_identifies_its_member_and_a_new_token_revokes_the_old(store: Stor
     assert first not in str(web_redis.hgetall("sr:user:eve")), "the token itself is never stored"
 
 
+def test_no_token_reads_as_a_command_line_option(store: Store) -> None:
+    """Regression: a token starting with "-" made `sweeprank status --token TOKEN` fail (about 1 token in 64)."""
+    tokens = [store.users.add("eve") for _ in range(200)]
+    assert not [t for t in tokens if t.startswith("-")]
+    assert store.users.by_token(tokens[-1]) is not None
+
+
 def test_password_is_checked_with_scrypt(store: Store, web_redis: redis.Redis) -> None:
     users = store.users
     users.add("eve", password="long enough pw")
