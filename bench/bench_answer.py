@@ -191,8 +191,7 @@ def group_means_table(
 
     tables = EffectTables(np.array(categorical))
     tables.add(X, y)
-    shares = np.array([g for g in tables.decompose(0, 0).mains.share()])
-    return shares
+    return tables.decompose(0, 0).mains.share()
 
 
 def digits_real(args: argparse.Namespace) -> None:

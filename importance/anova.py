@@ -143,7 +143,6 @@ class AnovaRanking:
             self._tables = EffectTables(mask)
         self._relief.partial_fit(X, y)
         self._tables.add(X, y)
-        self._y.extend(y.tolist())
         n = self._tables.n
         self._read_out(replicate=n - self._replicated_at >= max(1.0, REPLICATE_EVERY * n))
         return self
@@ -160,7 +159,6 @@ class AnovaRanking:
 
     def _reset(self) -> None:
         self._tables = None
-        self._y: list[float] = []
         self._replicated_at = 0
         self._replicates = (np.zeros((0, 0)), np.zeros((0, 0)))
         self._tests = (np.zeros(0), np.zeros(0))
@@ -202,7 +200,7 @@ class AnovaRanking:
         self.n_seen_ = n
         self.tested_at_ = self._replicated_at
         self.message_ = MSG_TOO_FEW if n < 2 else MSG_CONSTANT if decomposition.sd == 0 else ""
-        delta = self.delta if self.delta is not None else DELTA_SD * _robust_sd(np.asarray(self._y))
+        delta = self.delta if self.delta is not None else DELTA_SD * _robust_sd(self._tables.values[: self._tables.n])
         self.verdicts_, adjusted, pair_verdicts = self._judge(decomposition, delta)
         # An interaction counts once its test says so, and never before there are enough trials to test.
         counted = (adjusted[len(decomposition.level_keys) :] <= self.alpha) & (n >= MIN_TRIALS)

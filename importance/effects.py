@@ -177,12 +177,6 @@ class Groups:
             return np.zeros(self.groups.shape)
         return np.where(self.groups >= 2, (self.ss_between - (self.groups - 1) * self.ms_within) / self.sst, 0.0)
 
-    def p_value(self) -> FloatArray:
-        ok = (self.groups >= 2) & (self.n - self.groups > 0) & (self.ms_within > 0)
-        df1 = np.maximum(self.groups - 1, 1)
-        statistic = np.where(ok, self.ss_between / df1 / np.where(ok, self.ms_within, 1.0), 0.0)
-        return np.where(ok, fdtrc(df1, np.maximum(self.n - self.groups, 1), statistic), np.nan)
-
     def replicate_means(self, noise: FloatArray) -> FloatArray:
         """Replicate means (B, ..., groups) from standard normal draws of the same shape; 0 where unused."""
         return np.where(self.used, self.means + noise * np.nan_to_num(self.standard_errors), 0.0)
