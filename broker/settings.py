@@ -88,6 +88,18 @@ class Settings(BaseSettings):
         32, "`imagefolder:` images are centre-cropped to a square and resized to this side"
     )
 
+    # --- archive ---
+    archive_dir: Path | None = _setting(
+        None,
+        "finished sweeps archived out of Redis, one SQLite file each (`sweeprank archive`); keep it on durable storage",
+        shown="`$SWEEPRANK_DATA_DIR/archive`",
+    )
+    archive_after_s: float = _setting(
+        7 * 24 * 3600.0,
+        "the analyst archives a finished sweep this long after it ended (seconds; 0 turns automatic archiving off)",
+        shown="604800 (7 days)",
+    )
+
     # --- web ---
     public_read: bool = _setting(True, "read-only pages and GET API without login")
     cookie_secure: bool = _setting(
@@ -156,7 +168,14 @@ class Settings(BaseSettings):
                 raise ValueError(err.message) from None
         return names
 
-    @field_validator("fashion_mnist_dir", "data_dir", "torchvision_dir", "tfds_dir")
+    @field_validator("archive_after_s")
+    @classmethod
+    def _not_negative(cls, seconds: float) -> float:
+        if seconds < 0:
+            raise ValueError(f"must be 0 (off) or more seconds, not {seconds}")
+        return seconds
+
+    @field_validator("fashion_mnist_dir", "data_dir", "torchvision_dir", "tfds_dir", "archive_dir")
     @classmethod
     def _expand_home(cls, path: Path | None) -> Path | None:
         return path.expanduser() if path is not None else None
@@ -168,6 +187,10 @@ class Settings(BaseSettings):
     @property
     def tfds_root(self) -> Path:
         return self.tfds_dir or self.data_dir / "tfds"
+
+    @property
+    def archive_root(self) -> Path:
+        return self.archive_dir or self.data_dir / "archive"
 
     @property
     def dataset_cache_root(self) -> Path:

@@ -205,13 +205,15 @@ def cmd_analyst(args: argparse.Namespace, settings: Settings) -> int:
     from workers.analyst import Analyst, RankingParams
 
     settings = _with_stack_redis(args, settings)
-    store = Store.from_url(settings.redis_url)
+    store = Store.from_url(settings.redis_url, archive_dir=settings.archive_root)
     analyst = Analyst(
         store,
         Dispatcher(store, make_celery(settings), settings),
         RankingParams(args.k, args.sigma, args.bootstrap, args.seed),
     )
-    analyst.run_forever(settings.reconcile_every_s, beat_every_s=settings.analyst_beat_s)
+    analyst.run_forever(
+        settings.reconcile_every_s, beat_every_s=settings.analyst_beat_s, archive_after_s=settings.archive_after_s
+    )
     return 0
 
 
@@ -322,8 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_rank_parser(sub)
     sub.choices["rank"].set_defaults(func=lambda args, _settings: run_rank(args))  # a file in, a table out
-    from sweeprank import data_cmd, tune_cmd, users_cmd
+    from sweeprank import archive_cmd, data_cmd, tune_cmd, users_cmd
 
+    archive_cmd.add_parser(sub)
     users_cmd.add_parser(sub)
     data_cmd.add_parser(sub)
     tune_cmd.add_parser(sub)

@@ -64,6 +64,10 @@ def wait_for_redis(url: str, timeout_s: float = 10.0) -> None:
         raise StackError(f"Redis at {redact_url(url)} did not answer within {timeout_s:.0f} s")
 
 
+AOF_REWRITE_PERCENTAGE = 50
+AOF_REWRITE_MIN_SIZE = "16mb"
+
+
 def redis_command(data_dir: Path, port: int, fsync: str = "always") -> list[str]:
     """redis-server with AOF: our write rate is tiny, so fsync on every write costs nothing."""
     binary = shutil.which("redis-server")
@@ -84,6 +88,12 @@ def redis_command(data_dir: Path, port: int, fsync: str = "always") -> list[str]
         "yes",
         "--appendfsync",
         fsync,
+        # Raw, the AOF grows 4x faster than the data it holds (every epoch, state and ranking write is logged):
+        # rewritten whenever it grew by half since the last rewrite, once past 16 MB.
+        "--auto-aof-rewrite-percentage",
+        str(AOF_REWRITE_PERCENTAGE),
+        "--auto-aof-rewrite-min-size",
+        AOF_REWRITE_MIN_SIZE,
         "--save",
         "",
         "--protected-mode",

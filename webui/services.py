@@ -26,7 +26,9 @@ class Services:
         # The app is built before gunicorn forks its workers: this is the server's (master's) pid,
         # the one to signal, while os.getpid() in a request is the worker that answers.
         self.server_pid = os.getpid()
-        self.store = Store.from_url(settings.redis_url, reply_timeout_s=settings.web_redis_timeout_s)
+        self.store = Store.from_url(
+            settings.redis_url, reply_timeout_s=settings.web_redis_timeout_s, archive_dir=settings.archive_root
+        )
         self.dispatcher = Dispatcher(self.store, make_celery(settings), settings, asks=False)
 
 

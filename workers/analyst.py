@@ -57,6 +57,8 @@ METHOD = "n-rrelieff"
 RETEST_MIN = 50
 RETEST_SHARE = 20
 REBUILD_BEAT_S = 1.0
+# How often the analyst looks for finished sweeps old enough to archive (SWEEPRANK_ARCHIVE_AFTER_S).
+ARCHIVE_EVERY_S = 60.0
 
 
 def retest_every(n: int) -> int:
@@ -269,8 +271,11 @@ class Analyst:
         for sweep_id in self.store.sweeps.ids():
             self._isolated(sweep_id, partial(self._rebuild_one, sweep_id))
             # A long rebuild is work, not a hang: keep beating (`up` restarts an analyst that stops beating).
-            if time.time() - self.last_beat_at >= REBUILD_BEAT_S:
-                self.beat()
+            self._beat_when_due()
+
+    def _beat_when_due(self) -> None:
+        if time.time() - self.last_beat_at >= REBUILD_BEAT_S:
+            self.beat()
 
     def _rebuild_one(self, sweep_id: str) -> None:
         record = self.store.sweeps.get(sweep_id)
@@ -350,6 +355,13 @@ class Analyst:
                 self.store.comparisons.save(comparison)
                 self.store.health.count("comparisons_computed")
 
+    def archive_finished(self, older_than_s: float) -> None:
+        """Archive the sweeps that ended more than `older_than_s` ago (broker/store/archive.py) and forget them."""
+        for done in self.store.archive.archive_due(older_than_s, progress=self._beat_when_due).done:
+            self.sweeps.pop(done.sweep_id, None)
+            self.kept_as_ranked.discard(done.sweep_id)
+            log.info("archived %s: %d trials, %d bytes", done.sweep_id, done.rows["trials"], done.bytes)
+
     def start(self) -> None:
         previous = self.store.services.last_beat(ANALYST)
         self.paused_since = previous.beat if previous is not None else None
@@ -360,10 +372,17 @@ class Analyst:
         while events := self.store.results.unacknowledged(self.consumer, self.batch):
             self.handle(events)
 
-    def run_forever(self, reconcile_every_s: float = 5.0, tick_s: float = 1.0, beat_every_s: float = 2.0) -> None:
+    def run_forever(
+        self,
+        reconcile_every_s: float = 5.0,
+        tick_s: float = 1.0,
+        beat_every_s: float = 2.0,
+        archive_after_s: float = 0.0,
+    ) -> None:
+        """With `archive_after_s` > 0, finished sweeps are archived that long after they ended."""
         self.start()
         reconciler = Reconciler(self.store, self.dispatcher)
-        next_reconcile = next_beat = 0.0
+        next_reconcile = next_beat = next_archive = 0.0
         # The read blocks at most this long, so an idle analyst still beats on time.
         block_ms = max(1, int(min(tick_s, beat_every_s) * 1000))
         while True:
@@ -380,6 +399,9 @@ class Analyst:
                     next_reconcile = time.monotonic() + reconcile_every_s
                 advance_chains(self.store, self.dispatcher)
                 self.dispatcher.refill()
+                if archive_after_s > 0 and time.monotonic() >= next_archive:
+                    next_archive = time.monotonic() + ARCHIVE_EVERY_S  # first: a failing archive waits its turn
+                    self.archive_finished(archive_after_s)
             except BrokerUnavailable:
                 log.warning("Redis unreachable; retrying")
                 time.sleep(1.0)

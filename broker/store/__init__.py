@@ -7,10 +7,14 @@ talks to Redis; every other package calls the named methods of these stores.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import redis
 
 from broker.connection import connect
 from broker.store.activity import ActivityStore
+from broker.store.archive import ArchiveStore
+from broker.store.archive_file import SweepArchive
 from broker.store.comparisons import ComparisonStore
 from broker.store.health import HealthStore
 from broker.store.progress import ProgressStore
@@ -31,17 +35,23 @@ __all__ = ["PlannedTrial", "ResultEvent", "Store", "UnknownSweep"]
 
 
 class Store:
-    """One Redis client, and a store per concept on it."""
+    """One Redis client, and a store per concept on it.
 
-    def __init__(self, client: redis.Redis) -> None:
-        self.sweeps = SweepStore(client)
-        self.trials = TrialStore(client)
+    With `archive_dir`, the sweeps archived there (broker/store/archive.py) are read from their files by the same
+    methods as the live ones: every reader picks, per sweep, the file or Redis.
+    """
+
+    def __init__(self, client: redis.Redis, archive_dir: Path | None = None) -> None:
+        files = SweepArchive(archive_dir)
+        self.sweeps = SweepStore(client, files)
+        self.trials = TrialStore(client, files)
         self.health = HealthStore(client)
-        self.results = ResultStore(client, self.health)
-        self.progress = ProgressStore(client, self.results)
-        self.trial_index = TrialIndex(client)
-        self.rankings = RankingStore(client)
-        self.comparisons = ComparisonStore(client)
+        self.results = ResultStore(client, self.health, files)
+        self.progress = ProgressStore(client, self.results, files)
+        self.trial_index = TrialIndex(client, files)
+        self.rankings = RankingStore(client, files)
+        self.comparisons = ComparisonStore(client, files)
+        self.archive = ArchiveStore(client, files, self.rankings)
         self.workers = WorkerStore(client)
         self.users = UserStore(client)
         self.rates = RateStore(client)
@@ -50,9 +60,15 @@ class Store:
         self.studies = StudyStore(client)
 
     @classmethod
-    def from_url(cls, url: str, ride_out_restarts: bool = True, reply_timeout_s: float | None = None) -> Store:
+    def from_url(
+        cls,
+        url: str,
+        ride_out_restarts: bool = True,
+        reply_timeout_s: float | None = None,
+        archive_dir: Path | None = None,
+    ) -> Store:
         """A store on a new client for `url` (see broker.connection.connect)."""
-        return cls(connect(url, ride_out_restarts, reply_timeout_s))
+        return cls(connect(url, ride_out_restarts, reply_timeout_s), archive_dir)
 
     def fail_sweep(self, sweep_id: str, reason: str) -> None:
         """Mark a sweep `failed` with `reason`, whatever its status: the pool could not process it.

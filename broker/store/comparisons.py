@@ -13,12 +13,17 @@ from typing import cast
 import redis
 
 from broker import keys
+from broker.store.archive_file import SweepArchive
 from trials.records import Comparison
 
 
 class ComparisonStore:
-    def __init__(self, client: redis.Redis) -> None:
+    """An archived sweep's comparison is read from its archive (broker/store/archive.py), or, computed after it
+    was archived, from Redis."""
+
+    def __init__(self, client: redis.Redis, archive: SweepArchive) -> None:
         self._r = client
+        self._archive = archive
 
     def request(self, sweep_id: str) -> None:
         self._r.sadd(keys.COMPARE_REQUESTS, sweep_id)
@@ -34,5 +39,6 @@ class ComparisonStore:
         self._r.set(keys.comparison(comparison.sweep_id), comparison.model_dump_json())
 
     def latest(self, sweep_id: str) -> Comparison | None:
-        raw = self._r.get(keys.comparison(sweep_id))
+        archived = self._archive.find(sweep_id)
+        raw = self._r.get(keys.comparison(sweep_id)) or (archived.comparison() if archived is not None else None)
         return None if raw is None else Comparison.model_validate_json(cast(str, raw))

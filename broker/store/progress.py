@@ -13,22 +13,32 @@ from typing import cast
 import redis
 
 from broker import keys
+from broker.store.archive_file import SweepArchive
 from broker.store.results import ResultStore
 from trials.records import BestPoint, BestProgress, BestResult
 from trials.specs import TrialResult, TrialStatus
 
 
 class ProgressStore:
-    def __init__(self, client: redis.Redis, results: ResultStore) -> None:
+    """An archived sweep's best so far is read from its archive (broker/store/archive.py)."""
+
+    def __init__(self, client: redis.Redis, results: ResultStore, archive: SweepArchive) -> None:
         self._r = client
         self._results = results
+        self._archive = archive
 
     def best_progress(self, sweep_id: str, metric: str, maximize: bool) -> BestProgress:
-        self._build_once(sweep_id, metric, maximize)
-        pipe = self._r.pipeline(transaction=True)
-        pipe.hgetall(keys.progress(sweep_id))
-        pipe.lrange(keys.progress_points(sweep_id), 0, -1)
-        stored, raw_points = cast(tuple[dict[str, str], list[str]], pipe.execute())
+        if (archived := self._archive.find(sweep_id)) is not None:
+            stored, raw_points = archived.progress()
+            if not stored:  # archived from a Redis that never kept it: replayed as the first read would have
+                fields, raw_points = replay(archived.in_arrival_order(), metric, maximize)
+                stored = {str(k): v for k, v in fields.items()}
+        else:
+            self._build_once(sweep_id, metric, maximize)
+            pipe = self._r.pipeline(transaction=True)
+            pipe.hgetall(keys.progress(sweep_id))
+            pipe.lrange(keys.progress_points(sweep_id), 0, -1)
+            stored, raw_points = cast(tuple[dict[str, str], list[str]], pipe.execute())
         points = []
         for raw in raw_points:
             n, seconds, trial_id, value = raw.split("|")

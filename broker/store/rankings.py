@@ -17,6 +17,7 @@ from typing import cast
 import redis
 
 from broker import keys
+from broker.store.archive_file import SweepArchive
 from trials.records import RankingHistoryEntry, RankingRecord
 
 RECENT = 500
@@ -51,7 +52,7 @@ def _landmark(entry: RankingHistoryEntry) -> tuple[bool, str]:
     return resumed, "" if stable is None else str(stable)
 
 
-def _split(member: str) -> tuple[int, str]:
+def split_member(member: str) -> tuple[int, str]:
     """(seq, entry JSON) of a member "seq|pinned|json"."""
     seq, _, rest = member.partition("|")
     return int(seq), rest.partition("|")[2]
@@ -68,14 +69,17 @@ def kept(seq: int, last: int, pinned: bool, recent: int = RECENT) -> bool:
 
 
 class RankingStore:
-    def __init__(self, client: redis.Redis) -> None:
+    """An archived sweep's ranking and trajectory are read from its archive (broker/store/archive.py)."""
+
+    def __init__(self, client: redis.Redis, archive: SweepArchive) -> None:
         self._r = client
+        self._archive = archive
         self._save = client.register_script(_SAVE)
         self._moved: set[str] = set()
 
     def save(self, sweep_id: str, record: RankingRecord, compact: RankingHistoryEntry) -> int:
         """Replace the latest record and add its compact entry to the trajectory, in one step; its seq."""
-        self._move_list_once(sweep_id)
+        self.move_list_once(sweep_id)
         resumed, stable = _landmark(compact)
         return int(
             self._save(
@@ -89,7 +93,8 @@ class RankingStore:
         )
 
     def latest(self, sweep_id: str) -> RankingRecord | None:
-        raw = self._r.get(keys.ranking(sweep_id))
+        archived = self._archive.find(sweep_id)
+        raw = archived.ranking() if archived is not None else self._r.get(keys.ranking(sweep_id))
         return None if raw is None else RankingRecord.model_validate_json(cast(str, raw))
 
     def history(self, sweep_id: str) -> list[RankingHistoryEntry]:
@@ -104,14 +109,18 @@ class RankingStore:
 
     def history_since_json(self, sweep_id: str, since: int) -> list[tuple[int, str]]:
         """As `history_since`, each entry as the JSON it was stored as (written by the model: served as it is)."""
-        self._move_list_once(sweep_id)
+        if (archived := self._archive.find(sweep_id)) is not None:
+            return [split_member(m) for m in archived.trajectory_since(since)]
+        self.move_list_once(sweep_id)
         members = cast(list[str], self._r.zrangebyscore(keys.ranking_trajectory(sweep_id), f"({since}", "+inf"))
-        return [_split(m) for m in members]
+        return [split_member(m) for m in members]
 
     def last_seq(self, sweep_id: str) -> int:
+        if (archived := self._archive.find(sweep_id)) is not None:
+            return archived.last_seq()
         return int(cast(str | None, self._r.hget(keys.ranking_trajectory_meta(sweep_id), "seq")) or 0)
 
-    def _move_list_once(self, sweep_id: str) -> None:
+    def move_list_once(self, sweep_id: str) -> None:
         """A history stored as a list (one entry per publication, before the bounded trajectory) is thinned into
         the trajectory once, in a transaction that starts over if the list changes meanwhile."""
         if sweep_id in self._moved:

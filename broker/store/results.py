@@ -18,6 +18,7 @@ from typing import cast
 import redis
 
 from broker import keys
+from broker.store.archive_file import SweepArchive
 from broker.store.health import HealthStore
 from broker.store.trial_index import entries_args, metric_values, no_value_score
 from trials.records import FailureRecord
@@ -144,9 +145,12 @@ class ResultEvent:
 
 
 class ResultStore:
-    def __init__(self, client: redis.Redis, health: HealthStore) -> None:
+    """The results and metrics of an archived sweep are read from its archive (broker/store/archive.py)."""
+
+    def __init__(self, client: redis.Redis, health: HealthStore, archive: SweepArchive) -> None:
         self._r = client
         self._health = health
+        self._archive = archive
         self._store = client.register_script(_STORE_RESULT)
         self._record_epoch = client.register_script(_RECORD_EPOCH)
         self._index_metrics = client.register_script(_INDEX_METRICS)
@@ -202,6 +206,8 @@ class ResultStore:
         return True
 
     def get(self, sweep_id: str, trial_id: int) -> TrialResult | None:
+        if (archived := self._archive.find(sweep_id)) is not None:
+            return archived.results_of([trial_id]).get(trial_id)
         raw = self._r.hget(keys.results(sweep_id), str(trial_id))
         return None if raw is None else TrialResult.model_validate_json(cast(str, raw))
 
@@ -209,15 +215,21 @@ class ResultStore:
         """The final results of these trials that have one."""
         if not trial_ids:
             return {}
+        if (archived := self._archive.find(sweep_id)) is not None:
+            return archived.results_of(trial_ids)
         raw = cast(list[str | None], self._r.hmget(keys.results(sweep_id), [str(t) for t in trial_ids]))
         return {t: TrialResult.model_validate_json(r) for t, r in zip(trial_ids, raw, strict=True) if r is not None}
 
     def is_final(self, sweep_id: str, trial_id: int) -> bool:
         """Whether the trial has its final result (without reading it)."""
+        if (archived := self._archive.find(sweep_id)) is not None:
+            return trial_id in archived.results_of([trial_id])
         return bool(self._r.hexists(keys.results(sweep_id), str(trial_id)))
 
     def in_arrival_order(self, sweep_id: str, limit: int | None = None) -> list[TrialResult]:
         """Final results in the order they were stored (the order the analyst saw)."""
+        if (archived := self._archive.find(sweep_id)) is not None:
+            return archived.in_arrival_order(limit)
         order = cast(list[str], self._r.lrange(keys.arrival(sweep_id), 0, -1 if limit is None else limit - 1))
         if not order:
             return []
@@ -226,6 +238,9 @@ class ResultStore:
 
     def arrived_since(self, sweep_id: str, n: int, at_most: int) -> list[int] | None:
         """Trial ids of the results stored after the first `n`, or None when there are more than `at_most`."""
+        if (archived := self._archive.find(sweep_id)) is not None:
+            found = archived.arrived(n, at_most + 1)
+            return None if len(found) > at_most else found
         ids = cast(list[str], self._r.lrange(keys.arrival(sweep_id), n, n + at_most))
         return None if len(ids) > at_most else [int(t) for t in ids]
 
@@ -258,6 +273,8 @@ class ResultStore:
 
     def epoch_metrics(self, sweep_id: str, trial_id: int | None = None) -> list[EpochMetrics]:
         """Every epoch of the sweep in recorded order, or (with `trial_id`) of one trial, read through the index."""
+        if (archived := self._archive.find(sweep_id)) is not None:
+            return archived.epoch_metrics(trial_id)
         if trial_id is None:
             entries = cast(list[tuple[str, dict[str, str]]], self._r.xrange(keys.metrics(sweep_id)))
             return [EpochMetrics.model_validate_json(fields["record"]) for _, fields in entries]

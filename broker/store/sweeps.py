@@ -15,6 +15,7 @@ import redis
 
 from broker import keys
 from broker.store._json import loads_or_none
+from broker.store.archive_file import SweepArchive
 from trials.errors import SpecError, SweeprankError
 from trials.records import SweepRecord
 from trials.space import Value
@@ -54,13 +55,47 @@ class DispatchInfo:
     model_based: bool  # configs are asked from an Optuna study at dispatch (broker/tuner.py)
 
 
+def sweep_record(raw: dict[str, str], pending: int) -> SweepRecord:
+    """The sweep record from its hash (strings: the model parses the numbers and the status, and checks every field)."""
+    return SweepRecord.model_validate(
+        {
+            "id": raw["id"],
+            "owner": raw["owner"],
+            "name": raw["name"],
+            "status": raw["status"],
+            "priority": raw["priority"],
+            "device_class": raw["device_class"],
+            "n_trials": raw["n_trials"],
+            "n_final": raw["n_final"],
+            "pending": pending,
+            "counts": {s.value: int(raw.get(f"n_{s.value}", 0)) for s in TrialStatus if s.final},
+            "spec": SweepSpec.model_validate_json(raw["spec"]),
+            "space": json.loads(raw["space"]),
+            "stop_reason": raw["stop_reason"],
+            "created": raw["created"],
+            "ended": raw.get("ended"),
+        }
+    )
+
+
 class SweepStore:
-    def __init__(self, client: redis.Redis) -> None:
+    """Reads of an archived sweep are answered by its archive file (broker/store/archive.py)."""
+
+    def __init__(self, client: redis.Redis, archive: SweepArchive) -> None:
         self._r = client
+        self._archive = archive
+
+    def _new_id(self) -> str:
+        # After Redis lost its keys (emptied, restored from an old file) the counter may restart below ids that
+        # archives still hold: those are skipped, never reused.
+        while True:
+            sweep_id = f"sw{self._r.incr(keys.SWEEP_SEQ)}"
+            if self._archive.find(sweep_id) is None:
+                return sweep_id
 
     def create(self, spec: SweepSpec, planned: list[PlannedTrial]) -> str:
         """Store a sweep with its plan in one transaction; returns its id."""
-        sweep_id = f"sw{self._r.incr(keys.SWEEP_SEQ)}"
+        sweep_id = self._new_id()
         pipe = self._r.pipeline(transaction=True)
         self._queue_creation(pipe, sweep_id, spec, planned)
         pipe.execute()
@@ -74,7 +109,7 @@ class SweepStore:
         check and the creation are one transaction, so a chain never forks, a cancelled chain starts
         no later group, and a creator killed half-way leaves nothing behind.
         """
-        sweep_id = f"sw{self._r.incr(keys.SWEEP_SEQ)}"
+        sweep_id = self._new_id()
         with self._r.pipeline(transaction=True) as pipe:
             try:
                 pipe.watch(keys.chain_next(after), keys.OPEN_CHAIN_LINKS)
@@ -136,43 +171,43 @@ class SweepStore:
 
     def get(self, sweep_id: str) -> SweepRecord:
         """The sweep record: spec, resolved space, status, counts, pending trials."""
+        return sweep_record(self._hash(sweep_id), self.n_pending(sweep_id))
+
+    def _hash(self, sweep_id: str) -> dict[str, str]:
+        if (archived := self._archive.find(sweep_id)) is not None:
+            return archived.sweep_hash()
         raw = cast(dict[str, str], self._r.hgetall(_key(sweep_id)))
         if not raw:
             raise UnknownSweep(sweep_id)
-        # The hash holds strings: the model parses the numbers and the status, and checks every field.
-        return SweepRecord.model_validate(
-            {
-                "id": raw["id"],
-                "owner": raw["owner"],
-                "name": raw["name"],
-                "status": raw["status"],
-                "priority": raw["priority"],
-                "device_class": raw["device_class"],
-                "n_trials": raw["n_trials"],
-                "n_final": raw["n_final"],
-                "pending": self.n_pending(sweep_id),
-                "counts": {s.value: int(raw.get(f"n_{s.value}", 0)) for s in TrialStatus if s.final},
-                "spec": SweepSpec.model_validate_json(raw["spec"]),
-                "space": json.loads(raw["space"]),
-                "stop_reason": raw["stop_reason"],
-                "created": raw["created"],
-                "ended": raw.get("ended"),
-            }
-        )
+        return raw
+
+    def _field(self, sweep_id: str, field: str) -> str:
+        if (archived := self._archive.find(sweep_id)) is not None:
+            return archived.sweep_hash()[field]
+        raw = self._r.hget(_key(sweep_id), field)
+        if raw is None:
+            raise UnknownSweep(sweep_id)
+        return cast(str, raw)
 
     def ids(self) -> list[str]:
-        """Every sweep, oldest first."""
-        return cast(list[str], self._r.zrange(keys.SWEEPS, 0, -1))
+        """Every sweep, oldest first; also those only their archive holds (after Redis lost its keys)."""
+        listed = cast(list[tuple[str, float]], self._r.zrange(keys.SWEEPS, 0, -1, withscores=True))
+        known = {sweep_id for sweep_id, _ in listed}
+        only_archived = [
+            (sweep_id, float(found.sweep_hash()["created"]))
+            for sweep_id in self._archive.ids()
+            if sweep_id not in known and (found := self._archive.find(sweep_id)) is not None
+        ]
+        if not only_archived:
+            return [sweep_id for sweep_id, _ in listed]
+        return [sweep_id for sweep_id, _ in sorted([*listed, *only_archived], key=lambda item: item[1])]
 
     def active_ids(self) -> list[str]:
         """Sweeps that may still dispatch."""
         return sorted(cast(set[str], self._r.smembers(keys.ACTIVE_SWEEPS)))
 
     def status(self, sweep_id: str) -> SweepStatus:
-        raw = self._r.hget(_key(sweep_id), "status")
-        if raw is None:
-            raise UnknownSweep(sweep_id)
-        return SweepStatus(raw)
+        return SweepStatus(self._field(sweep_id, "status"))
 
     def set_status(self, sweep_id: str, status: SweepStatus, reason: str = "") -> None:
         fields: dict[str | bytes, bytes | float | int | str] = {"status": status.value}
@@ -191,10 +226,7 @@ class SweepStore:
 
     def owner_of(self, sweep_id: str) -> str:
         """The owner of a sweep that must exist (UnknownSweep otherwise)."""
-        raw = self._r.hget(_key(sweep_id), "owner")
-        if raw is None:
-            raise UnknownSweep(sweep_id)
-        return str(raw)
+        return self._field(sweep_id, "owner")
 
     def dispatch_info(self, sweep_id: str) -> DispatchInfo:
         status, device_class, owner, priority, created, sampler = self._r.hmget(
@@ -234,20 +266,23 @@ class SweepStore:
         return None if planned is None else planned.get("study_trial")
 
     def spec(self, sweep_id: str) -> SweepSpec:
-        raw = self._r.hget(_key(sweep_id), "spec")
-        if raw is None:
-            raise UnknownSweep(sweep_id)
-        return SweepSpec.model_validate_json(cast(str, raw))
+        return SweepSpec.model_validate_json(self._field(sweep_id, "spec"))
 
     # --- lineage: tune sweeps and sequential-tuning chains ----------------------------
 
     def children(self, sweep_id: str) -> list[str]:
-        """The tune sweeps started from this one, oldest first."""
-        return sorted(cast(set[str], self._r.smembers(keys.children(sweep_id))), key=lambda s: int(s[2:]))
+        """The tune sweeps started from this one, oldest first (also those started after it was archived)."""
+        children = cast(set[str], self._r.smembers(keys.children(sweep_id)))
+        if (archived := self._archive.find(sweep_id)) is not None:
+            children |= set(archived.children())
+        return sorted(children, key=lambda s: int(s[2:]))
 
     def next_in_chain(self, sweep_id: str) -> str | None:
         """The sweep created as the next group of a sequential-tuning chain after `sweep_id`, if any."""
-        return cast(str | None, self._r.get(keys.chain_next(sweep_id)))
+        found = cast(str | None, self._r.get(keys.chain_next(sweep_id)))
+        if found is None and (archived := self._archive.find(sweep_id)) is not None:
+            return archived.next_in_chain()
+        return found
 
     def open_chain_links(self) -> list[str]:
         """Chain sweeps whose next group is still to be created (when they complete)."""
@@ -258,6 +293,8 @@ class SweepStore:
         return bool(self._r.srem(keys.OPEN_CHAIN_LINKS, sweep_id))
 
     def planned_configs(self, sweep_id: str) -> dict[int, dict[str, Value]]:
+        if (archived := self._archive.find(sweep_id)) is not None:
+            return {t: planned["config"] for t, planned in archived.planned().items()}
         raw = cast(dict[str, str], self._r.hgetall(keys.configs(sweep_id)))
         return {int(k): json.loads(v)["config"] for k, v in raw.items()}
 
@@ -265,6 +302,8 @@ class SweepStore:
         """The planned configs of these trials only (a model-based sweep's undispatched trials have none)."""
         if not trial_ids:
             return {}
+        if (archived := self._archive.find(sweep_id)) is not None:
+            return {t: planned["config"] for t, planned in archived.planned_of(trial_ids).items()}
         raw = cast(list[str | None], self._r.hmget(keys.configs(sweep_id), [str(t) for t in trial_ids]))
         return {t: json.loads(v)["config"] for t, v in zip(trial_ids, raw, strict=True) if v is not None}
 

@@ -23,11 +23,12 @@ from typing import cast
 import redis
 
 from broker import keys
+from broker.store.archive_file import SweepArchive
 from trials.specs import TrialResult
 
 _CLAMP = float(2**50)
 _TEXT_SCORE = 2**51
-_NO_VALUE = 2**52
+NO_VALUE = 2**52
 _ID_DIGITS = 10
 FINAL_IDS = "trial_id"
 # Columns read from the final result whatever the sweep's hyperparameters; then its config; then result fields.
@@ -82,7 +83,7 @@ def member(trial_id: int) -> str:
 
 
 def no_value_score(trial_id: int) -> str:
-    return str(_NO_VALUE + trial_id)
+    return str(NO_VALUE + trial_id)
 
 
 def column_value(result: TrialResult, column: str) -> object:
@@ -123,12 +124,20 @@ def entries_args(result: TrialResult) -> list[str]:
 
 def sortable(column: str, names: list[str]) -> bool:
     """Whether the trials table can be sorted by `column` for a sweep whose config names are `names`."""
-    return column in _FIXED or column in names or column in _RESULT_FIELDS
+    return column in table_columns(names)
+
+
+def table_columns(names: list[str]) -> dict[str, None]:
+    """Every column the trials table can be sorted by, for a sweep whose config names are `names` (ordered)."""
+    return dict.fromkeys([*_FIXED, *names, *_RESULT_FIELDS])
 
 
 class TrialIndex:
-    def __init__(self, client: redis.Redis) -> None:
+    """An archived sweep's pages are read from its archive, which holds the same order (broker/store/archive.py)."""
+
+    def __init__(self, client: redis.Redis, archive: SweepArchive) -> None:
         self._r = client
+        self._archive = archive
         self._page = client.register_script(_PAGE)
 
     def ensure(self, sweep_id: str, column: str) -> None:
@@ -162,8 +171,10 @@ class TrialIndex:
         if column == FINAL_IDS:
             ids = range(n_trials - 1 - offset, max(n_trials - 1 - offset - limit, -1), -1) if descending else None
             return list(ids) if ids is not None else list(range(offset, min(offset + limit, n_trials)))
+        if (archived := self._archive.find(sweep_id)) is not None:
+            return archived.page(column, n_trials, offset, limit, descending)
         self.ensure(sweep_id, column)
-        args = [n_trials, offset, limit, "1" if descending else "0", _NO_VALUE]
+        args = [n_trials, offset, limit, "1" if descending else "0", NO_VALUE]
         return [
             int(t)
             for t in self._page(

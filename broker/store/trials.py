@@ -17,6 +17,7 @@ import redis
 
 from broker import keys
 from broker.store._json import loads_or_none
+from broker.store.archive_file import SweepArchive
 from trials.specs import TrialSpec, TrialStatus
 
 # KEYS: trials hash, running set; ARGV: trial id, JSON patch, expected attempt ('' for any).
@@ -43,8 +44,11 @@ return 0
 
 
 class TrialStore:
-    def __init__(self, client: redis.Redis) -> None:
+    """The live states of an archived sweep are read from its archive (broker/store/archive.py)."""
+
+    def __init__(self, client: redis.Redis, archive: SweepArchive) -> None:
         self._r = client
+        self._archive = archive
         self._update = client.register_script(_UPDATE_TRIAL)
         self._release_claim = client.register_script(_RELEASE_CLAIM)
 
@@ -69,9 +73,13 @@ class TrialStore:
         pipe.execute()
 
     def state(self, sweep_id: str, trial_id: int) -> dict[str, Any]:
+        if (archived := self._archive.find(sweep_id)) is not None:
+            return archived.states_of([trial_id]).get(trial_id, {})
         return cast(dict[str, Any], loads_or_none(self._r.hget(keys.trials(sweep_id), str(trial_id))) or {})
 
     def states(self, sweep_id: str) -> dict[int, dict[str, Any]]:
+        if (archived := self._archive.find(sweep_id)) is not None:
+            return archived.states()
         raw = cast(dict[str, str], self._r.hgetall(keys.trials(sweep_id)))
         return {int(k): json.loads(v) for k, v in raw.items()}
 
@@ -79,6 +87,8 @@ class TrialStore:
         """The live states of these trials only (those the sweep has)."""
         if not trial_ids:
             return {}
+        if (archived := self._archive.find(sweep_id)) is not None:
+            return archived.states_of(trial_ids)
         raw = cast(list[str | None], self._r.hmget(keys.trials(sweep_id), [str(t) for t in trial_ids]))
         return {t: json.loads(v) for t, v in zip(trial_ids, raw, strict=True) if v is not None}
 

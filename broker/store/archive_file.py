@@ -1,0 +1,316 @@
+"""The archive of a finished sweep: one SQLite file per sweep, read in place of its Redis keys.
+
+Why SQLite, one file per sweep (docs/architecture.md, "Archived sweeps"): the standard library reads and writes
+it; a file is written under a temporary name, synced and verified, then renamed, so it either exists whole or not
+at all (no shared database to lock or to repair); its B-trees answer a page of the trials table, one trial's
+curve or one result by key, so a read costs what it returns, as it does in Redis; and a sweep's archive is moved,
+copied or deleted as one file. Parquet would need the sorted pages and per-trial lookups rebuilt on top.
+
+The file holds everything Redis held of the sweep, so it is served with Redis emptied: the sweep's hash (its
+record), every trial's live state, planned config and final result, the arrival order, the metrics stream in its
+order, the trials table's sort order for every sortable column (the same scores and members as
+broker/store/trial_index.py, so pages come out identical), the best so far, the latest ranking and its trajectory,
+the comparison, the lineage (children, the chain's next sweep) and a model-based sweep's Optuna journals.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from trials.specs import EpochMetrics, TrialResult, is_sweep_id
+
+FORMAT = "1"
+SUFFIX = ".sqlite"
+
+SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE trials (trial_id INTEGER PRIMARY KEY, state TEXT NOT NULL, planned TEXT, result TEXT);
+CREATE INDEX unfinished ON trials (trial_id) WHERE result IS NULL;
+CREATE TABLE arrival (pos INTEGER PRIMARY KEY, trial_id INTEGER NOT NULL);
+CREATE TABLE metrics (pos INTEGER PRIMARY KEY, trial_id INTEGER NOT NULL, record TEXT NOT NULL);
+CREATE INDEX metrics_of_trial ON metrics (trial_id, pos);
+CREATE TABLE columns (col INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, present INTEGER NOT NULL);
+CREATE TABLE sorted (col INTEGER, score REAL, member TEXT, PRIMARY KEY (col, score, member)) WITHOUT ROWID;
+CREATE TABLE trajectory (seq INTEGER PRIMARY KEY, member TEXT NOT NULL);
+CREATE TABLE progress_points (pos INTEGER PRIMARY KEY, point TEXT NOT NULL);
+CREATE TABLE journals (dataset TEXT, pos INTEGER, entry TEXT NOT NULL, PRIMARY KEY (dataset, pos)) WITHOUT ROWID;
+"""
+
+# What a verified file must hold, by table (the writer records the counts it read from Redis).
+COUNTED = ("trials", "arrival", "metrics", "sorted", "trajectory", "progress_points", "journals")
+
+
+class ArchiveDamaged(Exception):
+    """An archive file that does not hold what its writer recorded (or no archive at all)."""
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    # immutable: a renamed archive is never written again, so readers take no locks.
+    return sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+
+
+def _marks(ids: list[int]) -> str:
+    return ",".join("?" * len(ids))
+
+
+@dataclass(frozen=True)
+class ArchivedSweep:
+    """Read access to one sweep's archive; each call opens the file, reads what it answers, and closes it."""
+
+    path: Path
+
+    @contextlib.contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        db = _connect(self.path)
+        try:
+            yield db
+        finally:
+            db.close()
+
+    def _meta(self, key: str) -> Any:
+        with self._db() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    # --- the sweep record and its lineage ------------------------------------------
+
+    def sweep_hash(self) -> dict[str, str]:
+        """The sweep's Redis hash as it was when archived (its record)."""
+        found: dict[str, str] = self._meta("sweep")
+        return found
+
+    def children(self) -> list[str]:
+        found: list[str] = self._meta("children") or []
+        return found
+
+    def next_in_chain(self) -> str | None:
+        found: str | None = self._meta("chain_next")
+        return found
+
+    # --- trials: live states, planned configs, final results -----------------------
+
+    def _column_of(self, column: str, trial_ids: list[int]) -> dict[int, str]:
+        """`column` (state, planned or result) of these trials, where it is set."""
+        if not trial_ids:
+            return {}
+        with self._db() as db:
+            rows = db.execute(
+                f"SELECT trial_id, {column} FROM trials WHERE trial_id IN ({_marks(trial_ids)}) AND {column} NOT NULL",
+                trial_ids,
+            ).fetchall()
+        return dict(rows)
+
+    def _all_of(self, column: str) -> dict[int, str]:
+        with self._db() as db:
+            return dict(db.execute(f"SELECT trial_id, {column} FROM trials WHERE {column} NOT NULL").fetchall())
+
+    def states_of(self, trial_ids: list[int]) -> dict[int, dict[str, Any]]:
+        return {t: json.loads(v) for t, v in self._column_of("state", trial_ids).items()}
+
+    def states(self) -> dict[int, dict[str, Any]]:
+        return {t: json.loads(v) for t, v in self._all_of("state").items()}
+
+    def planned_of(self, trial_ids: list[int]) -> dict[int, dict[str, Any]]:
+        """The planned entries ({dataset, config, seed[, study_trial]}) of these trials that have one."""
+        return {t: json.loads(v) for t, v in self._column_of("planned", trial_ids).items()}
+
+    def planned(self) -> dict[int, dict[str, Any]]:
+        return {t: json.loads(v) for t, v in self._all_of("planned").items()}
+
+    def results_of(self, trial_ids: list[int]) -> dict[int, TrialResult]:
+        return {t: TrialResult.model_validate_json(v) for t, v in self._column_of("result", trial_ids).items()}
+
+    def in_arrival_order(self, limit: int | None = None) -> list[TrialResult]:
+        with self._db() as db:
+            rows = db.execute(
+                "SELECT t.result FROM arrival a JOIN trials t USING (trial_id) ORDER BY a.pos LIMIT ?",
+                (-1 if limit is None else limit,),
+            ).fetchall()
+        return [TrialResult.model_validate_json(r) for (r,) in rows]
+
+    def arrived(self, start: int, count: int) -> list[int]:
+        """Trial ids of the results stored at arrival positions [start, start + count)."""
+        with self._db() as db:
+            rows = db.execute(
+                "SELECT trial_id FROM arrival ORDER BY pos LIMIT ? OFFSET ?", (max(count, 0), start)
+            ).fetchall()
+        return [t for (t,) in rows]
+
+    def epoch_metrics(self, trial_id: int | None) -> list[EpochMetrics]:
+        with self._db() as db:
+            if trial_id is None:
+                rows = db.execute("SELECT record FROM metrics ORDER BY pos").fetchall()
+            else:
+                rows = db.execute("SELECT record FROM metrics WHERE trial_id = ? ORDER BY pos", (trial_id,)).fetchall()
+        return [EpochMetrics.model_validate_json(r) for (r,) in rows]
+
+    # --- one page of the trials table ----------------------------------------------
+
+    def page(self, column: str, n_trials: int, offset: int, limit: int, descending: bool) -> list[int]:
+        """Trial ids of a page sorted by `column`, in the order broker/store/trial_index.py documents:
+        final trials with a value (reversed for `desc`), final trials without one, then the unfinished by id."""
+        with self._db() as db:
+            # Every sortable column of the table has its rows (broker/store/trial_index.py, table_columns).
+            col, present = db.execute("SELECT col, present FROM columns WHERE name = ?", (column,)).fetchone()
+            (unfinished_n,) = db.execute("SELECT count(*) FROM trials WHERE result IS NULL").fetchone()
+            final = n_trials - unfinished_n
+            # Rows of a column, in (score, member) order: its `present` valued trials, then those without a value.
+            ranked = "SELECT member FROM sorted WHERE col = ? ORDER BY score {0}, member {0} LIMIT ? OFFSET ?"
+            unfinished = "SELECT trial_id FROM trials WHERE result IS NULL ORDER BY trial_id LIMIT ? OFFSET ?"
+            # (segment size, its query, the rows its offset skips): the page is cut out of the three in turn.
+            segments = [
+                (present, ranked.format("DESC" if descending else "ASC"), final - present if descending else 0),
+                (final - present, ranked.format("ASC"), present),
+                (n_trials - final, unfinished, 0),
+            ]
+            ids: list[int] = []
+            start = offset
+            for size, query, skipped in segments:
+                if len(ids) < limit and start < size:
+                    args = (col,) if query.startswith("SELECT member") else ()
+                    rows = db.execute(query, (*args, min(limit - len(ids), size - start), skipped + start)).fetchall()
+                    ids.extend(int(str(m)[-10:]) if isinstance(m, str) else int(m) for (m,) in rows)
+                start = max(start - size, 0)
+        return ids
+
+    # --- best so far, rankings, comparison -----------------------------------------
+
+    def progress(self) -> tuple[dict[str, str], list[str]]:
+        """The best-so-far hash and its improvement points, as Redis held them."""
+        with self._db() as db:
+            points = [p for (p,) in db.execute("SELECT point FROM progress_points ORDER BY pos").fetchall()]
+        return self._meta("progress") or {}, points
+
+    def ranking(self) -> str | None:
+        """The latest ranking record's JSON (None: the sweep was never ranked)."""
+        found: str | None = self._meta("ranking")
+        return found
+
+    def comparison(self) -> str | None:
+        found: str | None = self._meta("comparison")
+        return found
+
+    def trajectory_since(self, since: int) -> list[str]:
+        """The trajectory's members ("seq|pinned|entry") published after `since`, oldest first."""
+        with self._db() as db:
+            rows = db.execute("SELECT member FROM trajectory WHERE seq > ? ORDER BY seq", (since,)).fetchall()
+        return [m for (m,) in rows]
+
+    def last_seq(self) -> int:
+        meta: dict[str, str] = self._meta("trajectory_meta") or {}
+        return int(meta.get("seq") or 0)
+
+    # --- checks ----------------------------------------------------------------------
+
+    def recorded_counts(self) -> dict[str, int]:
+        """Rows per table as the writer read them from Redis."""
+        found: dict[str, int] = self._meta("counts")
+        return found
+
+    def verify(self) -> dict[str, int]:
+        """The recorded counts, after checking that every table holds them; ArchiveDamaged otherwise."""
+        try:
+            with self._db() as db:
+                if db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone() != (json.dumps(FORMAT),):
+                    raise ArchiveDamaged(f"{self.path}: not a sweep archive of format {FORMAT}")
+                expected = self.recorded_counts()
+                for table in COUNTED:
+                    (rows,) = db.execute(f"SELECT count(*) FROM {table}").fetchone()
+                    if rows != expected[table]:
+                        raise ArchiveDamaged(f"{self.path}: {table} holds {rows} rows, {expected[table]} were written")
+        except sqlite3.DatabaseError as err:
+            raise ArchiveDamaged(f"{self.path}: {err}") from None
+        return expected
+
+
+class SweepArchive:
+    """The directory of archive files: which sweeps are archived, and where."""
+
+    def __init__(self, root: Path | None) -> None:
+        self.root = root
+
+    def path_of(self, sweep_id: str) -> Path:
+        if self.root is None:
+            raise ValueError("no archive directory is configured")
+        return self.root / f"{sweep_id}{SUFFIX}"
+
+    def find(self, sweep_id: str) -> ArchivedSweep | None:
+        """The sweep's archive, if it is archived (a file exists only once written whole and verified)."""
+        if self.root is None or not is_sweep_id(sweep_id):
+            return None
+        path = self.path_of(sweep_id)
+        return ArchivedSweep(path) if path.exists() else None
+
+    def ids(self) -> list[str]:
+        """Every archived sweep, by number."""
+        if self.root is None or not self.root.is_dir():
+            return []
+        found = [p.name.removesuffix(SUFFIX) for p in self.root.iterdir() if p.name.endswith(SUFFIX)]
+        return sorted((s for s in found if is_sweep_id(s)), key=lambda s: int(s[2:]))
+
+
+class ArchiveWriter:
+    """Writes one archive under a temporary name; `commit` syncs, verifies and renames it into place."""
+
+    def __init__(self, archive: SweepArchive, sweep_id: str) -> None:
+        self.final = archive.path_of(sweep_id)
+        self.final.parent.mkdir(parents=True, exist_ok=True)
+        self.temporary = self.final.with_name(f".{self.final.name}.partial")
+        self.temporary.unlink(missing_ok=True)  # left by a writer that crashed: start over
+        self._db = sqlite3.connect(self.temporary)
+        # The file is synced once, whole, before it is renamed: no journal needed while it is written.
+        self._db.executescript("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;" + SCHEMA)
+        self.counts = dict.fromkeys(COUNTED, 0)
+
+    def meta(self, key: str, value: object) -> None:
+        self._db.execute("INSERT INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+
+    def rows(self, table: str, rows: Iterable[tuple[Any, ...]]) -> None:
+        batch = list(rows)
+        if batch:
+            self._db.executemany(f"INSERT INTO {table} VALUES ({_marks(list(batch[0]))})", batch)
+            if table in self.counts:
+                self.counts[table] += len(batch)
+
+    def columns(self, columns: list[tuple[int, str, int]]) -> None:
+        self._db.executemany("INSERT INTO columns VALUES (?, ?, ?)", columns)
+
+    def commit(self, expected: dict[str, int]) -> ArchivedSweep:
+        """Sync the file, check it holds `expected` rows per table (what Redis held), and put it in place."""
+        if self.counts != expected:
+            self.abandon()
+            raise ArchiveDamaged(f"read {self.counts} from Redis while it held {expected}: try again")
+        self.meta("counts", expected)
+        self.meta("format", FORMAT)
+        self._db.commit()
+        self._db.close()
+        with open(self.temporary, "rb+") as f:
+            os.fsync(f.fileno())
+        written = ArchivedSweep(self.temporary)
+        written.verify()
+        with _connect(self.temporary) as db:
+            if db.execute("PRAGMA quick_check").fetchone() != ("ok",):
+                raise ArchiveDamaged(f"{self.temporary}: SQLite's quick check failed")
+        os.replace(self.temporary, self.final)
+        sync_directory(self.final.parent)
+        return ArchivedSweep(self.final)
+
+    def abandon(self) -> None:
+        self._db.close()
+        self.temporary.unlink(missing_ok=True)
+
+
+def sync_directory(path: Path) -> None:
+    """Make a rename in `path` durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
