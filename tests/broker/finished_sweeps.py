@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from typing import Any
 
@@ -36,7 +37,10 @@ def finished_sweep(store: Store, n_trials: int = 40, cancel_after: int | None = 
         assert store.sweeps.pop_pending(sweep_id) == trial_id  # dispatched in order
         planned = store.sweeps.trial_spec(sweep_id, trial_id)
         store.trials.update(sweep_id, trial_id, status="running", worker="gpu0@host:1", started=1.0, epochs=EPOCHS)
-        accuracy = round(rng.random(), 2)  # ties on purpose: the pages order them by trial id
+        # The learning rate matters (the ranking says so, tune has something to tune); rounded: ties on purpose,
+        # the pages order them by trial id.
+        learning_rate = float(planned.config["learning_rate"])  # type: ignore[arg-type]
+        accuracy = round(min(max(0.95 + 0.1 * math.log10(learning_rate) + rng.gauss(0, 0.02), 0.0), 1.0), 2)
         for epoch in range(1, EPOCHS + 1):
             store.results.record_epoch(
                 EpochMetrics(
@@ -49,7 +53,7 @@ def finished_sweep(store: Store, n_trials: int = 40, cancel_after: int | None = 
                     seconds=0.5,
                 )
             )
-        status = rng.choice([TrialStatus.COMPLETED] * 4 + [TrialStatus.FAILED, TrialStatus.DIVERGED])
+        status = rng.choice([TrialStatus.COMPLETED] * 6 + [TrialStatus.FAILED, TrialStatus.DIVERGED])
         done = status is TrialStatus.COMPLETED
         store.results.save(
             TrialResult(
