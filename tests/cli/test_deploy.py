@@ -10,6 +10,7 @@ import pytest
 
 from broker.settings import ENV_PREFIX, Settings
 from sweeprank.cli import build_parser
+from sweeprank.stack import AOF_REWRITE_MIN_SIZE, AOF_REWRITE_PERCENTAGE
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 UNITS = sorted(DEPLOY.glob("*.service"))
@@ -77,4 +78,6 @@ def test_redis_keeps_an_append_only_file_and_lets_in_only_acl_users() -> None:
         if line.strip() and not line.startswith("#")
     )
     assert config["appendonly"] == "yes" and config["appendfsync"] in ("everysec", "always")
+    assert config["auto-aof-rewrite-percentage"] == str(AOF_REWRITE_PERCENTAGE)
+    assert config["auto-aof-rewrite-min-size"] == AOF_REWRITE_MIN_SIZE, "rewritten as `sweeprank up` does"
     assert Path(config["aclfile"]).name == "redis-users.acl"
