@@ -77,9 +77,12 @@ def median_ms(fn: Callable[[], Any], repeat: int) -> float:
     return statistics.median(times) * 1000
 
 
-def build(store: Store, analyst: Analyst, n: int, rng: np.random.Generator) -> tuple[str, float]:
-    """A sweep of n trials as trainers and the analyst write it, its last RUNNING trials still running (so it is
-    active: health and the monitor look at it); the analyst's median seconds per result."""
+def build(
+    store: Store, analyst: Analyst, n: int, rng: np.random.Generator, running: int = RUNNING, rank_every: int = 1
+) -> tuple[str, float]:
+    """A sweep of n trials as trainers and the analyst write it, its last `running` trials still running (so it is
+    active: health and the monitor look at it; with 0 the sweep completes); the analyst's median seconds per
+    ranking, which it runs after every `rank_every` results (1: one at a time, as a live sweep)."""
     spec = SweepSpec.model_validate(
         {"owner": "bench", "name": f"scale-{n}", "datasets": ["digits"], "n_trials": n, "narrow": NARROW, "seed": 1}
     )
@@ -91,7 +94,7 @@ def build(store: Store, analyst: Analyst, n: int, rng: np.random.Generator) -> t
         store.trials.update(
             sweep_id, trial_id, status="running", worker="bench@host:1", started=time.time(), epochs=EPOCHS
         )
-        if trial_id >= n - RUNNING:
+        if trial_id >= n - running:
             continue
         accuracy = float(np.clip(0.5 + 0.1 * np.log10(config["learning_rate"]) + rng.normal(0, 0.05), 0, 1))
         for epoch in range(1, EPOCHS + 1):
@@ -122,10 +125,11 @@ def build(store: Store, analyst: Analyst, n: int, rng: np.random.Generator) -> t
                 worker="bench@host:1",
             )
         )
-        start = time.perf_counter()
-        while events := analyst.read_new(None):
-            analyst.handle(events)
-        per_result.append(time.perf_counter() - start)
+        if trial_id % rank_every == rank_every - 1 or trial_id == n - 1:
+            start = time.perf_counter()
+            while events := analyst.read_new(None):
+                analyst.handle(events)
+            per_result.append(time.perf_counter() - start)
     return sweep_id, statistics.median(per_result)
 
 

@@ -27,7 +27,7 @@ from broker import keys
 from broker.store.archive_file import ArchiveDamaged, ArchivedSweep, ArchiveWriter, SweepArchive
 from broker.store.rankings import RankingStore
 from broker.store.sweeps import UnknownSweep, sweep_record
-from broker.store.trial_index import FINAL_IDS, NO_VALUE, column_value, entry, table_columns
+from broker.store.trial_index import FINAL_IDS, NO_VALUE, column_value, sort_key, table_columns
 from trials.errors import SweeprankError
 from trials.records import SweepRecord
 from trials.specs import SweepStatus, TrialResult, TrialStatus, is_sweep_id
@@ -35,6 +35,23 @@ from trials.specs import SweepStatus, TrialResult, TrialStatus, is_sweep_id
 log = logging.getLogger(__name__)
 
 _BATCH = 2000
+
+# KEYS: a metrics stream. ARGV: the range's start ('-' or '(' .. last id read), count.
+# Returns {last id read ('' at the end), "trial TAB record" lines}: one reply string per batch, not seven per entry
+# (the client's parser, not Redis, is what a 100k-trial stream costs to read).
+_READ_METRICS = r"""
+local batch = redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', ARGV[2])
+local lines = {}
+for i, e in ipairs(batch) do
+  local f, trial, record = e[2], '', ''
+  for j = 1, #f, 2 do
+    if f[j] == 'trial' then trial = f[j + 1] elseif f[j] == 'record' then record = f[j + 1] end
+  end
+  if trial == '' then trial = tostring(cjson.decode(record)['trial_id']) end
+  lines[i] = trial .. '\t' .. record
+end
+return {#batch > 0 and batch[#batch][1] or '', table.concat(lines, '\n')}
+"""
 ARCHIVED_FIELD = "archived"  # in the sweep's hash: when its archive was complete
 
 
@@ -61,6 +78,7 @@ class ArchiveStore:
         self._r = client
         self.files = archive
         self._rankings = rankings
+        self._read_metrics = client.register_script(_READ_METRICS)
 
     def archive(self, sweep_id: str, progress: Callable[[], object] = lambda: None) -> Archived:
         """Move a finished sweep out of Redis into its archive file (see the module for the steps).
@@ -187,8 +205,8 @@ class ArchiveStore:
             writer.columns([(i, name, present[i]) for i, name in enumerate(columns)])
             for start, ids in self._list(keys.arrival(sweep_id)):
                 writer.rows("arrival", ((start + i, int(t)) for i, t in enumerate(ids)))
-            for start, entries in self._stream(keys.metrics(sweep_id)):
-                writer.rows("metrics", ((start + i, _trial_of(f), f["record"]) for i, (_, f) in enumerate(entries)))
+            for start, lines in self._stream(keys.metrics(sweep_id)):
+                writer.rows("metrics", ((start + i, *_trial_and_record(line)) for i, line in enumerate(lines)))
                 progress()
             for start, points in self._list(keys.progress_points(sweep_id)):
                 writer.rows("progress_points", ((start + i, p) for i, p in enumerate(points)))
@@ -212,7 +230,8 @@ class ArchiveStore:
         pipe.hgetall(keys.progress(sweep_id))
         pipe.smembers(keys.children(sweep_id))
         pipe.get(keys.chain_next(sweep_id))
-        ranking, comparison, trajectory_meta, progress, children, chain_next = pipe.execute()
+        pipe.lrange(keys.pending(sweep_id), 0, -1)
+        ranking, comparison, trajectory_meta, progress, children, chain_next, pending = pipe.execute()
         return {
             "ranking": ranking,
             "comparison": comparison,
@@ -220,6 +239,7 @@ class ArchiveStore:
             "progress": progress,
             "children": sorted(children, key=lambda s: int(s[2:])),
             "chain_next": chain_next,
+            "pending": [int(t) for t in pending],
         }
 
     def _mark(self, sweep_id: str) -> None:
@@ -271,29 +291,36 @@ class ArchiveStore:
             yield start, items
             start += len(items)
 
-    def _stream(self, key: str) -> Iterator[tuple[int, list[tuple[str, dict[str, str]]]]]:
+    def _stream(self, key: str) -> Iterator[tuple[int, list[str]]]:
+        """(position, "trial TAB record" lines) of a metrics stream, a batch at a time, in its order."""
         start, after = 0, "-"
-        while entries := cast(list[tuple[str, dict[str, str]]], self._r.xrange(key, after, "+", count=_BATCH)):
-            yield start, entries
-            start += len(entries)
-            after = "(" + entries[-1][0]
+        while True:
+            last, text = cast(list[str], self._read_metrics(keys=[key], args=[after, _BATCH]))
+            if not last:
+                return
+            lines = text.split("\n")
+            yield start, lines
+            start += len(lines)
+            after = "(" + last
 
 
 def _names(record: SweepRecord) -> list[str]:
     return [*record.space["parameters"], *record.spec.fixed]
 
 
-def _trial_of(fields: dict[str, str]) -> int:
-    # Entries written before the stream carried the trial id name it only inside the record.
-    return int(fields["trial"]) if "trial" in fields else int(json.loads(fields["record"])["trial_id"])
+def _trial_and_record(line: str) -> tuple[int, str]:
+    trial, _, record = line.partition("\t")
+    return int(trial), record
 
 
-def _sort_rows(results: list[TrialResult], columns: list[str], present: list[int]) -> Iterator[tuple[int, float, str]]:
-    """Rows of the archive's sorted table: the same (score, member) as the trials-table index in Redis."""
+def _sort_rows(
+    results: list[TrialResult], columns: list[str], present: list[int]
+) -> Iterator[tuple[int, float, str, int]]:
+    """Rows of the archive's sorted table: (column, score, text, trial), in the order of the trials-table index in
+    Redis, whose members are the text then the trial id (broker/store/trial_index.py)."""
     for result in results:
         for i, column in enumerate(columns):
-            score, member = entry(result.trial_id, column_value(result, column))
-            value = float(score)
-            if value < NO_VALUE:
+            score, text = sort_key(column_value(result, column))
+            if score < NO_VALUE:
                 present[i] += 1
-            yield i, value, member
+            yield i, score, text, result.trial_id

@@ -37,7 +37,8 @@ CREATE TABLE arrival (pos INTEGER PRIMARY KEY, trial_id INTEGER NOT NULL);
 CREATE TABLE metrics (pos INTEGER PRIMARY KEY, trial_id INTEGER NOT NULL, record TEXT NOT NULL);
 CREATE INDEX metrics_of_trial ON metrics (trial_id, pos);
 CREATE TABLE columns (col INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, present INTEGER NOT NULL);
-CREATE TABLE sorted (col INTEGER, score REAL, member TEXT, PRIMARY KEY (col, score, member)) WITHOUT ROWID;
+CREATE TABLE sorted (col INTEGER, score REAL, text TEXT, trial INTEGER, PRIMARY KEY (col, score, text, trial))
+  WITHOUT ROWID;
 CREATE TABLE trajectory (seq INTEGER PRIMARY KEY, member TEXT NOT NULL);
 CREATE TABLE progress_points (pos INTEGER PRIMARY KEY, point TEXT NOT NULL);
 CREATE TABLE journals (dataset TEXT, pos INTEGER, entry TEXT NOT NULL, PRIMARY KEY (dataset, pos)) WITHOUT ROWID;
@@ -84,6 +85,11 @@ class ArchivedSweep:
     def sweep_hash(self) -> dict[str, str]:
         """The sweep's Redis hash as it was when archived (its record)."""
         found: dict[str, str] = self._meta("sweep")
+        return found
+
+    def pending(self) -> list[int]:
+        """Trials never dispatched (a sweep ended early keeps none: they were marked cancelled and taken off)."""
+        found: list[int] = self._meta("pending") or []
         return found
 
     def children(self) -> list[str]:
@@ -161,8 +167,8 @@ class ArchivedSweep:
             col, present = db.execute("SELECT col, present FROM columns WHERE name = ?", (column,)).fetchone()
             (unfinished_n,) = db.execute("SELECT count(*) FROM trials WHERE result IS NULL").fetchone()
             final = n_trials - unfinished_n
-            # Rows of a column, in (score, member) order: its `present` valued trials, then those without a value.
-            ranked = "SELECT member FROM sorted WHERE col = ? ORDER BY score {0}, member {0} LIMIT ? OFFSET ?"
+            # Rows of a column, in (score, text, trial) order: its `present` valued trials, then those without a value.
+            ranked = "SELECT trial FROM sorted WHERE col = ? ORDER BY score {0}, text {0}, trial {0} LIMIT ? OFFSET ?"
             unfinished = "SELECT trial_id FROM trials WHERE result IS NULL ORDER BY trial_id LIMIT ? OFFSET ?"
             # (segment size, its query, the rows its offset skips): the page is cut out of the three in turn.
             segments = [
@@ -174,9 +180,9 @@ class ArchivedSweep:
             start = offset
             for size, query, skipped in segments:
                 if len(ids) < limit and start < size:
-                    args = (col,) if query.startswith("SELECT member") else ()
+                    args = (col,) if query is not unfinished else ()
                     rows = db.execute(query, (*args, min(limit - len(ids), size - start), skipped + start)).fetchall()
-                    ids.extend(int(str(m)[-10:]) if isinstance(m, str) else int(m) for (m,) in rows)
+                    ids.extend(t for (t,) in rows)
                 start = max(start - size, 0)
         return ids
 
@@ -266,7 +272,10 @@ class ArchiveWriter:
         self.temporary.unlink(missing_ok=True)  # left by a writer that crashed: start over
         self._db = sqlite3.connect(self.temporary)
         # The file is synced once, whole, before it is renamed: no journal needed while it is written.
-        self._db.executescript("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;" + SCHEMA)
+        # A big page cache: the sort rows arrive in trial order and go into a B-tree in column and value order.
+        self._db.executescript(
+            "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -131072;" + SCHEMA
+        )
         self.counts = dict.fromkeys(COUNTED, 0)
 
     def meta(self, key: str, value: object) -> None:

@@ -171,15 +171,12 @@ class SweepStore:
 
     def get(self, sweep_id: str) -> SweepRecord:
         """The sweep record: spec, resolved space, status, counts, pending trials."""
-        return sweep_record(self._hash(sweep_id), self.n_pending(sweep_id))
-
-    def _hash(self, sweep_id: str) -> dict[str, str]:
         if (archived := self._archive.find(sweep_id)) is not None:
-            return archived.sweep_hash()
+            return sweep_record(archived.sweep_hash(), len(archived.pending()))
         raw = cast(dict[str, str], self._r.hgetall(_key(sweep_id)))
         if not raw:
             raise UnknownSweep(sweep_id)
-        return raw
+        return sweep_record(raw, self.n_pending(sweep_id))
 
     def _field(self, sweep_id: str, field: str) -> str:
         if (archived := self._archive.find(sweep_id)) is not None:

@@ -101,13 +101,24 @@ def column_value(result: TrialResult, column: str) -> object:
     return value.value if isinstance(value, Enum) else value
 
 
-def entry(trial_id: int, value: object) -> tuple[str, str]:
-    """(score, member) of one trial in one column's index."""
+def sort_key(value: object) -> tuple[float, str]:
+    """(score, text) of a value: numbers by value, then text by itself, then no value; ties go by trial id."""
     if value is None or (isinstance(value, float) and value != value):
-        return no_value_score(trial_id), member(trial_id)
+        return float(NO_VALUE), ""
     if isinstance(value, bool | int | float):
-        return repr(max(-_CLAMP, min(_CLAMP, float(value)))), member(trial_id)
-    return str(_TEXT_SCORE), f"s{value}\x00{member(trial_id)}"
+        return max(-_CLAMP, min(_CLAMP, float(value))), ""
+    return float(_TEXT_SCORE), str(value)
+
+
+def entry(trial_id: int, value: object) -> tuple[str, str]:
+    """(score, member) of one trial in one column's index: `sort_key`, with the trial id in the score (no value)
+    or at the end of the member, so that one sorted set holds the order."""
+    score, text = sort_key(value)
+    if score == NO_VALUE:
+        return no_value_score(trial_id), member(trial_id)
+    if score == _TEXT_SCORE:
+        return str(_TEXT_SCORE), f"s{text}\x00{member(trial_id)}"
+    return repr(score), member(trial_id)
 
 
 def columns_of(result: TrialResult) -> list[str]:
