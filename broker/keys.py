@@ -131,6 +131,11 @@ def comparison(sweep_id: str) -> str:
     return f"{PREFIX}:sweep:{sweep_id}:comparison"
 
 
+def archive_lock(sweep_id: str) -> str:
+    """Lock with TTL: a process is archiving the sweep (broker/store/archive.py)."""
+    return f"{PREFIX}:lock:archive:{sweep_id}"
+
+
 def inflight(device_class: str) -> str:
     """Set: trial keys sent to the queue of a device class and not yet final."""
     return f"{PREFIX}:inflight:{device_class}"

@@ -13,6 +13,7 @@ list of sweeps and its lineage links; a sweep whose hash is gone (Redis emptied)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
@@ -35,6 +36,8 @@ from trials.specs import SweepStatus, TrialResult, TrialStatus, is_sweep_id
 log = logging.getLogger(__name__)
 
 _BATCH = 2000
+# Longer than archiving the largest sweep takes (about 100 s per 100,000 trials): a second archiver waits for none.
+_LOCK_S = 1800
 
 # KEYS: a metrics stream. ARGV: the range's start ('-' or '(' .. last id read), count.
 # Returns {last id read ('' at the end), "trial TAB record" lines}: one reply string per batch, not seven per entry
@@ -87,7 +90,19 @@ class ArchiveStore:
         """
         if self.files.root is None:
             raise NotArchivable("no archive directory is configured (SWEEPRANK_ARCHIVE_DIR)")
-        raw = cast(dict[str, str], self._r.hgetall(keys.sweep(sweep_id))) if is_sweep_id(sweep_id) else {}
+        if not is_sweep_id(sweep_id):
+            raise UnknownSweep(sweep_id)
+        lock = self._r.lock(keys.archive_lock(sweep_id), timeout=_LOCK_S, blocking=False)
+        if not lock.acquire():
+            raise NotArchivable(f"{sweep_id} is being archived by another process")
+        try:
+            return self._archive(sweep_id, progress)
+        finally:
+            with contextlib.suppress(redis.exceptions.LockError):  # expired meanwhile: nothing left to release
+                lock.release()
+
+    def _archive(self, sweep_id: str, progress: Callable[[], object]) -> Archived:
+        raw = cast(dict[str, str], self._r.hgetall(keys.sweep(sweep_id)))
         found = self.files.find(sweep_id)
         if not raw:
             if found is None:

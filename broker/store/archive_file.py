@@ -267,9 +267,11 @@ class ArchiveWriter:
 
     def __init__(self, archive: SweepArchive, sweep_id: str) -> None:
         self.final = archive.path_of(sweep_id)
-        self.final.parent.mkdir(parents=True, exist_ok=True)
+        # Members' configs and results, private to the services as Redis' own files are (`up`'s data dir is 0700).
+        self.final.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.temporary = self.final.with_name(f".{self.final.name}.partial")
         self.temporary.unlink(missing_ok=True)  # left by a writer that crashed: start over
+        self.temporary.touch(mode=0o600)
         self._db = sqlite3.connect(self.temporary)
         # The file is synced once, whole, before it is renamed: no journal needed while it is written.
         # A big page cache: the sort rows arrive in trial order and go into a B-tree in column and value order.

@@ -86,6 +86,10 @@ def test_an_archived_sweep_reads_as_before_and_leaves_only_its_stub_in_redis(
     done = store.archive.archive(sweep_id)
 
     assert (archive_dir / f"{sweep_id}.sqlite").is_file() and not done.already
+    assert (archive_dir.stat().st_mode & 0o777, (archive_dir / f"{sweep_id}.sqlite").stat().st_mode & 0o777) == (
+        0o700,
+        0o600,
+    ), "private to the services, as Redis' files"
     assert done.rows["trials"] == 40 and done.rows["metrics"] == len(before["all_epochs"])
     assert sweep_keys(scratch_redis, sweep_id) == {f"sr:sweep:{sweep_id}"}, "only the record's hash is left"
     assert int(scratch_redis.info("memory")["used_memory"]) < used
@@ -129,6 +133,14 @@ def test_a_sweep_that_has_not_ended_is_refused_with_its_reason(store: Store) -> 
         store.archive.archive("sw999")
     with pytest.raises(UnknownSweep):
         store.archive.archive("../../etc/passwd")
+
+
+def test_one_archiver_at_a_time(store: Store, scratch_redis: redis.Redis) -> None:
+    sweep_id = finished_sweep(store, 6)
+    another = scratch_redis.lock(f"sr:lock:archive:{sweep_id}", timeout=60)  # as another process archiving it
+    with another, pytest.raises(NotArchivable, match=f"{sweep_id} is being archived by another process"):
+        store.archive.archive(sweep_id)
+    assert not store.archive.archive(sweep_id).already
 
 
 def test_a_sweep_the_analyst_has_not_caught_up_with_is_refused(store: Store, scratch_redis: redis.Redis) -> None:
