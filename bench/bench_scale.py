@@ -32,13 +32,13 @@ from typing import Any
 import numpy as np
 import redis
 
+from analyst.service import Analyst, RankingParams
 from broker.settings import Settings
 from broker.store import Store
 from broker.store.progress import replay
-from broker.sweeps import plan_trials
+from broker.sweep_actions import plan_trials
 from sweeprank.stack import Stack, free_port, redis_command, wait_for_redis
 from trials.specs import EpochMetrics, SweepSpec, TrialResult, TrialStatus
-from workers.analyst import Analyst, RankingParams
 
 EPOCHS = 5
 PAGE = 20

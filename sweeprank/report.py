@@ -6,8 +6,8 @@ import sys
 import time
 from typing import Any
 
+from offline.rendering import ranking_table
 from sweeprank.client import ApiError, Client
-from sweeprank.rank import ranking_table
 from trials.presets import preset
 from trials.records import Health, RankingGroup, RankingRecord, SweepRecord, SweepSummary
 from trials.space import ChoiceParam, NumericParam

@@ -103,7 +103,7 @@ class TrialLimits(_Record):
 
 
 class TuneRequest(_Record):
-    """`sweeprank tune` / POST /api/sweeps/ID/tune: a follow-up sweep of what matters (trials/tuning.py)."""
+    """`sweeprank tune` / POST /api/sweeps/ID/tune: a follow-up sweep of what matters (broker/tuning/rule.py)."""
 
     top: StrictInt | None = Field(
         default=None, ge=1, le=100, description="tune at most this many (default: all that matter)"
@@ -140,7 +140,7 @@ class TuneRequest(_Record):
 
 
 class TuneOrigin(_Record):
-    """Where a tune sweep comes from (`sweeprank tune`, trials/tuning.py): what it tunes and holds, and its chain."""
+    """Where a tune sweep comes from (`sweeprank tune`, broker/tuning/): what it tunes and holds, and its chain."""
 
     parent: str = Field(pattern=SWEEP_ID_PATTERN)  # the sweep whose ranking (or, in a chain, whose best) it starts from
     tuned: list[str] = Field(min_length=1)  # what this sweep varies, most important first

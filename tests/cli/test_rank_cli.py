@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sweeprank.rank import main
+from sweeprank.rank_cmd import main
 from trials.presets import preset
 from trials.samplers import sample_configs
 

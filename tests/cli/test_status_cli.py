@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from broker.store import Store
-from broker.store.services import ANALYST
+from broker.store.service_beats import ANALYST
 from sweeprank.report import health_lines
 from tests.conftest import database_url
 from tests.webui.conftest import seed_sweep

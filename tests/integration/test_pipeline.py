@@ -9,10 +9,10 @@ import time
 
 from flask.testing import FlaskClient
 
+from analyst.service import RankingParams, SweepAnalysis
 from tests.helpers import wait_until
 from tests.integration.conftest import TRAINER_SLOTS, LiveStack, tiny_spec, wait_for_status
 from trials.records import RankingRecord
-from workers.analyst import RankingParams, SweepAnalysis
 
 
 def submit(api: FlaskClient, spec: dict[str, object]) -> str:

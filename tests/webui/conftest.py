@@ -16,9 +16,10 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
+from analyst.service import Analyst
 from broker.settings import Settings
 from broker.store import Store
-from broker.sweeps import plan_trials
+from broker.sweep_actions import plan_trials
 from tests.conftest import database_url
 
 # The browser tests reuse the integration stack: its fixtures and its hook that prints child logs on failure.
@@ -27,7 +28,6 @@ from trials.records import RankedTrials, RankingGroup, RankingHistoryEntry, Rank
 from trials.space import Value
 from trials.specs import SweepSpec, TrialResult, TrialStatus
 from webui import create_app
-from workers.analyst import Analyst
 
 PASSWORD = "correct horse battery"
 
@@ -156,7 +156,7 @@ def csrf_of(client: FlaskClient) -> str:
 
 def seed_ranking(store: Store, sweep_id: str) -> RankingRecord:
     """Store the ranking the analyst would compute from the stored results."""
-    from workers.analyst import RankingParams, SweepAnalysis
+    from analyst.service import RankingParams, SweepAnalysis
 
     analysis = SweepAnalysis.of_stored(store, sweep_id, RankingParams(n_bootstrap=30))
     analysis.add(store.results.in_arrival_order(sweep_id))

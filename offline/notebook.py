@@ -1,8 +1,8 @@
 """`sweeprank.rank(table, metric=...)`: the ranking of `sweeprank rank`, in a notebook.
 
 The table is a pandas DataFrame, a list of dicts or an Optuna study; it is read by the same
-conventions as a CSV file (sweeprank/table.py) and, without a space, the space is inferred
-(trials/infer.py). pandas and matplotlib are imported only by `.to_frame()` and `.plot()`,
+conventions as a CSV file (offline/table.py) and, without a space, the space is inferred
+(offline/infer.py). pandas and matplotlib are imported only by `.to_frame()` and `.plot()`,
 so the core install stays lean: they come with `pip install sweeprank[notebook]`.
 """
 
@@ -18,13 +18,14 @@ import yaml
 
 from importance.groups import POOLED
 from importance.significance import MATTERS, NO_DETECTABLE_EFFECT, UNDETERMINED
-from sweeprank.effects_text import effects_lines
-from sweeprank.pooling import format_p, pooling_notes
-from sweeprank.rank import INFERRED_TITLE, RankOptions, RankResult, ranking_table, verdict_summary
-from sweeprank.rank import rank as rank_encoded
-from sweeprank.table import ALL, flatten, header_of, layout, table_trials
+from offline.effects_text import effects_lines
+from offline.infer import InferredSpace
+from offline.pooling import format_p, pooling_notes
+from offline.ranker import RankOptions, RankResult
+from offline.ranker import rank as rank_encoded
+from offline.rendering import INFERRED_TITLE, ranking_table, verdict_summary
+from offline.table import ALL, flatten, header_of, layout, table_trials
 from trials.encoding import encode_trials
-from trials.infer import InferredSpace
 from trials.presets import PRESETS, load_space_file, preset
 from trials.records import RankingGroup
 from trials.space import SearchSpace
@@ -115,7 +116,7 @@ def rank(
 
 def _rank_study(study: Any, target: Any, maximize: bool | None, by: str | None, options: dict[str, Any]) -> Ranking:
     """An Optuna study: its COMPLETE trials, the space of its distributions, `by` a user attribute."""
-    from sweeprank.optuna import rank_study
+    from offline.optuna_evaluator import rank_study
 
     result, space = rank_study(study, target=target, maximize=maximize, by=by, **options)
     return Ranking(result, space, None)

@@ -6,7 +6,7 @@ sweep's state from the stored results in arrival order (the order the stream
 delivered them), then reads its own unacknowledged events again: trials it
 already counted are skipped, so a restart loses nothing and counts nothing twice.
 It also runs the control tick: dispatcher refill (and the asks of model-based sweeps), the next
-group of sequential-tuning chains (broker/tune.py), the reconciler (lost trials
+group of sequential-tuning chains (broker/tuning/chain.py), the reconciler (lost trials
 get a new attempt) and stop-when-stable, sends a heartbeat every few seconds,
 idle or busy (the health report and the sweep pages' "ranking paused" read it),
 and computes the comparisons with fANOVA / PED-ANOVA that members request
@@ -25,13 +25,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
-from broker import sweeps
+from analyst.method_comparison import compare_latest
+from broker import sweep_actions
 from broker.connection import BrokerError, BrokerUnavailable
 from broker.dispatcher import Dispatcher
 from broker.reconciler import Reconciler
 from broker.store import ResultEvent, Store
-from broker.store.services import ANALYST
-from broker.tune import advance_chains
+from broker.store.service_beats import ANALYST
+from broker.tuning.chain import advance_chains
 from importance.groups import POOLED, GroupedRanking
 from importance.nrrelieff import NRReliefF
 from importance.stability import StabilityTracker
@@ -47,7 +48,6 @@ from trials.records import (
 )
 from trials.space import SearchSpace
 from trials.specs import SweepSpec, SweepStatus, TrialResult
-from workers.comparison import compare_latest
 
 log = logging.getLogger(__name__)
 
@@ -328,7 +328,7 @@ class Analyst:
         if not analysis.spec.stop_when_stable or not analysis.stability.stable:
             return
         if self.store.sweeps.status(analysis.sweep_id) in (SweepStatus.QUEUED, SweepStatus.RUNNING, SweepStatus.PAUSED):
-            sweeps.end(
+            sweep_actions.end(
                 self.store,
                 self.dispatcher,
                 analysis.sweep_id,
@@ -386,7 +386,7 @@ class Analyst:
                 self._reconnect()
             except Exception:
                 # The last line of defence: a tick that raised (the per-sweep work is isolated above) is
-                # logged and retried, never the end of the process that ranks every member's sweeps.
+                # logged and retried, never the end of the process that ranks every member's sweep_actions.
                 log.exception("analyst tick failed; retrying")
                 time.sleep(1.0)
 

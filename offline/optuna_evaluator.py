@@ -1,12 +1,12 @@
 """N-RReliefF inside Optuna: `NRReliefFImportanceEvaluator`.
 
     import optuna
-    from sweeprank.optuna import NRReliefFImportanceEvaluator
+    from offline.optuna_evaluator import NRReliefFImportanceEvaluator
 
     optuna.importance.get_param_importances(study, evaluator=NRReliefFImportanceEvaluator())
 
 The evaluator ranks a study exactly as `sweeprank rank --optuna-storage` does
-(sweeprank/optuna_study.py says how trials and distributions are read).
+(offline/optuna_study.py says how trials and distributions are read).
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
 from importance.groups import DEFAULT_METHOD
-from sweeprank.optuna_study import study_table
-from sweeprank.rank import ALL, RankOptions, RankResult, rank
+from offline.optuna_study import study_table
+from offline.ranker import RankOptions, RankResult, rank
+from offline.table import ALL
 from trials.encoding import encode_trials
 from trials.space import SearchSpace
 
@@ -38,7 +39,7 @@ class NRReliefFImportanceEvaluator(BaseImportanceEvaluator):
     (or are all 0 when no hyperparameter has a positive weight, which
     `get_param_importances` then spreads evenly, as it does for any evaluator),
     ordered best first. The full result (CIs, P(rank), raw W, p-values, verdicts)
-    of the last call is kept in `result_` (`sweeprank.rank.render(result_)` prints it).
+    of the last call is kept in `result_` (`offline.rendering.render(result_)` prints it).
 
     Unlike Optuna's own evaluators, `params=None` ranks every parameter that
     appears in any COMPLETE trial, not only those present in all of them: a
