@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from importance.config import RankingConfig
 from importance.groups import POOLED
 from importance.significance import MATTERS, NO_DETECTABLE_EFFECT, UNDETERMINED
 from offline.effects_text import effects_lines
@@ -51,7 +52,12 @@ VERDICT_STYLE = {
     NO_DETECTABLE_EFFECT: ("#b0b0b0", "//"),
     UNDETERMINED: ("#e8a33d", ".."),
 }
-_OPTIONS = {f.name for f in fields(RankOptions)} - {"trials", "metric", "by"}
+_OPTIONS = ({f.name for f in fields(RankOptions)} | set(RankingConfig.model_fields) | {"stable_window"}) - {
+    "trials",
+    "metric",
+    "by",
+    "config",
+}
 
 
 def _optional(module: str) -> Any:
@@ -98,7 +104,8 @@ def rank(
     SearchSpace, a preset name, a space file or its dict (default: inferred, see `.inferred`);
     `by` names a column to rank per group of, plus pooled. `maximize` defaults to True (a study's
     own direction for a study); `target` picks an Optuna study's objective. Other options are
-    `sweeprank rank`'s: k, sigma, bootstrap, seed, method, stable_window, status_column.
+    `sweeprank rank`'s: the fields of importance.config.RankingConfig (method, k, sigma, bootstrap,
+    seed, permutations, block_size, window or stable_window, delta) and status_column.
     """
     unknown = sorted(set(options) - _OPTIONS)
     if unknown:
@@ -109,7 +116,7 @@ def rank(
     given = _space(space)
     columns = layout(header_of(records), metric, by, options.get("status_column"), given)
     read = table_trials(records, lambda i: f"row {i}", columns, given)
-    settings = RankOptions(trials="table", metric=columns.metric, maximize=maximize is not False, by=by, **options)
+    settings = RankOptions.of("table", metric=columns.metric, maximize=maximize is not False, by=by, **options)
     encoded = encode_trials(read.space, read.rows, maximize=settings.maximize)
     return Ranking(rank_encoded(encoded, settings, read.space), read.space, read.inferred)
 

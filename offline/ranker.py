@@ -11,17 +11,17 @@ trial it settled; the permutation tests run once, on all rows, at the end.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 from threadpoolctl import threadpool_limits
 
-from importance.groups import DEFAULT_METHOD, POOLED, GroupedRanking
+from importance.config import RankingConfig
+from importance.groups import POOLED, GroupedRanking
 from offline.table import TableTrials, flatten, header_of, layout, table_trials
 from trials.effects_view import present
 from trials.encoding import EncodedTrials, optuna_view
@@ -38,37 +38,23 @@ Native = dict[str, tuple[dict[str, Any], dict[str, Any]]]  # trial id -> its Opt
 
 @dataclass(frozen=True)
 class RankOptions:
-    """What `rank` needs to read a file and rank it (the command line's options, or a caller's)."""
+    """What `rank` needs to read a table and rank it (the command line's options, or a caller's)."""
 
     trials: str
     metric: str = ""  # empty: the table's convention names it (Optuna's `value`)
     maximize: bool = True
     by: str | None = None
     status_column: str | None = None
-    method: str = DEFAULT_METHOD
-    delta: float | None = None
-    k: int = 10
-    sigma: float = 20.0
-    bootstrap: int = 200
-    seed: int = 0
-    stable_window: int = 100
+    config: RankingConfig = field(default_factory=RankingConfig)
     progress: bool = False
 
     @classmethod
-    def from_args(cls, args: argparse.Namespace) -> RankOptions:
-        return cls(**{f.name: getattr(args, f.name) for f in fields(cls)})
-
-
-class RankParameters(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    method: str
-    block_size: int | None
-    k: int
-    sigma: float
-    bootstrap: int
-    permutations: int
-    seed: int
+    def of(cls, trials: str, **options: Any) -> RankOptions:
+        """Options from keywords: RankOptions' own, and RankingConfig's fields (`stable_window` is `window`)."""
+        if "stable_window" in options:
+            options["window"] = options.pop("stable_window")
+        config = {name: options.pop(name) for name in list(options) if name in RankingConfig.model_fields}
+        return cls(trials=trials, config=RankingConfig.model_validate(config), **options)
 
 
 class RankResult(BaseModel):
@@ -80,7 +66,7 @@ class RankResult(BaseModel):
     direction: Literal["maximize", "minimize"]
     n_trials: int
     excluded: dict[str, int]
-    parameters: RankParameters
+    parameters: RankingConfig
     # "stable since" is exact when this is 1; otherwise it is the first checkpoint of the settled order.
     stability_resolution: int
     rankings: dict[str, RankingGroup]
@@ -128,19 +114,8 @@ def rank(encoded: EncodedTrials, options: RankOptions, space: SearchSpace | None
         raise SpecError(
             str(options.trials), f"no completed trial with a finite metric (excluded: {dict(encoded.excluded)})"
         )
-    ranking = GroupedRanking(
-        encoded.names,
-        encoded.categorical,
-        options.k,
-        options.sigma,
-        options.bootstrap,
-        options.seed,
-        window=options.stable_window,
-        method=options.method,
-        refresh_every=NEVER,
-        delta=options.delta,
-    )
-    points = checkpoints(encoded.n, options.method)
+    ranking = GroupedRanking(encoded.names, encoded.categorical, options.config, refresh_every=NEVER)
+    points = checkpoints(encoded.n, options.config.method)
     show = options.progress or (encoded.n >= PROGRESS_MIN_ROWS and sys.stderr.isatty())
     start = 0
     # Small matrices: BLAS threads only contend (sweeprank/cli.py main); a notebook or Optuna caller gets it too.
@@ -164,15 +139,7 @@ def rank(encoded: EncodedTrials, options: RankOptions, space: SearchSpace | None
         direction="maximize" if options.maximize else "minimize",
         n_trials=encoded.n,
         excluded=dict(encoded.excluded),
-        parameters=RankParameters(
-            method=options.method,
-            block_size=ranking.block_size,
-            k=options.k,
-            sigma=options.sigma,
-            bootstrap=options.bootstrap,
-            permutations=ranking.n_permutations,
-            seed=options.seed,
-        ),
+        parameters=options.config,
         stability_resolution=points[0] if len(points) > 1 else 1,
         rankings=rankings,
     )

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from importance.config import RankingConfig
 from importance.groups import POOLED
 from importance.significance import MATTERS, NO_DETECTABLE_EFFECT, UNDETERMINED
 from offline.effects_text import effects_lines, no_effect_lines
 from offline.pooling import format_p, pooling_notes
-from offline.ranker import RankParameters, RankResult
+from offline.ranker import RankResult
 from offline.table import ALL
 from trials.records import MethodComparison, RankingGroup
 
@@ -94,18 +95,16 @@ def _comparison_table(
     return lines
 
 
-def _method_words(parameters: RankParameters) -> str:
+def method_words(parameters: RankingConfig) -> str:
     if parameters.method == "anova":
         return "by share of the metric's variance (main effect plus pairwise interactions), method anova"
-    blocks = f" (blocks of {parameters.block_size} trials)" if parameters.block_size else ""
+    blocks = f" (blocks of {parameters.relief_block_size} trials)" if parameters.relief_block_size else ""
     return f"with N-RReliefF, method {parameters.method}{blocks}"
 
 
 def render(result: RankResult, effects: bool = False) -> str:
     parameters = result.parameters
-    lines = [
-        f"metric {result.metric} ({result.direction}), {result.n_trials} trials ranked {_method_words(parameters)}"
-    ]
+    lines = [f"metric {result.metric} ({result.direction}), {result.n_trials} trials ranked {method_words(parameters)}"]
     if result.stability_resolution > 1:
         lines.append(f"stability checked every {result.stability_resolution:,} trials")
     excluded = result.excluded

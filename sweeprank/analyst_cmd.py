@@ -7,20 +7,19 @@ from typing import Any
 
 from broker.settings import Settings
 from sweeprank import stack_state
+from sweeprank.ranking_flags import add_ranking_flags, config_from_args
 
 
 def add_parser(subparsers: Any) -> None:
     analyst = subparsers.add_parser("analyst", help="the analyst: incremental rankings from the result stream")
-    analyst.add_argument("--k", type=int, default=10, help="neighbours per reference trial (default 10)")
-    analyst.add_argument("--sigma", type=float, default=20.0, help="rank-weight width (default 20)")
-    analyst.add_argument("--bootstrap", type=int, default=200, help="Poisson bootstrap replicates (default 200)")
-    analyst.add_argument("--seed", type=int, default=0, help="random seed of the bootstrap and tests (default 0)")
+    # A sweep's spec chooses its method, stability window and delta; these apply to every sweep.
+    add_ranking_flags(analyst, ("k", "sigma", "bootstrap", "seed", "permutations", "block_size"))
     stack_state.add_redis_options(analyst)
     analyst.set_defaults(func=cmd_analyst)
 
 
 def cmd_analyst(args: argparse.Namespace, settings: Settings) -> int:
-    from analyst.service import Analyst, RankingParams
+    from analyst.service import Analyst
     from broker.celery_app import make_celery
     from broker.dispatcher import Dispatcher
     from broker.store import Store
@@ -30,7 +29,7 @@ def cmd_analyst(args: argparse.Namespace, settings: Settings) -> int:
     analyst = Analyst(
         store,
         Dispatcher(store, make_celery(settings), settings),
-        RankingParams(args.k, args.sigma, args.bootstrap, args.seed),
+        config_from_args(args),
     )
     analyst.run_forever(settings.reconcile_every_s, beat_every_s=settings.analyst_beat_s)
     return 0

@@ -14,11 +14,11 @@ from typing import Any
 import yaml
 
 from broker.settings import Settings
-from importance.groups import DEFAULT_METHOD, METHODS
 from offline.infer import InferredSpace
 from offline.ranker import Native, RankOptions, compare_all, rank, read_trials
 from offline.rendering import INFERRED_TITLE, render
 from offline.table import ALL
+from sweeprank.ranking_flags import add_ranking_flags, config_from_args
 from trials.encoding import TrialRow, encode_trials
 from trials.errors import SpecError, SweeprankError
 from trials.presets import PRESETS, load_space_file, preset
@@ -73,30 +73,15 @@ def add_parser(subparsers: Any) -> None:
         help="rows whose status is not completed/complete/finished are excluded (default: status, state or State)",
     )
     parser.add_argument(
-        "--method",
-        choices=METHODS,
-        default=DEFAULT_METHOD,
-        help="anova (default): each hyperparameter's share of the metric's variance, main effect plus pairwise "
-        "interactions; fixed-scale: N-RReliefF that holds as trials grow; paper: the paper-exact fixed-k N-RReliefF",
-    )
-    parser.add_argument(
         "--effects",
         action="store_true",
         help="print each hyperparameter's effect in the metric's units (mean per level, 95%% CI) and the top "
         "pairwise interactions (anova method)",
     )
-    parser.add_argument(
-        "--delta",
-        type=float,
-        help="smallest difference in the metric's units worth calling an effect; 'no detectable effect' means "
-        "no level's mean is farther from the overall mean (default: 0.2 robust standard deviations of the metric)",
-    )
     parser.add_argument("--progress", action="store_true", help="progress bar on stderr (default: big files on a tty)")
-    parser.add_argument("--k", type=int, default=10, help="neighbours per reference trial")
-    parser.add_argument("--sigma", type=float, default=20.0, help="rank-weight width")
-    parser.add_argument("--bootstrap", type=int, default=200, help="Poisson bootstrap replicates")
-    parser.add_argument("--seed", type=int, default=0, help="random seed of the bootstrap and tests (default 0)")
-    parser.add_argument("--stable-window", type=int, default=100, help="trials the top-3 order must hold")
+    add_ranking_flags(
+        parser, ("method", "delta", "k", "sigma", "bootstrap", "seed", "window", "permutations", "block_size")
+    )
     parser.set_defaults(func=run)
 
 
@@ -125,7 +110,7 @@ def run(args: argparse.Namespace, settings: Settings | None = None) -> int:
         else:
             if not args.trials:
                 raise SpecError("trials", "give a CSV file, or --optuna-storage URL for an Optuna study")
-            options = RankOptions.from_args(args)
+            options = options_from_args(args)
             table = read_trials(options, _space(args.space) if args.space else None)
             space, rows = table.space, table.rows
             if table.inferred:
@@ -158,6 +143,18 @@ def run(args: argparse.Namespace, settings: Settings | None = None) -> int:
 # ---------------------------------------------------------------- input
 
 
+def options_from_args(args: argparse.Namespace) -> RankOptions:
+    return RankOptions(
+        trials=args.trials,
+        metric=args.metric or "",
+        maximize=args.maximize,
+        by=args.by,
+        status_column=args.status_column,
+        config=config_from_args(args),
+        progress=args.progress,
+    )
+
+
 def _methods(raw: str) -> list[str]:
     from importance.compare import METHODS
 
@@ -187,9 +184,7 @@ def read_study(args: argparse.Namespace) -> tuple[SearchSpace, list[TrialRow], R
             "a multi-objective study: ranking each trial's Pareto front "
             "(0 = not dominated; lower is better); --objective N ranks one objective"
         )
-    options = replace(
-        RankOptions.from_args(args), trials=args.optuna_storage, metric=table.metric, maximize=table.maximize
-    )
+    options = replace(options_from_args(args), trials=args.optuna_storage, metric=table.metric, maximize=table.maximize)
     return table.space, table.rows, options, table.native
 
 

@@ -7,11 +7,12 @@ from typing import Any
 import numpy as np
 import redis
 
-from analyst.service import Analyst, RankingParams
+from analyst.service import Analyst
 from broker import keys, sweep_actions
 from broker.dispatcher import Dispatcher
 from broker.settings import Settings
 from broker.store import Store
+from importance.config import RankingConfig
 from tests.broker.conftest import RecordingCelery, make_spec
 from trials.specs import TrialResult, TrialStatus
 
@@ -44,7 +45,7 @@ def feed(store: Store, sweep_id: str, trial_ids: range, rng: np.random.Generator
 
 def make_analyst(store: Store) -> Analyst:
     dispatcher = Dispatcher(store, RecordingCelery(), Settings(redis_url="unused"))  # type: ignore[arg-type]
-    return Analyst(store, dispatcher, RankingParams(n_bootstrap=100), consumer="test")
+    return Analyst(store, dispatcher, RankingConfig(bootstrap=100), consumer="test")
 
 
 def drain(analyst: Analyst) -> None:

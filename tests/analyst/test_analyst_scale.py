@@ -8,9 +8,10 @@ import itertools
 import numpy as np
 import redis
 
-from analyst.service import RankingParams, SweepAnalysis, retest_every
+from analyst.service import SweepAnalysis, retest_every
 from broker import sweep_actions
 from broker.store import Store
+from importance.config import RankingConfig
 from importance.nrrelieff import MIN_TRIALS
 from tests.analyst.test_analyst import drain, feed, make_analyst, synthetic_accuracy
 from tests.broker.conftest import make_spec
@@ -23,7 +24,7 @@ def test_significance_retests_space_out_as_the_sweep_grows(scratch_redis: redis.
     # N-RReliefF's permutation re-test is the O(n) one the analyst spaces out (the anova method schedules its own).
     spec = make_spec(n_trials=1400, importance_method="fixed-scale")
     sweep_id = sweep_actions.submit(store, analyst.dispatcher, spec)
-    analysis = SweepAnalysis.of_stored(store, sweep_id, RankingParams(n_bootstrap=10))
+    analysis = SweepAnalysis.of_stored(store, sweep_id, RankingConfig(bootstrap=10))
     rng = np.random.default_rng(0)
     tested: list[int] = []
     for trial_id in range(1399):  # one at a time, as a live sweep's results arrive
