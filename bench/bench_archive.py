@@ -26,9 +26,10 @@ import numpy as np
 import redis
 from bench_scale import PAGE, Web, _no_dispatch, _wait_web, build
 
+from analyst.service import Analyst
 from broker.store import Store
+from importance.config import RankingConfig
 from sweeprank.stack import Stack, free_port, redis_command, wait_for_redis
-from workers.analyst import Analyst, RankingParams
 
 RANK_EVERY = 500  # results per analyst batch while building (a live sweep ranks one at a time; the trajectory is
 # bounded either way, at about 750 entries: broker/store/rankings.py)
@@ -154,9 +155,7 @@ def main() -> None:
         try:
             store = Store.from_url(url, archive_dir=archive_dir)
             client = redis.Redis.from_url(url, decode_responses=True)
-            analyst = Analyst(
-                store, _no_dispatch(url), RankingParams(n_bootstrap=50), consumer="bench", batch=RANK_EVERY
-            )
+            analyst = Analyst(store, _no_dispatch(url), RankingConfig(bootstrap=50), consumer="bench", batch=RANK_EVERY)
             analyst.start()
             web_port = free_port()
             stack.start_web("127.0.0.1", web_port)

@@ -11,7 +11,7 @@ from pathlib import Path
 import redis
 
 from broker.store import Store
-from broker.sweeps import plan_trials
+from broker.sweep_actions import plan_trials
 from tests.broker.conftest import make_spec
 from tests.broker.finished_sweeps import finished_sweep
 from tests.conftest import database_url

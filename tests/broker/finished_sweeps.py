@@ -6,10 +6,11 @@ import math
 import random
 from typing import Any
 
+from analyst.service import SweepAnalysis
 from broker.store import Store
-from broker.sweeps import plan_trials
+from broker.sweep_actions import plan_trials
+from importance.config import RankingConfig
 from trials.specs import EpochMetrics, SweepSpec, SweepStatus, TrialResult, TrialStatus
-from workers.analyst import RankingParams, SweepAnalysis
 
 EPOCHS = 3
 
@@ -82,7 +83,7 @@ def finished_sweep(store: Store, n_trials: int = 40, cancel_after: int | None = 
 
 def rank(store: Store, sweep_id: str) -> None:
     """Store the ranking the analyst would publish from the results stored so far."""
-    analysis = SweepAnalysis.of_stored(store, sweep_id, RankingParams(n_bootstrap=20))
+    analysis = SweepAnalysis.of_stored(store, sweep_id, RankingConfig(bootstrap=20))
     analysis.add(store.results.in_arrival_order(sweep_id))
     full, compact = analysis.records()
     store.rankings.save(sweep_id, full, compact)

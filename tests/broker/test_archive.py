@@ -14,7 +14,7 @@ from broker.store import Store, UnknownSweep
 from broker.store.archive import ArchiveStore, NotArchivable
 from broker.store.archive_file import ArchiveDamaged, ArchiveWriter
 from broker.store.trial_index import table_columns
-from broker.sweeps import plan_trials
+from broker.sweep_actions import plan_trials
 from tests.broker.conftest import make_spec
 from tests.broker.finished_sweeps import finished_sweep, rank
 

@@ -22,12 +22,12 @@ import pyarrow.parquet as pq
 import pytest
 import redis
 
+from analyst.method_comparison import compare_latest
 from broker.store import Store
 from sweeprank.stack import Stack, free_port
 from tests.broker.finished_sweeps import finished_sweep
 from tests.helpers import wait_until
 from tests.webui.server import WebServer
-from workers.comparison import compare_latest
 
 N_TRIALS = 60
 CURVES = (0, 7, 33, N_TRIALS - 1)
