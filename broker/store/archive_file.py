@@ -144,8 +144,9 @@ class ArchivedSweep:
     def arrived(self, start: int, count: int) -> list[int]:
         """Trial ids of the results stored at arrival positions [start, start + count)."""
         with self._db() as db:
+            # Positions are 0, 1, ...: a range of the key, not an offset stepped through.
             rows = db.execute(
-                "SELECT trial_id FROM arrival ORDER BY pos LIMIT ? OFFSET ?", (max(count, 0), start)
+                "SELECT trial_id FROM arrival WHERE pos >= ? ORDER BY pos LIMIT ?", (start, max(count, 0))
             ).fetchall()
         return [t for (t,) in rows]
 
