@@ -19,6 +19,8 @@ import contextlib
 import json
 import os
 import sqlite3
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +59,37 @@ def _connect(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, check_same_thread=False)
 
 
+class _Connections:
+    """Read-only connections to archive files, shared by a process's threads, the most recently used kept open.
+
+    Opening a file and reading its schema costs a millisecond or more, about what a page's reads of it cost; SQLite
+    serializes the use of a shared connection (a serialized build: `sqlite3.threadsafety` 3). A connection dropped
+    from the cache is closed when its last user lets go of it. A forked child opens its own.
+    """
+
+    def __init__(self, size: int = 32) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._open: OrderedDict[Path, sqlite3.Connection] = OrderedDict()
+        self._pid = os.getpid()
+
+    def get(self, path: Path) -> sqlite3.Connection:
+        with self._lock:
+            if self._pid != os.getpid():
+                self._open, self._pid = OrderedDict(), os.getpid()
+            db = self._open.get(path)
+            if db is None:
+                db = self._open[path] = _connect(path)
+                if len(self._open) > self._size:
+                    self._open.popitem(last=False)
+            else:
+                self._open.move_to_end(path)
+            return db
+
+
+_CONNECTIONS = _Connections() if sqlite3.threadsafety == 3 else None
+
+
 def _marks(ids: list[int]) -> str:
     return ",".join("?" * len(ids))
 
@@ -69,7 +102,10 @@ class ArchivedSweep:
 
     @contextlib.contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
-        db = _connect(self.path)
+        if _CONNECTIONS is not None:
+            yield _CONNECTIONS.get(self.path)
+            return
+        db = _connect(self.path)  # an SQLite build whose connections threads may not share: one per read
         try:
             yield db
         finally:
@@ -223,17 +259,22 @@ class ArchivedSweep:
 
     def verify(self) -> dict[str, int]:
         """The recorded counts, after checking that every table holds them; ArchiveDamaged otherwise."""
+        # A connection of its own: what is on disk now, not what a shared connection read before.
+        db = _connect(self.path)
         try:
-            with self._db() as db:
-                if db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone() != (json.dumps(FORMAT),):
-                    raise ArchiveDamaged(f"{self.path}: not a sweep archive of format {FORMAT}")
-                expected = self.recorded_counts()
-                for table in COUNTED:
-                    (rows,) = db.execute(f"SELECT count(*) FROM {table}").fetchone()
-                    if rows != expected[table]:
-                        raise ArchiveDamaged(f"{self.path}: {table} holds {rows} rows, {expected[table]} were written")
+            found = db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+            if found != (json.dumps(FORMAT),):
+                raise ArchiveDamaged(f"{self.path}: not a sweep archive of format {FORMAT}")
+            (counts,) = db.execute("SELECT value FROM meta WHERE key = 'counts'").fetchone()
+            expected: dict[str, int] = json.loads(counts)
+            for table in COUNTED:
+                (rows,) = db.execute(f"SELECT count(*) FROM {table}").fetchone()
+                if rows != expected[table]:
+                    raise ArchiveDamaged(f"{self.path}: {table} holds {rows} rows, {expected[table]} were written")
         except sqlite3.DatabaseError as err:
             raise ArchiveDamaged(f"{self.path}: {err}") from None
+        finally:
+            db.close()
         return expected
 
 
@@ -307,9 +348,12 @@ class ArchiveWriter:
             os.fsync(f.fileno())
         written = ArchivedSweep(self.temporary)
         written.verify()
-        with _connect(self.temporary) as db:
+        db = _connect(self.temporary)
+        try:
             if db.execute("PRAGMA quick_check").fetchone() != ("ok",):
                 raise ArchiveDamaged(f"{self.temporary}: SQLite's quick check failed")
+        finally:
+            db.close()
         os.replace(self.temporary, self.final)
         sync_directory(self.final.parent)
         return ArchivedSweep(self.final)

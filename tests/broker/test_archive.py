@@ -4,6 +4,7 @@ also with Redis emptied; refusals with their reason; a crash at any step loses n
 from __future__ import annotations
 
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +116,16 @@ def test_with_redis_emptied_the_archive_alone_lists_and_serves_the_sweep(
     assert again.already, "archiving it again is a no-op"
     fresh = store.sweeps.create(make_spec(), plan_trials(make_spec()))
     assert fresh != sweep_id, "the id counter restarted, but an archived id is never handed out again"
+
+
+def test_threads_reading_the_archive_at_once_read_the_same(store: Store) -> None:
+    """The web server's threads share one connection per archive file (SQLite serializes its use)."""
+    sweep_id = finished_sweep(store, 16)
+    before = everything(store, sweep_id)
+    store.archive.archive(sweep_id)
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: everything(store, sweep_id), range(8)))
+    assert all(answer == before for answer in answers)
 
 
 def test_a_cancelled_sweep_archives_with_its_unfinished_trials(store: Store, scratch_redis: redis.Redis) -> None:
