@@ -24,8 +24,9 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
+from trials.space import Value
 from trials.specs import EpochMetrics, TrialResult, is_sweep_id
 
 FORMAT = "1"
@@ -48,6 +49,14 @@ CREATE TABLE journals (dataset TEXT, pos INTEGER, entry TEXT NOT NULL, PRIMARY K
 
 # What a verified file must hold, by table (the writer records the counts it read from Redis).
 COUNTED = ("trials", "arrival", "metrics", "sorted", "trajectory", "progress_points", "journals")
+
+
+class PlannedEntry(TypedDict):
+    """A trial's plan as the sweep's configs hash holds it (a model-based sweep's also names its study trial)."""
+
+    dataset: str
+    config: dict[str, Value]
+    seed: int
 
 
 class ArchiveDamaged(Exception):
@@ -159,11 +168,11 @@ class ArchivedSweep:
     def states(self) -> dict[int, dict[str, Any]]:
         return {t: json.loads(v) for t, v in self._all_of("state").items()}
 
-    def planned_of(self, trial_ids: list[int]) -> dict[int, dict[str, Any]]:
+    def planned_of(self, trial_ids: list[int]) -> dict[int, PlannedEntry]:
         """The planned entries ({dataset, config, seed[, study_trial]}) of these trials that have one."""
         return {t: json.loads(v) for t, v in self._column_of("planned", trial_ids).items()}
 
-    def planned(self) -> dict[int, dict[str, Any]]:
+    def planned(self) -> dict[int, PlannedEntry]:
         return {t: json.loads(v) for t, v in self._all_of("planned").items()}
 
     def results_of(self, trial_ids: list[int]) -> dict[int, TrialResult]:
