@@ -18,7 +18,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import queue
 import socket
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -181,6 +183,8 @@ class Analyst:
         self.last_beat_at = 0.0
         # When the ranking stopped before this process started: the previous analyst's last beat (start()).
         self.paused_since: float | None = None
+        self._archiving: threading.Thread | None = None
+        self._archived: queue.SimpleQueue[str] = queue.SimpleQueue()  # archived by that thread, to forget here
 
     def beat(self) -> None:
         """Tell the pool this analyst is alive and how far it got."""
@@ -324,12 +328,30 @@ class Analyst:
                 self.store.comparisons.save(comparison)
                 self.store.health.count("comparisons_computed")
 
-    def archive_finished(self, older_than_s: float) -> None:
-        """Archive the sweeps that ended more than `older_than_s` ago (broker/store/archive.py) and forget them."""
-        for done in self.store.archive.archive_due(older_than_s, progress=self._beat_when_due).done:
-            self.sweeps.pop(done.sweep_id, None)
-            self.kept_as_ranked.discard(done.sweep_id)
+    def archive_finished(self, older_than_s: float) -> threading.Thread | None:
+        """Archive the sweeps that ended more than `older_than_s` ago (broker/store/archive.py), on a thread of its
+        own: writing a 100,000-trial sweep's file takes a minute or two, and the rankings of the live sweeps go on
+        meanwhile. None while the previous round still runs. Sweeps archived by then are forgotten here."""
+        while not self._archived.empty():
+            sweep_id = self._archived.get()
+            self.sweeps.pop(sweep_id, None)
+            self.kept_as_ranked.discard(sweep_id)
+        if self._archiving is not None and self._archiving.is_alive():
+            return None
+        self._archiving = threading.Thread(target=self._archive_round, args=(older_than_s,), name="archiver")
+        self._archiving.daemon = True  # a file half-written is a temporary one: the next analyst starts it over
+        self._archiving.start()
+        return self._archiving
+
+    def _archive_round(self, older_than_s: float) -> None:
+        try:
+            run = self.store.archive.archive_due(older_than_s)
+        except Exception:  # Redis away, say: the next round tries again
+            log.exception("archiving finished sweeps failed; trying again in %.0f s", ARCHIVE_EVERY_S)
+            return
+        for done in run.done:
             log.info("archived %s: %d trials, %d bytes", done.sweep_id, done.rows["trials"], done.bytes)
+            self._archived.put(done.sweep_id)
 
     def start(self) -> None:
         previous = self.store.services.last_beat(ANALYST)
