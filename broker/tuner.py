@@ -107,7 +107,7 @@ class Tuner:
 
         if self.store.sweeps.has_config(sweep_id, trial_id):
             return  # asked before (a trial re-sent, or a dispatcher that died after recording it)
-        dataset = self.store.trials.state(sweep_id, trial_id)["dataset"]
+        dataset = self.store.trials.state(sweep_id, trial_id).dataset
         seed = spec.trial_seed(trial_id)
         study = self.study(sweep_id, spec, dataset, seed)
         self._sync_study(sweep_id, spec, study)

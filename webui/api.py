@@ -24,8 +24,7 @@ from trials.records import (
     SweepRecord,
     SweepSummary,
 )
-from trials.space import Value
-from trials.specs import EpochMetrics, SweepSpec, TrialResult, TuneRequest
+from trials.specs import EpochMetrics, SweepSpec, TuneRequest
 from trials.untrusted import load_json
 from webui.auth import check_read, current_user, login_required, require_owner
 from webui.changes import Changes, PageRequest, changes
@@ -49,7 +48,7 @@ from webui.openapi import ApiRoutes
 from webui.services import services
 from webui.submission import submit_as, tune_as
 from webui.summary import sweep_summary
-from webui.trial_page import page_ids, trial_rows
+from webui.trial_page import TrialRow, page_ids, trial_rows
 
 log = logging.getLogger(__name__)
 api = Blueprint("api", __name__)
@@ -64,14 +63,6 @@ class SweepCreated(BaseModel):
 
 class SweepList(BaseModel):
     sweeps: list[SweepRecord]
-
-
-class TrialRow(BaseModel):
-    trial_id: int
-    state: dict[str, Any]
-    config: dict[str, Value]
-    result: TrialResult | None
-    duration_s: float | None
 
 
 class TrialPage(BaseModel):
@@ -249,7 +240,7 @@ def list_trials(sweep_id: str) -> Any:
     record = store.sweeps.get(sweep_id)
     offset, limit, sort, descending = _page_args()
     rows = trial_rows(store, sweep_id, page_ids(store, record, offset, limit, sort, descending))
-    return jsonify({"total": record.n_trials, "offset": offset, "limit": limit, "trials": rows})
+    return _body(TrialPage(total=record.n_trials, offset=offset, limit=limit, trials=rows))
 
 
 def _page_args() -> tuple[int, int, str, bool]:
