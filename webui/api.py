@@ -14,6 +14,7 @@ from broker import sweeps, tune
 from broker.connection import BrokerError
 from broker.store import Store
 from trials.errors import SweeprankError
+from trials.json_types import JSONObject
 from trials.records import (
     Comparison,
     ComparisonState,
@@ -108,7 +109,7 @@ class ActionDone(BaseModel):
     status: str
 
 
-def _json_object(what: str) -> dict[str, Any]:
+def _json_object(what: str) -> JSONObject:
     """The request's JSON body, bounded (trials/untrusted.py): Infinity, NaN, huge integers, deep nesting refused."""
     raw = load_json(request.get_data(cache=True)) if request.is_json else None
     if not isinstance(raw, dict):
