@@ -24,7 +24,7 @@ from broker.connection import BrokerUnavailable
 from broker.lifecycle import SweepEvent, change
 from broker.settings import Settings
 from broker.store import Store
-from broker.tuner import Tuner
+from broker.tuning.asker import Tuner
 from trials.specs import SweepStatus, TrialKey, TrialResult, TrialSpec, TrialStatus
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ import redis
 
 from broker import keys
 from broker.lifecycle import Change, ending
-from broker.store.health import HealthStore
+from broker.store.pool_counters import HealthStore
 from broker.store.trial_index import entries_args, metric_values, no_value_score
 from trials.records import FailureRecord
 from trials.specs import EpochMetrics, TrialResult, TrialStatus

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from broker import sweeps
+from broker import sweep_actions
 from broker.dispatcher import Dispatcher
 from broker.lifecycle import OPEN, TRANSITIONS, SweepEvent, SweepStateError, change, ending
 from broker.store import Store
@@ -87,7 +87,7 @@ def test_how_a_finished_sweep_ends(n: int, completed: int, pruned: int, status: 
 
 
 def test_the_store_applies_a_change_only_from_its_sources(store: Store, dispatcher: Dispatcher) -> None:
-    sweep_id = sweeps.submit(store, dispatcher, make_spec(n_trials=2))
+    sweep_id = sweep_actions.submit(store, dispatcher, make_spec(n_trials=2))
     assert store.sweeps.apply(sweep_id, change(SweepEvent.RESUME)) == Q, "refused: the status it had"
     assert store.sweeps.status(sweep_id) == Q
     assert store.sweeps.apply(sweep_id, change(SweepEvent.CANCEL, reason="by ann")) == Q
@@ -101,13 +101,13 @@ def test_the_store_applies_a_change_only_from_its_sources(store: Store, dispatch
 
 
 def test_an_action_the_status_refuses_raises_and_writes_nothing(store: Store, dispatcher: Dispatcher) -> None:
-    sweep_id = sweeps.submit(store, dispatcher, make_spec(n_trials=2))
-    sweeps.cancel(store, dispatcher, sweep_id, by="ann")
+    sweep_id = sweep_actions.submit(store, dispatcher, make_spec(n_trials=2))
+    sweep_actions.cancel(store, dispatcher, sweep_id, by="ann")
     with pytest.raises(SweepStateError, match="cannot pause a sweep that is cancelled"):
-        sweeps.pause(store, sweep_id)
+        sweep_actions.pause(store, sweep_id)
     with pytest.raises(SweepStateError, match=r"cannot resume a sweep that is cancelled; allowed when \['paused'\]"):
-        sweeps.resume(store, dispatcher, sweep_id)
-    assert not sweeps.stop_when_stable(store, dispatcher, sweep_id, "stable"), "ended meanwhile: left alone"
+        sweep_actions.resume(store, dispatcher, sweep_id)
+    assert not sweep_actions.stop_when_stable(store, dispatcher, sweep_id, "stable"), "ended meanwhile: left alone"
     record = store.sweeps.get(sweep_id)
     assert (record.status, record.stop_reason) == (CANCELLED, "cancelled by ann")
 
@@ -117,7 +117,7 @@ def test_the_last_result_finishes_the_sweep_only_with_the_counts_it_was_decided_
 ) -> None:
     """The ending is decided in Python from counts read just before the store's Lua step; when another result
     was stored in between, the step refuses (writing nothing) and the caller decides again from the new counts."""
-    sweep_id = sweeps.submit(store, dispatcher, make_spec(n_trials=2))
+    sweep_id = sweep_actions.submit(store, dispatcher, make_spec(n_trials=2))
     first, last = result(sweep_id, 0), result(sweep_id, 1)
     n_final, decided = store.results._ending_if_last(last)  # decided before the first result landed
     assert decided.reason == "all trials finished; 1 of 2 did not complete", "stale: it counts one completed"
