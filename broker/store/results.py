@@ -25,6 +25,7 @@ from broker.store.pool_counters import HealthStore
 from broker.store.trial_index import entries_args, metric_values, no_value_score
 from trials.records import FailureRecord
 from trials.specs import EpochMetrics, TrialResult, TrialStatus
+from trials.trial_state import patch
 
 # KEYS: results, arrival, sweep, trials, results stream, active sweeps, indexed columns, running, progress,
 #       progress points, this minute's results by worker
@@ -32,7 +33,7 @@ from trials.specs import EpochMetrics, TrialResult, TrialStatus
 #       result's numbers by field (JSON of exact decimal strings), its no-value index score, the sweep's
 #       final results before this one as the caller read them, the sweep's ending should this result be
 #       its last (status, stop reason: broker/lifecycle.py), the statuses that ending applies from (JSON
-#       list), then (column, score, member) triples
+#       list), the trial's state patch (JSON, trials/trial_state.py), then (column, score, member) triples
 # Returns 1 stored, 0 the trial already had its final result, 2 a superseded attempt, 3 nothing stored: this
 # would be the sweep's last result but the counts moved since the caller decided its ending (decide again).
 # Besides the result, in the same step: the trial leaves the running set, joins the trials-table indexes that
@@ -47,10 +48,7 @@ local n = tonumber(redis.call('HGET', KEYS[3], 'n_trials'))
 local before = tonumber(redis.call('HGET', KEYS[3], 'n_final') or '0')
 if before + 1 >= n and before ~= tonumber(ARGV[12]) then return 3 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-state['status'] = ARGV[3]
-state['attempt'] = tonumber(ARGV[6])
-state['worker'] = ARGV[7]
-state['ended'] = tonumber(ARGV[5])
+for k, v in pairs(cjson.decode(ARGV[16])) do state[k] = v end
 redis.call('HSET', KEYS[4], ARGV[1], cjson.encode(state))
 redis.call('SREM', KEYS[8], ARGV[1])
 redis.call('RPUSH', KEYS[2], ARGV[1])
@@ -62,7 +60,7 @@ redis.call('EXPIRE', KEYS[11], 3720)
 local columns = redis.call('SMEMBERS', KEYS[7])
 if #columns > 0 then
   local at = {}
-  for i = 16, #ARGV, 3 do at[ARGV[i]] = i end
+  for i = 17, #ARGV, 3 do at[ARGV[i]] = i end
   local nothing = string.format('%010d', tonumber(ARGV[1]))
   for _, column in ipairs(columns) do
     local i = at[column]
@@ -192,7 +190,7 @@ class ResultStore:
         return n_final, ending(n_trials, n_completed, n_pruned)
 
     def _store_once(self, result: TrialResult, n_final: int, last: Change) -> int:
-        sid = result.sweep_id
+        sid, now = result.sweep_id, time.time()
         return int(
             self._store(
                 keys=[
@@ -206,14 +204,14 @@ class ResultStore:
                     keys.running(sid),
                     keys.progress(sid),
                     keys.progress_points(sid),
-                    keys.done_in_minute(int(time.time() // 60)),
+                    keys.done_in_minute(int(now // 60)),
                 ],
                 args=[
                     result.trial_id,
                     result.model_dump_json(),
                     result.status.value,
                     sid,
-                    time.time(),
+                    now,
                     result.attempt,
                     result.worker,
                     repr(float(result.wall_time_s)),
@@ -224,6 +222,7 @@ class ResultStore:
                     last.target.value,
                     last.reason,
                     json.dumps([s.value for s in last.sources]),
+                    patch(status=result.status, attempt=result.attempt, worker=result.worker, ended=now),
                     *entries_args(result),
                 ],
             )

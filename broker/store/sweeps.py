@@ -20,6 +20,7 @@ from trials.errors import SpecError, SweeprankError
 from trials.records import SweepRecord
 from trials.space import Value
 from trials.specs import MODEL_SAMPLERS, SweepSpec, SweepStatus, TrialSpec, TrialStatus, is_sweep_id
+from trials.trial_state import TrialState
 from trials.untrusted import short
 
 # KEYS: sweep, active sweeps; ARGV: sweep id, target status, stop reason ('' keeps it), now, whether the
@@ -144,7 +145,7 @@ class SweepStore:
         pipe.hset(
             keys.trials(sweep_id),
             mapping={
-                str(i): json.dumps({"status": TrialStatus.QUEUED.value, "dataset": t.dataset})
+                str(i): TrialState(status=TrialStatus.QUEUED, dataset=t.dataset).to_json()
                 for i, t in enumerate(planned)
             },
         )
