@@ -46,7 +46,7 @@ from trials.records import (
     ServiceBeat,
 )
 from trials.space import SearchSpace
-from trials.specs import SweepSpec, SweepStatus, TrialResult
+from trials.specs import SweepSpec, TrialResult
 
 log = logging.getLogger(__name__)
 
@@ -295,14 +295,7 @@ class Analyst:
     def _stop_if_stable(self, analysis: SweepAnalysis) -> None:
         if not analysis.spec.stop_when_stable or not analysis.stability.stable:
             return
-        if self.store.sweeps.status(analysis.sweep_id) in (SweepStatus.QUEUED, SweepStatus.RUNNING, SweepStatus.PAUSED):
-            sweep_actions.end(
-                self.store,
-                self.dispatcher,
-                analysis.sweep_id,
-                SweepStatus.STOPPED_STABLE,
-                analysis.stability.sentence(),
-            )
+        sweep_actions.stop_when_stable(self.store, self.dispatcher, analysis.sweep_id, analysis.stability.sentence())
 
     def compare_requested(self) -> None:
         """Compute and store every requested comparison (of the sweep's latest ranking)."""

@@ -71,12 +71,12 @@ def export_rows(store: Store, record: SweepRecord) -> Iterator[list[Row]]:
         for trial_id in ids:
             result = results.get(trial_id)
             if result is None:
-                state = states.get(trial_id, {})
+                state = states.get(trial_id)
                 row: Row = {
                     "trial_id": trial_id,
-                    "dataset": state.get("dataset", ""),
-                    "status": state.get("status", ""),
-                    "attempt": state.get("attempt"),
+                    "dataset": state.dataset if state else "",
+                    "status": state.status.value if state else "",
+                    "attempt": state.attempt if state else None,
                     **configs.get(trial_id, {}),
                     **dict.fromkeys(METRIC_COLUMNS),
                 }

@@ -73,7 +73,7 @@ def test_sweep_stops_itself_when_the_ranking_is_stable(scratch_redis: redis.Redi
     ranking = store.rankings.latest(sweep_id)
     assert ranking is not None
     assert ranking.pooled.ranking[:3] == ["learning_rate", "num_conv_layers", "dropout_rate"]
-    cancelled = [s for s in store.trials.states(sweep_id).values() if s["status"] == "cancelled"]
+    cancelled = [s for s in store.trials.states(sweep_id).values() if s.status == "cancelled"]
     assert len(cancelled) == 1000 - record.n_final
 
 

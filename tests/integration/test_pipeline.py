@@ -137,7 +137,7 @@ def test_cancel_stops_running_trials_at_the_next_epoch(api: FlaskClient, live: L
     assert all(r.status.value == "cancelled" for r in results)
     assert all(r.epochs_completed < 20 for r in results)
     states = live.store.trials.states(sweep_id)
-    assert all(s["status"] == "cancelled" for s in states.values()), states
+    assert all(s.status == "cancelled" for s in states.values()), states
     assert api.post(f"/api/sweeps/{sweep_id}/resume").status_code == 409
 
 
