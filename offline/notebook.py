@@ -150,7 +150,7 @@ class Ranking:
         self.ranking: list[str] = list(entry.ranking)
         self.importances: dict[str, float | None] = entry.importances()
 
-    def _rows(self, group: str | None) -> list[dict[str, Any]]:
+    def _rows(self, group: str | None) -> list[dict[str, str | int | float | None]]:
         rows = []
         for row in self.rankings[group or self.group].rows:
             values = (
@@ -181,7 +181,7 @@ class Ranking:
         rows = self._rows(group)[::-1]
         heights = [row["importance"] or 0.0 for row in rows]
         whiskers = [_whiskers(row) for row in rows]
-        styles = [VERDICT_STYLE.get(row["verdict"], VERDICT_STYLE[UNDETERMINED]) for row in rows]
+        styles = [VERDICT_STYLE.get(str(row["verdict"]), VERDICT_STYLE[UNDETERMINED]) for row in rows]
         bars = ax.barh(
             [row["param"] for row in rows],
             heights,
