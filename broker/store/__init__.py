@@ -12,6 +12,7 @@ from pathlib import Path
 import redis
 
 from broker.connection import connect
+from broker.lifecycle import SweepEvent, change
 from broker.store.activity import ActivityStore
 from broker.store.archive import ArchiveStore
 from broker.store.archive_file import SweepArchive
@@ -28,7 +29,7 @@ from broker.store.trial_index import TrialIndex
 from broker.store.trials import TrialStore
 from broker.store.users import UserStore
 from broker.store.workers import WorkerStore
-from trials.specs import SweepStatus, TrialStatus
+from trials.specs import TrialStatus
 from trials.untrusted import short
 
 __all__ = ["PlannedTrial", "ResultEvent", "Store", "UnknownSweep"]
@@ -73,7 +74,8 @@ class Store:
     def fail_sweep(self, sweep_id: str, reason: str) -> None:
         """Mark a sweep `failed` with `reason`, whatever its status: the pool could not process it.
 
-        Its undispatched trials are dropped; trials already running finish.
+        Its undispatched trials are dropped; trials already running finish. A sweep that is gone is left alone.
         """
-        self.sweeps.set_status(sweep_id, SweepStatus.FAILED, short(reason, 500))
+        if self.sweeps.apply(sweep_id, change(SweepEvent.FAIL, reason=short(reason, 500))) is None:
+            return
         self.trials.mark(sweep_id, self.sweeps.take_pending(sweep_id), TrialStatus.CANCELLED)

@@ -31,7 +31,8 @@ from broker.store.sweeps import UnknownSweep, sweep_record
 from broker.store.trial_index import FINAL_IDS, NO_VALUE, column_value, sort_key, table_columns
 from trials.errors import SweeprankError
 from trials.records import SweepRecord
-from trials.specs import SweepStatus, TrialResult, TrialStatus, is_sweep_id
+from trials.specs import SweepStatus, TrialResult, is_sweep_id
+from trials.trial_state import TrialState
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +162,7 @@ class ArchiveStore:
             raise NotArchivable(f"{sid} is {record.status.value}: only a finished sweep can be archived")
         unfinished = 0
         for batch in self._scan(keys.trials(sid)):
-            unfinished += sum(not TrialStatus(json.loads(v)["status"]).final for v in batch.values())
+            unfinished += sum(not TrialState.from_json(v).status.final for v in batch.values())
         if unfinished:
             raise NotArchivable(f"{sid} still has {unfinished} trials queued or running: archive it when they end")
         latest = self._r.get(keys.ranking(sid))

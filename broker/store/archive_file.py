@@ -28,6 +28,7 @@ from typing import Any, TypedDict
 
 from trials.space import Value
 from trials.specs import EpochMetrics, TrialResult, is_sweep_id
+from trials.trial_state import TrialState
 
 FORMAT = "1"
 SUFFIX = ".sqlite"
@@ -162,11 +163,11 @@ class ArchivedSweep:
         with self._db() as db:
             return dict(db.execute(f"SELECT trial_id, {column} FROM trials WHERE {column} NOT NULL").fetchall())
 
-    def states_of(self, trial_ids: list[int]) -> dict[int, dict[str, Any]]:
-        return {t: json.loads(v) for t, v in self._column_of("state", trial_ids).items()}
+    def states_of(self, trial_ids: list[int]) -> dict[int, TrialState]:
+        return {t: TrialState.from_json(v) for t, v in self._column_of("state", trial_ids).items()}
 
-    def states(self) -> dict[int, dict[str, Any]]:
-        return {t: json.loads(v) for t, v in self._all_of("state").items()}
+    def states(self) -> dict[int, TrialState]:
+        return {t: TrialState.from_json(v) for t, v in self._all_of("state").items()}
 
     def planned_of(self, trial_ids: list[int]) -> dict[int, PlannedEntry]:
         """The planned entries ({dataset, config, seed[, study_trial]}) of these trials that have one."""
