@@ -7,6 +7,7 @@ trial and its pending list, so no reader sees a sweep without its trials.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass
 from typing import cast
@@ -43,6 +44,9 @@ for i = 6, #ARGV do
 end
 return before
 """
+
+
+log = logging.getLogger(__name__)
 
 
 class UnknownSweep(SweeprankError):
@@ -106,6 +110,7 @@ class SweepStore:
     def __init__(self, client: redis.Redis, archive: SweepArchive) -> None:
         self._r = client
         self._archive = archive
+        self._missing_archives: set[str] = set()  # archived sweeps whose file this process was told it cannot find
         self._apply = client.register_script(_APPLY_CHANGE)
 
     def _new_id(self) -> str:
@@ -199,6 +204,14 @@ class SweepStore:
         raw = cast(dict[str, str], self._r.hgetall(_key(sweep_id)))
         if not raw:
             raise UnknownSweep(sweep_id)
+        if "archived" in raw and sweep_id not in self._missing_archives:
+            # Its data is only in a file this process does not see: every read of it comes back empty.
+            self._missing_archives.add(sweep_id)
+            log.error(
+                "%s is archived, but not in %s: every process must have the same SWEEPRANK_ARCHIVE_DIR",
+                sweep_id,
+                self._archive.root,
+            )
         return sweep_record(raw, self.n_pending(sweep_id))
 
     def _field(self, sweep_id: str, field: str) -> str:

@@ -225,3 +225,18 @@ def test_sweeps_are_due_a_set_age_after_they_ended(store: Store, scratch_redis: 
     run = store.archive.archive_due(older_than_s=3600)
     assert [d.sweep_id for d in run.done] == [old, recent], "both ended long before now"
     assert live not in run.left and store.archive.due(older_than_s=0) == []
+
+
+def test_a_process_that_cannot_see_the_archive_says_so_once(
+    store: Store, scratch_redis: redis.Redis, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    sweep_id = finished_sweep(store, 6)
+    store.archive.archive(sweep_id)
+    elsewhere = Store(scratch_redis, tmp_path / "another-dir")
+    for _ in range(3):
+        assert elsewhere.sweeps.get(sweep_id).n_final == 6, "the record itself is in the stub"
+    said = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert said == [
+        f"{sweep_id} is archived, but not in {tmp_path / 'another-dir'}: every process must have the same "
+        "SWEEPRANK_ARCHIVE_DIR"
+    ]
