@@ -146,6 +146,11 @@ def worker(name: str) -> str:
     return f"{PREFIX}:worker:{name}"
 
 
+def worker_children(name: str) -> str:
+    """Hash with TTL: pid of a worker's pool child running a trial -> its last beat (unix time)."""
+    return f"{PREFIX}:worker:{name}:children"
+
+
 def draining(host: str, pid: int) -> str:
     """String with TTL: the trainer parent (host, pid) is shutting down; its children hand trials back."""
     return f"{PREFIX}:draining:{host}:{pid}"

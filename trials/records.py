@@ -485,6 +485,8 @@ class TrainerHealth(_Record):
     last_beat_s: float
     slots: int
     busy: int  # trials this worker is running now
+    # pid -> seconds of silence of its pool children that stopped beating mid-trial (killed when the claim expires)
+    hung: dict[int, float] = {}
 
 
 class ServicesHealth(_Record):

@@ -28,6 +28,7 @@ from functools import partial
 from broker import sweeps
 from broker.connection import BrokerError, BrokerUnavailable
 from broker.dispatcher import Dispatcher
+from broker.processes import notify_service_manager
 from broker.reconciler import Reconciler
 from broker.store import ResultEvent, Store
 from broker.store.services import ANALYST
@@ -212,7 +213,8 @@ class Analyst:
         self.paused_since: float | None = None
 
     def beat(self) -> None:
-        """Tell the pool this analyst is alive and how far it got."""
+        """Tell the pool this analyst is alive and how far it got (and systemd's watchdog, if it runs us)."""
+        notify_service_manager("WATCHDOG=1")
         self.last_beat_at = time.time()
         self.store.services.beat(
             ANALYST,
