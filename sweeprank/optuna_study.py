@@ -83,7 +83,10 @@ def storage_for(ref: str, *, must_exist: bool) -> str | BaseStorage:
     if journal is not None:
         if must_exist and not journal.is_file():
             raise SpecError(ref, f"no journal file at {journal}")
-        return JournalStorage(JournalFileBackend(str(journal)))
+        try:  # the storage replays the journal as it opens it
+            return JournalStorage(JournalFileBackend(str(journal)))
+        except ValueError:  # a line that is not a JSON journal record (json.JSONDecodeError)
+            raise SpecError(ref, f"{journal} is not an Optuna journal (a line is not a journal record)") from None
     if "://" not in ref:
         if not ref.endswith(SQLITE_SUFFIXES):
             raise SpecError(

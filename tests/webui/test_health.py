@@ -12,12 +12,14 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
+from broker import keys
 from broker.settings import Settings
 from broker.store import Store
 from broker.store.services import ANALYST
 from sweeprank.stack import free_port
 from tests.webui.conftest import Members, seed_ranking, seed_sweep
-from trials.records import ServiceBeat, WorkerInfo
+from trials.records import FailureRecord, ServiceBeat, WorkerInfo
+from trials.specs import TrialStatus
 from webui import create_app
 from webui.health import health_report
 
@@ -190,3 +192,39 @@ def test_a_trainer_that_stopped_beating_without_unregistering_is_listed_down(
     store.workers.unregister("gpu0@dead-host")  # a clean stop: no longer listed at all
     names = [t["name"] for t in client.get("/api/health").get_json()["services"]["trainers"]]
     assert names == ["cpu@alive-host"]
+
+
+def test_anonymous_queue_shows_no_host_names_nor_pids_and_members_see_them(
+    app: Flask, client: FlaskClient, store: Store
+) -> None:
+    add_trainer(store)
+    sweep_id = seed_sweep(store, n_results=0)
+    store.trials.update(sweep_id, 0, status="running", worker="cpu@gpu-host:9001", started=1.0, epoch=0, epochs=1)
+    store.health.add_failure(FailureRecord(sweep_id=sweep_id, trial_id=1, status=TrialStatus.FAILED,
+                                           error="worker cpu@gpu-host:9002 died", worker="cpu@gpu-host:9002",
+                                           time=1.0))  # fmt: skip
+    anonymous = app.test_client().get("/api/queue")
+    assert anonymous.status_code == 200
+    text = anonymous.get_data(as_text=True)
+    assert "gpu-host" not in text and "777" not in text and "9001" not in text and "9002" not in text, text
+    body = anonymous.get_json()
+    assert [w["name"] for w in body["workers"]] == ["trainer-1"]
+    assert body["workers"][0]["current"][0]["worker"] == "trainer-1" and body["running"][0]["worker"] == "trainer-1"
+    member = client.get("/api/queue").get_data(as_text=True)
+    assert "cpu@gpu-host" in member and "777" in member
+
+
+def test_a_trainer_child_silent_mid_trial_makes_the_trainer_not_ok(
+    client: FlaskClient, store: Store, web_redis: redis.Redis
+) -> None:
+    beat_aged(store, 1.0)
+    add_trainer(store)
+    claim_ttl_s = Settings.model_fields["claim_ttl_s"].default
+    store.workers.child_beat("cpu@gpu-host", 9001, keep_s=3600)
+    assert client.get("/api/health").status_code == 200
+    # The same child, silent for more than half a claim TTL (two missed beats).
+    web_redis.hset(keys.worker_children("cpu@gpu-host"), "9001", time.time() - claim_ttl_s)
+    response = client.get("/api/health")
+    assert response.status_code == 503
+    trainer = response.get_json()["services"]["trainers"][0]
+    assert trainer["ok"] is False and list(trainer["hung"]) == ["9001"] and trainer["hung"]["9001"] >= claim_ttl_s - 1
