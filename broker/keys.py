@@ -16,6 +16,7 @@ ANALYST_GROUP = "analysts"
 WORKERS = f"{PREFIX}:workers"  # zset: worker name -> last heartbeat (unix time)
 DISPATCH_LOCK = f"{PREFIX}:lock:dispatch"
 FAILURES = f"{PREFIX}:failures"  # list: recent failed trials, newest first
+WRITE_PROBE = f"{PREFIX}:health:write-probe"  # string with TTL: written by health checks to see Redis takes writes
 COUNTERS = f"{PREFIX}:counters"  # hash: pool-wide counters (duplicates discarded...)
 SERVICES = f"{PREFIX}:services"  # hash: service role (analyst) -> its last heartbeat (JSON)
 COMPARE_REQUESTS = f"{PREFIX}:compare:requests"  # set: sweeps whose comparison the analyst should compute

@@ -24,6 +24,7 @@ TOKEN_FILE = "admin-token"
 #: An analyst silent for this many beat TTLs (health has called it down for two of them) is killed and restarted.
 HANG_AFTER_BEAT_TTLS = 3
 FIRST_BEAT_WITHIN_S = 120.0
+PROBE_TIMEOUT_S = 2.0
 
 
 def _wait_for_web(client: Client, stack: Stack, timeout_s: float = 30.0) -> None:
@@ -75,6 +76,38 @@ def analyst_watchdog(redis_url: str, hang_after_s: float) -> Callable[[str, int,
         return f"no heartbeat for {silent_s:.0f} s" if silent_s > hang_after_s else None
 
     return hung
+
+
+class ReadOnlyWatch:
+    """Says on `up`'s output when Redis starts refusing writes (a full disk) and when it takes them again.
+
+    Redis stays up meanwhile (append-only file fsynced once a second, sweeprank/stack.py): pages and reads
+    work, writes are answered with a clear error, and everything resumes by itself once space returns.
+    """
+
+    def __init__(self, redis_url: str, redis_dir: Path, say: Callable[[str], None]) -> None:
+        from broker.connection import connect
+        from broker.store import Store
+
+        self.store = Store(connect(redis_url, ride_out_restarts=False, reply_timeout_s=PROBE_TIMEOUT_S))
+        self.redis_dir = redis_dir
+        self.say = say
+        self.refused: str | None = None
+
+    def __call__(self) -> None:
+        from broker.connection import BrokerError, read_only_sentence, writes_refused
+
+        try:
+            self.store.health.probe_write()
+            refused = None
+        except BrokerError as err:
+            if (refused := writes_refused(err)) is None:
+                return  # Redis away or restarting: its restart says so
+        if refused is not None and self.refused is None:
+            self.say(f"{read_only_sentence(refused)}; free space for {self.redis_dir}")
+        elif refused is None and self.refused is not None:
+            self.say("Redis takes writes again: the pool is back to normal")
+        self.refused = refused
 
 
 def record_pids(data_dir: Path, state: StackState) -> None:
@@ -153,6 +186,7 @@ def run_up(args: argparse.Namespace, settings: Settings, demo_spec: dict[str, An
             # Only the web server's crash loop stops the stack (members could not reach it anyway); Redis (a full
             # disk), the analyst and trainers are retried until they recover, the rest serving meanwhile.
             spare=frozenset(label for label in stack.pids() if label != "web"),
+            watch=ReadOnlyWatch(url, data_dir / "redis", _say),
         ).run()
         return 1  # run() only ends by raising
     except GiveUp as err:

@@ -454,6 +454,7 @@ class RedisHealth(_Record):
     version: str | None = None
     uptime_s: int | None = None
     aof: bool | None = None
+    read_only: bool = False  # Redis answers reads but refuses writes (full disk, memory limit)
     error: str | None = None
 
 

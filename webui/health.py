@@ -14,7 +14,7 @@ import time
 from functools import cache
 from urllib.parse import urlsplit
 
-from broker.connection import BrokerError, connect
+from broker.connection import BrokerError, connect, read_only_sentence, writes_refused
 from broker.settings import Settings
 from broker.store import Store
 from broker.store.services import ANALYST
@@ -104,6 +104,16 @@ def _trainers(store: Store, settings: Settings, now: float) -> list[TrainerHealt
     ]
 
 
+def _writes_refused(store: Store) -> str | None:
+    try:
+        store.health.probe_write()
+    except BrokerError as err:
+        if (reason := writes_refused(err)) is None:
+            raise
+        return reason
+    return None
+
+
 def health_report(settings: Settings, server_pid: int, now: float | None = None) -> Health:
     """Overall ok: Redis answers, the analyst beats, and at least one trainer beats."""
     now = time.time() if now is None else now
@@ -112,6 +122,8 @@ def health_report(settings: Settings, server_pid: int, now: float | None = None)
     try:
         server = store.services.redis_server()
         redis = RedisHealth(ok=True, host=redis_host, **server)
+        if (refused := _writes_refused(store)) is not None:
+            redis = RedisHealth(ok=False, host=redis_host, read_only=True, error=read_only_sentence(refused), **server)
         analyst = analyst_health(store, settings, now)
         trainers = _trainers(store, settings, now)
     except BrokerError as err:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from broker import sweeps
-from broker.connection import BrokerError, BrokerUnavailable
+from broker.connection import BrokerError, BrokerUnavailable, writes_refused
 from broker.dispatcher import Dispatcher
 from broker.processes import notify_service_manager
 from broker.reconciler import Reconciler
@@ -386,10 +386,13 @@ class Analyst:
                 log.warning("Redis unreachable; retrying")
                 time.sleep(1.0)
                 self._reconnect()
-            except Exception:
-                # The last line of defence: a tick that raised (the per-sweep work is isolated above) is
-                # logged and retried, never the end of the process that ranks every member's sweeps.
-                log.exception("analyst tick failed; retrying")
+            except Exception as err:
+                if (refused := writes_refused(err)) is not None:  # a full disk: one line, not a traceback a second
+                    log.warning("Redis refuses writes (%s); retrying", refused)
+                else:
+                    # The last line of defence: a tick that raised (the per-sweep work is isolated above) is
+                    # logged and retried, never the end of the process that ranks every member's sweeps.
+                    log.exception("analyst tick failed; retrying")
                 time.sleep(1.0)
 
     def _reconnect(self) -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
 import time
+from collections.abc import Iterator
+from unittest.mock import ANY
 
 import pytest
 import redis
@@ -228,3 +231,38 @@ def test_a_trainer_child_silent_mid_trial_makes_the_trainer_not_ok(
     assert response.status_code == 503
     trainer = response.get_json()["services"]["trainers"][0]
     assert trainer["ok"] is False and list(trainer["hung"]) == ["9001"] and trainer["hung"]["9001"] >= claim_ttl_s - 1
+
+
+@contextlib.contextmanager
+def refusing_writes(r: redis.Redis) -> Iterator[None]:
+    """Redis answers every write with an error and every read as usual, as on a full disk (OOM, like MISCONF)."""
+    r.config_set("maxmemory-policy", "noeviction")
+    r.config_set("maxmemory", "1")
+    try:
+        yield
+    finally:
+        r.config_set("maxmemory", "0")
+
+
+def test_a_redis_that_refuses_writes_is_a_read_only_pool_with_one_clear_sentence(
+    client: FlaskClient, store: Store, web_redis: redis.Redis
+) -> None:
+    beat_aged(store, 1.0)
+    add_trainer(store)
+    sweep_id = seed_sweep(store, n_results=0)
+    with refusing_writes(web_redis):
+        health = client.get("/api/health")
+        assert health.status_code == 503
+        redis_health = health.get_json()["services"]["redis"]
+        assert redis_health["read_only"] is True and redis_health["pid"] is not None
+        assert redis_health["error"].startswith("the pool is read-only: Redis refuses writes (out of memory"), (
+            redis_health
+        )
+        cancelled = client.post(f"/api/sweeps/{sweep_id}/cancel")
+        assert cancelled.status_code == 503, cancelled.get_json()
+        assert cancelled.get_json()["error"].startswith("the pool is read-only"), cancelled.get_json()
+        assert client.get(f"/api/sweeps/{sweep_id}").status_code == 200, "reads still work"
+    # Once Redis takes writes again, so does the pool, with nothing to do by hand.
+    assert client.get("/api/health").get_json()["services"]["redis"] == {**redis_health, "ok": True,
+                                                                           "read_only": False, "error": None,
+                                                                           "uptime_s": ANY}  # fmt: skip
