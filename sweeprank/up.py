@@ -110,6 +110,55 @@ class ReadOnlyWatch:
         self.refused = refused
 
 
+class TrainerWatchdog:
+    """A `Supervisor.hung` probe for trainers: a Celery parent whose heartbeat has been missing for hang_after_s.
+
+    The parent beats from a thread every few seconds, Redis up or not; its registration expires after
+    worker_ttl_s without one. Missing is counted only while Redis answers (after a Redis restart the
+    registration may be gone until the next beat): a stopped or deadlocked parent is killed, restarted,
+    and its trials re-queued as it starts again (workers/trial_request.py). A hung pool child is its
+    parent's to kill (workers/tasks.py).
+    """
+
+    def __init__(self, redis_url: str, hang_after_s: float) -> None:
+        from broker.store import Store
+
+        self.store = Store.from_url(redis_url, ride_out_restarts=False)
+        self.hang_after_s = hang_after_s
+        self.missing_since: dict[int, float] = {}
+        self.beaten: set[int] = set()  # pids seen registered: past their start, however long ago
+
+    def __call__(self, label: str, pid: int, uptime_s: float) -> str | None:
+        from broker.connection import BrokerError
+
+        if not label.startswith("trainer-"):
+            return None
+        now = time.monotonic()
+        try:
+            registered = any(w.pid == pid for w in self.store.workers.live(ttl_s=int(self.hang_after_s)))
+        except BrokerError:
+            self.missing_since.clear()  # Redis away: nobody can beat
+            return None
+        if registered:
+            self.beaten.add(pid)
+            self.missing_since.pop(pid, None)
+            return None
+        missing_s = now - self.missing_since.setdefault(pid, now)
+        started = uptime_s > FIRST_BEAT_WITHIN_S or pid in self.beaten
+        if missing_s > self.hang_after_s and started:
+            return f"no heartbeat for {missing_s:.0f} s"
+        return None
+
+
+def either(*probes: Callable[[str, int, float], str | None]) -> Callable[[str, int, float], str | None]:
+    """One `Supervisor.hung` probe from several: the first reason any of them gives."""
+
+    def hung(label: str, pid: int, uptime_s: float) -> str | None:
+        return next((reason for probe in probes if (reason := probe(label, pid, uptime_s)) is not None), None)
+
+    return hung
+
+
 def record_pids(data_dir: Path, state: StackState) -> None:
     """The state file after a restart; on a full disk `up` says so and keeps supervising (the old pids stay)."""
     try:
@@ -182,7 +231,10 @@ def run_up(args: argparse.Namespace, settings: Settings, demo_spec: dict[str, An
             stack,
             say=_say,
             on_restart=lambda: record_pids(data_dir, state.model_copy(update={"pids": stack.pids()})),
-            hung=analyst_watchdog(url, HANG_AFTER_BEAT_TTLS * settings.analyst_beat_ttl_s),
+            hung=either(
+                analyst_watchdog(url, HANG_AFTER_BEAT_TTLS * settings.analyst_beat_ttl_s),
+                TrainerWatchdog(url, HANG_AFTER_BEAT_TTLS * settings.worker_ttl_s),
+            ),
             # Only the web server's crash loop stops the stack (members could not reach it anyway); Redis (a full
             # disk), the analyst and trainers are retried until they recover, the rest serving meanwhile.
             spare=frozenset(label for label in stack.pids() if label != "web"),
