@@ -11,6 +11,7 @@ import time
 
 import redis
 from redis.backoff import ExponentialBackoff
+from redis.exceptions import OutOfMemoryError  # type: ignore[attr-defined]  # the stubs predate it
 from redis.retry import Retry
 
 BrokerError = redis.RedisError
@@ -28,7 +29,7 @@ def writes_refused(err: BaseException) -> str | None:
     """
     # A pipeline's error names the command first: "Command # 1 (INCRBY ...) of pipeline caused error: MISCONF ...".
     said = str(err).rpartition("caused error: ")[2]
-    if isinstance(err, redis.OutOfMemoryError):
+    if isinstance(err, OutOfMemoryError):
         return f"out of memory: {said}"
     if isinstance(err, redis.ResponseError) and said.startswith("MISCONF"):
         return f"it cannot write to its disk: {said.removeprefix('MISCONF ')}"
