@@ -9,7 +9,8 @@ day is about `up`) in which the fault is caused for real and the recovery waited
   seconds from freeing space to writes taken again, results lost;
 - a Redis restart while a trial trains: seconds of training lost per in-flight trial;
 - a hung trainer child (SIGSTOP mid-trial): seconds until health shows it, until its trainer kills it,
-  until its trial's next attempt runs; a hung analyst: seconds until `up` has it beating again.
+  until its trial's next attempt runs; a hung trainer parent or analyst: seconds until `up` has a new one
+  beating.
 
 Not a test: it runs the tests and prints the lines they report. Machine load changes the seconds,
 never the outcome (each test waits for its event).
@@ -33,10 +34,15 @@ DAYS = {
     "hung trainer child": [
         "tests/faults/test_hangs.py::test_a_hung_trainer_child_is_shown_in_health_killed_and_its_trial_run_again"
     ],
+    "hung trainer (its Celery parent)": [
+        "tests/cli/test_up_supervision.py::test_a_hung_trainer_is_killed_and_restarted"
+    ],
     "hung analyst": ["tests/cli/test_up_supervision.py::test_a_hung_analyst_is_killed_and_restarted"],
 }
 # The lines the tests print (-s) or report in pytest's summary ("fault figures").
-FIGURE = re.compile(r"^(?:test_\w+: )?((?:up kill|full disk|redis restart|trainer child|analyst SIGSTOP).*)$")
+FIGURE = re.compile(
+    r"^(?:test_\w+: )?((?:up kill|full disk|redis restart|trainer child|trainer SIGSTOP|analyst SIGSTOP).*)$"
+)
 
 
 def run(day: str, tests: list[str]) -> None:
