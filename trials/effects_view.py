@@ -13,8 +13,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from trials.samplers import MODEL_SAMPLERS
 from trials.space import ChoiceParam, NumericParam, Param, SearchSpace
-from trials.specs import MODEL_SAMPLERS
 
 NOT_APPLICABLE = -1  # importance.effects.NOT_APPLICABLE (trials does not import importance)
 PAIR_BINS = 5  # importance.effects.PAIR_BINS (tests/importance/test_anova.py checks they agree)

@@ -13,6 +13,7 @@ from werkzeug.datastructures import FileStorage, MultiDict
 from trials.datasets import CATALOGUE
 from trials.errors import SpecError
 from trials.presets import preset
+from trials.samplers import MODEL_SAMPLERS, SAMPLERS
 from trials.space import ChoiceParam, NumericParam, SearchSpace
 from trials.specs import SweepSpec, member_field_problems
 from trials.untrusted import check_plain, load_yaml, short
@@ -31,6 +32,11 @@ FORM_FIELDS = (
     "max_train_examples",
     "spec",
 )
+
+
+def tune_sampler_options() -> list[tuple[str, str]]:
+    """The tune form's sampler select, (value, label): a tune sweep asks its configs of a model-based sampler."""
+    return [(name, SAMPLERS[name].label) for name in MODEL_SAMPLERS]
 
 
 @dataclass
