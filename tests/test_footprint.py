@@ -101,9 +101,7 @@ def modules_of(script: str, redis_url: str) -> list[str]:
 
 
 @pytest.mark.parametrize(("service", "script"), [("web", WEB), ("analyst", ANALYST)])
-def test_a_service_imports_no_torch_and_only_what_its_extra_installs(
-    service: str, script: str, redis_url: str
-) -> None:
+def test_a_service_imports_no_torch_and_only_what_its_extra_installs(service: str, script: str, redis_url: str) -> None:
     modules = modules_of(script, redis_url)
     assert not [m for m in modules if m.split(".")[0] in TRAINER_ONLY]
     allowed = installed_by([*PROJECT["dependencies"], f"sweeprank[{service}]"])
