@@ -242,6 +242,7 @@ def test_the_pooled_verdict_explains_itself_when_a_dataset_disagrees() -> None:
     assert "Pooled and per-dataset verdicts differ:" in render(result.result) and WHY in render(result.result)
 
 
+@pytest.mark.slow
 def test_the_example_notebook_runs_end_to_end_offline() -> None:
     """docs/notebook.ipynb, every cell in order in a fresh process, shown as Jupyter shows results."""
     done = subprocess.run(

@@ -15,6 +15,7 @@ from workers.trainer.loop import configure_threads, run_trial
 from workers.trainer.model import build_model, count_parameters
 
 
+@pytest.mark.slow
 def test_completed_trial_on_digits(make_spec: SpecFactory, roots: DataRoots) -> None:
     seen: list[EpochMetrics] = []
     spec = make_spec(epochs=3)
@@ -98,6 +99,7 @@ def test_soft_time_limit_is_checked_mid_epoch(
     assert result.epochs_completed == 0 and seen == [] and "epoch 1" in result.error
 
 
+@pytest.mark.slow
 def test_same_seed_same_result(make_spec: SpecFactory, roots: DataRoots) -> None:
     def curve(seed: int) -> list[tuple[float, float]]:
         seen: list[EpochMetrics] = []
