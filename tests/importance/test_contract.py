@@ -35,6 +35,9 @@ def method(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+@pytest.mark.slow
+
+
 def test_non_negative_sums_to_one_fixed_is_zero(method: str) -> None:
     X, y = _data()
     imp = importances(method, X, y)

@@ -118,10 +118,16 @@ def _python(code: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False)
 
 
+@pytest.mark.slow
+
+
 def test_importing_sweeprank_imports_neither_pandas_nor_matplotlib() -> None:
     done = _python("import sys, sweeprank, sweeprank.cli; print(sorted({'pandas', 'matplotlib'} & set(sys.modules)))")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.slow
 
 
 def test_without_pandas_the_error_says_what_to_install() -> None:

@@ -32,12 +32,18 @@ def test_completed_trial_on_digits(make_spec: SpecFactory, roots: DataRoots) -> 
     assert result.wall_time_s >= sum(m.seconds for m in seen)
 
 
+@pytest.mark.slow
+
+
 def test_should_stop_cancels_after_the_epoch_keeping_the_curve(make_spec: SpecFactory, roots: DataRoots) -> None:
     seen: list[EpochMetrics] = []
     result = run_trial(make_spec(epochs=4), on_epoch=seen.append, should_stop=lambda: len(seen) >= 2, roots=roots)
     assert result.status is TrialStatus.CANCELLED
     assert result.epochs_completed == 2 and [m.epoch for m in seen] == [1, 2]
     assert result.final_train_loss == seen[-1].train_loss and result.test_accuracy is not None
+
+
+@pytest.mark.slow
 
 
 def test_should_stop_false_lets_the_trial_complete(make_spec: SpecFactory, roots: DataRoots) -> None:
@@ -68,6 +74,9 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
+
+
+@pytest.mark.slow
 
 
 def test_soft_time_limit_between_epochs_keeps_the_curve(
