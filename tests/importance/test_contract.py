@@ -36,8 +36,6 @@ def method(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.mark.slow
-
-
 def test_non_negative_sums_to_one_fixed_is_zero(method: str) -> None:
     X, y = _data()
     imp = importances(method, X, y)

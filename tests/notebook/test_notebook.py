@@ -119,8 +119,6 @@ def _python(code: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.slow
-
-
 def test_importing_sweeprank_imports_neither_pandas_nor_matplotlib() -> None:
     done = _python("import sys, sweeprank, sweeprank.cli; print(sorted({'pandas', 'matplotlib'} & set(sys.modules)))")
     assert done.returncode == 0, done.stderr
@@ -128,8 +126,6 @@ def test_importing_sweeprank_imports_neither_pandas_nor_matplotlib() -> None:
 
 
 @pytest.mark.slow
-
-
 def test_without_pandas_the_error_says_what_to_install() -> None:
     code = (
         "import sys; sys.modules['pandas'] = None\n"

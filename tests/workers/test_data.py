@@ -49,8 +49,6 @@ def test_fashion_mnist_from_debian_files(roots: DataRoots) -> None:
 
 
 @pytest.mark.slow
-
-
 def test_subsampling_is_deterministic_by_seed(roots: DataRoots) -> None:
     def sample(seed: int) -> data.ImageData:
         data.clear_cache()  # a fresh draw, not the cached object

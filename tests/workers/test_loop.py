@@ -33,8 +33,6 @@ def test_completed_trial_on_digits(make_spec: SpecFactory, roots: DataRoots) -> 
 
 
 @pytest.mark.slow
-
-
 def test_should_stop_cancels_after_the_epoch_keeping_the_curve(make_spec: SpecFactory, roots: DataRoots) -> None:
     seen: list[EpochMetrics] = []
     result = run_trial(make_spec(epochs=4), on_epoch=seen.append, should_stop=lambda: len(seen) >= 2, roots=roots)
@@ -44,8 +42,6 @@ def test_should_stop_cancels_after_the_epoch_keeping_the_curve(make_spec: SpecFa
 
 
 @pytest.mark.slow
-
-
 def test_should_stop_false_lets_the_trial_complete(make_spec: SpecFactory, roots: DataRoots) -> None:
     asked: list[bool] = []
 
@@ -77,8 +73,6 @@ class FakeClock:
 
 
 @pytest.mark.slow
-
-
 def test_soft_time_limit_between_epochs_keeps_the_curve(
     make_spec: SpecFactory, roots: DataRoots, monkeypatch: pytest.MonkeyPatch
 ) -> None:
