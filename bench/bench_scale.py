@@ -32,13 +32,14 @@ from typing import Any
 import numpy as np
 import redis
 
+from analyst.service import Analyst
 from broker.settings import Settings
 from broker.store import Store
 from broker.store.progress import replay
-from broker.sweeps import plan_trials
+from broker.sweep_actions import plan_trials
+from importance.config import RankingConfig
 from sweeprank.stack import Stack, free_port, redis_command, wait_for_redis
 from trials.specs import EpochMetrics, SweepSpec, TrialResult, TrialStatus
-from workers.analyst import Analyst, RankingParams
 
 EPOCHS = 5
 PAGE = 20
@@ -171,7 +172,7 @@ def main() -> None:
         try:
             store = Store.from_url(url)
             client = redis.Redis.from_url(url, decode_responses=True)
-            analyst = Analyst(store, _no_dispatch(url), RankingParams(n_bootstrap=50), consumer="bench", batch=1)
+            analyst = Analyst(store, _no_dispatch(url), RankingConfig(bootstrap=50), consumer="bench", batch=1)
             analyst.start()
             web_port = free_port()
             stack.start_web("127.0.0.1", web_port)

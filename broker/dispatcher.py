@@ -23,7 +23,7 @@ from broker.celery_app import DEVICE_CLASSES, TRAIN_TRIAL, hard_limit_for
 from broker.connection import BrokerUnavailable
 from broker.settings import Settings
 from broker.store import Store
-from broker.tuner import Tuner
+from broker.tuning.asker import Tuner
 from trials.specs import SweepStatus, TrialResult, TrialSpec, TrialStatus
 
 log = logging.getLogger(__name__)

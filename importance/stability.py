@@ -40,8 +40,8 @@ class StabilityState(TypedDict):
 class StabilityTracker:
     """Feed it every new ranking with `update`; read `stable`, `stable_since`, `sentence()`."""
 
+    window: int  # importance.config.RankingConfig.window: one default for the page and the command line
     top_k: int = 3
-    window: int = 100
     names: Sequence[str] | None = None
     _order: tuple[int, ...] | None = field(default=None, init=False)
     _order_since: int = field(default=0, init=False)

@@ -52,12 +52,12 @@ def _admin_token(redis_url: str, data_dir: Path) -> str:
 def analyst_watchdog(redis_url: str, hang_after_s: float) -> Callable[[str, int, float], str | None]:
     """A `Supervisor.hung` probe: the analyst is hung when its process is up but has not beaten for hang_after_s.
 
-    Its beat comes from its main loop (workers/analyst.py), so a stopped or stuck analyst stops beating while
+    Its beat comes from its main loop (analyst/service.py), so a stopped or stuck analyst stops beating while
     its process lives on; health already reports it down, this also restarts it.
     """
     from broker.connection import BrokerError
     from broker.store import Store
-    from broker.store.services import ANALYST
+    from broker.store.service_beats import ANALYST
 
     store = Store.from_url(redis_url, ride_out_restarts=False)
 

@@ -25,6 +25,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
 
+from importance.config import RankingConfig
 from trials.space import Value
 from trials.specs import SweepSpec, SweepStatus, TrialStatus
 
@@ -167,16 +168,31 @@ class RankingGroup(_Record):
 
 
 class RankingParameters(_Record):
-    n_neighbors: int
-    sigma: float
-    n_bootstrap: int
-    random_state: int
-    n_permutations: int | None = None
+    """What a ranking was computed with: every parameter (importance.config), and the metric it ranked."""
+
+    config: RankingConfig
     metric: str
     direction: Literal["maximize", "minimize"]
-    importance_method: str | None = None
-    block_size: int | None = None  # None: one block of every trial (the paper method)
-    effect_delta: float | None = None  # set by the spec; None: the default rule (importance.anova)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_flat(cls, data: Any) -> Any:
+        """Records stored before `RankingConfig` named each parameter at the top level."""
+        if not isinstance(data, dict) or "config" in data or "n_neighbors" not in data:
+            return data
+        # Before the method was recorded, N-RReliefF ran in one block of every trial: the paper method.
+        method = data.get("importance_method") or ("paper" if data.get("block_size") is None else "fixed-scale")
+        config = {
+            "method": method,
+            "k": data["n_neighbors"],
+            "sigma": data["sigma"],
+            "bootstrap": data["n_bootstrap"],
+            "seed": data["random_state"],
+            "delta": data.get("effect_delta"),
+        }
+        config |= {"block_size": data["block_size"]} if data.get("block_size") else {}
+        config |= {"permutations": data["n_permutations"]} if data.get("n_permutations") is not None else {}
+        return {"config": config, "metric": data["metric"], "direction": data["direction"]}
 
 
 class RankedTrials(_Record):

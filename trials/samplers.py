@@ -2,13 +2,13 @@
 
 `SAMPLERS` is the one place a sampler is declared: the spec's accepted values (trials/specs.py), the
 CLI's choices (`sweeprank tune --sampler`), the web form's options and the tuner's construction
-(broker/tuner.py) are all read from it, so a new sampler is one entry here.
+(broker/tuning/asker.py) are all read from it, so a new sampler is one entry here.
 
 - Planned samplers draw every config up front. The space-filling ones draw points of the unit cube
   (one axis per hyperparameter) and map them through each hyperparameter's `from_unit`, so log
   scales and ordinal/categorical cells are handled in one place.
 - Model-based samplers are Optuna's: each config is asked when a slot frees, after the results so
-  far are told (broker/tuner.py). Optuna is imported only when one is built.
+  far are told (broker/tuning/asker.py). Optuna is imported only when one is built.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 from pydantic import (
     BaseModel,
@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 
+from importance.config import DEFAULT_METHOD, Method, RankingConfig, default_of, description_of
 from trials.datasets import check_dataset_name
 from trials.errors import SpecError, SweeprankError
 from trials.presets import preset
@@ -98,7 +99,7 @@ class TrialLimits(_Record):
 
 
 class TuneRequest(_Record):
-    """`sweeprank tune` / POST /api/sweeps/ID/tune: a follow-up sweep of what matters (trials/tuning.py)."""
+    """`sweeprank tune` / POST /api/sweeps/ID/tune: a follow-up sweep of what matters (broker/tuning/rule.py)."""
 
     top: StrictInt | None = Field(
         default=None, ge=1, le=100, description="tune at most this many (default: all that matter)"
@@ -135,7 +136,7 @@ class TuneRequest(_Record):
 
 
 class TuneOrigin(_Record):
-    """Where a tune sweep comes from (`sweeprank tune`, trials/tuning.py): what it tunes and holds, and its chain."""
+    """Where a tune sweep comes from (`sweeprank tune`, broker/tuning/): what it tunes and holds, and its chain."""
 
     parent: str = Field(pattern=SWEEP_ID_PATTERN)  # the sweep whose ranking (or, in a chain, whose best) it starts from
     tuned: list[str] = Field(min_length=1)  # what this sweep varies, most important first
@@ -177,21 +178,17 @@ class SweepSpec(_Record):
     limits: TrialLimits = Field(default_factory=TrialLimits)
     priority: StrictInt = Field(default=5, ge=0, le=9, description="higher runs first")
     stop_when_stable: StrictBool = False
-    stability_window: StrictInt = Field(default=50, ge=5, le=100_000)
-    importance_method: Literal["anova", "fixed-scale", "paper"] = Field(
-        default="anova",
-        description="anova: each hyperparameter's share of the metric's variance, main effect plus pairwise "
-        "interactions, with effects in metric units (default); fixed-scale: N-RReliefF whose answer does not "
-        "drift with the trial count; paper: the paper-exact fixed-k N-RReliefF",
+    stability_window: StrictInt = Field(
+        default=cast(int, default_of("window")), ge=5, le=100_000, description=description_of("window")
     )
-    effect_delta: float | None = Field(
-        default=None,
-        gt=0,
-        allow_inf_nan=False,
-        description="the smallest difference in the metric's units worth calling an effect: 'no detectable "
-        "effect' means no level's mean is farther from the overall mean (default: 0.2 robust SDs of the metric)",
-    )
+    importance_method: Method = Field(default=DEFAULT_METHOD, description=description_of("method"))
+    effect_delta: float | None = Field(default=None, gt=0, allow_inf_nan=False, description=description_of("delta"))
     device_class: Literal["cpu", "gpu"] = "cpu"
+
+    def ranking_config(self, base: RankingConfig | None = None) -> RankingConfig:
+        """The analyst's ranking parameters with what this sweep chose (method, window, delta)."""
+        chosen = {"method": self.importance_method, "window": self.stability_window, "delta": self.effect_delta}
+        return (base or RankingConfig()).model_copy(update=chosen)
 
     @field_validator("datasets")
     @classmethod

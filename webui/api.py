@@ -10,9 +10,10 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request, url_for
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from broker import sweeps, tune
+from broker import sweep_actions
 from broker.connection import BrokerError
 from broker.store import Store
+from broker.tuning import chain
 from trials.errors import SweeprankError
 from trials.records import (
     Comparison,
@@ -29,7 +30,7 @@ from trials.specs import EpochMetrics, SweepSpec, TrialResult, TuneRequest
 from trials.untrusted import load_json
 from webui.auth import check_read, current_user, login_required, require_owner
 from webui.changes import Changes, PageRequest, changes
-from webui.comparison import request_comparison
+from webui.compare_view import request_comparison
 from webui.export import (
     EFFECT_COLUMNS,
     RANKING_COLUMNS,
@@ -358,12 +359,12 @@ def _action(sweep_id: str, action: str) -> Any:
     svc = services()
     user = require_owner(svc.store.sweeps.get(sweep_id).owner)
     if action == "pause":
-        sweeps.pause(svc.store, sweep_id)
+        sweep_actions.pause(svc.store, sweep_id)
     elif action == "resume":
-        sweeps.resume(svc.store, svc.dispatcher, sweep_id)
+        sweep_actions.resume(svc.store, svc.dispatcher, sweep_id)
     else:
         # In a sequential-tuning chain, the chain's running sweep: the chain is cancelled as a whole.
-        sweep_id = [sweep_id, *tune.cancel_chain(svc.store, svc.dispatcher, sweep_id, by=user.name)][-1]
+        sweep_id = [sweep_id, *chain.cancel_chain(svc.store, svc.dispatcher, sweep_id, by=user.name)][-1]
     return jsonify({"id": sweep_id, "status": svc.store.sweeps.status(sweep_id).value})
 
 

@@ -13,7 +13,7 @@ from werkzeug.wrappers import Response
 from broker.connection import BrokerError
 from broker.settings import Settings, process_settings
 from broker.store import UnknownSweep
-from broker.sweeps import SweepStateError
+from broker.sweep_actions import SweepStateError
 from trials.errors import SweeprankError
 from trials.specs import SpecInvalid, is_sweep_id
 from webui.api import api

@@ -7,8 +7,9 @@ from typing import Any
 
 from werkzeug.exceptions import Forbidden
 
-from broker import sweeps, tune
-from broker.users import User
+from broker import sweep_actions
+from broker.members import User
+from broker.tuning import chain
 from trials.datasets import CATALOGUE, how_to_prepare, is_prepared
 from trials.specs import SpecInvalid, SweepSpec, parse_sweep_spec, parse_tune_request
 from trials.template import template_problems
@@ -77,7 +78,7 @@ def submit_as(user: User, raw: dict[str, Any]) -> str:
     if problems := template_problems(spec.full_space(), spec.fixed):
         raise SpecInvalid(problems)
     enforce(f"submit:{user.name}", "sweep submissions", svc.settings.submits_per_minute)
-    return sweeps.submit(
+    return sweep_actions.submit(
         svc.store, svc.dispatcher, spec, max_queued_per_owner=svc.settings.max_queued_trials_per_member
     )
 
@@ -88,4 +89,6 @@ def tune_as(user: User, sweep_id: str, raw: dict[str, Any]) -> str:
     svc = services()
     svc.store.sweeps.get(sweep_id)  # 404 before anything else for an unknown sweep
     enforce(f"submit:{user.name}", "sweep submissions", svc.settings.submits_per_minute)
-    return tune.tune(svc.store, svc.dispatcher, sweep_id, request, user.name, svc.settings.max_queued_trials_per_member)
+    return chain.tune(
+        svc.store, svc.dispatcher, sweep_id, request, user.name, svc.settings.max_queued_trials_per_member
+    )

@@ -13,7 +13,7 @@ from importance.significance import NO_DETECTABLE_EFFECT as NO_EFFECT
 from trials.records import AnalystHealth, RankingGroup, SweepRecord, SweepSummary
 from trials.specs import SweepStatus
 from webui.health import ranking_pause
-from webui.progress import best_progress, lineage
+from webui.lineage import best_progress, lineage
 
 # How much of the pooled importance the leaders named by a reading without verdicts cover, and at most how many.
 _MOST = 0.6

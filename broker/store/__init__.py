@@ -12,12 +12,12 @@ import redis
 from broker.connection import connect
 from broker.store.activity import ActivityStore
 from broker.store.comparisons import ComparisonStore
-from broker.store.health import HealthStore
+from broker.store.pool_counters import HealthStore
 from broker.store.progress import ProgressStore
 from broker.store.rankings import RankingStore
 from broker.store.rates import RateStore
 from broker.store.results import ResultEvent, ResultStore
-from broker.store.services import ServiceStore
+from broker.store.service_beats import ServiceStore
 from broker.store.studies import StudyStore
 from broker.store.sweeps import PlannedTrial, SweepStore, UnknownSweep
 from broker.store.trial_index import TrialIndex

@@ -18,7 +18,7 @@ from typing import cast
 import redis
 
 from broker import keys
-from broker.store.health import HealthStore
+from broker.store.pool_counters import HealthStore
 from broker.store.trial_index import entries_args, metric_values, no_value_score
 from trials.records import FailureRecord
 from trials.specs import EpochMetrics, TrialResult, TrialStatus

@@ -52,7 +52,7 @@ class DispatchInfo:
     owner: str
     priority: int
     created: float
-    model_based: bool  # configs are asked from an Optuna study at dispatch (broker/tuner.py)
+    model_based: bool  # configs are asked from an Optuna study at dispatch (broker/tuning/asker.py)
 
 
 class SweepStore:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from broker import sweeps
+from broker import sweep_actions
 from broker.dispatcher import Dispatcher
 from broker.reconciler import Reconciler
 from broker.store import Store
@@ -21,7 +21,7 @@ def test_a_running_trial_without_claim_gets_a_new_attempt(
     store: Store, dispatcher: Dispatcher, celery: RecordingCelery
 ) -> None:
     add_worker(store, slots=1)
-    sweep_id = sweeps.submit(store, dispatcher, make_spec(n_trials=2))
+    sweep_id = sweep_actions.submit(store, dispatcher, make_spec(n_trials=2))
     start_running(store, sweep_id, 0, attempt=1)
     outcomes = Reconciler(store, dispatcher).run_once()
     assert outcomes == {"requeued": 1}
@@ -35,7 +35,7 @@ def test_a_running_trial_without_claim_gets_a_new_attempt(
 
 def test_a_claimed_trial_is_left_alone(store: Store, dispatcher: Dispatcher, celery: RecordingCelery) -> None:
     add_worker(store, slots=1)
-    sweep_id = sweeps.submit(store, dispatcher, make_spec(n_trials=1))
+    sweep_id = sweep_actions.submit(store, dispatcher, make_spec(n_trials=1))
     spec = store.sweeps.trial_spec(sweep_id, 0)
     assert store.trials.claim(spec, "host:1", ttl_s=30)
     start_running(store, sweep_id, 0, attempt=1)
@@ -47,7 +47,7 @@ def test_a_dispatched_trial_never_started_is_lost_after_the_grace(
     store: Store, dispatcher: Dispatcher, celery: RecordingCelery
 ) -> None:
     add_worker(store, slots=1)
-    sweep_id = sweeps.submit(store, dispatcher, make_spec(n_trials=1))
+    sweep_id = sweep_actions.submit(store, dispatcher, make_spec(n_trials=1))
     assert Reconciler(store, dispatcher, dispatch_grace_s=60).run_once() == {}, "within the grace"
     store.trials.update(sweep_id, 0, dispatched=time.time() - 120)
     assert Reconciler(store, dispatcher, dispatch_grace_s=60).run_once() == {"requeued": 1}
@@ -58,7 +58,7 @@ def test_a_trial_lost_max_attempts_times_fails_for_good(
     store: Store, dispatcher: Dispatcher, celery: RecordingCelery
 ) -> None:
     add_worker(store, slots=1)
-    sweep_id = sweeps.submit(store, dispatcher, make_spec(n_trials=1, limits={"max_attempts": 3}))
+    sweep_id = sweep_actions.submit(store, dispatcher, make_spec(n_trials=1, limits={"max_attempts": 3}))
     reconciler = Reconciler(store, dispatcher)
     for attempt in (1, 2, 3):
         start_running(store, sweep_id, 0, attempt=attempt)
@@ -74,7 +74,7 @@ def test_entries_of_finished_or_superseded_attempts_are_dropped(
     store: Store, dispatcher: Dispatcher, celery: RecordingCelery
 ) -> None:
     add_worker(store, slots=1)
-    sweep_id = sweeps.submit(store, dispatcher, make_spec(n_trials=1))
+    sweep_id = sweep_actions.submit(store, dispatcher, make_spec(n_trials=1))
     store.trials.update(sweep_id, 0, attempt=2)
     store.trials.add_inflight("cpu", f"{sweep_id}:0:2")
     assert Reconciler(store, dispatcher).run_once() == {}
@@ -85,7 +85,7 @@ def test_a_dead_delivery_frees_its_own_claim_and_gets_the_next_attempt_at_once(
     store: Store, dispatcher: Dispatcher, celery: RecordingCelery
 ) -> None:
     add_worker(store, slots=1)
-    sweep_id = sweeps.submit(store, dispatcher, make_spec(n_trials=1))
+    sweep_id = sweep_actions.submit(store, dispatcher, make_spec(n_trials=1))
     spec = store.sweeps.trial_spec(sweep_id, 0)
     assert store.trials.claim(spec, "host:7", ttl_s=3600)
     start_running(store, sweep_id, 0, attempt=1)
@@ -102,7 +102,7 @@ def test_a_dead_delivery_that_never_claimed_is_requeued_without_the_dispatch_gra
     store: Store, dispatcher: Dispatcher, celery: RecordingCelery
 ) -> None:
     add_worker(store, slots=1)
-    sweep_id = sweeps.submit(store, dispatcher, make_spec(n_trials=1))
+    sweep_id = sweep_actions.submit(store, dispatcher, make_spec(n_trials=1))
     spec = store.sweeps.trial_spec(sweep_id, 0)
     reconciler = Reconciler(store, dispatcher, dispatch_grace_s=3600)
     assert reconciler.recover_dead_delivery(spec, "cpu", None, "worker died") == "requeued"
@@ -112,7 +112,7 @@ def test_a_dead_delivery_leaves_another_holder_and_a_final_result_alone(
     store: Store, dispatcher: Dispatcher, celery: RecordingCelery
 ) -> None:
     add_worker(store, slots=1)
-    sweep_id = sweeps.submit(store, dispatcher, make_spec(n_trials=2))
+    sweep_id = sweep_actions.submit(store, dispatcher, make_spec(n_trials=2))
     reconciler = Reconciler(store, dispatcher)
     held = store.sweeps.trial_spec(sweep_id, 0)
     assert store.trials.claim(held, "host:8", ttl_s=3600)
@@ -130,7 +130,7 @@ def test_orphans_are_the_trials_whose_claim_holder_is_dead(
     store: Store, dispatcher: Dispatcher, celery: RecordingCelery
 ) -> None:
     add_worker(store, slots=2)
-    sweep_id = sweeps.submit(store, dispatcher, make_spec(n_trials=2))
+    sweep_id = sweep_actions.submit(store, dispatcher, make_spec(n_trials=2))
     for trial_id, holder in ((0, "node:1"), (1, "node:2")):
         assert store.trials.claim(store.sweeps.trial_spec(sweep_id, trial_id), holder, ttl_s=3600)
         start_running(store, sweep_id, trial_id, attempt=1)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sweeprank.rank import main
+from sweeprank.rank_cmd import main
 from trials.presets import preset
 from trials.samplers import sample_configs
 
@@ -122,7 +122,7 @@ def test_paper_method_is_selectable(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert run(tmp_path, "--method", "paper", "--json", str(out)) == 0
     assert "method paper" in capsys.readouterr().out
     result = json.loads(out.read_text())
-    assert result["parameters"]["method"] == "paper" and result["parameters"]["block_size"] is None
+    assert result["parameters"]["method"] == "paper" and result["parameters"]["window"] == 50
     assert result["rankings"]["all"]["method"] == "paper"
 
 

@@ -1,4 +1,4 @@
-"""`sweeprank rank` reads Optuna's and W&B's exports as they are (sweeprank/table.py)."""
+"""`sweeprank rank` reads Optuna's and W&B's exports as they are (offline/table.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from sweeprank.rank import main
+from sweeprank.rank_cmd import main
 
 N_TRIALS = 90
 

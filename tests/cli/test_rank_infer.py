@@ -1,4 +1,4 @@
-"""`sweeprank rank` without --space: the space inferred from the table (trials/infer.py)."""
+"""`sweeprank rank` without --space: the space inferred from the table (offline/infer.py)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sweeprank.rank import INFERRED_TITLE, main
-from sweeprank.table import layout, table_trials
+from offline.infer import MAX_CHOICES, infer_param, infer_space, looks_log_uniform, parse_cell
+from offline.rendering import INFERRED_TITLE
+from offline.table import layout, table_trials
+from sweeprank.rank_cmd import main
 from tests.cli.test_rank_cli import SPACE, write_trials
-from trials.infer import MAX_CHOICES, infer_param, infer_space, looks_log_uniform, parse_cell
 from trials.presets import load_space_file
 from trials.space import ChoiceParam, NumericParam
 

@@ -1,5 +1,5 @@
 """A table's outcome columns (a second score, a rank, a runtime, val_loss...) are left out of an
-inferred space with a warning (sweeprank/outcomes.py); `none` is a value; --compare works on both."""
+inferred space with a warning (offline/outcomes.py); `none` is a value; --compare works on both."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from sweeprank.outcomes import TRACK_MIN_SPEARMAN, named_like_outcome, tracking
-from sweeprank.rank import main
+from offline.outcomes import TRACK_MIN_SPEARMAN, named_like_outcome, tracking
+from sweeprank.rank_cmd import main
 from trials.presets import preset
 
 N = 150

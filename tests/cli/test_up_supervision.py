@@ -16,7 +16,7 @@ import pytest
 import redis
 
 from broker.store import Store
-from broker.store.services import ANALYST
+from broker.store.service_beats import ANALYST
 from sweeprank.client import Client
 from sweeprank.stack_state import STATE_FILE, running_stack
 from tests.cli.stack_up import TINY_SPEC, UpStack, alive, process_tree, start_up, wait_for_new_pid

@@ -10,6 +10,7 @@ import pytest
 from scipy import stats
 
 from importance.anova import AnovaRanking
+from importance.config import RankingConfig
 from importance.effects import N_BINS, NOT_APPLICABLE, PAIR_BINS, EffectTables, level_keys
 from importance.groups import POOLED, GroupedRanking
 from importance.ranking import GroupEntry
@@ -221,7 +222,7 @@ def test_groups_pool_and_reassure_only_where_every_dataset_does() -> None:
     groups = ["a"] * 2000 + ["b"] * 2000
     # z matters in dataset b only.
     y = X[:, 0] + np.where(np.arange(4000) >= 2000, 0.5 * (X[:, 2] == 1), 0.0) + rng.normal(0, 0.2, 4000)
-    ranking = GroupedRanking(["x", "c", "z"], categorical=_cat(levels), n_bootstrap=20)
+    ranking = GroupedRanking(["x", "c", "z"], categorical=_cat(levels), config=RankingConfig(bootstrap=20))
     ranking.partial_fit(X, y, groups)
     snapshot = ranking.snapshot()
     assert snapshot["a"]["verdicts"][2] == NO_DETECTABLE_EFFECT

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from importance.agreement import agreement, kendalls_w
+from importance.config import RankingConfig
 from importance.groups import POOLED, GroupedRanking
 from importance.nrrelieff import NRReliefF
 from importance.significance import (
@@ -127,7 +128,9 @@ def test_ties_at_zero_do_not_block_stability() -> None:
 
 def test_snapshot_carries_verdicts_aligned_with_names_and_agreement() -> None:
     X, y, cat = _mixed(5, 600, signal=True)
-    ranking = GroupedRanking(["s", "q", "o", "c", "n"], categorical=cat, n_bootstrap=20, method="fixed-scale")
+    ranking = GroupedRanking(
+        ["s", "q", "o", "c", "n"], categorical=cat, config=RankingConfig(bootstrap=20, method="fixed-scale")
+    )
     ranking.partial_fit(X, y, ["d1"] * 300 + ["d2"] * 300)
     ranking.refresh_significance()
     snap = json.loads(json.dumps(ranking.snapshot()))

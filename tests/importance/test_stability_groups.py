@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from importance.config import RankingConfig
 from importance.groups import POOLED, GroupedRanking
 from importance.stability import StabilityTracker
 
@@ -44,7 +45,7 @@ def _group_data(seed: int, n: int, strong: int) -> tuple[np.ndarray, np.ndarray]
 
 def test_pooled_is_trial_count_weighted_mean() -> None:
     (Xa, ya), (Xb, yb) = _group_data(1, 90, 0), _group_data(2, 30, 1)
-    ranking = GroupedRanking(["x", "y", "z"], n_bootstrap=40)
+    ranking = GroupedRanking(["x", "y", "z"], config=RankingConfig(bootstrap=40))
     ranking.partial_fit(np.vstack([Xa, Xb]), np.concatenate([ya, yb]), ["a"] * 90 + ["b"] * 30)
     ranking.partial_fit(Xa[:0], ya[:0], [])
     snap = json.loads(json.dumps(ranking.snapshot()))  # plain JSON round trip

@@ -9,10 +9,11 @@ import time
 
 from flask.testing import FlaskClient
 
+from analyst.service import SweepAnalysis
+from importance.config import RankingConfig
 from tests.helpers import wait_until
 from tests.integration.conftest import TRAINER_SLOTS, LiveStack, tiny_spec, wait_for_status
 from trials.records import RankingRecord
-from workers.analyst import RankingParams, SweepAnalysis
 
 
 def submit(api: FlaskClient, spec: dict[str, object]) -> str:
@@ -23,7 +24,7 @@ def submit(api: FlaskClient, spec: dict[str, object]) -> str:
 
 def batch_ranking(live: LiveStack, sweep_id: str, n_bootstrap: int = 50) -> RankingRecord:
     """The ranking a fresh analyst computes in one go from every stored result."""
-    analysis = SweepAnalysis.of_stored(live.store, sweep_id, RankingParams(n_bootstrap=n_bootstrap))
+    analysis = SweepAnalysis.of_stored(live.store, sweep_id, RankingConfig(bootstrap=n_bootstrap))
     analysis.add(live.store.results.in_arrival_order(sweep_id))
     return analysis.records()[0]
 

@@ -15,7 +15,7 @@ import yaml
 from flask.testing import FlaskClient
 from optuna.trial import TrialState
 
-from broker.tuner import TRIAL_ATTR, study_name
+from broker.tuning.asker import TRIAL_ATTR, study_name
 from tests.helpers import wait_until
 from tests.integration.conftest import LiveStack, tiny_spec, wait_for_status
 from tests.integration.test_pipeline import submit

@@ -20,9 +20,9 @@ import pandas as pd
 import pytest
 
 import sweeprank
-from sweeprank.notebook import FRAME_COLUMNS, INSTALL_HINT, Ranking
-from sweeprank.pooling import WHY, format_p, pooling_notes
-from sweeprank.rank import render
+from offline.notebook import FRAME_COLUMNS, INSTALL_HINT, Ranking
+from offline.pooling import WHY, format_p, pooling_notes
+from offline.rendering import render
 from trials.presets import load_space_file
 from trials.space import NumericParam
 

@@ -10,9 +10,9 @@ import optuna
 import pytest
 
 import sweeprank
-from sweeprank.optuna import NRReliefFImportanceEvaluator
-from sweeprank.optuna_study import study_table
-from sweeprank.rank import main
+from offline.optuna_evaluator import NRReliefFImportanceEvaluator
+from offline.optuna_study import study_table
+from sweeprank.rank_cmd import main
 from tests.optuna.studies import N_COMPLETE, add_unranked, x_study
 from trials.space import ChoiceParam, NumericParam
 

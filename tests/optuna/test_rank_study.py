@@ -11,7 +11,7 @@ import pytest
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 
-from sweeprank.rank import main
+from sweeprank.rank_cmd import main
 from tests.optuna.studies import N_COMPLETE, add_unranked, objective, x_study
 
 SKIPPED = "skipped 2 pruned, 1 failed, 1 running, 0 waiting"

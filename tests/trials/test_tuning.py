@@ -1,12 +1,12 @@
-"""The tune rule (trials/tuning.py) and the specs it makes: held values, samplers, pruners, requests."""
+"""The tune rule (broker/tuning/rule.py) and the specs it makes: held values, samplers, pruners, requests."""
 
 from __future__ import annotations
 
 import pytest
 
+from broker.tuning.rule import NothingToTune, ScoredTrial, best_trial, plan_tune, tuned_order
 from trials.records import RankingGroup, Stability
 from trials.specs import SpecInvalid, TuneRequest, parse_sweep_spec, parse_tune_request
-from trials.tuning import NothingToTune, ScoredTrial, best_trial, plan_tune, tuned_order
 
 STABLE = Stability(stable=True, settled=True, stable_since=30, top_k=[0], unchanged_for=50, window=50, sentence="")
 

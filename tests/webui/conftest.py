@@ -16,16 +16,17 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
+from analyst.service import Analyst
 from broker.settings import Settings
 from broker.store import Store
-from broker.sweeps import plan_trials
+from broker.sweep_actions import plan_trials
+from importance.config import RankingConfig
 from tests.conftest import database_url
 from tests.integration.conftest import tiny_spec
 from trials.records import RankedTrials, RankingGroup, RankingHistoryEntry, RankingParameters, RankingRecord
 from trials.space import Value
 from trials.specs import SweepSpec, TrialResult, TrialStatus
 from webui import create_app
-from workers.analyst import Analyst
 
 PASSWORD = "correct horse battery"
 
@@ -154,9 +155,9 @@ def csrf_of(client: FlaskClient) -> str:
 
 def seed_ranking(store: Store, sweep_id: str) -> RankingRecord:
     """Store the ranking the analyst would compute from the stored results."""
-    from workers.analyst import RankingParams, SweepAnalysis
+    from analyst.service import SweepAnalysis
 
-    analysis = SweepAnalysis.of_stored(store, sweep_id, RankingParams(n_bootstrap=30))
+    analysis = SweepAnalysis.of_stored(store, sweep_id, RankingConfig(bootstrap=30))
     analysis.add(store.results.in_arrival_order(sweep_id))
     full, compact = analysis.records()
     store.rankings.save(sweep_id, full, compact)
@@ -214,7 +215,7 @@ def ranking_record(entries: dict[str, RankingGroup]) -> tuple[RankingRecord, Ran
     """A full ranking record over `entries` (which hold "pooled") and its compact entry for the history."""
     pooled = entries["pooled"]
     parameters = RankingParameters(
-        n_neighbors=10, sigma=20.0, n_bootstrap=30, random_state=0, metric="test_accuracy", direction="maximize"
+        config=RankingConfig(method="fixed-scale", bootstrap=30), metric="test_accuracy", direction="maximize"
     )
     full = RankingRecord(
         method="n-rrelieff/fixed-scale",

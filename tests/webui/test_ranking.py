@@ -254,7 +254,7 @@ def test_a_record_from_before_the_verdicts_still_loads_and_renders(
     assert (pooled.method, pooled.p_values, pooled.p_adjusted, pooled.verdicts, pooled.detectable) == (None,) * 5
     assert (pooled.verdict_note, pooled.tested_at, pooled.agreement) == ("", None, None)
     assert pooled.stability.settled is True, "settled takes stable"
-    assert record.parameters.n_permutations is None and record.parameters.block_size is None
+    assert record.parameters.config.method == "paper" and record.parameters.config.relief_block_size is None
     (entry,) = store.rankings.history(sweep_id)
     assert entry.verdicts is None and entry.stable_since == 12
 

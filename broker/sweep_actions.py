@@ -16,7 +16,7 @@ class SweepStateError(Exception):
 def plan_trials(spec: SweepSpec) -> list[PlannedTrial]:
     """Sample the sweep's configs; datasets take turns so each gets its share.
 
-    A model-based sampler's configs are left unplanned (None): each is asked when a slot frees (broker/tuner.py).
+    A model-based sampler's configs are left unplanned (None): each is asked when a slot frees (broker/tuning/asker.py).
     """
     if spec.sampler in PLANNED_SAMPLERS:
         sampled = sample_configs(spec.search_space(), spec.n_trials, spec.sampler, spec.seed)

@@ -1,8 +1,8 @@
 """`sweeprank.rank(table, metric=...)`: the ranking of `sweeprank rank`, in a notebook.
 
 The table is a pandas DataFrame, a list of dicts or an Optuna study; it is read by the same
-conventions as a CSV file (sweeprank/table.py) and, without a space, the space is inferred
-(trials/infer.py). pandas and matplotlib are imported only by `.to_frame()` and `.plot()`,
+conventions as a CSV file (offline/table.py) and, without a space, the space is inferred
+(offline/infer.py). pandas and matplotlib are imported only by `.to_frame()` and `.plot()`,
 so the core install stays lean: they come with `pip install sweeprank[notebook]`.
 """
 
@@ -16,15 +16,17 @@ from typing import Any
 
 import yaml
 
+from importance.config import RankingConfig
 from importance.groups import POOLED
 from importance.significance import MATTERS, NO_DETECTABLE_EFFECT, UNDETERMINED
-from sweeprank.effects_text import effects_lines
-from sweeprank.pooling import format_p, pooling_notes
-from sweeprank.rank import INFERRED_TITLE, RankOptions, RankResult, ranking_table, verdict_summary
-from sweeprank.rank import rank as rank_encoded
-from sweeprank.table import ALL, flatten, header_of, layout, table_trials
+from offline.effects_text import effects_lines
+from offline.infer import InferredSpace
+from offline.pooling import format_p, pooling_notes
+from offline.ranker import RankOptions, RankResult
+from offline.ranker import rank as rank_encoded
+from offline.rendering import INFERRED_TITLE, ranking_table, verdict_summary
+from offline.table import ALL, flatten, header_of, layout, table_trials
 from trials.encoding import encode_trials
-from trials.infer import InferredSpace
 from trials.presets import PRESETS, load_space_file, preset
 from trials.records import RankingGroup
 from trials.space import SearchSpace
@@ -50,7 +52,12 @@ VERDICT_STYLE = {
     NO_DETECTABLE_EFFECT: ("#b0b0b0", "//"),
     UNDETERMINED: ("#e8a33d", ".."),
 }
-_OPTIONS = {f.name for f in fields(RankOptions)} - {"trials", "metric", "by"}
+_OPTIONS = ({f.name for f in fields(RankOptions)} | set(RankingConfig.model_fields) | {"stable_window"}) - {
+    "trials",
+    "metric",
+    "by",
+    "config",
+}
 
 
 def _optional(module: str) -> Any:
@@ -97,7 +104,8 @@ def rank(
     SearchSpace, a preset name, a space file or its dict (default: inferred, see `.inferred`);
     `by` names a column to rank per group of, plus pooled. `maximize` defaults to True (a study's
     own direction for a study); `target` picks an Optuna study's objective. Other options are
-    `sweeprank rank`'s: k, sigma, bootstrap, seed, method, stable_window, status_column.
+    `sweeprank rank`'s: the fields of importance.config.RankingConfig (method, k, sigma, bootstrap,
+    seed, permutations, block_size, window or stable_window, delta) and status_column.
     """
     unknown = sorted(set(options) - _OPTIONS)
     if unknown:
@@ -108,14 +116,14 @@ def rank(
     given = _space(space)
     columns = layout(header_of(records), metric, by, options.get("status_column"), given)
     read = table_trials(records, lambda i: f"row {i}", columns, given)
-    settings = RankOptions(trials="table", metric=columns.metric, maximize=maximize is not False, by=by, **options)
+    settings = RankOptions.of("table", metric=columns.metric, maximize=maximize is not False, by=by, **options)
     encoded = encode_trials(read.space, read.rows, maximize=settings.maximize)
     return Ranking(rank_encoded(encoded, settings, read.space), read.space, read.inferred)
 
 
 def _rank_study(study: Any, target: Any, maximize: bool | None, by: str | None, options: dict[str, Any]) -> Ranking:
     """An Optuna study: its COMPLETE trials, the space of its distributions, `by` a user attribute."""
-    from sweeprank.optuna import rank_study
+    from offline.optuna_evaluator import rank_study
 
     result, space = rank_study(study, target=target, maximize=maximize, by=by, **options)
     return Ranking(result, space, None)
