@@ -26,8 +26,9 @@ from functools import partial
 
 from analyst.method_comparison import compare_latest
 from broker import sweep_actions
-from broker.connection import BrokerError, BrokerUnavailable
+from broker.connection import BrokerError, BrokerUnavailable, writes_refused
 from broker.dispatcher import Dispatcher
+from broker.processes import notify_service_manager
 from broker.reconciler import Reconciler
 from broker.store import ResultEvent, Store
 from broker.store.service_beats import ANALYST
@@ -40,14 +41,13 @@ from trials.effects_view import present
 from trials.encoding import categorical_mask, encode_trials, result_row
 from trials.records import (
     RankedTrials,
-    RankingGroup,
     RankingHistoryEntry,
     RankingParameters,
     RankingRecord,
     ServiceBeat,
 )
 from trials.space import SearchSpace
-from trials.specs import SweepSpec, SweepStatus, TrialResult
+from trials.specs import SweepSpec, TrialResult
 
 log = logging.getLogger(__name__)
 
@@ -117,13 +117,10 @@ class SweepAnalysis:
                 estimator.refresh_every = retest_every(estimator.n_seen_)
 
     def records(self) -> tuple[RankingRecord, RankingHistoryEntry]:
-        """The full ranking record and its compact entry for the history.
-
-        The importance engine's plain read-out is validated into the record models here.
-        """
+        """The full ranking record and its compact entry for the history."""
         maximize = self.spec.direction == "maximize"
         groups = {
-            group: RankingGroup.model_validate(present(entry, self.space, maximize, self.spec.sampler))
+            group: present(entry, self.space, maximize, self.spec.sampler)
             for group, entry in self.ranking.snapshot().items()
         }
         pooled = groups[POOLED]
@@ -139,14 +136,17 @@ class SweepAnalysis:
             time=now,
             groups=groups,
         )
+        by_name = {row.name: row for row in pooled.rows}
+        rows = [by_name[name] for name in self.space.names]  # the history's series are in the space's order
+        verdicts = [row.verdict for row in rows if row.verdict is not None]
         compact = RankingHistoryEntry(
             n_trials=pooled.n_trials,
             time=now,
-            names=pooled.names,
-            importances=pooled.importances,
-            ci_low=pooled.ci_low,
-            ci_high=pooled.ci_high,
-            verdicts=pooled.verdicts,
+            names=[row.name for row in rows],
+            importances=[row.importance for row in rows],
+            ci_low=[row.ci_low for row in rows],
+            ci_high=[row.ci_high for row in rows],
+            verdicts=verdicts if len(verdicts) == len(rows) else None,
             stable_since=pooled.stability.stable_since,
         )
         return record, compact
@@ -181,7 +181,8 @@ class Analyst:
         self.paused_since: float | None = None
 
     def beat(self) -> None:
-        """Tell the pool this analyst is alive and how far it got."""
+        """Tell the pool this analyst is alive and how far it got (and systemd's watchdog, if it runs us)."""
+        notify_service_manager("WATCHDOG=1")
         self.last_beat_at = time.time()
         self.store.services.beat(
             ANALYST,
@@ -296,14 +297,7 @@ class Analyst:
     def _stop_if_stable(self, analysis: SweepAnalysis) -> None:
         if not analysis.spec.stop_when_stable or not analysis.stability.stable:
             return
-        if self.store.sweeps.status(analysis.sweep_id) in (SweepStatus.QUEUED, SweepStatus.RUNNING, SweepStatus.PAUSED):
-            sweep_actions.end(
-                self.store,
-                self.dispatcher,
-                analysis.sweep_id,
-                SweepStatus.STOPPED_STABLE,
-                analysis.stability.sentence(),
-            )
+        sweep_actions.stop_when_stable(self.store, self.dispatcher, analysis.sweep_id, analysis.stability.sentence())
 
     def compare_requested(self) -> None:
         """Compute and store every requested comparison (of the sweep's latest ranking)."""
@@ -353,10 +347,13 @@ class Analyst:
                 log.warning("Redis unreachable; retrying")
                 time.sleep(1.0)
                 self._reconnect()
-            except Exception:
-                # The last line of defence: a tick that raised (the per-sweep work is isolated above) is
-                # logged and retried, never the end of the process that ranks every member's sweep_actions.
-                log.exception("analyst tick failed; retrying")
+            except Exception as err:
+                if (refused := writes_refused(err)) is not None:  # a full disk: one line, not a traceback a second
+                    log.warning("Redis refuses writes (%s); retrying", refused)
+                else:
+                    # The last line of defence: a tick that raised (the per-sweep work is isolated above) is
+                    # logged and retried, never the end of the process that ranks every member's sweep_actions.
+                    log.exception("analyst tick failed; retrying")
                 time.sleep(1.0)
 
     def _reconnect(self) -> None:

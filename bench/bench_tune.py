@@ -250,9 +250,7 @@ def print_sweep_ranking(data: Path) -> None:
     if not path.exists():
         return
     group = RankingGroup.model_validate_json(path.read_text())
-    verdicts = dict(zip(group.names, group.verdicts or [], strict=False))
-    shares = dict(zip(group.names, group.importances, strict=True))
-    order = ", ".join(f"{name} {shares[name] or 0:.2f} ({verdicts.get(name, '?')})" for name in group.ranking)
+    order = ", ".join(f"{row.name} {row.importance or 0:.2f} ({row.verdict or '?'})" for row in group.rows)
     print(f"the analyst's ranking of all {group.n_trials} real trials (pooled): {order}")
 
 

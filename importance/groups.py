@@ -21,7 +21,8 @@ from importance.agreement import agreement
 from importance.anova import AnovaRanking
 from importance.config import RankingConfig
 from importance.nrrelieff import NRReliefF
-from importance.ranking import GroupEntry, Ranking
+from importance.ranking import Ranking
+from importance.ranking_record import RankingGroup
 from importance.significance import MATTERS, NO_DETECTABLE_EFFECT, UNDETERMINED, Verdicts, pool
 from importance.stability import StabilityTracker
 
@@ -151,19 +152,19 @@ class GroupedRanking:
             verdicts,
         )
 
-    def snapshot(self) -> dict[str, GroupEntry]:
-        """Plain, JSON-able state: every group, then "pooled" (with "agreement" across groups)."""
-        out: dict[str, GroupEntry] = {}
+    def snapshot(self) -> dict[str, RankingGroup]:
+        """Every group's ranking record, then "pooled" (with the agreement across groups)."""
+        out: dict[str, RankingGroup] = {}
         for group, e in self.estimators.items():
-            out[group] = e.result().to_record(self.names, self.config.method, self.trackers[group].to_dict())
+            out[group] = e.result().to_record(self.names, self.config.method, self.trackers[group].state())
             if isinstance(e, AnovaRanking):
-                e.add_effects(out[group], self.names)
+                out[group] = e.with_effects(out[group], self.names)
         p = self.pooled()
-        out[POOLED] = p.to_record(self.names, self.config.method, self.trackers[POOLED].to_dict())
+        pooled = p.to_record(self.names, self.config.method, self.trackers[POOLED].state())
         useful = {g: e.importances_ for g, e in self.estimators.items() if not e.message_}
         positive = [int(i) for i in p.order if p.importances[i] > 0]
         found = agreement(self.names, useful, positive, self.top_k)
-        out[POOLED]["agreement"] = None if found is None else found.to_dict()
+        out[POOLED] = pooled.model_copy(update={"agreement": None if found is None else found.record()})
         return out
 
 

@@ -18,22 +18,11 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TypedDict
 
 import numpy as np
 import numpy.typing as npt
 
-
-class StabilityState(TypedDict):
-    """The tracker's read-out, plain and JSON-able (`settled` is `stable`, named for a finished sweep)."""
-
-    stable: bool
-    settled: bool
-    stable_since: int | None
-    top_k: list[int]
-    unchanged_for: int
-    window: int
-    sentence: str
+from importance.ranking_record import Stability
 
 
 @dataclass
@@ -104,13 +93,14 @@ class StabilityTracker:
         reasons.extend(f"CIs of {self._name(a)} and {self._name(b)} overlap" for a, b in self._overlaps)
         return "Not stable yet: " + "; ".join(reasons) + "."
 
-    def to_dict(self) -> StabilityState:
-        return {
-            "stable": self.stable,
-            "settled": self.stable,
-            "stable_since": self.stable_since,
-            "top_k": list(self._order or ()),
-            "unchanged_for": self.unchanged_for,
-            "window": self.window,
-            "sentence": self.sentence(),
-        }
+    def state(self) -> Stability:
+        """The read-out (`settled` is `stable`, named for a finished sweep)."""
+        return Stability(
+            stable=self.stable,
+            settled=self.stable,
+            stable_since=self.stable_since,
+            top_k=list(self._order or ()),
+            unchanged_for=self.unchanged_for,
+            window=self.window,
+            sentence=self.sentence(),
+        )

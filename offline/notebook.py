@@ -148,18 +148,14 @@ class Ranking:
         self.group = POOLED if POOLED in self.rankings else ALL
         entry = self.rankings[self.group]
         self.ranking: list[str] = list(entry.ranking)
-        self.importances: dict[str, float | None] = dict(zip(entry.names, entry.importances, strict=True))
+        self.importances: dict[str, float | None] = entry.importances()
 
-    def _rows(self, group: str | None) -> list[dict[str, Any]]:
-        entry = self.rankings[group or self.group]
-        verdicts = entry.verdicts or [UNDETERMINED] * len(entry.names)
-        adjusted = entry.p_adjusted or [None] * len(entry.names)
+    def _rows(self, group: str | None) -> list[dict[str, str | int | float | None]]:
         rows = []
-        for place, name in enumerate(entry.ranking, start=1):
-            i = entry.names.index(name)
+        for row in self.rankings[group or self.group].rows:
             values = (
-                *(name, place, entry.importances[i], entry.ci_low[i], entry.ci_high[i]),
-                *(entry.rank_probability[i], entry.raw_weights[i], adjusted[i], verdicts[i]),
+                *(row.name, row.rank, row.importance, row.ci_low, row.ci_high),
+                *(row.rank_probability, row.raw_weight, row.p_adjusted, row.verdict or UNDETERMINED),
             )
             rows.append(dict(zip(FRAME_COLUMNS, values, strict=True)))
         return rows
@@ -185,7 +181,7 @@ class Ranking:
         rows = self._rows(group)[::-1]
         heights = [row["importance"] or 0.0 for row in rows]
         whiskers = [_whiskers(row) for row in rows]
-        styles = [VERDICT_STYLE.get(row["verdict"], VERDICT_STYLE[UNDETERMINED]) for row in rows]
+        styles = [VERDICT_STYLE.get(str(row["verdict"]), VERDICT_STYLE[UNDETERMINED]) for row in rows]
         bars = ax.barh(
             [row["param"] for row in rows],
             heights,
@@ -213,9 +209,9 @@ class Ranking:
     def _effects_group(self, group: str | None) -> RankingGroup:
         """The group whose effects to show: the one asked, else the first with effects (units differ by dataset)."""
         entry = self.rankings[group or self.group]
-        if entry.effects or group:
+        if entry.has_effects or group:
             return entry
-        with_effects = [self.rankings[g] for g in sorted(self.rankings) if self.rankings[g].effects]
+        with_effects = [self.rankings[g] for g in sorted(self.rankings) if self.rankings[g].has_effects]
         return with_effects[0] if with_effects else entry
 
     def effects(self, group: str | None = None) -> list[str]:
@@ -227,15 +223,14 @@ class Ranking:
         mean (dashed) and the band of +-delta (dotted) that "no detectable effect" must fit in. Returns the Figure."""
         _optional("matplotlib")
         entry = self._effects_group(group)
-        if not entry.effects:
+        if not entry.has_effects:
             raise ValueError(f"no effects in this ranking (method {entry.method}): rank with method='anova'")
-        by_name = {effect.name: effect for effect in entry.effects}
-        names = list(entry.ranking)
-        rows = -(-len(names) // columns)
+        ranked = [(row, row.effect) for row in entry.rows if row.effect is not None]
+        rows = -(-len(ranked) // columns)
         figure = import_module("matplotlib.figure").Figure(figsize=(3.2 * columns, 2.6 * rows), layout="constrained")
         axes = figure.subplots(rows, columns, squeeze=False).ravel()
-        for ax, name in zip(axes, names, strict=False):
-            levels = [level for level in by_name[name].levels if level.mean is not None]
+        for ax, (row, effect) in zip(axes, ranked, strict=False):
+            levels = [level for level in effect.levels if level.mean is not None]
             x = range(len(levels))
             means = [level.mean or 0.0 for level in levels]
             low = [
@@ -251,9 +246,9 @@ class Ranking:
                     for edge in (entry.metric_mean - entry.delta, entry.metric_mean + entry.delta):
                         ax.axhline(edge, linestyle=":", color="grey", linewidth=1)
             ax.set_xticks(list(x), [level.label.split(" – ")[0] for level in levels], rotation=45, fontsize=7)
-            verdict = (entry.verdicts or [UNDETERMINED] * len(entry.names))[entry.names.index(name)]
-            ax.set_title(f"{name} ({verdict.replace('_', ' ')})", fontsize=9)
-        for ax in axes[len(names) :]:
+            verdict = row.verdict or UNDETERMINED
+            ax.set_title(f"{row.name} ({verdict.replace('_', ' ')})", fontsize=9)
+        for ax in axes[len(ranked) :]:
             ax.set_visible(False)
         figure.suptitle(f"mean {self.metric} per level (95% CI); dotted: overall mean +- delta = {entry.delta:.3g}")
         return figure

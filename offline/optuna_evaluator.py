@@ -79,8 +79,7 @@ class NRReliefFImportanceEvaluator(BaseImportanceEvaluator):
             **self.config.model_dump(),
         )
         group = self.result_.rankings[ALL]
-        shares = {name: value or 0.0 for name, value in zip(group.names, group.importances, strict=True)}
-        return {name: shares[name] for name in group.ranking}
+        return {name: value or 0.0 for name, value in group.importances().items()}
 
 
 def rank_study(

@@ -127,9 +127,7 @@ def rank(encoded: EncodedTrials, options: RankOptions, space: SearchSpace | None
             start = stop
         ranking.refresh_significance()
     rankings = {
-        group: RankingGroup.model_validate(
-            present(entry, space, options.maximize, "random") if space is not None else entry
-        )
+        group: present(entry, space, options.maximize, "random") if space is not None else entry
         for group, entry in ranking.snapshot().items()
     }
     if not options.by:
@@ -157,7 +155,7 @@ def _progress(done: int, total: int, last: bool, previous: int) -> None:
 
 def _shares(group: RankingGroup) -> dict[str, float]:
     """N-RReliefF's shares by name; an unknown share (null) counts as 0."""
-    return {name: value or 0.0 for name, value in zip(group.names, group.importances, strict=False)}
+    return {name: value or 0.0 for name, value in group.importances().items()}
 
 
 def compare_all(

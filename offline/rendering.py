@@ -24,23 +24,20 @@ _VERDICT_WORDS = {MATTERS: "matters", NO_DETECTABLE_EFFECT: "no effect", UNDETER
 def ranking_table(title: str, entry: RankingGroup, metric: str = "metric") -> list[str]:
     """One group's ranking: importance with its 95% CI, P(rank), raw W, p (Holm), verdict; then what it says."""
     lines = [f"== {title} ({entry.n_trials} trials) =="]
-    verdicts: list[str] = list(entry.verdicts or [UNDETERMINED] * len(entry.names))
     if entry.verdict_note:
         lines.append(f"Undetermined: {entry.verdict_note}. The numbers below are not evidence of anything yet.")
     lines.append(
         f"{'rank':>4}  {'name':<20} {'importance':>10}  {'95% CI':<16} {'P(rank)':>7}  "
-        f"{'var share' if entry.effects else 'raw W':>9}  "
+        f"{'var share' if entry.has_effects else 'raw W':>9}  "
         f"{'p (Holm)':>8}  verdict"
     )
-    names = entry.names
-    adjusted = entry.p_adjusted or [None] * len(names)
-    for place, name in enumerate(entry.ranking, start=1):
-        i = names.index(name)
-        ci = f"[{_fmt(entry.ci_low[i])}, {_fmt(entry.ci_high[i])}]"
+    for row in entry.rows:
+        verdict = row.verdict or UNDETERMINED
+        ci = f"[{_fmt(row.ci_low)}, {_fmt(row.ci_high)}]"
         lines.append(
-            f"{place:>4}  {name:<20} {_fmt(entry.importances[i]):>10}  {ci:<16} "
-            f"{_fmt(entry.rank_probability[i], '.2f'):>7}  {_fmt(entry.raw_weights[i], '.4f'):>9}  "
-            f"{format_p(adjusted[i]):>8}  {_VERDICT_WORDS.get(verdicts[i], verdicts[i])}"
+            f"{row.rank:>4}  {row.name:<20} {_fmt(row.importance):>10}  {ci:<16} "
+            f"{_fmt(row.rank_probability, '.2f'):>7}  {_fmt(row.raw_weight, '.4f'):>9}  "
+            f"{format_p(row.p_adjusted):>8}  {_VERDICT_WORDS.get(verdict, verdict)}"
         )
     lines.extend(verdict_summary(entry, metric))
     if entry.agreement:
@@ -53,26 +50,23 @@ def ranking_table(title: str, entry: RankingGroup, metric: str = "metric") -> li
 
 def verdict_summary(entry: RankingGroup, metric: str = "metric") -> list[str]:
     """What the verdicts say, in words; nothing is called unimportant because its share is 0."""
-    verdicts = entry.verdicts
-    if not verdicts or entry.verdict_note:
+    if all(row.verdict is None for row in entry.rows) or entry.verdict_note:
         return []
-    names, detectable = entry.names, entry.detectable or [None] * len(entry.names)
-    order = [entry.names.index(n) for n in entry.ranking]
-    matters = [names[i] for i in order if verdicts[i] == MATTERS]
-    quiet = [i for i in order if verdicts[i] == NO_DETECTABLE_EFFECT]
-    reassured = [names[i] for i in quiet]
-    open_ = [names[i] for i in order if verdicts[i] not in (MATTERS, NO_DETECTABLE_EFFECT)]
+    matters = entry.with_verdict(MATTERS)
+    quiet = [row for row in entry.rows if row.verdict == NO_DETECTABLE_EFFECT]
+    reassured = [row.name for row in quiet]
+    open_ = [row.name for row in entry.rows if row.verdict not in (MATTERS, NO_DETECTABLE_EFFECT)]
     lines = [
         f"Matters (Holm-adjusted p <= 0.05): {', '.join(matters)}."
         if matters
         else "No hyperparameter has a detectable effect (Holm-adjusted p > 0.05 for all)."
     ]
-    if quiet and entry.effects:
+    if quiet and entry.has_effects:
         lines += no_effect_lines(entry, reassured, metric)
     elif quiet:
-        bound = max(detectable[i] or 0.0 for i in quiet)
+        bound = max(row.detectable or 0.0 for row in quiet)
         lines.append(
-            f"No detectable effect: {', '.join(names[i] for i in quiet)} "
+            f"No detectable effect: {', '.join(reassured)} "
             f"(an importance of {bound:.2g} or more would have been detected with 80% power)."
         )
     if open_:
@@ -80,14 +74,13 @@ def verdict_summary(entry: RankingGroup, metric: str = "metric") -> list[str]:
     return lines
 
 
-def _comparison_table(
-    title: str, names: list[str], mine: list[float | None], methods: dict[str, MethodComparison]
-) -> list[str]:
-    header = f"{'name':<20} {'N-RReliefF':>10}" + "".join(f" {m:>10}" for m in methods)
+def _comparison_table(title: str, mine: dict[str, float | None], methods: dict[str, MethodComparison]) -> list[str]:
+    header = f"{'name':<20} {'sweeprank':>10}" + "".join(f" {m:>10}" for m in methods)
     lines = [f"-- comparison: {title} --", header]
-    for i, name in enumerate(names):
+    for name, importance in mine.items():
         lines.append(
-            f"{name:<20} {_fmt(mine[i]):>10}" + "".join(f" {_fmt(r.importances[name]):>10}" for r in methods.values())
+            f"{name:<20} {_fmt(importance):>10}"
+            + "".join(f" {_fmt(r.importances[name]):>10}" for r in methods.values())
         )
     lines.append(
         f"{'Kendall tau':<20} {'':>10}" + "".join(f" {_fmt(r.kendall_tau, '.2f'):>10}" for r in methods.values())
@@ -131,5 +124,5 @@ def render(result: RankResult, effects: bool = False) -> str:
         lines += ["", "Pooled and per-dataset verdicts differ:", *notes]
     for group, methods in (result.comparison or {}).items():
         entry = result.rankings[group]
-        lines += ["", *_comparison_table(group, entry.names, entry.importances, methods)]
+        lines += ["", *_comparison_table(group, entry.importances(), methods)]
     return "\n".join(lines)

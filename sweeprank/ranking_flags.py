@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from typing import Any, get_args
+from typing import get_args
 
 from importance.config import METHODS, RankingConfig
 
@@ -24,13 +24,13 @@ def add_ranking_flags(parser: argparse.ArgumentParser, fields: Sequence[str]) ->
     """--k, --sigma, ... for the given fields of RankingConfig; the parsed values land under the field names."""
     for field in fields:
         info = RankingConfig.model_fields[field]
-        kwargs: dict[str, Any] = {"dest": field, "default": info.default}
-        if field == "method":
-            kwargs["choices"] = METHODS
-        else:
-            kwargs["type"] = next(t for t in (int, float) if t in (info.annotation, *get_args(info.annotation)))
         shown = "the default rule" if info.default is None else info.default
-        parser.add_argument(flag_of(field), help=f"{info.description} (default {shown})", **kwargs)
+        help_text = f"{info.description} (default {shown})"
+        if field == "method":
+            parser.add_argument(flag_of(field), dest=field, default=info.default, choices=METHODS, help=help_text)
+            continue
+        kind = next(t for t in (int, float) if t in (info.annotation, *get_args(info.annotation)))
+        parser.add_argument(flag_of(field), dest=field, default=info.default, type=kind, help=help_text)
 
 
 def config_from_args(args: argparse.Namespace) -> RankingConfig:

@@ -8,8 +8,9 @@ from typing import Any
 
 from broker.settings import Settings
 from sweeprank import stack_state
+from trials.json_types import JSONObject
 
-DEMO_SPEC: dict[str, Any] = {
+DEMO_SPEC: JSONObject = {
     "owner": "demo",
     "name": "cnn-paper on Fashion-MNIST (CPU demo)",
     "datasets": ["fashion_mnist"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal, TypeVar, cast
 
@@ -48,6 +49,29 @@ SWEEP_ID_PATTERN = r"^sw[0-9]{1,18}$"  # what the store hands out: anything else
 def is_sweep_id(text: str) -> bool:
     """Whether `text` could name a sweep; checked before it becomes part of any Redis key."""
     return re.fullmatch(SWEEP_ID_PATTERN, text) is not None
+
+
+@dataclass(frozen=True)
+class TrialKey:
+    """Names one attempt of one trial, as `sweep:trial:attempt` in the in-flight sets."""
+
+    sweep_id: str
+    trial_id: int
+    attempt: int
+
+    @classmethod
+    def parse(cls, text: str) -> TrialKey:
+        """The key written as `text`; ValueError for anything `str(key)` could not have written."""
+        parts = text.split(":")
+        if len(parts) != 3 or not is_sweep_id(parts[0]) or not all(p.isascii() and p.isdigit() for p in parts[1:]):
+            raise ValueError(f"not a trial key (sweep:trial:attempt): {short(text, 80)!r}")
+        key = cls(parts[0], int(parts[1]), int(parts[2]))
+        if key.attempt < 1:
+            raise ValueError(f"not a trial key (attempts count from 1): {short(text, 80)!r}")
+        return key
+
+    def __str__(self) -> str:
+        return f"{self.sweep_id}:{self.trial_id}:{self.attempt}"
 
 
 class SweepStatus(StrEnum):
@@ -251,8 +275,8 @@ class TrialSpec(_Record):
     limits: TrialLimits = Field(default_factory=TrialLimits)
 
     @property
-    def key(self) -> str:
-        return f"{self.sweep_id}:{self.trial_id}:{self.attempt}"
+    def key(self) -> TrialKey:
+        return TrialKey(self.sweep_id, self.trial_id, self.attempt)
 
 
 class EpochMetrics(_Record):

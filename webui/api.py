@@ -15,6 +15,7 @@ from broker.connection import BrokerError
 from broker.store import Store
 from broker.tuning import chain
 from trials.errors import SweeprankError
+from trials.json_types import JSONObject
 from trials.records import (
     Comparison,
     ComparisonState,
@@ -25,8 +26,7 @@ from trials.records import (
     SweepRecord,
     SweepSummary,
 )
-from trials.space import Value
-from trials.specs import EpochMetrics, SweepSpec, TrialResult, TuneRequest
+from trials.specs import EpochMetrics, SweepSpec, TuneRequest
 from trials.untrusted import load_json
 from webui.auth import check_read, current_user, login_required, require_owner
 from webui.changes import Changes, PageRequest, changes
@@ -45,12 +45,12 @@ from webui.export import (
     trial_columns,
 )
 from webui.health import analyst_health, health_report
-from webui.monitor import queue_view
+from webui.monitor import queue_view, without_hosts
 from webui.openapi import ApiRoutes
 from webui.services import services
 from webui.submission import submit_as, tune_as
 from webui.summary import sweep_summary
-from webui.trial_page import page_ids, trial_rows
+from webui.trial_page import TrialRow, page_ids, trial_rows
 
 log = logging.getLogger(__name__)
 api = Blueprint("api", __name__)
@@ -65,14 +65,6 @@ class SweepCreated(BaseModel):
 
 class SweepList(BaseModel):
     sweeps: list[SweepRecord]
-
-
-class TrialRow(BaseModel):
-    trial_id: int
-    state: dict[str, Any]
-    config: dict[str, Value]
-    result: TrialResult | None
-    duration_s: float | None
 
 
 class TrialPage(BaseModel):
@@ -118,7 +110,7 @@ class ActionDone(BaseModel):
     status: str
 
 
-def _json_object(what: str) -> dict[str, Any]:
+def _json_object(what: str) -> JSONObject:
     """The request's JSON body, bounded (trials/untrusted.py): Infinity, NaN, huge integers, deep nesting refused."""
     raw = load_json(request.get_data(cache=True)) if request.is_json else None
     if not isinstance(raw, dict):
@@ -250,7 +242,7 @@ def list_trials(sweep_id: str) -> Any:
     record = store.sweeps.get(sweep_id)
     offset, limit, sort, descending = _page_args()
     rows = trial_rows(store, sweep_id, page_ids(store, record, offset, limit, sort, descending))
-    return jsonify({"total": record.n_trials, "offset": offset, "limit": limit, "trials": rows})
+    return _body(TrialPage(total=record.n_trials, offset=offset, limit=limit, trials=rows))
 
 
 def _page_args() -> tuple[int, int, str, bool]:
@@ -414,12 +406,14 @@ def export(sweep_id: str) -> Any:
 @routes.route(
     "/queue",
     "GET",
-    "Workers with their current trials, queue depths, throughput, recent failures",
+    "Workers with their current trials, queue depths, throughput, recent failures. "
+    "Anonymous callers see the trainers numbered, without host names nor pids",
     response=QueueStatus,
 )
 def queue_status() -> Any:
     svc = services()
-    return _body(queue_view(svc.store, svc.settings))
+    view = queue_view(svc.store, svc.settings)
+    return _body(view if current_user() is not None else without_hosts(view))
 
 
 @routes.route(

@@ -10,7 +10,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
-from broker.connection import BrokerError
+from broker.connection import BrokerError, read_only_sentence, writes_refused
 from broker.settings import Settings, process_settings
 from broker.store import UnknownSweep
 from broker.sweep_actions import SweepStateError
@@ -34,7 +34,7 @@ _SECURITY_HEADERS = {
 def _error(status: int, message: str, errors: list[dict[str, str]] | None = None) -> Any:
     if request.blueprint == "pages":
         return render_template("error.html", status=status, message=message), status
-    body: dict[str, Any] = {"error": message}
+    body: dict[str, str | list[dict[str, str]]] = {"error": message}
     if errors is not None:
         body["errors"] = errors
     response = jsonify(body)
@@ -88,7 +88,7 @@ def create_app(settings: Settings | None = None, flask_config: Mapping[str, Any]
     app.add_url_rule("/favicon.ico", "favicon", lambda: app.send_static_file("favicon.svg"))
 
     @app.url_value_preprocessor
-    def _sweep_id_syntax(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    def _sweep_id_syntax(endpoint: str | None, values: Mapping[str, object] | None) -> None:
         # Before any view runs: an id like "sw1:trials" would otherwise be read as another Redis key.
         sweep_id = (values or {}).get("sweep_id")
         if isinstance(sweep_id, str) and not is_sweep_id(sweep_id):
@@ -112,6 +112,8 @@ def create_app(settings: Settings | None = None, flask_config: Mapping[str, Any]
 
     @app.errorhandler(BrokerError)
     def _redis(err: BrokerError) -> Any:
+        if (refused := writes_refused(err)) is not None:
+            return _error(503, read_only_sentence(refused))
         # Redis down past the ride-out, or not answering (a hung Redis): the request gives up, bounded.
         return _error(503, f"Redis does not answer: {type(err).__name__}: {err}")
 

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from broker.store import Store
-from trials.records import RankingRecord, SweepRecord
+from trials.records import HyperparameterRank, RankingRecord, SweepRecord
 from trials.space import Value
 
 # One cell of an exported table; a row maps column names to cells.
@@ -71,12 +71,12 @@ def export_rows(store: Store, record: SweepRecord) -> Iterator[list[Row]]:
         for trial_id in ids:
             result = results.get(trial_id)
             if result is None:
-                state = states.get(trial_id, {})
+                state = states.get(trial_id)
                 row: Row = {
                     "trial_id": trial_id,
-                    "dataset": state.get("dataset", ""),
-                    "status": state.get("status", ""),
-                    "attempt": state.get("attempt"),
+                    "dataset": state.dataset if state else "",
+                    "status": state.status.value if state else "",
+                    "attempt": state.attempt if state else None,
                     **configs.get(trial_id, {}),
                     **dict.fromkeys(METRIC_COLUMNS),
                 }
@@ -188,30 +188,9 @@ def _arrow_cell(value: Cell, text: bool) -> Cell:
     return str(value) if text and value is not None and not isinstance(value, str) else value
 
 
-RANKING_COLUMNS = [
-    "group",
-    "name",
-    "rank",
-    "importance",
-    "ci_low",
-    "ci_high",
-    "raw_weight",
-    "p_value",
-    "p_adjusted",
-    "verdict",
-    "detectable",
-]
-# Record field behind each per-hyperparameter column; fields an older record lacks leave the cell empty.
-_RANKING_FIELDS = {
-    "importance": "importances",
-    "ci_low": "ci_low",
-    "ci_high": "ci_high",
-    "raw_weight": "raw_weights",
-    "p_value": "p_values",
-    "p_adjusted": "p_adjusted",
-    "verdict": "verdicts",
-    "detectable": "detectable",
-}
+# Every scalar field of a ranking row is a column: a field added to the row is exported without a change here.
+_ROW_FIELDS = [name for name in HyperparameterRank.model_fields if name != "effect"]
+RANKING_COLUMNS = ["group", *_ROW_FIELDS]
 
 
 EFFECT_COLUMNS = [
@@ -239,17 +218,17 @@ def effect_rows(record: RankingRecord | None) -> list[Row]:
     """One row per dataset, hyperparameter (ranking order) and level, in the metric's units (anova method)."""
     rows: list[Row] = []
     for group, entry in sorted((record.groups if record else {}).items()):
-        verdicts = dict(zip(entry.names, entry.verdicts or [], strict=False))
-        by_name = {effect.name: effect for effect in entry.effects or []}
-        for name in entry.ranking if by_name else []:
-            effect = by_name[name]
+        for ranked in entry.rows:
+            effect = ranked.effect
+            if effect is None:
+                continue
             largest = effect.largest
             shared: Row = {
                 "group": group,
-                "name": name,
+                "name": ranked.name,
                 "main_share": effect.main_share,
                 "total_share": effect.total_share,
-                "verdict": verdicts.get(name),
+                "verdict": ranked.verdict,
                 "delta": entry.delta,
                 "equivalence_bound": effect.equivalence_bound,
                 "largest_from": largest.from_label if largest else None,
@@ -272,12 +251,5 @@ def ranking_rows(record: RankingRecord | None) -> list[Row]:
     groups = record.groups
     rows = []
     for group in sorted(groups, key=lambda g: (g != "pooled", g)):
-        entry = groups[group]
-        at = {name: i for i, name in enumerate(entry.names)}
-        for rank, name in enumerate(entry.ranking, start=1):
-            row: Row = {"group": group, "name": name, "rank": rank}
-            for column, field in _RANKING_FIELDS.items():
-                values: list[str] | list[float | None] | None = getattr(entry, field)
-                row[column] = values[at[name]] if values else None
-            rows.append(row)
+        rows += [{"group": group, **ranked.model_dump(include=set(_ROW_FIELDS))} for ranked in groups[group].rows]
     return rows

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 from broker.settings import Settings
 from broker.store import Store
 from trials.records import QueueStatus, RunningTrial, WorkerStatus
+from trials.specs import TrialStatus
 
 HOUR_S = 3600.0
 
@@ -22,23 +24,23 @@ def running_trials(store: Store) -> list[RunningTrial]:
     running = []
     for sweep_id in store.sweeps.active_ids():
         for trial_id, state in store.trials.states_of(sweep_id, store.trials.running_ids(sweep_id)).items():
-            if state.get("status") != "running":
+            if state.status != TrialStatus.RUNNING:
                 continue
-            epoch, epochs, started = int(state.get("epoch") or 0), state.get("epochs"), state.get("started")
+            epoch, epochs, started = state.epoch or 0, state.epochs, state.started
             eta = None
             if epoch and epochs and started:
-                eta = (now - float(started)) / epoch * (int(epochs) - epoch)
+                eta = (now - started) / epoch * (epochs - epoch)
             running.append(
                 RunningTrial(
                     sweep_id=sweep_id,
                     trial_id=trial_id,
-                    worker=state.get("worker", ""),
-                    dataset=state.get("dataset", ""),
+                    worker=state.worker or "",
+                    dataset=state.dataset,
                     epoch=epoch,
                     epochs=epochs,
                     started=started,
                     eta_s=eta,
-                    val_accuracy=state.get("val_accuracy"),
+                    val_accuracy=state.val_accuracy,
                 )
             )
     return running
@@ -76,3 +78,28 @@ def queue_view(store: Store, settings: Settings) -> QueueStatus:
         counters=store.health.counters(),
         time=now,
     )
+
+
+# A trainer's name ("cpu@host"), with the pid of a pool child ("cpu@host:1234"): in failure messages too.
+_TRAINER_NAME = re.compile(r"[\w.-]+@[\w.-]+(?::\d+)?")
+
+
+def without_hosts(view: QueueStatus) -> QueueStatus:
+    """The view anonymous callers get: trainers numbered, no host names nor pids (members see them)."""
+    alias = {worker.name: f"trainer-{n}" for n, worker in enumerate(view.workers, 1)}
+
+    def hidden(trial_worker: str) -> str:
+        return alias.get(worker_name(trial_worker), "a trainer")
+
+    def running(trials: list[RunningTrial]) -> list[RunningTrial]:
+        return [t.model_copy(update={"worker": hidden(t.worker)}) for t in trials]
+
+    workers = [
+        w.model_copy(update={"name": alias[w.name], "host": "", "pid": None, "current": running(w.current)})
+        for w in view.workers
+    ]
+    failures = [
+        f.model_copy(update={"worker": hidden(f.worker), "error": _TRAINER_NAME.sub("a trainer", f.error)})
+        for f in view.recent_failures
+    ]
+    return view.model_copy(update={"workers": workers, "running": running(view.running), "recent_failures": failures})

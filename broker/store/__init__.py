@@ -10,6 +10,7 @@ from __future__ import annotations
 import redis
 
 from broker.connection import connect
+from broker.lifecycle import SweepEvent, change
 from broker.store.activity import ActivityStore
 from broker.store.comparisons import ComparisonStore
 from broker.store.pool_counters import HealthStore
@@ -24,7 +25,7 @@ from broker.store.trial_index import TrialIndex
 from broker.store.trials import TrialStore
 from broker.store.users import UserStore
 from broker.store.workers import WorkerStore
-from trials.specs import SweepStatus, TrialStatus
+from trials.specs import TrialStatus
 from trials.untrusted import short
 
 __all__ = ["PlannedTrial", "ResultEvent", "Store", "UnknownSweep"]
@@ -57,7 +58,8 @@ class Store:
     def fail_sweep(self, sweep_id: str, reason: str) -> None:
         """Mark a sweep `failed` with `reason`, whatever its status: the pool could not process it.
 
-        Its undispatched trials are dropped; trials already running finish.
+        Its undispatched trials are dropped; trials already running finish. A sweep that is gone is left alone.
         """
-        self.sweeps.set_status(sweep_id, SweepStatus.FAILED, short(reason, 500))
+        if self.sweeps.apply(sweep_id, change(SweepEvent.FAIL, reason=short(reason, 500))) is None:
+            return
         self.trials.mark(sweep_id, self.sweeps.take_pending(sweep_id), TrialStatus.CANCELLED)

@@ -73,7 +73,7 @@ def test_sweep_stops_itself_when_the_ranking_is_stable(scratch_redis: redis.Redi
     ranking = store.rankings.latest(sweep_id)
     assert ranking is not None
     assert ranking.pooled.ranking[:3] == ["learning_rate", "num_conv_layers", "dropout_rate"]
-    cancelled = [s for s in store.trials.states(sweep_id).values() if s["status"] == "cancelled"]
+    cancelled = [s for s in store.trials.states(sweep_id).values() if s.status == "cancelled"]
     assert len(cancelled) == 1000 - record.n_final
 
 
@@ -101,5 +101,8 @@ def test_replayed_events_and_restarts_count_each_trial_once(scratch_redis: redis
     batch = make_analyst(store).analysis(sweep_id)
     batch.add(store.results.in_arrival_order(sweep_id))
     expected = batch.records()[0].pooled
-    assert np.allclose(stored.pooled.importances, expected.importances, rtol=1e-9, atol=1e-12)
+    assert stored.pooled.ranking == expected.ranking
+    assert np.allclose(
+        [row.importance for row in stored.pooled.rows], [row.importance for row in expected.rows], rtol=1e-9, atol=1e-12
+    )
     assert scratch_redis.xpending(keys.RESULTS_STREAM, keys.ANALYST_GROUP)["pending"] == 0

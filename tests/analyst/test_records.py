@@ -27,7 +27,7 @@ def test_a_ranking_record_round_trips_through_the_store_unchanged(scratch_redis:
     # Every part of the record is there: per-dataset groups, verdicts, agreement across the two datasets.
     assert set(record.groups) == {"digits", "fashion_mnist", POOLED}
     assert record.pooled.agreement is not None and record.pooled.agreement.n_groups == 2
-    assert record.pooled.verdicts is not None and record.pooled.tested_at == 80
+    assert all(row.verdict is not None for row in record.pooled.rows) and record.pooled.tested_at == 80
     assert record.groups["digits"].agreement is None and record.parameters.config.relief_block_size == 50
 
     store.rankings.save(sweep_id, record, compact)
@@ -35,7 +35,7 @@ def test_a_ranking_record_round_trips_through_the_store_unchanged(scratch_redis:
     assert store.rankings.history(sweep_id) == [compact]
     stored = json.loads(scratch_redis.get(keys.ranking(sweep_id)) or "null")
     assert stored == record.model_dump(mode="json"), "stored as the model's JSON"
-    assert stored["groups"][POOLED]["verdicts"] == record.pooled.verdicts
+    assert [row["verdict"] for row in stored["groups"][POOLED]["rows"]] == [row.verdict for row in record.pooled.rows]
 
 
 def test_sweep_and_worker_records_read_back_as_written(scratch_redis: redis.Redis) -> None:

@@ -12,7 +12,7 @@ from broker.dispatcher import Dispatcher
 from broker.settings import Settings
 from broker.store import Store
 from tests.broker.conftest import RecordingCelery, add_worker, make_spec
-from trials.specs import SweepStatus, TrialResult, TrialStatus
+from trials.specs import SweepStatus, TrialKey, TrialResult, TrialStatus
 
 
 def finish(store: Store, sent: dict[str, object]) -> None:
@@ -30,7 +30,7 @@ def finish(store: Store, sent: dict[str, object]) -> None:
             test_accuracy=0.5,
         )
     )
-    store.trials.remove_inflight("cpu", f"{spec['sweep_id']}:{spec['trial_id']}:{spec['attempt']}")
+    store.trials.remove_inflight("cpu", TrialKey(spec["sweep_id"], spec["trial_id"], spec["attempt"]))
 
 
 def test_nothing_is_sent_without_live_slots(store: Store, dispatcher: Dispatcher, celery: RecordingCelery) -> None:
@@ -81,7 +81,7 @@ def test_paused_and_cancelled_sweeps_are_not_dispatched(
     sweep_actions.cancel(store, dispatcher, other, by="bob")
     assert store.sweeps.get(other).pending == 0
     states = store.trials.states(other)
-    assert sorted(s["status"] for s in states.values()) == ["cancelled", "cancelled", "queued"]
+    assert sorted(s.status for s in states.values()) == ["cancelled", "cancelled", "queued"]
     finish(store, celery.sent[-1])
     assert dispatcher.refill() == 0, "the paused sweep waits, the cancelled one is empty"
     sweep_actions.resume(store, dispatcher, paused)

@@ -9,7 +9,7 @@ from broker.dispatcher import Dispatcher
 from broker.reconciler import Reconciler
 from broker.store import Store
 from tests.broker.conftest import RecordingCelery, add_worker, make_spec
-from trials.specs import TrialResult, TrialStatus
+from trials.specs import TrialKey, TrialResult, TrialStatus
 
 
 def start_running(store: Store, sweep_id: str, trial_id: int, attempt: int) -> None:
@@ -28,8 +28,8 @@ def test_a_running_trial_without_claim_gets_a_new_attempt(
     resent = celery.sent[-1]["spec"]
     assert (resent["trial_id"], resent["attempt"]) == (0, 2)
     state = store.trials.state(sweep_id, 0)
-    assert state["attempt"] == 2 and state["losses"] == 1 and "host:99 stopped heartbeating" in state["last_loss"]
-    assert store.trials.inflight("cpu") == {f"{sweep_id}:0:2"}
+    assert state.attempt == 2 and state.losses == 1 and state.last_loss == "worker host:99 stopped heartbeating"
+    assert store.trials.inflight("cpu") == {TrialKey(sweep_id, 0, 2)}
     assert store.health.counters()["trials_requeued"] == 1
 
 
@@ -51,7 +51,7 @@ def test_a_dispatched_trial_never_started_is_lost_after_the_grace(
     assert Reconciler(store, dispatcher, dispatch_grace_s=60).run_once() == {}, "within the grace"
     store.trials.update(sweep_id, 0, dispatched=time.time() - 120)
     assert Reconciler(store, dispatcher, dispatch_grace_s=60).run_once() == {"requeued": 1}
-    assert "without being started" in store.trials.state(sweep_id, 0)["last_loss"]
+    assert "s without being started" in (store.trials.state(sweep_id, 0).last_loss or "")
 
 
 def test_a_trial_lost_max_attempts_times_fails_for_good(
@@ -76,9 +76,9 @@ def test_entries_of_finished_or_superseded_attempts_are_dropped(
     add_worker(store, slots=1)
     sweep_id = sweep_actions.submit(store, dispatcher, make_spec(n_trials=1))
     store.trials.update(sweep_id, 0, attempt=2)
-    store.trials.add_inflight("cpu", f"{sweep_id}:0:2")
+    store.trials.add_inflight("cpu", TrialKey(sweep_id, 0, 2))
     assert Reconciler(store, dispatcher).run_once() == {}
-    assert store.trials.inflight("cpu") == {f"{sweep_id}:0:2"}, "the superseded attempt 1 entry is gone"
+    assert store.trials.inflight("cpu") == {TrialKey(sweep_id, 0, 2)}, "the superseded attempt 1 entry is gone"
 
 
 def test_a_dead_delivery_frees_its_own_claim_and_gets_the_next_attempt_at_once(
@@ -93,9 +93,9 @@ def test_a_dead_delivery_frees_its_own_claim_and_gets_the_next_attempt_at_once(
     assert outcome == "requeued"
     assert store.trials.claim_holder(sweep_id, 0) is None
     state = store.trials.state(sweep_id, 0)
-    assert (state["attempt"], state["losses"], state["last_loss"]) == (2, 1, "worker host:7 died")
+    assert (state.attempt, state.losses, state.last_loss) == (2, 1, "worker host:7 died")
     assert [s["spec"]["attempt"] for s in celery.sent] == [1, 2]
-    assert store.trials.inflight("cpu") == {f"{sweep_id}:0:2"}
+    assert store.trials.inflight("cpu") == {TrialKey(sweep_id, 0, 2)}
 
 
 def test_a_dead_delivery_that_never_claimed_is_requeued_without_the_dispatch_grace(
@@ -123,7 +123,7 @@ def test_a_dead_delivery_leaves_another_holder_and_a_final_result_alone(
     store.results.save(TrialResult.of(done, TrialStatus.COMPLETED))
     assert reconciler.recover_dead_delivery(done, "cpu", "host:7", "worker host:7 died") == ""
     assert [s["spec"]["attempt"] for s in celery.sent if s["spec"]["trial_id"] == 0] == [1]
-    assert store.trials.state(sweep_id, 0)["attempt"] == 1 and not store.results.get(sweep_id, 0)
+    assert store.trials.state(sweep_id, 0).attempt == 1 and not store.results.get(sweep_id, 0)
 
 
 def test_orphans_are_the_trials_whose_claim_holder_is_dead(
@@ -136,5 +136,5 @@ def test_orphans_are_the_trials_whose_claim_holder_is_dead(
         start_running(store, sweep_id, trial_id, attempt=1)
     outcomes = Reconciler(store, dispatcher).recover_orphans(lambda holder: holder == "node:1")
     assert outcomes == {"requeued": 1}
-    assert store.trials.claimed_by(sweep_id, 0) is None and store.trials.state(sweep_id, 0)["attempt"] == 2
-    assert store.trials.claimed_by(sweep_id, 1) == (1, "node:2") and store.trials.state(sweep_id, 1)["attempt"] == 1
+    assert store.trials.claimed_by(sweep_id, 0) is None and store.trials.state(sweep_id, 0).attempt == 2
+    assert store.trials.claimed_by(sweep_id, 1) == (1, "node:2") and store.trials.state(sweep_id, 1).attempt == 1

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
 import redis
+from pydantic import ValidationError
 
 from broker import sweep_actions
 from broker.dispatcher import Dispatcher
@@ -44,7 +46,7 @@ def test_results_of_superseded_attempts_are_discarded(store: Store, dispatcher: 
     assert not store.results.save(result(sweep_id, 0, attempt=1))
     assert store.health.counters()["superseded_results_discarded"] == 1
     assert store.results.save(result(sweep_id, 0, attempt=2))
-    assert store.trials.state(sweep_id, 0)["status"] == "completed"
+    assert store.trials.state(sweep_id, 0).status == TrialStatus.COMPLETED
 
 
 def test_sweep_completes_when_every_trial_is_final(store: Store, dispatcher: Dispatcher) -> None:
@@ -107,3 +109,13 @@ def test_planned_trials_are_spread_over_datasets(store: Store, dispatcher: Dispa
     assert datasets == ["digits", "fashion_mnist", "digits", "fashion_mnist", "digits"]
     seeds = {store.sweeps.trial_spec(sweep_id, t).seed for t in range(5)}
     assert len(seeds) == 5
+
+
+def test_a_state_update_is_checked_before_anything_is_written(store: Store, dispatcher: Dispatcher) -> None:
+    sweep_id = sweep_actions.submit(store, dispatcher, make_spec(n_trials=1))
+    before = store.trials.state(sweep_id, 0)
+    with pytest.raises(ValidationError):
+        store.trials.update(sweep_id, 0, epoch="three")
+    with pytest.raises(ValidationError):
+        store.trials.update(sweep_id, 0, colour="blue")
+    assert store.trials.state(sweep_id, 0) == before

@@ -30,7 +30,7 @@ def complete(
     store: Store, sweep_id: str, trial_id: int, accuracy: float, status: TrialStatus = TrialStatus.COMPLETED
 ) -> TrialResult:
     """Store the final result of the trial's current attempt."""
-    attempt = int(store.trials.state(sweep_id, trial_id).get("attempt", 1))
+    attempt = store.trials.state(sweep_id, trial_id).current_attempt
     spec = store.sweeps.trial_spec(sweep_id, trial_id, attempt)
     result = TrialResult.of(spec, status, test_accuracy=accuracy, wall_time_s=1.0)
     assert store.results.save(result)

@@ -167,8 +167,8 @@ def test_killing_up_while_a_trial_trains_leaves_no_trainer_and_the_trial_is_run_
         def running() -> tuple[int, int] | None:
             for trial in (0, 1):
                 state = store.trials.state(sweep_id, trial)
-                if state.get("status") == "running" and state.get("worker"):
-                    return trial, int(str(state["worker"]).rsplit(":", 1)[1])
+                if state.status == "running" and state.worker:
+                    return trial, int(state.worker.rsplit(":", 1)[1])
             return None
 
         trial_id, child = wait_until(running, 120, 0.02, what="a trial training")
@@ -217,4 +217,27 @@ def test_a_hung_analyst_is_killed_and_restarted(tmp_path: Path) -> None:
         assert "analyst hung (no heartbeat for " in output and "restarting analyst (exit -9)" in output, output
     finally:
         kill(analyst)
+        stack.stop()
+
+
+def test_a_hung_trainer_is_killed_and_restarted(tmp_path: Path) -> None:
+    # Registrations expire after 8 s without a beat (trainers beat every 5 s): hung after 3 x 8 s missing.
+    stack = start_up(tmp_path, SWEEPRANK_WORKER_TTL_S="8")
+    trainer = stack.state().pids["trainer-cpu"]
+    store = Store.from_url(stack.redis_url)
+    try:
+        wait_until(lambda: any(w.pid == trainer for w in store.workers.live(30)), 120, what="its first beat")
+        stopped_at = time.monotonic()
+        kill(trainer, signal.SIGSTOP)  # alive, silent: only its missing heartbeat tells
+        restarted = wait_for_new_pid(stack, "trainer-cpu", trainer, timeout_s=180)
+        wait_until(lambda: any(w.pid == restarted for w in store.workers.live(30)), 120, what="the new trainer's beat")
+        print(f"\ntrainer SIGSTOP -> killed, restarted and beating in {time.monotonic() - stopped_at:.1f} s "
+              "(hung after 3 worker TTLs of 8 s without its registration)")  # fmt: skip
+        assert not alive(trainer)
+        stack.stop()
+        assert stack.process.stdout is not None
+        output = stack.process.stdout.read()
+        assert "trainer-cpu hung (no heartbeat for " in output and "restarting trainer-cpu (exit -9)" in output, output
+    finally:
+        kill(trainer)
         stack.stop()

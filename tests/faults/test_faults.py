@@ -116,13 +116,13 @@ def test_sigterm_hands_the_running_trial_back_at_once(faults: FaultStack, figure
             what="the trainer to raise its drain flag",
         )
     state = wait_until(
-        lambda: (s := faults.store.trials.state(sweep_id, 0)).get("attempt") == 2 and s,
+        lambda: (s := faults.store.trials.state(sweep_id, 0)).attempt == 2 and s,
         30,
         what="the trial to be handed back",
     )
     handed_back_s = time.monotonic() - signalled
     assert trainer.wait(30) == 0, "the worker exits cleanly after handing the trial back"
-    assert state["losses"] == 0 and "shut down" in state["last_loss"], state
+    assert state.losses == 0 and "shut down" in (state.last_loss or ""), state
     faults.start_trainer(slots=1, name="successor@test")
     wait_done(faults, sweep_id, timeout_s=120)
     result = faults.store.results.get(sweep_id, 0)

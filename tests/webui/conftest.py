@@ -230,11 +230,11 @@ def ranking_record(entries: dict[str, RankingGroup]) -> tuple[RankingRecord, Ran
     compact = RankingHistoryEntry(
         n_trials=pooled.n_trials,
         time=1.0,
-        names=pooled.names,
-        importances=pooled.importances,
-        ci_low=pooled.ci_low,
-        ci_high=pooled.ci_high,
-        verdicts=pooled.verdicts,
+        names=[row.name for row in pooled.rows],
+        importances=[row.importance for row in pooled.rows],
+        ci_low=[row.ci_low for row in pooled.rows],
+        ci_high=[row.ci_high for row in pooled.rows],
+        verdicts=[row.verdict for row in pooled.rows if row.verdict] or None,
         stable_since=40,
     )
     return full, compact
