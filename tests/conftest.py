@@ -22,14 +22,20 @@ if os.environ.get("CI"):
 
 #: Fixtures that start processes: redis-server (every store, API, web and stack fixture builds on
 #: redis_url), the fault stacks (their own Redis), the multi-host pool, `sweeprank up`, and Chromium.
-#: A test that uses one, directly or through another fixture, is marked `stack`; `-m "not stack"` is
-#: the fast lane (README, "Tests").
+#: A test that uses one, directly or through another fixture, is marked `stack`; `-m "not stack and
+#: not slow"` is the fast lane (README, "Tests").
 STACK_FIXTURES = frozenset({"redis_url", "faults", "long_claims", "tuning", "pool", "stack_up", "browser"})
+
+
+#: Packages whose every test runs against real processes (stacks they start, kill and restart).
+STACK_PACKAGES = frozenset({"faults", "integration", "security"})
+TESTS = Path(__file__).resolve().parent
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if STACK_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+        package = item.path.resolve().relative_to(TESTS).parts[0]
+        if package in STACK_PACKAGES or STACK_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.stack)
 
 
