@@ -12,6 +12,7 @@ import redis
 from broker.connection import connect
 from broker.store.activity import ActivityStore
 from broker.store.comparisons import ComparisonStore
+from broker.store.export_reads import ExportReads
 from broker.store.health import HealthStore
 from broker.store.progress import ProgressStore
 from broker.store.rankings import RankingStore
@@ -48,6 +49,7 @@ class Store:
         self.activity = ActivityStore(client)
         self.services = ServiceStore(client)
         self.studies = StudyStore(client)
+        self.export = ExportReads(client)
 
     @classmethod
     def from_url(cls, url: str, ride_out_restarts: bool = True, reply_timeout_s: float | None = None) -> Store:

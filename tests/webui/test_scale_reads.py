@@ -272,3 +272,48 @@ def test_exports_stream_every_trial_a_chunk_at_a_time(
         expected = results[t].test_accuracy if t in results else None
         got = row["test_accuracy"]
         assert (float(got) if got not in (None, "") else None) == expected
+
+
+def test_an_export_chunk_is_each_trials_stored_result_or_its_live_state_in_one_reply(store: Store) -> None:
+    sweep_id = seed_sweep(store, n_trials=6, n_results=2)
+    store.trials.update(sweep_id, 3, status="running", worker="gpu0@b:3", attempt=2)
+    chunk = json.loads(store.export.chunk_json(sweep_id, [1, 3, 4, 0, 99]))
+    results = {r.trial_id: r for r in store.results.in_arrival_order(sweep_id)}
+    assert [TrialResult.model_validate(chunk[i]) for i in (0, 3)] == [results[1], results[0]]
+    configs = store.sweeps.planned_configs(sweep_id)
+    assert chunk[1]["live"]["status"] == "running" and chunk[1]["live"]["attempt"] == 2
+    assert chunk[1]["plan"]["config"] == configs[3] and chunk[2]["plan"]["config"] == configs[4]
+    assert chunk[4] == {"live": None, "plan": None}, "a trial the sweep does not have"
+    assert store.export.chunk_json(sweep_id, []) == "[]"
+
+
+@pytest.mark.parametrize("start", list(export._FORMULA_START))
+def test_every_text_a_spreadsheet_would_run_marks_its_chunk_for_the_cell_by_cell_check(start: str) -> None:
+    # The CSV writes a chunk as it is when the stored JSON has no text cell that starts like a formula: the
+    # pattern must see every such start as the stores' two JSON writers (pydantic, json) write it.
+    result = TrialResult(
+        sweep_id="sw1", trial_id=0, attempt=1, dataset="digits", config={"x": 1}, status=TrialStatus.FAILED
+    )
+    for cell in (f"{start}cmd", start):
+        stored = result.model_copy(update={"error": cell}).model_dump_json()
+        assert export._MAYBE_FORMULA.search(stored), stored
+        assert export._MAYBE_FORMULA.search(json.dumps({"worker": cell})), cell
+    assert not export._MAYBE_FORMULA.search(
+        result.model_copy(update={"error": "x=-1", "worker": "a@b"}).model_dump_json()
+    )
+
+
+def test_a_csv_export_neutralises_formulas_in_results_and_keeps_negative_numbers(
+    client: FlaskClient, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(export, "EXPORT_CHUNK", 2)  # a chunk with a formula next to chunks without
+    sweep_id = seed_sweep(store, n_trials=6)
+    configs = store.sweeps.planned_configs(sweep_id)
+    save_result(store, sweep_id, 0, configs[0], final_train_loss=-0.5, worker="=cmd|' /C calc'!A0")
+    save_result(store, sweep_id, 3, configs[3], status=TrialStatus.FAILED, error="@SUM(A1)", worker="w")
+    save_result(store, sweep_id, 4, configs[4], final_train_loss=-2.0, worker="ok")
+    text = client.get(f"/api/sweeps/{sweep_id}/export?format=csv").get_data(as_text=True)
+    rows = {int(r["trial_id"]): r for r in csv.DictReader(io.StringIO(text))}
+    assert rows[0]["worker"] == "'=cmd|' /C calc'!A0" and rows[0]["final_train_loss"] == "-0.5"
+    assert rows[3]["error"] == "'@SUM(A1)" and rows[4]["final_train_loss"] == "-2.0"
+    assert [rows[t]["status"] for t in range(6)] == ["completed", "queued", "queued", "failed", "completed", "queued"]
