@@ -287,7 +287,7 @@ def scale_stack(args: argparse.Namespace, web_port: int, dev_port: int) -> Itera
         stack = Stack(log_dir=Path(tmp))
         stop = threading.Event()
         try:
-            url, built = snapshot_redis(stack, args.snapshot, args.scale, 5000, 10, 50, Path(tmp))
+            url, built = snapshot_redis(stack, args.snapshot, args.scale, Path(tmp))
             stack.env.update(SWEEPRANK_REDIS_URL=url)
             store = Store.from_url(url)
             published = store.rankings.last_seq(built.sweep_id)

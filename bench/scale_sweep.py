@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import redis
+from threadpoolctl import threadpool_limits
 
 from broker.celery_app import make_celery
 from broker.dispatcher import Dispatcher
@@ -33,6 +35,8 @@ from trials.specs import EpochMetrics, SweepSpec, TrialResult, TrialStatus
 
 EPOCHS = 5
 NARROW = {"num_conv_layers": {"high": 2}, "epochs": {"high": EPOCHS}}
+RUNNING = 10  # unfinished trials marked running: the sweep is active
+BOOTSTRAP = 50  # the build's analyst (bench_analyst.py runs the analyst at its defaults)
 WRITERS = 3  # trainers write concurrently; one writer would spend its time waiting on round trips
 RDB = "dump.rdb"
 MANIFEST = "sweep.json"
@@ -48,7 +52,7 @@ class BuiltSweep:
 
 def accuracy_of(config: dict[str, Value], rng: np.random.Generator) -> float:
     """A metric the learning rate explains (so the ranking has something to find), with noise."""
-    return float(np.clip(0.5 + 0.1 * np.log10(float(config["learning_rate"])) + rng.normal(0, 0.05), 0, 1))  # type: ignore[arg-type]
+    return float(np.clip(0.5 + 0.1 * np.log10(float(config["learning_rate"])) + rng.normal(0, 0.05), 0, 1))
 
 
 def result_of(sweep_id: str, trial_id: int, config: dict[str, Value], accuracy: float) -> TrialResult:
@@ -99,6 +103,8 @@ def build(url: str, n: int, spare: int, running: int, bootstrap: int) -> BuiltSw
     ranks what arrives; returns once every result is ranked."""
     from workers.analyst import Analyst, RankingParams
 
+    # As `sweeprank analyst` runs (sweeprank/cli.py): BLAS threads only contend on the ranking's small matrices.
+    threadpool_limits(limits=1, user_api="blas")
     store = Store.from_url(url)
     spec = SweepSpec.model_validate(
         {
@@ -153,9 +159,12 @@ def start_redis(stack: Stack, data_dir: Path) -> str:
     return url
 
 
-def snapshot_redis(
-    stack: Stack, snapshot: Path, n: int, spare: int, running: int, bootstrap: int, work: Path
-) -> tuple[str, BuiltSweep]:
+def spare_of(n: int) -> int:
+    """Trials of a kept sweep of `n` left unfinished, for the live benchmarks to finish."""
+    return min(5000, n // 4)
+
+
+def snapshot_redis(stack: Stack, snapshot: Path, n: int, work: Path) -> tuple[str, BuiltSweep]:
     """A Redis holding the sweep of `n` trials: a copy of the snapshot in `snapshot/<n>` if one is kept, else
     built now and kept there."""
     kept = snapshot / str(n)
@@ -167,11 +176,14 @@ def snapshot_redis(
         _loaded(url)
         return url, BuiltSweep(**json.loads((kept / MANIFEST).read_text()))
     url = start_redis(stack, data_dir)
-    built = build(url, n, spare, running, bootstrap)
-    import redis
-
+    built = build(url, n, spare_of(n), RUNNING, BOOTSTRAP)
     client = redis.Redis.from_url(url)
-    client.save()
+    # In the background, polled: a blocking SAVE of a large sweep on a busy host outlasts a reply timeout.
+    client.bgsave()  # forks before it answers: in progress from here on
+    while client.info("persistence")["rdb_bgsave_in_progress"]:
+        time.sleep(0.5)
+    if client.info("persistence")["rdb_last_bgsave_status"] != "ok":
+        raise SystemExit(f"Redis could not write its snapshot in {data_dir}")
     kept.mkdir(parents=True, exist_ok=True)
     shutil.copy(data_dir / RDB, kept / RDB)
     (kept / MANIFEST).write_text(json.dumps(built.__dict__))
@@ -179,8 +191,6 @@ def snapshot_redis(
 
 
 def _loaded(url: str) -> None:
-    import redis
-
     client = redis.Redis.from_url(url)
     while client.info("persistence").get("loading"):
         time.sleep(0.2)
@@ -191,15 +201,12 @@ def _loaded(url: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=100_000)
-    parser.add_argument("--spare", type=int, default=5_000)
-    parser.add_argument("--running", type=int, default=10)
-    parser.add_argument("--bootstrap", type=int, default=50)
     parser.add_argument("--snapshot", type=Path, required=True, help="directory the snapshots are kept in")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         stack = Stack(log_dir=Path(tmp))
         try:
-            _, built = snapshot_redis(stack, args.snapshot, args.n, args.spare, args.running, args.bootstrap, Path(tmp))
+            _, built = snapshot_redis(stack, args.snapshot, args.n, Path(tmp))
         finally:
             stack.stop()
     kept = args.snapshot / str(args.n)
