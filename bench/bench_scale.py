@@ -4,7 +4,8 @@ For each size it takes a sweep built through the project's own store calls in th
 running, 5 epochs of metrics, one final result) and ranked by the real analyst as results arrive
 (bench/scale_sweep.py; built once and kept as a Redis snapshot with --snapshot, all but its last quarter (at most
 5,000) finished, 10 of those running). Then, against `sweeprank web` (gunicorn at
-its defaults) on that Redis, it prints per route the median latency and the bytes of the answer; side by side, in
+its defaults) on that Redis, it prints per route the median latency and the bytes of the answer on the wire (asked
+as a browser asks, accepting gzip); side by side, in
 the same run and on the same data, the whole-sweep read each route replaced (the code before issue 19, run
 in-process, so without the HTTP cost the new figures include): every trial joined, sorted and sliced; the whole
 metrics stream filtered; the best so far replayed over every result; every trial's state scanned for the running
@@ -22,6 +23,7 @@ Usage: python bench/bench_scale.py [--sizes 1000 10000] [--repeat 5] [--snapshot
 from __future__ import annotations
 
 import argparse
+import gzip
 import http.client
 import json
 import statistics
@@ -49,17 +51,19 @@ class Web:
         self.port = port
 
     def get(self, path: str) -> tuple[float, int, bytes]:
+        """(seconds, bytes on the wire, the body): asked as a browser asks, accepting gzip."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
         start = time.perf_counter()
-        conn.request("GET", path)
+        conn.request("GET", path, headers={"Accept-Encoding": "gzip"})
         response = conn.getresponse()
-        body = response.read()
+        wire = response.read()
         elapsed = time.perf_counter() - start
         conn.close()
+        body = gzip.decompress(wire) if response.getheader("Content-Encoding") == "gzip" else wire
         # /api/health answers 503 while a service is down (here: no trainer); its body is what is measured.
         if response.status not in (200, 503):
             raise SystemExit(f"{path}: HTTP {response.status}: {body[:200]!r}")
-        return elapsed, len(body), body
+        return elapsed, len(wire), body
 
     def median(self, path: str, repeat: int) -> tuple[float, int]:
         runs = [self.get(path) for _ in range(repeat)]
@@ -253,6 +257,8 @@ def export_memory(store: Store, sweep_id: str) -> None:
         "json": lambda: json_chunks(columns, export_rows(store, record)),
         "parquet": lambda: parquet_chunks(record, columns, export_rows(store, record)),
     }
+    import pyarrow.parquet  # noqa: F401  (its import is not the export's memory)
+
     peaks = []
     for fmt, pieces in writers.items():
         tracemalloc.start()

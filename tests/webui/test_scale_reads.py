@@ -7,6 +7,7 @@ Each answer is checked against the whole-sweep computation it replaces, on the r
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import random
@@ -317,3 +318,22 @@ def test_a_csv_export_neutralises_formulas_in_results_and_keeps_negative_numbers
     assert rows[0]["worker"] == "'=cmd|' /C calc'!A0" and rows[0]["final_train_loss"] == "-0.5"
     assert rows[3]["error"] == "'@SUM(A1)" and rows[4]["final_train_loss"] == "-2.0"
     assert [rows[t]["status"] for t in range(6)] == ["completed", "queued", "queued", "failed", "completed", "queued"]
+
+
+def test_json_the_pages_read_is_gzipped_for_clients_that_accept_it_and_only_there(
+    client: FlaskClient, store: Store
+) -> None:
+    sweep_id = seed_sweep(store, n_trials=40, n_results=30)
+    store.rankings.save(sweep_id, *ranking_record({"pooled": ranking_group([0.5, 0.3, 0.15, 0.05], ["matters"] * 4)}))
+    path = f"/api/sweeps/{sweep_id}/ranking"
+    plain = client.get(path)
+    assert "Content-Encoding" not in plain.headers and "Accept-Encoding" in plain.headers["Vary"]
+    packed = client.get(path, headers={"Accept-Encoding": "gzip, deflate, br"})
+    assert packed.headers["Content-Encoding"] == "gzip" and len(packed.data) < len(plain.data)
+    assert json.loads(gzip.decompress(packed.data)) == plain.get_json()
+    # Small answers, pages (their HTML holds the CSRF token) and streamed exports are left as they are.
+    assert "Content-Encoding" not in client.get("/api/queue", headers={"Accept-Encoding": "gzip"}).headers
+    page = client.get(f"/sweeps/{sweep_id}", headers={"Accept-Encoding": "gzip"})
+    assert page.status_code == 200 and "Content-Encoding" not in page.headers
+    export_response = client.get(f"/api/sweeps/{sweep_id}/export?format=json", headers={"Accept-Encoding": "gzip"})
+    assert export_response.is_streamed and "Content-Encoding" not in export_response.headers
