@@ -83,7 +83,7 @@ def export_rows(store: Store, record: SweepRecord) -> Iterator[Chunk]:
     no_metrics: list[Cell] = [None] * len(METRIC_COLUMNS)
     for start in range(0, record.n_trials, EXPORT_CHUNK):
         ids = range(start, min(start + EXPORT_CHUNK, record.n_trials))
-        text = store.export.chunk_json(record.id, list(ids))
+        text = store.export.chunk_json(record.id, ids)
         rows: list[list[Cell]] = []
         for trial_id, item in zip(ids, json.loads(text), strict=True):
             if "live" in item:

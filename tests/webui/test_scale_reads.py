@@ -278,14 +278,15 @@ def test_exports_stream_every_trial_a_chunk_at_a_time(
 def test_an_export_chunk_is_each_trials_stored_result_or_its_live_state_in_one_reply(store: Store) -> None:
     sweep_id = seed_sweep(store, n_trials=6, n_results=2)
     store.trials.update(sweep_id, 3, status="running", worker="gpu0@b:3", attempt=2)
-    chunk = json.loads(store.export.chunk_json(sweep_id, [1, 3, 4, 0, 99]))
+    chunk = json.loads(store.export.chunk_json(sweep_id, range(1, 7)))
     results = {r.trial_id: r for r in store.results.in_arrival_order(sweep_id)}
-    assert [TrialResult.model_validate(chunk[i]) for i in (0, 3)] == [results[1], results[0]]
+    assert len(chunk) == 6 and TrialResult.model_validate(chunk[0]) == results[1]
     configs = store.sweeps.planned_configs(sweep_id)
-    assert chunk[1]["live"]["status"] == "running" and chunk[1]["live"]["attempt"] == 2
-    assert chunk[1]["plan"]["config"] == configs[3] and chunk[2]["plan"]["config"] == configs[4]
-    assert chunk[4] == {"live": None, "plan": None}, "a trial the sweep does not have"
-    assert store.export.chunk_json(sweep_id, []) == "[]"
+    assert chunk[2]["live"]["status"] == "running" and chunk[2]["live"]["attempt"] == 2
+    assert chunk[2]["plan"]["config"] == configs[3] and chunk[3]["plan"]["config"] == configs[4]
+    assert chunk[1]["live"]["status"] == "queued" and chunk[4]["plan"]["config"] == configs[5]
+    assert chunk[5] == {"live": None, "plan": None}, "a trial the sweep does not have"
+    assert store.export.chunk_json(sweep_id, range(0)) == "[]"
 
 
 @pytest.mark.parametrize("start", list(export._FORMULA_START))
