@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import combinations
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -590,7 +590,7 @@ def _accumulate(stats: FloatArray, index: IntArray, y: FloatArray) -> None:
     _accumulate_sums(stats, index, y)
 
 
-def _accumulate_sums(stats: FloatArray, index: IntArray, y: FloatArray) -> None:
+def _accumulate_sums(stats: FloatArray, index: npt.NDArray[np.signedinteger[Any]], y: FloatArray) -> None:
     size = len(stats)
     stats[:, 1] += np.bincount(index, weights=y, minlength=size)
     stats[:, 2] += np.bincount(index, weights=y * y, minlength=size)
