@@ -338,3 +338,13 @@ def test_json_the_pages_read_is_gzipped_for_clients_that_accept_it_and_only_ther
     assert page.status_code == 200 and "Content-Encoding" not in page.headers
     export_response = client.get(f"/api/sweeps/{sweep_id}/export?format=json", headers={"Accept-Encoding": "gzip"})
     assert export_response.is_streamed and "Content-Encoding" not in export_response.headers
+
+
+def test_the_live_marker_counts_rankings_published_to_the_trajectory(store: Store) -> None:
+    # The live pages learn of a new ranking from this count: it must move with each publication.
+    sweep_id = seed_sweep(store, n_trials=40, n_results=30)
+    assert store.activity.sweeps([sweep_id])[sweep_id][3] == 0
+    full, compact = ranking_record({"pooled": ranking_group([0.5, 0.3, 0.15, 0.05], ["matters"] * 4)})
+    for published in (1, 2, 3):
+        store.rankings.save(sweep_id, full, compact)
+        assert store.activity.sweeps([sweep_id])[sweep_id][3] == published
