@@ -261,9 +261,12 @@ def main() -> None:
         print(f"the sweep had {n_results:,} results and {store.rankings.last_seq(sweep_id):,} rankings by the end")
 
 
-def start_servers(stack: Stack, web_port: int, dev_port: int) -> None:
-    stack.spawn("web", [sys.executable, "-m", "sweeprank", "web", "--port", str(web_port)])
-    stack.spawn("flask-dev", [sys.executable, "-c", FLASK_DEV_SERVER, str(dev_port)])
+def start_servers(stack: Stack, web_port: int, dev_port: int, streams: int) -> None:
+    # Every stream here comes from one address: the cap per member or address (events_per_client) is lifted to
+    # what the load needs, as for that many visitors.
+    env = {"SWEEPRANK_EVENTS_PER_CLIENT": str(streams)}
+    stack.spawn("web", [sys.executable, "-m", "sweeprank", "web", "--port", str(web_port)], env)
+    stack.spawn("flask-dev", [sys.executable, "-c", FLASK_DEV_SERVER, str(dev_port)], env)
     wait(lambda: answers(web_port) and answers(dev_port))
 
 
@@ -271,7 +274,7 @@ def start_servers(stack: Stack, web_port: int, dev_port: int) -> None:
 def digits_stack(args: argparse.Namespace, web_port: int, dev_port: int) -> Iterator[tuple[Store, str]]:
     """A CPU trainer training a sweep of tiny digits trials, submitted through the API, and the analyst."""
     with cpu_stack(slots=1, bootstrap=50) as (stack, store, _url):
-        start_servers(stack, web_port, dev_port)
+        start_servers(stack, web_port, dev_port, args.sse_clients)
         wait(lambda: list(store.workers.live(30)))
         token = store.users.add("bench", admin=True)
         connection = http.client.HTTPConnection("127.0.0.1", web_port, timeout=30)
@@ -292,7 +295,7 @@ def scale_stack(args: argparse.Namespace, web_port: int, dev_port: int) -> Itera
             store = Store.from_url(url)
             published = store.rankings.last_seq(built.sweep_id)
             stack.spawn("analyst", [sys.executable, "-m", "sweeprank", "analyst", "--bootstrap", "50"])
-            start_servers(stack, web_port, dev_port)
+            start_servers(stack, web_port, dev_port, args.sse_clients)
             feeder = threading.Thread(target=feed, args=(url, built, args.feed, stop), daemon=True)
             feeder.start()
             # The analyst refits the sweep when it starts: measure once it ranks the new results.
