@@ -4,7 +4,9 @@ Starts Redis on a kept snapshot of a sweep of N trials (bench/scale_sweep.py: bu
 its last few thousand trials finished and ranked) and the real analyst process (`sweeprank analyst`, the default
 200 bootstrap replicates). It prints how long the analyst takes to start (it refits the sweep, which is still
 running), then offers results through the store calls (`ResultStore.save`, as trainers store them; no epoch
-records, which the analyst does not read) at --rate results/s for --seconds, then as fast as one writer can:
+records, which the analyst does not read) at --rate results/s for --seconds, then as fast as one writer can, then
+stores a backlog of --backlog results while the analyst is stopped (SIGSTOP) and times how fast it drains it once
+it runs again (SIGCONT): what it can rank per second whatever one writer here can offer.
 
   - ranked/s: results the analyst ranked per second of the phase, and its lag: how far the latest stored ranking
     was behind the results stored (results and seconds), at worst and at the end of the phase;
@@ -12,13 +14,14 @@ records, which the analyst does not read) at --rate results/s for --seconds, the
     inflate it as it inflates wall time);
   - publications: rankings stored in the phase (one per batch read: see workers/analyst.py, READ_AT_MOST).
 
-Usage: python bench/bench_analyst.py --snapshot DIR [--sizes 10000 100000] [--rate 200] [--seconds 10]
+Usage: python bench/bench_analyst.py --snapshot DIR [--sizes 10000 100000] [--rate 200] [--seconds 10] [--backlog 2000]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import tempfile
 import threading
@@ -78,10 +81,15 @@ class Feeder:
         self.rng = np.random.default_rng(1)
         self.stored_at: list[float] = []  # when the k-th result offered here was stored
 
-    def run(self, rate: float, seconds: float, stop: threading.Event) -> int:
+    def run(self, rate: float, seconds: float, stop: threading.Event, at_most: int | None = None) -> int:
         started = time.monotonic()
         offered = 0
-        while time.monotonic() - started < seconds and self.next_trial < self.built.n_trials and not stop.is_set():
+        while (
+            time.monotonic() - started < seconds
+            and self.next_trial < self.built.n_trials
+            and not stop.is_set()
+            and (at_most is None or offered < at_most)
+        ):
             trial_id, self.next_trial = self.next_trial, self.next_trial + 1
             config = self.configs[trial_id]
             self.store.results.save(result_of(self.built.sweep_id, trial_id, config, accuracy_of(config, self.rng)))
@@ -126,7 +134,29 @@ def phase(name: str, store: Store, built: BuiltSweep, feeder: Feeder, pid: int, 
     return result
 
 
-def measure(snapshot: Path, n: int, rate: float, seconds: float) -> None:
+def drain(store: Store, built: BuiltSweep, feeder: Feeder, pid: int, backlog: int) -> None:
+    """Store `backlog` results while the analyst is stopped, then time how fast it ranks them."""
+    sweep_id = built.sweep_id
+    seq = store.rankings.last_seq(sweep_id)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        ranked_from = ranked(store, sweep_id)
+        offered = feeder.run(0, 3600, threading.Event(), at_most=backlog)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    cpu, started = cpu_s(pid), time.monotonic()
+    stored = built.n_results + len(feeder.stored_at)
+    wait(lambda: ranked(store, sweep_id) >= stored, 900, 0.05)
+    seconds = time.monotonic() - started
+    done = ranked(store, sweep_id) - ranked_from
+    print(
+        f"{'a backlog of ' + str(offered):28} drained in {seconds:.1f} s: ranked {done / seconds:6.0f}/s  "
+        f"CPU {1000 * (cpu_s(pid) - cpu) / max(done, 1):5.2f} ms per result  "
+        f"{store.rankings.last_seq(sweep_id) - seq} rankings"
+    )
+
+
+def measure(snapshot: Path, n: int, rate: float, seconds: float, backlog: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         stack = Stack(log_dir=Path(tmp))
         try:
@@ -146,6 +176,7 @@ def measure(snapshot: Path, n: int, rate: float, seconds: float) -> None:
             )
             phase(f"{rate:g}/s for {seconds:g} s", store, built, feeder, analyst.pid, rate, seconds).print()
             phase("as fast as one writer", store, built, feeder, analyst.pid, 0, seconds).print()
+            drain(store, built, feeder, analyst.pid, backlog)
         finally:
             stack.stop()
 
@@ -156,9 +187,10 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--rate", type=float, default=200.0, help="results offered per second")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
+    parser.add_argument("--backlog", type=int, default=2000, help="results stored while the analyst is stopped")
     args = parser.parse_args()
     for n in args.sizes:
-        measure(args.snapshot, n, args.rate, args.seconds)
+        measure(args.snapshot, n, args.rate, args.seconds, args.backlog)
 
 
 if __name__ == "__main__":

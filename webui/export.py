@@ -6,8 +6,9 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from broker.store import Store
@@ -80,6 +81,7 @@ def export_rows(store: Store, record: SweepRecord) -> Iterator[Chunk]:
     """One row per trial, by trial id, a chunk at a time (final result where there is one, else its live state),
     cells in the order of `trial_columns`."""
     names = _config_columns(record)
+    config_of, metrics_of = _values_of(names), _values_of(list(METRIC_COLUMNS))
     no_metrics: list[Cell] = [None] * len(METRIC_COLUMNS)
     for start in range(0, record.n_trials, EXPORT_CHUNK):
         ids = range(start, min(start + EXPORT_CHUNK, record.n_trials))
@@ -92,12 +94,28 @@ def export_rows(store: Store, record: SweepRecord) -> Iterator[Chunk]:
                 config = (item["plan"] or {}).get("config") or {}
                 head = [trial_id, state.get("dataset", ""), state.get("status", ""), state.get("attempt")]
                 rows.append(head + [config.get(n) for n in names] + no_metrics)
-            else:
-                # A final result as `ResultStore.save` stored it (validated then): read as plain JSON.
-                config = item["config"]
-                head = [trial_id, item["dataset"], item["status"], item["attempt"]]
+                continue
+            # A final result as `ResultStore.save` stored it (validated then): read as plain JSON, its cells taken
+            # in one C call each; a record without some of them (older, or a hyperparameter not applicable) cell
+            # by cell.
+            config = item["config"]
+            try:
+                rows.append(
+                    [trial_id, item["dataset"], item["status"], item["attempt"], *config_of(config), *metrics_of(item)]
+                )
+            except KeyError:
+                head = [trial_id, item.get("dataset", ""), item.get("status", ""), item.get("attempt")]
                 rows.append(head + [config.get(n) for n in names] + [item.get(m) for m in METRIC_COLUMNS])
         yield Chunk(rows, _MAYBE_FORMULA.search(text) is not None)
+
+
+def _values_of(keys: list[str]) -> Callable[[Mapping[str, Cell]], tuple[Cell, ...]]:
+    """A function of a mapping to its values at `keys`, a tuple whatever their number (KeyError if one is missing)."""
+    if not keys:
+        return lambda _: ()
+    if len(keys) == 1:
+        return lambda mapping: (mapping[keys[0]],)
+    return itemgetter(*keys)
 
 
 def _safe_cell(value: Cell) -> Cell:
