@@ -348,3 +348,20 @@ def test_the_live_marker_counts_rankings_published_to_the_trajectory(store: Stor
     for published in (1, 2, 3):
         store.rankings.save(sweep_id, full, compact)
         assert store.activity.sweeps([sweep_id])[sweep_id][3] == published
+
+
+def test_an_export_reads_a_result_stored_before_one_of_its_fields_existed(
+    client: FlaskClient, store: Store, web_redis: redis.Redis
+) -> None:
+    sweep_id = seed_sweep(store, n_trials=3, n_results=2)
+    older = json.loads(web_redis.hget(keys.results(sweep_id), "1"))
+    del older["device"], older["n_params"]
+    web_redis.hset(keys.results(sweep_id), "1", json.dumps(older))
+    text = client.get(f"/api/sweeps/{sweep_id}/export?format=csv").get_data(as_text=True)
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert (
+        rows[1]["device"] == ""
+        and rows[1]["n_params"] == ""
+        and float(rows[1]["test_accuracy"]) == older["test_accuracy"]
+    )
+    assert rows[0]["device"] == "" and rows[0]["worker"] == "host:1" and rows[2]["status"] == "queued"
