@@ -109,6 +109,7 @@ class ApiLoad:
     port: int
     paths: list[str]
     latencies: list[float] = field(default_factory=list)
+    by_path: dict[str, list[float]] = field(default_factory=dict)
     errors: int = 0
 
     def one(self) -> None:
@@ -124,6 +125,7 @@ class ApiLoad:
         except OSError:
             ok = False
         self.latencies.append(time.perf_counter() - started)
+        self.by_path.setdefault(path, []).append(self.latencies[-1])
         if not ok:
             self.errors += 1
 
@@ -150,6 +152,7 @@ class Figures:
     pairs: int
     missed: int
     client_cores: float
+    routes: str  # p50 / p99 per route
 
     def print(self) -> None:
         print(
@@ -157,7 +160,8 @@ class Figures:
             f" ({self.api_requests} requests); errors {self.errors}\n"
             f"  live updates: delay p50 {self.delay_p50_ms:.0f} ms  p99 {self.delay_p99_ms:.0f} ms"
             f"  max {self.delay_max_ms:.0f} ms; within 1 s {100 * self.within_1s:.1f} % of {self.pairs}"
-            f" (stream, ranking) pairs, {self.missed} never received; bench client used {self.client_cores:.2f} cores"
+            f" (stream, ranking) pairs, {self.missed} never received; bench client used {self.client_cores:.2f} cores\n"
+            f"  p50 / p99 ms by route: {self.routes}"
         )
 
 
@@ -214,6 +218,10 @@ def measure(name: str, port: int, store: Store, sweep_id: str, args: argparse.Na
         pairs=pairs,
         missed=missed,
         client_cores=cpu / (ended - started),
+        routes="; ".join(
+            f"{path.rsplit('/api/', 1)[1]} {1000 * percentile(t, 0.5):.0f} / {1000 * percentile(t, 0.99):.0f}"
+            for path, t in sorted(load.by_path.items())
+        ),
     )
 
 
