@@ -12,7 +12,7 @@ it runs again (SIGCONT): what it can rank per second whatever one writer here ca
     was behind the results stored (results and seconds), at worst and at the end of the phase;
   - CPU per result: the analyst process's CPU seconds over the results it ranked (the machine's load does not
     inflate it as it inflates wall time);
-  - publications: rankings stored in the phase (one per batch read: see workers/analyst.py, READ_AT_MOST).
+  - publications: rankings stored in the phase (one per batch read: see analyst/service.py, READ_AT_MOST).
 
 Usage: python bench/bench_analyst.py --snapshot DIR [--sizes 10000 100000] [--rate 200] [--seconds 10] [--backlog 2000]
 """

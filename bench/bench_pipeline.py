@@ -44,14 +44,14 @@ def main() -> None:
         starts = []
         for i in range(args.sweeps):
             sweep_id, t0 = run_sweep(f"latency-{i}", 1)
-            starts.append(store.trials.states(sweep_id)[0]["started"] - t0)
+            starts.append((store.trials.states(sweep_id)[0].started or t0) - t0)
 
         sweep_id, t0 = run_sweep("overhead", args.trials)
-        wall = max(s["ended"] for s in store.trials.states(sweep_id).values()) - t0
+        wall = max(s.ended or t0 for s in store.trials.states(sweep_id).values()) - t0
         results = store.results.in_arrival_order(sweep_id)
         trained = sum(r.wall_time_s for r in results)
         wait(lambda: (r := store.rankings.latest(sweep_id)) and r.n_results == args.trials, interval_s=POLL_S)
-        ended = sorted(s["ended"] for s in store.trials.states(sweep_id).values())
+        ended = sorted(s.ended or t0 for s in store.trials.states(sweep_id).values())
         history = store.rankings.history(sweep_id)
         lags = [min(h.time for h in history if h.n_trials >= k + 1) - ended[k] for k in range(len(ended))]
 

@@ -100,9 +100,7 @@ def old_trials_page(store: Store, sweep_id: str, sort: str, descending: bool, of
 
 
 def old_running(store: Store) -> int:
-    return sum(
-        1 for s in store.sweeps.active_ids() for st in store.trials.states(s).values() if st.get("status") == "running"
-    )
+    return sum(1 for s in store.sweeps.active_ids() for st in store.trials.states(s).values() if st.status == "running")
 
 
 def main() -> None:

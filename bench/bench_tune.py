@@ -11,7 +11,7 @@ Every strategy then gets the same budget of trainer-seconds (what --budget-trial
 trials cost on average) on each seed:
   - random search over all 10; TPE over all 10;
   - `tune --top K` and sequential groups (`group_size=G`) after E random explore trials ranked by
-    sweeprank's importance engine, planned by trials/tuning.py (tune_strategies.py).
+    sweeprank's importance engine, planned by broker/tuning/rule.py (tune_strategies.py).
 Per strategy, two ways (median and IQR over seeds; a seed that never reached a target counts as
 infinitely late, so a median is shown only when at least half reached it; ratios to TPE-all's median):
   - observed: compute-to-target, the trainer-seconds until the best accuracy so far reaches 99 % of
@@ -250,9 +250,7 @@ def print_sweep_ranking(data: Path) -> None:
     if not path.exists():
         return
     group = RankingGroup.model_validate_json(path.read_text())
-    verdicts = dict(zip(group.names, group.verdicts or [], strict=False))
-    shares = dict(zip(group.names, group.importances, strict=True))
-    order = ", ".join(f"{name} {shares[name] or 0:.2f} ({verdicts.get(name, '?')})" for name in group.ranking)
+    order = ", ".join(f"{row.name} {row.importance or 0:.2f} ({row.verdict or '?'})" for row in group.rows)
     print(f"the analyst's ranking of all {group.n_trials} real trials (pooled): {order}")
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from digits_stack import cpu_stack, ready_dispatcher
 
 from broker.store import Store
-from broker.sweeps import submit
+from broker.sweep_actions import submit
 from trials.specs import SweepSpec
 
 # cnn-paper narrowed so that the grid sampler's 3 points per axis are: learning rate 3e-4, 3e-3, 3e-2 (its

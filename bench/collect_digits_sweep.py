@@ -21,7 +21,7 @@ from pathlib import Path
 from digits_stack import cpu_stack, ready_dispatcher
 
 from broker.store import Store
-from broker.sweeps import submit
+from broker.sweep_actions import submit
 from trials.presets import preset
 from trials.specs import SweepSpec, TrialResult
 

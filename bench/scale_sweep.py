@@ -28,7 +28,7 @@ from broker.celery_app import make_celery
 from broker.dispatcher import Dispatcher
 from broker.settings import Settings
 from broker.store import Store
-from broker.sweeps import plan_trials
+from broker.sweep_actions import plan_trials
 from sweeprank.stack import Stack, free_port, redis_command, wait_for_redis
 from trials.space import Value
 from trials.specs import EpochMetrics, SweepSpec, TrialResult, TrialStatus
@@ -101,7 +101,8 @@ def _writer(url: str, sweep_id: str, trial_ids: range, seed: int) -> None:
 def build(url: str, n: int, spare: int, running: int, bootstrap: int) -> BuiltSweep:
     """Write the sweep (WRITERS processes, a stride of trials each, as concurrent trainers) while the analyst
     ranks what arrives; returns once every result is ranked."""
-    from workers.analyst import Analyst, RankingParams
+    from analyst.service import Analyst
+    from importance.config import RankingConfig
 
     # As `sweeprank analyst` runs (sweeprank/cli.py): BLAS threads only contend on the ranking's small matrices.
     threadpool_limits(limits=1, user_api="blas")
@@ -118,7 +119,7 @@ def build(url: str, n: int, spare: int, running: int, bootstrap: int) -> BuiltSw
     )
     start = time.perf_counter()
     sweep_id = store.sweeps.create(spec, plan_trials(spec))
-    analyst = Analyst(store, no_dispatch(url), RankingParams(n_bootstrap=bootstrap), consumer="build")
+    analyst = Analyst(store, no_dispatch(url), RankingConfig(bootstrap=bootstrap), consumer="build")
     analyst.start()
     context = multiprocessing.get_context("spawn")
     blocks = np.array_split(np.arange(n - spare), WRITERS * 20)

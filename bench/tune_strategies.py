@@ -3,7 +3,7 @@
 - random search over every hyperparameter;
 - TPE over every hyperparameter (Optuna's TPESampler, ask-and-tell, one trial at a time);
 - importance-guided tuning: E random trials, ranked by sweeprank's own importance engine, then the
-  product's rule (trials/tuning.py `plan_tune`) decides what to tune and what to hold at the best
+  product's rule (broker/tuning/rule.py `plan_tune`) decides what to tune and what to hold at the best
   explore trial's values; TPE then tunes the planned groups in turn, each on an equal share of the
   budget left, each starting from the best config found so far.
 
@@ -20,11 +20,11 @@ from typing import Any
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
-from sweeprank.notebook import rank
+from broker.tuning.rule import NothingToTune, ScoredTrial, best_trial, plan_tune
+from offline.notebook import rank
 from trials.records import RankingGroup
 from trials.samplers import sample_configs
 from trials.space import ChoiceParam, NumericParam, SearchSpace, Value
-from trials.tuning import NothingToTune, ScoredTrial, best_trial, plan_tune
 
 Objective = Callable[[dict[str, Value]], tuple[float, float]]  # config -> (accuracy, trainer-seconds)
 RANDOM_CHUNK = 256

@@ -21,10 +21,11 @@ from celery import Celery
 from broker import keys
 from broker.celery_app import DEVICE_CLASSES, TRAIN_TRIAL, hard_limit_for
 from broker.connection import BrokerUnavailable
+from broker.lifecycle import SweepEvent, change
 from broker.settings import Settings
 from broker.store import Store
-from broker.tuner import Tuner
-from trials.specs import SweepStatus, TrialResult, TrialSpec, TrialStatus
+from broker.tuning.asker import Tuner
+from trials.specs import SweepStatus, TrialKey, TrialResult, TrialSpec, TrialStatus
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +40,6 @@ class _Candidate:
     created: float
     inflight: int
     model_based: bool
-
-
-def _sweep_of(trial_key: str) -> str:
-    return trial_key.split(":", 1)[0]
 
 
 class Dispatcher:
@@ -65,21 +62,20 @@ class Dispatcher:
         with self.store.trials.dispatch_lock() as held:
             return sum(self._fill(dc) for dc in DEVICE_CLASSES) if held else 0
 
-    def _live_inflight(self, device_class: str) -> set[str]:
+    def _live_inflight(self, device_class: str) -> set[TrialKey]:
         """In-flight keys, pruning those whose trial already has its final result."""
         live = set()
-        for trial_key in self.store.trials.inflight(device_class):
-            sweep_id, trial_id, _ = trial_key.split(":")
-            if self.store.results.is_final(sweep_id, int(trial_id)):
-                self.store.trials.remove_inflight(device_class, trial_key)
+        for key in self.store.trials.inflight(device_class):
+            if self.store.results.is_final(key.sweep_id, key.trial_id):
+                self.store.trials.remove_inflight(device_class, key)
             else:
-                live.add(trial_key)
+                live.add(key)
         return live
 
-    def _candidates(self, device_class: str, inflight: set[str]) -> list[_Candidate]:
+    def _candidates(self, device_class: str, inflight: set[TrialKey]) -> list[_Candidate]:
         per_sweep: dict[str, int] = {}
-        for trial_key in inflight:
-            per_sweep[_sweep_of(trial_key)] = per_sweep.get(_sweep_of(trial_key), 0) + 1
+        for key in inflight:
+            per_sweep[key.sweep_id] = per_sweep.get(key.sweep_id, 0) + 1
         out = []
         for sweep_id in self.store.sweeps.active_ids():
             info = self.store.sweeps.dispatch_info(sweep_id)
@@ -101,11 +97,11 @@ class Dispatcher:
                 )
         return out
 
-    def _owner_load(self, inflight: set[str]) -> dict[str, int]:
+    def _owner_load(self, inflight: set[TrialKey]) -> dict[str, int]:
         """Trials in flight per owner, over all their sweeps (also those with nothing left to send)."""
         load: dict[str, int] = {}
-        for trial_key in inflight:
-            owner = self.store.sweeps.owner(_sweep_of(trial_key))
+        for key in inflight:
+            owner = self.store.sweeps.owner(key.sweep_id)
             load[owner] = load.get(owner, 0) + 1
         return load
 
@@ -156,7 +152,7 @@ class Dispatcher:
             planned = TrialSpec(
                 sweep_id=sweep_id,
                 trial_id=trial_id,
-                dataset=self.store.trials.state(sweep_id, trial_id)["dataset"],
+                dataset=self.store.trials.state(sweep_id, trial_id).dataset,
                 config={},
                 seed=spec.trial_seed(trial_id),
             )
@@ -169,11 +165,8 @@ class Dispatcher:
         """Queue one attempt of a trial (also used by the reconciler for re-queued attempts)."""
         spec = self.store.sweeps.trial_spec(sweep_id, trial_id, attempt)
         self.store.trials.add_inflight(device_class, spec.key)
-        self.store.trials.update(
-            sweep_id, trial_id, status=TrialStatus.QUEUED.value, attempt=attempt, dispatched=time.time()
-        )
-        if self.store.sweeps.status(sweep_id) == SweepStatus.QUEUED:
-            self.store.sweeps.set_status(sweep_id, SweepStatus.RUNNING)
+        self.store.trials.update(sweep_id, trial_id, status=TrialStatus.QUEUED, attempt=attempt, dispatched=time.time())
+        self.store.sweeps.apply(sweep_id, change(SweepEvent.DISPATCH))  # a no-op unless the sweep is still queued
         try:
             self.celery.send_task(
                 TRAIN_TRIAL,

@@ -5,9 +5,9 @@ is killed (OOM, kill -9) Celery acknowledges its task on purpose, and a message
 held by a whole worker that died comes back only after the visibility timeout
 (celery#5935, kombu#337). So the truth is kept here instead: a running trial
 holds a claim that its worker refreshes; an in-flight trial whose claim is gone
-is lost. A lost trial gets attempt n+1, until it has been lost `max_attempts`
-times; then it ends `failed: worker lost N times`, so a trial that kills its
-worker every time cannot loop forever. The store refuses results of superseded
+is lost. A lost trial gets attempt n+1 as the retry policy says (broker/retry.py:
+at most `max_attempts` losses, so a trial that kills its worker every time cannot
+loop forever). The store refuses results of superseded
 attempts, so exactly one final result per trial survives however many ran.
 
 The claim's TTL is the fallback for a whole host that vanished. When only a
@@ -23,33 +23,32 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
+from typing import Final, Literal
 
 from broker.celery_app import DEVICE_CLASSES
 from broker.dispatcher import Dispatcher
+from broker.retry import DISPATCH_GRACE_S, Interruption, RetryPolicy, lost_in_queue
 from broker.store import Store
-from trials.specs import TrialResult, TrialSpec, TrialStatus
+from trials.specs import TrialKey, TrialResult, TrialSpec, TrialStatus
 
-# A dispatched trial is normally claimed within seconds: slots are never overbooked.
-DISPATCH_GRACE_S = 60.0
-STALE = "stale"
+STALE: Final = "stale"
+# What a look at an in-flight attempt finds: nothing to do (None), a dead entry, or why the attempt is lost.
+Verdict = Interruption | Literal["stale"] | None
 
 
 def replace_attempt(
-    store: Store, dispatcher: Dispatcher, trial_key: str, device_class: str, reason: str, lost: bool
+    store: Store, dispatcher: Dispatcher, key: TrialKey, device_class: str, interruption: Interruption
 ) -> str:
-    """End attempt n of a trial and queue attempt n+1 (or fail it when lost too often)."""
-    sweep_id, trial_raw, attempt_raw = trial_key.split(":")
-    trial_id, attempt = int(trial_raw), int(attempt_raw)
-    store.trials.remove_inflight(device_class, trial_key)
+    """End attempt n of a trial and queue attempt n+1, or end the trial, as the retry policy says."""
+    sweep_id, trial_id, attempt = key.sweep_id, key.trial_id, key.attempt
+    store.trials.remove_inflight(device_class, key)
     spec = store.sweeps.trial_spec(sweep_id, trial_id, attempt)
-    losses = int(store.trials.state(sweep_id, trial_id).get("losses", 0)) + int(lost)
-    ending = None
-    if losses >= spec.limits.max_attempts:
-        ending = TrialResult.of(spec, TrialStatus.FAILED, error=f"worker lost {losses} times")
-    elif store.sweeps.status(sweep_id).stopping:
-        ending = TrialResult.of(spec, TrialStatus.CANCELLED, error=reason)
-    if ending is not None:
-        store.trials.update(sweep_id, trial_id, if_attempt=attempt, losses=losses)
+    after = RetryPolicy.of(spec.limits).after(
+        store.trials.state(sweep_id, trial_id).losses, interruption, store.sweeps.status(sweep_id).stopping
+    )
+    if after.ending is not None:
+        store.trials.update(sweep_id, trial_id, if_attempt=attempt, losses=after.losses)
+        ending = TrialResult.of(spec, after.ending, error=after.error)
         store.results.save(ending)
         return ending.status.value
     # Check-and-set on the attempt: if another reconciler got here first, leave it to them.
@@ -58,9 +57,9 @@ def replace_attempt(
         trial_id,
         if_attempt=attempt,
         attempt=attempt + 1,
-        losses=losses,
-        last_loss=reason,
-        status=TrialStatus.QUEUED.value,
+        losses=after.losses,
+        last_loss=after.error,
+        status=TrialStatus.QUEUED,
     ):
         return "already replaced"
     store.health.count("trials_requeued")
@@ -79,8 +78,8 @@ class Reconciler:
         outcomes: Counter[str] = Counter()
         for device_class in DEVICE_CLASSES:
             consumers = self.dispatcher.capacity(device_class) > 0
-            for trial_key in self.store.trials.inflight(device_class):
-                outcome = self._settle(device_class, trial_key, self._verdict(trial_key, consumers))
+            for key in self.store.trials.inflight(device_class):
+                outcome = self._settle(device_class, key, self._verdict(key, consumers))
                 if outcome:
                     outcomes[outcome] += 1
         return outcomes
@@ -97,46 +96,42 @@ class Reconciler:
             self.store.trials.release_claim(spec, holder)
         # The delivery is known dead, so an attempt it never got to claim is lost too, without the grace.
         verdict = self._verdict(spec.key, consumers=True, dispatch_grace_s=0.0)
-        return self._settle(device_class, spec.key, verdict and (verdict if verdict == STALE else why))
+        if isinstance(verdict, Interruption):
+            verdict = Interruption.worker_died(why)
+        return self._settle(device_class, spec.key, verdict)
 
     def recover_orphans(self, dead: Callable[[str], bool]) -> Counter[str]:
         """Next attempts for the in-flight trials whose claim holder is `dead` (a trainer starting up decides)."""
         outcomes: Counter[str] = Counter()
         for device_class in DEVICE_CLASSES:
-            for trial_key in self.store.trials.inflight(device_class):
-                sweep_id, trial_raw, attempt_raw = trial_key.split(":")
-                claim = self.store.trials.claimed_by(sweep_id, int(trial_raw))
-                if claim is None or claim[0] != int(attempt_raw) or not dead(claim[1]):
+            for key in self.store.trials.inflight(device_class):
+                claim = self.store.trials.claimed_by(key.sweep_id, key.trial_id)
+                if claim is None or claim[0] != key.attempt or not dead(claim[1]):
                     continue
-                spec = self.store.sweeps.trial_spec(sweep_id, int(trial_raw), claim[0])
+                spec = self.store.sweeps.trial_spec(key.sweep_id, key.trial_id, claim[0])
                 if outcome := self.recover_dead_delivery(spec, device_class, claim[1], f"worker {claim[1]} was gone"):
                     outcomes[outcome] += 1
         return outcomes
 
-    def _settle(self, device_class: str, trial_key: str, verdict: str) -> str:
+    def _settle(self, device_class: str, key: TrialKey, verdict: Verdict) -> str:
         """Act on a verdict; returns the outcome ('' when there was nothing to do)."""
+        if isinstance(verdict, Interruption):
+            return replace_attempt(self.store, self.dispatcher, key, device_class, verdict)
         if verdict == STALE:
-            self.store.trials.remove_inflight(device_class, trial_key)
-            return ""
-        if not verdict:
-            return ""
-        return replace_attempt(self.store, self.dispatcher, trial_key, device_class, verdict, lost=True)
-
-    def _verdict(self, trial_key: str, consumers: bool, dispatch_grace_s: float | None = None) -> str:
-        """'' when the attempt is fine, STALE for a dead entry, else why it is lost."""
-        sweep_id, trial_raw, attempt_raw = trial_key.split(":")
-        trial_id = int(trial_raw)
-        if self.store.results.get(sweep_id, trial_id) is not None:
-            return STALE
-        state = self.store.trials.state(sweep_id, trial_id)
-        if int(state.get("attempt", 1)) != int(attempt_raw):
-            return STALE
-        if self.store.trials.claim_holder(sweep_id, trial_id) is not None:
-            return ""
-        if state.get("status") == TrialStatus.RUNNING.value:
-            return f"worker {state.get('worker', '?')} stopped heartbeating"
-        waited = time.time() - float(state.get("dispatched", time.time()))
-        grace = self.dispatch_grace_s if dispatch_grace_s is None else dispatch_grace_s
-        if consumers and waited >= grace:
-            return f"queued {waited:.0f} s without being started"
+            self.store.trials.remove_inflight(device_class, key)
         return ""
+
+    def _verdict(self, key: TrialKey, consumers: bool, dispatch_grace_s: float | None = None) -> Verdict:
+        """None when the attempt is fine, STALE for a dead entry, else why it is lost."""
+        if self.store.results.get(key.sweep_id, key.trial_id) is not None:
+            return STALE
+        state = self.store.trials.state(key.sweep_id, key.trial_id)
+        if state.current_attempt != key.attempt:
+            return STALE
+        if self.store.trials.claim_holder(key.sweep_id, key.trial_id) is not None:
+            return None
+        if state.status == TrialStatus.RUNNING:
+            return Interruption.stopped_heartbeating(state.worker or "?")
+        waited = time.time() - (state.dispatched or time.time())
+        grace = self.dispatch_grace_s if dispatch_grace_s is None else dispatch_grace_s
+        return Interruption.never_started(waited) if lost_in_queue(waited, consumers, grace) else None

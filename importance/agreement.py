@@ -9,26 +9,16 @@ k most important hyperparameters are the pooled top k, as a set.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypedDict
 
 import numpy as np
 import numpy.typing as npt
 from scipy.stats import rankdata
 
+from importance import ranking_record
+
 FloatArray = npt.NDArray[np.float64]
-
-
-class AgreementState(TypedDict):
-    """An `Agreement`, plain and JSON-able: an undefined W is None."""
-
-    kendall_w: float | None
-    n_groups: int
-    top_k: int
-    top_held: int
-    sentence: str
 
 
 @dataclass(frozen=True)
@@ -39,14 +29,14 @@ class Agreement:
     top_held: int
     sentence: str
 
-    def to_dict(self) -> AgreementState:
-        return {
-            "kendall_w": self.kendall_w if math.isfinite(self.kendall_w) else None,
-            "n_groups": self.n_groups,
-            "top_k": self.top_k,
-            "top_held": self.top_held,
-            "sentence": self.sentence,
-        }
+    def record(self) -> ranking_record.Agreement:
+        return ranking_record.Agreement(
+            kendall_w=self.kendall_w,
+            n_groups=self.n_groups,
+            top_k=self.top_k,
+            top_held=self.top_held,
+            sentence=self.sentence,
+        )
 
 
 def kendalls_w(importances: FloatArray) -> float:

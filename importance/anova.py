@@ -45,21 +45,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
 
 from importance.effects import Z95, Decomposition, EffectTables
 from importance.nrrelieff import MSG_CONSTANT, MSG_TOO_FEW, NRReliefF
-from importance.ranking import (
-    EffectEntry,
-    GroupEntry,
-    InteractionEntry,
-    LevelEntry,
-    Ranking,
-    derive_order_and_intervals,
-    ranking_of,
-)
+from importance.ranking import Ranking, derive_order_and_intervals, ranking_of
+from importance.ranking_record import Effect, EffectLevel, Interaction, LargestDifference, PairVerdict, RankingGroup
 from importance.significance import (
     ALPHA,
     MATTERS,
@@ -253,10 +247,10 @@ class AnovaRanking:
 
     # -- the record's extra fields
 
-    def add_effects(self, entry: GroupEntry, names: Sequence[str]) -> None:
-        """Add the plain, JSON-able effects, interactions and delta to a group's record entry."""
+    def with_effects(self, group: RankingGroup, names: Sequence[str]) -> RankingGroup:
+        """The group's record with each row's effect, the interactions and delta (metric as ranked)."""
         if self.readout_ is None:
-            return
+            return group
         r = self.readout_
         d = r.decomposition
         a = len(d.level_keys)
@@ -264,72 +258,78 @@ class AnovaRanking:
         relief = r.relief_weights if len(r.relief_weights) == a else np.full(a, np.nan)
         main_low, main_high = _interval(d.main_replicates)
         errors = d.mains.standard_errors
-        effects: list[EffectEntry] = []
+        effects: dict[str, Effect] = {}
         for j in range(a):
-            levels: list[LevelEntry] = [
-                {
-                    "key": key,
-                    "n": int(d.mains.counts[j, i]),
-                    "mean": _num(d.mains.means[j, i] + d.shift),
-                    "ci_low": _num(d.mains.means[j, i] + d.shift - Z95 * errors[j, i]),
-                    "ci_high": _num(d.mains.means[j, i] + d.shift + Z95 * errors[j, i]),
-                    "u_min": _num(d.u_min[j, i]),
-                    "u_max": _num(d.u_max[j, i]),
-                }
+            levels = [
+                EffectLevel(
+                    key=key,
+                    n=int(d.mains.counts[j, i]),
+                    mean=d.mains.means[j, i] + d.shift,
+                    ci_low=d.mains.means[j, i] + d.shift - Z95 * errors[j, i],
+                    ci_high=d.mains.means[j, i] + d.shift + Z95 * errors[j, i],
+                    u_min=d.u_min[j, i],
+                    u_max=d.u_max[j, i],
+                )
                 for i, key in enumerate(d.level_keys[j])
             ]
             largest = d.largest_difference(j, bool(categorical[j]))
-            effects.append(
-                {
-                    "name": names[j],
-                    "main_share": _num(d.main_shares[j]),
-                    "main_ci": [_num(main_low[j]), _num(main_high[j])],
-                    "total_share": _num(self.raw_weights_[j]),
-                    "p_main": _num(d.main_p[j]),
-                    "relief_weight": _num(relief[j]),
-                    "equivalence_bound": _num(d.equivalence[j]),
-                    "levels": levels,
-                    "largest": None
-                    if largest is None
-                    else {
-                        "from_key": largest[0],
-                        "to_key": largest[1],
-                        "difference": _num(largest[2]),
-                        "ci_low": _num(largest[2] - largest[3]),
-                        "ci_high": _num(largest[2] + largest[3]),
-                    },
-                }
+            effects[names[j]] = Effect(
+                main_share=d.main_shares[j],
+                main_ci=[main_low[j], main_high[j]],
+                total_share=self.raw_weights_[j],
+                p_main=d.main_p[j],
+                relief_weight=relief[j],
+                equivalence_bound=d.equivalence[j],
+                levels=levels,
+                largest=None
+                if largest is None
+                else LargestDifference(
+                    from_key=largest[0],
+                    to_key=largest[1],
+                    difference=largest[2],
+                    ci_low=largest[2] - largest[3],
+                    ci_high=largest[2] + largest[3],
+                ),
             )
         pair_low, pair_high = _interval(d.pair_replicates)
         order = sorted(range(len(d.pairs)), key=lambda p: -d.pair_shares[p])
-        interactions: list[InteractionEntry] = []
+        interactions: list[Interaction] = []
         for rank, p in enumerate(order):
             first, second = d.pairs[p]
-            row: InteractionEntry = {
-                "first": names[first],
-                "second": names[second],
-                "share": _num(d.pair_shares[p]),
-                "ci_low": _num(pair_low[p]),
-                "ci_high": _num(pair_high[p]),
-                "p_value": _num(d.pair_p[p]),
-                "p_adjusted": _num(r.family_adjusted[a + p]),
-                "verdict": r.pair_verdicts[p],
-            }
+            cells = {}
             if rank < TOP_PAIRS:
                 rows, columns = len(d.pair_keys[first]), len(d.pair_keys[second])
                 side = int(np.sqrt(d.cells.counts.shape[-1]))
                 counts = d.cells.counts[p].reshape(side, side)[:rows, :columns]
                 means = d.cells.means[p].reshape(side, side)[:rows, :columns] + d.shift
-                row["first_keys"] = d.pair_keys[first]
-                row["second_keys"] = d.pair_keys[second]
-                row["cell_means"] = [[_num(v) for v in line] for line in means]
-                row["cell_counts"] = [[int(c) for c in line] for line in counts]
-            interactions.append(row)
-        entry["delta"] = _num(r.delta)
-        entry["metric_mean"] = _num(d.mean)
-        entry["metric_sd"] = _num(d.sd)
-        entry["effects"] = effects
-        entry["interactions"] = interactions
+                cells = {
+                    "first_keys": d.pair_keys[first],
+                    "second_keys": d.pair_keys[second],
+                    "cell_means": means.tolist(),
+                    "cell_counts": counts.astype(int).tolist(),
+                }
+            interactions.append(
+                Interaction(
+                    first=names[first],
+                    second=names[second],
+                    share=d.pair_shares[p],
+                    ci_low=pair_low[p],
+                    ci_high=pair_high[p],
+                    p_value=d.pair_p[p],
+                    p_adjusted=r.family_adjusted[a + p],
+                    verdict=cast(PairVerdict, r.pair_verdicts[p]),
+                    **cells,
+                )
+            )
+        return group.model_copy(
+            update={
+                "rows": [row.model_copy(update={"effect": effects[row.name]}) for row in group.rows],
+                "delta": _num(r.delta),
+                "metric_mean": _num(d.mean),
+                "metric_sd": _num(d.sd),
+                "interactions": interactions,
+            }
+        )
 
 
 def _robust_sd(y: FloatArray) -> float:

@@ -19,25 +19,17 @@ import numpy.typing as npt
 
 from importance.agreement import agreement
 from importance.anova import AnovaRanking
-from importance.nrrelieff import DEFAULT_BLOCK_SIZE, NRReliefF
-from importance.ranking import GroupEntry, Ranking
+from importance.config import RankingConfig
+from importance.nrrelieff import NRReliefF
+from importance.ranking import Ranking
+from importance.ranking_record import RankingGroup
 from importance.significance import MATTERS, NO_DETECTABLE_EFFECT, UNDETERMINED, Verdicts, pool
 from importance.stability import StabilityTracker
 
 FloatArray = npt.NDArray[np.float64]
 POOLED = "pooled"
 MSG_NOTHING_TO_POOL = "no group has a meaningful ranking yet"
-#: The default ranks by variance shares (importance.anova); the other two by N-RReliefF's weights.
-METHODS = ("anova", "fixed-scale", "paper")
-DEFAULT_METHOD = "anova"
 Estimator = NRReliefF | AnovaRanking
-
-
-def block_size_of(method: str, block_size: int = DEFAULT_BLOCK_SIZE) -> int | None:
-    """The N-RReliefF block_size for a method name ("paper" = one block of every trial; anova's W is fixed-scale)."""
-    if method not in METHODS:
-        raise ValueError(f"unknown importance method {method!r}; known: {', '.join(METHODS)}")
-    return None if method == "paper" else block_size
 
 
 class GroupedRanking:
@@ -47,35 +39,21 @@ class GroupedRanking:
         self,
         names: Sequence[str],
         categorical: Sequence[bool] | npt.NDArray[np.bool_] | None = None,
-        n_neighbors: int = 10,
-        sigma: float = 20.0,
-        n_bootstrap: int = 200,
-        random_state: int = 0,
+        config: RankingConfig | None = None,
         top_k: int = 3,
-        window: int = 100,
-        method: str = DEFAULT_METHOD,
-        n_permutations: int = 100,
         refresh_every: int = 50,
-        delta: float | None = None,
     ) -> None:
         self.names = list(names)
         self.categorical = categorical
-        self.n_neighbors = n_neighbors
-        self.sigma = sigma
-        self.n_bootstrap = n_bootstrap
-        self.random_state = random_state
+        self.config = config or RankingConfig()
         self.top_k = top_k
-        self.window = window
-        self.method = method
-        self.block_size = block_size_of(method)
-        self.n_permutations = n_permutations
+        self.block_size = self.config.relief_block_size
         self.refresh_every = refresh_every
-        self.delta = delta
         self.estimators: dict[str, Estimator] = {}
         self.trackers: dict[str, StabilityTracker] = {POOLED: self._tracker()}
 
     def _tracker(self) -> StabilityTracker:
-        return StabilityTracker(top_k=self.top_k, window=self.window, names=self.names)
+        return StabilityTracker(top_k=self.top_k, window=self.config.window, names=self.names)
 
     def partial_fit(self, X: npt.ArrayLike, y: npt.ArrayLike, groups: Sequence[str]) -> GroupedRanking:
         X_arr, y_arr = np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.float64)
@@ -101,19 +79,18 @@ class GroupedRanking:
 
     def _estimator(self) -> Estimator:
         # Distinct seeds per group keep replicates of different datasets independent.
-        seed = self.random_state + len(self.estimators)
-        if self.method == "anova":
-            return AnovaRanking(
-                self.categorical, self.n_bootstrap, seed, self.n_neighbors, self.sigma, delta=self.delta
-            )
+        config = self.config
+        seed = config.seed + len(self.estimators)
+        if config.method == "anova":
+            return AnovaRanking(self.categorical, config.bootstrap, seed, config.k, config.sigma, delta=config.delta)
         return NRReliefF(
-            self.n_neighbors,
-            self.sigma,
+            config.k,
+            config.sigma,
             self.categorical,
-            self.n_bootstrap,
+            config.bootstrap,
             seed,
             block_size=self.block_size,
-            n_permutations=self.n_permutations,
+            n_permutations=config.permutations,
             refresh_every=self.refresh_every,
         )
 
@@ -136,7 +113,7 @@ class GroupedRanking:
         """Trial-count-weighted means over meaningful groups, point estimate and each replicate."""
         useful = [e for e in self.estimators.values() if not e.message_]
         tested = [(e.n_seen_, e.result().verdicts) for e in (useful or self.estimators.values())]
-        a, n_boot = len(self.names), self.n_bootstrap
+        a, n_boot = len(self.names), self.config.bootstrap
         if not useful:
             zeros = np.zeros(a)
             verdicts = pool(tested, zeros, 0)
@@ -164,7 +141,7 @@ class GroupedRanking:
 
         raw = mean([e.raw_weights_ for e in useful])
         verdicts = pool(tested, raw, self.n_seen_)
-        if self.method == "anova":
+        if self.config.method == "anova":
             _reassure_only_where_all_groups_do(verdicts, [v for _, v in tested])
         return Ranking.from_replicates(
             self.n_seen_,
@@ -175,19 +152,19 @@ class GroupedRanking:
             verdicts,
         )
 
-    def snapshot(self) -> dict[str, GroupEntry]:
-        """Plain, JSON-able state: every group, then "pooled" (with "agreement" across groups)."""
-        out: dict[str, GroupEntry] = {}
+    def snapshot(self) -> dict[str, RankingGroup]:
+        """Every group's ranking record, then "pooled" (with the agreement across groups)."""
+        out: dict[str, RankingGroup] = {}
         for group, e in self.estimators.items():
-            out[group] = e.result().to_record(self.names, self.method, self.trackers[group].to_dict())
+            out[group] = e.result().to_record(self.names, self.config.method, self.trackers[group].state())
             if isinstance(e, AnovaRanking):
-                e.add_effects(out[group], self.names)
+                out[group] = e.with_effects(out[group], self.names)
         p = self.pooled()
-        out[POOLED] = p.to_record(self.names, self.method, self.trackers[POOLED].to_dict())
+        pooled = p.to_record(self.names, self.config.method, self.trackers[POOLED].state())
         useful = {g: e.importances_ for g, e in self.estimators.items() if not e.message_}
         positive = [int(i) for i in p.order if p.importances[i] > 0]
         found = agreement(self.names, useful, positive, self.top_k)
-        out[POOLED]["agreement"] = None if found is None else found.to_dict()
+        out[POOLED] = pooled.model_copy(update={"agreement": None if found is None else found.record()})
         return out
 
 

@@ -18,30 +18,19 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TypedDict
 
 import numpy as np
 import numpy.typing as npt
 
-
-class StabilityState(TypedDict):
-    """The tracker's read-out, plain and JSON-able (`settled` is `stable`, named for a finished sweep)."""
-
-    stable: bool
-    settled: bool
-    stable_since: int | None
-    top_k: list[int]
-    unchanged_for: int
-    window: int
-    sentence: str
+from importance.ranking_record import Stability
 
 
 @dataclass
 class StabilityTracker:
     """Feed it every new ranking with `update`; read `stable`, `stable_since`, `sentence()`."""
 
+    window: int  # importance.config.RankingConfig.window: one default for the page and the command line
     top_k: int = 3
-    window: int = 100
     names: Sequence[str] | None = None
     _order: tuple[int, ...] | None = field(default=None, init=False)
     _order_since: int = field(default=0, init=False)
@@ -104,13 +93,14 @@ class StabilityTracker:
         reasons.extend(f"CIs of {self._name(a)} and {self._name(b)} overlap" for a, b in self._overlaps)
         return "Not stable yet: " + "; ".join(reasons) + "."
 
-    def to_dict(self) -> StabilityState:
-        return {
-            "stable": self.stable,
-            "settled": self.stable,
-            "stable_since": self.stable_since,
-            "top_k": list(self._order or ()),
-            "unchanged_for": self.unchanged_for,
-            "window": self.window,
-            "sentence": self.sentence(),
-        }
+    def state(self) -> Stability:
+        """The read-out (`settled` is `stable`, named for a finished sweep)."""
+        return Stability(
+            stable=self.stable,
+            settled=self.stable,
+            stable_since=self.stable_since,
+            top_k=list(self._order or ()),
+            unchanged_for=self.unchanged_for,
+            window=self.window,
+            sentence=self.sentence(),
+        )

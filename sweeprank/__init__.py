@@ -1,11 +1,20 @@
 """sweeprank command line: the composition root that starts and talks to the stack.
 
-`sweeprank.rank(table, metric=...)` ranks a table of trials in a notebook (sweeprank/notebook.py).
-Importing sweeprank.notebook first loads the submodule sweeprank.rank, which binds the package's
-`rank` to that module; the import below then rebinds it to the function for good (a submodule
-binds its package attribute only when first loaded), so the CLI imports from sweeprank.rank by name.
+The library's public names: `sweeprank.rank(table, metric=...)` ranks a table of trials in a notebook
+(offline/notebook.py); `sweeprank.NRReliefFImportanceEvaluator` is an Optuna importance evaluator
+(offline/optuna_evaluator.py), loaded on first use so that `import sweeprank` does not import optuna.
 """
 
-from sweeprank.notebook import rank
+from typing import Any
 
-__all__ = ["rank"]
+from offline.notebook import rank
+
+__all__ = ["NRReliefFImportanceEvaluator", "rank"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "NRReliefFImportanceEvaluator":
+        from offline.optuna_evaluator import NRReliefFImportanceEvaluator
+
+        return NRReliefFImportanceEvaluator
+    raise AttributeError(f"module 'sweeprank' has no attribute {name!r}")

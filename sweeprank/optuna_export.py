@@ -10,7 +10,7 @@ storage classes, so `optuna.load_study` and optuna-dashboard open it:
   as user attributes; pruned trials -> PRUNED (their curve as intermediate values);
   trials without a final result (queued, running) are skipped;
 - a tune sweep's held values (spec `fixed`) as the study's user attribute `held`;
-- params and distributions from the sweep's space (sweeprank/optuna_study.py);
+- params and distributions from the sweep's space (offline/optuna_study.py);
 - intermediate values: one per epoch of the attempt that gave the result, the
   validation accuracy (the training loss when the sweep's metric is a loss);
 - user attributes: the dataset (so `sweeprank rank --by dataset` ranks per dataset
@@ -24,8 +24,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from offline.optuna_study import storage_for
 from sweeprank.client import Client
-from sweeprank.optuna_study import storage_for
 from trials.errors import SpecError
 from trials.optuna_space import space_distributions, to_optuna_params
 from trials.records import SweepRecord

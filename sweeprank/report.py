@@ -6,8 +6,8 @@ import sys
 import time
 from typing import Any
 
+from offline.rendering import method_words, ranking_table
 from sweeprank.client import ApiError, Client
-from sweeprank.rank import ranking_table
 from trials.presets import preset
 from trials.records import Health, RankingGroup, RankingRecord, SweepRecord, SweepSummary
 from trials.space import ChoiceParam, NumericParam
@@ -121,10 +121,7 @@ def final_lines(sweep: SweepRecord, ranking: RankingRecord | None) -> list[str]:
     if not ranking or sweep.status == SweepStatus.FAILED:
         return [*lines, "No ranking: no trial completed."]
     pooled = ranking.pooled
-    lines.append(
-        f"N-RReliefF importance over {pooled.n_trials} completed trials (k={ranking.parameters.n_neighbors}, "
-        f"sigma={ranking.parameters.sigma})"
-    )
+    lines.append(f"Importance over {pooled.n_trials} completed trials, {method_words(ranking.parameters.config)}")
     lines += ranking_table("pooled", pooled)
     if note := narrowed_note(sweep.spec):
         lines.append(f"\n{note}")

@@ -107,3 +107,8 @@ def client_for(args: argparse.Namespace, settings: Settings) -> Client:
 def add_redis_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--redis-url", help="Redis (default: SWEEPRANK_REDIS_URL, else the `up` running in --data-dir)")
     add_data_dir_option(parser)
+
+
+def with_stack_redis(args: argparse.Namespace, settings: Settings) -> Settings:
+    """The settings with the Redis URL that --redis-url, the environment or a running `sweeprank up` gives."""
+    return settings.model_copy(update={"redis_url": redis_url(args.redis_url, settings, Path(args.data_dir))})

@@ -10,7 +10,6 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from broker.settings import Settings
 from sweeprank.client import Client
@@ -19,6 +18,7 @@ from sweeprank.stack import Stack, StackError, free_port, redact_url, visible_gp
 from sweeprank.stack_state import STATE_FILE, StackState, remove_state, running_stack, write_state
 from sweeprank.supervisor import GiveUp, Supervisor
 from trials.errors import SweeprankError
+from trials.json_types import JSONObject
 
 TOKEN_FILE = "admin-token"
 #: An analyst silent for this many beat TTLs (health has called it down for two of them) is killed and restarted.
@@ -52,12 +52,12 @@ def _admin_token(redis_url: str, data_dir: Path) -> str:
 def analyst_watchdog(redis_url: str, hang_after_s: float) -> Callable[[str, int, float], str | None]:
     """A `Supervisor.hung` probe: the analyst is hung when its process is up but has not beaten for hang_after_s.
 
-    Its beat comes from its main loop (workers/analyst.py), so a stopped or stuck analyst stops beating while
+    Its beat comes from its main loop (analyst/service.py), so a stopped or stuck analyst stops beating while
     its process lives on; health already reports it down, this also restarts it.
     """
     from broker.connection import BrokerError
     from broker.store import Store
-    from broker.store.services import ANALYST
+    from broker.store.service_beats import ANALYST
 
     store = Store.from_url(redis_url, ride_out_restarts=False)
 
@@ -89,7 +89,7 @@ def _say(line: str) -> None:
     print(line, flush=True)
 
 
-def _run_demo(client: Client, spec: dict[str, Any], web_url: str) -> None:
+def _run_demo(client: Client, spec: JSONObject, web_url: str) -> None:
     """On a thread, so that the main thread keeps supervising (and spawning) the children."""
     try:
         created = client.post("/api/sweeps", spec)
@@ -105,7 +105,7 @@ def _client_url(host: str, port: int) -> str:
     return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{port}"
 
 
-def run_up(args: argparse.Namespace, settings: Settings, demo_spec: dict[str, Any] | None) -> int:
+def run_up(args: argparse.Namespace, settings: Settings, demo_spec: JSONObject | None) -> int:
     data_dir = Path(args.data_dir).resolve()
     if (running := running_stack(data_dir)) is not None:
         raise StackError(f"a sweeprank stack already runs in {data_dir} (pid {running.up_pid}): {running.web_url}")

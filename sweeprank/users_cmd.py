@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from broker.members import UserError
 from broker.settings import Settings
-from broker.users import UserError
 from sweeprank import stack_state
 
 if TYPE_CHECKING:

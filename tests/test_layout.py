@@ -14,15 +14,17 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("trials", "importance", "broker", "workers", "webui", "sweeprank")
+PACKAGES = ("trials", "importance", "offline", "broker", "workers", "analyst", "webui", "sweeprank")
 SETTINGS_MODULE = "broker.settings"
 
 # docs/architecture.md, "Packages and what each may import" (project packages only).
 MAY_IMPORT = {
-    "trials": set(),
+    "trials": {"importance"},
     "importance": set(),
     "broker": {"trials"},
+    "offline": {"trials", "importance"},
     "workers": {"broker", "trials", "importance"},
+    "analyst": {"broker", "trials", "importance"},
     "webui": {"broker", "trials", "importance"},
     "sweeprank": set(PACKAGES),
 }
@@ -197,6 +199,42 @@ def test_packages_import_only_what_the_architecture_allows() -> None:
         if (package := name.split(".")[0]) != (other := target.split(".")[0]) and other not in MAY_IMPORT[package]
     ]
     assert not wrong, "imports against docs/architecture.md:\n" + "\n".join(wrong)
+
+
+def test_the_architecture_table_is_the_one_enforced_here() -> None:
+    """docs/architecture.md's package table names the same packages, with the same project imports, as MAY_IMPORT."""
+    section = (ROOT / "docs" / "architecture.md").read_text().split("## Packages and what each may import")[1]
+    rows = [line for line in section.split("\n## ")[0].splitlines() if line.startswith("| `")]
+    documented = {
+        (cells := [c.strip() for c in row.strip("|").split("|")])[0].strip("`/"): set(re.findall(r"`(\w+)`", cells[2]))
+        & set(PACKAGES)
+        for row in rows
+    }
+    assert documented == {**MAY_IMPORT, "sweeprank": set(PACKAGES) - {"sweeprank"}}
+
+
+def test_no_two_modules_share_a_file_name() -> None:
+    """A file name says what the module holds: two `services.py` with different meanings mislead a reader."""
+    seen: dict[str, list[str]] = {}
+    for name, path in project_modules().items():
+        if path.name != "__init__.py":
+            seen.setdefault(path.name, []).append(name)
+    assert {file: names for file, names in seen.items() if len(names) > 1} == {}
+
+
+# Untyped records are where a schema should be: a known shape gets a model or a TypedDict, arbitrary JSON the
+# `trials.json_types` alias. Lower this when one goes; never raise it.
+MOST_UNTYPED_DICTS = 23
+
+
+def test_untyped_dicts_do_not_grow_back() -> None:
+    found = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in project_modules().values()
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if "dict[str, Any]" in line
+    ]
+    assert len(found) <= MOST_UNTYPED_DICTS, "\n".join(found)
 
 
 def test_only_the_settings_module_reads_sweeprank_variables() -> None:

@@ -8,16 +8,12 @@ CIs and differences back into the metric as measured.
 
 from __future__ import annotations
 
-import copy
 import math
-from collections.abc import Mapping
-from typing import Any
 
+from importance.effects import NOT_APPLICABLE, PAIR_BINS
+from importance.ranking_record import Effect, EffectLevel, Interaction, RankingGroup
 from trials.space import ChoiceParam, NumericParam, Param, SearchSpace
 from trials.specs import MODEL_SAMPLERS
-
-NOT_APPLICABLE = -1  # importance.effects.NOT_APPLICABLE (trials does not import importance)
-PAIR_BINS = 5  # importance.effects.PAIR_BINS (tests/importance/test_anova.py checks they agree)
 
 
 def design_note(sampler: str) -> str:
@@ -76,41 +72,59 @@ def coarse_label(param: Param, key: int) -> str:
     return _range_label(param, key / PAIR_BINS, (key + 1) / PAIR_BINS)
 
 
-def _negate_interval(row: dict[str, Any], low: str = "ci_low", high: str = "ci_high") -> None:
-    lo, hi = row.get(low), row.get(high)
-    row[low] = None if hi is None else -hi
-    row[high] = None if lo is None else -lo
+def _negated(low: float | None, high: float | None) -> dict[str, float | None]:
+    """An interval of the negated metric: the bounds swap."""
+    return {"ci_low": None if high is None else -high, "ci_high": None if low is None else -low}
 
 
-def present(entry: Mapping[str, Any], space: SearchSpace, maximize: bool, sampler: str) -> dict[str, Any]:
-    """A copy of a plain group entry with level labels, the metric's own sign and the design note."""
-    out = copy.deepcopy(dict(entry))
-    out["design_note"] = design_note(sampler)
-    if "effects" not in out:
-        return out
-    params = {p.name: p for p in space.params}
-    sign = 1.0 if maximize else -1.0
-    if not maximize and out.get("metric_mean") is not None:
-        out["metric_mean"] = -out["metric_mean"]
-    for effect in out["effects"]:
-        param = params[effect["name"]]
-        for level in effect["levels"]:
-            level["label"] = level_label(param, level["key"], level.get("u_min"), level.get("u_max"))
-            if not maximize:
-                level["mean"] = None if level["mean"] is None else sign * level["mean"]
-                _negate_interval(level)
-        largest = effect.get("largest")
-        if largest is not None:
-            by_key = {level["key"]: level["label"] for level in effect["levels"]}
-            largest["from_label"], largest["to_label"] = by_key[largest["from_key"]], by_key[largest["to_key"]]
-            if not maximize:
-                largest["difference"] = None if largest["difference"] is None else -largest["difference"]
-                _negate_interval(largest)
-    for pair in out.get("interactions") or []:
-        if "first_keys" not in pair:
-            continue
-        pair["first_labels"] = [coarse_label(params[pair["first"]], k) for k in pair["first_keys"]]
-        pair["second_labels"] = [coarse_label(params[pair["second"]], k) for k in pair["second_keys"]]
+def _level(level: EffectLevel, param: Param, maximize: bool) -> EffectLevel:
+    update: dict[str, object] = {"label": level_label(param, level.key, level.u_min, level.u_max)}
+    if not maximize:
+        update |= {"mean": None if level.mean is None else -level.mean, **_negated(level.ci_low, level.ci_high)}
+    return level.model_copy(update=update)
+
+
+def _effect(effect: Effect, param: Param, maximize: bool) -> Effect:
+    levels = [_level(level, param, maximize) for level in effect.levels]
+    largest = effect.largest
+    if largest is not None:
+        by_key = {level.key: level.label for level in levels}
+        update: dict[str, object] = {"from_label": by_key[largest.from_key], "to_label": by_key[largest.to_key]}
         if not maximize:
-            pair["cell_means"] = [[None if v is None else -v for v in line] for line in pair["cell_means"]]
-    return out
+            difference = None if largest.difference is None else -largest.difference
+            update |= {"difference": difference, **_negated(largest.ci_low, largest.ci_high)}
+        largest = largest.model_copy(update=update)
+    return effect.model_copy(update={"levels": levels, "largest": largest})
+
+
+def _interaction(pair: Interaction, params: dict[str, Param], maximize: bool) -> Interaction:
+    if pair.first_keys is None or pair.second_keys is None:
+        return pair
+    update: dict[str, object] = {
+        "first_labels": [coarse_label(params[pair.first], k) for k in pair.first_keys],
+        "second_labels": [coarse_label(params[pair.second], k) for k in pair.second_keys],
+    }
+    if not maximize and pair.cell_means is not None:
+        update["cell_means"] = [[None if v is None else -v for v in line] for line in pair.cell_means]
+    return pair.model_copy(update=update)
+
+
+def present(group: RankingGroup, space: SearchSpace, maximize: bool, sampler: str) -> RankingGroup:
+    """The group with level labels, the metric's own sign and the design note."""
+    params = {p.name: p for p in space.params}
+    rows = [
+        row
+        if row.effect is None
+        else row.model_copy(update={"effect": _effect(row.effect, params[row.name], maximize)})
+        for row in group.rows
+    ]
+    metric_mean = group.metric_mean if maximize or group.metric_mean is None else -group.metric_mean
+    interactions = [_interaction(pair, params, maximize) for pair in group.interactions or []]
+    return group.model_copy(
+        update={
+            "design_note": design_note(sampler),
+            "rows": rows,
+            "metric_mean": metric_mean,
+            "interactions": interactions if group.interactions is not None else None,
+        }
+    )

@@ -1,7 +1,7 @@
 """A sweeprank space as Optuna distributions, and a config as Optuna params (optuna imported lazily).
 
 Ordinals become categorical distributions of their choices: Optuna has no ordinal type, and
-optuna-dashboard then shows the values; sweeprank reads them back as ordinals (sweeprank/optuna_study.py).
+optuna-dashboard then shows the values; sweeprank reads them back as ordinals (offline/optuna_study.py).
 """
 
 from __future__ import annotations

@@ -9,174 +9,83 @@
 - The sweep summary and the comparison with fANOVA / PED-ANOVA, as the API serves them.
 - The heartbeats of the pool's services (`ServiceBeat`) and the health report (`Health`) built from them.
 
-`importance` knows nothing of these models (it imports no project package): it hands plain,
-JSON-able data (`importance.ranking.GroupEntry`) to its callers, which validate it here.
+A group's ranking (`RankingGroup`, its rows, effects and interactions) is the schema the importance
+engine returns (importance/ranking_record.py), re-exported here with the records that hold it.
 
-Values that can be NaN (unknown) are null: a NaN or infinity given to a `Number` field becomes None,
-so a record survives a JSON round trip unchanged. Fields added after records were first stored
-(the significance tests: `p_values` ... `tested_at`; `method`; `agreement`; `settled`;
-the history's `verdicts`; newer parameters) have defaults, so older stored records still load.
+Values that can be NaN (unknown) are null (`Number`). Fields added after records were first stored
+(the history's `verdicts`; newer parameters) have defaults, so older stored records still load.
 """
 
 from __future__ import annotations
 
-import math
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, model_validator
 
+from importance.config import RankingConfig
+from importance.ranking_record import (
+    Agreement,
+    Effect,
+    EffectLevel,
+    HyperparameterRank,
+    Interaction,
+    LargestDifference,
+    Number,
+    RankingGroup,
+    Record,
+    Stability,
+    Verdict,
+)
 from trials.space import Value
 from trials.specs import SweepSpec, SweepStatus, TrialStatus
 
 #: The group key of the ranking pooled over datasets (the same string as importance.groups.POOLED).
 POOLED = "pooled"
 
-Verdict = Literal["matters", "no_detectable_effect", "undetermined"]
-
-
-def _finite_or_none(value: float | None) -> float | None:
-    return None if value is None or not math.isfinite(value) else value
-
-
-#: A float that may be unknown: stored and served as null, never as NaN.
-Number = Annotated[float | None, AfterValidator(_finite_or_none)]
-
-
-class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+_Record = Record
+__all__ = [
+    "Agreement",
+    "Effect",
+    "EffectLevel",
+    "HyperparameterRank",
+    "Interaction",
+    "LargestDifference",
+    "Number",
+    "RankingGroup",
+    "Stability",
+    "Verdict",
+]
 
 
 # --- the ranking record -------------------------------------------------------------
 
 
-class Stability(_Record):
-    """Whether the top-k order has held (importance.stability.StabilityTracker)."""
+class RankingParameters(_Record):
+    """What a ranking was computed with: every parameter (importance.config), and the metric it ranked."""
 
-    stable: bool
-    settled: bool  # same as `stable`; records from before it was written take `stable`
-    stable_since: int | None
-    top_k: list[int]
-    unchanged_for: int
-    window: int
-    sentence: str
+    config: RankingConfig
+    metric: str
+    direction: Literal["maximize", "minimize"]
 
     @model_validator(mode="before")
     @classmethod
-    def _settled_defaults_to_stable(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "settled" not in data and "stable" in data:
-            return {**data, "settled": data["stable"]}
-        return data
-
-
-class Agreement(_Record):
-    """How far the per-dataset rankings agree (pooled group only, two or more datasets)."""
-
-    kendall_w: Number
-    n_groups: int
-    top_k: int
-    top_held: int
-    sentence: str
-
-
-class EffectLevel(_Record):
-    """One level of a hyperparameter with the mean metric of its trials (95% CI), in the metric's own units."""
-
-    key: int  # a categorical's code, a numeric hyperparameter's bin, -1 for "not applicable"
-    label: str = ""  # the values the level holds ("32", "1e-05 – 3.2e-05", "n/a")
-    n: int
-    mean: Number
-    ci_low: Number
-    ci_high: Number
-    u_min: Number = None
-    u_max: Number = None
-
-
-class LargestDifference(_Record):
-    """The largest difference between two levels' means (to minus from), with a 95% CI, in metric units."""
-
-    from_key: int
-    to_key: int
-    from_label: str = ""
-    to_label: str = ""
-    difference: Number
-    ci_low: Number
-    ci_high: Number
-
-
-class Effect(_Record):
-    """One hyperparameter's effect in metric units and its variance shares (the anova method)."""
-
-    name: str
-    main_share: Number
-    main_ci: list[Number]
-    total_share: Number
-    p_main: Number
-    relief_weight: Number  # N-RReliefF's raw W (fixed-scale), shown beside the shares
-    equivalence_bound: Number  # no level's mean is farther from the overall mean (95% simultaneous); null: unknown
-    levels: list[EffectLevel]
-    largest: LargestDifference | None
-
-
-class Interaction(_Record):
-    """One pair's interaction share (95% CI) and test; the top pairs carry their table of cell means."""
-
-    first: str
-    second: str
-    share: Number
-    ci_low: Number
-    ci_high: Number
-    p_value: Number
-    p_adjusted: Number
-    verdict: Literal["matters", "undetermined"]
-    first_keys: list[int] | None = None
-    second_keys: list[int] | None = None
-    first_labels: list[str] | None = None
-    second_labels: list[str] | None = None
-    cell_means: list[list[Number]] | None = None
-    cell_counts: list[list[int]] | None = None
-
-
-class RankingGroup(_Record):
-    """One group's ranking: per-hyperparameter lists aligned with `names`; `ranking` is the order, best first."""
-
-    n_trials: int
-    method: str | None = None  # the importance method (anova, fixed-scale, paper); older records lack it
-    names: list[str]
-    importances: list[Number]
-    raw_weights: list[Number]
-    ci_low: list[Number]
-    ci_high: list[Number]
-    rank_probability: list[Number]
-    ranking: list[str]
-    p_values: list[Number] | None = None
-    p_adjusted: list[Number] | None = None
-    verdicts: list[Verdict] | None = None
-    detectable: list[Number] | None = None
-    verdict_note: str = ""
-    tested_at: int | None = None
-    stability: Stability
-    message: str = ""
-    agreement: Agreement | None = None
-    # The anova method, per dataset (the pooled group has none: each dataset's metric has its own units).
-    delta: Number = None  # "no detectable effect": no level's mean is farther than this from the overall mean
-    metric_mean: Number = None
-    metric_sd: Number = None
-    effects: list[Effect] | None = None
-    interactions: list[Interaction] | None = None
-    design_note: str = ""  # what the effects can mean under the sweep's sampler
-
-
-class RankingParameters(_Record):
-    n_neighbors: int
-    sigma: float
-    n_bootstrap: int
-    random_state: int
-    n_permutations: int | None = None
-    metric: str
-    direction: Literal["maximize", "minimize"]
-    importance_method: str | None = None
-    block_size: int | None = None  # None: one block of every trial (the paper method)
-    effect_delta: float | None = None  # set by the spec; None: the default rule (importance.anova)
+    def _from_flat(cls, data: Any) -> Any:
+        """Records stored before `RankingConfig` named each parameter at the top level."""
+        if not isinstance(data, dict) or "config" in data or "n_neighbors" not in data:
+            return data
+        # Before the method was recorded, N-RReliefF ran in one block of every trial: the paper method.
+        method = data.get("importance_method") or ("paper" if data.get("block_size") is None else "fixed-scale")
+        config = {
+            "method": method,
+            "k": data["n_neighbors"],
+            "sigma": data["sigma"],
+            "bootstrap": data["n_bootstrap"],
+            "seed": data["random_state"],
+            "delta": data.get("effect_delta"),
+        }
+        config |= {"block_size": data["block_size"]} if data.get("block_size") else {}
+        config |= {"permutations": data["n_permutations"]} if data.get("n_permutations") is not None else {}
+        return {"config": config, "metric": data["metric"], "direction": data["direction"]}
 
 
 class RankedTrials(_Record):

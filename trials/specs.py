@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 from pydantic import (
     BaseModel,
@@ -17,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from importance.config import DEFAULT_METHOD, Method, RankingConfig, default_of, description_of
 from trials.datasets import check_dataset_name
 from trials.errors import SpecError, SweeprankError
 from trials.presets import preset
@@ -47,6 +49,29 @@ SWEEP_ID_PATTERN = r"^sw[0-9]{1,18}$"  # what the store hands out: anything else
 def is_sweep_id(text: str) -> bool:
     """Whether `text` could name a sweep; checked before it becomes part of any Redis key."""
     return re.fullmatch(SWEEP_ID_PATTERN, text) is not None
+
+
+@dataclass(frozen=True)
+class TrialKey:
+    """Names one attempt of one trial, as `sweep:trial:attempt` in the in-flight sets."""
+
+    sweep_id: str
+    trial_id: int
+    attempt: int
+
+    @classmethod
+    def parse(cls, text: str) -> TrialKey:
+        """The key written as `text`; ValueError for anything `str(key)` could not have written."""
+        parts = text.split(":")
+        if len(parts) != 3 or not is_sweep_id(parts[0]) or not all(p.isascii() and p.isdigit() for p in parts[1:]):
+            raise ValueError(f"not a trial key (sweep:trial:attempt): {short(text, 80)!r}")
+        key = cls(parts[0], int(parts[1]), int(parts[2]))
+        if key.attempt < 1:
+            raise ValueError(f"not a trial key (attempts count from 1): {short(text, 80)!r}")
+        return key
+
+    def __str__(self) -> str:
+        return f"{self.sweep_id}:{self.trial_id}:{self.attempt}"
 
 
 class SweepStatus(StrEnum):
@@ -103,7 +128,7 @@ class TrialLimits(_Record):
 
 
 class TuneRequest(_Record):
-    """`sweeprank tune` / POST /api/sweeps/ID/tune: a follow-up sweep of what matters (trials/tuning.py)."""
+    """`sweeprank tune` / POST /api/sweeps/ID/tune: a follow-up sweep of what matters (broker/tuning/rule.py)."""
 
     top: StrictInt | None = Field(
         default=None, ge=1, le=100, description="tune at most this many (default: all that matter)"
@@ -140,7 +165,7 @@ class TuneRequest(_Record):
 
 
 class TuneOrigin(_Record):
-    """Where a tune sweep comes from (`sweeprank tune`, trials/tuning.py): what it tunes and holds, and its chain."""
+    """Where a tune sweep comes from (`sweeprank tune`, broker/tuning/): what it tunes and holds, and its chain."""
 
     parent: str = Field(pattern=SWEEP_ID_PATTERN)  # the sweep whose ranking (or, in a chain, whose best) it starts from
     tuned: list[str] = Field(min_length=1)  # what this sweep varies, most important first
@@ -185,21 +210,17 @@ class SweepSpec(_Record):
     limits: TrialLimits = Field(default_factory=TrialLimits)
     priority: StrictInt = Field(default=5, ge=0, le=9, description="higher runs first")
     stop_when_stable: StrictBool = False
-    stability_window: StrictInt = Field(default=50, ge=5, le=100_000)
-    importance_method: Literal["anova", "fixed-scale", "paper"] = Field(
-        default="anova",
-        description="anova: each hyperparameter's share of the metric's variance, main effect plus pairwise "
-        "interactions, with effects in metric units (default); fixed-scale: N-RReliefF whose answer does not "
-        "drift with the trial count; paper: the paper-exact fixed-k N-RReliefF",
+    stability_window: StrictInt = Field(
+        default=cast(int, default_of("window")), ge=5, le=100_000, description=description_of("window")
     )
-    effect_delta: float | None = Field(
-        default=None,
-        gt=0,
-        allow_inf_nan=False,
-        description="the smallest difference in the metric's units worth calling an effect: 'no detectable "
-        "effect' means no level's mean is farther from the overall mean (default: 0.2 robust SDs of the metric)",
-    )
+    importance_method: Method = Field(default=DEFAULT_METHOD, description=description_of("method"))
+    effect_delta: float | None = Field(default=None, gt=0, allow_inf_nan=False, description=description_of("delta"))
     device_class: Literal["cpu", "gpu"] = "cpu"
+
+    def ranking_config(self, base: RankingConfig | None = None) -> RankingConfig:
+        """The analyst's ranking parameters with what this sweep chose (method, window, delta)."""
+        chosen = {"method": self.importance_method, "window": self.stability_window, "delta": self.effect_delta}
+        return (base or RankingConfig()).model_copy(update=chosen)
 
     @field_validator("datasets")
     @classmethod
@@ -262,8 +283,8 @@ class TrialSpec(_Record):
     limits: TrialLimits = Field(default_factory=TrialLimits)
 
     @property
-    def key(self) -> str:
-        return f"{self.sweep_id}:{self.trial_id}:{self.attempt}"
+    def key(self) -> TrialKey:
+        return TrialKey(self.sweep_id, self.trial_id, self.attempt)
 
 
 class EpochMetrics(_Record):

@@ -10,10 +10,12 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request, url_for
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from broker import sweeps, tune
+from broker import sweep_actions
 from broker.connection import BrokerError
 from broker.store import Store
+from broker.tuning import chain
 from trials.errors import SweeprankError
+from trials.json_types import JSONObject
 from trials.records import (
     Comparison,
     ComparisonState,
@@ -24,12 +26,11 @@ from trials.records import (
     SweepRecord,
     SweepSummary,
 )
-from trials.space import Value
-from trials.specs import EpochMetrics, SweepSpec, TrialResult, TuneRequest
+from trials.specs import EpochMetrics, SweepSpec, TuneRequest
 from trials.untrusted import load_json
 from webui.auth import check_read, current_user, login_required, require_owner
 from webui.changes import Changes, PageRequest, changes
-from webui.comparison import request_comparison
+from webui.compare_view import request_comparison
 from webui.export import (
     EFFECT_COLUMNS,
     RANKING_COLUMNS,
@@ -49,7 +50,7 @@ from webui.openapi import ApiRoutes
 from webui.services import services
 from webui.submission import submit_as, tune_as
 from webui.summary import sweep_summary
-from webui.trial_page import page_ids, trial_rows
+from webui.trial_page import TrialRow, page_ids, trial_rows
 
 log = logging.getLogger(__name__)
 api = Blueprint("api", __name__)
@@ -64,14 +65,6 @@ class SweepCreated(BaseModel):
 
 class SweepList(BaseModel):
     sweeps: list[SweepRecord]
-
-
-class TrialRow(BaseModel):
-    trial_id: int
-    state: dict[str, Any]
-    config: dict[str, Value]
-    result: TrialResult | None
-    duration_s: float | None
 
 
 class TrialPage(BaseModel):
@@ -117,7 +110,7 @@ class ActionDone(BaseModel):
     status: str
 
 
-def _json_object(what: str) -> dict[str, Any]:
+def _json_object(what: str) -> JSONObject:
     """The request's JSON body, bounded (trials/untrusted.py): Infinity, NaN, huge integers, deep nesting refused."""
     raw = load_json(request.get_data(cache=True)) if request.is_json else None
     if not isinstance(raw, dict):
@@ -249,7 +242,7 @@ def list_trials(sweep_id: str) -> Any:
     record = store.sweeps.get(sweep_id)
     offset, limit, sort, descending = _page_args()
     rows = trial_rows(store, sweep_id, page_ids(store, record, offset, limit, sort, descending))
-    return jsonify({"total": record.n_trials, "offset": offset, "limit": limit, "trials": rows})
+    return _body(TrialPage(total=record.n_trials, offset=offset, limit=limit, trials=rows))
 
 
 def _page_args() -> tuple[int, int, str, bool]:
@@ -358,12 +351,12 @@ def _action(sweep_id: str, action: str) -> Any:
     svc = services()
     user = require_owner(svc.store.sweeps.get(sweep_id).owner)
     if action == "pause":
-        sweeps.pause(svc.store, sweep_id)
+        sweep_actions.pause(svc.store, sweep_id)
     elif action == "resume":
-        sweeps.resume(svc.store, svc.dispatcher, sweep_id)
+        sweep_actions.resume(svc.store, svc.dispatcher, sweep_id)
     else:
         # In a sequential-tuning chain, the chain's running sweep: the chain is cancelled as a whole.
-        sweep_id = [sweep_id, *tune.cancel_chain(svc.store, svc.dispatcher, sweep_id, by=user.name)][-1]
+        sweep_id = [sweep_id, *chain.cancel_chain(svc.store, svc.dispatcher, sweep_id, by=user.name)][-1]
     return jsonify({"id": sweep_id, "status": svc.store.sweeps.status(sweep_id).value})
 
 

@@ -13,7 +13,7 @@ from werkzeug.wrappers import Response
 from broker.connection import BrokerError
 from broker.settings import Settings, process_settings
 from broker.store import UnknownSweep
-from broker.sweeps import SweepStateError
+from broker.sweep_actions import SweepStateError
 from trials.errors import SweeprankError
 from trials.specs import SpecInvalid, is_sweep_id
 from webui.api import api
@@ -35,7 +35,7 @@ _SECURITY_HEADERS = {
 def _error(status: int, message: str, errors: list[dict[str, str]] | None = None) -> Any:
     if request.blueprint == "pages":
         return render_template("error.html", status=status, message=message), status
-    body: dict[str, Any] = {"error": message}
+    body: dict[str, str | list[dict[str, str]]] = {"error": message}
     if errors is not None:
         body["errors"] = errors
     response = jsonify(body)
@@ -90,7 +90,7 @@ def create_app(settings: Settings | None = None, flask_config: Mapping[str, Any]
     app.add_url_rule("/favicon.ico", "favicon", lambda: app.send_static_file("favicon.svg"))
 
     @app.url_value_preprocessor
-    def _sweep_id_syntax(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    def _sweep_id_syntax(endpoint: str | None, values: Mapping[str, object] | None) -> None:
         # Before any view runs: an id like "sw1:trials" would otherwise be read as another Redis key.
         sweep_id = (values or {}).get("sweep_id")
         if isinstance(sweep_id, str) and not is_sweep_id(sweep_id):

@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 
 from flask import abort, current_app, g, redirect, request, session, url_for
 
+from broker.members import User
 from broker.store.users import UserStore
-from broker.users import User
 from webui.ratelimit import enforce
 from webui.services import services
 

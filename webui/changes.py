@@ -8,7 +8,6 @@ changed: on the page and arrived since, running (their epoch moves), or not show
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from pydantic import BaseModel
 
@@ -17,7 +16,7 @@ from trials.records import RankingHistoryEntry, RankingRecord, SweepRecord, Swee
 from webui.health import analyst_health
 from webui.services import services
 from webui.summary import sweep_summary
-from webui.trial_page import page_ids, trial_rows
+from webui.trial_page import TrialRow, page_ids, trial_rows
 
 # More results than this since the page's last fetch: the page's rows are all sent again.
 MAX_ARRIVED = 200
@@ -40,7 +39,7 @@ class Changes(BaseModel):
     ranking_seq: int
     total: int
     page: list[int]  # the ids the page shows now, in order
-    rows: list[dict[str, Any]]  # the rows among them that changed
+    rows: list[TrialRow]  # the rows among them that changed
 
 
 def changes(store: Store, record: SweepRecord, asked: PageRequest) -> Changes:

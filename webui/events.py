@@ -19,10 +19,10 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypedDict
 
 from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import TooManyRequests
@@ -30,6 +30,7 @@ from werkzeug.exceptions import TooManyRequests
 from broker.connection import BrokerError
 from broker.settings import Settings
 from broker.store import Store
+from broker.store.activity import PoolActivity
 from trials.specs import SweepStatus
 from webui.auth import check_read, current_user
 from webui.services import services
@@ -49,11 +50,26 @@ READINGS_KEPT = 32
 SweepMarker = tuple[str, int, int, int]  # status, final results, epoch records, rankings stored
 
 
+class PoolMarker(PoolActivity):
+    workers: list[str]  # the live workers' names, sorted
+
+
+class SweepChange(TypedDict):
+    """The data of a sweep's change event (what the page compares with what it shows)."""
+
+    topic: str
+    sweep_id: str
+    status: str
+    n_final: int
+    epochs: int
+    rankings: int
+
+
 @dataclass(frozen=True)
 class Markers:
     """One reading of the change markers."""
 
-    pool: dict[str, Any]
+    pool: PoolMarker
     sweeps: dict[str, SweepMarker]
     # monotonic time each watched sweep was first seen finished (not compared: not a change)
     finished_at: dict[str, float] = field(default_factory=dict, compare=False)
@@ -67,9 +83,9 @@ def _finished(status: str) -> bool:
         return True
 
 
-def pool_marker(store: Store, settings: Settings) -> dict[str, Any]:
+def pool_marker(store: Store, settings: Settings) -> PoolMarker:
     pool = store.activity.pool(("cpu", "gpu"))
-    return {"workers": sorted(w.name for w in store.workers.live(settings.worker_ttl_s)), **pool}
+    return PoolMarker(workers=sorted(w.name for w in store.workers.live(settings.worker_ttl_s)), **pool)
 
 
 def read_markers(store: Store, settings: Settings, previous: Markers | None, now: float) -> Markers:
@@ -182,19 +198,14 @@ class ChangeFeed:
                     return
 
 
-def _sweep_event(sweep_id: str, marker: SweepMarker) -> dict[str, Any]:
+def _sweep_event(sweep_id: str, marker: SweepMarker) -> SweepChange:
     status, n_final, n_epochs, n_rankings = marker
-    return {
-        "topic": "sweep",
-        "sweep_id": sweep_id,
-        "status": status,
-        "n_final": n_final,
-        "epochs": n_epochs,
-        "rankings": n_rankings,
-    }
+    return SweepChange(
+        topic="sweep", sweep_id=sweep_id, status=status, n_final=n_final, epochs=n_epochs, rankings=n_rankings
+    )
 
 
-def _message(event: str, data: dict[str, Any]) -> str:
+def _message(event: str, data: Mapping[str, object]) -> str:
     return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 

@@ -12,8 +12,9 @@ from operator import itemgetter
 from typing import Any
 
 from broker.store import Store
-from trials.records import RankingRecord, SweepRecord
+from trials.records import HyperparameterRank, RankingRecord, SweepRecord
 from trials.space import Value
+from trials.trial_state import TrialState
 
 # One cell of an exported table; a row maps column names to cells.
 Cell = Value | None
@@ -89,10 +90,11 @@ def export_rows(store: Store, record: SweepRecord) -> Iterator[Chunk]:
         rows: list[list[Cell]] = []
         for trial_id, item in zip(ids, json.loads(text), strict=True):
             if "live" in item:
-                # No final result yet: its live state and its planned config.
-                state = item["live"] or {}
+                # No final result yet: its live state (read as the model reads it: unset fields take its
+                # defaults) and its planned config.
+                state = TrialState.model_validate(item["live"]) if item["live"] is not None else None
                 config = (item["plan"] or {}).get("config") or {}
-                head = [trial_id, state.get("dataset", ""), state.get("status", ""), state.get("attempt")]
+                head = [trial_id, *((state.dataset, state.status.value, state.attempt) if state else ("", "", None))]
                 rows.append(head + [config.get(n) for n in names] + no_metrics)
                 continue
             # A final result as `ResultStore.save` stored it (validated then): read as plain JSON, its cells taken
@@ -222,30 +224,9 @@ def _as_text(column: tuple[Cell, ...]) -> list[Cell]:
     return [str(v) if v is not None and not isinstance(v, str) else v for v in column]
 
 
-RANKING_COLUMNS = [
-    "group",
-    "name",
-    "rank",
-    "importance",
-    "ci_low",
-    "ci_high",
-    "raw_weight",
-    "p_value",
-    "p_adjusted",
-    "verdict",
-    "detectable",
-]
-# Record field behind each per-hyperparameter column; fields an older record lacks leave the cell empty.
-_RANKING_FIELDS = {
-    "importance": "importances",
-    "ci_low": "ci_low",
-    "ci_high": "ci_high",
-    "raw_weight": "raw_weights",
-    "p_value": "p_values",
-    "p_adjusted": "p_adjusted",
-    "verdict": "verdicts",
-    "detectable": "detectable",
-}
+# Every scalar field of a ranking row is a column: a field added to the row is exported without a change here.
+_ROW_FIELDS = [name for name in HyperparameterRank.model_fields if name != "effect"]
+RANKING_COLUMNS = ["group", *_ROW_FIELDS]
 
 
 EFFECT_COLUMNS = [
@@ -273,17 +254,17 @@ def effect_rows(record: RankingRecord | None) -> list[Row]:
     """One row per dataset, hyperparameter (ranking order) and level, in the metric's units (anova method)."""
     rows: list[Row] = []
     for group, entry in sorted((record.groups if record else {}).items()):
-        verdicts = dict(zip(entry.names, entry.verdicts or [], strict=False))
-        by_name = {effect.name: effect for effect in entry.effects or []}
-        for name in entry.ranking if by_name else []:
-            effect = by_name[name]
+        for ranked in entry.rows:
+            effect = ranked.effect
+            if effect is None:
+                continue
             largest = effect.largest
             shared: Row = {
                 "group": group,
-                "name": name,
+                "name": ranked.name,
                 "main_share": effect.main_share,
                 "total_share": effect.total_share,
-                "verdict": verdicts.get(name),
+                "verdict": ranked.verdict,
                 "delta": entry.delta,
                 "equivalence_bound": effect.equivalence_bound,
                 "largest_from": largest.from_label if largest else None,
@@ -306,12 +287,5 @@ def ranking_rows(record: RankingRecord | None) -> list[Row]:
     groups = record.groups
     rows = []
     for group in sorted(groups, key=lambda g: (g != "pooled", g)):
-        entry = groups[group]
-        at = {name: i for i, name in enumerate(entry.names)}
-        for rank, name in enumerate(entry.ranking, start=1):
-            row: Row = {"group": group, "name": name, "rank": rank}
-            for column, field in _RANKING_FIELDS.items():
-                values: list[str] | list[float | None] | None = getattr(entry, field)
-                row[column] = values[at[name]] if values else None
-            rows.append(row)
+        rows += [{"group": group, **ranked.model_dump(include=set(_ROW_FIELDS))} for ranked in groups[group].rows]
     return rows

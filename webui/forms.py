@@ -12,6 +12,7 @@ from werkzeug.datastructures import FileStorage, MultiDict
 
 from trials.datasets import CATALOGUE
 from trials.errors import SpecError
+from trials.json_types import JSONObject, JSONValue
 from trials.presets import preset
 from trials.space import ChoiceParam, NumericParam, SearchSpace
 from trials.specs import SweepSpec, member_field_problems
@@ -33,12 +34,16 @@ FORM_FIELDS = (
 )
 
 
+# The submit form's fields as typed (text), the ticked datasets, and the ticked choices per hyperparameter.
+FormValues = dict[str, str | int | list[str] | dict[str, list[str]]]
+
+
 @dataclass
 class SubmitForm:
     """What the template needs: the preset's ranges, the values typed so far, errors by field."""
 
     space: SearchSpace = field(default_factory=lambda: preset(PRESET))
-    values: dict[str, Any] = field(default_factory=dict)
+    values: FormValues = field(default_factory=dict)
     errors: dict[str, list[str]] = field(default_factory=dict)
     # The datasets offered: those the pool has prepared (webui.submission.prepared_datasets).
     datasets: list[str] = field(default_factory=lambda: sorted(CATALOGUE))
@@ -95,10 +100,10 @@ def pasted_spec(form: MultiDict[str, str], files: MultiDict[str, FileStorage]) -
     return load_yaml(text), True
 
 
-def spec_from_fields(form: MultiDict[str, str], space: SearchSpace) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+def spec_from_fields(form: MultiDict[str, str], space: SearchSpace) -> tuple[JSONObject, list[tuple[str, str]]]:
     """A spec mapping from the form fields, and the problems found before validation (unparsable numbers)."""
     problems: list[tuple[str, str]] = []
-    spec: dict[str, Any] = {
+    spec: JSONObject = {
         "space": PRESET,
         "name": form.get("name", "").strip(),
         "datasets": form.getlist("datasets"),
@@ -110,7 +115,7 @@ def spec_from_fields(form: MultiDict[str, str], space: SearchSpace) -> tuple[dic
         value = _number(form, name, kind, problems)
         if value is not None:
             spec[name] = value
-    narrow: dict[str, dict[str, Any]] = {}
+    narrow: dict[str, Mapping[str, JSONValue]] = {}
     for param in space.params:
         where = f"narrow.{param.name}"
         if isinstance(param, ChoiceParam):

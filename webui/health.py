@@ -1,7 +1,7 @@
 """The pool's health (GET /api/health, the queue monitor, `sweeprank status`) and a sweep's "ranking paused".
 
 Every part is read from Redis in the request: INFO for Redis itself, the analyst's heartbeat
-(broker/store/services.py), the trainers' heartbeats. The report is read through a client that
+(broker/store/service_beats.py), the trainers' heartbeats. The report is read through a client that
 does not ride out Redis restarts, so a down Redis is reported at once instead of after the
 retries every other request makes.
 """
@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from broker.connection import BrokerError, connect
 from broker.settings import Settings
 from broker.store import Store
-from broker.store.services import ANALYST
+from broker.store.service_beats import ANALYST
 from trials.records import (
     AnalystHealth,
     Health,

@@ -7,6 +7,7 @@ import time
 from broker.settings import Settings
 from broker.store import Store
 from trials.records import QueueStatus, RunningTrial, WorkerStatus
+from trials.specs import TrialStatus
 
 HOUR_S = 3600.0
 
@@ -22,23 +23,23 @@ def running_trials(store: Store) -> list[RunningTrial]:
     running = []
     for sweep_id in store.sweeps.active_ids():
         for trial_id, state in store.trials.states_of(sweep_id, store.trials.running_ids(sweep_id)).items():
-            if state.get("status") != "running":
+            if state.status != TrialStatus.RUNNING:
                 continue
-            epoch, epochs, started = int(state.get("epoch") or 0), state.get("epochs"), state.get("started")
+            epoch, epochs, started = state.epoch or 0, state.epochs, state.started
             eta = None
             if epoch and epochs and started:
-                eta = (now - float(started)) / epoch * (int(epochs) - epoch)
+                eta = (now - started) / epoch * (epochs - epoch)
             running.append(
                 RunningTrial(
                     sweep_id=sweep_id,
                     trial_id=trial_id,
-                    worker=state.get("worker", ""),
-                    dataset=state.get("dataset", ""),
+                    worker=state.worker or "",
+                    dataset=state.dataset,
                     epoch=epoch,
                     epochs=epochs,
                     started=started,
                     eta_s=eta,
-                    val_accuracy=state.get("val_accuracy"),
+                    val_accuracy=state.val_accuracy,
                 )
             )
     return running

@@ -15,6 +15,8 @@ from typing import Any
 from flask import Blueprint
 from pydantic import BaseModel
 
+from trials.json_types import JSONObject
+
 
 class ErrorItem(BaseModel):
     field: str
@@ -65,8 +67,8 @@ class ApiRoutes:
 
         return register
 
-    def document(self, title: str, version: str) -> dict[str, Any]:
-        schemas: dict[str, Any] = {}
+    def document(self, title: str, version: str) -> JSONObject:
+        schemas: JSONObject = {}
 
         def ref(model: type[BaseModel]) -> dict[str, str]:
             schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
@@ -74,11 +76,11 @@ class ApiRoutes:
             schemas[model.__name__] = schema
             return {"$ref": f"#/components/schemas/{model.__name__}"}
 
-        paths: dict[str, Any] = {}
-        error = {"description": "error", "content": {"application/json": {"schema": ref(ErrorBody)}}}
+        paths: dict[str, JSONObject] = {}
+        error: JSONObject = {"description": "error", "content": {"application/json": {"schema": ref(ErrorBody)}}}
         for op in self.operations:
             openapi_path = self.prefix + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", op.path)
-            params = [
+            params: list[JSONObject] = [
                 {
                     "name": name,
                     "in": "path",
@@ -87,8 +89,8 @@ class ApiRoutes:
                 }
                 for kind, name in re.findall(r"<(?:(\w+):)?(\w+)>", op.path)
             ]
-            content: dict[str, Any] = {op.produces: {"schema": ref(op.response) if op.response else {}}}
-            entry: dict[str, Any] = {
+            content: JSONObject = {op.produces: {"schema": ref(op.response) if op.response else {}}}
+            entry: JSONObject = {
                 "summary": op.summary,
                 "parameters": params,
                 "responses": {

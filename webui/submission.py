@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from werkzeug.exceptions import Forbidden
 
-from broker import sweeps, tune
-from broker.users import User
+from broker import sweep_actions
+from broker.members import User
+from broker.tuning import chain
 from trials.datasets import CATALOGUE, how_to_prepare, is_prepared
+from trials.json_types import JSONObject
 from trials.specs import SpecInvalid, SweepSpec, parse_sweep_spec, parse_tune_request
 from trials.template import template_problems
 from webui.ratelimit import enforce
@@ -66,7 +67,7 @@ def check_device_class(svc: Services, spec: SweepSpec) -> None:
         )
 
 
-def submit_as(user: User, raw: dict[str, Any]) -> str:
+def submit_as(user: User, raw: JSONObject) -> str:
     """Validate (400 with field errors) and submit; a spec naming another owner is 403 unless admin."""
     spec = parse_sweep_spec({"owner": user.name, **raw})
     if not user.may_act_on(spec.owner):
@@ -77,15 +78,17 @@ def submit_as(user: User, raw: dict[str, Any]) -> str:
     if problems := template_problems(spec.full_space(), spec.fixed):
         raise SpecInvalid(problems)
     enforce(f"submit:{user.name}", "sweep submissions", svc.settings.submits_per_minute)
-    return sweeps.submit(
+    return sweep_actions.submit(
         svc.store, svc.dispatcher, spec, max_queued_per_owner=svc.settings.max_queued_trials_per_member
     )
 
 
-def tune_as(user: User, sweep_id: str, raw: dict[str, Any]) -> str:
+def tune_as(user: User, sweep_id: str, raw: JSONObject) -> str:
     """A tune sweep of `sweep_id` owned by the user (400 for a bad request or nothing to tune)."""
     request = parse_tune_request(raw)
     svc = services()
     svc.store.sweeps.get(sweep_id)  # 404 before anything else for an unknown sweep
     enforce(f"submit:{user.name}", "sweep submissions", svc.settings.submits_per_minute)
-    return tune.tune(svc.store, svc.dispatcher, sweep_id, request, user.name, svc.settings.max_queued_trials_per_member)
+    return chain.tune(
+        svc.store, svc.dispatcher, sweep_id, request, user.name, svc.settings.max_queued_trials_per_member
+    )

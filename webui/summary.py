@@ -13,7 +13,7 @@ from importance.significance import NO_DETECTABLE_EFFECT as NO_EFFECT
 from trials.records import AnalystHealth, RankingGroup, SweepRecord, SweepSummary
 from trials.specs import SweepStatus
 from webui.health import ranking_pause
-from webui.progress import best_progress, lineage
+from webui.lineage import best_progress, lineage
 
 # How much of the pooled importance the leaders named by a reading without verdicts cover, and at most how many.
 _MOST = 0.6
@@ -63,10 +63,9 @@ def _leaders(group: RankingGroup, share: dict[str, float]) -> str:
 
 def _verdict_parts(group: RankingGroup, share: dict[str, float]) -> list[str]:
     """What the per-hyperparameter tests say, strongest first; names follow the ranking order."""
-    verdict = dict(zip(group.names, group.verdicts or [], strict=True))
-    detectable = dict(zip(group.names, group.detectable or [None] * len(group.names), strict=True))
-    adjusted = group.p_adjusted or [None] * len(group.names)
-    by = {v: [n for n in group.ranking if verdict[n] == v] for v in (MATTERS, NO_EFFECT, UNDETERMINED)}
+    detectable = {row.name: row.detectable for row in group.rows}
+    adjusted = [row.p_adjusted for row in group.rows]
+    by = {v: group.with_verdict(v) for v in (MATTERS, NO_EFFECT, UNDETERMINED)}
     parts = []
     if by[MATTERS]:
         named = [f"{n} ({share[n]:.2f})" for n in by[MATTERS]]
@@ -103,13 +102,13 @@ def reading(group: RankingGroup | None, status: str | None = None) -> str:
     """
     if group is None:
         return "No ranking yet: it appears after the first completed trials."
-    if group.message and not any(group.importances):
+    share = {name: value or 0.0 for name, value in group.importances().items()}
+    if group.message and not any(share.values()):
         return group.message
-    share = {n: v or 0.0 for n, v in zip(group.names, group.importances, strict=True)}
     note = group.verdict_note
     if note:
         parts = [f"{_leaders(group, share)} so far", f"no verdicts yet ({note})"]
-    elif group.verdicts:
+    elif any(row.verdict for row in group.rows):
         parts = _verdict_parts(group, share)
     else:
         parts = [_leaders(group, share)]
@@ -125,7 +124,7 @@ def _failed_reading(record: SweepRecord) -> str:
 
 def tunable(record: SweepRecord, pooled: RankingGroup | None) -> bool:
     """Whether to offer `tune`: the ranking has settled (or the sweep ended) and names something that matters."""
-    if pooled is None or MATTERS not in (pooled.verdicts or []):
+    if pooled is None or not pooled.with_verdict(MATTERS):
         return False
     return pooled.stability.settled or record.status.final
 

@@ -24,6 +24,7 @@ from broker.connection import BrokerError
 from broker.dispatcher import Dispatcher
 from broker.settings import process_settings
 from broker.store import Store
+from trials.json_types import JSONObject
 from trials.records import WorkerInfo
 from trials.specs import TrialSpec
 from workers.lifeline import die_with_parent
@@ -68,7 +69,7 @@ def _runner(pid: int, worker_name: str) -> TrialRunner:
 
 # TrialRequest: the parent re-queues the trial at once when the child running it dies.
 @app.task(name=TRAIN_TRIAL, acks_late=True, bind=True, Request=TrialRequest)
-def train_trial(task: Any, raw_spec: dict[str, Any]) -> str:
+def train_trial(task: Any, raw_spec: JSONObject) -> str:
     runner = _runner(os.getpid(), str(task.request.hostname or socket.gethostname()))
     return runner.run(TrialSpec.model_validate(raw_spec), device_class())
 

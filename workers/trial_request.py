@@ -17,7 +17,6 @@ import os
 import socket
 import threading
 from functools import cache
-from typing import Any
 
 from billiard.einfo import ExceptionInfo
 from celery import Celery
@@ -31,6 +30,7 @@ from broker.processes import pid_alive
 from broker.reconciler import Reconciler
 from broker.settings import process_settings
 from broker.store import Store
+from trials.json_types import JSONObject
 from trials.specs import TrialSpec
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ def _reconciler(app: Celery, pid: int) -> Reconciler:
     return Reconciler(store, Dispatcher(store, app, settings, asks=False))
 
 
-def recover(app: Celery, raw_spec: dict[str, Any], device_class: str, holder: str | None, why: str) -> str:
+def recover(app: Celery, raw_spec: JSONObject, device_class: str, holder: str | None, why: str) -> str:
     """Queue the next attempt of the trial whose child died; the TTL fallback remains if Redis is away."""
     spec = TrialSpec.model_validate(raw_spec)
     try:

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from broker.connection import BrokerError
 from broker.dispatcher import Dispatcher
 from broker.reconciler import replace_attempt
+from broker.retry import Interruption
 from broker.settings import Settings
 from broker.store import Store
 from trials.specs import EpochMetrics, TrialResult, TrialSpec, TrialStatus
@@ -54,7 +55,7 @@ class TrialRunner:
         if self.store.results.get(spec.sweep_id, spec.trial_id) is not None:
             self.store.health.count("redeliveries_skipped")
             return "already final"
-        if int(self.store.trials.state(spec.sweep_id, spec.trial_id).get("attempt", 1)) > spec.attempt:
+        if self.store.trials.state(spec.sweep_id, spec.trial_id).current_attempt > spec.attempt:
             self.store.health.count("superseded_deliveries_skipped")
             return "superseded"
         if self.store.sweeps.status(spec.sweep_id).stopping:
@@ -77,7 +78,7 @@ class TrialRunner:
                 self.store.trials.release_claim(spec, self.worker)
                 released = True
                 return replace_attempt(
-                    self.store, self.dispatcher, spec.key, device_class, f"worker {self.worker} shut down", lost=False
+                    self.store, self.dispatcher, spec.key, device_class, Interruption.shut_down(self.worker)
                 )
             self.store.results.save(result)
             self.store.trials.remove_inflight(device_class, spec.key)
@@ -98,8 +99,9 @@ class TrialRunner:
             try:
                 # Free the claim first, or the next attempt could be refused by our own claim.
                 self.store.trials.release_claim(spec, self.worker)
-                why = "Redis unreachable during the trial"
-                outcome = replace_attempt(self.store, self.dispatcher, spec.key, device_class, why, lost=False)
+                outcome = replace_attempt(
+                    self.store, self.dispatcher, spec.key, device_class, Interruption.redis_outage()
+                )
             except BrokerError:
                 if time.monotonic() > deadline:
                     return False
@@ -141,7 +143,7 @@ class TrialRunner:
             spec.sweep_id,
             spec.trial_id,
             if_attempt=spec.attempt,
-            status=TrialStatus.RUNNING.value,
+            status=TrialStatus.RUNNING,
             worker=self.worker,
             started=time.time(),
             epoch=0,

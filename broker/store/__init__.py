@@ -10,22 +10,23 @@ from __future__ import annotations
 import redis
 
 from broker.connection import connect
+from broker.lifecycle import SweepEvent, change
 from broker.store.activity import ActivityStore
 from broker.store.comparisons import ComparisonStore
 from broker.store.export_reads import ExportReads
-from broker.store.health import HealthStore
+from broker.store.pool_counters import HealthStore
 from broker.store.progress import ProgressStore
 from broker.store.rankings import RankingStore
 from broker.store.rates import RateStore
 from broker.store.results import ResultEvent, ResultStore
-from broker.store.services import ServiceStore
+from broker.store.service_beats import ServiceStore
 from broker.store.studies import StudyStore
 from broker.store.sweeps import PlannedTrial, SweepStore, UnknownSweep
 from broker.store.trial_index import TrialIndex
 from broker.store.trials import TrialStore
 from broker.store.users import UserStore
 from broker.store.workers import WorkerStore
-from trials.specs import SweepStatus, TrialStatus
+from trials.specs import TrialStatus
 from trials.untrusted import short
 
 __all__ = ["PlannedTrial", "ResultEvent", "Store", "UnknownSweep"]
@@ -59,7 +60,8 @@ class Store:
     def fail_sweep(self, sweep_id: str, reason: str) -> None:
         """Mark a sweep `failed` with `reason`, whatever its status: the pool could not process it.
 
-        Its undispatched trials are dropped; trials already running finish.
+        Its undispatched trials are dropped; trials already running finish. A sweep that is gone is left alone.
         """
-        self.sweeps.set_status(sweep_id, SweepStatus.FAILED, short(reason, 500))
+        if self.sweeps.apply(sweep_id, change(SweepEvent.FAIL, reason=short(reason, 500))) is None:
+            return
         self.trials.mark(sweep_id, self.sweeps.take_pending(sweep_id), TrialStatus.CANCELLED)

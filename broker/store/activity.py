@@ -7,11 +7,19 @@ they read counters and stream heads only, never records.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TypedDict
 
 import redis
 
 from broker import keys
+
+
+class PoolActivity(TypedDict):
+    """Compared between two readings, never shown: any difference means the pool changed."""
+
+    queues: list[int]  # messages waiting, per device class asked for
+    last_result: str  # id of the newest result event ('' before the first)
+    failures: tuple[int, str | None]  # failures kept, and the newest one as stored
 
 
 class ActivityStore:
@@ -39,7 +47,7 @@ class ActivityStore:
             for i, sid in enumerate(sweep_ids)
         }
 
-    def pool(self, device_classes: Sequence[str]) -> dict[str, Any]:
+    def pool(self, device_classes: Sequence[str]) -> PoolActivity:
         """The pool's: newest result event, queue depth per device class, failures (count and newest)."""
         pipe = self._r.pipeline(transaction=False)
         pipe.xrevrange(keys.RESULTS_STREAM, count=1)
@@ -48,8 +56,8 @@ class ActivityStore:
         pipe.llen(keys.FAILURES)
         pipe.lindex(keys.FAILURES, 0)
         last, *queues, n_failures, newest_failure = pipe.execute()
-        return {
-            "queues": queues,
-            "last_result": last[0][0] if last else "",
-            "failures": [n_failures, newest_failure],
-        }
+        return PoolActivity(
+            queues=[int(q) for q in queues],
+            last_result=last[0][0] if last else "",
+            failures=(int(n_failures), newest_failure),
+        )

@@ -1,16 +1,18 @@
 """What trials produce: per-epoch metrics, exactly one final result each, and the result events.
 
-Exactly one final result per trial: results are written with HSETNX inside one
-Lua script that also appends the arrival order, bumps the counters, emits the
-result event and closes a finished sweep, so no reader sees half of it. A finished sweep is
-`completed` when at least one trial completed (the others are counted in its record and named in
-its stop reason), and `failed` when none did: there is nothing to rank. The
+Exactly one final result per trial: results are written inside one Lua script that
+checks the trial has none yet, appends the arrival order, bumps the counters, emits the
+result event and closes a finished sweep, so no reader sees half of it. How a finished sweep
+ends is decided in Python (broker/lifecycle.py `ending`) from the counts read just before; the
+script applies that ending only if no other result was stored in between, else the caller decides
+again (a check-and-set on the count of final results). The
 analyst reads the events through a consumer group and acknowledges them only
 after the ranking that includes them is stored (docs/architecture.md, "Guarantees").
 """
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from typing import cast
@@ -18,17 +20,22 @@ from typing import cast
 import redis
 
 from broker import keys
-from broker.store.health import HealthStore
+from broker.lifecycle import Change, ending
+from broker.store.pool_counters import HealthStore
 from broker.store.trial_index import entries_args, metric_values, no_value_score
 from trials.records import FailureRecord
 from trials.specs import EpochMetrics, TrialResult, TrialStatus
+from trials.trial_state import patch
 
 # KEYS: results, arrival, sweep, trials, results stream, active sweeps, indexed columns, running, progress,
 #       progress points, this minute's results by worker
 # ARGV: trial id, result json, status, sweep id, now, attempt, worker, wall time, index key prefix, the
-#       result's numbers by field (JSON of exact decimal strings), its no-value index score, then
-#       (column, score, member) triples
-# Returns 1 stored, 0 the trial already had its final result, 2 a superseded attempt.
+#       result's numbers by field (JSON of exact decimal strings), its no-value index score, the sweep's
+#       final results before this one as the caller read them, the sweep's ending should this result be
+#       its last (status, stop reason: broker/lifecycle.py), the statuses that ending applies from (JSON
+#       list), the trial's state patch (JSON, trials/trial_state.py), then (column, score, member) triples
+# Returns 1 stored, 0 the trial already had its final result, 2 a superseded attempt, 3 nothing stored: this
+# would be the sweep's last result but the counts moved since the caller decided its ending (decide again).
 # Besides the result, in the same step: the trial leaves the running set, joins the trials-table indexes that
 # exist (broker/store/trial_index.py), and the sweep's best so far is updated (a sweep stored before that was
 # kept has no progress hash; it is built once when first read, broker/store/progress.py).
@@ -36,11 +43,12 @@ _STORE_RESULT = """
 local raw = redis.call('HGET', KEYS[4], ARGV[1])
 local state = raw and cjson.decode(raw) or {}
 if state['attempt'] and tonumber(state['attempt']) ~= tonumber(ARGV[6]) then return 2 end
-if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
-state['status'] = ARGV[3]
-state['attempt'] = tonumber(ARGV[6])
-state['worker'] = ARGV[7]
-state['ended'] = tonumber(ARGV[5])
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
+local n = tonumber(redis.call('HGET', KEYS[3], 'n_trials'))
+local before = tonumber(redis.call('HGET', KEYS[3], 'n_final') or '0')
+if before + 1 >= n and before ~= tonumber(ARGV[12]) then return 3 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+for k, v in pairs(cjson.decode(ARGV[16])) do state[k] = v end
 redis.call('HSET', KEYS[4], ARGV[1], cjson.encode(state))
 redis.call('SREM', KEYS[8], ARGV[1])
 redis.call('RPUSH', KEYS[2], ARGV[1])
@@ -52,7 +60,7 @@ redis.call('EXPIRE', KEYS[11], 3720)
 local columns = redis.call('SMEMBERS', KEYS[7])
 if #columns > 0 then
   local at = {}
-  for i = 12, #ARGV, 3 do at[ARGV[i]] = i end
+  for i = 17, #ARGV, 3 do at[ARGV[i]] = i end
   local nothing = string.format('%010d', tonumber(ARGV[1]))
   for _, column in ipairs(columns) do
     local i = at[column]
@@ -77,20 +85,14 @@ if done == 1 or redis.call('EXISTS', KEYS[9]) == 1 then
     end
   end
 end
-local n = tonumber(redis.call('HGET', KEYS[3], 'n_trials'))
-local st = redis.call('HGET', KEYS[3], 'status')
-if done >= n and (st == 'queued' or st == 'running' or st == 'paused') then
-  local ok = tonumber(redis.call('HGET', KEYS[3], 'n_completed') or '0')
-  local pruned = tonumber(redis.call('HGET', KEYS[3], 'n_pruned') or '0')
-  local final, reason = 'completed', 'all trials finished'
-  if ok == 0 then
-    final, reason = 'failed', 'no trial completed: every one of the ' .. n .. ' failed, diverged or timed out'
-  elseif ok + pruned < n then
-    reason = reason .. '; ' .. (n - ok - pruned) .. ' of ' .. n .. ' did not complete'
+if done >= n then
+  local st = redis.call('HGET', KEYS[3], 'status')
+  for _, open in ipairs(cjson.decode(ARGV[15])) do
+    if st == open then
+      redis.call('HSET', KEYS[3], 'status', ARGV[13], 'ended', ARGV[5], 'stop_reason', ARGV[14])
+      redis.call('SREM', KEYS[6], ARGV[4])
+    end
   end
-  if ok > 0 and pruned > 0 then reason = reason .. '; ' .. pruned .. ' pruned' end
-  redis.call('HSET', KEYS[3], 'status', final, 'ended', ARGV[5], 'stop_reason', reason)
-  redis.call('SREM', KEYS[6], ARGV[4])
 end
 return 1
 """
@@ -132,6 +134,7 @@ return 1
 """
 
 _FAILED = (TrialStatus.FAILED, TrialStatus.DIVERGED, TrialStatus.TIMEOUT)
+_COUNTS_MOVED = 3
 
 
 @dataclass(frozen=True)
@@ -156,35 +159,10 @@ class ResultStore:
     def save(self, result: TrialResult) -> bool:
         """Store the trial's final result; False (and counted) for a duplicate or a superseded attempt."""
         sid = result.sweep_id
-        outcome = self._store(
-            keys=[
-                keys.results(sid),
-                keys.arrival(sid),
-                keys.sweep(sid),
-                keys.trials(sid),
-                keys.RESULTS_STREAM,
-                keys.ACTIVE_SWEEPS,
-                keys.trial_index_columns(sid),
-                keys.running(sid),
-                keys.progress(sid),
-                keys.progress_points(sid),
-                keys.done_in_minute(int(time.time() // 60)),
-            ],
-            args=[
-                result.trial_id,
-                result.model_dump_json(),
-                result.status.value,
-                sid,
-                time.time(),
-                result.attempt,
-                result.worker,
-                repr(float(result.wall_time_s)),
-                keys.trial_index(sid, ""),
-                metric_values(result),
-                no_value_score(result.trial_id),
-                *entries_args(result),
-            ],
-        )
+        outcome = _COUNTS_MOVED
+        while outcome == _COUNTS_MOVED:
+            before, last = self._ending_if_last(result)
+            outcome = self._store_once(result, before, last)
         if outcome != 1:
             self._health.count("duplicate_results_discarded" if outcome == 0 else "superseded_results_discarded")
             return False
@@ -200,6 +178,55 @@ class ResultStore:
                 )
             )
         return True
+
+    def _ending_if_last(self, result: TrialResult) -> tuple[int, Change]:
+        """The sweep's final results so far, and how it ends should `result` be its last."""
+        n_trials, n_final, n_completed, n_pruned = (
+            int(v or 0)
+            for v in self._r.hmget(keys.sweep(result.sweep_id), ["n_trials", "n_final", "n_completed", "n_pruned"])
+        )
+        n_completed += result.status == TrialStatus.COMPLETED
+        n_pruned += result.status == TrialStatus.PRUNED
+        return n_final, ending(n_trials, n_completed, n_pruned)
+
+    def _store_once(self, result: TrialResult, n_final: int, last: Change) -> int:
+        sid, now = result.sweep_id, time.time()
+        return int(
+            self._store(
+                keys=[
+                    keys.results(sid),
+                    keys.arrival(sid),
+                    keys.sweep(sid),
+                    keys.trials(sid),
+                    keys.RESULTS_STREAM,
+                    keys.ACTIVE_SWEEPS,
+                    keys.trial_index_columns(sid),
+                    keys.running(sid),
+                    keys.progress(sid),
+                    keys.progress_points(sid),
+                    keys.done_in_minute(int(now // 60)),
+                ],
+                args=[
+                    result.trial_id,
+                    result.model_dump_json(),
+                    result.status.value,
+                    sid,
+                    now,
+                    result.attempt,
+                    result.worker,
+                    repr(float(result.wall_time_s)),
+                    keys.trial_index(sid, ""),
+                    metric_values(result),
+                    no_value_score(result.trial_id),
+                    n_final,
+                    last.target.value,
+                    last.reason,
+                    json.dumps([s.value for s in last.sources]),
+                    patch(status=result.status, attempt=result.attempt, worker=result.worker, ended=now),
+                    *entries_args(result),
+                ],
+            )
+        )
 
     def get(self, sweep_id: str, trial_id: int) -> TrialResult | None:
         raw = self._r.hget(keys.results(sweep_id), str(trial_id))

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, cast
 import redis
 
 from broker import keys
+from trials.json_types import JSONObject
 
 if TYPE_CHECKING:
     from optuna.storages import JournalStorage
@@ -25,11 +26,11 @@ def _journal_backend(client: redis.Redis, key: str) -> Any:
     from optuna.storages.journal import BaseJournalBackend
 
     class RedisListJournal(BaseJournalBackend):
-        def read_logs(self, log_number_from: int) -> Iterator[dict[str, Any]]:
+        def read_logs(self, log_number_from: int) -> Iterator[JSONObject]:
             for raw in cast(list[str], client.lrange(key, log_number_from, -1)):
                 yield json.loads(raw)
 
-        def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        def append_logs(self, logs: list[JSONObject]) -> None:
             if logs:
                 client.rpush(key, *(json.dumps(log) for log in logs))
 

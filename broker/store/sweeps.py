@@ -14,12 +14,34 @@ from typing import cast
 import redis
 
 from broker import keys
+from broker.lifecycle import Change
 from broker.store._json import loads_or_none
 from trials.errors import SpecError, SweeprankError
 from trials.records import SweepRecord
 from trials.space import Value
 from trials.specs import MODEL_SAMPLERS, SweepSpec, SweepStatus, TrialSpec, TrialStatus, is_sweep_id
+from trials.trial_state import TrialState
 from trials.untrusted import short
+
+# KEYS: sweep, active sweeps; ARGV: sweep id, target status, stop reason ('' keeps it), now, whether the
+# target is final ('1'/'0'), then the statuses the change is allowed from. Applies the change only from one
+# of those (broker/lifecycle.py decides which); returns the status the sweep had (false: no such sweep).
+_APPLY_CHANGE = """
+local before = redis.call('HGET', KEYS[1], 'status')
+if not before then return false end
+for i = 6, #ARGV do
+  if before == ARGV[i] then
+    redis.call('HSET', KEYS[1], 'status', ARGV[2])
+    if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'stop_reason', ARGV[3]) end
+    if ARGV[5] == '1' then
+      redis.call('HSET', KEYS[1], 'ended', ARGV[4])
+      redis.call('SREM', KEYS[2], ARGV[1])
+    end
+    return before
+  end
+end
+return before
+"""
 
 
 class UnknownSweep(SweeprankError):
@@ -51,12 +73,13 @@ class DispatchInfo:
     owner: str
     priority: int
     created: float
-    model_based: bool  # configs are asked from an Optuna study at dispatch (broker/tuner.py)
+    model_based: bool  # configs are asked from an Optuna study at dispatch (broker/tuning/asker.py)
 
 
 class SweepStore:
     def __init__(self, client: redis.Redis) -> None:
         self._r = client
+        self._apply = client.register_script(_APPLY_CHANGE)
 
     def create(self, spec: SweepSpec, planned: list[PlannedTrial]) -> str:
         """Store a sweep with its plan in one transaction; returns its id."""
@@ -122,7 +145,7 @@ class SweepStore:
         pipe.hset(
             keys.trials(sweep_id),
             mapping={
-                str(i): json.dumps({"status": TrialStatus.QUEUED.value, "dataset": t.dataset})
+                str(i): TrialState(status=TrialStatus.QUEUED, dataset=t.dataset).to_json()
                 for i, t in enumerate(planned)
             },
         )
@@ -174,7 +197,25 @@ class SweepStore:
             raise UnknownSweep(sweep_id)
         return SweepStatus(raw)
 
+    def apply(self, sweep_id: str, change: Change) -> SweepStatus | None:
+        """Make a status change in one step, if the sweep's status allows it; returns the status it had
+        (the change was made iff `change.allowed_from` it), None when there is no such sweep."""
+        before = self._apply(
+            keys=[_key(sweep_id), keys.ACTIVE_SWEEPS],
+            args=[
+                sweep_id,
+                change.target.value,
+                change.reason,
+                time.time(),
+                "1" if change.target.final else "0",
+                *(s.value for s in change.sources),
+            ],
+        )
+        return None if before is None else SweepStatus(before)
+
     def set_status(self, sweep_id: str, status: SweepStatus, reason: str = "") -> None:
+        """Write a status as it is, outside the lifecycle's table: for tests that need a sweep in a given
+        status. The product changes a status only with `apply`."""
         fields: dict[str | bytes, bytes | float | int | str] = {"status": status.value}
         if reason:
             fields["stop_reason"] = reason

@@ -8,7 +8,6 @@ a TTL that its worker refreshes; a claim that expired means the worker is gone.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, cast
@@ -16,8 +15,8 @@ from typing import Any, cast
 import redis
 
 from broker import keys
-from broker.store._json import loads_or_none
-from trials.specs import TrialSpec, TrialStatus
+from trials.specs import TrialKey, TrialSpec, TrialStatus
+from trials.trial_state import TrialState, patch
 
 # KEYS: trials hash, running set; ARGV: trial id, JSON patch, expected attempt ('' for any).
 # The running set follows the merged status, so health and the monitor read O(running), not every trial.
@@ -51,11 +50,13 @@ class TrialStore:
     # --- live states --------------------------------------------------------------
 
     def update(self, sweep_id: str, trial_id: int, if_attempt: int | None = None, **fields: Any) -> bool:
-        """Merge fields into the trial's state; with `if_attempt`, only while that attempt is current."""
+        """Merge fields of `TrialState` into the trial's state; with `if_attempt`, only while that attempt is current.
+
+        The fields are checked against the model first: an unknown one, or a wrong type, raises before any write."""
         return bool(
             self._update(
                 keys=[keys.trials(sweep_id), keys.running(sweep_id)],
-                args=[trial_id, json.dumps(fields), "" if if_attempt is None else if_attempt],
+                args=[trial_id, patch(**fields), "" if if_attempt is None else if_attempt],
             )
         )
 
@@ -63,24 +64,26 @@ class TrialStore:
         """Set the status of many trials of a sweep."""
         # One round trip for all of them: a cancelled 10,000-trial sweep is one request.
         pipe = self._r.pipeline(transaction=False)
-        patch = json.dumps({"status": status.value})
+        change = patch(status=status)
         for trial_id in trial_ids:
-            self._update(keys=[keys.trials(sweep_id), keys.running(sweep_id)], args=[trial_id, patch, ""], client=pipe)
+            self._update(keys=[keys.trials(sweep_id), keys.running(sweep_id)], args=[trial_id, change, ""], client=pipe)
         pipe.execute()
 
-    def state(self, sweep_id: str, trial_id: int) -> dict[str, Any]:
-        return cast(dict[str, Any], loads_or_none(self._r.hget(keys.trials(sweep_id), str(trial_id))) or {})
+    def state(self, sweep_id: str, trial_id: int) -> TrialState:
+        """The trial's live state (with no field set when the sweep has no such trial)."""
+        raw = cast(str | None, self._r.hget(keys.trials(sweep_id), str(trial_id)))
+        return TrialState() if raw is None else TrialState.from_json(raw)
 
-    def states(self, sweep_id: str) -> dict[int, dict[str, Any]]:
+    def states(self, sweep_id: str) -> dict[int, TrialState]:
         raw = cast(dict[str, str], self._r.hgetall(keys.trials(sweep_id)))
-        return {int(k): json.loads(v) for k, v in raw.items()}
+        return {int(k): TrialState.from_json(v) for k, v in raw.items()}
 
-    def states_of(self, sweep_id: str, trial_ids: list[int]) -> dict[int, dict[str, Any]]:
+    def states_of(self, sweep_id: str, trial_ids: list[int]) -> dict[int, TrialState]:
         """The live states of these trials only (those the sweep has)."""
         if not trial_ids:
             return {}
         raw = cast(list[str | None], self._r.hmget(keys.trials(sweep_id), [str(t) for t in trial_ids]))
-        return {t: json.loads(v) for t, v in zip(trial_ids, raw, strict=True) if v is not None}
+        return {t: TrialState.from_json(v) for t, v in zip(trial_ids, raw, strict=True) if v is not None}
 
     def running_ids(self, sweep_id: str) -> list[int]:
         """Trials whose live state says `running` (a trial running since before this set existed joins it at
@@ -113,15 +116,15 @@ class TrialStore:
 
     # --- dispatched trials --------------------------------------------------------
 
-    def inflight(self, device_class: str) -> set[str]:
-        """Keys (sweep:trial:attempt) of the trials sent to a device class's queue and not yet final."""
-        return cast(set[str], self._r.smembers(keys.inflight(device_class)))
+    def inflight(self, device_class: str) -> set[TrialKey]:
+        """The attempts sent to a device class's queue whose trial is not yet final."""
+        return {TrialKey.parse(k) for k in cast(set[str], self._r.smembers(keys.inflight(device_class)))}
 
-    def add_inflight(self, device_class: str, trial_key: str) -> None:
-        self._r.sadd(keys.inflight(device_class), trial_key)
+    def add_inflight(self, device_class: str, trial_key: TrialKey) -> None:
+        self._r.sadd(keys.inflight(device_class), str(trial_key))
 
-    def remove_inflight(self, device_class: str, trial_key: str) -> None:
-        self._r.srem(keys.inflight(device_class), trial_key)
+    def remove_inflight(self, device_class: str, trial_key: TrialKey) -> None:
+        self._r.srem(keys.inflight(device_class), str(trial_key))
 
     def queue_depths(self, device_classes: Iterable[str]) -> dict[str, int]:
         """Messages waiting in each device class's Celery queue, by queue name."""

@@ -13,7 +13,7 @@ from typing import cast
 import redis
 
 from broker import keys
-from broker.users import NAME, User, UserError, check_name, hash_password, is_legacy, token_hash, verify_password
+from broker.members import NAME, User, UserError, check_name, hash_password, is_legacy, token_hash, verify_password
 
 
 class UserStore:

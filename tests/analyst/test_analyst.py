@@ -7,13 +7,14 @@ from typing import Any
 import numpy as np
 import redis
 
-from broker import keys, sweeps
+from analyst.service import Analyst
+from broker import keys, sweep_actions
 from broker.dispatcher import Dispatcher
 from broker.settings import Settings
 from broker.store import Store
+from importance.config import RankingConfig
 from tests.broker.conftest import RecordingCelery, make_spec
 from trials.specs import TrialResult, TrialStatus
-from workers.analyst import Analyst, RankingParams
 
 
 def synthetic_accuracy(config: dict[str, Any], rng: np.random.Generator) -> float:
@@ -44,7 +45,7 @@ def feed(store: Store, sweep_id: str, trial_ids: range, rng: np.random.Generator
 
 def make_analyst(store: Store) -> Analyst:
     dispatcher = Dispatcher(store, RecordingCelery(), Settings(redis_url="unused"))  # type: ignore[arg-type]
-    return Analyst(store, dispatcher, RankingParams(n_bootstrap=100), consumer="test")
+    return Analyst(store, dispatcher, RankingConfig(bootstrap=100), consumer="test")
 
 
 def drain(analyst: Analyst) -> None:
@@ -56,7 +57,7 @@ def test_sweep_stops_itself_when_the_ranking_is_stable(scratch_redis: redis.Redi
     store = Store(scratch_redis)
     analyst = make_analyst(store)
     analyst.start()
-    sweep_id = sweeps.submit(
+    sweep_id = sweep_actions.submit(
         store, analyst.dispatcher, make_spec(n_trials=1000, stop_when_stable=True, stability_window=20)
     )
     rng = np.random.default_rng(0)
@@ -72,7 +73,7 @@ def test_sweep_stops_itself_when_the_ranking_is_stable(scratch_redis: redis.Redi
     ranking = store.rankings.latest(sweep_id)
     assert ranking is not None
     assert ranking.pooled.ranking[:3] == ["learning_rate", "num_conv_layers", "dropout_rate"]
-    cancelled = [s for s in store.trials.states(sweep_id).values() if s["status"] == "cancelled"]
+    cancelled = [s for s in store.trials.states(sweep_id).values() if s.status == "cancelled"]
     assert len(cancelled) == 1000 - record.n_final
 
 
@@ -80,7 +81,7 @@ def test_replayed_events_and_restarts_count_each_trial_once(scratch_redis: redis
     store = Store(scratch_redis)
     first = make_analyst(store)
     first.start()
-    sweep_id = sweeps.submit(store, first.dispatcher, make_spec(n_trials=40))
+    sweep_id = sweep_actions.submit(store, first.dispatcher, make_spec(n_trials=40))
     rng = np.random.default_rng(1)
     feed(store, sweep_id, range(25), rng)
     events = first.read_new(None)
@@ -100,5 +101,8 @@ def test_replayed_events_and_restarts_count_each_trial_once(scratch_redis: redis
     batch = make_analyst(store).analysis(sweep_id)
     batch.add(store.results.in_arrival_order(sweep_id))
     expected = batch.records()[0].pooled
-    assert np.allclose(stored.pooled.importances, expected.importances, rtol=1e-9, atol=1e-12)
+    assert stored.pooled.ranking == expected.ranking
+    assert np.allclose(
+        [row.importance for row in stored.pooled.rows], [row.importance for row in expected.rows], rtol=1e-9, atol=1e-12
+    )
     assert scratch_redis.xpending(keys.RESULTS_STREAM, keys.ANALYST_GROUP)["pending"] == 0

@@ -8,13 +8,14 @@ import itertools
 import numpy as np
 import redis
 
-from broker import sweeps
+from analyst.service import SweepAnalysis, retest_every
+from broker import sweep_actions
 from broker.store import Store
+from importance.config import RankingConfig
 from importance.nrrelieff import MIN_TRIALS
 from tests.analyst.test_analyst import drain, feed, make_analyst, synthetic_accuracy
 from tests.broker.conftest import make_spec
 from trials.specs import TrialResult, TrialStatus
-from workers.analyst import RankingParams, SweepAnalysis, retest_every
 
 
 def test_significance_retests_space_out_as_the_sweep_grows(scratch_redis: redis.Redis) -> None:
@@ -22,8 +23,8 @@ def test_significance_retests_space_out_as_the_sweep_grows(scratch_redis: redis.
     analyst = make_analyst(store)
     # N-RReliefF's permutation re-test is the O(n) one the analyst spaces out (the anova method schedules its own).
     spec = make_spec(n_trials=1400, importance_method="fixed-scale")
-    sweep_id = sweeps.submit(store, analyst.dispatcher, spec)
-    analysis = SweepAnalysis.of_stored(store, sweep_id, RankingParams(n_bootstrap=10))
+    sweep_id = sweep_actions.submit(store, analyst.dispatcher, spec)
+    analysis = SweepAnalysis.of_stored(store, sweep_id, RankingConfig(bootstrap=10))
     rng = np.random.default_rng(0)
     tested: list[int] = []
     for trial_id in range(1399):  # one at a time, as a live sweep's results arrive
@@ -56,9 +57,9 @@ def test_a_restart_keeps_finished_sweeps_rankings_and_fits_only_the_live_ones(sc
     analyst = make_analyst(store)
     analyst.start()
     rng = np.random.default_rng(1)
-    done = sweeps.submit(store, analyst.dispatcher, make_spec(n_trials=40))
+    done = sweep_actions.submit(store, analyst.dispatcher, make_spec(n_trials=40))
     feed(store, done, range(40), rng)
-    live = sweeps.submit(store, analyst.dispatcher, make_spec(n_trials=40))
+    live = sweep_actions.submit(store, analyst.dispatcher, make_spec(n_trials=40))
     feed(store, live, range(35), rng)
     drain(analyst)
     assert store.sweeps.get(done).status.final and not store.sweeps.get(live).status.final

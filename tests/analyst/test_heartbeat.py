@@ -8,9 +8,9 @@ import socket
 import numpy as np
 import redis
 
-from broker import sweeps
+from broker import sweep_actions
 from broker.store import Store
-from broker.store.services import ANALYST
+from broker.store.service_beats import ANALYST
 from tests.analyst.test_analyst import drain, feed, make_analyst
 from tests.broker.conftest import make_spec
 
@@ -23,7 +23,7 @@ def test_the_analyst_beats_with_its_pid_and_reports_how_far_it_got(scratch_redis
     assert beat is not None and beat.pid == os.getpid() and beat.host == socket.gethostname()
     assert beat.processed == 0 and beat.started_at <= beat.beat
 
-    sweep_id = sweeps.submit(store, analyst.dispatcher, make_spec(n_trials=12))
+    sweep_id = sweep_actions.submit(store, analyst.dispatcher, make_spec(n_trials=12))
     feed(store, sweep_id, range(7), np.random.default_rng(0))
     assert store.services.results_lag() == 7, "stored, not yet delivered"
     events = analyst.read_new(None)
@@ -40,7 +40,7 @@ def test_a_restart_that_folds_in_waiting_results_marks_the_gap_in_the_trajectory
     rng = np.random.default_rng(2)
     first = make_analyst(store)
     first.start()
-    sweep_id = sweeps.submit(store, first.dispatcher, make_spec(n_trials=40))
+    sweep_id = sweep_actions.submit(store, first.dispatcher, make_spec(n_trials=40))
     for start in (0, 10):
         feed(store, sweep_id, range(start, start + 10), rng)
         drain(first)

@@ -1,10 +1,12 @@
-"""The store keeps exactly one final result per trial and closes finished sweeps."""
+"""The store keeps exactly one final result per trial and closes finished sweep_actions."""
 
 from __future__ import annotations
 
+import pytest
 import redis
+from pydantic import ValidationError
 
-from broker import sweeps
+from broker import sweep_actions
 from broker.dispatcher import Dispatcher
 from broker.store import Store
 from tests.broker.conftest import make_spec
@@ -28,7 +30,7 @@ def result(
 def test_second_final_result_is_discarded_and_counted(
     store: Store, dispatcher: Dispatcher, scratch_redis: redis.Redis
 ) -> None:
-    sweep_id = sweeps.submit(store, dispatcher, make_spec(n_trials=2))
+    sweep_id = sweep_actions.submit(store, dispatcher, make_spec(n_trials=2))
     assert store.results.save(result(sweep_id, 0, attempt=1, accuracy=0.7))
     assert not store.results.save(result(sweep_id, 0, attempt=1, accuracy=0.1))
     assert store.results.get(sweep_id, 0).test_accuracy == 0.7  # type: ignore[union-attr]
@@ -38,17 +40,17 @@ def test_second_final_result_is_discarded_and_counted(
 
 
 def test_results_of_superseded_attempts_are_discarded(store: Store, dispatcher: Dispatcher) -> None:
-    sweep_id = sweeps.submit(store, dispatcher, make_spec(n_trials=1))
+    sweep_id = sweep_actions.submit(store, dispatcher, make_spec(n_trials=1))
     store.trials.update(sweep_id, 0, attempt=2, status="queued")  # the reconciler re-queued it
     assert not store.trials.update(sweep_id, 0, if_attempt=1, epoch=3), "the old attempt may not write its state"
     assert not store.results.save(result(sweep_id, 0, attempt=1))
     assert store.health.counters()["superseded_results_discarded"] == 1
     assert store.results.save(result(sweep_id, 0, attempt=2))
-    assert store.trials.state(sweep_id, 0)["status"] == "completed"
+    assert store.trials.state(sweep_id, 0).status == TrialStatus.COMPLETED
 
 
 def test_sweep_completes_when_every_trial_is_final(store: Store, dispatcher: Dispatcher) -> None:
-    sweep_id = sweeps.submit(store, dispatcher, make_spec(n_trials=3))
+    sweep_id = sweep_actions.submit(store, dispatcher, make_spec(n_trials=3))
     store.results.save(result(sweep_id, 2))
     store.results.save(result(sweep_id, 0, status=TrialStatus.FAILED))
     assert store.sweeps.status(sweep_id) == SweepStatus.QUEUED
@@ -62,7 +64,7 @@ def test_sweep_completes_when_every_trial_is_final(store: Store, dispatcher: Dis
 
 
 def test_sweep_whose_every_trial_failed_ends_failed(store: Store, dispatcher: Dispatcher) -> None:
-    sweep_id = sweeps.submit(store, dispatcher, make_spec(n_trials=2))
+    sweep_id = sweep_actions.submit(store, dispatcher, make_spec(n_trials=2))
     store.results.save(result(sweep_id, 0, status=TrialStatus.FAILED))
     store.results.save(result(sweep_id, 1, status=TrialStatus.TIMEOUT))
     record = store.sweeps.get(sweep_id)
@@ -72,7 +74,7 @@ def test_sweep_whose_every_trial_failed_ends_failed(store: Store, dispatcher: Di
 
 
 def test_epoch_metrics_stream_per_sweep(store: Store, dispatcher: Dispatcher) -> None:
-    sweep_id = sweeps.submit(store, dispatcher, make_spec(n_trials=2))
+    sweep_id = sweep_actions.submit(store, dispatcher, make_spec(n_trials=2))
     for trial_id, epoch in ((0, 1), (1, 1), (0, 2)):
         store.results.record_epoch(
             EpochMetrics(
@@ -90,7 +92,7 @@ def test_epoch_metrics_stream_per_sweep(store: Store, dispatcher: Dispatcher) ->
 
 
 def test_claim_admits_one_attempt_at_a_time(store: Store, dispatcher: Dispatcher) -> None:
-    sweep_id = sweeps.submit(store, dispatcher, make_spec(n_trials=1))
+    sweep_id = sweep_actions.submit(store, dispatcher, make_spec(n_trials=1))
     spec = store.sweeps.trial_spec(sweep_id, 0)
     assert store.trials.claim(spec, "host:1", ttl_s=30)
     assert not store.trials.claim(spec.model_copy(update={"attempt": 2}), "host:2", ttl_s=30)
@@ -102,8 +104,18 @@ def test_claim_admits_one_attempt_at_a_time(store: Store, dispatcher: Dispatcher
 
 def test_planned_trials_are_spread_over_datasets(store: Store, dispatcher: Dispatcher) -> None:
     spec = make_spec(n_trials=5).model_copy(update={"datasets": ["digits", "fashion_mnist"]})
-    sweep_id = sweeps.submit(store, dispatcher, spec)
+    sweep_id = sweep_actions.submit(store, dispatcher, spec)
     datasets = [store.sweeps.trial_spec(sweep_id, t).dataset for t in range(5)]
     assert datasets == ["digits", "fashion_mnist", "digits", "fashion_mnist", "digits"]
     seeds = {store.sweeps.trial_spec(sweep_id, t).seed for t in range(5)}
     assert len(seeds) == 5
+
+
+def test_a_state_update_is_checked_before_anything_is_written(store: Store, dispatcher: Dispatcher) -> None:
+    sweep_id = sweep_actions.submit(store, dispatcher, make_spec(n_trials=1))
+    before = store.trials.state(sweep_id, 0)
+    with pytest.raises(ValidationError):
+        store.trials.update(sweep_id, 0, epoch="three")
+    with pytest.raises(ValidationError):
+        store.trials.update(sweep_id, 0, colour="blue")
+    assert store.trials.state(sweep_id, 0) == before

@@ -10,12 +10,12 @@ import redis
 from optuna.storages.journal._storage import JournalOperation
 from optuna.trial import TrialState
 
-from broker import keys, sweeps
+from broker import keys, sweep_actions
 from broker.dispatcher import Dispatcher
 from broker.settings import Settings
 from broker.store import Store
-from broker.tune import advance_chains, cancel_chain
-from broker.tuner import TRIAL_ATTR, Tuner, study_name
+from broker.tuning.asker import TRIAL_ATTR, Tuner, study_name
+from broker.tuning.chain import advance_chains, cancel_chain
 from tests.broker.conftest import RecordingCelery, add_worker, make_spec
 from trials.specs import EpochMetrics, SweepSpec, TrialResult, TrialStatus, TuneOrigin, TuneRequest
 
@@ -30,7 +30,7 @@ def complete(
     store: Store, sweep_id: str, trial_id: int, accuracy: float, status: TrialStatus = TrialStatus.COMPLETED
 ) -> TrialResult:
     """Store the final result of the trial's current attempt."""
-    attempt = int(store.trials.state(sweep_id, trial_id).get("attempt", 1))
+    attempt = store.trials.state(sweep_id, trial_id).current_attempt
     spec = store.sweeps.trial_spec(sweep_id, trial_id, attempt)
     result = TrialResult.of(spec, status, test_accuracy=accuracy, wall_time_s=1.0)
     assert store.results.save(result)
@@ -40,7 +40,7 @@ def complete(
 def test_a_tpe_sweep_stores_no_config_until_a_slot_asks_for_one(
     store: Store, dispatcher: Dispatcher, celery: RecordingCelery
 ) -> None:
-    sweep_id = sweeps.submit(store, dispatcher, make_spec(n_trials=6, sampler="tpe"))
+    sweep_id = sweep_actions.submit(store, dispatcher, make_spec(n_trials=6, sampler="tpe"))
     assert store.sweeps.planned_configs(sweep_id) == {}
     add_worker(store, slots=2)
     assert dispatcher.refill() == 2
@@ -60,9 +60,9 @@ def test_a_dispatcher_that_may_not_ask_leaves_model_based_sweeps_to_others(
 ) -> None:
     web = Dispatcher(store, celery, Settings(redis_url="unused"), asks=False)  # type: ignore[arg-type]
     add_worker(store, slots=2)
-    tpe = sweeps.submit(store, web, make_spec(n_trials=3, sampler="tpe"))
+    tpe = sweep_actions.submit(store, web, make_spec(n_trials=3, sampler="tpe"))
     assert web.refill() == 0 and store.sweeps.n_pending(tpe) == 3
-    planned = sweeps.submit(store, web, make_spec(n_trials=3))
+    planned = sweep_actions.submit(store, web, make_spec(n_trials=3))
     assert {s["spec"]["sweep_id"] for s in celery.sent} == {planned}
 
 
@@ -70,7 +70,7 @@ def test_each_result_is_told_once_and_a_resent_attempt_keeps_its_study_trial(
     store: Store, dispatcher: Dispatcher, scratch_redis: redis.Redis
 ) -> None:
     add_worker(store, slots=1)
-    sweep_id = sweeps.submit(store, dispatcher, make_spec(n_trials=3, sampler="tpe"))
+    sweep_id = sweep_actions.submit(store, dispatcher, make_spec(n_trials=3, sampler="tpe"))
     spec = store.sweeps.spec(sweep_id)
     first = store.sweeps.trial_spec(sweep_id, 0)
     dispatcher.send(sweep_id, 0, "cpu", attempt=2)  # the reconciler's re-queue of a lost attempt
@@ -88,7 +88,7 @@ def test_each_result_is_told_once_and_a_resent_attempt_keeps_its_study_trial(
 
 def test_pruned_and_failed_results_are_told_as_such(store: Store, dispatcher: Dispatcher) -> None:
     add_worker(store, slots=2)
-    sweep_id = sweeps.submit(store, dispatcher, make_spec(n_trials=4, sampler="tpe", pruner="median"))
+    sweep_id = sweep_actions.submit(store, dispatcher, make_spec(n_trials=4, sampler="tpe", pruner="median"))
     spec = store.sweeps.spec(sweep_id)
     for trial_id, status in ((0, TrialStatus.PRUNED), (1, TrialStatus.FAILED)):
         Tuner(store).tell(complete(store, sweep_id, trial_id, 0.1, status), spec)
@@ -99,7 +99,7 @@ def test_pruned_and_failed_results_are_told_as_such(store: Store, dispatcher: Di
 def test_a_study_trial_whose_dispatcher_died_before_recording_it_is_failed_at_the_next_ask(
     store: Store, dispatcher: Dispatcher
 ) -> None:
-    sweep_id = sweeps.submit(store, dispatcher, make_spec(n_trials=2, sampler="tpe"))
+    sweep_id = sweep_actions.submit(store, dispatcher, make_spec(n_trials=2, sampler="tpe"))
     spec = store.sweeps.spec(sweep_id)
     tuner = Tuner(store)
     # A dispatcher killed between Optuna's ask and recording the config: a study trial no trial owns.
@@ -115,7 +115,7 @@ def test_a_study_trial_whose_dispatcher_died_before_recording_it_is_failed_at_th
 def test_held_values_are_in_every_config_and_out_of_the_study(store: Store, dispatcher: Dispatcher) -> None:
     add_worker(store, slots=3)
     held = {"optimizer": "adam", "num_conv_layers": 2}
-    sweep_id = sweeps.submit(store, dispatcher, make_spec(n_trials=3, sampler="cmaes", fixed=held))
+    sweep_id = sweep_actions.submit(store, dispatcher, make_spec(n_trials=3, sampler="cmaes", fixed=held))
     configs = store.sweeps.planned_configs(sweep_id)
     assert len(configs) == 3 and all(c["optimizer"] == "adam" and c["num_conv_layers"] == 2 for c in configs.values())
     params = {name for t in study_of(store, sweep_id).get_trials(deepcopy=False) for name in t.params}
@@ -125,7 +125,7 @@ def test_held_values_are_in_every_config_and_out_of_the_study(store: Store, disp
 def test_a_failing_sampler_fails_its_trial_not_the_pool(
     store: Store, dispatcher: Dispatcher, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sweep_id = sweeps.submit(store, dispatcher, make_spec(n_trials=1, sampler="gp"))
+    sweep_id = sweep_actions.submit(store, dispatcher, make_spec(n_trials=1, sampler="gp"))
 
     def broken(*_: object) -> None:
         raise RuntimeError("no model")
@@ -146,9 +146,9 @@ def chain_sweep(store: Store, dispatcher: Dispatcher, n_trials: int = 2) -> str:
         groups=[["learning_rate"], ["dropout_rate"]],
         request=request,
     )
-    # As the server builds it (broker/tune.py): a member's spec may not carry `tune`.
+    # As the server builds it (broker/tuning/chain.py): a member's spec may not carry `tune`.
     spec = SweepSpec.model_validate({**make_spec(n_trials=n_trials, sampler="tpe").model_dump(), "tune": origin})
-    return sweeps.submit(store, dispatcher, spec)
+    return sweep_actions.submit(store, dispatcher, spec)
 
 
 def test_a_completed_chain_sweep_gets_exactly_one_next_group(
@@ -188,7 +188,7 @@ def test_the_median_pruner_stops_a_trial_behind_the_completed_ones_after_the_sam
     store: Store, dispatcher: Dispatcher
 ) -> None:
     add_worker(store, slots=8)
-    sweep_id = sweeps.submit(store, dispatcher, make_spec(n_trials=8, sampler="tpe", pruner="median"))
+    sweep_id = sweep_actions.submit(store, dispatcher, make_spec(n_trials=8, sampler="tpe", pruner="median"))
     spec = store.sweeps.spec(sweep_id)
     tuner = Tuner(store)
     for trial_id in range(5):  # MedianPruner(n_startup_trials=5): five completed trials first
@@ -205,5 +205,5 @@ def test_the_median_pruner_stops_a_trial_behind_the_completed_ones_after_the_sam
 
 def test_a_sweep_without_a_pruner_never_prunes(store: Store, dispatcher: Dispatcher) -> None:
     add_worker(store, slots=1)
-    sweep_id = sweeps.submit(store, dispatcher, make_spec(n_trials=1, sampler="tpe"))
+    sweep_id = sweep_actions.submit(store, dispatcher, make_spec(n_trials=1, sampler="tpe"))
     assert not Tuner(store).should_prune(store.sweeps.spec(sweep_id), epoch(sweep_id, 0, 1, 0.0), "digits")

@@ -15,7 +15,7 @@ from broker.celery_app import make_celery
 from broker.dispatcher import Dispatcher
 from broker.settings import Settings
 from broker.store import Store
-from broker.sweeps import plan_trials
+from broker.sweep_actions import plan_trials
 from sweeprank.stack import free_port
 from tests.cli.data_command import run_data_command
 from tests.conftest import database_url

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sweeprank.rank import main
+from sweeprank.rank_cmd import main
+from tests.ranking_rows import by_name, order
 from trials.presets import preset
 from trials.samplers import sample_configs
 
@@ -57,7 +58,7 @@ def test_good_file_prints_table_and_writes_json(tmp_path: Path, capsys: pytest.C
     result = json.loads(out.read_text())
     assert result["n_trials"] == 118
     assert set(result["rankings"]) == {"mnist", "fashion", "pooled"}
-    assert result["rankings"]["pooled"]["ranking"][0] == "num_conv_layers"
+    assert order(result["rankings"]["pooled"])[0] == "num_conv_layers"
 
 
 def test_compare_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -104,11 +105,11 @@ def test_verdicts_in_table_json_and_summary(tmp_path: Path, capsys: pytest.Captu
     assert "ranking ####" in captured.err and "trials in" in captured.err and "peak memory" in captured.err
     result = json.loads(out.read_text())
     entry = result["rankings"]["all"]
-    for key in ("verdicts", "p_values", "p_adjusted", "detectable"):
-        assert len(entry[key]) == len(entry["names"])
-    assert entry["verdicts"][entry["names"].index("num_conv_layers")] == "matters"
+    for key in ("verdict", "p_value", "p_adjusted", "detectable"):
+        assert all(key in row for row in entry["rows"])
+    assert by_name(entry, "verdict")["num_conv_layers"] == "matters"
     assert result["parameters"]["method"] == "anova" and result["parameters"]["block_size"] == 50
-    layers = next(e for e in entry["effects"] if e["name"] == "num_conv_layers")
+    layers = by_name(entry, "effect")["num_conv_layers"]
     assert [level["label"] for level in layers["levels"]] == ["1", "2", "3", "4", "5"]
     assert layers["largest"]["from_label"] == "1" and layers["largest"]["to_label"] == "5"
     assert layers["largest"]["ci_low"] > 0.5  # accuracy rises by 0.15 per layer: 0.6 from 1 to 5
@@ -120,7 +121,7 @@ def test_paper_method_is_selectable(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert run(tmp_path, "--method", "paper", "--json", str(out)) == 0
     assert "method paper" in capsys.readouterr().out
     result = json.loads(out.read_text())
-    assert result["parameters"]["method"] == "paper" and result["parameters"]["block_size"] is None
+    assert result["parameters"]["method"] == "paper" and result["parameters"]["window"] == 50
     assert result["rankings"]["all"]["method"] == "paper"
 
 
@@ -133,4 +134,4 @@ def test_too_few_trials_say_so_instead_of_ranking_confidently(
     printed = capsys.readouterr().out
     assert "Undetermined: fewer than 30 trials: too few to test for an effect" in printed
     assert "Matters" not in printed and "No detectable effect" not in printed
-    assert set(json.loads(out.read_text())["rankings"]["all"]["verdicts"]) == {"undetermined"}
+    assert set(by_name(json.loads(out.read_text())["rankings"]["all"], "verdict").values()) == {"undetermined"}

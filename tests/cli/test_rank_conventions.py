@@ -1,4 +1,4 @@
-"""`sweeprank rank` reads Optuna's and W&B's exports as they are (sweeprank/table.py)."""
+"""`sweeprank rank` reads Optuna's and W&B's exports as they are (offline/table.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from pathlib import Path
 import optuna
 import pytest
 
-from sweeprank.rank import main
+from sweeprank.rank_cmd import main
+from tests.ranking_rows import order
 
 N_TRIALS = 90
 
@@ -63,9 +64,9 @@ def test_optuna_csv_ranks_only_complete_trials_and_says_what_it_skipped(
     assert result["n_trials"] == states["COMPLETE"] and result["metric"] == "value"
     assert result["excluded"] == {"pruned": states["PRUNED"], "fail": states["FAIL"]}
     assert f"excluded: {states['FAIL']} fail, {states['PRUNED']} pruned" in printed
-    assert result["rankings"]["all"]["ranking"][0] == "lr"
+    assert order(result["rankings"]["all"])[0] == "lr"
     # Only params_ columns are hyperparameters: not number, datetime_*, duration, state, value.
-    assert sorted(result["rankings"]["all"]["names"]) == ["batch_norm", "layers", "lr", "optimizer"]
+    assert sorted(order(result["rankings"]["all"])) == ["batch_norm", "layers", "lr", "optimizer"]
     assert "lr: {type: float, low: " in printed and "log: true}" in printed
     assert "batch_norm: {type: categorical, choices: ['False', 'True']}" in printed
 
@@ -113,7 +114,7 @@ def test_wandb_export_config_columns_and_finished_runs(
     result = rank_json(tmp_path, write_wandb(tmp_path / "wandb.csv", prefix), "--metric", "val_acc")
     assert result["n_trials"] == 54 and result["excluded"] == {"crashed": 6}
     entry = result["rankings"]["all"]
-    assert sorted(entry["names"]) == ["layers", "lr", "optimizer"] and entry["ranking"][0] == "lr"
+    assert sorted(order(entry)) == ["layers", "lr", "optimizer"] and order(entry)[0] == "lr"
     warned = capsys.readouterr().err
     for column in ("val_loss", "best_val_acc", "train_loss", "epoch"):
         assert (f"warning: {column} left out (named like an outcome)" in warned) is (prefix == "")
@@ -127,5 +128,5 @@ def test_conditional_optuna_parameters_rank_with_their_empty_cells(
     result = rank_json(tmp_path, path)
     printed = capsys.readouterr().out
     assert result["n_trials"] == states["COMPLETE"]
-    assert "momentum" in result["rankings"]["all"]["names"] and result["rankings"]["all"]["ranking"][0] == "lr"
+    assert "momentum" in order(result["rankings"]["all"]) and order(result["rankings"]["all"])[0] == "lr"
     assert "# conditional: not applicable (empty) in" in printed

@@ -1,4 +1,4 @@
-"""`sweeprank rank` without --space: the space inferred from the table (trials/infer.py)."""
+"""`sweeprank rank` without --space: the space inferred from the table (offline/infer.py)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sweeprank.rank import INFERRED_TITLE, main
-from sweeprank.table import layout, table_trials
+from offline.infer import MAX_CHOICES, infer_param, infer_space, looks_log_uniform, parse_cell
+from offline.rendering import INFERRED_TITLE
+from offline.table import layout, table_trials
+from sweeprank.rank_cmd import main
 from tests.cli.test_rank_cli import SPACE, write_trials
-from trials.infer import MAX_CHOICES, infer_param, infer_space, looks_log_uniform, parse_cell
+from tests.ranking_rows import order
 from trials.presets import load_space_file
 from trials.space import ChoiceParam, NumericParam
 
@@ -133,7 +135,7 @@ def test_yaml_round_trip_ranks_the_same(tmp_path: Path, capsys: pytest.CaptureFi
     assert INFERRED_TITLE not in capsys.readouterr().out
     first, second = json.loads(inferred_json.read_text()), json.loads(given_json.read_text())
     assert first["rankings"] == second["rankings"] and first["n_trials"] == 118
-    assert first["rankings"]["all"]["ranking"][0] == "num_conv_layers"
+    assert order(first["rankings"]["all"])[0] == "num_conv_layers"
 
 
 def test_metric_is_required_outside_optuna_tables(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,5 +1,5 @@
 """A table's outcome columns (a second score, a rank, a runtime, val_loss...) are left out of an
-inferred space with a warning (sweeprank/outcomes.py); `none` is a value; --compare works on both."""
+inferred space with a warning (offline/outcomes.py); `none` is a value; --compare works on both."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from sweeprank.outcomes import TRACK_MIN_SPEARMAN, named_like_outcome, tracking
-from sweeprank.rank import main
+from offline.outcomes import TRACK_MIN_SPEARMAN, named_like_outcome, tracking
+from sweeprank.rank_cmd import main
+from tests.ranking_rows import order
 from trials.presets import preset
 
 N = 150
@@ -60,7 +61,7 @@ def test_outcome_columns_are_left_out_with_a_warning(tmp_path: Path, capsys: pyt
     """Regression: a second score, a rank and a runtime were ranked as hyperparameters and got `matters`."""
     path, _, _ = results_table(tmp_path / "results.csv")
     result = rank_json(tmp_path, path)
-    assert sorted(result["rankings"]["all"]["names"]) == ["dropout", "lr", "norm"]
+    assert sorted(order(result["rankings"]["all"])) == ["dropout", "lr", "norm"]
     captured = capsys.readouterr()
     for column in ("acc_second_seed", "place", "wall_seconds"):
         assert f"warning: {column} left out (tracks acc (Spearman" in captured.err
@@ -79,7 +80,7 @@ def test_a_space_that_names_an_outcome_column_keeps_it(tmp_path: Path, capsys: p
         "  epoch: {type: int, low: 1, high: 30}\n"
     )
     result = rank_json(tmp_path, path, "--space", str(space))
-    assert sorted(result["rankings"]["all"]["names"]) == ["epoch", "lr", "wall_seconds"]
+    assert sorted(order(result["rankings"]["all"])) == ["epoch", "lr", "wall_seconds"]
     assert "left out" not in capsys.readouterr().err
 
 
@@ -90,7 +91,7 @@ def test_a_hyperparameter_with_a_strong_effect_is_kept(tmp_path: Path, capsys: p
     assert 0.9 < rho < TRACK_MIN_SPEARMAN  # strong, yet the others and the noise still move the metric
     result = rank_json(tmp_path, path)
     entry = result["rankings"]["all"]
-    assert "lr" in entry["names"] and entry["ranking"][0] == "lr"
+    assert "lr" in order(entry) and order(entry)[0] == "lr"
     assert "warning: lr left out" not in capsys.readouterr().err
 
 
@@ -153,7 +154,7 @@ def test_our_real_digits_sweep_reads_as_its_space(tmp_path: Path, capsys: pytest
     path = Path(__file__).resolve().parents[2] / "bench" / "data" / "digits_random.csv"
     assert main(["rank", str(path), "--metric", "test_accuracy", "--bootstrap", "5", "--json", str(out)]) == 0
     printed = capsys.readouterr()
-    assert sorted(json.loads(out.read_text())["rankings"]["all"]["names"]) == sorted(preset("cnn-paper").names)
+    assert sorted(order(json.loads(out.read_text())["rankings"]["all"])) == sorted(preset("cnn-paper").names)
     assert "  dropout_rate: {type: float, low: 0.000152" in printed.out and "0.7996457991934623}" in printed.out
     assert "  learning_rate: {type: float, low: 1.0007314635821922e-05, high: 0.09977800084408588, log: true}" in (
         printed.out

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sweeprank.cli import DEMO_SPEC
 from sweeprank.report import final_lines, narrowed_note
+from sweeprank.up_cmd import DEMO_SPEC
 from tests.webui.conftest import ranking_group, ranking_record
 from trials.records import SweepRecord
 from trials.specs import SweepSpec

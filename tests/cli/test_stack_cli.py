@@ -33,7 +33,7 @@ def test_submit_follows_the_sweep_and_prints_the_ranking(stack_up: UpStack, tmp_
     assert done.returncode == 0, done.stderr
     assert "submitted sweep sw1" in done.stdout
     assert "6/6 completed" in done.stdout, done.stdout
-    assert "N-RReliefF importance over 6 completed trials" in done.stdout
+    assert "Importance over 6 completed trials, by share of the metric's variance" in done.stdout
     assert "paper (arXiv 2410.08920)" in done.stdout
 
     status = sweeprank("status", "--url", url)

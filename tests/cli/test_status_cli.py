@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +15,7 @@ import pytest
 import redis
 
 from broker.store import Store
-from broker.store.services import ANALYST
+from broker.store.service_beats import ANALYST
 from sweeprank.report import health_lines
 from tests.conftest import database_url
 from tests.webui.conftest import seed_sweep
@@ -56,10 +58,29 @@ def beat(store: Store, age_s: float) -> None:
     store.services.beat(ANALYST, ServiceBeat(pid=4242, host="head", started_at=when, beat=when, processed=9))
 
 
+@contextlib.contextmanager
+def beating(store: Store) -> Iterator[None]:
+    """An analyst that keeps beating while the command runs (on a loaded host, starting it can take many seconds)."""
+    stop = threading.Event()
+
+    def beat_until_stopped() -> None:
+        while not stop.is_set():
+            beat(store, 0.0)
+            stop.wait(0.5)
+
+    thread = threading.Thread(target=beat_until_stopped, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
 def test_status_prints_one_line_per_service_and_the_verdict(store: Store, web: WebServer) -> None:
-    beat(store, 0.0)
-    store.workers.register("cpu@gpu-host", WorkerInfo(host="gpu-host", device="cpu", slots=2, pid=777), ttl_s=30)
-    done = status(web, "--check")
+    store.workers.register("cpu@gpu-host", WorkerInfo(host="gpu-host", device="cpu", slots=2, pid=777), ttl_s=600)
+    with beating(store):
+        done = status(web, "--check")
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.splitlines()[0] == "health: ok"
     assert line_of(done.stdout, "analyst")[:6] == ["analyst", "ok", "pid", "4242", "head", "beat"]
@@ -106,9 +127,9 @@ def test_a_down_redis_is_one_line_with_its_error() -> None:
 
 
 def test_anonymous_status_says_only_ok_or_not_and_how_to_see_more(store: Store, web: WebServer) -> None:
-    beat(store, 0.0)
-    store.workers.register("cpu@gpu-host", WorkerInfo(host="gpu-host", device="cpu", slots=2, pid=777), ttl_s=30)
-    done = status(web, "--check", member=False)
+    store.workers.register("cpu@gpu-host", WorkerInfo(host="gpu-host", device="cpu", slots=2, pid=777), ttl_s=600)
+    with beating(store):
+        done = status(web, "--check", member=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0] == (
         "health: ok (the details need a member: pass --token or set SWEEPRANK_TOKEN)"

@@ -16,7 +16,7 @@ import pytest
 import redis
 
 from broker.store import Store
-from broker.store.services import ANALYST
+from broker.store.service_beats import ANALYST
 from sweeprank.client import Client
 from sweeprank.stack_state import STATE_FILE, running_stack
 from tests.cli.stack_up import TINY_SPEC, UpStack, alive, process_tree, start_up, wait_for_new_pid
@@ -164,8 +164,8 @@ def test_killing_up_while_a_trial_trains_leaves_no_trainer_and_the_trial_is_run_
         def running() -> tuple[int, int] | None:
             for trial in (0, 1):
                 state = store.trials.state(sweep_id, trial)
-                if state.get("status") == "running" and state.get("worker"):
-                    return trial, int(str(state["worker"]).rsplit(":", 1)[1])
+                if state.status == "running" and state.worker:
+                    return trial, int(state.worker.rsplit(":", 1)[1])
             return None
 
         trial_id, child = wait_until(running, 120, 0.02, what="a trial training")

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from broker import sweeps
+from broker import sweep_actions
 from broker.celery_app import make_celery
 from broker.dispatcher import Dispatcher
 from broker.settings import Settings
@@ -69,7 +69,7 @@ class FaultStack(LiveStack):
         return Dispatcher(self.store, make_celery(self.settings), self.settings)
 
     def submit(self, n_trials: int, narrow: dict[str, dict[str, Any]] | None = None, **extra: Any) -> str:
-        return sweeps.submit(self.store, self.dispatcher(), self.spec(n_trials, narrow, **extra))
+        return sweep_actions.submit(self.store, self.dispatcher(), self.spec(n_trials, narrow, **extra))
 
     def spec(self, n_trials: int, narrow: dict[str, dict[str, Any]] | None = None, **extra: Any) -> SweepSpec:
         return parse_sweep_spec(

@@ -10,7 +10,7 @@ import socket
 import time
 from collections import Counter
 
-from broker import sweeps
+from broker import sweep_actions
 from tests.faults.conftest import TRIAL_EPOCHS, FaultStack, Figures, duplicated_metric_rows, wait_done
 from tests.helpers import wait_until
 
@@ -72,8 +72,8 @@ def test_a_trial_outliving_the_visibility_timeout_is_not_run_twice(faults: Fault
     # is created paused before that trainer starts, and the test sends the trial itself.
     faults.restart_without_trainers()
     spec = faults.spec(n_trials=1)
-    sweep_id = faults.store.sweeps.create(spec, sweeps.plan_trials(spec))
-    sweeps.pause(faults.store, sweep_id)
+    sweep_id = faults.store.sweeps.create(spec, sweep_actions.plan_trials(spec))
+    sweep_actions.pause(faults.store, sweep_id)
     faults.spawn_trainer("shortvis@test", SWEEPRANK_VISIBILITY_TIMEOUT_S="2", SWEEPRANK_UNACKED_RESTORE_EVERY_S="1")
 
     def refused() -> int:
@@ -87,7 +87,7 @@ def test_a_trial_outliving_the_visibility_timeout_is_not_run_twice(faults: Fault
         held = time.monotonic()
         wait_until(lambda: refused() >= 1, 120, what="the redelivered message to be refused while the trial runs")
         held_s = time.monotonic() - held
-        sweeps.resume(faults.store, pool, sweep_id)
+        sweep_actions.resume(faults.store, pool, sweep_id)
     wait_done(faults, sweep_id, timeout_s=120)
     results = faults.store.results.in_arrival_order(sweep_id)
     figures(
@@ -116,13 +116,13 @@ def test_sigterm_hands_the_running_trial_back_at_once(faults: FaultStack, figure
             what="the trainer to raise its drain flag",
         )
     state = wait_until(
-        lambda: (s := faults.store.trials.state(sweep_id, 0)).get("attempt") == 2 and s,
+        lambda: (s := faults.store.trials.state(sweep_id, 0)).attempt == 2 and s,
         30,
         what="the trial to be handed back",
     )
     handed_back_s = time.monotonic() - signalled
     assert trainer.wait(30) == 0, "the worker exits cleanly after handing the trial back"
-    assert state["losses"] == 0 and "shut down" in state["last_loss"], state
+    assert state.losses == 0 and "shut down" in (state.last_loss or ""), state
     faults.start_trainer(slots=1, name="successor@test")
     wait_done(faults, sweep_id, timeout_s=120)
     result = faults.store.results.get(sweep_id, 0)

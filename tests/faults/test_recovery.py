@@ -14,7 +14,6 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -29,6 +28,8 @@ from tests.faults.conftest import (
     wait_done,
 )
 from tests.helpers import wait_until
+from trials.specs import TrialStatus
+from trials.trial_state import TrialState
 
 NEVER_EXPIRES_S = 3600
 TRAINER = "longclaims@test"
@@ -72,10 +73,10 @@ def skipped_deliveries(stack: FaultStack) -> int:
     return sum(counters.get(name, 0) for name in SKIPPED_DELIVERIES)
 
 
-def second_attempt_running(stack: FaultStack, sweep_id: str) -> dict[str, Any]:
+def second_attempt_running(stack: FaultStack, sweep_id: str) -> TrialState:
     """The state of trial 0 once its attempt 2 runs (claims here last an hour: only a fast path gets there)."""
-    state: dict[str, Any] = wait_until(
-        lambda: (s := stack.store.trials.state(sweep_id, 0)).get("attempt") == 2 and s.get("status") == "running" and s,
+    state: TrialState = wait_until(
+        lambda: (s := stack.store.trials.state(sweep_id, 0)).attempt == 2 and s.status == TrialStatus.RUNNING and s,
         120,
         what="attempt 2 to run (the claim of attempt 1 expires only in an hour)",
     )
@@ -103,7 +104,7 @@ def test_a_killed_trainer_child_s_trial_runs_its_next_attempt_at_once(
         state = second_attempt_running(stack, sweep_id)
         next_attempt_s = time.monotonic() - killed
     figures(f"trainer child kill -> next attempt running in {next_attempt_s:.1f} s")
-    assert state["losses"] == 1 and "died" in state["last_loss"], state
+    assert state.losses == 1 and "died" in (state.last_loss or ""), state
     completed_once_by_attempt_2(stack, sweep_id)
     assert skipped_deliveries(stack) == skipped_before, "the dead attempt's message was not delivered again"
 
@@ -125,7 +126,7 @@ def test_a_trainer_killed_whole_and_restarted_requeues_its_trial_at_once(
         state = second_attempt_running(stack, sweep_id)
         next_attempt_s = time.monotonic() - restarted
     figures(f"trainer killed whole and restarted -> next attempt running {next_attempt_s:.1f} s after the restart")
-    assert state["losses"] == 1 and "was gone" in state["last_loss"], state
+    assert state.losses == 1 and "was gone" in (state.last_loss or ""), state
     completed_once_by_attempt_2(stack, sweep_id)
 
 
@@ -151,7 +152,7 @@ def test_a_trial_cut_off_by_a_long_redis_outage_is_handed_back_when_redis_return
         next_attempt_s = time.monotonic() - restarted
     figures(f"trial cut off by a long Redis outage -> next attempt running {next_attempt_s:.1f} s after the restart")
     # Handed back, not lost: an outage must not use up the trial's attempts (nor wait for a reconciler pass).
-    assert state["losses"] == 0 and state["last_loss"] == "Redis unreachable during the trial", state
+    assert state.losses == 0 and state.last_loss == "Redis unreachable during the trial", state
     completed_once_by_attempt_2(stack, sweep_id)
 
 

@@ -14,7 +14,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from broker.tuner import TRIAL_ATTR, study_name
+from broker.tuning.asker import TRIAL_ATTR, study_name
 from tests.faults.conftest import FaultStack, Figures, duplicated_metric_rows, running_stack, wait_done
 from tests.helpers import wait_until
 

@@ -10,11 +10,11 @@ import pytest
 from scipy import stats
 
 from importance.anova import AnovaRanking
-from importance.effects import N_BINS, NOT_APPLICABLE, PAIR_BINS, EffectTables, level_keys
+from importance.config import RankingConfig
+from importance.effects import N_BINS, PAIR_BINS, EffectTables, level_keys
 from importance.groups import POOLED, GroupedRanking
-from importance.ranking import GroupEntry
+from importance.ranking_record import RankingGroup, Stability
 from importance.significance import MATTERS, NO_DETECTABLE_EFFECT, UNDETERMINED
-from trials import effects_view as view
 
 
 def _design(n: int, levels: list[int | None], seed: int) -> np.ndarray:
@@ -78,10 +78,6 @@ def test_pair_share_and_test_match_a_textbook_loop() -> None:
         assert d.pair_p[p] == pytest.approx(p_value, rel=1e-8, abs=1e-300)
 
 
-def test_the_view_labels_the_bins_the_tables_use() -> None:
-    assert (view.PAIR_BINS, view.NOT_APPLICABLE) == (PAIR_BINS, NOT_APPLICABLE)
-
-
 def test_a_hyperparameter_the_metric_never_reads_does_not_interact_with_one_that_spreads_it() -> None:
     """A loss of 10 x (x log-uniform) has all its spread at large x: F tests on the metric itself, which
     assume one noise variance, made an unread column "interact" with x; on ranks they keep their level."""
@@ -102,10 +98,16 @@ def test_levels_are_values_bins_and_not_applicable() -> None:
     assert list(level_keys(np.array([2.0, 0.0, np.nan]), True, N_BINS)) == [2, 0, -1]
 
 
-def _entry(ranking: AnovaRanking, names: list[str]) -> GroupEntry:
-    entry = ranking.result().to_record(names, "anova", {})  # type: ignore[arg-type]
-    ranking.add_effects(entry, names)
-    return entry
+STABILITY = Stability(stable=False, settled=False, stable_since=None, top_k=[], unchanged_for=0, window=50, sentence="")
+
+
+def _entry(ranking: AnovaRanking, names: list[str]) -> RankingGroup:
+    return ranking.with_effects(ranking.result().to_record(names, "anova", STABILITY), names)
+
+
+def _level_means(group: RankingGroup) -> list[float | None]:
+    by_name = {row.name: row.effect for row in group.rows}
+    return [level.mean for name in sorted(by_name) if (e := by_name[name]) for level in e.levels]
 
 
 def test_streaming_in_chunks_equals_one_fit() -> None:
@@ -125,10 +127,8 @@ def test_streaming_in_chunks_equals_one_fit() -> None:
     assert streamed.verdicts_.verdicts == once.verdicts_.verdicts
     names = ["a", "b", "c", "d"]
     a, b = _entry(streamed, names), _entry(once, names)
-    assert [lv["mean"] for e in a["effects"] for lv in e["levels"]] == pytest.approx(
-        [lv["mean"] for e in b["effects"] for lv in e["levels"]]
-    )
-    assert [p["share"] for p in a["interactions"]] == pytest.approx([p["share"] for p in b["interactions"]])
+    assert _level_means(a) == pytest.approx(_level_means(b))
+    assert [p.share for p in a.interactions or []] == pytest.approx([p.share for p in b.interactions or []])
 
 
 @pytest.mark.parametrize("n_hyper", [2, 3, 6])
@@ -189,9 +189,9 @@ def test_an_interaction_without_main_effects_is_found_and_never_called_no_effect
         ranking = AnovaRanking(_cat(levels), n_bootstrap=20).fit(X, y)
         assert ranking.verdicts_.verdicts[0] == ranking.verdicts_.verdicts[1] == MATTERS
         entry = _entry(ranking, ["x1", "x2", "x3", "c"])
-        top = entry["interactions"][0]
-        assert {top["first"], top["second"]} == {"x1", "x2"} and top["verdict"] == MATTERS
-        assert "cell_means" in top and np.array(top["cell_counts"]).sum() == n
+        top = (entry.interactions or [])[0]
+        assert {top.first, top.second} == {"x1", "x2"} and top.verdict == MATTERS
+        assert top.cell_means is not None and np.array(top.cell_counts).sum() == n
 
 
 def test_u_shape_plus_categorical_offset_ranks_both() -> None:
@@ -220,13 +220,13 @@ def test_groups_pool_and_reassure_only_where_every_dataset_does() -> None:
     groups = ["a"] * 2000 + ["b"] * 2000
     # z matters in dataset b only.
     y = X[:, 0] + np.where(np.arange(4000) >= 2000, 0.5 * (X[:, 2] == 1), 0.0) + rng.normal(0, 0.2, 4000)
-    ranking = GroupedRanking(["x", "c", "z"], categorical=_cat(levels), n_bootstrap=20)
+    ranking = GroupedRanking(["x", "c", "z"], categorical=_cat(levels), config=RankingConfig(bootstrap=20))
     ranking.partial_fit(X, y, groups)
     snapshot = ranking.snapshot()
-    assert snapshot["a"]["verdicts"][2] == NO_DETECTABLE_EFFECT
-    assert snapshot["b"]["verdicts"][2] == MATTERS
-    assert snapshot[POOLED]["verdicts"][2] != NO_DETECTABLE_EFFECT
-    assert "effects" in snapshot["a"] and "effects" not in snapshot[POOLED]
+    assert snapshot["a"].row("z").verdict == NO_DETECTABLE_EFFECT
+    assert snapshot["b"].row("z").verdict == MATTERS
+    assert snapshot[POOLED].row("z").verdict != NO_DETECTABLE_EFFECT
+    assert snapshot["a"].has_effects and not snapshot[POOLED].has_effects
 
 
 def test_every_pair_is_reported_once_with_its_test() -> None:
@@ -234,7 +234,7 @@ def test_every_pair_is_reported_once_with_its_test() -> None:
     X = _design(300, levels, seed=5)
     ranking = AnovaRanking(_cat(levels), n_bootstrap=10).fit(X, X[:, 0] + np.random.default_rng(1).random(300))
     entry = _entry(ranking, ["a", "b", "c", "d"])
-    pairs = {(p["first"], p["second"]) for p in entry["interactions"]}
+    pairs = {(p.first, p.second) for p in entry.interactions or []}
     assert pairs == set(itertools.combinations("abcd", 2))
-    shares = [p["share"] for p in entry["interactions"]]
+    shares = [p.share for p in entry.interactions or []]
     assert shares == sorted(shares, reverse=True)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from importance.agreement import agreement, kendalls_w
+from importance.config import RankingConfig
 from importance.groups import POOLED, GroupedRanking
 from importance.nrrelieff import NRReliefF
 from importance.significance import (
@@ -120,22 +121,26 @@ def test_ties_at_zero_do_not_block_stability() -> None:
     tracker.update(10, [0, 1, 3, 2], low, high, share)
     tracker.update(30, [0, 1, 2, 3], low, high, share)  # zeros swap places: not a change
     assert tracker.stable and tracker.stable_since == 10
-    assert tracker.to_dict()["settled"] is True
+    assert tracker.state().settled is True
     assert "top-2 order (a > b)" in tracker.sentence()
 
 
 def test_snapshot_carries_verdicts_aligned_with_names_and_agreement() -> None:
     X, y, cat = _mixed(5, 600, signal=True)
-    ranking = GroupedRanking(["s", "q", "o", "c", "n"], categorical=cat, n_bootstrap=20, method="fixed-scale")
+    ranking = GroupedRanking(
+        ["s", "q", "o", "c", "n"], categorical=cat, config=RankingConfig(bootstrap=20, method="fixed-scale")
+    )
     ranking.partial_fit(X, y, ["d1"] * 300 + ["d2"] * 300)
     ranking.refresh_significance()
-    snap = json.loads(json.dumps(ranking.snapshot()))
+    snap = {group: json.loads(entry.model_dump_json()) for group, entry in ranking.snapshot().items()}
     for group in ("d1", "d2", POOLED):
         entry = snap[group]
-        for key in ("p_values", "p_adjusted", "verdicts", "detectable"):
-            assert len(entry[key]) == len(entry["names"]), key
+        assert sorted(row["name"] for row in entry["rows"]) == sorted(["s", "q", "o", "c", "n"])
+        for key in ("p_value", "p_adjusted", "verdict", "detectable"):
+            assert all(key in row for row in entry["rows"]), key
         assert entry["method"] == "fixed-scale" and entry["tested_at"] == entry["n_trials"]
-        assert entry["verdicts"][2] == MATTERS  # the strongest effect (the ordinal) in every group
+        verdicts = {row["name"]: row["verdict"] for row in entry["rows"]}
+        assert verdicts["o"] == MATTERS  # the strongest effect (the ordinal) in every group
     assert snap[POOLED]["agreement"]["n_groups"] == 2
     assert "datasets" in snap[POOLED]["agreement"]["sentence"]
     assert snap["d1"].get("agreement") is None

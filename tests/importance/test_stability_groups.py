@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
+from importance.config import RankingConfig
 from importance.groups import POOLED, GroupedRanking
+from importance.ranking_record import RankingGroup
 from importance.stability import StabilityTracker
 
 SEPARATED = ([0.5, 0.3, 0.1, 0.0], [0.6, 0.4, 0.2, 0.05])
@@ -44,22 +44,29 @@ def _group_data(seed: int, n: int, strong: int) -> tuple[np.ndarray, np.ndarray]
 
 def test_pooled_is_trial_count_weighted_mean() -> None:
     (Xa, ya), (Xb, yb) = _group_data(1, 90, 0), _group_data(2, 30, 1)
-    ranking = GroupedRanking(["x", "y", "z"], n_bootstrap=40)
+    ranking = GroupedRanking(["x", "y", "z"], config=RankingConfig(bootstrap=40))
     ranking.partial_fit(np.vstack([Xa, Xb]), np.concatenate([ya, yb]), ["a"] * 90 + ["b"] * 30)
     ranking.partial_fit(Xa[:0], ya[:0], [])
-    snap = json.loads(json.dumps(ranking.snapshot()))  # plain JSON round trip
-    ia, ib = np.array(snap["a"]["importances"]), np.array(snap["b"]["importances"])
+    snap = {g: RankingGroup.model_validate_json(e.model_dump_json()) for g, e in ranking.snapshot().items()}
+    names = ["x", "y", "z"]
+
+    def importances(group: str) -> np.ndarray:
+        shares = snap[group].importances()
+        return np.array([shares[name] for name in names], dtype=float)
+
     # 90 and 30 trials -> weights 3/4 and 1/4.
-    np.testing.assert_allclose(snap[POOLED]["importances"], 0.75 * ia + 0.25 * ib)
-    assert snap[POOLED]["n_trials"] == 120
-    assert snap["a"]["ranking"][0] == "x" and snap["b"]["ranking"][0] == "y"
-    assert snap[POOLED]["ranking"][0] == "x"
+    np.testing.assert_allclose(importances(POOLED), 0.75 * importances("a") + 0.25 * importances("b"))
+    assert snap[POOLED].n_trials == 120
+    assert snap["a"].ranking[0] == "x" and snap["b"].ranking[0] == "y"
+    assert snap[POOLED].ranking[0] == "x"
     pooled_reps = (
         0.75 * ranking.estimators["a"].bootstrap_importances_ + 0.25 * ranking.estimators["b"].bootstrap_importances_
     )
-    np.testing.assert_allclose(snap[POOLED]["ci_low"], np.percentile(pooled_reps, 2.5, axis=0))
-    for key in ("raw_weights", "ci_high", "rank_probability", "stability", "message", "names"):
-        assert key in snap[POOLED] and key in snap["a"]
+    low = {row.name: row.ci_low for row in snap[POOLED].rows}
+    np.testing.assert_allclose([low[name] for name in names], np.percentile(pooled_reps, 2.5, axis=0))
+    for group in (POOLED, "a"):
+        assert sorted(row.name for row in snap[group].rows) == names
+        assert [row.rank for row in snap[group].rows] == [1, 2, 3]
 
 
 def test_reserved_group_name() -> None:

@@ -9,10 +9,11 @@ import time
 
 from flask.testing import FlaskClient
 
+from analyst.service import SweepAnalysis
+from importance.config import RankingConfig
 from tests.helpers import wait_until
 from tests.integration.conftest import TRAINER_SLOTS, LiveStack, tiny_spec, wait_for_status
 from trials.records import RankingRecord
-from workers.analyst import RankingParams, SweepAnalysis
 
 
 def submit(api: FlaskClient, spec: dict[str, object]) -> str:
@@ -23,7 +24,7 @@ def submit(api: FlaskClient, spec: dict[str, object]) -> str:
 
 def batch_ranking(live: LiveStack, sweep_id: str, n_bootstrap: int = 50) -> RankingRecord:
     """The ranking a fresh analyst computes in one go from every stored result."""
-    analysis = SweepAnalysis.of_stored(live.store, sweep_id, RankingParams(n_bootstrap=n_bootstrap))
+    analysis = SweepAnalysis.of_stored(live.store, sweep_id, RankingConfig(bootstrap=n_bootstrap))
     analysis.add(live.store.results.in_arrival_order(sweep_id))
     return analysis.records()[0]
 
@@ -50,7 +51,7 @@ def test_small_sweep_completes_with_one_result_per_trial(api: FlaskClient, live:
     )
     assert ranking["n_trials"] == 12 == sum(1 for r in results if r.status.value == "completed")
     pooled = ranking["groups"]["pooled"]
-    assert abs(sum(pooled["importances"]) - 1.0) < 1e-9 or pooled["message"]
+    assert abs(sum(row["importance"] for row in pooled["rows"]) - 1.0) < 1e-9 or pooled["message"]
     history = api.get(f"/api/sweeps/{sweep_id}/rankings").get_json()["history"]
     assert history and history[-1]["n_trials"] == 12
     assert [h["n_trials"] for h in history] == sorted(h["n_trials"] for h in history)
@@ -136,7 +137,7 @@ def test_cancel_stops_running_trials_at_the_next_epoch(api: FlaskClient, live: L
     assert all(r.status.value == "cancelled" for r in results)
     assert all(r.epochs_completed < 20 for r in results)
     states = live.store.trials.states(sweep_id)
-    assert all(s["status"] == "cancelled" for s in states.values()), states
+    assert all(s.status == "cancelled" for s in states.values()), states
     assert api.post(f"/api/sweeps/{sweep_id}/resume").status_code == 409
 
 
@@ -180,9 +181,11 @@ def test_analyst_restarted_mid_sweep_matches_a_batch_fit(api: FlaskClient, live:
     for group, values in expected.groups.items():
         got = final.groups[group]
         assert got.n_trials == values.n_trials
-        for field in ("raw_weights", "importances", "ci_low", "ci_high"):
-            mine, theirs = getattr(got, field), getattr(values, field)
-            for a, b in zip(mine, theirs, strict=False):
+        # By name: hyperparameters tied within rounding may swap places in the order.
+        mine_rows, their_rows = (sorted(g.rows, key=lambda row: row.name) for g in (got, values))
+        for field in ("raw_weight", "importance", "ci_low", "ci_high"):
+            mine, theirs = [getattr(row, field) for row in mine_rows], [getattr(row, field) for row in their_rows]
+            for a, b in zip(mine, theirs, strict=True):
                 assert abs(a - b) <= 1e-9 * max(1.0, abs(b)), (group, field, mine, theirs)
 
 

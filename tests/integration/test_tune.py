@@ -15,7 +15,7 @@ import yaml
 from flask.testing import FlaskClient
 from optuna.trial import TrialState
 
-from broker.tuner import TRIAL_ATTR, study_name
+from broker.tuning.asker import TRIAL_ATTR, study_name
 from tests.helpers import wait_until
 from tests.integration.conftest import LiveStack, tiny_spec, wait_for_status
 from tests.integration.test_pipeline import submit
@@ -99,9 +99,8 @@ def parent(live: LiveStack) -> str:
 
 def matters(live: LiveStack, sweep_id: str) -> list[str]:
     ranking = live.store.rankings.latest(sweep_id)
-    assert ranking is not None and ranking.pooled.verdicts is not None
-    pooled = ranking.pooled
-    return [n for n, v in zip(pooled.names, pooled.verdicts or [], strict=True) if v == "matters"]
+    assert ranking is not None and all(row.verdict is not None for row in ranking.pooled.rows)
+    return ranking.pooled.with_verdict("matters")
 
 
 def best_config(live: LiveStack, sweep_id: str) -> dict[str, Any]:
@@ -114,13 +113,7 @@ def test_tune_varies_only_the_top_k_that_matter_and_holds_the_rest_at_the_best_t
 ) -> None:
     mattering = matters(live, parent)
     pooled = live.store.rankings.latest(parent).pooled  # type: ignore[union-attr]
-    assert "learning_rate" in mattering, (
-        pooled.names,
-        pooled.importances,
-        pooled.p_adjusted,
-        pooled.verdicts,
-        pooled.n_trials,
-    )
+    assert "learning_rate" in mattering, (pooled.rows, pooled.n_trials)
 
     response = api.post(f"/api/sweeps/{parent}/tune", json={"top": 1, "trials": 6, "sampler": "tpe"})
     assert response.status_code == 201, response.get_json()

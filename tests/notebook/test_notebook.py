@@ -20,9 +20,9 @@ import pandas as pd
 import pytest
 
 import sweeprank
-from sweeprank.notebook import FRAME_COLUMNS, INSTALL_HINT, Ranking
-from sweeprank.pooling import WHY, format_p, pooling_notes
-from sweeprank.rank import render
+from offline.notebook import FRAME_COLUMNS, INSTALL_HINT, Ranking
+from offline.pooling import WHY, format_p, pooling_notes
+from offline.rendering import render
 from trials.presets import load_space_file
 from trials.space import NumericParam
 
@@ -232,7 +232,7 @@ def test_the_pooled_verdict_explains_itself_when_a_dataset_disagrees() -> None:
             score = (0.002 * depth if group == "a" else 0.0) + float(rng.normal(0, 0.02))
             rows.append({"depth": depth, "width": width, "dataset": group, "score": score})
     result = sweeprank.rank(rows, metric="score", by="dataset", bootstrap=10)
-    verdicts = {g: dict(zip(e.names, e.verdicts or [], strict=True)) for g, e in result.rankings.items()}
+    verdicts = {g: {row.name: row.verdict for row in e.rows} for g, e in result.rankings.items()}
     assert verdicts["a"]["depth"] == "matters" and verdicts["pooled"]["depth"] != "matters"
     notes = pooling_notes(result.rankings)
     [depth] = [note for note in notes if note.startswith("depth ")]
@@ -270,9 +270,10 @@ def test_effects_are_printed_and_plotted_per_hyperparameter(from_frame: Ranking)
     lines = from_frame.effects()
     assert lines[0].startswith("-- effects in score") and any(line.startswith("depth ") for line in lines)
     entry = from_frame.rankings[from_frame.group]
-    assert entry.effects is not None and all(level.label for e in entry.effects for level in e.levels)
+    effects = {row.name: row.effect for row in entry.rows if row.effect is not None}
+    assert len(effects) == len(entry.rows) and all(level.label for e in effects.values() for level in e.levels)
     figure = from_frame.plot_effects()
     visible = [ax for ax in figure.axes if ax.get_visible()]
     assert [ax.get_title().split(" (")[0] for ax in visible] == entry.ranking
-    depth = next(e for e in entry.effects if e.name == "depth")
+    depth = effects["depth"]
     assert len(visible[0].lines[0].get_xdata()) == len([level for level in depth.levels if level.mean is not None])

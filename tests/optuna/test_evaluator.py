@@ -10,10 +10,11 @@ import optuna
 import pytest
 
 import sweeprank
-from sweeprank.optuna import NRReliefFImportanceEvaluator
-from sweeprank.optuna_study import study_table
-from sweeprank.rank import main
+from offline.optuna_evaluator import NRReliefFImportanceEvaluator
+from offline.optuna_study import study_table
+from sweeprank.rank_cmd import main
 from tests.optuna.studies import N_COMPLETE, add_unranked, x_study
+from tests.ranking_rows import by_name
 from trials.space import ChoiceParam, NumericParam
 
 matplotlib.use("Agg")  # no display here; the plot is checked through its axes
@@ -24,8 +25,8 @@ PARAMS = {"x", "y", "optimizer", "batch_size", "layers"}
 def verdicts_of(evaluator: NRReliefFImportanceEvaluator) -> dict[str, str]:
     assert evaluator.result_ is not None
     group = evaluator.result_.rankings["all"]
-    assert group.verdicts is not None
-    return dict(zip(group.names, group.verdicts, strict=True))
+    assert all(row.verdict is not None for row in group.rows)
+    return {row.name: row.verdict or "" for row in group.rows}
 
 
 @pytest.mark.parametrize("where", ["memory", "sqlite"])
@@ -123,7 +124,7 @@ def test_a_multi_objective_study_ranks_its_pareto_front_the_same_in_evaluator_no
     assert main(["rank", "--optuna-storage", url, "--bootstrap", "20", "--json", str(out)]) == 0
     assert "ranking each trial's Pareto front (0 = not dominated; lower is better)" in capsys.readouterr().out
     cli = json.loads(out.read_text())["rankings"]["all"]
-    assert cli["importances"] == pytest.approx([found[name] for name in cli["names"]])
+    assert by_name(cli, "importance") == pytest.approx(found)
     # target= still picks one objective.
     assert next(iter(evaluator.evaluate(study, target=lambda t: t.values[1] - t.values[0]))) == "b"
 

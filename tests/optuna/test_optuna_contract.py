@@ -20,7 +20,7 @@ from optuna.testing.pytest_importance import (
     NonConditionalImportanceEvaluatorTestCase,
 )
 
-from sweeprank.optuna import NRReliefFImportanceEvaluator
+from offline.optuna_evaluator import NRReliefFImportanceEvaluator
 
 # Conditional parameters: Optuna's evaluators rank only the parameters every trial has; ours ranks
 # every parameter a COMPLETE trial has (a trial without it is "not applicable" there), so a

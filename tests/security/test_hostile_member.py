@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from broker import keys
-from broker.sweeps import plan_trials
+from broker.sweep_actions import plan_trials
 from tests.helpers import wait_until
 from tests.integration.conftest import TINY_NARROW
 from tests.security.conftest import PASSWORD, Pool, spec_of, wait_completed

@@ -1,12 +1,12 @@
-"""The tune rule (trials/tuning.py) and the specs it makes: held values, samplers, pruners, requests."""
+"""The tune rule (broker/tuning/rule.py) and the specs it makes: held values, samplers, pruners, requests."""
 
 from __future__ import annotations
 
 import pytest
 
+from broker.tuning.rule import NothingToTune, ScoredTrial, best_trial, plan_tune, tuned_order
 from trials.records import RankingGroup, Stability
 from trials.specs import SpecInvalid, TuneRequest, parse_sweep_spec, parse_tune_request
-from trials.tuning import NothingToTune, ScoredTrial, best_trial, plan_tune, tuned_order
 
 STABLE = Stability(stable=True, settled=True, stable_since=30, top_k=[0], unchanged_for=50, window=50, sentence="")
 
@@ -29,7 +29,9 @@ def group(importances: list[float], verdicts: list[str] | None) -> RankingGroup:
 
 def test_only_what_matters_is_tuned_most_important_first() -> None:
     ranked = group([0.1, 0.5, 0.3, 0.1], ["matters", "matters", "no_detectable_effect", "matters"])
-    assert tuned_order(ranked) == ["b", "a", "d"]
+    # The ranking's own order (b, c, d, a: the tie of a and d as the ranking broke it), less what does not matter.
+    assert ranked.ranking == ["b", "c", "d", "a"]
+    assert tuned_order(ranked) == ["b", "d", "a"]
 
 
 @pytest.mark.parametrize(

@@ -16,9 +16,11 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
+from analyst.service import Analyst
 from broker.settings import Settings
 from broker.store import Store
-from broker.sweeps import plan_trials
+from broker.sweep_actions import plan_trials
+from importance.config import RankingConfig
 from tests.conftest import database_url
 
 # The browser tests reuse the integration stack: its fixtures and its hook that prints child logs on failure.
@@ -27,7 +29,6 @@ from trials.records import RankedTrials, RankingGroup, RankingHistoryEntry, Rank
 from trials.space import Value
 from trials.specs import SweepSpec, TrialResult, TrialStatus
 from webui import create_app
-from workers.analyst import Analyst
 
 PASSWORD = "correct horse battery"
 
@@ -156,9 +157,9 @@ def csrf_of(client: FlaskClient) -> str:
 
 def seed_ranking(store: Store, sweep_id: str) -> RankingRecord:
     """Store the ranking the analyst would compute from the stored results."""
-    from workers.analyst import RankingParams, SweepAnalysis
+    from analyst.service import SweepAnalysis
 
-    analysis = SweepAnalysis.of_stored(store, sweep_id, RankingParams(n_bootstrap=30))
+    analysis = SweepAnalysis.of_stored(store, sweep_id, RankingConfig(bootstrap=30))
     analysis.add(store.results.in_arrival_order(sweep_id))
     full, compact = analysis.records()
     store.rankings.save(sweep_id, full, compact)
@@ -216,7 +217,7 @@ def ranking_record(entries: dict[str, RankingGroup]) -> tuple[RankingRecord, Ran
     """A full ranking record over `entries` (which hold "pooled") and its compact entry for the history."""
     pooled = entries["pooled"]
     parameters = RankingParameters(
-        n_neighbors=10, sigma=20.0, n_bootstrap=30, random_state=0, metric="test_accuracy", direction="maximize"
+        config=RankingConfig(method="fixed-scale", bootstrap=30), metric="test_accuracy", direction="maximize"
     )
     full = RankingRecord(
         method="n-rrelieff/fixed-scale",
@@ -231,11 +232,11 @@ def ranking_record(entries: dict[str, RankingGroup]) -> tuple[RankingRecord, Ran
     compact = RankingHistoryEntry(
         n_trials=pooled.n_trials,
         time=1.0,
-        names=pooled.names,
-        importances=pooled.importances,
-        ci_low=pooled.ci_low,
-        ci_high=pooled.ci_high,
-        verdicts=pooled.verdicts,
+        names=[row.name for row in pooled.rows],
+        importances=[row.importance for row in pooled.rows],
+        ci_low=[row.ci_low for row in pooled.rows],
+        ci_high=[row.ci_high for row in pooled.rows],
+        verdicts=[row.verdict for row in pooled.rows if row.verdict] or None,
         stable_since=40,
     )
     return full, compact

@@ -11,9 +11,9 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
+from broker.members import UserError
 from broker.settings import Settings
 from broker.store import Store
-from broker.users import UserError
 from sweeprank.cli import build_parser
 from sweeprank.users_cmd import add_user_command
 from tests.webui.conftest import PASSWORD, Members

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from broker.store import Store
-from broker.store.services import ANALYST
+from broker.store.service_beats import ANALYST
 from tests.helpers import wait_until
 from tests.integration.conftest import TINY_NARROW, LiveStack
 from tests.webui.conftest import ranking_group, ranking_record, seed_sweep

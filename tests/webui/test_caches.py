@@ -43,5 +43,5 @@ def test_comparison_of_a_recreated_sweep_is_not_the_old_ones(
     ranking = seed_ranking(store, again)
     pooled = ranking.pooled
     body = compare_via_analyst(app, client, store.users.add("ann"), again)
-    assert body["groups"]["pooled"]["nrrelieff"] == dict(zip(pooled.names, pooled.importances, strict=True))
+    assert body["groups"]["pooled"]["nrrelieff"] == pooled.importances()
     assert body != old

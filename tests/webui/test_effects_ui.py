@@ -30,8 +30,8 @@ def test_effects_and_interactions_render_from_the_analysts_ranking(
     sweep_id = seed_sweep(store, n_trials=120, n_results=120)
     record = seed_ranking(store, sweep_id)
     group = record.groups["digits"]
-    assert group.effects is not None and group.interactions is not None
-    lr = next(e for e in group.effects if e.name == "learning_rate")
+    lr = group.row("learning_rate").effect
+    assert lr is not None and group.interactions is not None
     assert lr.largest is not None and lr.largest.difference is not None and lr.largest.difference > 0
     server = WebServer(web_redis_url, tmp_path / "web.log")
     server.start()
@@ -54,7 +54,7 @@ def test_effects_and_interactions_render_from_the_analysts_ranking(
         note = page.inner_text("#effects-note")
         assert "δ =" in note and "overall mean" in note
         # The heatmap holds every pair once (both halves of the matrix) and the top pairs their cell means.
-        a = len(group.names)
+        a = len(group.rows)
         assert page.locator("#interaction-matrix tbody td[title]").count() == a * (a - 1)
         top = group.interactions[0]
         pair = page.locator(f"#interaction-pairs article[data-pair='{top.first}|{top.second}']")

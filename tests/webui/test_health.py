@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 
 from broker.settings import Settings
 from broker.store import Store
-from broker.store.services import ANALYST
+from broker.store.service_beats import ANALYST
 from sweeprank.stack import free_port
 from tests.webui.conftest import Members, seed_ranking, seed_sweep
 from trials.records import ServiceBeat, WorkerInfo

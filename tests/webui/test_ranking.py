@@ -72,7 +72,7 @@ def test_reading_says_why_there_are_no_verdicts() -> None:
 def test_reading_of_an_old_record_claims_no_verdict() -> None:
     """A record without verdicts never reads a small or zero share as "does not matter"."""
     g = group([0.4, 0.3, 0.29, 0.01], ci_low=[0.3, 0.2, 0.1, 0.0])
-    assert g.verdicts is None and g.p_adjusted is None and g.verdict_note == ""
+    assert all(row.verdict is None and row.p_adjusted is None for row in g.rows) and g.verdict_note == ""
     assert reading(g) == "learning_rate and num_conv_layers explain 70% of the importance — 80 completed trials, " + (
         "stable since trial 40."
     )
@@ -97,17 +97,12 @@ def test_reading_says_whether_the_ranking_settled(status: SweepStatus, stable: b
 
 def test_reading_counts_the_rest_of_a_long_list() -> None:
     g = group([0.3, 0.3, 0.2, 0.2], ["matters"] * 4)
-    names = [f"p{i}" for i in range(6)]
-    g = g.model_copy(
-        update={
-            "names": names,
-            "ranking": names,
-            "importances": [0.2, 0.2, 0.2, 0.2, 0.1, 0.1],
-            "verdicts": ["matters"] * 6,
-            "p_adjusted": [0.01] * 6,
-            "detectable": [None] * 6,
-        }
-    )
+    importances = [0.2, 0.2, 0.2, 0.2, 0.1, 0.1]
+    rows = [
+        g.rows[0].model_copy(update={"name": f"p{i}", "rank": i + 1, "importance": share, "p_adjusted": 0.01})
+        for i, share in enumerate(importances)
+    ]
+    g = g.model_copy(update={"rows": rows})
     assert reading(g) == (
         "p0 (0.20), p1 (0.20), p2 (0.20) and 3 others matter — 80 completed trials, stable since trial 40."
     )
@@ -119,7 +114,7 @@ def rows_of(client: FlaskClient, sweep_id: str) -> list[dict[str, str]]:
     assert response.headers["Content-Disposition"] == f"attachment; filename={sweep_id}-ranking.csv"
     text = response.get_data(as_text=True)
     assert text.splitlines()[0] == (
-        "group,name,rank,importance,ci_low,ci_high,raw_weight,p_value,p_adjusted,verdict,detectable"
+        "group,name,rank,importance,ci_low,ci_high,rank_probability,raw_weight,p_value,p_adjusted,verdict,detectable"
     )
     return list(csv.DictReader(io.StringIO(text)))
 
@@ -251,16 +246,22 @@ def test_a_record_from_before_the_verdicts_still_loads_and_renders(
     record = store.rankings.latest(sweep_id)
     assert record is not None and record.n_results == 40
     pooled = record.pooled
-    assert (pooled.method, pooled.p_values, pooled.p_adjusted, pooled.verdicts, pooled.detectable) == (None,) * 5
+    assert pooled.method is None
+    assert all((row.p_value, row.p_adjusted, row.verdict, row.detectable) == (None,) * 4 for row in pooled.rows)
     assert (pooled.verdict_note, pooled.tested_at, pooled.agreement) == ("", None, None)
     assert pooled.stability.settled is True, "settled takes stable"
-    assert record.parameters.n_permutations is None and record.parameters.block_size is None
+    assert record.parameters.config.method == "paper" and record.parameters.config.relief_block_size is None
     (entry,) = store.rankings.history(sweep_id)
     assert entry.verdicts is None and entry.stable_since == 12
 
     served = client.get(f"/api/sweeps/{sweep_id}/ranking").get_json()["ranking"]
-    assert served["groups"]["pooled"]["importances"] == [0.6, 0.4, 0.0]
-    assert served["groups"]["pooled"]["verdicts"] is None
+    rows = served["groups"]["pooled"]["rows"]
+    assert [(row["name"], row["importance"]) for row in rows] == [
+        ("learning_rate", 0.6),
+        ("num_conv_layers", 0.4),
+        ("dropout_rate", 0.0),
+    ]
+    assert all(row["verdict"] is None for row in rows)
     assert client.get(f"/api/sweeps/{sweep_id}/rankings").get_json()["history"][0]["verdicts"] is None
     summary = client.get(f"/api/sweeps/{sweep_id}/summary").get_json()
     assert summary["reading"] == (
@@ -272,12 +273,11 @@ def test_a_record_from_before_the_verdicts_still_loads_and_renders(
 
 def test_the_openapi_document_describes_the_ranking_record(client: FlaskClient) -> None:
     schemas = client.get("/api/openapi.json").get_json()["components"]["schemas"]
-    verdicts = schemas["RankingGroup"]["properties"]["verdicts"]
-    array = next(s for s in verdicts["anyOf"] if s.get("type") == "array")
-    assert array["items"] == {"enum": ["matters", "no_detectable_effect", "undetermined"], "type": "string"}
-    assert {"names", "importances", "ci_low", "ci_high", "ranking", "stability"} <= set(
-        schemas["RankingGroup"]["required"]
-    )
+    verdict = schemas["HyperparameterRank"]["properties"]["verdict"]
+    assert {"enum": ["matters", "no_detectable_effect", "undetermined"], "type": "string"} in verdict["anyOf"]
+    assert {"name", "rank", "importance", "ci_low", "ci_high"} <= set(schemas["HyperparameterRank"]["required"])
+    assert {"rows", "stability"} <= set(schemas["RankingGroup"]["required"])
+    assert schemas["RankingGroup"]["properties"]["rows"]["items"] == {"$ref": "#/components/schemas/HyperparameterRank"}
     assert schemas["RankingRecord"]["properties"]["groups"]["additionalProperties"] == {
         "$ref": "#/components/schemas/RankingGroup"
     }
@@ -301,11 +301,12 @@ def test_effects_csv_has_one_row_per_dataset_hyperparameter_and_level(client: Fl
     assert response.headers["Content-Disposition"] == f"attachment; filename={sweep_id}-effects.csv"
     rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
     group = record.groups["digits"]
-    assert group.effects is not None
-    assert len(rows) == sum(len(effect.levels) for effect in group.effects)
+    effects = {row.name: row.effect for row in group.rows if row.effect is not None}
+    assert len(effects) == len(group.rows)
+    assert len(rows) == sum(len(effect.levels) for effect in effects.values())
     assert {row["group"] for row in rows} == {"digits"}  # effects are per dataset: the pooled group has none
     assert list(dict.fromkeys(row["name"] for row in rows)) == group.ranking
-    lr = next(e for e in group.effects if e.name == "learning_rate")
+    lr = effects["learning_rate"]
     first = next(row for row in rows if row["name"] == "learning_rate")
     assert (first["level"], float(first["mean"]), int(first["n"])) == (
         lr.levels[0].label,

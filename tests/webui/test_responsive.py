@@ -133,7 +133,7 @@ def seeded(web_redis_url: str, tmp_path: Path) -> Iterator[Seeded]:
     server = WebServer(web_redis_url, tmp_path / "web.log")
     server.start()
     try:
-        yield Seeded(server, sweep_id, full.pooled.names)
+        yield Seeded(server, sweep_id, sorted(full.pooled.ranking))
     finally:
         server.stop()
 

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from broker import tune
 from broker.celery_app import make_celery
 from broker.dispatcher import Dispatcher
 from broker.settings import Settings
 from broker.store import Store
 from broker.store.sweeps import PlannedTrial
+from broker.tuning import chain as tune_chain
 from tests.webui.conftest import ranking_group, ranking_record, save_result, seed_sweep
 from tests.webui.server import WebServer
 from tests.webui.test_browser import ARTIFACTS, TIMEOUT_MS, browser  # noqa: F401
@@ -83,7 +83,7 @@ def chain(web_redis_url: str, tmp_path: Path) -> Iterator[Chain]:
         first = server.post(f"/api/sweeps/{parent}/tune", request, token)["id"]
         write_results(store, first, GROUP_1)  # its last result completes it
         settings = Settings(redis_url=web_redis_url)
-        (second,) = tune.advance_chains(store, Dispatcher(store, make_celery(settings), settings))
+        (second,) = tune_chain.advance_chains(store, Dispatcher(store, make_celery(settings), settings))
         write_results(store, second, GROUP_2)
         store.sweeps.set_status(second, SweepStatus.RUNNING)
         yield Chain(server, store, parent, first, second)

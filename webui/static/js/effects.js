@@ -16,8 +16,9 @@ const SweepEffects = (() => {
   function groupOf(ranking, selected) {
     if (!ranking) return { name: null, group: null };
     const own = ranking.groups[selected];
-    if (own && own.effects) return { name: selected, group: own };
-    const datasets = Object.keys(ranking.groups).filter((g) => g !== "pooled" && ranking.groups[g].effects).sort();
+    const hasEffects = (group) => group.rows.some((row) => row.effect);
+    if (own && hasEffects(own)) return { name: selected, group: own };
+    const datasets = Object.keys(ranking.groups).filter((g) => g !== "pooled" && hasEffects(ranking.groups[g])).sort();
     return datasets.length ? { name: datasets[0], group: ranking.groups[datasets[0]], others: datasets.length - 1 }
       : { name: null, group: null };
   }
@@ -39,18 +40,19 @@ const SweepEffects = (() => {
     return cell;
   }
 
-  function noEffectSentence(effect, group, metric) {
-    return `No level of ${effect.name} moves mean ${metric} by more than δ = ${num(group.delta)} from the overall mean `
+  function noEffectSentence(row, group, metric) {
+    const effect = row.effect;
+    return `No level of ${row.name} moves mean ${metric} by more than δ = ${num(group.delta)} from the overall mean `
       + `(95% simultaneous bound ${num(effect.equivalence_bound)}), and no interaction with it is detectable.`;
   }
 
-  function effectCard(effect, group, metric, colorIndex) {
-    const i = group.names.indexOf(effect.name);
-    const verdict = group.verdicts ? group.verdicts[i] : null;
+  function effectCard(row, group, metric, colorIndex) {
+    const effect = row.effect;
+    const verdict = row.verdict;
     const largest = effect.largest;
-    const chart = h("div", { class: "chart", "data-effect": effect.name });
-    const card = h("article", { class: "effect", "data-name": effect.name, "data-verdict": verdict || "" },
-      h("h3", {}, effect.name, verdict ? h("span", { class: "badge", "data-verdict": verdict }, VERDICT_WORDS[verdict]) : ""),
+    const chart = h("div", { class: "chart", "data-effect": row.name });
+    const card = h("article", { class: "effect", "data-name": row.name, "data-verdict": verdict || "" },
+      h("h3", {}, row.name, verdict ? h("span", { class: "badge", "data-verdict": verdict }, VERDICT_WORDS[verdict]) : ""),
       h("p", { class: "difference" }, largest
         ? [`${largest.from_label} → ${largest.to_label}: `, h("b", {}, signed(largest.difference)),
           ` [${num(largest.ci_low)}, ${num(largest.ci_high)}]`]
@@ -58,15 +60,15 @@ const SweepEffects = (() => {
       chart,
       h("p", { class: "muted small" }, `main share ${share(effect.main_share)} [${share(effect.main_ci[0])}, `
         + `${share(effect.main_ci[1])}] · with interactions ${share(effect.total_share)} · `
-        + `p (Holm) ${known(group.p_adjusted && group.p_adjusted[i]) ? num(group.p_adjusted[i], 2) : "–"}`),
-      verdict === "no_detectable_effect" ? h("p", { class: "small" }, noEffectSentence(effect, group, metric)) : "");
+        + `p (Holm) ${known(row.p_adjusted) ? num(row.p_adjusted, 2) : "–"}`),
+      verdict === "no_detectable_effect" ? h("p", { class: "small" }, noEffectSentence(row, group, metric)) : "");
     return { card, draw: () => Charts.levels(chart, effect.levels.map((level) => ({ label: level.label || String(level.key),
       tick: shortLabel(level.label || String(level.key)), mean: level.mean, lo: level.ci_low, hi: level.ci_high, n: level.n })),
     { yLabel: `mean ${metric}`, overall: group.metric_mean, delta: group.delta, colorIndex }) };
   }
 
   function matrix(group) {
-    const names = group.ranking;
+    const names = group.rows.map((row) => row.name);
     const byPair = new Map();
     for (const pair of group.interactions || []) {
       byPair.set(`${pair.first}|${pair.second}`, pair);
@@ -112,8 +114,7 @@ const SweepEffects = (() => {
     $("effects-note").textContent = [group.design_note,
       `Dots: mean ${metric} per level with its 95% CI; dashed: the overall mean; dotted: ± δ = ${num(group.delta)}, `
       + "the band a hyperparameter must fit in to be called \"no detectable effect\"."].filter(Boolean).join(" ");
-    const byName = Object.fromEntries(group.effects.map((e) => [e.name, e]));
-    const cards = group.ranking.map((n) => effectCard(byName[n], group, metric, colorIndex(n)));
+    const cards = group.rows.filter((row) => row.effect).map((row) => effectCard(row, group, metric, colorIndex(row.name)));
     $("effects").replaceChildren(...cards.map((c) => c.card));
     cards.forEach((c) => c.draw());
     $("interaction-matrix").replaceChildren(matrix(group));

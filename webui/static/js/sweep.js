@@ -28,26 +28,26 @@
     .map((dd) => [dd.dataset.term, dd.textContent.replace(/\s+/g, " ").trim()]));
   document.querySelectorAll("abbr[data-term]").forEach((abbr) => { abbr.title = TERMS[abbr.dataset.term] || ""; });
 
-  // The verdict of hyperparameter i in a ranking group, or null for records from before verdicts.
-  function verdictOf(group, i) {
-    const kind = at(group.verdicts, i);
+  // A row's verdict, or null for records from before verdicts.
+  function verdictOf(row) {
+    const kind = row.verdict;
     if (!kind) return null;
-    const bound = at(group.detectable, i);
+    const bound = row.detectable;
     const label = kind === "no_detectable_effect" && known(bound) ? `no detectable effect (< ${bound2(bound)})`
       : VERDICTS[kind] || kind;
     // The anova method's "no detectable effect" is an equivalence statement in metric units (under Effects).
     return { kind, label, bound, title: `${label}: ${TERMS[kind] || ""}` };
   }
 
-  function barTitle(group, name) {
-    const i = group.names.indexOf(name), f3 = (x) => (known(x) ? x.toFixed(3) : "–");
-    const lines = [`${name}: importance ${f3(group.importances[i])} (95% CI ${f3(group.ci_low[i])}–${f3(group.ci_high[i])})`,
-      `rank ${group.ranking.indexOf(name) + 1}, P(rank) ${f3(at(group.rank_probability, i))} · `
-      + `${group.method === "anova" ? "variance share" : "raw W"} ${fmt.num(at(group.raw_weights, i))}`];
+  function barTitle(group, row) {
+    const f3 = (x) => (known(x) ? x.toFixed(3) : "–");
+    const lines = [`${row.name}: importance ${f3(row.importance)} (95% CI ${f3(row.ci_low)}–${f3(row.ci_high)})`,
+      `rank ${row.rank}, P(rank) ${f3(row.rank_probability)} · `
+      + `${group.method === "anova" ? "variance share" : "raw W"} ${fmt.num(row.raw_weight)}`];
     lines.push(`P(rank): ${TERMS.p_rank}`, `raw W: ${TERMS.raw_w}`);
-    const verdict = verdictOf(group, i);
+    const verdict = verdictOf(row);
     if (verdict) {
-      lines.push(`p = ${pValue(at(group.p_values, i))}, Holm-adjusted p = ${pValue(at(group.p_adjusted, i))} → ${VERDICTS[verdict.kind] || verdict.kind}`);
+      lines.push(`p = ${pValue(row.p_value)}, Holm-adjusted p = ${pValue(row.p_adjusted)} → ${VERDICTS[verdict.kind] || verdict.kind}`);
       if (verdict.kind !== "matters" && known(verdict.bound)) {
         lines.push(`an importance ≥ ${bound2(verdict.bound)} would have been detected (80% power)`);
       }
@@ -125,11 +125,10 @@
     note.textContent = group && group.verdict_note ? `No verdicts yet (${group.verdict_note}).` : "";
     // A ranking over no completed trial (all failed so far) is zeros in declaration order: draw nothing.
     if (!group || group.n_trials === 0) return Charts.bars(chart, []);
-    const index = (name) => group.names.indexOf(name);
     const what = group.method === "anova" ? "variance share (main + interactions)" : `N-RReliefF (${group.method})`;
-    Charts.bars(chart, group.ranking.map((name) => ({ name, value: group.importances[index(name)] ?? 0,
-      lo: group.ci_low[index(name)] ?? undefined, hi: group.ci_high[index(name)] ?? undefined,
-      colorIndex: colorIndex(name), tag: verdictOf(group, index(name)), title: barTitle(group, name) })),
+    Charts.bars(chart, group.rows.map((row) => ({ name: row.name, value: row.importance ?? 0,
+      lo: row.ci_low ?? undefined, hi: row.ci_high ?? undefined,
+      colorIndex: colorIndex(row.name), tag: verdictOf(row), title: barTitle(group, row) })),
       { xLabel: `${what} importance (share of total) · ${group.n_trials} completed trials` });
     SweepEffects.render(state.ranking, state.group, body.metric.replaceAll("_", " "), colorIndex);
   }
@@ -153,7 +152,8 @@
   function renderRanking(ranking) {
     const history = state.history;
     state.ranking = ranking;
-    if (ranking) state.names = ranking.groups.pooled.names;
+    // Colours follow the names, not the ranks, so a hyperparameter keeps its colour as the order changes.
+    if (ranking) state.names = ranking.groups.pooled.rows.map((row) => row.name).sort();
     if (ranking && !ranking.groups[state.group]) state.group = "pooled";
     renderImportance();
     renderAgreement();

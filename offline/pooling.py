@@ -30,12 +30,11 @@ def format_p(value: float | None) -> str:
 
 
 def _p(entry: RankingGroup, name: str) -> str:
-    adjusted = entry.p_adjusted or []
-    return format_p(adjusted[entry.names.index(name)] if adjusted else None)
+    return format_p(entry.row(name).p_adjusted)
 
 
 def _verdict(entry: RankingGroup, name: str) -> str | None:
-    return entry.verdicts[entry.names.index(name)] if entry.verdicts and name in entry.names else None
+    return next((row.verdict for row in entry.rows if row.name == name), None)
 
 
 def _words(verdict: str | None) -> str:
@@ -45,7 +44,7 @@ def _words(verdict: str | None) -> str:
 def pooling_notes(rankings: Mapping[str, RankingGroup]) -> list[str]:
     """One line per hyperparameter that matters in a dataset but not pooled, then `WHY`; [] when none."""
     pooled = rankings.get(POOLED)
-    if pooled is None or not pooled.verdicts:
+    if pooled is None or all(row.verdict is None for row in pooled.rows):
         return []
     groups = {g: e for g, e in rankings.items() if g != POOLED}
     lines = []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from broker.store import Store
-from broker.tune import chain_of
+from broker.tuning.chain import chain_of
 from trials.records import BestPoint, BestProgress, BestResult, Lineage, SweepRecord
 
 

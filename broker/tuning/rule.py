@@ -36,21 +36,17 @@ class ScoredTrial:
 
 def tuned_order(group: RankingGroup) -> list[str]:
     """The hyperparameters whose verdict is `matters`, most important first."""
-    if group.verdicts is None:
+    if all(row.verdict is None for row in group.rows):
         raise NothingToTune(
             f"the ranking of {group.n_trials} trials has no verdicts yet; tune once the significance test has run"
         )
-    mattering = [
-        (importance if importance is not None else 0.0, name)
-        for name, importance, verdict in zip(group.names, group.importances, group.verdicts, strict=True)
-        if verdict == MATTERS
-    ]
+    mattering = group.with_verdict(MATTERS)
     if not mattering:
         raise NothingToTune(
             f"no hyperparameter was found to matter in {group.n_trials} trials "
             f"({group.verdict_note or 'see the verdicts'}); there is nothing to tune"
         )
-    return [name for _, name in sorted(mattering, key=lambda pair: -pair[0])]
+    return mattering
 
 
 def best_trial(trials: Iterable[ScoredTrial], direction: Literal["maximize", "minimize"]) -> ScoredTrial:

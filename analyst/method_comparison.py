@@ -37,22 +37,22 @@ def _compare(store: Store, record: SweepRecord, ranking: RankingRecord) -> Compa
         if name == POOLED:
             continue
         trials = encoded.subset(name)
-        nrrelieff = dict(zip(group.names, group.importances, strict=True))
+        nrrelieff = group.importances()
         if trials.n < MIN_TRIALS:
             message = f"{trials.n} completed trials; the comparison needs at least {MIN_TRIALS}"
-            groups[name] = ComparisonGroup(n_trials=trials.n, names=group.names, nrrelieff=nrrelieff, message=message)
+            groups[name] = ComparisonGroup(n_trials=trials.n, names=group.ranking, nrrelieff=nrrelieff, message=message)
         else:
             params, distributions = optuna_view(space, trials)
             # encode_trials already flipped a minimised metric, so higher is better for every method.
             # An unknown N-RReliefF share (null in the record) counts as 0, as the one-line reading does.
             shares = {n: v or 0.0 for n, v in nrrelieff.items()}
             methods = compare(params, distributions, trials.y.tolist(), shares, "maximize")
-            groups[name] = _group(trials.n, group.names, nrrelieff, methods)
+            groups[name] = _group(trials.n, group.ranking, nrrelieff, methods)
     pooled = ranking.groups.get(POOLED)
     compared = {g: c for g, c in groups.items() if c.methods}
     if pooled is not None and compared:
         # Pooled as the pooled N-RReliefF is: the trial-weighted mean of the datasets' answers.
-        nrrelieff = dict(zip(pooled.names, pooled.importances, strict=True))
+        nrrelieff = pooled.importances()
         per_group = {
             g: (
                 c.n_trials,
@@ -64,8 +64,8 @@ def _compare(store: Store, record: SweepRecord, ranking: RankingRecord) -> Compa
             for g, c in compared.items()
         }
         shares = {n: v or 0.0 for n, v in nrrelieff.items()}
-        methods = pool_comparisons(per_group, shares, pooled.names)
-        groups[POOLED] = _group(sum(c.n_trials for c in compared.values()), pooled.names, nrrelieff, methods)
+        methods = pool_comparisons(per_group, shares, pooled.ranking)
+        groups[POOLED] = _group(sum(c.n_trials for c in compared.values()), pooled.ranking, nrrelieff, methods)
     return Comparison(sweep_id=sweep_id, n_results=n_results, ranking_time=ranking.time, groups=groups)
 
 

@@ -5,20 +5,19 @@ from __future__ import annotations
 from typing import cast
 
 from broker.dispatcher import Dispatcher
-from broker.store import PlannedTrial, Store
+from broker.lifecycle import Change, SweepEvent, SweepStateError, change
+from broker.store import PlannedTrial, Store, UnknownSweep
 from trials.samplers import SamplerName, sample_configs
 from trials.space import Value
 from trials.specs import PLANNED_SAMPLERS, SpecInvalid, SweepSpec, SweepStatus, TrialStatus
 
-
-class SweepStateError(Exception):
-    """An action that the sweep's current status does not allow."""
+__all__ = ["SweepStateError", "cancel", "end", "pause", "plan_trials", "resume", "stop_when_stable", "submit"]
 
 
 def plan_trials(spec: SweepSpec) -> list[PlannedTrial]:
     """Sample the sweep's configs; datasets take turns so each gets its share.
 
-    A model-based sampler's configs are left unplanned (None): each is asked when a slot frees (broker/tuner.py).
+    A model-based sampler's configs are left unplanned (None): each is asked when a slot frees (broker/tuning/asker.py).
     """
     if spec.sampler in PLANNED_SAMPLERS:
         sampled = sample_configs(spec.search_space(), spec.n_trials, cast(SamplerName, spec.sampler), spec.seed)
@@ -50,13 +49,17 @@ def submit(store: Store, dispatcher: Dispatcher, spec: SweepSpec, max_queued_per
     return sweep_id
 
 
-def _require(store: Store, sweep_id: str, allowed: tuple[SweepStatus, ...], action: str) -> SweepStatus:
-    status = store.sweeps.status(sweep_id)
-    if status not in allowed:
-        raise SweepStateError(
-            f"cannot {action} a sweep that is {status.value}; allowed when {[s.value for s in allowed]}"
-        )
-    return status
+def _apply(store: Store, sweep_id: str, made: Change) -> SweepStatus:
+    """Make the change if the sweep's status allows it; returns the status it had (UnknownSweep: no sweep)."""
+    before = store.sweeps.apply(sweep_id, made)
+    if before is None:
+        raise UnknownSweep(sweep_id)
+    return before
+
+
+def _require(store: Store, sweep_id: str, made: Change) -> None:
+    """Make the change, or raise SweepStateError naming the status that did not allow it."""
+    made.require(_apply(store, sweep_id, made))
 
 
 def pause(store: Store, sweep_id: str) -> None:
@@ -64,21 +67,31 @@ def pause(store: Store, sweep_id: str) -> None:
     # Under the dispatch lock: a refill that read the sweep as running finishes sending first,
     # and every later one sees it paused, so nothing is sent once pause has returned.
     with store.trials.dispatch_lock():
-        _require(store, sweep_id, (SweepStatus.QUEUED, SweepStatus.RUNNING), "pause")
-        store.sweeps.set_status(sweep_id, SweepStatus.PAUSED)
+        _require(store, sweep_id, change(SweepEvent.PAUSE))
 
 
 def resume(store: Store, dispatcher: Dispatcher, sweep_id: str) -> None:
-    _require(store, sweep_id, (SweepStatus.PAUSED,), "resume")
-    store.sweeps.set_status(sweep_id, SweepStatus.RUNNING)
+    _require(store, sweep_id, change(SweepEvent.RESUME))
     dispatcher.refill()
 
 
 def end(store: Store, dispatcher: Dispatcher, sweep_id: str, status: SweepStatus, reason: str) -> None:
     """Cancel or stop: drop undispatched trials; running ones stop at their next epoch."""
-    action = "cancel" if status == SweepStatus.CANCELLED else "stop"
-    _require(store, sweep_id, (SweepStatus.QUEUED, SweepStatus.RUNNING, SweepStatus.PAUSED), action)
-    store.sweeps.set_status(sweep_id, status, reason)
+    event = SweepEvent.CANCEL if status == SweepStatus.CANCELLED else SweepEvent.STOP
+    _require(store, sweep_id, change(event, status, reason))
+    _drop_undispatched(store, dispatcher, sweep_id)
+
+
+def stop_when_stable(store: Store, dispatcher: Dispatcher, sweep_id: str, reason: str) -> bool:
+    """Stop a sweep whose ranking is stable, unless it has ended meanwhile (False then)."""
+    made = change(SweepEvent.STOP, reason=reason)
+    if not made.allowed_from(_apply(store, sweep_id, made)):
+        return False
+    _drop_undispatched(store, dispatcher, sweep_id)
+    return True
+
+
+def _drop_undispatched(store: Store, dispatcher: Dispatcher, sweep_id: str) -> None:
     store.trials.mark(sweep_id, store.sweeps.take_pending(sweep_id), TrialStatus.CANCELLED)
     dispatcher.refill()
 

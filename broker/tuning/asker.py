@@ -23,7 +23,8 @@ reproducible and two processes never share a random stream.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from broker.store import PlannedTrial, Store
 from trials.optuna_space import space_distributions
@@ -107,7 +108,7 @@ class Tuner:
 
         if self.store.sweeps.has_config(sweep_id, trial_id):
             return  # asked before (a trial re-sent, or a dispatcher that died after recording it)
-        dataset = self.store.trials.state(sweep_id, trial_id)["dataset"]
+        dataset = self.store.trials.state(sweep_id, trial_id).dataset
         seed = spec.trial_seed(trial_id)
         study = self.study(sweep_id, spec, dataset, seed)
         self._sync_study(sweep_id, spec, study)
@@ -179,6 +180,13 @@ class Tuner:
         return trial.should_prune()
 
 
-def _plain(params: dict[str, Any]) -> dict[str, Value]:
+def _plain(params: Mapping[str, object]) -> dict[str, Value]:
     """Optuna's values as JSON-able plain numbers and strings (numpy scalars from some samplers)."""
-    return {name: value.item() if hasattr(value, "item") else value for name, value in params.items()}
+    return {name: _plain_value(name, value) for name, value in params.items()}
+
+
+def _plain_value(name: str, value: object) -> Value:
+    plain = value.item() if hasattr(value, "item") else value
+    if not isinstance(plain, int | float | str):
+        raise TypeError(f"the sampler proposed {name}={plain!r}, not a number or a string")
+    return plain

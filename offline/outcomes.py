@@ -34,7 +34,7 @@ from typing import TypeGuard
 import numpy as np
 from scipy.stats import spearmanr
 
-from trials.infer import cell_value
+from offline.infer import cell_value
 
 TRACK_MIN_SPEARMAN = 0.98
 TRACK_MIN_DISTINCT = 20

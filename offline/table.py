@@ -14,7 +14,7 @@ Conventions recognised, so that exports rank as they are:
   dots, nested ones too: a config `model: {depth: 4}` is the column `config.model.depth`.
 - Any other table: every column is a hyperparameter except the metric, the --by column,
   ids, statuses and times (`NOT_PARAMS`), and, when the space is inferred, the columns that are
-  outcomes (a loss, a second score, a runtime: sweeprank/outcomes.py), which are printed as left out.
+  outcomes (a loss, a second score, a runtime: offline/outcomes.py), which are printed as left out.
 
 Only rows whose status is completed (complete, finished) and whose metric is finite are
 ranked; the others are counted by their status.
@@ -29,10 +29,10 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from sweeprank.outcomes import outcome_columns
+from offline.infer import InferredSpace, cell_value, infer_space, parse_cell, text
+from offline.outcomes import outcome_columns
 from trials.encoding import COMPLETED, TrialRow
 from trials.errors import SpecError
-from trials.infer import InferredSpace, cell_value, infer_space, parse_cell, text
 from trials.space import SearchSpace, Value
 
 ALL = "all"
@@ -243,7 +243,7 @@ def table_trials(
 
 
 def _outcomes(columns: dict[str, list[object]], metric: list[float], table: Layout) -> dict[str, str]:
-    """Outcome columns (sweeprank/outcomes.py) of a table whose hyperparameters are not named by a prefix."""
+    """Outcome columns (offline/outcomes.py) of a table whose hyperparameters are not named by a prefix."""
     if any(column != name for name, column in table.params.items()):
         return {}  # `params_`/`config.` columns: the tool that wrote them said what the hyperparameters are
     return outcome_columns(columns, metric, table.metric)

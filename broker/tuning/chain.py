@@ -1,7 +1,7 @@
 """Tune what matters: a follow-up sweep built from a sweep's ranking, and sequential-tuning chains.
 
 `tune` reads the parent's latest ranking and its best completed trial and applies the rule of
-trials/tuning.py: vary the hyperparameters found to matter (most important first, at most `top`),
+broker/tuning/rule.py: vary the hyperparameters found to matter (most important first, at most `top`),
 hold the others at the best trial's values; same datasets, metric, space and limits as the parent.
 
 A sequential chain (`sequential=True`) creates its first group's sweep now; each time a chain sweep
@@ -19,10 +19,10 @@ import logging
 from broker.connection import BrokerUnavailable
 from broker.dispatcher import Dispatcher
 from broker.store import Store, UnknownSweep
-from broker.sweeps import cancel, plan_trials, submit
+from broker.sweep_actions import cancel, plan_trials, submit
+from broker.tuning.rule import NothingToTune, ScoredTrial, TunePlan, best_trial, plan_tune
 from trials.records import SweepRecord
 from trials.specs import CONTINUES_CHAIN, SweepSpec, TrialStatus, TuneOrigin, TuneRequest
-from trials.tuning import NothingToTune, ScoredTrial, TunePlan, best_trial, plan_tune
 
 log = logging.getLogger(__name__)
 

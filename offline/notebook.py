@@ -1,8 +1,8 @@
 """`sweeprank.rank(table, metric=...)`: the ranking of `sweeprank rank`, in a notebook.
 
 The table is a pandas DataFrame, a list of dicts or an Optuna study; it is read by the same
-conventions as a CSV file (sweeprank/table.py) and, without a space, the space is inferred
-(trials/infer.py). pandas and matplotlib are imported only by `.to_frame()` and `.plot()`,
+conventions as a CSV file (offline/table.py) and, without a space, the space is inferred
+(offline/infer.py). pandas and matplotlib are imported only by `.to_frame()` and `.plot()`,
 so the core install stays lean: they come with `pip install sweeprank[notebook]`.
 """
 
@@ -16,15 +16,17 @@ from typing import Any
 
 import yaml
 
+from importance.config import RankingConfig
 from importance.groups import POOLED
 from importance.significance import MATTERS, NO_DETECTABLE_EFFECT, UNDETERMINED
-from sweeprank.effects_text import effects_lines
-from sweeprank.pooling import format_p, pooling_notes
-from sweeprank.rank import INFERRED_TITLE, RankOptions, RankResult, ranking_table, verdict_summary
-from sweeprank.rank import rank as rank_encoded
-from sweeprank.table import ALL, flatten, header_of, layout, table_trials
+from offline.effects_text import effects_lines
+from offline.infer import InferredSpace
+from offline.pooling import format_p, pooling_notes
+from offline.ranker import RankOptions, RankResult
+from offline.ranker import rank as rank_encoded
+from offline.rendering import INFERRED_TITLE, ranking_table, verdict_summary
+from offline.table import ALL, flatten, header_of, layout, table_trials
 from trials.encoding import encode_trials
-from trials.infer import InferredSpace
 from trials.presets import PRESETS, load_space_file, preset
 from trials.records import RankingGroup
 from trials.space import SearchSpace
@@ -50,7 +52,12 @@ VERDICT_STYLE = {
     NO_DETECTABLE_EFFECT: ("#b0b0b0", "//"),
     UNDETERMINED: ("#e8a33d", ".."),
 }
-_OPTIONS = {f.name for f in fields(RankOptions)} - {"trials", "metric", "by"}
+_OPTIONS = ({f.name for f in fields(RankOptions)} | set(RankingConfig.model_fields) | {"stable_window"}) - {
+    "trials",
+    "metric",
+    "by",
+    "config",
+}
 
 
 def _optional(module: str) -> Any:
@@ -97,7 +104,8 @@ def rank(
     SearchSpace, a preset name, a space file or its dict (default: inferred, see `.inferred`);
     `by` names a column to rank per group of, plus pooled. `maximize` defaults to True (a study's
     own direction for a study); `target` picks an Optuna study's objective. Other options are
-    `sweeprank rank`'s: k, sigma, bootstrap, seed, method, stable_window, status_column.
+    `sweeprank rank`'s: the fields of importance.config.RankingConfig (method, k, sigma, bootstrap,
+    seed, permutations, block_size, window or stable_window, delta) and status_column.
     """
     unknown = sorted(set(options) - _OPTIONS)
     if unknown:
@@ -108,14 +116,14 @@ def rank(
     given = _space(space)
     columns = layout(header_of(records), metric, by, options.get("status_column"), given)
     read = table_trials(records, lambda i: f"row {i}", columns, given)
-    settings = RankOptions(trials="table", metric=columns.metric, maximize=maximize is not False, by=by, **options)
+    settings = RankOptions.of("table", metric=columns.metric, maximize=maximize is not False, by=by, **options)
     encoded = encode_trials(read.space, read.rows, maximize=settings.maximize)
     return Ranking(rank_encoded(encoded, settings, read.space), read.space, read.inferred)
 
 
 def _rank_study(study: Any, target: Any, maximize: bool | None, by: str | None, options: dict[str, Any]) -> Ranking:
     """An Optuna study: its COMPLETE trials, the space of its distributions, `by` a user attribute."""
-    from sweeprank.optuna import rank_study
+    from offline.optuna_evaluator import rank_study
 
     result, space = rank_study(study, target=target, maximize=maximize, by=by, **options)
     return Ranking(result, space, None)
@@ -140,18 +148,14 @@ class Ranking:
         self.group = POOLED if POOLED in self.rankings else ALL
         entry = self.rankings[self.group]
         self.ranking: list[str] = list(entry.ranking)
-        self.importances: dict[str, float | None] = dict(zip(entry.names, entry.importances, strict=True))
+        self.importances: dict[str, float | None] = entry.importances()
 
-    def _rows(self, group: str | None) -> list[dict[str, Any]]:
-        entry = self.rankings[group or self.group]
-        verdicts = entry.verdicts or [UNDETERMINED] * len(entry.names)
-        adjusted = entry.p_adjusted or [None] * len(entry.names)
+    def _rows(self, group: str | None) -> list[dict[str, str | int | float | None]]:
         rows = []
-        for place, name in enumerate(entry.ranking, start=1):
-            i = entry.names.index(name)
+        for row in self.rankings[group or self.group].rows:
             values = (
-                *(name, place, entry.importances[i], entry.ci_low[i], entry.ci_high[i]),
-                *(entry.rank_probability[i], entry.raw_weights[i], adjusted[i], verdicts[i]),
+                *(row.name, row.rank, row.importance, row.ci_low, row.ci_high),
+                *(row.rank_probability, row.raw_weight, row.p_adjusted, row.verdict or UNDETERMINED),
             )
             rows.append(dict(zip(FRAME_COLUMNS, values, strict=True)))
         return rows
@@ -177,7 +181,7 @@ class Ranking:
         rows = self._rows(group)[::-1]
         heights = [row["importance"] or 0.0 for row in rows]
         whiskers = [_whiskers(row) for row in rows]
-        styles = [VERDICT_STYLE.get(row["verdict"], VERDICT_STYLE[UNDETERMINED]) for row in rows]
+        styles = [VERDICT_STYLE.get(str(row["verdict"]), VERDICT_STYLE[UNDETERMINED]) for row in rows]
         bars = ax.barh(
             [row["param"] for row in rows],
             heights,
@@ -205,9 +209,9 @@ class Ranking:
     def _effects_group(self, group: str | None) -> RankingGroup:
         """The group whose effects to show: the one asked, else the first with effects (units differ by dataset)."""
         entry = self.rankings[group or self.group]
-        if entry.effects or group:
+        if entry.has_effects or group:
             return entry
-        with_effects = [self.rankings[g] for g in sorted(self.rankings) if self.rankings[g].effects]
+        with_effects = [self.rankings[g] for g in sorted(self.rankings) if self.rankings[g].has_effects]
         return with_effects[0] if with_effects else entry
 
     def effects(self, group: str | None = None) -> list[str]:
@@ -219,15 +223,14 @@ class Ranking:
         mean (dashed) and the band of +-delta (dotted) that "no detectable effect" must fit in. Returns the Figure."""
         _optional("matplotlib")
         entry = self._effects_group(group)
-        if not entry.effects:
+        if not entry.has_effects:
             raise ValueError(f"no effects in this ranking (method {entry.method}): rank with method='anova'")
-        by_name = {effect.name: effect for effect in entry.effects}
-        names = list(entry.ranking)
-        rows = -(-len(names) // columns)
+        ranked = [(row, row.effect) for row in entry.rows if row.effect is not None]
+        rows = -(-len(ranked) // columns)
         figure = import_module("matplotlib.figure").Figure(figsize=(3.2 * columns, 2.6 * rows), layout="constrained")
         axes = figure.subplots(rows, columns, squeeze=False).ravel()
-        for ax, name in zip(axes, names, strict=False):
-            levels = [level for level in by_name[name].levels if level.mean is not None]
+        for ax, (row, effect) in zip(axes, ranked, strict=False):
+            levels = [level for level in effect.levels if level.mean is not None]
             x = range(len(levels))
             means = [level.mean or 0.0 for level in levels]
             low = [
@@ -243,9 +246,9 @@ class Ranking:
                     for edge in (entry.metric_mean - entry.delta, entry.metric_mean + entry.delta):
                         ax.axhline(edge, linestyle=":", color="grey", linewidth=1)
             ax.set_xticks(list(x), [level.label.split(" – ")[0] for level in levels], rotation=45, fontsize=7)
-            verdict = (entry.verdicts or [UNDETERMINED] * len(entry.names))[entry.names.index(name)]
-            ax.set_title(f"{name} ({verdict.replace('_', ' ')})", fontsize=9)
-        for ax in axes[len(names) :]:
+            verdict = row.verdict or UNDETERMINED
+            ax.set_title(f"{row.name} ({verdict.replace('_', ' ')})", fontsize=9)
+        for ax in axes[len(ranked) :]:
             ax.set_visible(False)
         figure.suptitle(f"mean {self.metric} per level (95% CI); dotted: overall mean +- delta = {entry.delta:.3g}")
         return figure

@@ -23,21 +23,21 @@ def _p(value: float | None) -> str:
     return "n/a" if value is None else "<0.0001" if value < 1e-4 else format(value, ".2g")
 
 
-def largest_sentence(effect: Effect, metric: str) -> str:
+def largest_sentence(name: str, effect: Effect, metric: str) -> str:
     """ "batch_size 32 → 512: mean test_accuracy -0.19 [-0.21, -0.17]" """
     largest = effect.largest
     if largest is None:
-        return f"{effect.name}: fewer than two levels seen"
+        return f"{name}: fewer than two levels seen"
     return (
-        f"{effect.name} {largest.from_label} → {largest.to_label}: mean {metric} {_signed(largest.difference)} "
+        f"{name} {largest.from_label} → {largest.to_label}: mean {metric} {_signed(largest.difference)} "
         f"[{_num(largest.ci_low)}, {_num(largest.ci_high)}]"
     )
 
 
-def no_effect_sentence(effect: Effect, metric: str, delta: float | None) -> str:
+def no_effect_sentence(name: str, effect: Effect, metric: str, delta: float | None) -> str:
     """The equivalence statement behind a `no_detectable_effect` verdict."""
     return (
-        f"{effect.name}: no level of it moves mean {metric} by more than δ = {_num(delta)} from the overall mean "
+        f"{name}: no level of it moves mean {metric} by more than δ = {_num(delta)} from the overall mean "
         f"(95% simultaneous bound {_num(effect.equivalence_bound)}), and no interaction with it is detectable"
     )
 
@@ -52,16 +52,17 @@ def interaction_sentence(pair: Interaction) -> str:
 
 def effects_lines(entry: RankingGroup, metric: str) -> list[str]:
     """Per hyperparameter (ranking order): largest difference, shares, level means; then the top pairs."""
-    if not entry.effects:
+    if not entry.has_effects:
         return []
-    by_name = {effect.name: effect for effect in entry.effects}
     lines = [f"-- effects in {metric} (mean per level, 95% CI); δ = {_num(entry.delta)} --"]
     if entry.design_note:
         lines.append(entry.design_note)
-    for name in entry.ranking:
-        effect = by_name[name]
+    for row in entry.rows:
+        effect = row.effect
+        if effect is None:
+            continue
         lines.append(
-            f"{largest_sentence(effect, metric)}; main share {_num(effect.main_share, '.3f')} "
+            f"{largest_sentence(row.name, effect, metric)}; main share {_num(effect.main_share, '.3f')} "
             f"[{_num(effect.main_ci[0], '.3f')}, {_num(effect.main_ci[1], '.3f')}], "
             f"with interactions {_num(effect.total_share, '.3f')}, N-RReliefF W {_num(effect.relief_weight, '.4f')}"
         )
@@ -78,5 +79,5 @@ def effects_lines(entry: RankingGroup, metric: str) -> list[str]:
 
 
 def no_effect_lines(entry: RankingGroup, quiet: list[str], metric: str) -> list[str]:
-    by_name = {effect.name: effect for effect in entry.effects or []}
-    return [f"No detectable effect: {no_effect_sentence(by_name[name], metric, entry.delta)}." for name in quiet]
+    effects = {row.name: row.effect for row in entry.rows if row.effect is not None}
+    return [f"No detectable effect: {no_effect_sentence(name, effects[name], metric, entry.delta)}." for name in quiet]

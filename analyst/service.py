@@ -6,7 +6,7 @@ sweep's state from the stored results in arrival order (the order the stream
 delivered them), then reads its own unacknowledged events again: trials it
 already counted are skipped, so a restart loses nothing and counts nothing twice.
 It also runs the control tick: dispatcher refill (and the asks of model-based sweeps), the next
-group of sequential-tuning chains (broker/tune.py), the reconciler (lost trials
+group of sequential-tuning chains (broker/tuning/chain.py), the reconciler (lost trials
 get a new attempt) and stop-when-stable, sends a heartbeat every few seconds,
 idle or busy (the health report and the sweep pages' "ranking paused" read it),
 and computes the comparisons with fANOVA / PED-ANOVA that members request
@@ -22,16 +22,17 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 
-from broker import sweeps
+from analyst.method_comparison import compare_latest
+from broker import sweep_actions
 from broker.connection import BrokerError, BrokerUnavailable
 from broker.dispatcher import Dispatcher
 from broker.reconciler import Reconciler
 from broker.store import ResultEvent, Store
-from broker.store.services import ANALYST
-from broker.tune import advance_chains
+from broker.store.service_beats import ANALYST
+from broker.tuning.chain import advance_chains
+from importance.config import RankingConfig
 from importance.groups import POOLED, GroupedRanking
 from importance.nrrelieff import NRReliefF
 from importance.stability import StabilityTracker
@@ -39,15 +40,13 @@ from trials.effects_view import present
 from trials.encoding import categorical_mask, encode_trials, result_row
 from trials.records import (
     RankedTrials,
-    RankingGroup,
     RankingHistoryEntry,
     RankingParameters,
     RankingRecord,
     ServiceBeat,
 )
 from trials.space import SearchSpace
-from trials.specs import SweepSpec, SweepStatus, TrialResult
-from workers.comparison import compare_latest
+from trials.specs import SweepSpec, TrialResult
 
 log = logging.getLogger(__name__)
 
@@ -69,43 +68,23 @@ def retest_every(n: int) -> int:
     return max(RETEST_MIN, n // RETEST_SHARE)
 
 
-@dataclass(frozen=True)
-class RankingParams:
-    n_neighbors: int = 10
-    sigma: float = 20.0
-    n_bootstrap: int = 200
-    random_state: int = 0
-    n_permutations: int = 100
-
-
 class SweepAnalysis:
     """The incremental ranking state of one sweep."""
 
     def __init__(
-        self, sweep_id: str, spec: SweepSpec, space: SearchSpace, params: RankingParams, arrival_list: str
+        self, sweep_id: str, spec: SweepSpec, space: SearchSpace, params: RankingConfig, arrival_list: str
     ) -> None:
         self.sweep_id = sweep_id
         self.arrival_list = arrival_list
         self.spec = spec
         self.space = space
-        self.params = params
         self.seen: set[int] = set()
         self.excluded: Counter[str] = Counter()
-        self.ranking = GroupedRanking(
-            space.names,
-            categorical=categorical_mask(space),
-            n_neighbors=params.n_neighbors,
-            sigma=params.sigma,
-            n_bootstrap=params.n_bootstrap,
-            random_state=params.random_state,
-            window=spec.stability_window,
-            method=spec.importance_method,
-            n_permutations=params.n_permutations,
-            delta=spec.effect_delta,
-        )
+        self.config = spec.ranking_config(params)
+        self.ranking = GroupedRanking(space.names, categorical=categorical_mask(space), config=self.config)
 
     @classmethod
-    def of_stored(cls, store: Store, sweep_id: str, params: RankingParams) -> SweepAnalysis:
+    def of_stored(cls, store: Store, sweep_id: str, params: RankingConfig) -> SweepAnalysis:
         """An empty analysis of a stored sweep (its spec and resolved space come from the store)."""
         record = store.sweeps.get(sweep_id)
         space = SearchSpace.from_dict(record.space)
@@ -142,31 +121,17 @@ class SweepAnalysis:
                 estimator.refresh_every = retest_every(estimator.n_seen_)
 
     def records(self) -> tuple[RankingRecord, RankingHistoryEntry]:
-        """The full ranking record and its compact entry for the history.
-
-        The importance engine's plain read-out is validated into the record models here.
-        """
+        """The full ranking record and its compact entry for the history."""
         maximize = self.spec.direction == "maximize"
         groups = {
-            group: RankingGroup.model_validate(present(entry, self.space, maximize, self.spec.sampler))
+            group: present(entry, self.space, maximize, self.spec.sampler)
             for group, entry in self.ranking.snapshot().items()
         }
         pooled = groups[POOLED]
         now = time.time()
         record = RankingRecord(
             method=f"{METHOD}/{self.spec.importance_method}",
-            parameters=RankingParameters(
-                n_neighbors=self.params.n_neighbors,
-                sigma=self.params.sigma,
-                n_bootstrap=self.params.n_bootstrap,
-                random_state=self.params.random_state,
-                n_permutations=self.params.n_permutations,
-                metric=self.spec.metric,
-                direction=self.spec.direction,
-                importance_method=self.spec.importance_method,
-                block_size=self.ranking.block_size,
-                effect_delta=self.spec.effect_delta,
-            ),
+            parameters=RankingParameters(config=self.config, metric=self.spec.metric, direction=self.spec.direction),
             n_results=self.n_results,
             n_trials=pooled.n_trials,
             # The trials ranked are the first n_results of the sweep's arrival list.
@@ -175,14 +140,17 @@ class SweepAnalysis:
             time=now,
             groups=groups,
         )
+        by_name = {row.name: row for row in pooled.rows}
+        rows = [by_name[name] for name in self.space.names]  # the history's series are in the space's order
+        verdicts = [row.verdict for row in rows if row.verdict is not None]
         compact = RankingHistoryEntry(
             n_trials=pooled.n_trials,
             time=now,
-            names=pooled.names,
-            importances=pooled.importances,
-            ci_low=pooled.ci_low,
-            ci_high=pooled.ci_high,
-            verdicts=pooled.verdicts,
+            names=[row.name for row in rows],
+            importances=[row.importance for row in rows],
+            ci_low=[row.ci_low for row in rows],
+            ci_high=[row.ci_high for row in rows],
+            verdicts=verdicts if len(verdicts) == len(rows) else None,
             stable_since=pooled.stability.stable_since,
         )
         return record, compact
@@ -197,13 +165,13 @@ class Analyst:
         self,
         store: Store,
         dispatcher: Dispatcher,
-        params: RankingParams | None = None,
+        params: RankingConfig | None = None,
         consumer: str | None = None,
         batch: int = READ_AT_MOST,
     ) -> None:
         self.store = store
         self.dispatcher = dispatcher
-        self.params = params or RankingParams()
+        self.params = params or RankingConfig()
         self.consumer = consumer or f"analyst-{socket.gethostname()}"
         self.batch = batch
         self.sweeps: dict[str, SweepAnalysis] = {}
@@ -334,14 +302,7 @@ class Analyst:
     def _stop_if_stable(self, analysis: SweepAnalysis) -> None:
         if not analysis.spec.stop_when_stable or not analysis.stability.stable:
             return
-        if self.store.sweeps.status(analysis.sweep_id) in (SweepStatus.QUEUED, SweepStatus.RUNNING, SweepStatus.PAUSED):
-            sweeps.end(
-                self.store,
-                self.dispatcher,
-                analysis.sweep_id,
-                SweepStatus.STOPPED_STABLE,
-                analysis.stability.sentence(),
-            )
+        sweep_actions.stop_when_stable(self.store, self.dispatcher, analysis.sweep_id, analysis.stability.sentence())
 
     def compare_requested(self) -> None:
         """Compute and store every requested comparison (of the sweep's latest ranking)."""
@@ -393,7 +354,7 @@ class Analyst:
                 self._reconnect()
             except Exception:
                 # The last line of defence: a tick that raised (the per-sweep work is isolated above) is
-                # logged and retried, never the end of the process that ranks every member's sweeps.
+                # logged and retried, never the end of the process that ranks every member's sweep_actions.
                 log.exception("analyst tick failed; retrying")
                 time.sleep(1.0)
 

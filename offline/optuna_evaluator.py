@@ -1,12 +1,12 @@
 """N-RReliefF inside Optuna: `NRReliefFImportanceEvaluator`.
 
     import optuna
-    from sweeprank.optuna import NRReliefFImportanceEvaluator
+    from offline.optuna_evaluator import NRReliefFImportanceEvaluator
 
     optuna.importance.get_param_importances(study, evaluator=NRReliefFImportanceEvaluator())
 
 The evaluator ranks a study exactly as `sweeprank rank --optuna-storage` does
-(sweeprank/optuna_study.py says how trials and distributions are read).
+(offline/optuna_study.py says how trials and distributions are read).
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ from optuna.importance import BaseImportanceEvaluator
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
-from importance.groups import DEFAULT_METHOD
-from sweeprank.optuna_study import study_table
-from sweeprank.rank import ALL, RankOptions, RankResult, rank
+from importance.config import RankingConfig
+from offline.optuna_study import study_table
+from offline.ranker import RankOptions, RankResult, rank
+from offline.table import ALL
 from trials.encoding import encode_trials
 from trials.space import SearchSpace
 
@@ -38,7 +39,7 @@ class NRReliefFImportanceEvaluator(BaseImportanceEvaluator):
     (or are all 0 when no hyperparameter has a positive weight, which
     `get_param_importances` then spreads evenly, as it does for any evaluator),
     ordered best first. The full result (CIs, P(rank), raw W, p-values, verdicts)
-    of the last call is kept in `result_` (`sweeprank.rank.render(result_)` prints it).
+    of the last call is kept in `result_` (`offline.rendering.render(result_)` prints it).
 
     Unlike Optuna's own evaluators, `params=None` ranks every parameter that
     appears in any COMPLETE trial, not only those present in all of them: a
@@ -53,14 +54,9 @@ class NRReliefFImportanceEvaluator(BaseImportanceEvaluator):
     |Δ value|, so the direction does not change the importances.
     """
 
-    def __init__(
-        self, *, method: str = DEFAULT_METHOD, k: int = 10, sigma: float = 20.0, bootstrap: int = 200, seed: int = 0
-    ) -> None:
-        self.method = method
-        self.k = k
-        self.sigma = sigma
-        self.bootstrap = bootstrap
-        self.seed = seed
+    def __init__(self, **config: Any) -> None:
+        """Keywords are importance.config.RankingConfig's fields (method, k, sigma, bootstrap, seed, ...)."""
+        self.config = RankingConfig.model_validate(config)
         self.result_: RankResult | None = None
 
     def evaluate(
@@ -80,15 +76,10 @@ class NRReliefFImportanceEvaluator(BaseImportanceEvaluator):
             study,
             params=params,
             target=target,
-            method=self.method,
-            k=self.k,
-            sigma=self.sigma,
-            bootstrap=self.bootstrap,
-            seed=self.seed,
+            **self.config.model_dump(),
         )
         group = self.result_.rankings[ALL]
-        shares = {name: value or 0.0 for name, value in zip(group.names, group.importances, strict=True)}
-        return {name: shares[name] for name in group.ranking}
+        return {name: value or 0.0 for name, value in group.importances().items()}
 
 
 def rank_study(
@@ -105,8 +96,8 @@ def rank_study(
     `maximize` applies to a target (default: maximize); without one the study's direction does.
     """
     found = study_table(study, params=params, target=target, maximize=maximize is not False, group=ALL, by=by)
-    settings = RankOptions(
-        trials=f"study {found.study_name}",
+    settings = RankOptions.of(
+        f"study {found.study_name}",
         metric=found.metric,
         maximize=found.maximize if maximize is None else maximize,
         by=by,
