@@ -18,6 +18,7 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
+import webui.api
 from broker import keys
 from broker.store import Store
 from broker.store.rankings import RECENT, kept
@@ -25,6 +26,7 @@ from tests.webui.conftest import ranking_group, ranking_record, save_result, see
 from trials.records import RankingHistoryEntry
 from trials.specs import EpochMetrics, TrialResult, TrialStatus
 from webui import export
+from webui.trajectory_cache import ServedEntries
 
 COLUMNS = ["test_accuracy", "learning_rate", "status", "worker", "dataset", "duration", "epochs_completed", "error"]
 
@@ -365,3 +367,25 @@ def test_an_export_reads_a_result_stored_before_one_of_its_fields_existed(
         and float(rows[1]["test_accuracy"]) == older["test_accuracy"]
     )
     assert rows[0]["device"] == "" and rows[0]["worker"] == "host:1" and rows[2]["status"] == "queued"
+
+
+def test_each_trajectory_entry_is_validated_once_per_web_process_and_served_as_stored_text_says(
+    client: FlaskClient, store: Store, web_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    served = ServedEntries()
+    monkeypatch.setattr(webui.api, "_SERVED_ENTRIES", served)
+    sweep_id = seed_sweep(store, n_trials=40, n_results=30)
+    full, compact = ranking_record({"pooled": ranking_group([0.5, 0.3, 0.15, 0.05], ["matters"] * 4)})
+    for n in (10, 20, 30):
+        store.rankings.save(sweep_id, full, compact.model_copy(update={"n_trials": n}))
+    first = client.get(f"/api/sweeps/{sweep_id}/rankings").get_json()
+    assert [e["n_trials"] for e in first["history"]] == [10, 20, 30] and served.validated == 3
+    store.rankings.save(sweep_id, full, compact.model_copy(update={"n_trials": 31}))
+    again = client.get(f"/api/sweeps/{sweep_id}/rankings").get_json()
+    assert again["history"][:3] == first["history"] and again["history"][3]["n_trials"] == 31
+    assert served.validated == 4, "only the new entry was validated"
+    # The same sweep id and publication numbers over other data (a Redis emptied, sweeps made again): served anew.
+    web_redis.flushdb()
+    sweep_id = seed_sweep(store, n_trials=40, n_results=30)
+    store.rankings.save(sweep_id, full, compact.model_copy(update={"n_trials": 7}))
+    assert [e["n_trials"] for e in client.get(f"/api/sweeps/{sweep_id}/rankings").get_json()["history"]] == [7]
