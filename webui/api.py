@@ -29,7 +29,7 @@ from trials.records import (
 from trials.specs import EpochMetrics, SweepSpec, TuneRequest
 from trials.untrusted import load_json
 from webui.auth import check_read, current_user, login_required, require_owner
-from webui.changes import Changes, PageRequest, changes
+from webui.changes import Changes, PageRequest, changes, page_update
 from webui.compare_view import request_comparison
 from webui.export import (
     EFFECT_COLUMNS,
@@ -310,7 +310,8 @@ def page_changes(sweep_id: str) -> Any:
         descending=descending,
         have=have,
     )
-    return _body(changes(store, record, asked))
+    # Not through the model again: the effects' floats are at display precision (webui/changes.py).
+    return jsonify(page_update(changes(store, record, asked)))
 
 
 @routes.route(

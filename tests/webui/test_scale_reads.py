@@ -389,3 +389,26 @@ def test_each_trajectory_entry_is_validated_once_per_web_process_and_served_as_s
     sweep_id = seed_sweep(store, n_trials=40, n_results=30)
     store.rankings.save(sweep_id, full, compact.model_copy(update={"n_trials": 7}))
     assert [e["n_trials"] for e in client.get(f"/api/sweeps/{sweep_id}/rankings").get_json()["history"]] == [7]
+
+
+def test_a_page_update_carries_the_effects_at_display_precision_and_the_ranking_endpoint_every_digit(
+    client: FlaskClient, store: Store
+) -> None:
+    sweep_id = seed_sweep(store, n_trials=40, n_results=30)
+    full, compact = ranking_record({"pooled": ranking_group([0.5, 0.3, 0.15, 0.05], ["matters"] * 4)})
+    stored = json.loads(full.model_dump_json())
+    row = stored["groups"]["pooled"]["rows"][0]
+    shares = {"total_share": 0.2, "p_main": 0.01, "relief_weight": 0.1, "equivalence_bound": 0.05}
+    row["effect"] = {"main_share": 0.123456789012345, "main_ci": [0.1, 0.2], **shares, "levels": [], "largest": None}
+    pair = {"first": "a", "second": "b", "share": 0.0123456789012, "ci_low": 0.0, "ci_high": 0.1}
+    pair |= {"p_value": 0.5, "p_adjusted": 1.0, "verdict": "undetermined"}
+    stored["groups"]["pooled"]["interactions"] = [pair]
+    full = type(full).model_validate(stored)
+    store.rankings.save(sweep_id, full, compact)
+    update = client.get(f"/api/sweeps/{sweep_id}/changes?n_final=0&ranking_seq=0&offset=0&limit=20").get_json()
+    group = update["ranking"]["groups"]["pooled"]
+    assert group["rows"][0]["effect"]["main_share"] == 0.123457 and group["interactions"][0]["share"] == 0.0123457
+    assert group["rows"][0]["importance"] == full.groups["pooled"].rows[0].importance, "only effects, interactions"
+    assert update["ranking"]["time"] == full.time
+    kept = client.get(f"/api/sweeps/{sweep_id}/ranking").get_json()["ranking"]["groups"]["pooled"]
+    assert kept["rows"][0]["effect"]["main_share"] == 0.123456789012345
