@@ -26,8 +26,9 @@ from functools import partial
 
 from analyst.method_comparison import compare_latest
 from broker import sweep_actions
-from broker.connection import BrokerError, BrokerUnavailable
+from broker.connection import BrokerError, BrokerUnavailable, writes_refused
 from broker.dispatcher import Dispatcher
+from broker.processes import notify_service_manager
 from broker.reconciler import Reconciler
 from broker.store import ResultEvent, Store
 from broker.store.service_beats import ANALYST
@@ -185,7 +186,8 @@ class Analyst:
         self.paused_since: float | None = None
 
     def beat(self) -> None:
-        """Tell the pool this analyst is alive and how far it got."""
+        """Tell the pool this analyst is alive and how far it got (and systemd's watchdog, if it runs us)."""
+        notify_service_manager("WATCHDOG=1")
         self.last_beat_at = time.time()
         self.store.services.beat(
             ANALYST,
@@ -352,10 +354,13 @@ class Analyst:
                 log.warning("Redis unreachable; retrying")
                 time.sleep(1.0)
                 self._reconnect()
-            except Exception:
-                # The last line of defence: a tick that raised (the per-sweep work is isolated above) is
-                # logged and retried, never the end of the process that ranks every member's sweep_actions.
-                log.exception("analyst tick failed; retrying")
+            except Exception as err:
+                if (refused := writes_refused(err)) is not None:  # a full disk: one line, not a traceback a second
+                    log.warning("Redis refuses writes (%s); retrying", refused)
+                else:
+                    # The last line of defence: a tick that raised (the per-sweep work is isolated above) is
+                    # logged and retried, never the end of the process that ranks every member's sweep_actions.
+                    log.exception("analyst tick failed; retrying")
                 time.sleep(1.0)
 
     def _reconnect(self) -> None:

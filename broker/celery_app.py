@@ -55,6 +55,9 @@ def make_celery(settings: Settings) -> Celery:
             "unacked_restore_throttle": 1,
         },
         broker_connection_retry_on_startup=True,
+        # A lost broker connection must not cancel the running trials (Celery 6 will default to cancelling):
+        # they train on and are acknowledged after the reconnect (workers/reconnect.py).
+        worker_cancel_long_running_tasks_on_connection_loss=False,
         task_default_queue=keys.queue_name("cpu"),
         task_time_limit=settings.visibility_timeout_s - hard_limit_margin(settings.visibility_timeout_s),
         worker_hijack_root_logger=False,

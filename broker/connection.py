@@ -11,6 +11,7 @@ import time
 
 import redis
 from redis.backoff import ExponentialBackoff
+from redis.exceptions import OutOfMemoryError  # type: ignore[attr-defined]  # the stubs predate it
 from redis.retry import Retry
 
 BrokerError = redis.RedisError
@@ -18,6 +19,25 @@ BrokerError = redis.RedisError
 
 BrokerUnavailable = redis.ConnectionError
 """Redis could not be reached (down, restarting, wrong address)."""
+
+
+def writes_refused(err: BaseException) -> str | None:
+    """Why Redis refuses writes for now, or None for any other error.
+
+    Redis answers MISCONF while it cannot write its append-only file (a full or failing disk) and OOM
+    while it is at its memory limit; reads still work, and writes are taken again once that clears.
+    """
+    # A pipeline's error names the command first: "Command # 1 (INCRBY ...) of pipeline caused error: MISCONF ...".
+    said = str(err).rpartition("caused error: ")[2]
+    if isinstance(err, OutOfMemoryError):
+        return f"out of memory: {said}"
+    if isinstance(err, redis.ResponseError) and said.startswith("MISCONF"):
+        return f"it cannot write to its disk: {said.removeprefix('MISCONF ')}"
+    return None
+
+
+def read_only_sentence(reason: str) -> str:
+    return f"the pool is read-only: Redis refuses writes ({reason}); it takes them again by itself once that clears"
 
 
 def connect(url: str, ride_out_restarts: bool = True, reply_timeout_s: float | None = None) -> redis.Redis:

@@ -16,6 +16,7 @@ ANALYST_GROUP = "analysts"
 WORKERS = f"{PREFIX}:workers"  # zset: worker name -> last heartbeat (unix time)
 DISPATCH_LOCK = f"{PREFIX}:lock:dispatch"
 FAILURES = f"{PREFIX}:failures"  # list: recent failed trials, newest first
+WRITE_PROBE = f"{PREFIX}:health:write-probe"  # string with TTL: written by health checks to see Redis takes writes
 COUNTERS = f"{PREFIX}:counters"  # hash: pool-wide counters (duplicates discarded...)
 SERVICES = f"{PREFIX}:services"  # hash: service role (analyst) -> its last heartbeat (JSON)
 COMPARE_REQUESTS = f"{PREFIX}:compare:requests"  # set: sweeps whose comparison the analyst should compute
@@ -144,6 +145,11 @@ def claim(sweep_id: str, trial_id: int) -> str:
 def worker(name: str) -> str:
     """Hash: a worker's host, device, queues, slots, current trials."""
     return f"{PREFIX}:worker:{name}"
+
+
+def worker_children(name: str) -> str:
+    """Hash with TTL: pid of a worker's pool child running a trial -> its last beat (unix time)."""
+    return f"{PREFIX}:worker:{name}:children"
 
 
 def draining(host: str, pid: int) -> str:

@@ -31,6 +31,7 @@ bare path ending in .log/.journal; a bare path ending in .db/.sqlite/.sqlite3 is
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -70,6 +71,25 @@ def _journal_path(ref: str) -> Path | None:
     return None
 
 
+def _starts_as_a_journal(path: Path) -> bool:
+    """Whether the file is empty or its first line is a JSON object, as every journal record is.
+
+    Optuna skips a last line it cannot read (a record being written), so a one-line file of anything
+    else would pass for an empty journal.
+    """
+    try:
+        with path.open("rb") as journal:
+            first = journal.readline(1 << 20)
+    except OSError:
+        return True  # not there yet (a journal to write): Optuna creates it
+    if not first.strip():
+        return True
+    try:
+        return isinstance(json.loads(first), dict)
+    except ValueError:
+        return False
+
+
 def storage_for(ref: str, *, must_exist: bool) -> str | BaseStorage:
     """The Optuna storage `ref` names (see the module docstring); `must_exist` refuses a missing file.
 
@@ -83,7 +103,13 @@ def storage_for(ref: str, *, must_exist: bool) -> str | BaseStorage:
     if journal is not None:
         if must_exist and not journal.is_file():
             raise SpecError(ref, f"no journal file at {journal}")
-        return JournalStorage(JournalFileBackend(str(journal)))
+        not_a_journal = SpecError(ref, f"{journal} is not an Optuna journal (a line is not a journal record)")
+        if not _starts_as_a_journal(journal):
+            raise not_a_journal
+        try:  # the storage replays the journal as it opens it
+            return JournalStorage(JournalFileBackend(str(journal)))
+        except ValueError:  # a later line that is not JSON (json.JSONDecodeError)
+            raise not_a_journal from None
     if "://" not in ref:
         if not ref.endswith(SQLITE_SUFFIXES):
             raise SpecError(

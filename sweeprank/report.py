@@ -9,7 +9,7 @@ from typing import Any
 from offline.rendering import method_words, ranking_table
 from sweeprank.client import ApiError, Client
 from trials.presets import preset
-from trials.records import Health, RankingGroup, RankingRecord, SweepRecord, SweepSummary
+from trials.records import Health, RankingGroup, RankingRecord, SweepRecord, SweepSummary, TrainerHealth
 from trials.space import ChoiceParam, NumericParam
 from trials.specs import SweepSpec, SweepStatus
 
@@ -149,6 +149,11 @@ def health_of(client: Client) -> Health | bool:
     return Health.model_validate(raw)
 
 
+def _hung(trainer: TrainerHealth) -> str:
+    silent = ", ".join(f"{pid} silent {seconds:.0f} s" for pid, seconds in sorted(trainer.hung.items()))
+    return f"; hung child(ren): {silent}" if silent else ""
+
+
 def _ago(age_s: float | None) -> str:
     return "-" if age_s is None else f"{age_s:.0f}s ago"
 
@@ -181,7 +186,14 @@ def health_lines(health: Health | bool) -> list[str]:
         ("web", services.web.ok, services.web.pid, services.web.host, "-", ""),
     ]
     rows += [
-        (f"trainer {t.name}", t.ok, t.pid, t.host, _ago(t.last_beat_s), f"{t.device}, {t.busy}/{t.slots} busy")
+        (
+            f"trainer {t.name}",
+            t.ok,
+            t.pid,
+            t.host,
+            _ago(t.last_beat_s),
+            f"{t.device}, {t.busy}/{t.slots} busy{_hung(t)}",
+        )
         for t in services.trainers
     ]
     if not services.trainers:

@@ -64,8 +64,14 @@ def wait_for_redis(url: str, timeout_s: float = 10.0) -> None:
         raise StackError(f"Redis at {redact_url(url)} did not answer within {timeout_s:.0f} s")
 
 
-def redis_command(data_dir: Path, port: int, fsync: str = "always") -> list[str]:
-    """redis-server with AOF: our write rate is tiny, so fsync on every write costs nothing."""
+def redis_command(data_dir: Path, port: int, fsync: str = "everysec") -> list[str]:
+    """redis-server with AOF, fsynced once a second, as the lab pool's Redis (deploy/redis-sweeprank.conf).
+
+    Each write reaches the file before Redis replies, so a killed Redis loses nothing; only a crash of the
+    host can lose the last second, which the reconciler re-runs. Not `always`: on a full disk Redis exits
+    with `always`, while with `everysec` it stays up read-only (MISCONF) and takes writes again by itself
+    once space returns.
+    """
     binary = shutil.which("redis-server")
     if binary is None:
         raise StackError(

@@ -76,6 +76,7 @@ class Supervisor:
         hung: Callable[[str, int, float], str | None] = lambda label, pid, uptime_s: None,
         watch_every_s: float = 2.0,
         spare: frozenset[str] = frozenset(),
+        watch: Callable[[], None] = lambda: None,
     ) -> None:
         self.stack = stack
         self.policy = policy or RestartPolicy()
@@ -89,6 +90,8 @@ class Supervisor:
         # Children whose crash loop does not stop the stack: they are retried every max_delay_s for as long as
         # it takes (a full disk freed, a bug fixed), while the others keep serving what they can.
         self.spare = spare
+        # Run every watch_every_s besides the hang probe: a look at the pool that says what changed (a full disk).
+        self.watch = watch
         now = clock()
         self.next_watch = now + watch_every_s
         self.children = {label: _Child(RestartBudget(self.policy), now) for label, _ in stack.children}
@@ -104,6 +107,7 @@ class Supervisor:
         if now >= self.next_watch:
             self.next_watch = now + self.watch_every_s
             self._kill_hung(now)
+            self.watch()
         for label, process in list(self.stack.children):
             child = self.children[label]
             code = process.poll()

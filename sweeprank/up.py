@@ -24,6 +24,7 @@ TOKEN_FILE = "admin-token"
 #: An analyst silent for this many beat TTLs (health has called it down for two of them) is killed and restarted.
 HANG_AFTER_BEAT_TTLS = 3
 FIRST_BEAT_WITHIN_S = 120.0
+PROBE_TIMEOUT_S = 2.0
 
 
 def _wait_for_web(client: Client, stack: Stack, timeout_s: float = 30.0) -> None:
@@ -73,6 +74,87 @@ def analyst_watchdog(redis_url: str, hang_after_s: float) -> Callable[[str, int,
             return f"no heartbeat {uptime_s:.0f} s after its start" if uptime_s > FIRST_BEAT_WITHIN_S else None
         silent_s = time.time() - beat.beat
         return f"no heartbeat for {silent_s:.0f} s" if silent_s > hang_after_s else None
+
+    return hung
+
+
+class ReadOnlyWatch:
+    """Says on `up`'s output when Redis starts refusing writes (a full disk) and when it takes them again.
+
+    Redis stays up meanwhile (append-only file fsynced once a second, sweeprank/stack.py): pages and reads
+    work, writes are answered with a clear error, and everything resumes by itself once space returns.
+    """
+
+    def __init__(self, redis_url: str, redis_dir: Path, say: Callable[[str], None]) -> None:
+        from broker.connection import connect
+        from broker.store import Store
+
+        self.store = Store(connect(redis_url, ride_out_restarts=False, reply_timeout_s=PROBE_TIMEOUT_S))
+        self.redis_dir = redis_dir
+        self.say = say
+        self.refused: str | None = None
+
+    def __call__(self) -> None:
+        from broker.connection import BrokerError, read_only_sentence, writes_refused
+
+        try:
+            self.store.health.probe_write()
+            refused = None
+        except BrokerError as err:
+            if (refused := writes_refused(err)) is None:
+                return  # Redis away or restarting: its restart says so
+        if refused is not None and self.refused is None:
+            self.say(f"{read_only_sentence(refused)}; free space for {self.redis_dir}")
+        elif refused is None and self.refused is not None:
+            self.say("Redis takes writes again: the pool is back to normal")
+        self.refused = refused
+
+
+class TrainerWatchdog:
+    """A `Supervisor.hung` probe for trainers: a Celery parent whose heartbeat has been missing for hang_after_s.
+
+    The parent beats from a thread every few seconds, Redis up or not; its registration expires after
+    worker_ttl_s without one. Missing is counted only while Redis answers (after a Redis restart the
+    registration may be gone until the next beat): a stopped or deadlocked parent is killed, restarted,
+    and its trials re-queued as it starts again (workers/trial_request.py). A hung pool child is its
+    parent's to kill (workers/tasks.py).
+    """
+
+    def __init__(self, redis_url: str, hang_after_s: float) -> None:
+        from broker.store import Store
+
+        self.store = Store.from_url(redis_url, ride_out_restarts=False)
+        self.hang_after_s = hang_after_s
+        self.missing_since: dict[int, float] = {}
+        self.beaten: set[int] = set()  # pids seen registered: past their start, however long ago
+
+    def __call__(self, label: str, pid: int, uptime_s: float) -> str | None:
+        from broker.connection import BrokerError
+
+        if not label.startswith("trainer-"):
+            return None
+        now = time.monotonic()
+        try:
+            registered = any(w.pid == pid for w in self.store.workers.live(ttl_s=int(self.hang_after_s)))
+        except BrokerError:
+            self.missing_since.clear()  # Redis away: nobody can beat
+            return None
+        if registered:
+            self.beaten.add(pid)
+            self.missing_since.pop(pid, None)
+            return None
+        missing_s = now - self.missing_since.setdefault(pid, now)
+        started = uptime_s > FIRST_BEAT_WITHIN_S or pid in self.beaten
+        if missing_s > self.hang_after_s and started:
+            return f"no heartbeat for {missing_s:.0f} s"
+        return None
+
+
+def either(*probes: Callable[[str, int, float], str | None]) -> Callable[[str, int, float], str | None]:
+    """One `Supervisor.hung` probe from several: the first reason any of them gives."""
+
+    def hung(label: str, pid: int, uptime_s: float) -> str | None:
+        return next((reason for probe in probes if (reason := probe(label, pid, uptime_s)) is not None), None)
 
     return hung
 
@@ -149,10 +231,14 @@ def run_up(args: argparse.Namespace, settings: Settings, demo_spec: JSONObject |
             stack,
             say=_say,
             on_restart=lambda: record_pids(data_dir, state.model_copy(update={"pids": stack.pids()})),
-            hung=analyst_watchdog(url, HANG_AFTER_BEAT_TTLS * settings.analyst_beat_ttl_s),
+            hung=either(
+                analyst_watchdog(url, HANG_AFTER_BEAT_TTLS * settings.analyst_beat_ttl_s),
+                TrainerWatchdog(url, HANG_AFTER_BEAT_TTLS * settings.worker_ttl_s),
+            ),
             # Only the web server's crash loop stops the stack (members could not reach it anyway); Redis (a full
             # disk), the analyst and trainers are retried until they recover, the rest serving meanwhile.
             spare=frozenset(label for label in stack.pids() if label != "web"),
+            watch=ReadOnlyWatch(url, data_dir / "redis", _say),
         ).run()
         return 1  # run() only ends by raising
     except GiveUp as err:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from importance.config import RankingConfig
 from importance.ranking_record import (
@@ -363,6 +363,7 @@ class RedisHealth(_Record):
     version: str | None = None
     uptime_s: int | None = None
     aof: bool | None = None
+    read_only: bool = False  # Redis answers reads but refuses writes (full disk, memory limit)
     error: str | None = None
 
 
@@ -394,6 +395,8 @@ class TrainerHealth(_Record):
     last_beat_s: float
     slots: int
     busy: int  # trials this worker is running now
+    # pid -> seconds of silence of its pool children that stopped beating mid-trial (killed when the claim expires)
+    hung: dict[int, float] = Field(default_factory=dict)
 
 
 class ServicesHealth(_Record):

@@ -45,7 +45,7 @@ from webui.export import (
     trial_columns,
 )
 from webui.health import analyst_health, health_report
-from webui.monitor import queue_view
+from webui.monitor import queue_view, without_hosts
 from webui.openapi import ApiRoutes
 from webui.services import services
 from webui.submission import submit_as, tune_as
@@ -405,12 +405,14 @@ def export(sweep_id: str) -> Any:
 @routes.route(
     "/queue",
     "GET",
-    "Workers with their current trials, queue depths, throughput, recent failures",
+    "Workers with their current trials, queue depths, throughput, recent failures. "
+    "Anonymous callers see the trainers numbered, without host names nor pids",
     response=QueueStatus,
 )
 def queue_status() -> Any:
     svc = services()
-    return _body(queue_view(svc.store, svc.settings))
+    view = queue_view(svc.store, svc.settings)
+    return _body(view if current_user() is not None else without_hosts(view))
 
 
 @routes.route(

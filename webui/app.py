@@ -10,7 +10,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
-from broker.connection import BrokerError
+from broker.connection import BrokerError, read_only_sentence, writes_refused
 from broker.settings import Settings, process_settings
 from broker.store import UnknownSweep
 from broker.sweep_actions import SweepStateError
@@ -114,6 +114,8 @@ def create_app(settings: Settings | None = None, flask_config: Mapping[str, Any]
 
     @app.errorhandler(BrokerError)
     def _redis(err: BrokerError) -> Any:
+        if (refused := writes_refused(err)) is not None:
+            return _error(503, read_only_sentence(refused))
         # Redis down past the ride-out, or not answering (a hung Redis): the request gives up, bounded.
         return _error(503, f"Redis does not answer: {type(err).__name__}: {err}")
 

@@ -14,10 +14,11 @@ import time
 from functools import cache
 from urllib.parse import urlsplit
 
-from broker.connection import BrokerError, connect
+from broker.connection import BrokerError, connect, read_only_sentence, writes_refused
 from broker.settings import Settings
 from broker.store import Store
 from broker.store.service_beats import ANALYST
+from broker.store.workers import silent_children, stalled_after_s
 from trials.records import (
     AnalystHealth,
     Health,
@@ -65,6 +66,11 @@ def analyst_health(store: Store, settings: Settings, now: float) -> AnalystHealt
     )
 
 
+def _hung(store: Store, settings: Settings, name: str, now: float) -> dict[int, float]:
+    """The trainer's pool children that stopped beating mid-trial (stopped, deadlocked): its parent beats on."""
+    return silent_children(store.workers.child_beats(name), now, stalled_after_s(settings.claim_ttl_s))
+
+
 def _trainers(store: Store, settings: Settings, now: float) -> list[TrainerHealth]:
     busy: dict[str, int] = {}
     for trial in running_trials(store):
@@ -72,15 +78,17 @@ def _trainers(store: Store, settings: Settings, now: float) -> list[TrainerHealt
     return [
         TrainerHealth(
             name=w.name,
-            ok=True,  # live() holds only trainers that beat within worker_ttl_s
+            ok=not hung,  # live() holds only trainers that beat within worker_ttl_s
             pid=w.pid,
             host=w.host,
             device=w.device,
             last_beat_s=round(max(0.0, now - w.heartbeat), 1),
             slots=w.slots,
             busy=busy.get(w.name, 0),
+            hung=hung,
         )
         for w in store.workers.live(settings.worker_ttl_s)
+        for hung in [_hung(store, settings, w.name, now)]
     ] + [
         TrainerHealth(
             name=name,
@@ -96,6 +104,16 @@ def _trainers(store: Store, settings: Settings, now: float) -> list[TrainerHealt
     ]
 
 
+def _writes_refused(store: Store) -> str | None:
+    try:
+        store.health.probe_write()
+    except BrokerError as err:
+        if (reason := writes_refused(err)) is None:
+            raise
+        return reason
+    return None
+
+
 def health_report(settings: Settings, server_pid: int, now: float | None = None) -> Health:
     """Overall ok: Redis answers, the analyst beats, and at least one trainer beats."""
     now = time.time() if now is None else now
@@ -104,6 +122,8 @@ def health_report(settings: Settings, server_pid: int, now: float | None = None)
     try:
         server = store.services.redis_server()
         redis = RedisHealth(ok=True, host=redis_host, **server)
+        if (refused := _writes_refused(store)) is not None:
+            redis = RedisHealth(ok=False, host=redis_host, read_only=True, error=read_only_sentence(refused), **server)
         analyst = analyst_health(store, settings, now)
         trainers = _trainers(store, settings, now)
     except BrokerError as err:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 from broker.settings import Settings
@@ -77,3 +78,28 @@ def queue_view(store: Store, settings: Settings) -> QueueStatus:
         counters=store.health.counters(),
         time=now,
     )
+
+
+# A trainer's name ("cpu@host"), with the pid of a pool child ("cpu@host:1234"): in failure messages too.
+_TRAINER_NAME = re.compile(r"[\w.-]+@[\w.-]+(?::\d+)?")
+
+
+def without_hosts(view: QueueStatus) -> QueueStatus:
+    """The view anonymous callers get: trainers numbered, no host names nor pids (members see them)."""
+    alias = {worker.name: f"trainer-{n}" for n, worker in enumerate(view.workers, 1)}
+
+    def hidden(trial_worker: str) -> str:
+        return alias.get(worker_name(trial_worker), "a trainer")
+
+    def running(trials: list[RunningTrial]) -> list[RunningTrial]:
+        return [t.model_copy(update={"worker": hidden(t.worker)}) for t in trials]
+
+    workers = [
+        w.model_copy(update={"name": alias[w.name], "host": "", "pid": None, "current": running(w.current)})
+        for w in view.workers
+    ]
+    failures = [
+        f.model_copy(update={"worker": hidden(f.worker), "error": _TRAINER_NAME.sub("a trainer", f.error)})
+        for f in view.recent_failures
+    ]
+    return view.model_copy(update={"workers": workers, "running": running(view.running), "recent_failures": failures})

@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import threading
+import time
 from functools import cache
 from typing import Any
 
@@ -22,8 +23,10 @@ from celery import signals
 from broker.celery_app import TRAIN_TRIAL, device_class_of, make_celery
 from broker.connection import BrokerError
 from broker.dispatcher import Dispatcher
+from broker.processes import notify_service_manager, parent_of
 from broker.settings import process_settings
 from broker.store import Store
+from broker.store.workers import hung_after_s, silent_children
 from trials.json_types import JSONObject
 from trials.records import WorkerInfo
 from trials.specs import TrialSpec
@@ -124,18 +127,41 @@ def _register(sender: Any, **_: Any) -> None:
 
     def beat() -> None:
         while True:
+            # Whatever Redis does: a trainer waiting for Redis is not hung, and must not be restarted.
+            notify_service_manager("WATCHDOG=1")
             try:
                 # Datasets every beat: one prepared while the trainer runs is offered at once.
                 found = {"datasets": settings.prepared_datasets()}
                 beat_info = WorkerInfo.model_validate(info.model_dump() | gpu_status(info.gpu) | found)
                 store.workers.register(name, beat_info, settings.worker_ttl_s)
+                kill_hung_children(store, name, settings.claim_ttl_s)
                 Dispatcher(store, app, settings, asks=False).refill()
             except Exception:  # Redis restarting: keep beating, the next beat re-registers
                 pass
             if _stop_heartbeat.wait(HEARTBEAT_S):
                 return
 
+    notify_service_manager("READY=1")
+
     threading.Thread(target=beat, name="sweeprank-heartbeat", daemon=True).start()
+
+
+def kill_hung_children(store: Store, name: str, claim_ttl_s: float) -> None:
+    """Kill this trainer's pool children that stopped beating mid-trial (workers/trial_runner.py's heartbeat).
+
+    A stopped or deadlocked child never dies by itself: its slot would stay busy for ever, and its trial
+    would wait for its claim to expire. Killed, it is replaced by the pool, and its trial gets its next
+    attempt at once, as for any child that dies (workers/trial_request.py). Entries of children that
+    are gone, or not ours, are dropped.
+    """
+    beats = store.workers.child_beats(name)
+    hung = silent_children(beats, time.time(), hung_after_s(claim_ttl_s))
+    for pid in beats:
+        if parent_of(pid) != os.getpid():
+            store.workers.child_idle(name, pid)
+        elif pid in hung:
+            log.warning("pool child %d hung (no beat for %.0f s mid-trial): killing it", pid, hung[pid])
+            os.kill(pid, signal.SIGKILL)  # a stopped process ignores every other signal
 
 
 @signals.worker_shutting_down.connect

@@ -17,7 +17,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 from broker.connection import BrokerError
 from broker.dispatcher import Dispatcher
@@ -30,6 +30,8 @@ from trials.specs import EpochMetrics, TrialResult, TrialSpec, TrialStatus
 log = logging.getLogger(__name__)
 # Between hand-back tries once the store's own ride-out (broker.connection) has given up.
 OUTAGE_RETRY_S = 1.0
+# A child's beat is kept this many claim TTLs: long enough for its parent's watchdog to see it silent.
+CHILD_BEAT_KEPT_CLAIM_TTLS = 10
 
 
 def _ended(spec: TrialSpec, worker: str, status: TrialStatus, why: str) -> TrialResult:
@@ -112,17 +114,25 @@ class TrialRunner:
 
     @contextmanager
     def _heartbeat(self, spec: TrialSpec) -> Iterator[None]:
-        """Refresh the claim from a thread: an epoch may last longer than the claim's TTL."""
+        """Refresh the claim from a thread: an epoch may last longer than the claim's TTL.
+
+        Each beat is also this child's sign of life to its Celery parent, whose watchdog kills a child that
+        stops beating (stopped, deadlocked), so that its slot and its trial come back (workers/tasks.py).
+        """
         stop = threading.Event()
         interval = max(self.settings.claim_ttl_s / 4, 0.2)
+        node, pid = self.worker.rpartition(":")[0], os.getpid()
+        keep_s = CHILD_BEAT_KEPT_CLAIM_TTLS * self.settings.claim_ttl_s
 
         def beat() -> None:
             while not stop.wait(interval):
                 try:
                     self.store.trials.refresh_claim(spec, self.settings.claim_ttl_s)
+                    self.store.workers.child_beat(node, pid, keep_s)
                 except Exception:  # Redis restarting; the next beat tries again
                     log.warning("claim heartbeat failed for %s", spec.key)
 
+        self.store.workers.child_beat(node, pid, keep_s)
         thread = threading.Thread(target=beat, name="claim-heartbeat", daemon=True)
         thread.start()
         try:
@@ -130,6 +140,8 @@ class TrialRunner:
         finally:
             stop.set()
             thread.join()
+            with suppress(BrokerError):  # else the entry ages out; an idle child killed for it is replaced
+                self.store.workers.child_idle(node, pid)
 
     def _draining(self) -> bool:
         """Whether our Celery parent was asked to shut down."""

@@ -20,6 +20,10 @@ class HealthStore:
         """One more of `counter` (duplicates discarded, redeliveries skipped, trials requeued...)."""
         self._r.hincrby(keys.COUNTERS, counter, 1)
 
+    def probe_write(self) -> None:
+        """One small write, to learn whether Redis takes writes (raises what Redis answers when it does not)."""
+        self._r.set(keys.WRITE_PROBE, "1", ex=60)
+
     def counters(self) -> dict[str, int]:
         return {k: int(v) for k, v in cast(dict[str, str], self._r.hgetall(keys.COUNTERS)).items()}
 

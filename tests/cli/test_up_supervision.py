@@ -215,3 +215,26 @@ def test_a_hung_analyst_is_killed_and_restarted(tmp_path: Path) -> None:
     finally:
         kill(analyst)
         stack.stop()
+
+
+def test_a_hung_trainer_is_killed_and_restarted(tmp_path: Path) -> None:
+    # Registrations expire after 8 s without a beat (trainers beat every 5 s): hung after 3 x 8 s missing.
+    stack = start_up(tmp_path, SWEEPRANK_WORKER_TTL_S="8")
+    trainer = stack.state().pids["trainer-cpu"]
+    store = Store.from_url(stack.redis_url)
+    try:
+        wait_until(lambda: any(w.pid == trainer for w in store.workers.live(30)), 120, what="its first beat")
+        stopped_at = time.monotonic()
+        kill(trainer, signal.SIGSTOP)  # alive, silent: only its missing heartbeat tells
+        restarted = wait_for_new_pid(stack, "trainer-cpu", trainer, timeout_s=180)
+        wait_until(lambda: any(w.pid == restarted for w in store.workers.live(30)), 120, what="the new trainer's beat")
+        print(f"\ntrainer SIGSTOP -> killed, restarted and beating in {time.monotonic() - stopped_at:.1f} s "
+              "(hung after 3 worker TTLs of 8 s without its registration)")  # fmt: skip
+        assert not alive(trainer)
+        stack.stop()
+        assert stack.process.stdout is not None
+        output = stack.process.stdout.read()
+        assert "trainer-cpu hung (no heartbeat for " in output and "restarting trainer-cpu (exit -9)" in output, output
+    finally:
+        kill(trainer)
+        stack.stop()

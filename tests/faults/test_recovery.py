@@ -51,21 +51,13 @@ def trainer_log(stack: FaultStack) -> Path:
 
 
 def revive_trainer(stack: FaultStack, log_from: int) -> None:
-    """Once Redis is back: restart the trainer if it stopped with Redis, as `sweeprank up` restarts a dead child.
+    """Once Redis is back: the trainer reconnects by itself, never stopping (workers/reconnect.py)."""
 
-    kombu may stop a trainer when Redis dies: closing the lost connection, it restores the
-    unacknowledged trial messages a second time on a transport it already dropped
-    ("Unrecoverable error: AttributeError(... 'hostname')"). The trial is unaffected: the
-    trainer's warm shutdown lets the child finish or hand it back first.
-    """
-
-    def outcome() -> str | None:
+    def outcome() -> bytes | None:
         logged = trainer_log(stack).read_bytes()[log_from:]
         return next((word for word in (b"Unrecoverable error", b"Connected to") if word in logged), None)
 
-    if wait_until(outcome, 120, what="the trainer to reconnect or stop") == b"Unrecoverable error":
-        trainer_process(stack).wait(120)
-        stack.start_trainer(slots=2, name=TRAINER)
+    assert wait_until(outcome, 120, what="the trainer to reconnect") == b"Connected to", trainer_log(stack).read_text()
 
 
 def skipped_deliveries(stack: FaultStack) -> int:

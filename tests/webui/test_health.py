@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
 import time
+from collections.abc import Iterator
+from unittest.mock import ANY
 
 import pytest
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
+from broker import keys
 from broker.settings import Settings
 from broker.store import Store
 from broker.store.service_beats import ANALYST
 from sweeprank.stack import free_port
 from tests.webui.conftest import Members, seed_ranking, seed_sweep
-from trials.records import ServiceBeat, WorkerInfo
+from trials.records import FailureRecord, ServiceBeat, WorkerInfo
+from trials.specs import TrialStatus
 from webui import create_app
 from webui.health import health_report
 
@@ -190,3 +195,74 @@ def test_a_trainer_that_stopped_beating_without_unregistering_is_listed_down(
     store.workers.unregister("gpu0@dead-host")  # a clean stop: no longer listed at all
     names = [t["name"] for t in client.get("/api/health").get_json()["services"]["trainers"]]
     assert names == ["cpu@alive-host"]
+
+
+def test_anonymous_queue_shows_no_host_names_nor_pids_and_members_see_them(
+    app: Flask, client: FlaskClient, store: Store
+) -> None:
+    add_trainer(store)
+    sweep_id = seed_sweep(store, n_results=0)
+    store.trials.update(sweep_id, 0, status="running", worker="cpu@gpu-host:9001", started=1.0, epoch=0, epochs=1)
+    store.health.add_failure(FailureRecord(sweep_id=sweep_id, trial_id=1, status=TrialStatus.FAILED,
+                                           error="worker cpu@gpu-host:9002 died", worker="cpu@gpu-host:9002",
+                                           time=1.0))  # fmt: skip
+    anonymous = app.test_client().get("/api/queue")
+    assert anonymous.status_code == 200
+    text = anonymous.get_data(as_text=True)
+    assert "gpu-host" not in text and "777" not in text and "9001" not in text and "9002" not in text, text
+    body = anonymous.get_json()
+    assert [w["name"] for w in body["workers"]] == ["trainer-1"]
+    assert body["workers"][0]["current"][0]["worker"] == "trainer-1" and body["running"][0]["worker"] == "trainer-1"
+    member = client.get("/api/queue").get_data(as_text=True)
+    assert "cpu@gpu-host" in member and "777" in member
+
+
+def test_a_trainer_child_silent_mid_trial_makes_the_trainer_not_ok(
+    client: FlaskClient, store: Store, web_redis: redis.Redis
+) -> None:
+    beat_aged(store, 1.0)
+    add_trainer(store)
+    claim_ttl_s = Settings.model_fields["claim_ttl_s"].default
+    store.workers.child_beat("cpu@gpu-host", 9001, keep_s=3600)
+    assert client.get("/api/health").status_code == 200
+    # The same child, silent for more than half a claim TTL (two missed beats).
+    web_redis.hset(keys.worker_children("cpu@gpu-host"), "9001", time.time() - claim_ttl_s)
+    response = client.get("/api/health")
+    assert response.status_code == 503
+    trainer = response.get_json()["services"]["trainers"][0]
+    assert trainer["ok"] is False and list(trainer["hung"]) == ["9001"] and trainer["hung"]["9001"] >= claim_ttl_s - 1
+
+
+@contextlib.contextmanager
+def refusing_writes(r: redis.Redis) -> Iterator[None]:
+    """Redis answers every write with an error and every read as usual, as on a full disk (OOM, like MISCONF)."""
+    r.config_set("maxmemory-policy", "noeviction")
+    r.config_set("maxmemory", "1")
+    try:
+        yield
+    finally:
+        r.config_set("maxmemory", "0")
+
+
+def test_a_redis_that_refuses_writes_is_a_read_only_pool_with_one_clear_sentence(
+    client: FlaskClient, store: Store, web_redis: redis.Redis
+) -> None:
+    beat_aged(store, 1.0)
+    add_trainer(store)
+    sweep_id = seed_sweep(store, n_results=0)
+    with refusing_writes(web_redis):
+        health = client.get("/api/health")
+        assert health.status_code == 503
+        redis_health = health.get_json()["services"]["redis"]
+        assert redis_health["read_only"] is True and redis_health["pid"] is not None
+        assert redis_health["error"].startswith("the pool is read-only: Redis refuses writes (out of memory"), (
+            redis_health
+        )
+        cancelled = client.post(f"/api/sweeps/{sweep_id}/cancel")
+        assert cancelled.status_code == 503, cancelled.get_json()
+        assert cancelled.get_json()["error"].startswith("the pool is read-only"), cancelled.get_json()
+        assert client.get(f"/api/sweeps/{sweep_id}").status_code == 200, "reads still work"
+    # Once Redis takes writes again, so does the pool, with nothing to do by hand.
+    assert client.get("/api/health").get_json()["services"]["redis"] == {**redis_health, "ok": True,
+                                                                           "read_only": False, "error": None,
+                                                                           "uptime_s": ANY}  # fmt: skip

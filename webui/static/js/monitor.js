@@ -89,6 +89,12 @@
     return h("span", { class: "health", "data-ok": String(ok) }, ok ? "ok" : "DOWN");
   }
 
+  // Pool children that stopped beating mid-trial (their trainer kills and replaces them).
+  function hungDetail(hung) {
+    const silent = Object.entries(hung || {}).map(([pid, s]) => `${pid} silent ${Math.round(s)} s`);
+    return silent.length ? ` · hung child(ren): ${silent.join(", ")}` : "";
+  }
+
   // One row per service: [name, ok, pid, host, beat age (s, or null), detail].
   function serviceRows(health) {
     const { redis, analyst, web, trainers } = health.services;
@@ -100,7 +106,7 @@
       ["analyst", analyst.ok, analyst.pid, analyst.host, analyst.last_beat_s, analystDetail],
       ["web", web.ok, web.pid, web.host, null, "this page's server"],
       ...trainers.map((t) => [`trainer ${t.name}`, t.ok, t.pid, t.host, t.last_beat_s,
-        `${t.device} · ${t.busy}/${t.slots} slot(s) busy`]),
+        `${t.device} · ${t.busy}/${t.slots} slot(s) busy` + hungDetail(t.hung)]),
     ];
   }
 
