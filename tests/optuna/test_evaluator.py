@@ -30,6 +30,7 @@ def verdicts_of(evaluator: NRReliefFImportanceEvaluator) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("where", ["memory", "sqlite"])
+@pytest.mark.slow
 def test_the_only_parameter_that_drives_the_value_ranks_first_and_alone_matters(where: str, tmp_path: Path) -> None:
     study = x_study(None if where == "memory" else f"sqlite:///{tmp_path / 'study.db'}")
     evaluator = NRReliefFImportanceEvaluator(bootstrap=50)
@@ -55,6 +56,7 @@ def test_the_space_comes_from_the_distributions() -> None:
     assert evaluator.evaluate(x_study(), params=[]) == {}
 
 
+@pytest.mark.slow
 def test_inside_get_param_importances_and_both_of_optunas_plots() -> None:
     study = x_study()
     found = optuna.importance.get_param_importances(study, evaluator=NRReliefFImportanceEvaluator(bootstrap=20))
@@ -91,6 +93,7 @@ def test_params_and_target_choose_what_is_ranked() -> None:
         evaluator.evaluate(study, params=["nope"])
 
 
+@pytest.mark.slow
 def test_a_multi_objective_study_ranks_its_pareto_front_the_same_in_evaluator_notebook_and_cli(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
