@@ -13,6 +13,7 @@ from broker.connection import connect
 from broker.lifecycle import SweepEvent, change
 from broker.store.activity import ActivityStore
 from broker.store.comparisons import ComparisonStore
+from broker.store.export_reads import ExportReads
 from broker.store.pool_counters import HealthStore
 from broker.store.progress import ProgressStore
 from broker.store.rankings import RankingStore
@@ -49,6 +50,7 @@ class Store:
         self.activity = ActivityStore(client)
         self.services = ServiceStore(client)
         self.studies = StudyStore(client)
+        self.export = ExportReads(client)
 
     @classmethod
     def from_url(cls, url: str, ride_out_restarts: bool = True, reply_timeout_s: float | None = None) -> Store:
