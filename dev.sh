@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One entry point for a fresh Debian machine with only python3:
 #   bash dev.sh demo    install what is missing, start the stack, run the demo sweep, keep the web UI up
-#   bash dev.sh test    install what is missing, run the whole test suite
+#   bash dev.sh test    install what is missing, run the whole test suite (arguments go to pytest:
+#                       `bash dev.sh test -m "not stack and not slow"` is the fast lane: README, "Tests")
 #   bash dev.sh lint    install what is missing, run ruff (lint, format) and mypy
 #   bash dev.sh check   lint, then test
 #   bash dev.sh setup   install only

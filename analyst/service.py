@@ -59,6 +59,11 @@ METHOD = "n-rrelieff"
 RETEST_MIN = 50
 RETEST_SHARE = 20
 REBUILD_BEAT_S = 1.0
+# Result events read (and folded in) at once. A read takes every pending event up to this many and stores one
+# ranking per sweep for them: while results arrive one at a time, each gets its ranking; when they arrive faster
+# than that, the fixed cost of a read-out (O(cells), not O(n)) is shared by the batch, so the analyst keeps up,
+# and a ranking lags the newest result by at most one batch's processing (its n_results says what it counts).
+READ_AT_MOST = 2000
 # How often the analyst looks for finished sweeps old enough to archive (SWEEPRANK_ARCHIVE_AFTER_S).
 ARCHIVE_EVERY_S = 60.0
 
@@ -167,7 +172,7 @@ class Analyst:
         dispatcher: Dispatcher,
         params: RankingConfig | None = None,
         consumer: str | None = None,
-        batch: int = 200,
+        batch: int = READ_AT_MOST,
     ) -> None:
         self.store = store
         self.dispatcher = dispatcher
@@ -289,7 +294,9 @@ class Analyst:
 
     def _handle_one(self, sweep_id: str, trial_ids: list[int]) -> None:
         analysis = self.analysis(sweep_id)
-        results = [r for t in trial_ids if (r := self.store.results.get(sweep_id, t)) is not None]
+        # One read for the batch, in the events' (arrival) order.
+        found = self.store.results.get_many(sweep_id, trial_ids)
+        results = [found[t] for t in trial_ids if t in found]
         if analysis.spec.model_based:
             for result in results:
                 self.dispatcher.tuner.tell(result, analysis.spec)

@@ -1,9 +1,9 @@
 """Archive: what a finished sweep leaves in Redis once archived, what archiving costs, and reads from the archive
 against the same reads from Redis (issue 19, item 5).
 
-For each size it builds a finished sweep through the project's own store calls (bench/bench_scale.py's `build`: the
-trainer's shape, 5 epochs of metrics and one result per trial, ranked by the real analyst, here a batch of results
-at a time so that 100k trials build in minutes), reads the main routes of the sweep page from `sweeprank web`
+For each size it builds a finished sweep through the project's own store calls (bench/scale_sweep.py's `build`: the
+trainer's shape, 5 epochs of metrics and one result per trial, written by concurrent writers and ranked by the real
+analyst as it keeps up; here every trial finishes), reads the main routes of the sweep page from `sweeprank web`
 (gunicorn at its defaults) while Redis holds the sweep, archives it (`Store.archive.archive`, what `sweeprank
 archive` runs), and reads the same routes again, now served by the archive file. Printed side by side, from the
 same run and data: Redis used_memory of the sweep before and after (after Redis freed the unlinked keys), archive
@@ -22,17 +22,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import redis
-from bench_scale import PAGE, Web, _no_dispatch, _wait_web, build
+from bench_scale import PAGE, Web, _wait_web
+from scale_sweep import build, start_redis
 
-from analyst.service import Analyst
 from broker.store import Store
-from importance.config import RankingConfig
-from sweeprank.stack import Stack, free_port, redis_command, wait_for_redis
+from sweeprank.stack import Stack, free_port
 
-RANK_EVERY = 500  # results per analyst batch while building (a live sweep ranks one at a time; the trajectory is
-# bounded either way, at about 750 entries: broker/store/rankings.py)
+BOOTSTRAP = 50  # the build's analyst, as bench/scale_sweep.py's
 
 
 def sweep_bytes(client: redis.Redis, sweep_id: str) -> int:
@@ -87,11 +84,9 @@ def comparable(name: str, body: bytes) -> object:
     return found
 
 
-def measure(store: Store, client: redis.Redis, analyst: Analyst, web: Web, n: int, repeat: int) -> None:
-    rng = np.random.default_rng(n)
-    start = time.perf_counter()
-    sweep_id, rank_s = build(store, analyst, n, rng, running=0, rank_every=RANK_EVERY)
-    built_s = time.perf_counter() - start
+def measure(store: Store, client: redis.Redis, url: str, web: Web, n: int, repeat: int) -> None:
+    built = build(url, n, spare=0, running=0, bootstrap=BOOTSTRAP)  # every trial finished: the sweep completes
+    sweep_id = built.sweep_id
     record = store.sweeps.get(sweep_id)
     assert record.status.final, record.status
     paths = routes(sweep_id, n)
@@ -112,10 +107,7 @@ def measure(store: Store, client: redis.Redis, analyst: Analyst, web: Web, n: in
     archived_rate, archived_csv = export_rate(web, sweep_id, n)
     same = [name for name in paths if comparable(name, live_bodies[name]) == comparable(name, archived_bodies[name])]
 
-    print(
-        f"\n== {n:,} trials, finished (built in {built_s:.0f} s; analyst {rank_s * 1000:.0f} ms per batch of "
-        f"{RANK_EVERY} results)"
-    )
+    print(f"\n== {n:,} trials, finished (built and ranked in {built.build_s:.0f} s)")
     print(f"Redis, the sweep's keys (MEMORY USAGE): {bytes_live / 1e6:9.2f} MB live -> {bytes_after / 1e3:.1f} KB")
     print(
         f"Redis used_memory:                      {used_live / 1e6:9.2f} MB -> {used_after / 1e6:.2f} MB "
@@ -144,25 +136,18 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         stack = Stack(log_dir=Path(tmp))
-        port = free_port()
-        (Path(tmp) / "redis").mkdir()
-        # As bench_scale: AOF, fsync once a second (fsync-always would make the build take the time).
-        stack.spawn("redis", redis_command(Path(tmp) / "redis", port, fsync="everysec"))
-        url = f"redis://127.0.0.1:{port}/0"
-        wait_for_redis(url)
+        url = start_redis(stack, Path(tmp) / "redis")
         archive_dir = Path(tmp) / "archive"
         stack.env.update(SWEEPRANK_REDIS_URL=url, SWEEPRANK_ARCHIVE_DIR=str(archive_dir))
         try:
             store = Store.from_url(url, archive_dir=archive_dir)
             client = redis.Redis.from_url(url, decode_responses=True)
-            analyst = Analyst(store, _no_dispatch(url), RankingConfig(bootstrap=50), consumer="bench", batch=RANK_EVERY)
-            analyst.start()
             web_port = free_port()
             stack.start_web("127.0.0.1", web_port)
             web = Web(web_port)
             _wait_web(web, Path(tmp))
             for n in args.sizes:
-                measure(store, client, analyst, web, n, args.repeat)
+                measure(store, client, url, web, n, args.repeat)
         finally:
             stack.stop()
 

@@ -1,50 +1,49 @@
 """Scale: what each page and route costs on sweeps of 1k / 10k (/ 100k) trials, against the whole-sweep reads.
 
-For each size it builds a sweep through the project's own store calls in the trainer's shape (the trial marked
-running, 5 epochs of metrics, one final result) and ranks it with the real analyst, one result at a time as a live
-sweep does (so the ranking trajectory gets one publication per result). Then, against `sweeprank web` (gunicorn at
-its defaults) on that Redis, it prints per route the median latency and the bytes of the answer; side by side, in
+For each size it takes a sweep built through the project's own store calls in the trainer's shape (the trial marked
+running, 5 epochs of metrics, one final result) and ranked by the real analyst as results arrive
+(bench/scale_sweep.py; built once and kept as a Redis snapshot with --snapshot, all but its last quarter (at most
+5,000) finished, 10 of those running). Then, against `sweeprank web` (gunicorn at
+its defaults) on that Redis, it prints per route the median latency and the bytes of the answer on the wire (asked
+as a browser asks, accepting gzip); side by side, in
 the same run and on the same data, the whole-sweep read each route replaced (the code before issue 19, run
 in-process, so without the HTTP cost the new figures include): every trial joined, sorted and sliced; the whole
 metrics stream filtered; the best so far replayed over every result; every trial's state scanned for the running
 ones; the trajectory at one entry per publication. Also: the sweep page's first load and what it fetches per new
-result, export rows/s, Redis bytes per trial, and the analyst's time per result.
+result, export rows/s in each format (and the export's peak Python memory, which must not grow with the sweep),
+Redis bytes per trial. The analyst's figures at scale: bench/bench_analyst.py.
 
 Redis runs with AOF as in `sweeprank up`, but fsync once a second: the build writes ~8 times per trial, and
 fsync-always would make the build, not the reads measured, take the time.
 
-Usage: python bench/bench_scale.py [--sizes 1000 10000] [--repeat 5]   (100k: --sizes 100000, about 30 min)
+Usage: python bench/bench_scale.py [--sizes 1000 10000] [--repeat 5] [--snapshot DIR]
+       (100k: --sizes 100000; building its snapshot takes tens of minutes, once)
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import http.client
 import json
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+import tracemalloc
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import redis
+from scale_sweep import RUNNING, BuiltSweep, snapshot_redis, start_redis
 
-from analyst.service import Analyst
-from broker.settings import Settings
 from broker.store import Store
 from broker.store.progress import replay
-from broker.sweep_actions import plan_trials
-from importance.config import RankingConfig
-from sweeprank.stack import Stack, free_port, redis_command, wait_for_redis
-from trials.specs import EpochMetrics, SweepSpec, TrialResult, TrialStatus
+from sweeprank.stack import Stack, free_port
+from webui.export import csv_chunks, export_rows, json_chunks, parquet_chunks, trial_columns
 
-EPOCHS = 5
 PAGE = 20
-RUNNING = 10
-NARROW = {"num_conv_layers": {"high": 2}, "epochs": {"high": EPOCHS}}
 
 
 class Web:
@@ -52,17 +51,19 @@ class Web:
         self.port = port
 
     def get(self, path: str) -> tuple[float, int, bytes]:
+        """(seconds, bytes on the wire, the body): asked as a browser asks, accepting gzip."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
         start = time.perf_counter()
-        conn.request("GET", path)
+        conn.request("GET", path, headers={"Accept-Encoding": "gzip"})
         response = conn.getresponse()
-        body = response.read()
+        wire = response.read()
         elapsed = time.perf_counter() - start
         conn.close()
+        body = gzip.decompress(wire) if response.getheader("Content-Encoding") == "gzip" else wire
         # /api/health answers 503 while a service is down (here: no trainer); its body is what is measured.
         if response.status not in (200, 503):
             raise SystemExit(f"{path}: HTTP {response.status}: {body[:200]!r}")
-        return elapsed, len(body), body
+        return elapsed, len(wire), body
 
     def median(self, path: str, repeat: int) -> tuple[float, int]:
         runs = [self.get(path) for _ in range(repeat)]
@@ -76,62 +77,6 @@ def median_ms(fn: Callable[[], Any], repeat: int) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times) * 1000
-
-
-def build(
-    store: Store, analyst: Analyst, n: int, rng: np.random.Generator, running: int = RUNNING, rank_every: int = 1
-) -> tuple[str, float]:
-    """A sweep of n trials as trainers and the analyst write it, its last `running` trials still running (so it is
-    active: health and the monitor look at it; with 0 the sweep completes); the analyst's median seconds per
-    ranking, which it runs after every `rank_every` results (1: one at a time, as a live sweep)."""
-    spec = SweepSpec.model_validate(
-        {"owner": "bench", "name": f"scale-{n}", "datasets": ["digits"], "n_trials": n, "narrow": NARROW, "seed": 1}
-    )
-    sweep_id = store.sweeps.create(spec, plan_trials(spec))
-    configs = store.sweeps.planned_configs(sweep_id)
-    per_result = []
-    for trial_id in range(n):
-        config = configs[trial_id]
-        store.trials.update(
-            sweep_id, trial_id, status="running", worker="bench@host:1", started=time.time(), epochs=EPOCHS
-        )
-        if trial_id >= n - running:
-            continue
-        accuracy = float(np.clip(0.5 + 0.1 * np.log10(config["learning_rate"]) + rng.normal(0, 0.05), 0, 1))
-        for epoch in range(1, EPOCHS + 1):
-            store.results.record_epoch(
-                EpochMetrics(
-                    sweep_id=sweep_id,
-                    trial_id=trial_id,
-                    attempt=1,
-                    epoch=epoch,
-                    train_loss=1 / epoch,
-                    val_accuracy=accuracy,
-                    seconds=1.0,
-                )
-            )
-        store.results.save(
-            TrialResult(
-                sweep_id=sweep_id,
-                trial_id=trial_id,
-                attempt=1,
-                dataset="digits",
-                config=config,
-                status=TrialStatus.COMPLETED,
-                test_accuracy=accuracy,
-                best_val_accuracy=accuracy,
-                final_train_loss=1 - accuracy,
-                epochs_completed=EPOCHS,
-                wall_time_s=5.0,
-                worker="bench@host:1",
-            )
-        )
-        if trial_id % rank_every == rank_every - 1 or trial_id == n - 1:
-            start = time.perf_counter()
-            while events := analyst.read_new(None):
-                analyst.handle(events)
-            per_result.append(time.perf_counter() - start)
-    return sweep_id, statistics.median(per_result)
 
 
 # --- the whole-sweep reads each route replaced (the code before issue 19) -------------------------------------
@@ -162,36 +107,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--snapshot", type=Path, help="where the sweeps' Redis snapshots are kept (default: built now)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        stack = Stack(log_dir=Path(tmp))
-        port = free_port()
-        (Path(tmp) / "redis").mkdir()
-        stack.spawn("redis", redis_command(Path(tmp) / "redis", port, fsync="everysec"))
-        url = f"redis://127.0.0.1:{port}/0"
-        wait_for_redis(url)
-        stack.env.update(SWEEPRANK_REDIS_URL=url)
-        try:
-            store = Store.from_url(url)
-            client = redis.Redis.from_url(url, decode_responses=True)
-            analyst = Analyst(store, _no_dispatch(url), RankingConfig(bootstrap=50), consumer="bench", batch=1)
-            analyst.start()
-            web_port = free_port()
-            stack.start_web("127.0.0.1", web_port)
-            web = Web(web_port)
-            _wait_web(web, Path(tmp))
-            for n in args.sizes:
-                measure(store, client, analyst, web, n, args.repeat)
-        finally:
-            stack.stop()
+    for n in args.sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            stack = Stack(log_dir=Path(tmp))
+            try:
+                empty = redis_used(stack, Path(tmp) / "empty")
+                url, built = snapshot_redis(stack, args.snapshot or Path(tmp) / "kept", n, Path(tmp))
+                stack.env.update(SWEEPRANK_REDIS_URL=url)
+                web_port = free_port()
+                stack.start_web("127.0.0.1", web_port)
+                web = Web(web_port)
+                _wait_web(web, Path(tmp))
+                store = Store.from_url(url)
+                client = redis.Redis.from_url(url, decode_responses=True)
+                measure(store, client, web, built, int(client.info("memory")["used_memory"]) - empty, args.repeat)
+            finally:
+                stack.stop()
 
 
-def _no_dispatch(url: str) -> Any:
-    from broker.celery_app import make_celery
-    from broker.dispatcher import Dispatcher
-
-    settings = Settings(redis_url=url)
-    return Dispatcher(Store.from_url(url), make_celery(settings), settings, asks=False)
+def redis_used(stack: Stack, data_dir: Path) -> int:
+    """Memory an empty Redis uses (what a sweep's figure leaves out)."""
+    url = start_redis(stack, data_dir)
+    used = int(redis.Redis.from_url(url).info("memory")["used_memory"])
+    redis.Redis.from_url(url).shutdown(nosave=True)
+    return used
 
 
 def _wait_web(web: Web, logs: Path) -> None:
@@ -205,19 +146,15 @@ def _wait_web(web: Web, logs: Path) -> None:
     raise SystemExit("the web server did not start: " + "".join(p.read_text()[-2000:] for p in logs.glob("*.log")))
 
 
-def measure(store: Store, client: redis.Redis, analyst: Analyst, web: Web, n: int, repeat: int) -> None:
-    rng = np.random.default_rng(n)
-    used = int(client.info("memory")["used_memory"])
-    start = time.perf_counter()
-    sweep_id, analyst_s = build(store, analyst, n, rng)
-    built_s = time.perf_counter() - start
-    bytes_per_trial = (int(client.info("memory")["used_memory"]) - used) / n
+def measure(store: Store, client: redis.Redis, web: Web, built: BuiltSweep, used: int, repeat: int) -> None:
+    n, sweep_id = built.n_trials, built.sweep_id
+    bytes_per_trial = used / n
     base = f"/api/sweeps/{sweep_id}"
     late = max(0, n - 2 * PAGE)
     record = store.sweeps.get(sweep_id)
     print(
-        f"\n== {n:,} trials (built in {built_s:.0f} s; analyst {analyst_s * 1000:.1f} ms per result, "
-        f"one at a time; Redis {bytes_per_trial / 1024:.2f} KB per trial before any index)"
+        f"\n== {n:,} trials, {built.n_results:,} finished ({RUNNING} running), built in {built.build_s:.0f} s; "
+        f"Redis {bytes_per_trial / 1024:.2f} KB per trial (everything, indexes built so far included)"
     )
     first_sort_s, _, _ = web.get(f"{base}/trials?sort=test_accuracy&order=desc&offset={late}&limit={PAGE}")
     web.get(f"{base}/trials?sort=learning_rate&offset={n // 2}&limit={PAGE}")
@@ -282,6 +219,7 @@ def measure(store: Store, client: redis.Redis, analyst: Analyst, web: Web, n: in
     before = sizes["summary"] + sizes["trials first page"] + sizes["ranking (latest)"] + seq * entry_bytes
     per_result(web, sweep_id, record.n_final, seq, before)
     export(web, base, n)
+    export_memory(store, sweep_id)
     index_bytes = sum(int(client.memory_usage(k) or 0) for k in client.scan_iter(f"sr:sweep:{sweep_id}:index:*"))
     print(f"running trials kept so the sweep is active: {len(store.trials.running_ids(sweep_id))}")
     print(f"two sorted columns' indexes: {index_bytes / n:.0f} bytes per trial")
@@ -303,8 +241,29 @@ def per_result(web: Web, sweep_id: str, n: int, seq: int, before_bytes: float) -
 
 
 def export(web: Web, base: str, n: int) -> None:
-    elapsed, size, _ = web.get(f"{base}/export?format=csv")
-    print(f"export csv: {size / 1e6:.1f} MB, {n / elapsed:,.0f} rows/s (streamed a chunk of trials at a time)")
+    for fmt in ("csv", "json", "parquet"):
+        elapsed, size, _ = web.get(f"{base}/export?format={fmt}")
+        print(f"export {fmt}: {size / 1e6:.1f} MB, {n / elapsed:,.0f} rows/s (over HTTP, streamed)")
+
+
+def export_memory(store: Store, sweep_id: str) -> None:
+    """Peak Python memory of each format's export of the whole sweep, run in this process (tracemalloc)."""
+    record = store.sweeps.get(sweep_id)
+    columns = trial_columns(record)
+    writers: dict[str, Callable[[], Iterator[str] | Iterator[bytes]]] = {
+        "csv": lambda: csv_chunks(columns, export_rows(store, record)),
+        "json": lambda: json_chunks(columns, export_rows(store, record)),
+        "parquet": lambda: parquet_chunks(record, columns, export_rows(store, record)),
+    }
+    import pyarrow.parquet  # noqa: F401  (its import is not the export's memory)
+
+    peaks = []
+    for fmt, pieces in writers.items():
+        tracemalloc.start()
+        size = sum(len(piece) for piece in pieces())
+        peaks.append(f"{fmt} {tracemalloc.get_traced_memory()[1] / 1e6:.1f} MB (of {size / 1e6:.1f} MB written)")
+        tracemalloc.stop()
+    print("export peak memory: " + ", ".join(peaks))
 
 
 if __name__ == "__main__":

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import cast
-
 from broker.dispatcher import Dispatcher
 from broker.lifecycle import Change, SweepEvent, SweepStateError, change
 from broker.store import PlannedTrial, Store, UnknownSweep
-from trials.samplers import SamplerName, sample_configs
+from trials.samplers import PLANNED_SAMPLERS, sample_configs
 from trials.space import Value
-from trials.specs import PLANNED_SAMPLERS, SpecInvalid, SweepSpec, SweepStatus, TrialStatus
+from trials.specs import SpecInvalid, SweepSpec, SweepStatus, TrialStatus
 
 __all__ = ["SweepStateError", "cancel", "end", "pause", "plan_trials", "resume", "stop_when_stable", "submit"]
 
@@ -20,7 +18,7 @@ def plan_trials(spec: SweepSpec) -> list[PlannedTrial]:
     A model-based sampler's configs are left unplanned (None): each is asked when a slot frees (broker/tuning/asker.py).
     """
     if spec.sampler in PLANNED_SAMPLERS:
-        sampled = sample_configs(spec.search_space(), spec.n_trials, cast(SamplerName, spec.sampler), spec.seed)
+        sampled = sample_configs(spec.search_space(), spec.n_trials, spec.sampler, spec.seed)
         configs: list[dict[str, Value] | None] = [spec.with_held(config) for config in sampled]
     else:
         configs = [None] * spec.n_trials

@@ -19,6 +19,7 @@ from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
 from importance.config import RankingConfig
+from importance.ranking_record import RankingGroup
 from offline.optuna_study import study_table
 from offline.ranker import RankOptions, RankResult, rank
 from offline.table import ALL
@@ -78,8 +79,22 @@ class NRReliefFImportanceEvaluator(BaseImportanceEvaluator):
             target=target,
             **self.config.model_dump(),
         )
-        group = self.result_.rankings[ALL]
-        return {name: value or 0.0 for name, value in group.importances().items()}
+        return _shares(self.result_.rankings[ALL])
+
+
+def _shares(group: RankingGroup) -> dict[str, float]:
+    """The importances; where the variance shares are all 0 but N-RReliefF sees a difference, its shares.
+
+    The shares read levels (8 bins of a float's range): a handful of trials that fall in one bin explain nothing
+    there, while N-RReliefF compares them at full resolution. Optuna would split an all-zero answer evenly, which
+    would say a constant parameter matters as much as the one that moved the metric.
+    """
+    shares = {name: value or 0.0 for name, value in group.importances().items()}
+    if any(shares.values()):
+        return shares
+    relief = {row.name: max(row.effect.relief_weight or 0.0, 0.0) if row.effect else 0.0 for row in group.rows}
+    total = sum(relief.values())
+    return {name: value / total for name, value in relief.items()} if total > 0 else shares
 
 
 def rank_study(

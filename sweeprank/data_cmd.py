@@ -13,6 +13,7 @@ import json
 import socket
 import threading
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,6 +21,7 @@ from urllib.parse import urlsplit
 from broker.settings import Settings
 from trials.datasets import (
     CATALOGUE,
+    SOURCES,
     DatasetInfo,
     check_dataset_name,
     how_to_prepare,
@@ -47,16 +49,23 @@ class OfflineError(SweeprankError):
 # --- list --------------------------------------------------------------------------------------
 
 
+def _local_where(name: str, settings: Settings) -> str:
+    return str(local_path(name))
+
+
+#: Where each source of trials.datasets.SOURCES keeps a dataset on this host (keyed by the same ids).
+WHERE: dict[str, Callable[[str, Settings], str]] = {
+    "debian": lambda name, settings: str(settings.fashion_mnist_dir),
+    "sklearn": lambda name, settings: "scikit-learn",
+    "torchvision": lambda name, settings: str(settings.torchvision_root),
+    "tfds": lambda name, settings: str(settings.tfds_root / name.removeprefix("tfds:")),
+    "imagefolder": _local_where,
+    "npz": _local_where,
+}
+
+
 def _where(info: DatasetInfo, settings: Settings) -> str:
-    path = local_path(info.name)
-    if path is not None:
-        return str(path)
-    return {
-        "sklearn": "scikit-learn",
-        "debian": str(settings.fashion_mnist_dir),
-        "torchvision": str(settings.torchvision_root),
-        "tfds": str(settings.tfds_root / info.name.removeprefix("tfds:")),
-    }[info.source]
+    return WHERE[info.source](info.name, settings)
 
 
 def dataset_rows(settings: Settings) -> list[dict[str, Any]]:
@@ -81,7 +90,8 @@ def dataset_rows(settings: Settings) -> list[dict[str, Any]]:
 def list_command(args: argparse.Namespace, settings: Settings) -> int:
     rows = dataset_rows(settings)
     if args.json:
-        print(json.dumps({"datasets": rows, "local_usage": LOCAL_USAGE}, indent=2))
+        sources = [{"id": s.id, "shape": s.shape, "description": s.description} for s in SOURCES.values()]
+        print(json.dumps({"datasets": rows, "sources": sources, "local_usage": LOCAL_USAGE}, indent=2))
         return 0
     width = max(len(row["name"]) for row in rows)
     print(f"{'dataset':<{width}}  {'source':<11}  {'prepared':<8}  where")
@@ -188,20 +198,26 @@ def prepare_local(name: str, settings: Settings) -> str:
     )
 
 
+def prepare_debian(name: str, settings: Settings) -> str:
+    if name in settings.prepared_datasets():
+        return f"{name}: already prepared under {settings.fashion_mnist_dir}"
+    raise SweeprankError(f"{name}: {how_to_prepare(name)}")
+
+
+#: How each source of trials.datasets.SOURCES prepares a name on this host (keyed by the same ids).
+PREPARE: dict[str, Callable[[str, Settings, Path | None], str]] = {
+    "debian": lambda name, settings, manual_dir: prepare_debian(name, settings),
+    "sklearn": lambda name, settings, manual_dir: f"{name}: ships with scikit-learn; nothing to prepare",
+    "torchvision": lambda name, settings, manual_dir: prepare_torchvision(name, settings.torchvision_root),
+    "tfds": lambda name, settings, manual_dir: prepare_tfds(name, settings.tfds_root, manual_dir),
+    "imagefolder": lambda name, settings, manual_dir: prepare_local(name, settings),
+    "npz": lambda name, settings, manual_dir: prepare_local(name, settings),
+}
+
+
 def prepare(name: str, settings: Settings, manual_dir: Path | None = None) -> str:
     """Prepare `name` on this host; returns the line to print. Already prepared: nothing is downloaded."""
-    info = check_dataset_name(name, "dataset")
-    if info.source == "sklearn":
-        return f"{name}: ships with scikit-learn; nothing to prepare"
-    if info.source == "debian":
-        if name in settings.prepared_datasets():
-            return f"{name}: already prepared under {settings.fashion_mnist_dir}"
-        raise SweeprankError(f"{name}: {how_to_prepare(name)}")
-    if info.source == "torchvision":
-        return prepare_torchvision(name, settings.torchvision_root)
-    if info.source == "tfds":
-        return prepare_tfds(name, settings.tfds_root, manual_dir)
-    return prepare_local(name, settings)
+    return PREPARE[check_dataset_name(name, "dataset").source](name, settings, manual_dir)
 
 
 def prepare_command(args: argparse.Namespace, settings: Settings) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import sys
 import time
@@ -101,6 +102,8 @@ def run(args: argparse.Namespace, settings: Settings | None = None) -> int:
     """A file in, a table out: the stack's settings are not needed."""
     started = time.monotonic()
     try:
+        if args.json_out:
+            _check_writable(args.json_out)
         methods = _methods(args.compare)
         native = None
         if args.optuna_storage:
@@ -186,6 +189,15 @@ def read_study(args: argparse.Namespace) -> tuple[SearchSpace, list[TrialRow], R
         )
     options = replace(options_from_args(args), trials=args.optuna_storage, metric=table.metric, maximize=table.maximize)
     return table.space, table.rows, options, table.native
+
+
+def _check_writable(path: str) -> None:
+    """Refuse an output path that cannot be written before the ranking runs, not after minutes of it."""
+    folder = Path(path).resolve().parent
+    if not folder.is_dir():
+        raise SpecError("--json", f"cannot write {path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise SpecError("--json", f"cannot write {path}: the folder {folder} is not writable")
 
 
 def _space(ref: str) -> SearchSpace:

@@ -12,6 +12,7 @@ from sweeprank.client import Client
 from sweeprank.report import best_lines, follow, print_final, summary_of, sweep_of
 from trials.errors import SweeprankError
 from trials.records import SweepRecord
+from trials.samplers import MODEL_SAMPLERS
 from trials.specs import CONTINUES_CHAIN
 
 # How long a followed chain waits for the analyst to create the next group once a group completed.
@@ -29,7 +30,7 @@ def add_parser(subparsers: Any) -> None:
     tune.add_argument("sweep_id", help="the ranked sweep to start from")
     tune.add_argument("--top", type=int, help="tune at most this many (default: all that matter)")
     tune.add_argument("--trials", type=int, help="trials of the tune sweep (not with --sequential)")
-    tune.add_argument("--sampler", choices=["tpe", "gp", "cmaes"], default="tpe", help="Optuna sampler (default tpe)")
+    tune.add_argument("--sampler", choices=MODEL_SAMPLERS, default="tpe", help="Optuna sampler (default tpe)")
     tune.add_argument(
         "--pruner",
         choices=["none", "median", "successive_halving"],

@@ -11,12 +11,32 @@ import redis
 from hypothesis import settings
 
 from sweeprank.stack import Stack, free_port
+from tests.integration.conftest import LiveStack
 
 # CI replays the same examples every run (a red CI must be reproducible); locally each
 # run explores new ones.
 settings.register_profile("ci", derandomize=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+
+#: Fixtures that start processes: redis-server (every store, API, web and stack fixture builds on
+#: redis_url), the fault stacks (their own Redis), the multi-host pool, `sweeprank up`, and Chromium.
+#: A test that uses one, directly or through another fixture, is marked `stack`; `-m "not stack and
+#: not slow"` is the fast lane (README, "Tests").
+STACK_FIXTURES = frozenset({"redis_url", "faults", "long_claims", "tuning", "pool", "stack_up", "browser"})
+
+
+#: Packages whose every test runs against real processes (stacks they start, kill and restart).
+STACK_PACKAGES = frozenset({"faults", "integration", "security"})
+TESTS = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        package = item.path.resolve().relative_to(TESTS).parts[0]
+        if package in STACK_PACKAGES or STACK_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.stack)
 
 
 @pytest.fixture(scope="session")
@@ -33,6 +53,29 @@ def database_url(redis_url: str, db: int) -> str:
     return f"{redis_url.rsplit('/', 1)[0]}/{db}"
 
 
+@pytest.fixture(scope="session")
+def tfds_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny_shapes tfds dataset, built offline as array_record for the trainers to read."""
+    from tests.workers.tfds_fixture.tiny_shapes import build
+
+    return build(tmp_path_factory.mktemp("tfds"))
+
+
+@pytest.fixture(scope="session")
+def live(redis_url: str, tfds_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
+    """Trainers and the analyst on database 0, started once and shared by every module that uses them.
+
+    Safe to share: the modules shared the database already (it is never flushed); sharing the processes,
+    their tests still wait for their own sweeps' events, leave no sweep open (the `api` fixture settles
+    before and after each test), and the one that restarts the analyst starts it again.
+    """
+    stack = LiveStack(redis_url, tmp_path_factory.mktemp("logs"), tfds_dir)
+    stack.start_trainer()
+    stack.start_analyst()
+    yield stack
+    stack.stack.stop()
+
+
 @pytest.fixture
 def scratch_redis(redis_url: str) -> redis.Redis:
     """Database 2, emptied: for tests that drive the store without workers."""
@@ -44,8 +87,6 @@ def scratch_redis(redis_url: str) -> redis.Redis:
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     """On failure, show the tails of the child processes' logs beside the assertion."""
-    from tests.integration.conftest import LiveStack
-
     outcome = yield
     report = outcome.get_result()
     if report.failed:

@@ -12,8 +12,8 @@ import math
 
 from importance.effects import NOT_APPLICABLE, PAIR_BINS
 from importance.ranking_record import Effect, EffectLevel, Interaction, RankingGroup
+from trials.samplers import MODEL_SAMPLERS
 from trials.space import ChoiceParam, NumericParam, Param, SearchSpace
-from trials.specs import MODEL_SAMPLERS
 
 
 def design_note(sampler: str) -> str:

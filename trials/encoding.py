@@ -87,7 +87,8 @@ def categorical_mask(space: SearchSpace) -> npt.NDArray[np.bool_]:
 
 def applicable_config(space: SearchSpace, config: Mapping[str, object], where: str = "config") -> dict[str, Value]:
     """The validated values of the hyperparameters that apply; absent or None ones are left out."""
-    unknown = [name for name in config if name not in space.names]
+    known = space.names
+    unknown = [name for name in config if name not in known]
     if unknown:
         raise SpecError(where, f"names hyperparameters the space does not have: {unknown} (known: {space.names})")
     applicable: dict[str, Value] = {}

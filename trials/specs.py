@@ -22,7 +22,7 @@ from importance.config import DEFAULT_METHOD, Method, RankingConfig, default_of,
 from trials.datasets import check_dataset_name
 from trials.errors import SpecError, SweeprankError
 from trials.presets import preset
-from trials.samplers import check_grid
+from trials.samplers import MODEL_SAMPLERS, SAMPLERS, ModelSamplerName, SamplerName, sampler_summary
 from trials.space import SearchSpace, Value
 from trials.untrusted import check_plain, short
 
@@ -97,11 +97,6 @@ class SweepStatus(StrEnum):
 CONTINUES_CHAIN = (SweepStatus.COMPLETED, SweepStatus.STOPPED_STABLE)
 
 METRICS = ("test_accuracy", "best_val_accuracy", "final_train_loss")
-#: Samplers that draw every config up front (trials/samplers.py).
-PLANNED_SAMPLERS = ("random", "sobol", "lhs", "grid")
-#: Optuna's model-based samplers: each config is asked when a slot frees, after the results so far are told.
-MODEL_SAMPLERS = ("tpe", "gp", "cmaes")
-SamplerChoice = Literal["random", "sobol", "lhs", "grid", "tpe", "gp", "cmaes"]
 
 
 class _Record(BaseModel):
@@ -134,7 +129,7 @@ class TuneRequest(_Record):
         default=None, ge=1, le=100, description="tune at most this many (default: all that matter)"
     )
     trials: StrictInt | None = Field(default=None, ge=1, le=100_000, description="trials of the tune sweep")
-    sampler: Literal["tpe", "gp", "cmaes"] = "tpe"
+    sampler: ModelSamplerName = "tpe"
     pruner: Literal["none", "median", "successive_halving"] = "none"
     sequential: StrictBool = Field(
         default=False, description="tune groups in turn, each group's best held for the next"
@@ -190,16 +185,13 @@ class SweepSpec(_Record):
     space: str | dict[str, Any] = "cnn-paper"
     narrow: dict[str, dict[str, Any]] = Field(default_factory=dict)
     n_trials: StrictInt = Field(ge=1, le=100_000)
-    sampler: SamplerChoice = Field(
-        default="random",
-        description="random, sobol, lhs, grid: configs drawn up front; "
-        "tpe, gp, cmaes: Optuna's samplers, each config asked when a slot frees",
-    )
+    sampler: SamplerName = Field(default="random", description=sampler_summary())
     fixed: dict[str, Value] = Field(
         default_factory=dict, description="hyperparameters held at one value: every trial gets it, none varies it"
     )
     pruner: Literal["none", "median", "successive_halving"] = Field(
-        default="none", description="stop hopeless trials early (tpe, gp, cmaes only); a pruned trial is not ranked"
+        default="none",
+        description=f"stop hopeless trials early ({', '.join(MODEL_SAMPLERS)} only); a pruned trial is not ranked",
     )
     tune: TuneOrigin | None = None
     seed: StrictInt = Field(default=0, ge=0, le=2**32 - 1)
@@ -234,15 +226,15 @@ class SweepSpec(_Record):
     @model_validator(mode="after")
     def _space_resolves(self) -> SweepSpec:
         space = self.search_space()
-        if self.sampler == "grid":
-            check_grid(space, self.n_trials)
+        if (check := SAMPLERS[self.sampler].check) is not None:
+            check(space, self.n_trials)
         if self.pruner != "none" and not self.model_based:
             raise SpecError("pruner", f"needs a model-based sampler {list(MODEL_SAMPLERS)}, got {self.sampler!r}")
         return self
 
     @property
     def model_based(self) -> bool:
-        return self.sampler in MODEL_SAMPLERS
+        return SAMPLERS[self.sampler].model_based
 
     def full_space(self) -> SearchSpace:
         """The declared space with `narrow` applied, held hyperparameters included."""

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from broker import sweep_actions
 from broker.connection import BrokerError
@@ -29,7 +29,7 @@ from trials.records import (
 from trials.specs import EpochMetrics, SweepSpec, TuneRequest
 from trials.untrusted import load_json
 from webui.auth import check_read, current_user, login_required, require_owner
-from webui.changes import Changes, PageRequest, changes
+from webui.changes import Changes, PageRequest, changes, page_update
 from webui.compare_view import request_comparison
 from webui.export import (
     EFFECT_COLUMNS,
@@ -50,6 +50,7 @@ from webui.openapi import ApiRoutes
 from webui.services import services
 from webui.submission import submit_as, tune_as
 from webui.summary import sweep_summary
+from webui.trajectory_cache import ServedEntries
 from webui.trial_page import TrialRow, page_ids, trial_rows
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ class RankingHistory(BaseModel):
     last: int  # publication number of the newest entry: `?since=last` answers what was published after it
 
 
-_HISTORY = TypeAdapter(list[RankingHistoryEntry])
+_SERVED_ENTRIES = ServedEntries()
 
 
 class ComparisonBody(BaseModel):
@@ -282,11 +283,8 @@ def ranking_history(sweep_id: str) -> Any:
     store.sweeps.get(sweep_id)
     since = max(request.args.get("since", 0, type=int), 0)
     entries = store.rankings.history_since_json(sweep_id, since)
-    # Validated (older entries get the fields added since) and written in one pass each, not entry by entry
-    # through dicts: the trajectory holds hundreds of entries.
-    history = _HISTORY.validate_json("[" + ",".join(raw for _, raw in entries) + "]")
     last = entries[-1][0] if entries else since
-    body = b'{"history": ' + _HISTORY.dump_json(history) + f', "last": {last}}}'.encode()
+    body = b'{"history": ' + _SERVED_ENTRIES.json_of([raw for _, raw in entries]) + f', "last": {last}}}'.encode()
     return Response(body, mimetype="application/json")
 
 
@@ -312,7 +310,8 @@ def page_changes(sweep_id: str) -> Any:
         descending=descending,
         have=have,
     )
-    return _body(changes(store, record, asked))
+    # Not through the model again: the effects' floats are at display precision (webui/changes.py).
+    return jsonify(page_update(changes(store, record, asked)))
 
 
 @routes.route(

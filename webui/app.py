@@ -18,6 +18,7 @@ from trials.errors import SweeprankError
 from trials.specs import SpecInvalid, is_sweep_id
 from webui.api import api
 from webui.auth import check_csrf, csrf_token, current_user
+from webui.compression import compress_json
 from webui.events import events
 from webui.pages import pages
 from webui.services import Services
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None, flask_config: Mapping[str, Any]
 
     app.before_request(check_csrf)
     app.after_request(_secure)
+    app.after_request(lambda response: compress_json(request, response))
     app.context_processor(lambda: {"current_user": current_user(), "csrf_token": csrf_token})
     app.register_blueprint(api, url_prefix="/api")
     app.register_blueprint(events)

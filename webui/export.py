@@ -5,12 +5,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Iterator
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from broker.store import Store
 from trials.records import HyperparameterRank, RankingRecord, SweepRecord
 from trials.space import Value
+from trials.trial_state import TrialState
 
 # One cell of an exported table; a row maps column names to cells.
 Cell = Value | None
@@ -48,49 +52,72 @@ _ARROW_TYPES = {
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-# Trials read and written per step of a streamed export: memory stays flat whatever the sweep's size.
-EXPORT_CHUNK = 1000
+# Trials read and written per step of a streamed export (and Parquet's row group): memory stays flat whatever the
+# sweep's size, and each step is one Redis call (broker/store/export_reads.py).
+EXPORT_CHUNK = 2000
+# A text cell of the stored JSON that may start like a formula: `"` then a formula character, or an escape (a tab,
+# a carriage return, any \u escape). Keys match too (harmless: their chunk is then checked cell by cell).
+_MAYBE_FORMULA = re.compile(r'"(?:[=+\-@]|\\[tru])')
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Consecutive trials' rows, each its cells in column order."""
+
+    rows: list[list[Cell]]
+    # False when no text cell of the chunk can start like a formula: CSV then writes it as it is.
+    maybe_formulas: bool = True
 
 
 def trial_columns(record: SweepRecord) -> list[str]:
     # The varied hyperparameters, then those the sweep holds (a tune sweep's): every trial trained all of them.
-    names = [*record.space["parameters"], *record.spec.fixed]
-    return ["trial_id", "dataset", "status", "attempt", *names, *METRIC_COLUMNS]
+    return ["trial_id", "dataset", "status", "attempt", *_config_columns(record), *METRIC_COLUMNS]
 
 
-def export_rows(store: Store, record: SweepRecord) -> Iterator[list[Row]]:
-    """One row per trial, by trial id, a chunk at a time (final result where there is one, else its live state)."""
+def _config_columns(record: SweepRecord) -> list[str]:
+    return [*record.space["parameters"], *record.spec.fixed]
+
+
+def export_rows(store: Store, record: SweepRecord) -> Iterator[Chunk]:
+    """One row per trial, by trial id, a chunk at a time (final result where there is one, else its live state),
+    cells in the order of `trial_columns`."""
+    names = _config_columns(record)
+    config_of, metrics_of = _values_of(names), _values_of(list(METRIC_COLUMNS))
+    no_metrics: list[Cell] = [None] * len(METRIC_COLUMNS)
     for start in range(0, record.n_trials, EXPORT_CHUNK):
-        ids = list(range(start, min(start + EXPORT_CHUNK, record.n_trials)))
-        results = store.results.get_many(record.id, ids)
-        # A final result holds its trial's config and status: only the others' states and plans are read.
-        live = [t for t in ids if t not in results]
-        states = store.trials.states_of(record.id, live)
-        configs = store.sweeps.planned_configs_of(record.id, live)
-        rows = []
-        for trial_id in ids:
-            result = results.get(trial_id)
-            if result is None:
-                state = states.get(trial_id)
-                row: Row = {
-                    "trial_id": trial_id,
-                    "dataset": state.dataset if state else "",
-                    "status": state.status.value if state else "",
-                    "attempt": state.attempt if state else None,
-                    **configs.get(trial_id, {}),
-                    **dict.fromkeys(METRIC_COLUMNS),
-                }
-            else:
-                row = {
-                    "trial_id": trial_id,
-                    "dataset": result.dataset,
-                    "status": result.status.value,
-                    "attempt": result.attempt,
-                    **result.config,
-                }
-                row.update({column: getattr(result, column) for column in METRIC_COLUMNS})
-            rows.append(row)
-        yield rows
+        ids = range(start, min(start + EXPORT_CHUNK, record.n_trials))
+        text = store.export.chunk_json(record.id, ids)
+        rows: list[list[Cell]] = []
+        for trial_id, item in zip(ids, json.loads(text), strict=True):
+            if "live" in item:
+                # No final result yet: its live state (read as the model reads it: unset fields take its
+                # defaults) and its planned config.
+                state = TrialState.model_validate(item["live"]) if item["live"] is not None else None
+                config = (item["plan"] or {}).get("config") or {}
+                head = [trial_id, *((state.dataset, state.status.value, state.attempt) if state else ("", "", None))]
+                rows.append(head + [config.get(n) for n in names] + no_metrics)
+                continue
+            # A final result as `ResultStore.save` stored it (validated then): read as plain JSON, its cells taken
+            # in one C call each; a record without some of them (older, or a hyperparameter not applicable) cell
+            # by cell.
+            config = item["config"]
+            try:
+                rows.append(
+                    [trial_id, item["dataset"], item["status"], item["attempt"], *config_of(config), *metrics_of(item)]
+                )
+            except KeyError:
+                head = [trial_id, item.get("dataset", ""), item.get("status", ""), item.get("attempt")]
+                rows.append(head + [config.get(n) for n in names] + [item.get(m) for m in METRIC_COLUMNS])
+        yield Chunk(rows, _MAYBE_FORMULA.search(text) is not None)
+
+
+def _values_of(keys: list[str]) -> Callable[[Mapping[str, Cell]], tuple[Cell, ...]]:
+    """A function of a mapping to its values at `keys`, a tuple whatever their number (KeyError if one is missing)."""
+    if not keys:
+        return lambda _: ()
+    if len(keys) == 1:
+        return lambda mapping: (mapping[keys[0]],)
+    return itemgetter(*keys)
 
 
 def _safe_cell(value: Cell) -> Cell:
@@ -100,30 +127,36 @@ def _safe_cell(value: Cell) -> Cell:
 
 
 def to_csv(columns: list[str], rows: list[Row]) -> str:
-    return "".join(csv_chunks(columns, [rows]))
+    return "".join(csv_chunks(columns, [Chunk([[row.get(c) for c in columns] for row in rows])]))
 
 
-def csv_chunks(columns: list[str], chunks: Iterable[list[Row]]) -> Iterator[str]:
+def csv_chunks(columns: list[str], chunks: Iterable[Chunk]) -> Iterator[str]:
     """The CSV text, the header first, then one piece per chunk of rows."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     # Column names come from the space a member declared: neutralised like the cells.
     writer.writerow([_safe_cell(c) for c in columns])
-    for rows in chunks:
-        writer.writerows([[_safe_cell(row.get(c)) for c in columns] for row in rows])
+    for chunk in chunks:
+        if chunk.maybe_formulas:
+            writer.writerows([[_safe_cell(cell) for cell in row] for row in chunk.rows])
+        else:
+            writer.writerows(chunk.rows)
         yield out.getvalue()
         out.seek(0)
         out.truncate()
     yield out.getvalue()
 
 
-def json_chunks(columns: list[str], chunks: Iterable[list[Row]]) -> Iterator[str]:
+def json_chunks(columns: list[str], chunks: Iterable[Chunk]) -> Iterator[str]:
     """{"columns": [...], "rows": [...]} as pieces, one per chunk of rows."""
     yield json.dumps({"columns": columns})[:-1] + ', "rows": ['
     first = True
-    for rows in chunks:
-        if rows:
-            yield ("" if first else ", ") + ", ".join(json.dumps(r) for r in rows)
+    for chunk in chunks:
+        if chunk.rows:
+            # One encoder call per chunk: the rows as objects, the list's brackets cut off.
+            yield ("" if first else ", ") + json.dumps([dict(zip(columns, row, strict=True)) for row in chunk.rows])[
+                1:-1
+            ]
             first = False
     yield "]}"
 
@@ -161,31 +194,34 @@ def _arrow_type(record: SweepRecord, column: str) -> Any:
     return pa.array(param["choices"]).type if len(kinds) == 1 else pa.string()
 
 
-def parquet_chunks(record: SweepRecord, columns: list[str], chunks: Iterable[list[Row]]) -> Iterator[bytes]:
+def parquet_chunks(record: SweepRecord, columns: list[str], chunks: Iterable[Chunk]) -> Iterator[bytes]:
     """The Parquet file, one row group per chunk of rows (ImportError at once without pyarrow)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     schema = pa.schema([(c, _arrow_type(record, c)) for c in columns])
+    text = [schema.field(c).type == pa.string() for c in columns]
 
     def pieces() -> Iterator[bytes]:
         sink = _Pieces()
         with pq.ParquetWriter(sink, schema) as writer:
-            for rows in chunks:
-                if rows:
-                    cells = {
-                        c: [_arrow_cell(r.get(c), schema.field(c).type == pa.string()) for r in rows] for c in columns
-                    }
-                    writer.write_table(pa.Table.from_pydict(cells, schema=schema))
+            for chunk in chunks:
+                if chunk.rows:
+                    cells = [
+                        _as_text(column) if is_text else column
+                        for column, is_text in zip(zip(*chunk.rows, strict=True), text, strict=True)
+                    ]
+                    arrays = [pa.array(column, type=field.type) for column, field in zip(cells, schema, strict=True)]
+                    writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
                     yield sink.take()
         yield sink.take()
 
     return pieces()
 
 
-def _arrow_cell(value: Cell, text: bool) -> Cell:
+def _as_text(column: tuple[Cell, ...]) -> list[Cell]:
     # A choice list of mixed kinds is a text column: its numbers are written as text.
-    return str(value) if text and value is not None and not isinstance(value, str) else value
+    return [str(v) if v is not None and not isinstance(v, str) else v for v in column]
 
 
 # Every scalar field of a ranking row is a column: a field added to the row is exported without a change here.

@@ -14,6 +14,7 @@ from trials.datasets import CATALOGUE
 from trials.errors import SpecError
 from trials.json_types import JSONObject, JSONValue
 from trials.presets import preset
+from trials.samplers import MODEL_SAMPLERS, SAMPLERS
 from trials.space import ChoiceParam, NumericParam, SearchSpace
 from trials.specs import SweepSpec, member_field_problems
 from trials.untrusted import check_plain, load_yaml, short
@@ -36,6 +37,11 @@ FORM_FIELDS = (
 
 # The submit form's fields as typed (text), the ticked datasets, and the ticked choices per hyperparameter.
 FormValues = dict[str, str | int | list[str] | dict[str, list[str]]]
+
+
+def tune_sampler_options() -> list[tuple[str, str]]:
+    """The tune form's sampler select, (value, label): a tune sweep asks its configs of a model-based sampler."""
+    return [(name, SAMPLERS[name].label) for name in MODEL_SAMPLERS]
 
 
 @dataclass

@@ -14,7 +14,7 @@ from trials.space import Value
 from trials.specs import SpecInvalid
 from webui.auth import check_read, current_user, login, safe_next, users
 from webui.auth import logout as end_login
-from webui.forms import SubmitForm, pasted_spec, spec_from_fields, spec_problems
+from webui.forms import SubmitForm, pasted_spec, spec_from_fields, spec_problems, tune_sampler_options
 from webui.ratelimit import enforce
 from webui.services import services
 from webui.submission import prepared_datasets, submit_as
@@ -44,6 +44,7 @@ def sweep_page(sweep_id: str) -> str:
         spec_json=json.dumps(record.spec.model_dump(mode="json"), indent=2),
         can_act=bool(user and user.may_act_on(record.owner)),
         held=[(name, _shown(value)) for name, value in record.spec.fixed.items()],
+        tune_samplers=tune_sampler_options(),
     )
 
 

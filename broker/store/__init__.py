@@ -17,6 +17,7 @@ from broker.store.activity import ActivityStore
 from broker.store.archive import ArchiveStore
 from broker.store.archive_file import SweepArchive
 from broker.store.comparisons import ComparisonStore
+from broker.store.export_reads import ExportReads
 from broker.store.pool_counters import HealthStore
 from broker.store.progress import ProgressStore
 from broker.store.rankings import RankingStore
@@ -59,6 +60,7 @@ class Store:
         self.activity = ActivityStore(client)
         self.services = ServiceStore(client)
         self.studies = StudyStore(client)
+        self.export = ExportReads(client, files)
 
     @classmethod
     def from_url(

@@ -32,10 +32,18 @@ class ActivityStore:
         for sweep_id in sweep_ids:
             pipe.hmget(keys.sweep(sweep_id), ["status", "n_final"])
             pipe.xlen(keys.metrics(sweep_id))
+            # Rankings stored: the trajectory's last publication number (a history kept as a list, before the
+            # trajectory, until it is moved: its length).
+            pipe.hget(keys.ranking_trajectory_meta(sweep_id), "seq")
             pipe.llen(keys.ranking_history(sweep_id))
         raw = pipe.execute()
         return {
-            sid: (str(raw[3 * i][0]), int(raw[3 * i][1] or 0), int(raw[3 * i + 1]), int(raw[3 * i + 2]))
+            sid: (
+                str(raw[4 * i][0]),
+                int(raw[4 * i][1] or 0),
+                int(raw[4 * i + 1]),
+                max(int(raw[4 * i + 2] or 0), int(raw[4 * i + 3])),
+            )
             for i, sid in enumerate(sweep_ids)
         }
 

@@ -179,6 +179,19 @@ class ArchivedSweep:
     def results_of(self, trial_ids: list[int]) -> dict[int, TrialResult]:
         return {t: TrialResult.model_validate_json(v) for t, v in self._column_of("result", trial_ids).items()}
 
+    def chunk_json(self, trial_ids: range) -> str:
+        """As broker/store/export_reads.py joins it from Redis: per id its result's text, else its state and plan."""
+        with self._db() as db:
+            rows = db.execute(
+                "SELECT trial_id, state, planned, result FROM trials WHERE trial_id >= ? AND trial_id < ?",
+                (trial_ids.start, trial_ids.stop),
+            ).fetchall()
+        found = {
+            t: result or f'{{"live":{state or "null"},"plan":{planned or "null"}}}'
+            for t, state, planned, result in rows
+        }
+        return "[" + ",".join(found.get(t, '{"live":null,"plan":null}') for t in trial_ids) + "]"
+
     def in_arrival_order(self, limit: int | None = None) -> list[TrialResult]:
         with self._db() as db:
             rows = db.execute(

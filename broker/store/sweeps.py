@@ -20,8 +20,9 @@ from broker.store._json import loads_or_none
 from broker.store.archive_file import SweepArchive
 from trials.errors import SpecError, SweeprankError
 from trials.records import SweepRecord
+from trials.samplers import MODEL_SAMPLERS
 from trials.space import Value
-from trials.specs import MODEL_SAMPLERS, SweepSpec, SweepStatus, TrialSpec, TrialStatus, is_sweep_id
+from trials.specs import SweepSpec, SweepStatus, TrialSpec, TrialStatus, is_sweep_id
 from trials.trial_state import TrialState
 from trials.untrusted import short
 

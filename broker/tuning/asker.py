@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from broker.store import PlannedTrial, Store
 from trials.optuna_space import space_distributions
+from trials.samplers import SAMPLERS
 from trials.space import Value
 from trials.specs import EpochMetrics, SweepSpec, TrialResult, TrialStatus
 
@@ -46,15 +47,10 @@ def _quiet_optuna() -> None:
 
 
 def make_sampler(spec: SweepSpec, seed: int) -> optuna.samplers.BaseSampler:
-    from optuna.samplers import CmaEsSampler, GPSampler, TPESampler
-
-    if spec.sampler == "tpe":
-        return TPESampler(seed=seed, constant_liar=True)
-    if spec.sampler == "gp":
-        return GPSampler(seed=seed, warn_independent_sampling=False)
-    if spec.sampler == "cmaes":
-        return CmaEsSampler(seed=seed, warn_independent_sampling=False)
-    raise ValueError(f"{spec.sampler!r} is not a model-based sampler")
+    build = SAMPLERS[spec.sampler].optuna
+    if build is None:
+        raise ValueError(f"{spec.sampler!r} is not a model-based sampler")
+    return build(seed)
 
 
 def make_pruner(spec: SweepSpec) -> optuna.pruners.BasePruner:

@@ -12,20 +12,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from flask.testing import FlaskClient
 
 from broker.settings import Settings
 from broker.store import Store
+from tests.conftest import database_url
 from tests.helpers import wait_until
-from tests.integration.conftest import LiveStack, tfds_dir, tiny_spec  # noqa: F401  (tfds_dir: a fixture)
+from tests.integration.conftest import LiveStack, tiny_spec
 from webui import create_app
 
 BEAT_TTL_S = 2.0
+DATABASE = 4  # the integration stack uses 0, the web tests 1-3, security 5
 
 
 @pytest.fixture(scope="module")
-def live(redis_url: str, tfds_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:  # noqa: F811
-    stack = LiveStack(redis_url, tmp_path_factory.mktemp("logs"), tfds_dir)
+def live(redis_url: str, tfds_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
+    # Its own database: the session's shared stack (tests/conftest.py) may be running its analyst on 0.
+    url = database_url(redis_url, DATABASE)
+    redis.Redis.from_url(url).flushdb()
+    stack = LiveStack(url, tmp_path_factory.mktemp("logs"), tfds_dir)
     stack.stack.env["SWEEPRANK_ANALYST_BEAT_S"] = "0.2"
     stack.start_trainer()
     yield stack

@@ -3,6 +3,7 @@ also with Redis emptied; refusals with their reason; a crash at any step loses n
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -69,6 +70,9 @@ def everything(store: Store, sweep_id: str) -> dict[str, Any]:
         "history_since_3": store.rankings.history_since_json(sweep_id, 3),
         "last_seq": store.rankings.last_seq(sweep_id),
         "comparison": store.comparisons.latest(sweep_id),
+        "export_chunks": [
+            json.loads(store.export.chunk_json(sweep_id, range(a, min(a + 7, n)))) for a in range(0, n, 7)
+        ],
     }
 
 

@@ -71,6 +71,7 @@ def test_a_misspelt_setting_in_code_is_an_error() -> None:
         read_settings(claim_ttl=5)
 
 
+@pytest.mark.slow
 def test_the_command_line_reports_a_bad_setting() -> None:
     env = {**os.environ, "SWEEPRANK_CLAIM_TTL_S": "two minutes"}
     done = subprocess.run(

@@ -70,6 +70,7 @@ def test_prepare_reads_a_local_npz_and_says_what_it_holds(
     assert "30 train and 9 test images of 1x8x8 (C x H x W), 3 classes" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_prepare_offline_fails_at_once_with_one_line(tmp_path: Path) -> None:
     """The real command, in its own process, on a host whose only way out is a proxy that refuses."""
     refusing_proxy = f"http://127.0.0.1:{free_port()}"

@@ -25,6 +25,9 @@ from tests.cli.stack_up import TINY_SPEC, UpStack, start_up
 from tests.helpers import wait_until
 from trials.errors import SweeprankError
 
+# `sweeprank up` on a real, filling tmpfs.
+pytestmark = pytest.mark.stack
+
 SIZE = "24m"
 CHUNK = 1 << 20
 

@@ -8,6 +8,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 from sweeprank.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,6 +38,7 @@ def test_every_command_and_every_flag_has_help() -> None:
     assert missing == []
 
 
+@pytest.mark.slow
 def test_top_level_help_is_user_text_and_lists_every_command() -> None:
     """Regression: it printed the module's internal docstring (broker/settings.py...) and a list without tune."""
     shown = subprocess.run(

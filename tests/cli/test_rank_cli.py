@@ -61,6 +61,7 @@ def test_good_file_prints_table_and_writes_json(tmp_path: Path, capsys: pytest.C
     assert order(result["rankings"]["pooled"])[0] == "num_conv_layers"
 
 
+@pytest.mark.slow
 def test_compare_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(tmp_path, "--compare", "fanova,ped-anova", "--minimize") == 0
     printed = capsys.readouterr().out
@@ -96,6 +97,7 @@ def test_unknown_hyperparameter_and_missing_file(tmp_path: Path, capsys: pytest.
     assert "cannot read trials file" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_verdicts_in_table_json_and_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out.json"
     assert run(tmp_path, "--json", str(out), "--progress") == 0

@@ -116,6 +116,7 @@ def test_empty_cells_are_not_applicable_not_an_error(tmp_path: Path) -> None:
     assert [row.config for row in table.rows] == [{"lr": 0.1, "momentum": None}, {"lr": 0.2, "momentum": 0.9}]
 
 
+@pytest.mark.slow
 def test_yaml_round_trip_ranks_the_same(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     trials = write_trials(tmp_path / "trials.csv")
     saved, inferred_json, given_json = tmp_path / "space.yaml", tmp_path / "a.json", tmp_path / "b.json"

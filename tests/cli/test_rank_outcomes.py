@@ -123,6 +123,7 @@ def test_the_name_rule(name: str, outcome: bool) -> None:
     assert named_like_outcome(name) is outcome
 
 
+@pytest.mark.slow
 def test_none_is_a_choice_and_compare_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Regression: `none` was "not applicable", which changed the ranking and made --compare fail
     with "Inconsistent parameters ... and distributions"."""
@@ -146,6 +147,7 @@ def test_an_int_hyperparameter_that_decides_the_metric_is_not_an_outcome() -> No
     assert tracking(list(runtime), list(score)) == pytest.approx(1.0, abs=0.01)
 
 
+@pytest.mark.slow
 def test_our_real_digits_sweep_reads_as_its_space(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """bench/data/digits_random.csv (1,999 real trials, cnn-paper space): without --space, the inferred
     hyperparameters are the space's ten, dropout_rate (uniform on [0, 0.8], 3.7 decades from its

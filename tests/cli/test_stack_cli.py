@@ -15,6 +15,9 @@ from sweeprank.stack_state import STATE_FILE
 from tests.cli.stack_up import TINY_SPEC, UpStack, alive, process_tree, start_up, sweeprank
 from tests.helpers import wait_until
 
+# `sweeprank up` and commands run as processes.
+pytestmark = pytest.mark.stack
+
 
 @pytest.fixture(scope="module")
 def stack_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpStack]:

@@ -18,6 +18,9 @@ from sweeprank.up import record_pids
 from tests.cli.stack_up import alive
 from tests.helpers import wait_until
 
+# Supervision of real child processes.
+pytestmark = pytest.mark.stack
+
 POLICY = RestartPolicy(first_delay_s=1, max_delay_s=30, stable_after_s=60, give_up_after=5, window_s=600)
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(600)"]
 

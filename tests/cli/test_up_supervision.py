@@ -23,6 +23,9 @@ from tests.cli.stack_up import TINY_SPEC, UpStack, alive, process_tree, start_up
 from tests.helpers import wait_until
 from trials.errors import SweeprankError
 
+# `sweeprank up` and its children, killed and restarted.
+pytestmark = pytest.mark.stack
+
 
 @pytest.fixture(scope="module")
 def stack_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpStack]:

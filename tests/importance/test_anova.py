@@ -161,6 +161,7 @@ def test_an_independent_random_column_rarely_matters_where_others_do() -> None:
     assert false <= 9  # a true 5 % rate exceeds 9 of 100 about 3 % of the time (binomial)
 
 
+@pytest.mark.slow
 def test_pure_noise_keeps_the_family_wise_error() -> None:
     levels: list[int | None] = [None, 3, None, 4, None]
     any_false = 0

@@ -35,6 +35,7 @@ def method(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+@pytest.mark.slow
 def test_non_negative_sums_to_one_fixed_is_zero(method: str) -> None:
     X, y = _data()
     imp = importances(method, X, y)
@@ -44,6 +45,7 @@ def test_non_negative_sums_to_one_fixed_is_zero(method: str) -> None:
     assert int(np.argmax(imp)) == 0
 
 
+@pytest.mark.slow
 def test_trial_order_does_not_matter(method: str) -> None:
     X, y = _data(n=100)
     order = np.random.default_rng(0).permutation(len(y))

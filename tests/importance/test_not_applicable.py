@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -73,6 +74,7 @@ def test_matches_textbook_loop_with_not_applicable(
     st.booleans(),
     BLOCKS,
 )
+@pytest.mark.slow
 def test_partial_fit_streams_equal_fit_with_not_applicable(
     data: tuple, k: int, cuts: list[int], one_by_one: bool, block_size: int | None
 ) -> None:

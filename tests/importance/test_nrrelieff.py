@@ -57,6 +57,7 @@ def test_matches_textbook_loop(data: tuple, k: int, sigma: float, method: str, b
 
 @FAST
 @given(trial_sets(max_n=40), st.integers(1, 6), st.lists(st.integers(0, 40), max_size=6), st.booleans(), BLOCKS)
+@pytest.mark.slow
 def test_partial_fit_streams_equal_fit(
     data: tuple, k: int, cuts: list[int], one_by_one: bool, block_size: int | None
 ) -> None:

@@ -58,6 +58,7 @@ def _mixed(seed: int, n: int, signal: bool) -> tuple[np.ndarray, np.ndarray, lis
     return X, y, [False, False, False, True, False]
 
 
+@pytest.mark.slow
 def test_pure_noise_keeps_the_family_wise_error_rate() -> None:
     """Holm at 0.05 over 5 hyperparameters: at most about 1 in 20 noise sweeps may show any 'matters'.
     The seeds are fixed, so this is deterministic; bench/bench_truth.py measures the rate over more seeds."""

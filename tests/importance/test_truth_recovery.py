@@ -67,6 +67,7 @@ def test_categorical_effect_is_not_lost() -> None:
     assert share >= truth / 2, f"categorical effect estimated at {share:.3f}, true share {truth:.3f}"
 
 
+@pytest.mark.slow
 def test_pure_noise_rarely_matters() -> None:
     # Family-wise: a seed is a false positive if ANY hyperparameter gets "matters". Measured on 300 seeds at
     # n=500: 6.0% (default), 7.7% (paper), so "0 in 10 seeds" would hold for a correct test only about half the

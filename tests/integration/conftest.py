@@ -1,6 +1,8 @@
 """The real stack for integration tests: Redis, Celery trainer processes, the analyst, Flask.
 
-The trainers and the analyst are real child processes; the web app is the real
+The trainers and the analyst are real child processes, started once per session by the `live`
+fixture (tests/conftest.py) and shared by every module that uses it (this package's, the browser's);
+each `api` test starts and ends with no sweep open. The web app is the real
 Flask app from the factory, driven through its test client. Trials are tiny
 (sklearn digits, 1 epoch, small nets) so a dozen finish in seconds. The trainers
 run `tests.held_trainer`, the real task with a hook that lets a test hold trials
@@ -88,23 +90,6 @@ class LiveStack:
         return "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(self.log_dir.glob("*.log")))
 
 
-@pytest.fixture(scope="session")
-def tfds_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny_shapes tfds dataset, built offline as array_record for the trainers to read."""
-    from tests.workers.tfds_fixture.tiny_shapes import build
-
-    return build(tmp_path_factory.mktemp("tfds"))
-
-
-@pytest.fixture(scope="module")
-def live(redis_url: str, tfds_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
-    stack = LiveStack(redis_url, tmp_path_factory.mktemp("logs"), tfds_dir)
-    stack.start_trainer()
-    stack.start_analyst()
-    yield stack
-    stack.stack.stop()
-
-
 def authed_client(redis_url: str, name: str, admin: bool = False) -> FlaskClient:
     """The real app's test client, sending a fresh token of member `name` on every request."""
     client = create_app(Settings(redis_url=redis_url), {"TESTING": True}).test_client()
@@ -113,16 +98,23 @@ def authed_client(redis_url: str, name: str, admin: bool = False) -> FlaskClient
     return client
 
 
-@pytest.fixture
-def api(live: LiveStack) -> Iterator[FlaskClient]:
-    # An admin: these tests submit sweeps for several owners (bob, cat, dan) to exercise the queue.
-    client = authed_client(live.redis_url, "lab-admin", admin=True)
-    yield client
-    # Leave no sweep running for the next test: they share the trainers.
+def settle(client: FlaskClient, live: LiveStack) -> None:
+    """Cancel every sweep still open and wait until the trainers are idle: the stack's tests share them."""
     for sweep in client.get("/api/sweeps").get_json()["sweeps"]:
         if sweep["status"] in ("queued", "running", "paused"):
             client.post(f"/api/sweeps/{sweep['id']}/cancel")
     wait_until(lambda: not any(live.store.trials.inflight(dc) for dc in ("cpu", "gpu")), 120, what="trainers idle")
+
+
+@pytest.fixture
+def api(live: LiveStack) -> Iterator[FlaskClient]:
+    # An admin: these tests submit sweeps for several owners (bob, cat, dan) to exercise the queue.
+    client = authed_client(live.redis_url, "lab-admin", admin=True)
+    # Before as well as after: the stack lives for the whole session, and a test of another module (the
+    # browser's) may have left a sweep open.
+    settle(client, live)
+    yield client
+    settle(client, live)
 
 
 def wait_for_status(

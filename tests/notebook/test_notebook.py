@@ -118,12 +118,14 @@ def _python(code: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False)
 
 
+@pytest.mark.slow
 def test_importing_sweeprank_imports_neither_pandas_nor_matplotlib() -> None:
     done = _python("import sys, sweeprank, sweeprank.cli; print(sorted({'pandas', 'matplotlib'} & set(sys.modules)))")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
 
 
+@pytest.mark.slow
 def test_without_pandas_the_error_says_what_to_install() -> None:
     code = (
         "import sys; sys.modules['pandas'] = None\n"
@@ -242,6 +244,7 @@ def test_the_pooled_verdict_explains_itself_when_a_dataset_disagrees() -> None:
     assert "Pooled and per-dataset verdicts differ:" in render(result.result) and WHY in render(result.result)
 
 
+@pytest.mark.slow
 def test_the_example_notebook_runs_end_to_end_offline() -> None:
     """docs/notebook.ipynb, every cell in order in a fresh process, shown as Jupyter shows results."""
     done = subprocess.run(

@@ -30,6 +30,7 @@ def rank(*args: str) -> int:
 
 
 @pytest.mark.parametrize("form", ["sqlite", "journal-url", "journal-path"])
+@pytest.mark.slow
 def test_ranks_only_complete_trials_and_says_what_it_skipped(
     form: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -53,6 +54,7 @@ def test_ranks_only_complete_trials_and_says_what_it_skipped(
     assert order(result["rankings"]["all"])[0] == "x"
 
 
+@pytest.mark.slow
 def test_the_only_study_is_found_without_its_name_and_a_user_attribute_can_be_the_metric(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -70,6 +72,7 @@ def test_the_only_study_is_found_without_its_name_and_a_user_attribute_can_be_th
     assert top(printed) == "y"
 
 
+@pytest.mark.slow
 def test_multi_objective_picks_the_objective_and_refuses_one_it_lacks(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -89,6 +92,7 @@ def test_multi_objective_picks_the_objective_and_refuses_one_it_lacks(
     assert "--objective: must be 0..1: the study has 2 objective(s), got 2" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_bad_storages_and_names_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     missing = tmp_path / "missing.db"
     assert rank("--optuna-storage", f"sqlite:///{missing}") == 2
@@ -107,6 +111,7 @@ def test_bad_storages_and_names_are_one_line(tmp_path: Path, capsys: pytest.Capt
     assert "not both" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_compare_on_a_conditional_study_with_a_stepped_float_equals_optunas_own_evaluators(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

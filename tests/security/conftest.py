@@ -21,7 +21,7 @@ from broker.settings import Settings
 from broker.store import Store
 from tests.conftest import database_url
 from tests.helpers import wait_until
-from tests.integration.conftest import LiveStack, tfds_dir, tiny_spec  # noqa: F401  (tfds_dir: a fixture)
+from tests.integration.conftest import LiveStack, tiny_spec
 from trials.records import RankingRecord, SweepRecord
 from webui import create_app
 
@@ -71,7 +71,7 @@ def wait_completed(store: Store, sweep_id: str, timeout_s: float = 120) -> Sweep
 
 
 @pytest.fixture(scope="module")
-def pool(redis_url: str, tfds_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pool]:  # noqa: F811
+def pool(redis_url: str, tfds_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pool]:
     url = database_url(redis_url, DATABASE)
     redis.Redis.from_url(url).flushdb()
     live = LiveStack(url, tmp_path_factory.mktemp("logs"), tfds_dir)

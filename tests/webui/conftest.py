@@ -22,9 +22,7 @@ from broker.store import Store
 from broker.sweep_actions import plan_trials
 from importance.config import RankingConfig
 from tests.conftest import database_url
-
-# The browser tests reuse the integration stack: its fixtures and its hook that prints child logs on failure.
-from tests.integration.conftest import live, tfds_dir, tiny_spec  # noqa: F401
+from tests.integration.conftest import tiny_spec
 from trials.records import RankedTrials, RankingGroup, RankingHistoryEntry, RankingParameters, RankingRecord
 from trials.space import Value
 from trials.specs import SweepSpec, TrialResult, TrialStatus

@@ -7,6 +7,7 @@ Each answer is checked against the whole-sweep computation it replaces, on the r
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import random
@@ -17,6 +18,7 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
+import webui.api
 from broker import keys
 from broker.store import Store
 from broker.store.rankings import RECENT, kept
@@ -24,6 +26,7 @@ from tests.webui.conftest import ranking_group, ranking_record, save_result, see
 from trials.records import RankingHistoryEntry
 from trials.specs import EpochMetrics, TrialResult, TrialStatus
 from webui import export
+from webui.trajectory_cache import ServedEntries
 
 COLUMNS = ["test_accuracy", "learning_rate", "status", "worker", "dataset", "duration", "epochs_completed", "error"]
 
@@ -272,3 +275,140 @@ def test_exports_stream_every_trial_a_chunk_at_a_time(
         expected = results[t].test_accuracy if t in results else None
         got = row["test_accuracy"]
         assert (float(got) if got not in (None, "") else None) == expected
+
+
+def test_an_export_chunk_is_each_trials_stored_result_or_its_live_state_in_one_reply(store: Store) -> None:
+    sweep_id = seed_sweep(store, n_trials=6, n_results=2)
+    store.trials.update(sweep_id, 3, status="running", worker="gpu0@b:3", attempt=2)
+    chunk = json.loads(store.export.chunk_json(sweep_id, range(1, 7)))
+    results = {r.trial_id: r for r in store.results.in_arrival_order(sweep_id)}
+    assert len(chunk) == 6 and TrialResult.model_validate(chunk[0]) == results[1]
+    configs = store.sweeps.planned_configs(sweep_id)
+    assert chunk[2]["live"]["status"] == "running" and chunk[2]["live"]["attempt"] == 2
+    assert chunk[2]["plan"]["config"] == configs[3] and chunk[3]["plan"]["config"] == configs[4]
+    assert chunk[1]["live"]["status"] == "queued" and chunk[4]["plan"]["config"] == configs[5]
+    assert chunk[5] == {"live": None, "plan": None}, "a trial the sweep does not have"
+    assert store.export.chunk_json(sweep_id, range(0)) == "[]"
+
+
+@pytest.mark.parametrize("start", list(export._FORMULA_START))
+def test_every_text_a_spreadsheet_would_run_marks_its_chunk_for_the_cell_by_cell_check(start: str) -> None:
+    # The CSV writes a chunk as it is when the stored JSON has no text cell that starts like a formula: the
+    # pattern must see every such start as the stores' two JSON writers (pydantic, json) write it.
+    result = TrialResult(
+        sweep_id="sw1", trial_id=0, attempt=1, dataset="digits", config={"x": 1}, status=TrialStatus.FAILED
+    )
+    for cell in (f"{start}cmd", start):
+        stored = result.model_copy(update={"error": cell}).model_dump_json()
+        assert export._MAYBE_FORMULA.search(stored), stored
+        assert export._MAYBE_FORMULA.search(json.dumps({"worker": cell})), cell
+    assert not export._MAYBE_FORMULA.search(
+        result.model_copy(update={"error": "x=-1", "worker": "a@b"}).model_dump_json()
+    )
+
+
+def test_a_csv_export_neutralises_formulas_in_results_and_keeps_negative_numbers(
+    client: FlaskClient, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(export, "EXPORT_CHUNK", 2)  # a chunk with a formula next to chunks without
+    sweep_id = seed_sweep(store, n_trials=6)
+    configs = store.sweeps.planned_configs(sweep_id)
+    save_result(store, sweep_id, 0, configs[0], final_train_loss=-0.5, worker="=cmd|' /C calc'!A0")
+    save_result(store, sweep_id, 3, configs[3], status=TrialStatus.FAILED, error="@SUM(A1)", worker="w")
+    save_result(store, sweep_id, 4, configs[4], final_train_loss=-2.0, worker="ok")
+    text = client.get(f"/api/sweeps/{sweep_id}/export?format=csv").get_data(as_text=True)
+    rows = {int(r["trial_id"]): r for r in csv.DictReader(io.StringIO(text))}
+    assert rows[0]["worker"] == "'=cmd|' /C calc'!A0" and rows[0]["final_train_loss"] == "-0.5"
+    assert rows[3]["error"] == "'@SUM(A1)" and rows[4]["final_train_loss"] == "-2.0"
+    assert [rows[t]["status"] for t in range(6)] == ["completed", "queued", "queued", "failed", "completed", "queued"]
+
+
+def test_json_the_pages_read_is_gzipped_for_clients_that_accept_it_and_only_there(
+    client: FlaskClient, store: Store
+) -> None:
+    sweep_id = seed_sweep(store, n_trials=40, n_results=30)
+    store.rankings.save(sweep_id, *ranking_record({"pooled": ranking_group([0.5, 0.3, 0.15, 0.05], ["matters"] * 4)}))
+    path = f"/api/sweeps/{sweep_id}/ranking"
+    plain = client.get(path)
+    assert "Content-Encoding" not in plain.headers and "Accept-Encoding" in plain.headers["Vary"]
+    packed = client.get(path, headers={"Accept-Encoding": "gzip, deflate, br"})
+    assert packed.headers["Content-Encoding"] == "gzip" and len(packed.data) < len(plain.data)
+    assert json.loads(gzip.decompress(packed.data)) == plain.get_json()
+    # Small answers, pages (their HTML holds the CSRF token) and streamed exports are left as they are.
+    assert "Content-Encoding" not in client.get("/api/queue", headers={"Accept-Encoding": "gzip"}).headers
+    page = client.get(f"/sweeps/{sweep_id}", headers={"Accept-Encoding": "gzip"})
+    assert page.status_code == 200 and "Content-Encoding" not in page.headers
+    export_response = client.get(f"/api/sweeps/{sweep_id}/export?format=json", headers={"Accept-Encoding": "gzip"})
+    assert export_response.is_streamed and "Content-Encoding" not in export_response.headers
+
+
+def test_the_live_marker_counts_rankings_published_to_the_trajectory(store: Store) -> None:
+    # The live pages learn of a new ranking from this count: it must move with each publication.
+    sweep_id = seed_sweep(store, n_trials=40, n_results=30)
+    assert store.activity.sweeps([sweep_id])[sweep_id][3] == 0
+    full, compact = ranking_record({"pooled": ranking_group([0.5, 0.3, 0.15, 0.05], ["matters"] * 4)})
+    for published in (1, 2, 3):
+        store.rankings.save(sweep_id, full, compact)
+        assert store.activity.sweeps([sweep_id])[sweep_id][3] == published
+
+
+def test_an_export_reads_a_result_stored_before_one_of_its_fields_existed(
+    client: FlaskClient, store: Store, web_redis: redis.Redis
+) -> None:
+    sweep_id = seed_sweep(store, n_trials=3, n_results=2)
+    older = json.loads(web_redis.hget(keys.results(sweep_id), "1"))
+    del older["device"], older["n_params"]
+    web_redis.hset(keys.results(sweep_id), "1", json.dumps(older))
+    text = client.get(f"/api/sweeps/{sweep_id}/export?format=csv").get_data(as_text=True)
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert (
+        rows[1]["device"] == ""
+        and rows[1]["n_params"] == ""
+        and float(rows[1]["test_accuracy"]) == older["test_accuracy"]
+    )
+    assert rows[0]["device"] == "" and rows[0]["worker"] == "host:1" and rows[2]["status"] == "queued"
+
+
+def test_each_trajectory_entry_is_validated_once_per_web_process_and_served_as_stored_text_says(
+    client: FlaskClient, store: Store, web_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    served = ServedEntries()
+    monkeypatch.setattr(webui.api, "_SERVED_ENTRIES", served)
+    sweep_id = seed_sweep(store, n_trials=40, n_results=30)
+    full, compact = ranking_record({"pooled": ranking_group([0.5, 0.3, 0.15, 0.05], ["matters"] * 4)})
+    for n in (10, 20, 30):
+        store.rankings.save(sweep_id, full, compact.model_copy(update={"n_trials": n}))
+    first = client.get(f"/api/sweeps/{sweep_id}/rankings").get_json()
+    assert [e["n_trials"] for e in first["history"]] == [10, 20, 30] and served.validated == 3
+    store.rankings.save(sweep_id, full, compact.model_copy(update={"n_trials": 31}))
+    again = client.get(f"/api/sweeps/{sweep_id}/rankings").get_json()
+    assert again["history"][:3] == first["history"] and again["history"][3]["n_trials"] == 31
+    assert served.validated == 4, "only the new entry was validated"
+    # The same sweep id and publication numbers over other data (a Redis emptied, sweeps made again): served anew.
+    web_redis.flushdb()
+    sweep_id = seed_sweep(store, n_trials=40, n_results=30)
+    store.rankings.save(sweep_id, full, compact.model_copy(update={"n_trials": 7}))
+    assert [e["n_trials"] for e in client.get(f"/api/sweeps/{sweep_id}/rankings").get_json()["history"]] == [7]
+
+
+def test_a_page_update_carries_the_effects_at_display_precision_and_the_ranking_endpoint_every_digit(
+    client: FlaskClient, store: Store
+) -> None:
+    sweep_id = seed_sweep(store, n_trials=40, n_results=30)
+    full, compact = ranking_record({"pooled": ranking_group([0.5, 0.3, 0.15, 0.05], ["matters"] * 4)})
+    stored = json.loads(full.model_dump_json())
+    row = stored["groups"]["pooled"]["rows"][0]
+    shares = {"total_share": 0.2, "p_main": 0.01, "relief_weight": 0.1, "equivalence_bound": 0.05}
+    row["effect"] = {"main_share": 0.123456789012345, "main_ci": [0.1, 0.2], **shares, "levels": [], "largest": None}
+    pair = {"first": "a", "second": "b", "share": 0.0123456789012, "ci_low": 0.0, "ci_high": 0.1}
+    pair |= {"p_value": 0.5, "p_adjusted": 1.0, "verdict": "undetermined"}
+    stored["groups"]["pooled"]["interactions"] = [pair]
+    full = type(full).model_validate(stored)
+    store.rankings.save(sweep_id, full, compact)
+    update = client.get(f"/api/sweeps/{sweep_id}/changes?n_final=0&ranking_seq=0&offset=0&limit=20").get_json()
+    group = update["ranking"]["groups"]["pooled"]
+    assert group["rows"][0]["effect"]["main_share"] == 0.123457 and group["interactions"][0]["share"] == 0.0123457
+    assert group["rows"][0]["importance"] == full.groups["pooled"].rows[0].importance, "only effects, interactions"
+    assert update["ranking"]["time"] == full.time
+    kept = client.get(f"/api/sweeps/{sweep_id}/ranking").get_json()["ranking"]["groups"]["pooled"]
+    assert kept["rows"][0]["effect"]["main_share"] == 0.123456789012345

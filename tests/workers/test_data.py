@@ -48,6 +48,7 @@ def test_fashion_mnist_from_debian_files(roots: DataRoots) -> None:
     assert prepared.mean[0] == pytest.approx(0.286, abs=0.002) and prepared.std[0] == pytest.approx(0.353, abs=0.002)
 
 
+@pytest.mark.slow
 def test_subsampling_is_deterministic_by_seed(roots: DataRoots) -> None:
     def sample(seed: int) -> data.ImageData:
         data.clear_cache()  # a fresh draw, not the cached object

@@ -15,6 +15,7 @@ from workers.trainer.loop import configure_threads, run_trial
 from workers.trainer.model import build_model, count_parameters
 
 
+@pytest.mark.slow
 def test_completed_trial_on_digits(make_spec: SpecFactory, roots: DataRoots) -> None:
     seen: list[EpochMetrics] = []
     spec = make_spec(epochs=3)
@@ -31,6 +32,7 @@ def test_completed_trial_on_digits(make_spec: SpecFactory, roots: DataRoots) -> 
     assert result.wall_time_s >= sum(m.seconds for m in seen)
 
 
+@pytest.mark.slow
 def test_should_stop_cancels_after_the_epoch_keeping_the_curve(make_spec: SpecFactory, roots: DataRoots) -> None:
     seen: list[EpochMetrics] = []
     result = run_trial(make_spec(epochs=4), on_epoch=seen.append, should_stop=lambda: len(seen) >= 2, roots=roots)
@@ -39,6 +41,7 @@ def test_should_stop_cancels_after_the_epoch_keeping_the_curve(make_spec: SpecFa
     assert result.final_train_loss == seen[-1].train_loss and result.test_accuracy is not None
 
 
+@pytest.mark.slow
 def test_should_stop_false_lets_the_trial_complete(make_spec: SpecFactory, roots: DataRoots) -> None:
     asked: list[bool] = []
 
@@ -69,6 +72,7 @@ class FakeClock:
         return self.now
 
 
+@pytest.mark.slow
 def test_soft_time_limit_between_epochs_keeps_the_curve(
     make_spec: SpecFactory, roots: DataRoots, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -98,6 +102,7 @@ def test_soft_time_limit_is_checked_mid_epoch(
     assert result.epochs_completed == 0 and seen == [] and "epoch 1" in result.error
 
 
+@pytest.mark.slow
 def test_same_seed_same_result(make_spec: SpecFactory, roots: DataRoots) -> None:
     def curve(seed: int) -> list[tuple[float, float]]:
         seen: list[EpochMetrics] = []

@@ -1,4 +1,4 @@
-"""Dataset registry keyed by the catalogue names (trials.datasets); never downloads.
+"""Dataset loaders keyed by the source ids of trials.datasets.SOURCES; never downloads.
 
 Each loader returns the whole dataset as uint8 (N, C, H, W) tensors on the CPU;
 `load_dataset` then subsamples, holds out validation and moves everything to the
@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from broker.settings import Settings
-from trials.datasets import check_dataset_name, local_path
+from trials.datasets import local_path, source_of, torchvision_class
 from trials.errors import SweeprankError
 from workers.trainer import local_data
 from workers.trainer.defaults import (
@@ -36,8 +36,6 @@ from workers.trainer.defaults import (
     SPLIT_SEED,
     VAL_FRACTION,
 )
-
-TFDS_PREFIX = "tfds:"
 
 
 class DatasetUnavailable(SweeprankError):
@@ -107,6 +105,15 @@ class DataRoots:
 Loader = Callable[[DataRoots], RawImages]
 
 
+@dataclass(frozen=True)
+class SourceLoader:
+    """How one source of trials.datasets.SOURCES loads a name it serves."""
+
+    load: Callable[[str, DataRoots], RawImages]
+    # What, besides the name and roots, keys the process caches (a lab's files change under one name); "" if none.
+    version: Callable[[str, DataRoots], str] | None = None
+
+
 # --- loaders -------------------------------------------------------------------------------------
 
 
@@ -172,22 +179,20 @@ def _torchvision_unavailable(name: str, cls_name: str, root: Path, err: Exceptio
     )
 
 
-def _torchvision_loader(name: str, cls_name: str) -> Loader:
-    def load(roots: DataRoots) -> RawImages:
-        import torchvision.datasets as tvd
+def load_torchvision(name: str, roots: DataRoots) -> RawImages:
+    import torchvision.datasets as tvd
 
-        cls = getattr(tvd, cls_name)
-        try:
-            # download=False: a missing dataset raises at once instead of reaching the network.
-            if cls_name == "SVHN":
-                train, test = (cls(str(roots.torchvision), split=s, download=False) for s in ("train", "test"))
-            else:
-                train, test = (cls(str(roots.torchvision), train=t, download=False) for t in (True, False))
-        except (RuntimeError, OSError) as err:
-            raise _torchvision_unavailable(name, cls_name, roots.torchvision, err) from None
-        return RawImages(*_torchvision_split(train), *_torchvision_split(test), n_classes=10)
-
-    return load
+    cls_name = torchvision_class(name)
+    cls = getattr(tvd, cls_name)
+    try:
+        # download=False: a missing dataset raises at once instead of reaching the network.
+        if cls_name == "SVHN":
+            train, test = (cls(str(roots.torchvision), split=s, download=False) for s in ("train", "test"))
+        else:
+            train, test = (cls(str(roots.torchvision), train=t, download=False) for t in (True, False))
+    except (RuntimeError, OSError) as err:
+        raise _torchvision_unavailable(name, cls_name, roots.torchvision, err) from None
+    return RawImages(*_torchvision_split(train), *_torchvision_split(test), n_classes=10)
 
 
 def _torchvision_split(dataset: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -255,14 +260,32 @@ def _tfds_split(name: str, source: Any, image_key: str, label_key: str) -> tuple
     return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), _labels(labels)
 
 
-LOADERS: dict[str, Loader] = {
-    "fashion_mnist": load_fashion_mnist,
-    "digits": load_digits,
-    "mnist": _torchvision_loader("mnist", "MNIST"),
-    "kmnist": _torchvision_loader("kmnist", "KMNIST"),
-    "cifar10": _torchvision_loader("cifar10", "CIFAR10"),
-    "svhn": _torchvision_loader("svhn", "SVHN"),
+def _path(name: str) -> Path:
+    path = local_path(name)
+    assert path is not None  # only local sources' names reach their loaders
+    return path
+
+
+def _imagefolder(name: str, roots: DataRoots) -> RawImages:
+    return RawImages(*local_data.load_imagefolder(_path(name), roots.imagefolder_side_px, roots.cache))
+
+
+SOURCE_LOADERS: dict[str, SourceLoader] = {
+    "debian": SourceLoader(lambda name, roots: load_fashion_mnist(roots)),
+    "sklearn": SourceLoader(lambda name, roots: load_digits(roots)),
+    "torchvision": SourceLoader(load_torchvision),
+    "tfds": SourceLoader(lambda name, roots: load_tfds(name.partition(":")[2], roots)),
+    "imagefolder": SourceLoader(
+        _imagefolder, version=lambda name, roots: local_data.folder_fingerprint(_path(name), roots.imagefolder_side_px)
+    ),
+    "npz": SourceLoader(
+        lambda name, roots: RawImages(*local_data.load_npz(_path(name))),
+        version=lambda name, roots: local_data.npz_version(_path(name)),
+    ),
 }
+
+#: Loaders for names outside the catalogue and its sources (benchmarks and tests register synthetic data).
+LOADERS: dict[str, Loader] = {}
 
 
 def register_loader(name: str, loader: Loader) -> None:
@@ -271,22 +294,11 @@ def register_loader(name: str, loader: Loader) -> None:
     clear_cache()
 
 
-def _local_loader(name: str, path: Path) -> Loader:
-    if name.startswith("npz:"):
-        return lambda roots: RawImages(*local_data.load_npz(path))
-    return lambda roots: RawImages(*local_data.load_imagefolder(path, roots.imagefolder_side_px, roots.cache))
-
-
 def _loader(name: str) -> Loader:
     if name in LOADERS:
         return LOADERS[name]
-    check_dataset_name(name, "dataset")
-    if (path := local_path(name)) is not None:
-        return _local_loader(name, path)
-    if name.startswith(TFDS_PREFIX):
-        tfds_name = name.removeprefix(TFDS_PREFIX)
-        return lambda roots: load_tfds(tfds_name, roots)
-    raise DatasetUnavailable(f"dataset {name!r} is catalogued but has no loader; known loaders: {sorted(LOADERS)}")
+    source = source_of(name)
+    return lambda roots: SOURCE_LOADERS[source.id].load(name, roots)
 
 
 # --- preparation and caches ----------------------------------------------------------------------
@@ -294,13 +306,11 @@ def _loader(name: str) -> Loader:
 
 def _version(name: str, roots: DataRoots) -> str:
     """What, besides the name and roots, keys the process caches: the files' version for a lab's own data."""
-    path = local_path(name)
-    if path is None or name in LOADERS:
+    if name in LOADERS:
         return ""
+    version = SOURCE_LOADERS[source_of(name).id].version
     try:
-        if name.startswith("npz:"):
-            return local_data.npz_version(path)
-        return local_data.folder_fingerprint(path, roots.imagefolder_side_px)
+        return "" if version is None else version(name, roots)
     except OSError:
         return ""  # missing: the loader says so with the rule
 
