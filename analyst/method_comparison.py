@@ -46,7 +46,7 @@ def _compare(store: Store, record: SweepRecord, ranking: RankingRecord) -> Compa
             # encode_trials already flipped a minimised metric, so higher is better for every method.
             # An unknown N-RReliefF share (null in the record) counts as 0, as the one-line reading does.
             shares = {n: v or 0.0 for n, v in nrrelieff.items()}
-            methods = compare(params, distributions, trials.y.tolist(), shares, "maximize")
+            methods = compare(trials.finished(params, distributions), shares)
             groups[name] = _group(trials.n, group.ranking, nrrelieff, methods)
     pooled = ranking.groups.get(POOLED)
     compared = {g: c for g, c in groups.items() if c.methods}

@@ -30,7 +30,7 @@ from answer_data import CASES, Case, Grid, digits_grid, digits_sweep
 from scipy.stats import spearmanr
 
 from importance.anova import AnovaRanking
-from importance.compare import optuna_importances
+from importance.evaluator import optuna_importances
 from importance.nrrelieff import NRReliefF
 
 MATTERS, NO_EFFECT = "matters", "no_detectable_effect"

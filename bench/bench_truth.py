@@ -35,7 +35,7 @@ from truth_functions import (
     optuna_study,
 )
 
-from importance.compare import optuna_importances
+from importance.evaluator import optuna_importances
 from importance.nrrelieff import NRReliefF
 
 OPTUNA_METHODS = ("fanova", "ped-anova")

@@ -1,4 +1,4 @@
-"""Rank the same trials with Optuna's fANOVA and PED-ANOVA, next to N-RReliefF.
+"""Rank the same trials with Optuna's fANOVA and PED-ANOVA (or any evaluator), next to sweeprank's ranking.
 
 Optuna is imported inside the functions: the rest of `importance` stays
 numpy-only, and the comparators are optional. We build an in-memory study from
@@ -13,11 +13,13 @@ scale and categorical choices reach Optuna's evaluators exactly as the study dec
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any, TypedDict
+from typing import TypedDict
 
-METHODS = ("fanova", "ped-anova")
+from importance.evaluator import OPTUNA_METHODS, FinishedTrials, evaluator
+
+# What a sweep's ranking is compared with by default (any evaluator's name can be asked for).
+METHODS = OPTUNA_METHODS
 
 
 class MethodResult(TypedDict):
@@ -25,68 +27,6 @@ class MethodResult(TypedDict):
 
     importances: dict[str, float]
     kendall_tau: float | None
-
-
-def _evaluator(method: str, seed: int) -> Any:
-    from optuna.importance import FanovaImportanceEvaluator, PedAnovaImportanceEvaluator
-
-    if method == "fanova":
-        return FanovaImportanceEvaluator(seed=seed)
-    if method == "ped-anova":
-        return PedAnovaImportanceEvaluator()
-    raise ValueError(f"unknown comparison method {method!r}; known: {list(METHODS)}")
-
-
-Distributions = Mapping[str, Any] | Sequence[Mapping[str, Any]]  # one for all trials, or one per trial
-
-
-def _per_trial(params: Sequence[Mapping[str, Any]], distributions: Distributions) -> list[dict[str, Any]]:
-    """Each trial's distributions, restricted to the parameters it has."""
-    if isinstance(distributions, Mapping):
-        return [{n: distributions[n] for n in p} for p in params]
-    if len(distributions) != len(params):
-        raise ValueError(f"{len(distributions)} distributions for {len(params)} trials")
-    return [{n: d[n] for n in p} for p, d in zip(params, distributions, strict=True)]
-
-
-def _names(distributions: Distributions) -> list[str]:
-    if isinstance(distributions, Mapping):
-        return list(distributions)
-    return list(dict.fromkeys(n for d in distributions for n in d))
-
-
-def optuna_importances(
-    method: str,
-    params: Sequence[Mapping[str, Any]],
-    distributions: Distributions,
-    values: Sequence[float],
-    direction: str = "maximize",
-    seed: int = 0,
-) -> dict[str, float]:
-    """One Optuna evaluator's importances, normalised to sum 1, for every name in `distributions`.
-
-    A parameter Optuna's evaluator leaves out (one not in every trial: Optuna ranks the
-    intersection of the trials' spaces) gets 0.
-    """
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    evaluator = _evaluator(method, seed)
-    if direction not in ("maximize", "minimize"):
-        raise ValueError(f"direction must be 'maximize' or 'minimize', got {direction!r}")
-    study = optuna.create_study(direction="maximize" if direction == "maximize" else "minimize")
-    study.add_trials(
-        [
-            optuna.trial.create_trial(params=dict(p), distributions=d, value=float(v))
-            for p, d, v in zip(params, _per_trial(params, distributions), values, strict=False)
-        ]
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # PED-ANOVA is marked experimental
-        found = optuna.importance.get_param_importances(study, evaluator=evaluator, normalize=False)
-    raw = {name: max(float(found.get(name, 0.0)), 0.0) for name in _names(distributions)}
-    total = sum(raw.values())
-    return {name: (value / total if total > 0 else 0.0) for name, value in raw.items()}
 
 
 def kendall_tau(a: Mapping[str, float], b: Mapping[str, float]) -> float | None:
@@ -101,19 +41,16 @@ def kendall_tau(a: Mapping[str, float], b: Mapping[str, float]) -> float | None:
 
 
 def compare(
-    params: Sequence[Mapping[str, Any]],
-    distributions: Distributions,
-    values: Sequence[float],
-    nrrelieff: Mapping[str, float],
-    direction: str = "maximize",
+    trials: FinishedTrials,
+    ours: Mapping[str, float],
     methods: Sequence[str] = METHODS,
     seed: int = 0,
 ) -> dict[str, MethodResult]:
-    """{method: {"importances": {name: share}, "kendall_tau": tau vs N-RReliefF}}."""
+    """{method: {"importances": {name: share}, "kendall_tau": tau against `ours`}}, each through its evaluator."""
     out: dict[str, MethodResult] = {}
     for method in methods:
-        importances = optuna_importances(method, params, distributions, values, direction, seed)
-        out[method] = {"importances": importances, "kendall_tau": kendall_tau(nrrelieff, importances)}
+        importances = evaluator(method, seed=seed).importances(trials)
+        out[method] = {"importances": importances, "kendall_tau": kendall_tau(ours, importances)}
     return out
 
 

@@ -32,6 +32,26 @@ MSG_NOTHING_TO_POOL = "no group has a meaningful ranking yet"
 Estimator = NRReliefF | AnovaRanking
 
 
+def estimator_for(
+    config: RankingConfig,
+    categorical: Sequence[bool] | npt.NDArray[np.bool_] | None = None,
+    refresh_every: int = 50,
+) -> Estimator:
+    """A new estimator of the config's method: variance shares (anova) or N-RReliefF (fixed-scale, paper)."""
+    if config.method == "anova":
+        return AnovaRanking(categorical, config.bootstrap, config.seed, config.k, config.sigma, delta=config.delta)
+    return NRReliefF(
+        config.k,
+        config.sigma,
+        categorical,
+        config.bootstrap,
+        config.seed,
+        block_size=config.relief_block_size,
+        n_permutations=config.permutations,
+        refresh_every=refresh_every,
+    )
+
+
 class GroupedRanking:
     """One NRReliefF per group plus the pooled ranking, with a stability tracker each."""
 
@@ -79,20 +99,8 @@ class GroupedRanking:
 
     def _estimator(self) -> Estimator:
         # Distinct seeds per group keep replicates of different datasets independent.
-        config = self.config
-        seed = config.seed + len(self.estimators)
-        if config.method == "anova":
-            return AnovaRanking(self.categorical, config.bootstrap, seed, config.k, config.sigma, delta=config.delta)
-        return NRReliefF(
-            config.k,
-            config.sigma,
-            self.categorical,
-            config.bootstrap,
-            seed,
-            block_size=self.block_size,
-            n_permutations=config.permutations,
-            refresh_every=self.refresh_every,
-        )
+        seed = self.config.seed + len(self.estimators)
+        return estimator_for(self.config.model_copy(update={"seed": seed}), self.categorical, self.refresh_every)
 
     def _track(self, group: str, ranking: Ranking) -> None:
         self.trackers[group].update(

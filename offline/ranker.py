@@ -182,9 +182,7 @@ def compare_all(
             else ([native[t][0] for t in subset.trial_ids], [native[t][1] for t in subset.trial_ids])
         )
         # encoded.y is already "higher is better", whatever --minimize said.
-        found[group] = compare(
-            params, distributions, subset.y.tolist(), _shares(rankings[group]), "maximize", methods, seed
-        )
+        found[group] = compare(subset.finished(params, distributions), _shares(rankings[group]), methods, seed)
     if POOLED in rankings:
         per_group = {g: (rankings[g].n_trials, found[g]) for g in list(found)}
         found[POOLED] = pool_comparisons(per_group, _shares(rankings[POOLED]), encoded.names)

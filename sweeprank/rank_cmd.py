@@ -66,7 +66,10 @@ def add_parser(subparsers: Any) -> None:
     direction.add_argument("--minimize", dest="maximize", action="store_false", help="lower metric is better (a loss)")
     parser.add_argument("--by", help="column naming the group (dataset); ranks per group plus pooled")
     parser.add_argument(
-        "--compare", default="", help="also rank with Optuna's evaluators, a comma list of fanova,ped-anova"
+        "--compare",
+        default="",
+        help="also rank with these evaluators, a comma list of fanova, ped-anova (Optuna's) "
+        "or anova, fixed-scale, paper",
     )
     parser.add_argument("--json", dest="json_out", help="write the full result as JSON here")
     parser.add_argument(
@@ -159,12 +162,14 @@ def options_from_args(args: argparse.Namespace) -> RankOptions:
 
 
 def _methods(raw: str) -> list[str]:
-    from importance.compare import METHODS
+    from importance.config import METHODS
+    from importance.evaluator import OPTUNA_METHODS
 
+    known = [*OPTUNA_METHODS, *METHODS]
     methods = [m.strip() for m in raw.split(",") if m.strip()]
-    unknown = [m for m in methods if m not in METHODS]
+    unknown = [m for m in methods if m not in known]
     if unknown:
-        raise SpecError("--compare", f"known methods are {list(METHODS)}, got {unknown}")
+        raise SpecError("--compare", f"known methods are {known}, got {unknown}")
     return methods
 
 

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from importance.evaluator import Distributions, FinishedTrials
 from trials.errors import SpecError
 from trials.space import ChoiceParam, SearchSpace, Value
 from trials.specs import TrialResult
@@ -58,6 +59,10 @@ class EncodedTrials:
     @property
     def n(self) -> int:
         return len(self.trial_ids)
+
+    def finished(self, params: Sequence[Mapping[str, Any]], distributions: Distributions) -> FinishedTrials:
+        """These trials as every importance evaluator reads them (`params`/`distributions`: Optuna's view)."""
+        return FinishedTrials(self.names, self.categorical, self.X, self.y, params, distributions)
 
     def subset(self, group: str) -> EncodedTrials:
         rows = [i for i, g in enumerate(self.groups) if g == group]

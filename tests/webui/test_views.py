@@ -40,7 +40,7 @@ def test_trials_sort_and_paginate(client: FlaskClient, store: Store) -> None:
     assert client.get(f"/api/sweeps/{sweep_id}/trials?sort=nope").status_code == 400
 
 
-def test_queue_shows_current_trials_and_throughput(client: FlaskClient, store: Store) -> None:
+def test_queue_shows_current_trials_and_throughput(client: FlaskClient, store: Store, members: Members) -> None:
     sweep_id = seed_sweep(store, n_trials=6, n_results=2)
     store.trials.update(sweep_id, 4, status="running", worker="gpu0@gpuhost:4242", started=1.0, epoch=2, epochs=8)
     store.workers.register(
@@ -48,7 +48,7 @@ def test_queue_shows_current_trials_and_throughput(client: FlaskClient, store: S
         WorkerInfo(host="gpuhost", device="cuda", gpu="0", queues=["trials.gpu"], slots=1, pid=4200),
         ttl_s=30,
     )
-    queue = client.get("/api/queue").get_json()
+    queue = client.get("/api/queue", headers=bearer(members.ann)).get_json()  # trainer names are a member's
     worker = next(w for w in queue["workers"] if w["name"] == "gpu0@gpuhost")
     assert [(t["trial_id"], t["epoch"], t["epochs"]) for t in worker["current"]] == [(4, 2, 8)]
     assert worker["current"][0]["eta_s"] > 0
