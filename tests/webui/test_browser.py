@@ -159,9 +159,8 @@ def test_submit_watch_live_curve_and_cancel(
     wait_until(lambda: not live.store.trials.inflight("cpu"), 60, what="the running trials to stop")
     assert live.store.sweeps.get(sweep_id).status == "cancelled" and navigations == []
 
-    # The trainers' names are a member's to see: the monitor opens in ann's session.
-    monitor = page.context.new_page()
-    monitor.set_viewport_size({"width": 1440, "height": 900})
+    # The trainers' names are a member's to see: the monitor opens logged in.
+    monitor = login(browser, web, "ann", tokens)
     monitor.goto(f"{web.url}/")
     monitor.wait_for_selector("tr[data-worker='cpu@test']")
     monitor.screenshot(path=str(ARTIFACTS / "monitor.png"), full_page=True)
