@@ -21,7 +21,7 @@ from optuna.trial import FrozenTrial, TrialState
 from importance.config import RankingConfig
 from importance.ranking_record import RankingGroup
 from offline.optuna_study import study_table
-from offline.ranker import RankOptions, RankResult, rank
+from offline.ranker import RankOptions, RankResult, rank, shares_of
 from offline.table import ALL
 from trials.encoding import encode_trials
 from trials.space import SearchSpace
@@ -89,7 +89,7 @@ def _shares(group: RankingGroup) -> dict[str, float]:
     there, while N-RReliefF compares them at full resolution. Optuna would split an all-zero answer evenly, which
     would say a constant parameter matters as much as the one that moved the metric.
     """
-    shares = {name: value or 0.0 for name, value in group.importances().items()}
+    shares = shares_of(group)
     if any(shares.values()):
         return shares
     relief = {row.name: max(row.effect.relief_weight or 0.0, 0.0) if row.effect else 0.0 for row in group.rows}

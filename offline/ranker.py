@@ -153,8 +153,8 @@ def _progress(done: int, total: int, last: bool, previous: int) -> None:
     print(f"\rranking {'#' * filled}{'.' * (width - filled)} {done:,}/{total:,} trials", end=end, file=sys.stderr)
 
 
-def _shares(group: RankingGroup) -> dict[str, float]:
-    """N-RReliefF's shares by name; an unknown share (null) counts as 0."""
+def shares_of(group: RankingGroup) -> dict[str, float]:
+    """The ranking's shares by name; an unknown share (null) counts as 0."""
     return {name: value or 0.0 for name, value in group.importances().items()}
 
 
@@ -182,8 +182,8 @@ def compare_all(
             else ([native[t][0] for t in subset.trial_ids], [native[t][1] for t in subset.trial_ids])
         )
         # encoded.y is already "higher is better", whatever --minimize said.
-        found[group] = compare(subset.finished(params, distributions), _shares(rankings[group]), methods, seed)
+        found[group] = compare(subset.finished(params, distributions), shares_of(rankings[group]), methods, seed)
     if POOLED in rankings:
         per_group = {g: (rankings[g].n_trials, found[g]) for g in list(found)}
-        found[POOLED] = pool_comparisons(per_group, _shares(rankings[POOLED]), encoded.names)
+        found[POOLED] = pool_comparisons(per_group, shares_of(rankings[POOLED]), encoded.names)
     return {g: {m: MethodComparison.model_validate(r) for m, r in answer.items()} for g, answer in found.items()}
