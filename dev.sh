@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # One entry point for a fresh Debian machine with only python3:
 #   bash dev.sh demo    install what is missing, start the stack, run the demo sweep, keep the web UI up
-#   bash dev.sh test    install what is missing, run the whole test suite (arguments go to pytest:
-#                       `bash dev.sh test -m "not stack and not slow"` is the fast lane: README, "Tests")
+#   bash dev.sh test    install what is missing, run the whole test suite on 2 processes (arguments go
+#                       to pytest: `bash dev.sh test -m "not stack and not slow"` is the fast lane, `-n 0`
+#                       runs in one process: README, "Tests")
 #   bash dev.sh lint    install what is missing, run ruff (lint, format) and mypy
 #   bash dev.sh check   lint, then test
 #   bash dev.sh setup   install only
@@ -44,10 +45,27 @@ setup() {
   install_python_packages
 }
 
+# pytest-xdist's options, unless the arguments choose their own (-n N, --dist, -p no:xdist). Two
+# processes: CI has 2 cores, and most of the suite's time is spent waiting for the processes a test
+# starts. A file stays on one process, so its module fixtures start once; each process starts its
+# own session fixtures (redis-server on a free port, the live stack), so the two share nothing.
+parallel_options() {
+  local arg
+  for arg in "$@"; do
+    case "$arg" in -n | -n* | --numprocesses* | --dist* | no:xdist) return ;; esac
+  done
+  echo "-n 2 --dist loadfile --no-loadscope-reorder"
+}
+
 case "${1:-}" in
   setup) setup ;;
   demo) setup; shift; exec .venv/bin/sweeprank up --demo "$@" ;;
-  test) setup with-browser; shift; exec .venv/bin/pytest "$@" ;;
+  test)
+    setup with-browser
+    shift
+    # shellcheck disable=SC2046 # the options are separate words
+    exec .venv/bin/pytest $(parallel_options "$@") "$@"
+    ;;
   lint)
     # Each step stops the script on failure (set -e).
     setup

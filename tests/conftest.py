@@ -32,11 +32,16 @@ STACK_PACKAGES = frozenset({"faults", "integration", "security"})
 TESTS = Path(__file__).resolve().parent
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         package = item.path.resolve().relative_to(TESTS).parts[0]
         if package in STACK_PACKAGES or STACK_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.stack)
+    if hasattr(config, "workerinput"):
+        # Run in parallel (pytest-xdist, `bash dev.sh test`), files are handed out in this order: the
+        # files that start processes, which take the longest, go first, so that the many short ones
+        # fill in at the end instead of one long file running alone. The sort is stable.
+        items.sort(key=lambda item: item.get_closest_marker("stack") is None)
 
 
 @pytest.fixture(scope="session")
@@ -82,6 +87,26 @@ def scratch_redis(redis_url: str) -> redis.Redis:
     client = redis.Redis.from_url(database_url(redis_url, 2), decode_responses=True)
     client.flushdb()
     return client
+
+
+#: The name under which a test's figure travels on its report (the fault tests' `figures` fixture).
+FIGURE = "figure"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The fault tests' figures, together at the end of the run."""
+    lines = [
+        f"{report.nodeid.rsplit('::', 1)[-1]}: {value}"
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        if isinstance(report, pytest.TestReport) and report.when == "call"
+        for name, value in report.user_properties
+        if name == FIGURE
+    ]
+    if lines:
+        terminalreporter.section("fault figures")
+        for line in lines:
+            terminalreporter.write_line(line)
 
 
 @pytest.hookimpl(hookwrapper=True)

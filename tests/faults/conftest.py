@@ -22,12 +22,12 @@ from broker.celery_app import make_celery
 from broker.dispatcher import Dispatcher
 from broker.settings import Settings
 from sweeprank.stack import free_port, redis_command, wait_for_redis
+from tests.conftest import FIGURE
 from tests.helpers import wait_until
 from tests.integration.conftest import LiveStack, trainer_command
 from trials.records import SweepRecord
 from trials.specs import SweepSpec, parse_sweep_spec
 
-FIGURES = pytest.StashKey[list[str]]()
 Figures = Callable[[str], None]
 """What the `figures` fixture gives a test: call it with one line per figure."""
 # Short claims and frequent reconciling make recovery take seconds, not minutes.
@@ -123,20 +123,14 @@ def faults(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack]:
 
 @pytest.fixture
 def figures(request: pytest.FixtureRequest) -> Figures:
-    """Report one figure of the test: printed now (with -s) and in the run's terminal summary."""
+    """Report one figure of the test: printed now (with -s) and in the run's terminal summary (tests/conftest.py)."""
 
     def report(line: str) -> None:
-        request.config.stash.setdefault(FIGURES, []).append(f"{request.node.name}: {line}")
+        # On the test's report, so that it reaches the summary from a pytest-xdist worker too.
+        request.node.user_properties.append((FIGURE, line))
         print(f"\n{line}")
 
     return report
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
-    if lines := config.stash.get(FIGURES, []):
-        terminalreporter.section("fault figures")
-        for line in lines:
-            terminalreporter.write_line(line)
 
 
 def duplicated_metric_rows(stack: FaultStack, sweep_id: str) -> int:
