@@ -64,6 +64,13 @@ class UpStack:
             self.process.wait(90)
 
 
+def ctrl_c_as_in_a_terminal() -> None:
+    """In the child: SIGINT's default action, as in a terminal. A suite started in the background by a
+    script (`cmd &`, where job control is off) hands its children SIGINT ignored, and Python then never
+    turns SIGINT into KeyboardInterrupt: `up` would not stop on the Ctrl-C these tests send."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_up(data_dir: Path, **env: str) -> UpStack:
     """`sweeprank up` with one CPU trainer (and `env`'s settings), once its banner says every service answers."""
     port = free_port()
@@ -74,6 +81,7 @@ def start_up(data_dir: Path, **env: str) -> UpStack:
         stderr=subprocess.STDOUT,
         text=True,
         env=clean_env(**env),
+        preexec_fn=ctrl_c_as_in_a_terminal,
     )
     assert process.stdout is not None
     banner = process.stdout.readline()
