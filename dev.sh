@@ -45,16 +45,20 @@ setup() {
   install_python_packages
 }
 
-# pytest-xdist's options, unless the arguments choose their own (-n N, --dist, -p no:xdist). Two
-# processes: CI has 2 cores, and most of the suite's time is spent waiting for the processes a test
-# starts. A file stays on one process, so its module fixtures start once; each process starts its
-# own session fixtures (redis-server on a free port, the live stack), so the two share nothing.
+# pytest-xdist's options, less those the arguments choose themselves (-n N, --dist; -p no:xdist drops
+# them all). Two processes: CI has 2 cores, and much of the suite's time is spent waiting for the
+# processes a test starts. A file stays on one process, so its module fixtures start once; each
+# process starts its own session fixtures (redis-server on a free port, the live stack).
 parallel_options() {
-  local arg
+  local arg processes="-n 2" dist="--dist loadfile --no-loadscope-reorder"
   for arg in "$@"; do
-    case "$arg" in -n | -n* | --numprocesses* | --dist* | no:xdist) return ;; esac
+    case "$arg" in
+      no:xdist) return ;;
+      -n | -n* | --numprocesses*) processes="" ;;
+      --dist*) dist="" ;;
+    esac
   done
-  echo "-n 2 --dist loadfile --no-loadscope-reorder"
+  echo "$processes $dist"
 }
 
 case "${1:-}" in
