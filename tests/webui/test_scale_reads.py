@@ -291,22 +291,6 @@ def test_an_export_chunk_is_each_trials_stored_result_or_its_live_state_in_one_r
     assert store.export.chunk_json(sweep_id, range(0)) == "[]"
 
 
-@pytest.mark.parametrize("start", list(export._FORMULA_START))
-def test_every_text_a_spreadsheet_would_run_marks_its_chunk_for_the_cell_by_cell_check(start: str) -> None:
-    # The CSV writes a chunk as it is when the stored JSON has no text cell that starts like a formula: the
-    # pattern must see every such start as the stores' two JSON writers (pydantic, json) write it.
-    result = TrialResult(
-        sweep_id="sw1", trial_id=0, attempt=1, dataset="digits", config={"x": 1}, status=TrialStatus.FAILED
-    )
-    for cell in (f"{start}cmd", start):
-        stored = result.model_copy(update={"error": cell}).model_dump_json()
-        assert export._MAYBE_FORMULA.search(stored), stored
-        assert export._MAYBE_FORMULA.search(json.dumps({"worker": cell})), cell
-    assert not export._MAYBE_FORMULA.search(
-        result.model_copy(update={"error": "x=-1", "worker": "a@b"}).model_dump_json()
-    )
-
-
 def test_a_csv_export_neutralises_formulas_in_results_and_keeps_negative_numbers(
     client: FlaskClient, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
