@@ -103,12 +103,13 @@ def over_http(web: Web, web_pid: int, client: redis.Redis, base: str, n: int, re
         )
 
 
-def writers(store: Store, record: SweepRecord) -> dict[str, dict[str, Callable[[], Pieces]]]:
+def writers(store: Store, url: str, record: SweepRecord) -> dict[str, dict[str, Callable[[], Pieces]]]:
     """Each format's pieces, written before this version and now."""
     columns = trial_columns(record)
+    decoding = redis.Redis.from_url(url, decode_responses=True)
 
     def before() -> Iterator[export_before.Rows]:
-        return export_before.export_rows(store, record)
+        return export_before.export_rows(decoding, record)
 
     return {
         "csv": {
@@ -139,32 +140,35 @@ def same(fmt: str, before: bytes, now: bytes) -> str:
     return "same table" if pq.read_table(io.BytesIO(before)).equals(pq.read_table(io.BytesIO(now))) else "DIFFERENT"
 
 
-def in_process(store: Store, record: SweepRecord, repeat: int) -> None:
+def in_process(store: Store, url: str, record: SweepRecord, repeat: int) -> None:
     n = record.n_trials
-    print(f"in this process, before this version -> now (best of {repeat}; CPU of the whole process):")
-    for fmt, ways in writers(store, record).items():
-        figures: dict[str, tuple[float, float, float]] = {}
+    client = redis.Redis.from_url(url)
+    print(f"in this process, before this version -> now (best of {repeat}; CPU of the whole process, and Redis's):")
+    for fmt, ways in writers(store, url, record).items():
+        figures: dict[str, tuple[float, float, float, float]] = {}
         kept = b""
         for way, pieces in ways.items():
-            walls, cpus = [], []
+            walls, cpus, in_redis = [], [], []
             for _ in range(repeat):
-                cpu, started = time.process_time(), time.perf_counter()
+                cpu, redis_cpu, started = time.process_time(), redis_cpu_s(client), time.perf_counter()
                 out = written(pieces())
                 walls.append(time.perf_counter() - started)
                 cpus.append(time.process_time() - cpu)
+                in_redis.append(redis_cpu_s(client) - redis_cpu)
             tracemalloc.start()
             for _ in pieces():
                 pass
             peak = tracemalloc.get_traced_memory()[1] / 1e6
             tracemalloc.stop()
-            figures[way] = (n / min(walls), n / min(cpus), peak)
+            figures[way] = (n / min(walls), n / min(cpus), n / min(in_redis), peak)
             if way == "before":
                 kept = out
-        (wall0, cpu0, peak0), (wall1, cpu1, peak1) = figures["before"], figures["now"]
+        (wall0, cpu0, redis0, peak0), (wall1, cpu1, redis1, peak1) = figures["before"], figures["now"]
         print(
-            f"  {fmt:8} wall {wall0:8,.0f} -> {wall1:8,.0f} rows/s (x{wall1 / wall0:.2f})  "
-            f"CPU {cpu0:8,.0f} -> {cpu1:8,.0f} rows per CPU-second (x{cpu1 / cpu0:.2f})  "
-            f"peak Python memory {peak0:5.1f} -> {peak1:5.1f} MB  {same(fmt, kept, out)}"
+            f"  {fmt:8} wall {wall0:7,.0f} -> {wall1:7,.0f} rows/s (x{wall1 / wall0:.2f})  "
+            f"CPU {cpu0:7,.0f} -> {cpu1:7,.0f} rows per CPU-second (x{cpu1 / cpu0:.2f})  "
+            f"Redis {redis0:7,.0f} -> {redis1:7,.0f} rows per CPU-second (x{redis1 / redis0:.2f})  "
+            f"peak Python memory {peak0:4.1f} -> {peak1:4.1f} MB  {same(fmt, kept, out)}"
         )
 
 
@@ -199,7 +203,7 @@ def main() -> None:
                     + "; ".join(f"{when} {', '.join(f'{mb:.0f}' for mb in mb_each)}" for when, mb_each in peaks.items())
                 )
                 store = Store.from_url(url)
-                in_process(store, store.sweeps.get(built.sweep_id), args.repeat)
+                in_process(store, url, store.sweeps.get(built.sweep_id), args.repeat)
             finally:
                 stack.stop()
 

@@ -94,13 +94,17 @@ def export_rows(store: Store, record: SweepRecord) -> Generator[Chunk, None, Non
     # Closed with the export (a client that goes away): its thread ends with the read under way.
     with contextlib.closing(_read_ahead(store.export.chunk_json(record.id, ids) for ids in chunks)) as texts:
         for ids, text in zip(chunks, texts, strict=True):
-            items = _parsed(text)
-            try:
-                columns = _result_columns(ids, items, names)
-            except KeyError:  # a trial without a result, or a result without some field
-                rows = [_row(trial_id, item, names) for trial_id, item in zip(ids, items, strict=True)]
-                columns = list(zip(*rows, strict=True))
-            yield Chunk(columns)
+            yield _chunk(ids, text, names)
+
+
+def _chunk(ids: range, text: bytes, names: list[str]) -> Chunk:
+    # A function of its own: the parsed texts are let go of before the chunk is written.
+    items = _parsed(text)
+    try:
+        return Chunk(_result_columns(ids, items, names))
+    except KeyError:  # a trial without a result, or a result without some field
+        rows = [_row(trial_id, item, names) for trial_id, item in zip(ids, items, strict=True)]
+        return Chunk(list(zip(*rows, strict=True)))
 
 
 def _result_columns(ids: range, results: list[Any], names: list[str]) -> list[Sequence[Cell]]:
@@ -139,10 +143,10 @@ def _read_ahead(reads: Iterator[_Read]) -> Generator[_Read, None, None]:
             yield item
 
 
-def _parsed(text: str) -> Any:
+def _parsed(text: bytes) -> Any:
     """`json.loads(text)`, by orjson where it reads the same (several times faster): not where it would read an
     integer beyond 64 bits as a float, nor where it refuses what `json` reads (NaN, a lone surrogate)."""
-    if _LONG_INTEGER not in text.encode().translate(_DIGIT_SHAPES):
+    if _LONG_INTEGER not in text.translate(_DIGIT_SHAPES):
         try:
             return orjson.loads(text)
         except orjson.JSONDecodeError:

@@ -8,13 +8,17 @@ import io
 import json
 import threading
 import time
+from typing import Any
 
 import pytest
+import redis
 from flask.testing import FlaskClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from broker import keys
 from broker.store import Store
+from broker.store.export_reads import _strings
 from tests.webui.conftest import save_result, seed_sweep
 from trials.specs import TrialStatus
 from webui import export
@@ -32,7 +36,7 @@ def test_the_next_chunk_is_read_while_this_one_is_written_and_no_further(
     reads: list[range] = []
     chunk_json = store.export.chunk_json
 
-    def counted(sweep: str, ids: range) -> str:
+    def counted(sweep: str, ids: range) -> bytes:
         reads.append(ids)
         return chunk_json(sweep, ids)
 
@@ -81,8 +85,8 @@ def test_a_chunk_is_parsed_as_json_parses_it(values: list[object]) -> None:
     # Integers beyond 64 bits, NaN, infinities, lone surrogates, long fractions: orjson reads some otherwise or
     # refuses them; the chunk is then read by `json`. Compared through their JSON text: NaN != NaN.
     text = json.dumps(values)
-    assert json.dumps(export._parsed(text)) == json.dumps(json.loads(text))
-    assert json.dumps(export._parsed(text.replace(", ", ","))) == json.dumps(json.loads(text))
+    assert json.dumps(export._parsed(text.encode())) == json.dumps(json.loads(text))
+    assert json.dumps(export._parsed(text.replace(", ", ",").encode())) == json.dumps(json.loads(text))
 
 
 @pytest.mark.parametrize(
@@ -91,4 +95,38 @@ def test_a_chunk_is_parsed_as_json_parses_it(values: list[object]) -> None:
 )
 def test_texts_orjson_reads_otherwise_are_read_by_json(text: str) -> None:
     # An int read as a float would be dumped as 1.2345678901234567e+19.
-    assert json.dumps(export._parsed(text)) == json.dumps(json.loads(text))
+    assert json.dumps(export._parsed(text.encode())) == json.dumps(json.loads(text))
+
+
+@pytest.mark.parametrize("count", [1, 15, 16, 70_000])
+def test_the_texts_redis_packs_are_unpacked_whatever_their_sizes_and_number(web_redis_url: str, count: int) -> None:
+    # MessagePack writes a string's length in 0, 1, 2 or 4 bytes, and an array's in 0, 2 or 4, by size.
+    sizes = [0, 1, 31, 32, 255, 256, 65_535, 65_536] if count < 70_000 else [0, 1, 2]
+    texts = [bytes([ord("a") + i % 26]) * sizes[i % len(sizes)] for i in range(count)]
+    binary = redis.Redis.from_url(web_redis_url)
+    packed = binary.eval("return cmsgpack.pack(ARGV)", 0, *texts) if count < 70_000 else _packed(binary, texts)
+    assert [bytes(text) for text in _strings(packed)] == texts
+
+
+def _packed(binary: redis.Redis, texts: list[bytes]) -> Any:
+    # More strings than one command takes comfortably: put in a list first.
+    binary.delete("texts")
+    for start in range(0, len(texts), 5000):
+        binary.rpush("texts", *texts[start : start + 5000])
+    return binary.eval("return cmsgpack.pack(redis.call('LRANGE', KEYS[1], 0, -1))", 1, "texts")
+
+
+def test_a_chunk_holds_each_trials_stored_text_as_it_is(store: Store, web_redis_url: str) -> None:
+    sweep_id = seed_sweep(store, n_trials=40, n_results=20)
+    configs = store.sweeps.planned_configs(sweep_id)
+    save_result(store, sweep_id, 25, configs[25], status=TrialStatus.FAILED, error="x" * 70_000)  # a long text
+    store.trials.update(sweep_id, 30, status="running", worker="gpu0@b:3", attempt=2)
+    stored = redis.Redis.from_url(web_redis_url, decode_responses=True)
+    for ids in (range(0, 1), range(10, 26), range(0, 40), range(35, 45)):
+        expected = [
+            stored.hget(keys.results(sweep_id), str(t))
+            or f'{{"live":{stored.hget(keys.trials(sweep_id), str(t)) or "null"},'
+            f'"plan":{stored.hget(keys.configs(sweep_id), str(t)) or "null"}}}'
+            for t in ids
+        ]
+        assert store.export.chunk_json(sweep_id, ids) == ("[" + ",".join(expected) + "]").encode()

@@ -288,7 +288,7 @@ def test_an_export_chunk_is_each_trials_stored_result_or_its_live_state_in_one_r
     assert chunk[2]["plan"]["config"] == configs[3] and chunk[3]["plan"]["config"] == configs[4]
     assert chunk[1]["live"]["status"] == "queued" and chunk[4]["plan"]["config"] == configs[5]
     assert chunk[5] == {"live": None, "plan": None}, "a trial the sweep does not have"
-    assert store.export.chunk_json(sweep_id, range(0)) == "[]"
+    assert store.export.chunk_json(sweep_id, range(0)) == b"[]"
 
 
 def test_a_csv_export_neutralises_formulas_in_results_and_keeps_negative_numbers(
