@@ -173,19 +173,19 @@ def json_chunks(columns: list[str], chunks: Iterable[Chunk]) -> Iterator[bytes]:
     for chunk in chunks:
         if len(chunk):
             # One encoder call per chunk: the rows as objects, the list's brackets cut off.
-            yield (b"" if first else b",") + _dumps([dict(zip(columns, row, strict=True)) for row in chunk.rows()])[
-                1:-1
-            ]
+            objects = _dumps([dict(zip(columns, row, strict=True)) for row in chunk.rows()])[1:-1]
+            yield (b"" if first else b",") + objects
             first = False
     yield b"]}"
 
 
 def _dumps(value: object) -> bytes:
-    """Compact JSON in UTF-8; by the `json` module where orjson cannot (an integer beyond 64 bits)."""
+    """Compact JSON in UTF-8; by the `json` module where orjson cannot (an integer beyond 64 bits, a lone
+    surrogate)."""
     try:
         return orjson.dumps(value)
     except TypeError:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+        return json.dumps(value, separators=(",", ":")).encode()
 
 
 class _Pieces(io.RawIOBase):

@@ -22,6 +22,7 @@ from broker.store.export_reads import _strings
 from tests.webui.conftest import save_result, seed_sweep
 from trials.specs import TrialStatus
 from webui import export
+from webui.csv_text import Cell
 
 
 def _export_readers() -> list[threading.Thread]:
@@ -130,3 +131,12 @@ def test_a_chunk_holds_each_trials_stored_text_as_it_is(store: Store, web_redis_
             for t in ids
         ]
         assert store.export.chunk_json(sweep_id, ids) == ("[" + ",".join(expected) + "]").encode()
+
+
+def test_json_rows_keep_integers_beyond_64_bits_and_lone_surrogates_and_a_repeated_column_name() -> None:
+    rows: list[list[Cell]] = [[2**70, "\ud800", 1.5, 1], [None, "x", 2.5, 2]]
+    chunk = export.Chunk(list(zip(*rows, strict=True)))
+    body = json.loads(b"".join(export.json_chunks(["a", "b", "c", "d"], [chunk])))
+    assert body["rows"] == [{"a": 2**70, "b": "\ud800", "c": 1.5, "d": 1}, {"a": None, "b": "x", "c": 2.5, "d": 2}]
+    repeated = json.loads(b"".join(export.json_chunks(["a", "b", "a", "d"], [chunk])))
+    assert repeated["rows"][0] == {"a": 1.5, "b": "\ud800", "d": 1}
