@@ -179,7 +179,13 @@ class TrialIndex:
         results): first ask every later result to write them, then write them for those stored before. A result
         stored meanwhile writes the same bytes twice, which changes nothing."""
         ready = keys.trial_index_ready(sweep_id)
-        if self._r.smismember(ready, [column, FINAL_IDS]) == [1, 1]:
+        pipe = self._r.pipeline(transaction=False)
+        pipe.smismember(ready, [column, FINAL_IDS])
+        pipe.type(keys.trial_index(sweep_id, FINAL_IDS))
+        built, kind = pipe.execute()
+        if kind == "zset":
+            self._drop_sorted_sets(sweep_id)
+        elif built == [1, 1]:
             return
         spec, space = self._r.hmget(keys.sweep(sweep_id), ["spec", "space"])
         names = [*json.loads(cast(str, space))["parameters"], *json.loads(cast(str, spec)).get("fixed", {})]
@@ -200,6 +206,15 @@ class TrialIndex:
             if cursor == 0:
                 break
         self._r.sadd(ready, *columns)
+
+    def _drop_sorted_sets(self, sweep_id: str) -> None:
+        """Forget the sorted sets an earlier version kept per column (same keys, another type): rebuilt packed."""
+        stale = cast(set[str], self._r.smembers(keys.trial_index_columns(sweep_id)))
+        self._r.delete(
+            keys.trial_index_ready(sweep_id),
+            keys.trial_index_columns(sweep_id),
+            *(keys.trial_index(sweep_id, c) for c in {*stale, FINAL_IDS}),
+        )
 
     def _bytes(self, key: str) -> bytes:
         return cast(bytes | None, self._r.execute_command("GET", key, **{NEVER_DECODE: True})) or b""

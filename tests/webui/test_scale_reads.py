@@ -126,6 +126,26 @@ def test_a_sweep_stored_before_packed_columns_builds_a_column_when_first_sorted_
     _assert_pages_in_order(client, store, sweep_id, 41)
 
 
+def test_the_sorted_sets_an_earlier_version_kept_are_replaced_by_packed_columns(
+    client: FlaskClient, store: Store, web_redis: redis.Redis
+) -> None:
+    rng = random.Random(13)
+    sweep_id = seed_sweep(store, n_trials=20)
+    _finish(store, sweep_id, rng.sample(range(20), 9), rng)
+    packed = [*web_redis.scan_iter(f"{keys.trial_index(sweep_id, '')[:-1]}*")]
+    web_redis.delete(keys.trial_index_columns(sweep_id), keys.trial_index_ready(sweep_id), *packed)
+    # What the earlier version kept after someone sorted by test_accuracy: a sorted set per column, under the
+    # same keys, and those columns marked ready.
+    for column in ("test_accuracy", "trial_id"):
+        web_redis.zadd(keys.trial_index(sweep_id, column), {"0000000001": 0.5})
+    web_redis.sadd(keys.trial_index_columns(sweep_id), "test_accuracy", "trial_id")
+    web_redis.sadd(keys.trial_index_ready(sweep_id), "test_accuracy", "trial_id")
+    first = _ids(client, sweep_id, "learning_rate", "asc", 0, 20)  # a column the earlier version had not built
+    assert first == _expected(store, sweep_id, "learning_rate", False)
+    _assert_pages_in_order(client, store, sweep_id, 20)
+    assert web_redis.type(keys.trial_index(sweep_id, "test_accuracy")) == "string"
+
+
 def test_every_sortable_column_is_made_at_eight_bytes_per_trial_with_the_sweep(
     store: Store, web_redis: redis.Redis
 ) -> None:
