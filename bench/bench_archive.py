@@ -12,7 +12,7 @@ answer is checked to be the same from both.
 
 With --snapshot DIR the sweep is instead the one bench/scale_sweep.py kept for that size (built and ranked once, all
 but its last quarter, at most 5,000, finished): its unfinished trials are finished now through the same store calls
-(not ranked: its latest ranking is the kept one), so it completes, and then it is measured the same way.
+and ranked by the analyst as they arrive, so it completes, and then it is measured the same way.
 
 Usage: python bench/bench_archive.py [--sizes 10000 100000] [--repeat 7] [--snapshot DIR]
 """
@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import redis
 from bench_scale import PAGE, Web, _wait_web
-from scale_sweep import BuiltSweep, accuracy_of, build, snapshot_redis, start_redis, train
+from scale_sweep import BuiltSweep, accuracy_of, build, no_dispatch, snapshot_redis, start_redis, train
 
 from broker.store import Store
 from sweeprank.stack import Stack, free_port
@@ -89,14 +89,22 @@ def comparable(name: str, body: bytes) -> object:
     return found
 
 
-def finish_kept(store: Store, built: BuiltSweep) -> BuiltSweep:
-    """Finish the kept sweep's unfinished trials as trainers do, so it completes."""
+def finish_kept(store: Store, url: str, built: BuiltSweep) -> BuiltSweep:
+    """Finish the kept sweep's unfinished trials as trainers do, ranked by the analyst as they arrive (a sweep is
+    archived once its analyst has caught up), so it completes."""
+    from analyst.service import Analyst
+    from importance.config import RankingConfig
+
     start = time.perf_counter()
+    analyst = Analyst(store, no_dispatch(url), RankingConfig(bootstrap=BOOTSTRAP), consumer="build")
+    analyst.start()
     configs = store.sweeps.planned_configs(built.sweep_id)
     rng = np.random.default_rng(0)
     for trial_id in range(built.n_trials):
         if not store.results.is_final(built.sweep_id, trial_id):
             train(store, built.sweep_id, trial_id, configs[trial_id], accuracy_of(configs[trial_id], rng))
+    while events := analyst.read_new(1000):
+        analyst.handle(events)
     return BuiltSweep(built.sweep_id, built.n_trials, built.n_trials, built.build_s + time.perf_counter() - start)
 
 
@@ -167,7 +175,7 @@ def main() -> None:
                 web = Web(web_port)
                 _wait_web(web, Path(tmp))
                 # Every trial finished: the sweep completes.
-                built = finish_kept(store, kept) if args.snapshot else build(url, n, 0, 0, BOOTSTRAP)
+                built = finish_kept(store, url, kept) if args.snapshot else build(url, n, 0, 0, BOOTSTRAP)
                 measure(store, client, web, built, args.repeat)
             finally:
                 stack.stop()
