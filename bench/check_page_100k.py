@@ -41,6 +41,12 @@ _DRAWN = """() => /^[0-9]+\\//.test(document.getElementById("trial-count").textC
   && document.querySelector("#importance-chart g.bar") && document.querySelector("#trials-table tbody tr")
   && performance.now()"""
 
+# The page's main-thread tasks over 50 ms (start-end, ms from the navigation's start): script and drawing time.
+_LONG_TASKS = """window.longTasks = [];
+new PerformanceObserver((list) => list.getEntries().forEach((e) => window.longTasks.push(
+  `${Math.round(e.startTime)}-${Math.round(e.startTime + e.duration)}`)))
+  .observe({ type: "longtask", buffered: true });"""
+
 # Where the load's time went: each fetched resource's end, in ms from the navigation's start.
 _RESPONSE_ENDS = """() => {
   const entries = [...performance.getEntriesByType("navigation"), ...performance.getEntriesByType("resource")];
@@ -76,6 +82,7 @@ def _column(page: Page, key: str) -> list[str]:
 
 def load(page: Page, url: str, sweep_id: str) -> tuple[float, int]:
     """(seconds, bytes) until the page shows the count of results, the importance bars and the first table page."""
+    page.add_init_script(_LONG_TASKS)
     started = time.perf_counter()
     page.goto(f"{url}/sweeps/{sweep_id}")
     drawn_ms = page.wait_for_function(_DRAWN).json_value()
@@ -83,6 +90,7 @@ def load(page: Page, url: str, sweep_id: str) -> tuple[float, int]:
     print(
         f"load: drawn {drawn_ms:.0f} ms after the navigation started (the browser's clock), {load_s * 1000:.0f} ms "
         f"as this script waited for it; each response's end, ms from navigation start: {page.evaluate(_RESPONSE_ENDS)}"
+        f"; the main thread's tasks over 50 ms: {page.evaluate('() => window.longTasks')}"
     )
     return load_s, int(page.evaluate(_FETCHED_BYTES))
 
