@@ -32,6 +32,7 @@ import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +48,9 @@ PAGE = 20
 
 
 class Web:
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, stack: Stack | None = None) -> None:
         self.port = port
+        self.stack = stack  # the stack that runs it, where the caller needs its processes
 
     def get(self, path: str) -> tuple[float, int, bytes]:
         """(seconds, bytes on the wire, the body): asked as a browser asks, accepting gzip."""
@@ -133,6 +135,23 @@ def redis_used(stack: Stack, data_dir: Path) -> int:
     used = int(redis.Redis.from_url(url).info("memory")["used_memory"])
     redis.Redis.from_url(url).shutdown(nosave=True)
     return used
+
+
+@contextmanager
+def kept_sweep_served(snapshot: Path, n: int) -> Iterator[tuple[str, BuiltSweep, Web]]:
+    """(Redis URL, the sweep, its web server): a Redis started from the kept sweep of `n` trials, and `sweeprank web`
+    (gunicorn at its defaults) in front of it; both stopped on leaving."""
+    with tempfile.TemporaryDirectory() as tmp:
+        stack = Stack(log_dir=Path(tmp))
+        try:
+            url, built = snapshot_redis(stack, snapshot, n, Path(tmp))
+            stack.env.update(SWEEPRANK_REDIS_URL=url)
+            web = Web(free_port(), stack)
+            stack.start_web("127.0.0.1", web.port)
+            _wait_web(web, Path(tmp))
+            yield url, built, web
+        finally:
+            stack.stop()
 
 
 def _wait_web(web: Web, logs: Path) -> None:

@@ -20,20 +20,18 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import tempfile
 import time
 from pathlib import Path
 from typing import cast
 
 import numpy as np
 import redis
-from bench_scale import Web, _wait_web
-from scale_sweep import accuracy_of, result_of, snapshot_redis
+from bench_scale import Web, kept_sweep_served
+from scale_sweep import accuracy_of, result_of
 
 from broker import keys
 from broker.store import Store
 from broker.store.trial_index import column_value, sort_key, table_columns
-from sweeprank.stack import Stack, free_port
 from trials.specs import TrialResult
 
 PAGE = 20
@@ -129,19 +127,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     for n in args.sizes:
-        with tempfile.TemporaryDirectory() as tmp:
-            stack = Stack(log_dir=Path(tmp))
-            try:
-                url, built = snapshot_redis(stack, args.snapshot, n, Path(tmp))
-                stack.env.update(SWEEPRANK_REDIS_URL=url)
-                web = Web(free_port())
-                stack.start_web("127.0.0.1", web.port)
-                _wait_web(web, Path(tmp))
-                print(f"\n== {n:,} trials ({built.n_results:,} finished)")
-                client = redis.Redis.from_url(url, decode_responses=True)
-                measure(Store.from_url(url), client, web, built.sweep_id, args.repeat)
-            finally:
-                stack.stop()
+        with kept_sweep_served(args.snapshot, n) as (url, built, web):
+            print(f"\n== {n:,} trials ({built.n_results:,} finished)")
+            client = redis.Redis.from_url(url, decode_responses=True)
+            measure(Store.from_url(url), client, web, built.sweep_id, args.repeat)
 
 
 if __name__ == "__main__":

@@ -103,16 +103,23 @@ def test_sorted_pages_follow_the_documented_order_as_results_arrive(client: Flas
     _assert_pages_in_order(client, store, sweep_id, 41)
 
 
+def _sweep_before_packed_columns(
+    store: Store, client: redis.Redis, n_trials: int, n_finished: int, rng: random.Random
+) -> str:
+    """A sweep with some results, as the code before packed columns left it: no registered columns, nothing packed."""
+    sweep_id = seed_sweep(store, n_trials=n_trials)
+    _finish(store, sweep_id, rng.sample(range(n_trials), n_finished), rng)
+    packed = [*client.scan_iter(f"{keys.trial_index(sweep_id, '')[:-1]}*")]
+    packed += [*client.scan_iter(f"{keys.trial_index_texts(sweep_id, '')[:-1]}*")]
+    client.delete(keys.trial_index_columns(sweep_id), keys.trial_index_ready(sweep_id), *packed)
+    return sweep_id
+
+
 def test_a_sweep_stored_before_packed_columns_builds_a_column_when_first_sorted_then_keeps_it(
     client: FlaskClient, store: Store, web_redis: redis.Redis
 ) -> None:
     rng = random.Random(11)
-    sweep_id = seed_sweep(store, n_trials=41)
-    _finish(store, sweep_id, rng.sample(range(41), 17), rng)
-    # As the code before packed columns left a sweep: no registered columns, nothing packed.
-    packed = [k for k in web_redis.scan_iter(f"{keys.trial_index(sweep_id, '')[:-1]}*")]
-    packed += [k for k in web_redis.scan_iter(f"{keys.trial_index_texts(sweep_id, '')[:-1]}*")]
-    web_redis.delete(keys.trial_index_columns(sweep_id), keys.trial_index_ready(sweep_id), *packed)
+    sweep_id = _sweep_before_packed_columns(store, web_redis, 41, 17, rng)
     unfinished = [t for t in range(41) if not store.results.is_final(sweep_id, t)]
     _finish(store, sweep_id, unfinished[:3], rng)  # stored while nothing is registered: written by the build
     first = _ids(client, sweep_id, "learning_rate", "desc", 0, 41)  # builds every column in one pass
@@ -130,10 +137,7 @@ def test_the_sorted_sets_an_earlier_version_kept_are_replaced_by_packed_columns(
     client: FlaskClient, store: Store, web_redis: redis.Redis
 ) -> None:
     rng = random.Random(13)
-    sweep_id = seed_sweep(store, n_trials=20)
-    _finish(store, sweep_id, rng.sample(range(20), 9), rng)
-    packed = [*web_redis.scan_iter(f"{keys.trial_index(sweep_id, '')[:-1]}*")]
-    web_redis.delete(keys.trial_index_columns(sweep_id), keys.trial_index_ready(sweep_id), *packed)
+    sweep_id = _sweep_before_packed_columns(store, web_redis, 20, 9, rng)
     # What the earlier version kept after someone sorted by test_accuracy: a sorted set per column, under the
     # same keys, and those columns marked ready.
     for column in ("test_accuracy", "trial_id"):
