@@ -23,7 +23,6 @@ import io
 import json
 import os
 import statistics
-import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable, Iterable, Iterator
@@ -32,11 +31,9 @@ from pathlib import Path
 import export_before
 import pyarrow.parquet as pq
 import redis
-from bench_scale import Web, _wait_web
-from scale_sweep import snapshot_redis
+from bench_scale import Web, kept_sweep_served
 
 from broker.store import Store
-from sweeprank.stack import Stack, free_port
 from trials.records import SweepRecord
 from webui.export import csv_chunks, export_rows, json_chunks, parquet_chunks, trial_columns
 
@@ -179,33 +176,25 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     for n in args.sizes:
-        with tempfile.TemporaryDirectory() as tmp:
-            stack = Stack(log_dir=Path(tmp))
-            try:
-                url, built = snapshot_redis(stack, args.snapshot, n, Path(tmp))
-                client = redis.Redis.from_url(url)
-                quiet(client)
-                stack.env.update(SWEEPRANK_REDIS_URL=url)
-                web = Web(free_port())
-                stack.start_web("127.0.0.1", web.port)
-                _wait_web(web, Path(tmp))
-                base = f"/api/sweeps/{built.sweep_id}"
-                web_pid = stack.pids()["web"]
-                peaks = {"started": workers_peak_mb(web_pid)}
-                web.get(f"{base}/export?format=parquet&warm=1")  # each worker's first Parquet imports pyarrow
-                web.get(f"{base}/export?format=parquet&warm=2")
-                peaks["after one Parquet export each"] = workers_peak_mb(web_pid)
-                print(f"\n== {n:,} trials ({built.n_results:,} finished)")
-                over_http(web, web_pid, client, base, n, args.repeat)
-                peaks["after all the exports"] = workers_peak_mb(web_pid)
-                print(
-                    "  web workers' peak resident memory (VmHWM, MB): "
-                    + "; ".join(f"{when} {', '.join(f'{mb:.0f}' for mb in mb_each)}" for when, mb_each in peaks.items())
-                )
-                store = Store.from_url(url)
-                in_process(store, url, store.sweeps.get(built.sweep_id), args.repeat)
-            finally:
-                stack.stop()
+        with kept_sweep_served(args.snapshot, n) as (url, built, web):
+            assert web.stack is not None
+            client = redis.Redis.from_url(url)
+            quiet(client)
+            base = f"/api/sweeps/{built.sweep_id}"
+            web_pid = web.stack.pids()["web"]
+            peaks = {"started": workers_peak_mb(web_pid)}
+            web.get(f"{base}/export?format=parquet&warm=1")  # each worker's first Parquet imports pyarrow
+            web.get(f"{base}/export?format=parquet&warm=2")
+            peaks["after one Parquet export each"] = workers_peak_mb(web_pid)
+            print(f"\n== {n:,} trials ({built.n_results:,} finished)")
+            over_http(web, web_pid, client, base, n, args.repeat)
+            peaks["after all the exports"] = workers_peak_mb(web_pid)
+            print(
+                "  web workers' peak resident memory (VmHWM, MB): "
+                + "; ".join(f"{when} {', '.join(f'{mb:.0f}' for mb in mb_each)}" for when, mb_each in peaks.items())
+            )
+            store = Store.from_url(url)
+            in_process(store, url, store.sweeps.get(built.sweep_id), args.repeat)
 
 
 if __name__ == "__main__":
