@@ -140,3 +140,10 @@ def test_json_rows_keep_integers_beyond_64_bits_and_lone_surrogates_and_a_repeat
     assert body["rows"] == [{"a": 2**70, "b": "\ud800", "c": 1.5, "d": 1}, {"a": None, "b": "x", "c": 2.5, "d": 2}]
     repeated = json.loads(b"".join(export.json_chunks(["a", "b", "a", "d"], [chunk])))
     assert repeated["rows"][0] == {"a": 1.5, "b": "\ud800", "d": 1}
+
+
+def test_a_chunk_is_read_after_redis_forgot_its_script(store: Store, web_redis_url: str) -> None:
+    sweep_id = seed_sweep(store, n_trials=6, n_results=3)
+    before = store.export.chunk_json(sweep_id, range(6))
+    redis.Redis.from_url(web_redis_url).script_flush()  # as a restarted Redis has
+    assert store.export.chunk_json(sweep_id, range(6)) == before and len(json.loads(before)) == 6
