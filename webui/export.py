@@ -134,7 +134,7 @@ def _row(trial_id: int, item: Any, names: list[str]) -> list[Cell]:
 
 
 def _read_ahead(reads: Iterator[_Read]) -> Generator[_Read, None, None]:
-    """The items of `reads`, the next one read in a thread while the caller works on this one: Redis joins a chunk
+    """The items of `reads`, the next one read in a thread while the caller works on this one: Redis packs a chunk
     while the web process writes the one before. Two chunks at most are held."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="export-read") as pool:
         pending = pool.submit(next, reads, None)
