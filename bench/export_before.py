@@ -17,8 +17,9 @@ from broker import keys
 from trials.records import SweepRecord
 from trials.trial_state import TrialState
 from webui.csv_text import Cell, safe_cell
-from webui.export import EXPORT_CHUNK, METRIC_COLUMNS, Chunk, parquet_chunks, trial_columns
+from webui.export import METRIC_COLUMNS, Chunk, parquet_chunks, trial_columns
 
+EXPORT_CHUNK = 2000  # trials per step (and Parquet row group) then
 _MAYBE_FORMULA = re.compile(r'"(?:[=+\-@]|\\[tru])')
 Rows = tuple[list[list[Cell]], bool]  # a chunk's rows, and whether a text cell of it may start like a formula
 
