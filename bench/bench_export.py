@@ -18,7 +18,6 @@ Usage: python bench/bench_export.py --snapshot DIR [--sizes 10000 100000] [--rep
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import os
@@ -31,7 +30,7 @@ from pathlib import Path
 import export_before
 import pyarrow.parquet as pq
 import redis
-from bench_scale import Web, kept_sweep_served
+from bench_scale import Web, kept_sweep_served, kept_sweeps_parser
 
 from broker.store import Store
 from trials.records import SweepRecord
@@ -170,11 +169,7 @@ def in_process(store: Store, url: str, record: SweepRecord, repeat: int) -> None
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--snapshot", type=Path, required=True, help="where the sweeps' Redis snapshots are kept")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
-    parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
+    args = kept_sweeps_parser(__doc__).parse_args()
     for n in args.sizes:
         with kept_sweep_served(args.snapshot, n) as (url, built, web):
             assert web.stack is not None

@@ -137,6 +137,15 @@ def redis_used(stack: Stack, data_dir: Path) -> int:
     return used
 
 
+def kept_sweeps_parser(doc: str | None, repeat: int = 3) -> argparse.ArgumentParser:
+    """The options of a benchmark that runs on kept sweeps (bench/scale_sweep.py): --snapshot, --sizes, --repeat."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--snapshot", type=Path, required=True, help="where the sweeps' Redis snapshots are kept")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--repeat", type=int, default=repeat)
+    return parser
+
+
 @contextmanager
 def kept_sweep_served(snapshot: Path, n: int) -> Iterator[tuple[str, BuiltSweep, Web]]:
     """(Redis URL, the sweep, its web server): a Redis started from the kept sweep of `n` trials, and `sweeprank web`

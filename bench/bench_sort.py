@@ -18,15 +18,13 @@ Usage: python bench/bench_sort.py --snapshot DIR [--sizes 10000 100000] [--repea
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
-from pathlib import Path
 from typing import cast
 
 import numpy as np
 import redis
-from bench_scale import Web, kept_sweep_served
+from bench_scale import Web, kept_sweep_served, kept_sweeps_parser
 from scale_sweep import accuracy_of, result_of
 
 from broker import keys
@@ -121,11 +119,7 @@ def save_cost(store: Store, client: redis.Redis, sweep_id: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--snapshot", type=Path, required=True, help="where the sweeps' Redis snapshots are kept")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
-    parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
+    args = kept_sweeps_parser(__doc__).parse_args()
     for n in args.sizes:
         with kept_sweep_served(args.snapshot, n) as (url, built, web):
             print(f"\n== {n:,} trials ({built.n_results:,} finished)")

@@ -14,6 +14,7 @@ from operator import itemgetter
 import redis
 
 from broker import keys
+from broker.store import export_reads
 from trials.records import SweepRecord
 from trials.trial_state import TrialState
 from webui.csv_text import Cell, safe_cell
@@ -23,25 +24,10 @@ EXPORT_CHUNK = 2000  # trials per step (and Parquet row group) then
 _MAYBE_FORMULA = re.compile(r'"(?:[=+\-@]|\\[tru])')
 Rows = tuple[list[list[Cell]], bool]  # a chunk's rows, and whether a text cell of it may start like a formula
 
-# Redis joined the chunk's texts into one JSON array with table.concat.
-_CHUNK = """
-local first, count = tonumber(ARGV[1]), tonumber(ARGV[2])
-local ids = {}
-for i = 1, count do ids[i] = tostring(first + i - 1) end
-local results = redis.call('HMGET', KEYS[1], unpack(ids))
-local out = {}
-for i = 1, count do
-  local result = results[i]
-  if result then
-    out[i] = result
-  else
-    local state = redis.call('HGET', KEYS[2], ids[i]) or 'null'
-    local plan = redis.call('HGET', KEYS[3], ids[i]) or 'null'
-    out[i] = '{"live":' .. state .. ',"plan":' .. plan .. '}'
-  end
-end
-return '[' .. table.concat(out, ',') .. ']'
-"""
+# Redis joined the chunk's texts into one JSON array with table.concat (the reads were the same).
+_NOW_RETURNS = "return cmsgpack.pack(out)"
+assert _NOW_RETURNS in export_reads.CHUNK_SCRIPT, "the product's chunk script changed: update the one kept here"
+_CHUNK = export_reads.CHUNK_SCRIPT.replace(_NOW_RETURNS, "return '[' .. table.concat(out, ',') .. ']'")
 
 
 def export_rows(client: redis.Redis, record: SweepRecord) -> Iterator[Rows]:

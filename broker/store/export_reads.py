@@ -24,7 +24,7 @@ from broker.store.archive_file import SweepArchive
 # A MessagePack array of JSON texts, one per trial id: its final result where it has one, else {"live": state,
 # "plan": plan} (each null when missing). The ids are made here: a few thousand arguments cost the client more than
 # the reads.
-_CHUNK = """
+CHUNK_SCRIPT = """
 local first, count = tonumber(ARGV[1]), tonumber(ARGV[2])
 local ids = {}
 for i = 1, count do ids[i] = tostring(first + i - 1) end
@@ -43,7 +43,7 @@ end
 return cmsgpack.pack(out)
 """
 
-_CHUNK_SHA = hashlib.sha1(_CHUNK.encode(), usedforsecurity=False).hexdigest()
+_CHUNK_SHA = hashlib.sha1(CHUNK_SCRIPT.encode(), usedforsecurity=False).hexdigest()
 
 # Lua's unpack() takes at most a few thousand values: a chunk must stay below.
 MAX_CHUNK = 5000
@@ -71,7 +71,7 @@ class ExportReads:
             # Binary: the client decodes replies as text.
             packed = self._client.execute_command("EVALSHA", *command, NEVER_DECODE=True)
         except NoScriptError:  # a Redis restarted since the script was loaded
-            self._client.script_load(_CHUNK)
+            self._client.script_load(CHUNK_SCRIPT)
             packed = self._client.execute_command("EVALSHA", *command, NEVER_DECODE=True)
         return b"[" + b",".join(_strings(packed)) + b"]"
 
