@@ -10,7 +10,11 @@ same run and data: Redis used_memory of the sweep before and after (after Redis 
 time and file size, and per route the median latency from Redis and from the archive, with their ratio; every
 answer is checked to be the same from both.
 
-Usage: python bench/bench_archive.py [--sizes 10000 100000] [--repeat 7]
+With --snapshot DIR the sweep is instead the one bench/scale_sweep.py kept for that size (built and ranked once, all
+but its last quarter, at most 5,000, finished): its unfinished trials are finished now through the same store calls
+and ranked by the analyst as they arrive, so it completes, and then it is measured the same way.
+
+Usage: python bench/bench_archive.py [--sizes 10000 100000] [--repeat 7] [--snapshot DIR]
 """
 
 from __future__ import annotations
@@ -22,9 +26,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import redis
 from bench_scale import PAGE, Web, _wait_web
-from scale_sweep import build, start_redis
+from scale_sweep import BuiltSweep, accuracy_of, build, no_dispatch, snapshot_redis, start_redis, train
 
 from broker.store import Store
 from sweeprank.stack import Stack, free_port
@@ -84,9 +89,27 @@ def comparable(name: str, body: bytes) -> object:
     return found
 
 
-def measure(store: Store, client: redis.Redis, url: str, web: Web, n: int, repeat: int) -> None:
-    built = build(url, n, spare=0, running=0, bootstrap=BOOTSTRAP)  # every trial finished: the sweep completes
-    sweep_id = built.sweep_id
+def finish_kept(store: Store, url: str, built: BuiltSweep) -> BuiltSweep:
+    """Finish the kept sweep's unfinished trials as trainers do, ranked by the analyst as they arrive (a sweep is
+    archived once its analyst has caught up), so it completes."""
+    from analyst.service import Analyst
+    from importance.config import RankingConfig
+
+    start = time.perf_counter()
+    analyst = Analyst(store, no_dispatch(url), RankingConfig(bootstrap=BOOTSTRAP), consumer="build")
+    analyst.start()
+    configs = store.sweeps.planned_configs(built.sweep_id)
+    rng = np.random.default_rng(0)
+    for trial_id in range(built.n_trials):
+        if not store.results.is_final(built.sweep_id, trial_id):
+            train(store, built.sweep_id, trial_id, configs[trial_id], accuracy_of(configs[trial_id], rng))
+    while events := analyst.read_new(1000):
+        analyst.handle(events)
+    return BuiltSweep(built.sweep_id, built.n_trials, built.n_trials, built.build_s + time.perf_counter() - start)
+
+
+def measure(store: Store, client: redis.Redis, web: Web, built: BuiltSweep, repeat: int) -> None:
+    sweep_id, n = built.sweep_id, built.n_trials
     record = store.sweeps.get(sweep_id)
     assert record.status.final, record.status
     paths = routes(sweep_id, n)
@@ -133,23 +156,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10000])
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--snapshot", type=Path, help="where bench/scale_sweep.py keeps its sweeps (default: build)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        stack = Stack(log_dir=Path(tmp))
-        url = start_redis(stack, Path(tmp) / "redis")
-        archive_dir = Path(tmp) / "archive"
-        stack.env.update(SWEEPRANK_REDIS_URL=url, SWEEPRANK_ARCHIVE_DIR=str(archive_dir))
-        try:
-            store = Store.from_url(url, archive_dir=archive_dir)
-            client = redis.Redis.from_url(url, decode_responses=True)
-            web_port = free_port()
-            stack.start_web("127.0.0.1", web_port)
-            web = Web(web_port)
-            _wait_web(web, Path(tmp))
-            for n in args.sizes:
-                measure(store, client, url, web, n, args.repeat)
-        finally:
-            stack.stop()
+    for n in args.sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            stack = Stack(log_dir=Path(tmp))
+            archive_dir = Path(tmp) / "archive"
+            try:
+                if args.snapshot:
+                    url, kept = snapshot_redis(stack, args.snapshot, n, Path(tmp))
+                else:
+                    url = start_redis(stack, Path(tmp) / "redis")
+                stack.env.update(SWEEPRANK_REDIS_URL=url, SWEEPRANK_ARCHIVE_DIR=str(archive_dir))
+                store = Store.from_url(url, archive_dir=archive_dir)
+                client = redis.Redis.from_url(url, decode_responses=True)
+                web_port = free_port()
+                stack.start_web("127.0.0.1", web_port)
+                web = Web(web_port)
+                _wait_web(web, Path(tmp))
+                # Every trial finished: the sweep completes.
+                built = finish_kept(store, url, kept) if args.snapshot else build(url, n, 0, 0, BOOTSTRAP)
+                measure(store, client, web, built, args.repeat)
+            finally:
+                stack.stop()
 
 
 if __name__ == "__main__":

@@ -73,17 +73,23 @@ def metrics(sweep_id: str) -> str:
 
 
 def trial_index(sweep_id: str, column: str) -> str:
-    """Sorted set: the sweep's final trials ordered by one column of the trials table (broker/store/trial_index.py)."""
+    """String: one column of the trials table packed by trial id, 8 bytes of sort key each; for `trial_id`, 1 byte
+    each, set once the trial is final (broker/store/trial_index.py)."""
     return f"{PREFIX}:sweep:{sweep_id}:index:{column}"
 
 
+def trial_index_texts(sweep_id: str, column: str) -> str:
+    """Hash: each text of one column of the trials table -> its code in the packed column (store/trial_index.py)."""
+    return f"{PREFIX}:sweep:{sweep_id}:index-texts:{column}"
+
+
 def trial_index_columns(sweep_id: str) -> str:
-    """Set: the columns whose index each new final result is added to (asked for at least once)."""
+    """Set: the packed columns each new final result writes (every sortable column, registered with the sweep)."""
     return f"{PREFIX}:sweep:{sweep_id}:index-columns"
 
 
 def trial_index_ready(sweep_id: str) -> str:
-    """Set: the columns whose index holds every final result (built from the results stored before it was asked)."""
+    """Set: the packed columns that hold every final result (a sweep stored before packed columns builds them)."""
     return f"{PREFIX}:sweep:{sweep_id}:index-ready"
 
 

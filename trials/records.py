@@ -42,25 +42,11 @@ from trials.specs import SweepSpec, SweepStatus, TrialStatus
 #: The group key of the ranking pooled over datasets (the same string as importance.groups.POOLED).
 POOLED = "pooled"
 
-_Record = Record
-__all__ = [
-    "Agreement",
-    "Effect",
-    "EffectLevel",
-    "HyperparameterRank",
-    "Interaction",
-    "LargestDifference",
-    "Number",
-    "RankingGroup",
-    "Stability",
-    "Verdict",
-]
-
 
 # --- the ranking record -------------------------------------------------------------
 
 
-class RankingParameters(_Record):
+class RankingParameters(Record):
     """What a ranking was computed with: every parameter (importance.config), and the metric it ranked."""
 
     config: RankingConfig
@@ -88,14 +74,14 @@ class RankingParameters(_Record):
         return {"config": config, "metric": data["metric"], "direction": data["direction"]}
 
 
-class RankedTrials(_Record):
+class RankedTrials(Record):
     """The trials a ranking saw: the first `first` entries of the Redis list `arrival_list`."""
 
     arrival_list: str
     first: int
 
 
-class RankingRecord(_Record):
+class RankingRecord(Record):
     """The latest ranking of a sweep: every dataset's group, then "pooled"."""
 
     method: str
@@ -112,7 +98,7 @@ class RankingRecord(_Record):
         return self.groups[POOLED]
 
 
-class RankingHistoryEntry(_Record):
+class RankingHistoryEntry(Record):
     """One point of a sweep's ranking trajectory: the pooled group, compact."""
 
     n_trials: int
@@ -132,7 +118,7 @@ class RankingHistoryEntry(_Record):
 # --- sweeps -------------------------------------------------------------------------
 
 
-class SweepRecord(_Record):
+class SweepRecord(Record):
     """A sweep as the store holds it; `space` is the resolved search space's mapping (SearchSpace.to_dict)."""
 
     id: str
@@ -161,7 +147,7 @@ class SweepRecord(_Record):
         return data
 
 
-class BestResult(_Record):
+class BestResult(Record):
     metric: str
     value: float
     trial_id: int
@@ -170,7 +156,7 @@ class BestResult(_Record):
     dataset: str | None = None
 
 
-class BestPoint(_Record):
+class BestPoint(Record):
     """The best-so-far curve where it improved: after `n` final results, which took `trainer_s` to train."""
 
     n: int
@@ -180,7 +166,7 @@ class BestPoint(_Record):
     sweep_id: str
 
 
-class BestProgress(_Record):
+class BestProgress(Record):
     """A sweep's (or a chain's) best so far against trials and against compute.
 
     Compute is trainer-seconds: the wall time of every final result (completed, pruned, failed, timed
@@ -193,7 +179,7 @@ class BestProgress(_Record):
     trainer_s: float
 
 
-class Lineage(_Record):
+class Lineage(Record):
     """Where a sweep sits among tune sweeps: its parent, the tune sweeps started from it, and its chain."""
 
     parent: str | None
@@ -202,7 +188,7 @@ class Lineage(_Record):
     chain_progress: BestProgress | None = None  # best so far across the chain's sweeps, compute summed
 
 
-class RankingPause(_Record):
+class RankingPause(Record):
     """A sweep whose stored results wait for an analyst that is not running (webui/health.py)."""
 
     since: float | None  # the analyst's last beat; None when no analyst was ever seen
@@ -211,7 +197,7 @@ class RankingPause(_Record):
     sentence: str
 
 
-class SweepSummary(_Record):
+class SweepSummary(Record):
     """What the sweep list and the sweep page show: progress, ETA, best so far, top 3, stability, a reading."""
 
     id: str
@@ -240,12 +226,12 @@ class SweepSummary(_Record):
 # --- comparison with other importance methods ---------------------------------------
 
 
-class MethodComparison(_Record):
+class MethodComparison(Record):
     importances: dict[str, float]
     kendall_tau: float | None  # against N-RReliefF; None when undefined
 
 
-class ComparisonGroup(_Record):
+class ComparisonGroup(Record):
     """Either `methods` or, below the minimum number of trials, a `message`."""
 
     n_trials: int
@@ -255,14 +241,14 @@ class ComparisonGroup(_Record):
     methods: dict[str, MethodComparison] | None = None
 
 
-class Comparison(_Record):
+class Comparison(Record):
     sweep_id: str
     n_results: int
     ranking_time: float | None = None  # the time of the ranking record compared; names it with n_results
     groups: dict[str, ComparisonGroup]
 
 
-class ComparisonState(_Record):
+class ComparisonState(Record):
     """The answer to a compare request: the comparison of the current ranking, or `computing` until it is stored."""
 
     status: Literal["done", "computing"]
@@ -301,7 +287,7 @@ class WorkerRecord(WorkerInfo):
     heartbeat: float
 
 
-class RunningTrial(_Record):
+class RunningTrial(Record):
     sweep_id: str
     trial_id: int
     worker: str
@@ -321,7 +307,7 @@ class WorkerStatus(WorkerRecord):
     done_last_hour: int
 
 
-class FailureRecord(_Record):
+class FailureRecord(Record):
     sweep_id: str
     trial_id: int
     status: TrialStatus
@@ -330,7 +316,7 @@ class FailureRecord(_Record):
     time: float
 
 
-class QueueStatus(_Record):
+class QueueStatus(Record):
     workers: list[WorkerStatus]
     queues: dict[str, int]
     inflight: dict[str, int]
@@ -345,7 +331,7 @@ class QueueStatus(_Record):
 # --- services and health ------------------------------------------------------------
 
 
-class ServiceBeat(_Record):
+class ServiceBeat(Record):
     """A long-running service's heartbeat (the analyst's): where it runs and how far it got."""
 
     pid: int
@@ -356,7 +342,7 @@ class ServiceBeat(_Record):
     last_event_id: str = ""  # the last result-stream id it acknowledged
 
 
-class RedisHealth(_Record):
+class RedisHealth(Record):
     ok: bool
     pid: int | None = None
     host: str | None = None
@@ -367,7 +353,7 @@ class RedisHealth(_Record):
     error: str | None = None
 
 
-class AnalystHealth(_Record):
+class AnalystHealth(Record):
     ok: bool
     pid: int | None = None
     host: str | None = None
@@ -379,14 +365,14 @@ class AnalystHealth(_Record):
     ttl_s: float
 
 
-class WebHealth(_Record):
+class WebHealth(Record):
     ok: bool
     pid: int  # the server's (gunicorn master's) pid
     worker_pid: int | None = None  # the worker process that answered
     host: str
 
 
-class TrainerHealth(_Record):
+class TrainerHealth(Record):
     name: str
     ok: bool
     pid: int | None
@@ -399,16 +385,60 @@ class TrainerHealth(_Record):
     hung: dict[int, float] = Field(default_factory=dict)
 
 
-class ServicesHealth(_Record):
+class ServicesHealth(Record):
     redis: RedisHealth
     analyst: AnalystHealth
     web: WebHealth
     trainers: list[TrainerHealth]
 
 
-class Health(_Record):
+class Health(Record):
     """GET /api/health: ok when Redis answers, the analyst beats, and at least one trainer beats."""
 
     ok: bool
     services: ServicesHealth
     time: float
+
+
+# The records of this module and the importance schema it re-exports (the ranking's groups and rows).
+__all__ = [
+    "POOLED",
+    "Agreement",
+    "AnalystHealth",
+    "BestPoint",
+    "BestProgress",
+    "BestResult",
+    "Comparison",
+    "ComparisonGroup",
+    "ComparisonState",
+    "Effect",
+    "EffectLevel",
+    "FailureRecord",
+    "Health",
+    "HyperparameterRank",
+    "Interaction",
+    "LargestDifference",
+    "Lineage",
+    "MethodComparison",
+    "Number",
+    "QueueStatus",
+    "RankedTrials",
+    "RankingGroup",
+    "RankingHistoryEntry",
+    "RankingParameters",
+    "RankingPause",
+    "RankingRecord",
+    "RedisHealth",
+    "RunningTrial",
+    "ServiceBeat",
+    "ServicesHealth",
+    "Stability",
+    "SweepRecord",
+    "SweepSummary",
+    "TrainerHealth",
+    "Verdict",
+    "WebHealth",
+    "WorkerInfo",
+    "WorkerRecord",
+    "WorkerStatus",
+]

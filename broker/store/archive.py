@@ -284,6 +284,7 @@ class ArchiveStore:
             keys.trial_index_columns(sweep_id),
             keys.trial_index_ready(sweep_id),
             *(keys.trial_index(sweep_id, c) for c in {*columns, FINAL_IDS}),
+            *(keys.trial_index_texts(sweep_id, c) for c in columns),
             *(keys.study_journal(sweep_id, d) for d in datasets),
         )
 

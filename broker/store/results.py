@@ -23,24 +23,26 @@ from broker import keys
 from broker.lifecycle import Change, ending
 from broker.store.archive_file import SweepArchive
 from broker.store.pool_counters import HealthStore
-from broker.store.trial_index import entries_args, metric_values, no_value_score
+from broker.store.trial_index import PUT_CELL_LUA, cells_args, metric_values
 from trials.records import FailureRecord
 from trials.specs import EpochMetrics, TrialResult, TrialStatus
 from trials.trial_state import patch
 
 # KEYS: results, arrival, sweep, trials, results stream, active sweeps, indexed columns, running, progress,
 #       progress points, this minute's results by worker
-# ARGV: trial id, result json, status, sweep id, now, attempt, worker, wall time, index key prefix, the
-#       result's numbers by field (JSON of exact decimal strings), its no-value index score, the sweep's
+# ARGV: trial id, result json, status, sweep id, now, attempt, worker, wall time, packed columns' key prefix,
+#       the result's numbers by field (JSON of exact decimal strings), the columns' texts key prefix, the sweep's
 #       final results before this one as the caller read them, the sweep's ending should this result be
 #       its last (status, stop reason: broker/lifecycle.py), the statuses that ending applies from (JSON
-#       list), the trial's state patch (JSON, trials/trial_state.py), then (column, score, member) triples
+#       list), the trial's state patch (JSON, trials/trial_state.py), then (column, cell) pairs
 # Returns 1 stored, 0 the trial already had its final result, 2 a superseded attempt, 3 nothing stored: this
 # would be the sweep's last result but the counts moved since the caller decided its ending (decide again).
-# Besides the result, in the same step: the trial leaves the running set, joins the trials-table indexes that
-# exist (broker/store/trial_index.py), and the sweep's best so far is updated (a sweep stored before that was
-# kept has no progress hash; it is built once when first read, broker/store/progress.py).
-_STORE_RESULT = """
+# Besides the result, in the same step: the trial leaves the running set, its cells are written into the
+# trials table's packed columns (broker/store/trial_index.py), and the sweep's best so far is updated (a sweep
+# stored before that was kept has no progress hash; it is built once when first read, broker/store/progress.py).
+_STORE_RESULT = (
+    PUT_CELL_LUA
+    + """
 local raw = redis.call('HGET', KEYS[4], ARGV[1])
 local state = raw and cjson.decode(raw) or {}
 if state['attempt'] and tonumber(state['attempt']) ~= tonumber(ARGV[6]) then return 2 end
@@ -60,17 +62,9 @@ redis.call('HINCRBY', KEYS[11], ARGV[7], 1)
 redis.call('EXPIRE', KEYS[11], 3720)
 local columns = redis.call('SMEMBERS', KEYS[7])
 if #columns > 0 then
-  local at = {}
-  for i = 17, #ARGV, 3 do at[ARGV[i]] = i end
-  local nothing = string.format('%010d', tonumber(ARGV[1]))
-  for _, column in ipairs(columns) do
-    local i = at[column]
-    if i then
-      redis.call('ZADD', ARGV[9] .. column, ARGV[i + 1], ARGV[i + 2])
-    else
-      redis.call('ZADD', ARGV[9] .. column, ARGV[11], nothing)
-    end
-  end
+  local cells = {}
+  for i = 17, #ARGV, 2 do cells[ARGV[i]] = ARGV[i + 1] end
+  for _, column in ipairs(columns) do put(ARGV[9], ARGV[11], column, tonumber(ARGV[1]), cells[column] or '') end
 end
 if done == 1 or redis.call('EXISTS', KEYS[9]) == 1 then
   local counted = redis.call('HINCRBY', KEYS[9], 'n', 1)
@@ -97,6 +91,7 @@ if done >= n then
 end
 return 1
 """
+)
 
 # KEYS: metrics stream, metrics index; ARGV: record json, trial id.
 # The index (trial -> its stream entry ids) is kept from a sweep's first epoch on; a sweep whose stream was
@@ -221,13 +216,13 @@ class ResultStore:
                     repr(float(result.wall_time_s)),
                     keys.trial_index(sid, ""),
                     metric_values(result),
-                    no_value_score(result.trial_id),
+                    keys.trial_index_texts(sid, ""),
                     n_final,
                     last.target.value,
                     last.reason,
                     json.dumps([s.value for s in last.sources]),
                     patch(status=result.status, attempt=result.attempt, worker=result.worker, ended=now),
-                    *entries_args(result),
+                    *cells_args(result),
                 ],
             )
         )

@@ -18,6 +18,7 @@ from broker import keys
 from broker.lifecycle import Change
 from broker.store._json import loads_or_none
 from broker.store.archive_file import SweepArchive
+from broker.store.trial_index import register_columns
 from trials.errors import SpecError, SweeprankError
 from trials.records import SweepRecord
 from trials.samplers import MODEL_SAMPLERS
@@ -191,6 +192,7 @@ class SweepStore:
             },
         )
         pipe.rpush(keys.pending(sweep_id), *range(len(planned)))
+        register_columns(pipe, sweep_id, [*json.loads(stored_space)["parameters"], *spec.fixed], len(planned))
         pipe.zadd(keys.SWEEPS, {sweep_id: now})
         pipe.sadd(keys.ACTIVE_SWEEPS, sweep_id)
         if spec.tune is not None:

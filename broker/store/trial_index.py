@@ -1,16 +1,19 @@
-"""Sorted indexes of a sweep's final trials, so the trials table reads only its page.
+"""Packed columns of a sweep's final trials, so the trials table sorts by any column for the cost of one read.
 
-One sorted set per (sweep, column), built the first time someone sorts by that column and then kept by the
-script that stores each final result (a final result never changes, so an entry is written once). Order of a
-page sorted by a column (docs/architecture.md, "Redis keys"):
+Each sortable column of the table is one Redis string holding 8 bytes per trial id: the trial's sort key as a
+little-endian float64, written by the script that stores the trial's final result (a final result never changes, so
+a key is written once). The `trial_id` column's string holds 1 byte per trial instead: 1 once the trial is final.
+A sweep registers every sortable column when it is created; a sweep stored before packed columns builds a column
+from its stored results the first time someone sorts by it (`TrialIndex.ensure`).
 
-1. final trials with a value, by value (numbers, then text; ties by trial id), reversed for `desc`;
+Sort keys: a number is its value (clamped to ±2^50); a text is 2^51 + its code (codes are given in arrival order by
+the column's texts hash and turned into text order when a page is read); no value is 2^52. A page sorted by a
+column reads its string, the finals string and the texts, sorts in numpy and cuts the page. The order
+(docs/architecture.md, "Redis keys"):
+
+1. final trials with a value, by value (numbers, then text; ties by trial id), all of it reversed for `desc`;
 2. final trials without a value (a failed trial has no accuracy), by trial id;
 3. trials without a final result yet (pending, running), by trial id: their values still change.
-
-Scores: a number is its value (clamped to ±2^50), text shares one score above every number and sorts by member
-("s" + text + NUL + id), no value is 2^52 + id. Every member ends in the trial id, zero-padded to 10 digits.
-The `trial_id` index (score = id) holds the final trials; it finds the k-th trial without a final result.
 """
 
 from __future__ import annotations
@@ -20,70 +23,58 @@ import math
 from enum import Enum
 from typing import cast
 
+import numpy as np
 import redis
+from redis.client import NEVER_DECODE
 
 from broker import keys
 from broker.store.archive_file import SweepArchive
 from trials.specs import TrialResult
 
 _CLAMP = float(2**50)
-_TEXT_SCORE = 2**51
-NO_VALUE = 2**52
-_ID_DIGITS = 10
+TEXT_SCORE = float(2**51)
+NO_VALUE = float(2**52)
 FINAL_IDS = "trial_id"
 # Columns read from the final result whatever the sweep's hyperparameters; then its config; then result fields.
 _FIXED = ("trial_id", "dataset", "status", "worker", "duration")
 _RESULT_FIELDS = tuple(f for f in TrialResult.model_fields if f not in ("config", "sweep_id"))
 _BUILD_BATCH = 1000
 
-# KEYS: the column's index, the final-ids index. ARGV: trials in the sweep, offset, limit, '1' for descending,
-# the no-value score. Returns the page's trial ids in order.
-_PAGE = """
-local idx, fin = KEYS[1], KEYS[2]
-local n, off, lim, desc = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4] == '1'
-local present = redis.call('ZCOUNT', idx, '-inf', '(' .. ARGV[5])
-local final = redis.call('ZCARD', idx)
-local members, pos = {}, off
-if pos < present then
-  local last = math.min(present, off + lim) - 1
-  if desc then
-    local m = redis.call('ZRANGE', idx, present - 1 - last, present - 1 - pos)
-    for i = #m, 1, -1 do members[#members + 1] = m[i] end
+# Writes one trial's cell of one column: `put(index prefix, texts prefix, column, trial id, cell)`, where the cell
+# is '' (no value), 't' + text, or a number's decimal string (`cell` below). Shared by the script that stores a
+# result (broker/store/results.py) and the one that builds a column of an older sweep.
+PUT_CELL_LUA = """
+local function put(prefix, texts_prefix, column, trial, cell)
+  if column == 'trial_id' then
+    redis.call('SETRANGE', prefix .. column, trial, '\\1')
+    return
+  end
+  local x
+  if cell == '' then
+    x = 4503599627370496
+  elseif string.byte(cell, 1) == 116 then
+    local texts, text = texts_prefix .. column, string.sub(cell, 2)
+    local code = redis.call('HGET', texts, text)
+    if not code then
+      code = redis.call('HLEN', texts)
+      redis.call('HSET', texts, text, code)
+    end
+    x = 2251799813685248 + tonumber(code)
   else
-    for _, m in ipairs(redis.call('ZRANGE', idx, pos, last)) do members[#members + 1] = m end
+    x = tonumber(cell)
   end
-  pos = last + 1
+  redis.call('SETRANGE', prefix .. column, trial * 8, struct.pack('<d', x))
 end
-if pos < final and #members < lim then
-  local last = math.min(final, off + lim) - 1
-  for _, m in ipairs(redis.call('ZRANGE', idx, pos, last)) do members[#members + 1] = m end
-  pos = last + 1
-end
-local ids = {}
-for i, m in ipairs(members) do ids[i] = tonumber(string.sub(m, -10)) end
-if #ids < lim and pos >= final and pos < n then
-  local k = pos - final
-  local lo, hi = 0, n - 1
-  while lo < hi do
-    local mid = math.floor((lo + hi) / 2)
-    if mid + 1 - redis.call('ZCOUNT', fin, 0, mid) > k then hi = mid else lo = mid + 1 end
-  end
-  local t = lo
-  while #ids < lim and t < n do
-    if not redis.call('ZSCORE', fin, string.format('%010d', t)) then ids[#ids + 1] = t end
-    t = t + 1
-  end
-end
-return ids
 """
 
-
-def member(trial_id: int) -> str:
-    return f"{trial_id:0{_ID_DIGITS}d}"
-
-
-def no_value_score(trial_id: int) -> str:
-    return str(NO_VALUE + trial_id)
+# KEYS: the columns to build. ARGV: index prefix, texts prefix, then (trial id, column, cell) triples.
+_BUILD = (
+    PUT_CELL_LUA
+    + """
+for i = 3, #ARGV, 3 do put(ARGV[1], ARGV[2], ARGV[i + 1], tonumber(ARGV[i]), ARGV[i + 2]) end
+return 1
+"""
+)
 
 
 def column_value(result: TrialResult, column: str) -> object:
@@ -104,32 +95,30 @@ def column_value(result: TrialResult, column: str) -> object:
 def sort_key(value: object) -> tuple[float, str]:
     """(score, text) of a value: numbers by value, then text by itself, then no value; ties go by trial id."""
     if value is None or (isinstance(value, float) and value != value):
-        return float(NO_VALUE), ""
+        return NO_VALUE, ""
     if isinstance(value, bool | int | float):
         return max(-_CLAMP, min(_CLAMP, float(value))), ""
-    return float(_TEXT_SCORE), str(value)
+    return TEXT_SCORE, str(value)
 
 
-def entry(trial_id: int, value: object) -> tuple[str, str]:
-    """(score, member) of one trial in one column's index: `sort_key`, with the trial id in the score (no value)
-    or at the end of the member, so that one sorted set holds the order."""
+def cell(value: object) -> str:
+    """A value as the cell the scripts write: '' for no value, 't' + text, or the number's sort key."""
     score, text = sort_key(value)
     if score == NO_VALUE:
-        return no_value_score(trial_id), member(trial_id)
-    if score == _TEXT_SCORE:
-        return str(_TEXT_SCORE), f"s{text}\x00{member(trial_id)}"
-    return repr(score), member(trial_id)
+        return ""
+    return "t" + text if score == TEXT_SCORE else repr(score)
 
 
 def columns_of(result: TrialResult) -> list[str]:
     return list(dict.fromkeys([*_FIXED, *result.config, *_RESULT_FIELDS]))
 
 
-def entries_args(result: TrialResult) -> list[str]:
-    """Flat (column, score, member) triples of a final result, for the script that stores it."""
+def cells_args(result: TrialResult) -> list[str]:
+    """Flat (column, cell) pairs of a final result, for the script that stores it (a registered column the result
+    lacks gets no value)."""
     args: list[str] = []
     for column in columns_of(result):
-        args.extend((column, *entry(result.trial_id, column_value(result, column))))
+        args.extend((column, cell(column_value(result, column))))
     return args
 
 
@@ -143,39 +132,92 @@ def table_columns(names: list[str]) -> dict[str, None]:
     return dict.fromkeys([*_FIXED, *names, *_RESULT_FIELDS])
 
 
+def register_columns(pipe: redis.client.Pipeline, sweep_id: str, names: list[str], n_trials: int) -> None:
+    """Queue, with a new sweep's creation, every sortable column: each final result then writes all of them. Each
+    column's string is made at its full size now (Redis sizes a new string exactly, while one grown write by
+    write is given up to twice its length)."""
+    columns = list(table_columns(names))
+    pipe.sadd(keys.trial_index_columns(sweep_id), *columns)
+    pipe.sadd(keys.trial_index_ready(sweep_id), *columns)
+    for column in columns:
+        size = n_trials if column == FINAL_IDS else 8 * n_trials
+        pipe.setrange(keys.trial_index(sweep_id, column), size - 1, "\0")
+
+
+def page_order(values: bytes, finals: bytes, texts: dict[str, str], n_trials: int, descending: bool) -> np.ndarray:
+    """Every trial id in the order of a page sorted by the column whose packed string is `values` (module docstring)."""
+    final = np.zeros(n_trials, dtype=bool)
+    flags = np.frombuffer(finals[:n_trials], dtype=np.uint8)
+    final[: len(flags)] = flags != 0
+    score = np.full(n_trials, NO_VALUE)
+    packed = np.frombuffer(values[: 8 * n_trials], dtype="<f8")
+    score[: len(packed)] = packed
+    if texts:
+        # Codes were given in arrival order; the page wants text order (by UTF-8 bytes, as Redis orders members).
+        by_code = sorted(texts, key=lambda t: int(texts[t]))
+        rank_of_code = np.empty(len(by_code))
+        rank_of_code[np.argsort([t.encode() for t in by_code], kind="stable")] = np.arange(len(by_code))
+        is_text = (score >= TEXT_SCORE) & (score < NO_VALUE)
+        score[is_text] = TEXT_SCORE + rank_of_code[(score[is_text] - TEXT_SCORE).astype(np.int64)]
+    valued = np.flatnonzero(final & (score < NO_VALUE))
+    ranked = valued[np.argsort(score[valued], kind="stable")]
+    return np.concatenate(
+        [ranked[::-1] if descending else ranked, np.flatnonzero(final & (score >= NO_VALUE)), np.flatnonzero(~final)]
+    )
+
+
 class TrialIndex:
     """An archived sweep's pages are read from its archive, which holds the same order (broker/store/archive.py)."""
 
     def __init__(self, client: redis.Redis, archive: SweepArchive) -> None:
         self._r = client
         self._archive = archive
-        self._page = client.register_script(_PAGE)
+        self._build = client.register_script(_BUILD)
 
     def ensure(self, sweep_id: str, column: str) -> None:
-        """Build the column's index once: first ask every later result to join it, then add those stored before.
-
-        A result stored meanwhile is added twice with the same score and member, which changes nothing.
-        """
+        """Build the packed columns of a sweep stored before them, every sortable column at once (one pass over its
+        results): first ask every later result to write them, then write them for those stored before. A result
+        stored meanwhile writes the same bytes twice, which changes nothing."""
         ready = keys.trial_index_ready(sweep_id)
-        if self._r.smismember(ready, [column, FINAL_IDS]) == [1, 1]:
+        pipe = self._r.pipeline(transaction=False)
+        pipe.smismember(ready, [column, FINAL_IDS])
+        pipe.type(keys.trial_index(sweep_id, FINAL_IDS))
+        built, kind = pipe.execute()
+        if kind == "zset":
+            self._drop_sorted_sets(sweep_id)
+        elif built == [1, 1]:
             return
-        self._r.sadd(keys.trial_index_columns(sweep_id), column, FINAL_IDS)
+        spec, space = self._r.hmget(keys.sweep(sweep_id), ["spec", "space"])
+        names = [*json.loads(cast(str, space))["parameters"], *json.loads(cast(str, spec)).get("fixed", {})]
+        columns = list(dict.fromkeys([*table_columns(names), column]))
+        self._r.sadd(keys.trial_index_columns(sweep_id), *columns)
         cursor = 0
         while True:
             cursor, batch = cast(
                 tuple[int, dict[str, str]], self._r.hscan(keys.results(sweep_id), cursor, count=_BUILD_BATCH)
             )
-            results = [TrialResult.model_validate_json(raw) for raw in batch.values()]
-            pipe = self._r.pipeline(transaction=False)
-            for name in (column, FINAL_IDS):
-                entries = (entry(r.trial_id, column_value(r, name)) for r in results)
-                members: dict[str | bytes, float] = {mem: float(score) for score, mem in entries}
-                if members:
-                    pipe.zadd(keys.trial_index(sweep_id, name), members)
-            pipe.execute()
+            args: list[str | int] = [keys.trial_index(sweep_id, ""), keys.trial_index_texts(sweep_id, "")]
+            for raw in batch.values():
+                result = TrialResult.model_validate_json(raw)
+                for name in columns:
+                    args.extend((result.trial_id, name, cell(column_value(result, name))))
+            if len(args) > 2:
+                self._build(args=args)
             if cursor == 0:
                 break
-        self._r.sadd(ready, column, FINAL_IDS)
+        self._r.sadd(ready, *columns)
+
+    def _drop_sorted_sets(self, sweep_id: str) -> None:
+        """Forget the sorted sets an earlier version kept per column (same keys, another type): rebuilt packed."""
+        stale = cast(set[str], self._r.smembers(keys.trial_index_columns(sweep_id)))
+        self._r.delete(
+            keys.trial_index_ready(sweep_id),
+            keys.trial_index_columns(sweep_id),
+            *(keys.trial_index(sweep_id, c) for c in {*stale, FINAL_IDS}),
+        )
+
+    def _bytes(self, key: str) -> bytes:
+        return cast(bytes | None, self._r.execute_command("GET", key, **{NEVER_DECODE: True})) or b""
 
     def page(self, sweep_id: str, column: str, n_trials: int, offset: int, limit: int, descending: bool) -> list[int]:
         """Trial ids of one page of the trials table sorted by `column` (see the module's order)."""
@@ -185,13 +227,13 @@ class TrialIndex:
         if (archived := self._archive.find(sweep_id)) is not None:
             return archived.page(column, n_trials, offset, limit, descending)
         self.ensure(sweep_id, column)
-        args = [n_trials, offset, limit, "1" if descending else "0", NO_VALUE]
-        return [
-            int(t)
-            for t in self._page(
-                keys=[keys.trial_index(sweep_id, column), keys.trial_index(sweep_id, FINAL_IDS)], args=args
-            )
-        ]
+        # Finals first: a trial final there has its cells written already (one script writes both), and the texts
+        # last, so every code read has its text.
+        finals = self._bytes(keys.trial_index(sweep_id, FINAL_IDS))
+        values = self._bytes(keys.trial_index(sweep_id, column))
+        texts = cast(dict[str, str], self._r.hgetall(keys.trial_index_texts(sweep_id, column)))
+        order = page_order(values, finals, texts, n_trials, descending)
+        return [int(t) for t in order[offset : offset + limit]]
 
 
 def metric_values(result: TrialResult) -> str:

@@ -247,3 +247,26 @@ def test_ten_hyperparameters_get_ten_colours_and_a_second_cue(browser: Browser, 
         strokes_by_scheme[scheme] = strokes
         page.context.close()
     assert strokes_by_scheme["light"] != strokes_by_scheme["dark"], "dark mode has its own palette"
+
+
+def test_charts_drawn_wide_redraw_to_fit_when_the_window_narrows_to_a_phone(
+    browser: Browser,  # noqa: F811
+    seeded: Seeded,
+) -> None:
+    """Charts take their width from the box the page measured or the resize observer reported last: a window narrowed
+    after the first draw must still get charts of the new width (the effects cards' charts are measured ahead)."""
+    context = browser.new_context(viewport={"width": 1440, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    log_in(page, seeded.server.url)
+    page.goto(f"{seeded.server.url}/sweeps/{seeded.sweep_id}")
+    page.wait_for_selector("#effects svg")
+    widths = "() => [...document.querySelectorAll('.chart svg')].map((s) => s.viewBox.baseVal.width)"
+    wide = page.evaluate(widths)
+    page.set_viewport_size(PHONE)
+    page.wait_for_function(f"() => ({widths})().every((w) => w < {PHONE['width']})")
+    narrow = page.evaluate(widths)
+    # Every chart was redrawn: the wide page's big charts narrowed, its three-a-row effects charts widened.
+    assert len(narrow) == len(wide) and all(n != w for n, w in zip(narrow, wide, strict=True)), (wide, narrow)
+    assert_fits(page, "sweep-narrowed", "light")
+    context.close()

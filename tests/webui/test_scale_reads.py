@@ -22,6 +22,7 @@ import webui.api
 from broker import keys
 from broker.store import Store
 from broker.store.rankings import RECENT, kept
+from broker.store.trial_index import table_columns
 from tests.webui.conftest import ranking_group, ranking_record, save_result, seed_sweep
 from trials.records import RankingHistoryEntry
 from trials.specs import EpochMetrics, TrialResult, TrialStatus
@@ -81,23 +82,84 @@ def _ids(client: FlaskClient, sweep_id: str, column: str, order: str, offset: in
     return [t["trial_id"] for t in body["trials"]]
 
 
-def test_sorted_pages_follow_the_documented_order_before_and_after_the_index_is_built(
-    client: FlaskClient, store: Store
-) -> None:
-    rng = random.Random(7)
-    sweep_id = seed_sweep(store, n_trials=41)
-    _finish(store, sweep_id, rng.sample(range(41), 17), rng)
-    for column in COLUMNS:  # builds each index from the results stored so far
-        assert _ids(client, sweep_id, column, "asc", 0, 41) == _expected(store, sweep_id, column, False), column
-    unfinished = [t for t in range(41) if not store.results.is_final(sweep_id, t)]
-    _finish(store, sweep_id, rng.sample(unfinished, 12), rng)  # kept by the script that stores each result
+def _assert_pages_in_order(client: FlaskClient, store: Store, sweep_id: str, n: int) -> None:
     for column in [*COLUMNS, "trial_id"]:
         for order in ("asc", "desc"):
             whole = _expected(store, sweep_id, column, order == "desc")
             if column == "trial_id":
-                whole = sorted(range(41), reverse=order == "desc")
-            pages = [t for offset in range(0, 45, 6) for t in _ids(client, sweep_id, column, order, offset, 6)]
+                whole = sorted(range(n), reverse=order == "desc")
+            pages = [t for offset in range(0, n + 4, 6) for t in _ids(client, sweep_id, column, order, offset, 6)]
             assert pages == whole, (column, order)
+
+
+def test_sorted_pages_follow_the_documented_order_as_results_arrive(client: FlaskClient, store: Store) -> None:
+    rng = random.Random(7)
+    sweep_id = seed_sweep(store, n_trials=41)
+    _assert_pages_in_order(client, store, sweep_id, 41)  # nothing final yet
+    _finish(store, sweep_id, rng.sample(range(41), 17), rng)
+    _assert_pages_in_order(client, store, sweep_id, 41)
+    unfinished = [t for t in range(41) if not store.results.is_final(sweep_id, t)]
+    _finish(store, sweep_id, rng.sample(unfinished, 12), rng)
+    _assert_pages_in_order(client, store, sweep_id, 41)
+
+
+def _sweep_before_packed_columns(
+    store: Store, client: redis.Redis, n_trials: int, n_finished: int, rng: random.Random
+) -> str:
+    """A sweep with some results, as the code before packed columns left it: no registered columns, nothing packed."""
+    sweep_id = seed_sweep(store, n_trials=n_trials)
+    _finish(store, sweep_id, rng.sample(range(n_trials), n_finished), rng)
+    packed = [*client.scan_iter(f"{keys.trial_index(sweep_id, '')[:-1]}*")]
+    packed += [*client.scan_iter(f"{keys.trial_index_texts(sweep_id, '')[:-1]}*")]
+    client.delete(keys.trial_index_columns(sweep_id), keys.trial_index_ready(sweep_id), *packed)
+    return sweep_id
+
+
+def test_a_sweep_stored_before_packed_columns_builds_a_column_when_first_sorted_then_keeps_it(
+    client: FlaskClient, store: Store, web_redis: redis.Redis
+) -> None:
+    rng = random.Random(11)
+    sweep_id = _sweep_before_packed_columns(store, web_redis, 41, 17, rng)
+    unfinished = [t for t in range(41) if not store.results.is_final(sweep_id, t)]
+    _finish(store, sweep_id, unfinished[:3], rng)  # stored while nothing is registered: written by the build
+    first = _ids(client, sweep_id, "learning_rate", "desc", 0, 41)  # builds every column in one pass
+    assert first == _expected(store, sweep_id, "learning_rate", True)
+    names = [*store.sweeps.get(sweep_id).space["parameters"]]
+    assert web_redis.smembers(keys.trial_index_ready(sweep_id)) == set(table_columns(names))
+    for column in COLUMNS:
+        assert _ids(client, sweep_id, column, "asc", 0, 41) == _expected(store, sweep_id, column, False), column
+    unfinished = [t for t in range(41) if not store.results.is_final(sweep_id, t)]
+    _finish(store, sweep_id, rng.sample(unfinished, 12), rng)  # written by the script that stores each result
+    _assert_pages_in_order(client, store, sweep_id, 41)
+
+
+def test_the_sorted_sets_an_earlier_version_kept_are_replaced_by_packed_columns(
+    client: FlaskClient, store: Store, web_redis: redis.Redis
+) -> None:
+    rng = random.Random(13)
+    sweep_id = _sweep_before_packed_columns(store, web_redis, 20, 9, rng)
+    # What the earlier version kept after someone sorted by test_accuracy: a sorted set per column, under the
+    # same keys, and those columns marked ready.
+    for column in ("test_accuracy", "trial_id"):
+        web_redis.zadd(keys.trial_index(sweep_id, column), {"0000000001": 0.5})
+    web_redis.sadd(keys.trial_index_columns(sweep_id), "test_accuracy", "trial_id")
+    web_redis.sadd(keys.trial_index_ready(sweep_id), "test_accuracy", "trial_id")
+    first = _ids(client, sweep_id, "learning_rate", "asc", 0, 20)  # a column the earlier version had not built
+    assert first == _expected(store, sweep_id, "learning_rate", False)
+    _assert_pages_in_order(client, store, sweep_id, 20)
+    assert web_redis.type(keys.trial_index(sweep_id, "test_accuracy")) == "string"
+
+
+def test_every_sortable_column_is_made_at_eight_bytes_per_trial_with_the_sweep(
+    store: Store, web_redis: redis.Redis
+) -> None:
+    sweep_id = seed_sweep(store, n_trials=30)
+    names = [*store.sweeps.get(sweep_id).space["parameters"]]
+    assert web_redis.smembers(keys.trial_index_columns(sweep_id)) == set(table_columns(names))
+    _finish(store, sweep_id, [29, 3], random.Random(5))
+    for column in ["test_accuracy", "dataset", *names]:
+        assert web_redis.strlen(keys.trial_index(sweep_id, column)) == 8 * 30, column
+    assert web_redis.strlen(keys.trial_index(sweep_id, "trial_id")) == 30
 
 
 def test_a_learning_curve_reads_its_trial_through_the_index_also_for_a_stream_written_before_it(
@@ -288,23 +350,7 @@ def test_an_export_chunk_is_each_trials_stored_result_or_its_live_state_in_one_r
     assert chunk[2]["plan"]["config"] == configs[3] and chunk[3]["plan"]["config"] == configs[4]
     assert chunk[1]["live"]["status"] == "queued" and chunk[4]["plan"]["config"] == configs[5]
     assert chunk[5] == {"live": None, "plan": None}, "a trial the sweep does not have"
-    assert store.export.chunk_json(sweep_id, range(0)) == "[]"
-
-
-@pytest.mark.parametrize("start", list(export._FORMULA_START))
-def test_every_text_a_spreadsheet_would_run_marks_its_chunk_for_the_cell_by_cell_check(start: str) -> None:
-    # The CSV writes a chunk as it is when the stored JSON has no text cell that starts like a formula: the
-    # pattern must see every such start as the stores' two JSON writers (pydantic, json) write it.
-    result = TrialResult(
-        sweep_id="sw1", trial_id=0, attempt=1, dataset="digits", config={"x": 1}, status=TrialStatus.FAILED
-    )
-    for cell in (f"{start}cmd", start):
-        stored = result.model_copy(update={"error": cell}).model_dump_json()
-        assert export._MAYBE_FORMULA.search(stored), stored
-        assert export._MAYBE_FORMULA.search(json.dumps({"worker": cell})), cell
-    assert not export._MAYBE_FORMULA.search(
-        result.model_copy(update={"error": "x=-1", "worker": "a@b"}).model_dump_json()
-    )
+    assert store.export.chunk_json(sweep_id, range(0)) == b"[]"
 
 
 def test_a_csv_export_neutralises_formulas_in_results_and_keeps_negative_numbers(

@@ -24,15 +24,27 @@ const Charts = (() => {
   // A chart's width in user units: CSS pixels at a 16 px root font, so text keeps its size on a phone (where a fixed
   // viewBox would shrink it to 6 px) and grows with the root font on a wall screen.
   function widthOf(el) {
-    const px = el.getBoundingClientRect().width;
+    const px = measured.has(el) ? measured.get(el) : el.getBoundingClientRect().width;
     const rootPx = parseFloat(getComputedStyle(document.documentElement).fontSize) || 16;
     return px > 0 ? Math.max(280, Math.floor((px * 16) / rootPx)) : 640;
+  }
+
+  // Boxes' widths read ahead (`measure`) and then kept by the observer: reading a box's width after another chart
+  // was drawn forces the browser to lay the page out again, so a page drawing many charts in a row reads all of
+  // their widths first (one layout) instead of one layout per chart.
+  const measured = new WeakMap();
+  function measure(els) {
+    const widths = els.map((el) => el.getBoundingClientRect().width);
+    els.forEach((el, i) => measured.set(el, widths[i]));
   }
 
   // Redraw a chart when its box changes width (a rotated phone, a resized window).
   const drawn = new WeakMap();
   const resized = typeof ResizeObserver === "undefined" ? null : new ResizeObserver((entries) => {
     for (const entry of entries) {
+      // The observer hands over the new border box: reading it forces no layout.
+      const box = entry.borderBoxSize && entry.borderBoxSize[0];
+      measured.set(entry.target, box ? box.inlineSize : entry.target.getBoundingClientRect().width);
       const last = drawn.get(entry.target);
       if (last && widthOf(entry.target) !== last.width) last.redraw();
     }
@@ -362,5 +374,5 @@ const Charts = (() => {
     remember(el, W, () => levels(el, points, options));
   }
 
-  return { bars, lines, levels, style, N_COLOURS };
+  return { bars, lines, levels, measure, style, N_COLOURS };
 })();

@@ -62,7 +62,7 @@ const SweepEffects = (() => {
         + `${share(effect.main_ci[1])}] · with interactions ${share(effect.total_share)} · `
         + `p (Holm) ${known(row.p_adjusted) ? num(row.p_adjusted, 2) : "–"}`),
       verdict === "no_detectable_effect" ? h("p", { class: "small" }, noEffectSentence(row, group, metric)) : "");
-    return { card, draw: () => Charts.levels(chart, effect.levels.map((level) => ({ label: level.label || String(level.key),
+    return { card, chart, draw: () => Charts.levels(chart, effect.levels.map((level) => ({ label: level.label || String(level.key),
       tick: shortLabel(level.label || String(level.key)), mean: level.mean, lo: level.ci_low, hi: level.ci_high, n: level.n })),
     { yLabel: `mean ${metric}`, overall: group.metric_mean, delta: group.delta, colorIndex }) };
   }
@@ -116,6 +116,7 @@ const SweepEffects = (() => {
       + "the band a hyperparameter must fit in to be called \"no detectable effect\"."].filter(Boolean).join(" ");
     const cards = group.rows.filter((row) => row.effect).map((row) => effectCard(row, group, metric, colorIndex(row.name)));
     $("effects").replaceChildren(...cards.map((c) => c.card));
+    Charts.measure(cards.map((c) => c.chart));
     cards.forEach((c) => c.draw());
     $("interaction-matrix").replaceChildren(matrix(group));
     $("interaction-pairs").replaceChildren(...(group.interactions || []).filter((p) => p.cell_means).map((p) => pairTable(p, metric)));

@@ -364,8 +364,9 @@
   setInterval(() => { if (!state.final) refreshSummary(); }, 5000);
 
   // The first load reads the whole (bounded) state; live changes then come through /changes.
-  // The summary is read before the table, so every result after its count reaches the page through /changes.
-  refreshSummary().then((sw) => { state.nFinal = sw.n_final; return Promise.all([refreshRanking(), refreshTrials()]); })
+  // The summary is read before the table, so every result after its count reaches the page through /changes; the
+  // ranking is read alongside (what /changes sends of it goes by the trajectory's own last entry).
+  Promise.all([refreshSummary().then((sw) => { state.nFinal = sw.n_final; return refreshTrials(); }), refreshRanking()])
     .then(() => { state.loaded = true; if (state.missed) updateChanges(); })
     .catch((err) => console.error(err));
 })();
