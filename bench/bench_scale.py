@@ -185,7 +185,7 @@ def measure(store: Store, client: redis.Redis, web: Web, built: BuiltSweep, used
         f"Redis {bytes_per_trial / 1024:.2f} KB per trial (everything, indexes built so far included)"
     )
     started = time.perf_counter()
-    store.trial_index.ensure(sweep_id, "test_accuracy")  # a no-op for a sweep kept by this version
+    store.trial_index.ensure(record, "test_accuracy")  # a no-op for a sweep kept by this version
     print(f"packed columns of a sweep kept before them, built once: {time.perf_counter() - started:.1f} s")
     first_sort_s, _, _ = web.get(f"{base}/trials?sort=test_accuracy&order=desc&offset={late}&limit={PAGE}")
     rows: list[tuple[str, tuple[float, int], float | None, str]] = []

@@ -58,11 +58,11 @@ def old_first_sort(client: redis.Redis, sweep_id: str, column: str) -> float:
 def measure(store: Store, client: redis.Redis, web: Web, sweep_id: str, repeat: int) -> None:
     record = store.sweeps.get(sweep_id)
     n = record.n_trials
-    columns = [c for c in table_columns([*record.space["parameters"], *record.spec.fixed]) if c != "trial_id"]
+    columns = [c for c in table_columns(record.config_names) if c != "trial_id"]
     registered = client.scard(keys.trial_index_ready(sweep_id))
     start = time.perf_counter()
     for column in columns:
-        store.trial_index.ensure(sweep_id, column)
+        store.trial_index.ensure(record, column)
     built_s = time.perf_counter() - start
     if registered:
         print(f"columns registered with the sweep ({registered}): nothing to build")

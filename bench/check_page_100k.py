@@ -155,7 +155,8 @@ def main() -> None:
             redis_url, built = snapshot_redis(stack, args.snapshot, args.trials, Path(tmp))
             store = Store.from_url(redis_url)
             started = time.perf_counter()
-            store.trial_index.ensure(built.sweep_id, "test_accuracy")  # a no-op for a sweep kept by this version
+            # A no-op for a sweep kept by this version.
+            store.trial_index.ensure(store.sweeps.get(built.sweep_id), "test_accuracy")
             print(f"packed columns of a sweep kept before them, built once: {time.perf_counter() - started:.1f} s")
             stack.env.update(SWEEPRANK_REDIS_URL=redis_url)
             port = free_port()

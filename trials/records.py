@@ -139,6 +139,12 @@ class SweepRecord(Record):
     sampler: str = "random"  # spec.sampler, at the top for lists and scripts
     parent: str | None = None  # a tune sweep's parent (spec.tune.parent)
 
+    @property
+    def config_names(self) -> list[str]:
+        """Every hyperparameter its trials trained: the varied ones (the space's order), then those the sweep holds
+        (a tune sweep's). The trials table's and the exports' config columns."""
+        return [*self.space["parameters"], *self.spec.fixed]
+
     @model_validator(mode="before")
     @classmethod
     def _from_spec(cls, data: Any) -> Any:

@@ -78,18 +78,13 @@ class Chunk:
 
 
 def trial_columns(record: SweepRecord) -> list[str]:
-    # The varied hyperparameters, then those the sweep holds (a tune sweep's): every trial trained all of them.
-    return ["trial_id", "dataset", "status", "attempt", *_config_columns(record), *METRIC_COLUMNS]
-
-
-def _config_columns(record: SweepRecord) -> list[str]:
-    return [*record.space["parameters"], *record.spec.fixed]
+    return ["trial_id", "dataset", "status", "attempt", *record.config_names, *METRIC_COLUMNS]
 
 
 def export_rows(store: Store, record: SweepRecord) -> Generator[Chunk, None, None]:
     """Every trial by trial id, a chunk at a time (its final result where there is one, else its live state),
     columns in the order of `trial_columns`."""
-    names = _config_columns(record)
+    names = record.config_names
     chunks = [
         range(start, min(start + EXPORT_CHUNK, record.n_trials)) for start in range(0, record.n_trials, EXPORT_CHUNK)
     ]

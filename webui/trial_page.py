@@ -51,8 +51,7 @@ def trial_rows(store: Store, sweep_id: str, trial_ids: list[int]) -> list[TrialR
 
 def page_ids(store: Store, record: SweepRecord, offset: int, limit: int, sort: str, descending: bool) -> list[int]:
     """Trial ids of one page; see broker/store/trial_index.py for the order of a sorted page."""
-    names = [*record.space["parameters"], *record.spec.fixed]
-    if not sortable(sort, names):
+    if not sortable(sort, record.config_names):
         choices = "trial_id, dataset, status, worker, duration, a hyperparameter or a result field"
         raise SweeprankError(f"sort must be {choices}, got {sort!r}")
-    return store.trial_index.page(record.id, sort, record.n_trials, offset, limit, descending)
+    return store.trial_index.page(record, sort, offset, limit, descending)

@@ -184,7 +184,7 @@ class ArchiveStore:
         for dataset in record.spec.datasets:
             pipe.llen(keys.study_journal(sweep_id, dataset))
         trials, arrival, metrics, results, trajectory, points, *journals = pipe.execute()
-        columns = len(table_columns(_names(record)))
+        columns = len(table_columns(record.config_names))
         return {
             "trials": trials,
             "arrival": arrival,
@@ -208,7 +208,7 @@ class ArchiveStore:
             writer.meta("sweep", raw)
             for key, value in self._small_records(sweep_id).items():
                 writer.meta(key, value)
-            columns = list(table_columns(_names(record)))
+            columns = list(table_columns(record.config_names))
             present = [0] * len(columns)
             for batch in self._scan(keys.trials(sweep_id)):
                 ids = list(batch)
@@ -319,10 +319,6 @@ class ArchiveStore:
             yield start, lines
             start += len(lines)
             after = "(" + last
-
-
-def _names(record: SweepRecord) -> list[str]:
-    return [*record.space["parameters"], *record.spec.fixed]
 
 
 def _trial_and_record(line: str) -> tuple[int, str]:

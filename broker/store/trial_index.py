@@ -29,6 +29,7 @@ from redis.client import NEVER_DECODE
 
 from broker import keys
 from broker.store.archive_file import SweepArchive
+from trials.records import SweepRecord
 from trials.specs import TrialResult
 
 _CLAMP = float(2**50)
@@ -174,10 +175,11 @@ class TrialIndex:
         self._archive = archive
         self._build = client.register_script(_BUILD)
 
-    def ensure(self, sweep_id: str, column: str) -> None:
+    def ensure(self, record: SweepRecord, column: str) -> None:
         """Build the packed columns of a sweep stored before them, every sortable column at once (one pass over its
         results): first ask every later result to write them, then write them for those stored before. A result
         stored meanwhile writes the same bytes twice, which changes nothing."""
+        sweep_id = record.id
         ready = keys.trial_index_ready(sweep_id)
         pipe = self._r.pipeline(transaction=False)
         pipe.smismember(ready, [column, FINAL_IDS])
@@ -187,9 +189,7 @@ class TrialIndex:
             self._drop_sorted_sets(sweep_id)
         elif built == [1, 1]:
             return
-        spec, space = self._r.hmget(keys.sweep(sweep_id), ["spec", "space"])
-        names = [*json.loads(cast(str, space))["parameters"], *json.loads(cast(str, spec)).get("fixed", {})]
-        columns = list(dict.fromkeys([*table_columns(names), column]))
+        columns = list(dict.fromkeys([*table_columns(record.config_names), column]))
         self._r.sadd(keys.trial_index_columns(sweep_id), *columns)
         cursor = 0
         while True:
@@ -219,14 +219,15 @@ class TrialIndex:
     def _bytes(self, key: str) -> bytes:
         return cast(bytes | None, self._r.execute_command("GET", key, **{NEVER_DECODE: True})) or b""
 
-    def page(self, sweep_id: str, column: str, n_trials: int, offset: int, limit: int, descending: bool) -> list[int]:
+    def page(self, record: SweepRecord, column: str, offset: int, limit: int, descending: bool) -> list[int]:
         """Trial ids of one page of the trials table sorted by `column` (see the module's order)."""
+        sweep_id, n_trials = record.id, record.n_trials
         if column == FINAL_IDS:
             ids = range(n_trials - 1 - offset, max(n_trials - 1 - offset - limit, -1), -1) if descending else None
             return list(ids) if ids is not None else list(range(offset, min(offset + limit, n_trials)))
         if (archived := self._archive.find(sweep_id)) is not None:
             return archived.page(column, n_trials, offset, limit, descending)
-        self.ensure(sweep_id, column)
+        self.ensure(record, column)
         # Finals first: a trial final there has its cells written already (one script writes both), and the texts
         # last, so every code read has its text.
         finals = self._bytes(keys.trial_index(sweep_id, FINAL_IDS))

@@ -36,10 +36,9 @@ def everything(store: Store, sweep_id: str) -> dict[str, Any]:
     record = store.sweeps.get(sweep_id)
     n = record.n_trials
     ids = list(range(n))
-    names = [*record.space["parameters"], *record.spec.fixed]
     pages = {
-        (column, descending, offset): store.trial_index.page(sweep_id, column, n, offset, 7, descending)
-        for column in table_columns(names)
+        (column, descending, offset): store.trial_index.page(record, column, offset, 7, descending)
+        for column in table_columns(record.config_names)
         for descending in (False, True)
         for offset in (0, 5, n - 4, n + 3)
     }
