@@ -14,7 +14,7 @@ records still load.
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
 
@@ -22,6 +22,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
 POOLED = "pooled"
 
 Verdict = Literal["matters", "no_detectable_effect", "undetermined"]
+MATTERS: Final = "matters"
+NO_DETECTABLE_EFFECT: Final = "no_detectable_effect"
+UNDETERMINED: Final = "undetermined"
 PairVerdict = Literal["matters", "undetermined"]
 
 
