@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+from scipy.stats import rankdata
 
 from importance import ranking_record
 
@@ -43,8 +44,6 @@ def kendalls_w(importances: FloatArray) -> float:
     m, n = importances.shape
     if m < 2 or n < 2:
         return float("nan")
-    from scipy.stats import rankdata  # on first use: scipy.stats takes a second to import (trials/samplers.py)
-
     ranks = np.vstack([rankdata(-row) for row in importances])
     spread = ((ranks.sum(axis=0) - m * (n + 1) / 2.0) ** 2).sum()
     ties = sum(((counts**3) - counts).sum() for counts in (np.unique(row, return_counts=True)[1] for row in ranks))

@@ -43,6 +43,7 @@ from typing import Any, TypeVar, cast
 import numpy as np
 import numpy.typing as npt
 from scipy.special import fdtrc, ndtri
+from scipy.stats import rankdata
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
@@ -384,8 +385,6 @@ class EffectTables:
         # block of ties (runs stuck at chance accuracy, a constant branch) the width of the block, which opens
         # a gap around it: the trials next to the tie then spread far more than their neighbours, and an unread
         # hyperparameter "interacted" with a conditional one at p = 1e-40.
-        from scipy.stats import rankdata  # on first use: scipy.stats takes a second to import (trials/samplers.py)
-
         dense = rankdata(self.values[:n], method="dense")
         ranks = dense / max(float(dense.max()), 1.0)
         a, width, side = len(self.categorical), self.fine.width, self.coarse.width

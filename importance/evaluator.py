@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from importance.config import METHODS, RankingConfig
+from importance.groups import estimator_for
 
 OPTUNA_METHODS = ("fanova", "ped-anova")
 Distributions = Mapping[str, Any] | Sequence[Mapping[str, Any]]  # one for all trials, or one per trial
@@ -117,10 +118,6 @@ class SweeprankEvaluator:
         return self.config.method
 
     def importances(self, trials: FinishedTrials) -> dict[str, float]:
-        # Imported here: trials.encoding reads this module's input types, and the estimators bring scipy.stats
-        # (a second of start-up for every command line run).
-        from importance.groups import estimator_for
-
         estimator = estimator_for(self.config.model_copy(update={"bootstrap": 0}), trials.categorical)
         estimator.partial_fit(trials.X, trials.y)
         return {name: float(share) for name, share in zip(trials.names, estimator.importances_, strict=True)}

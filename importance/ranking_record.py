@@ -14,17 +14,11 @@ records still load.
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
 
-#: The group key of the ranking pooled over datasets.
-POOLED = "pooled"
-
 Verdict = Literal["matters", "no_detectable_effect", "undetermined"]
-MATTERS: Final = "matters"
-NO_DETECTABLE_EFFECT: Final = "no_detectable_effect"
-UNDETERMINED: Final = "undetermined"
 PairVerdict = Literal["matters", "undetermined"]
 
 

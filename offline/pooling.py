@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from importance.ranking_record import MATTERS, POOLED
+from importance.groups import POOLED
+from importance.significance import MATTERS
 from trials.records import RankingGroup
 
 WHY = (

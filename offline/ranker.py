@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict
 from threadpoolctl import threadpool_limits
 
 from importance.config import RankingConfig
-from importance.ranking_record import POOLED
+from importance.groups import POOLED, GroupedRanking
 from offline.table import TableTrials, flatten, header_of, layout, table_trials
 from trials.effects_view import present
 from trials.encoding import EncodedTrials, optuna_view
@@ -114,10 +114,6 @@ def rank(encoded: EncodedTrials, options: RankOptions, space: SearchSpace | None
         raise SpecError(
             str(options.trials), f"no completed trial with a finite metric (excluded: {dict(encoded.excluded)})"
         )
-    # Imported here, as compare_all imports importance.compare: the command line loads this module for every
-    # command, and the estimators bring scipy.stats (a second of start-up).
-    from importance.groups import GroupedRanking
-
     ranking = GroupedRanking(encoded.names, encoded.categorical, options.config, refresh_every=NEVER)
     points = checkpoints(encoded.n, options.config.method)
     show = options.progress or (encoded.n >= PROGRESS_MIN_ROWS and sys.stderr.isatty())

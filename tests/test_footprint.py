@@ -125,12 +125,3 @@ def test_dev_installs_every_extra() -> None:
 def test_the_trainer_extra_installs_the_trainer_only_packages() -> None:
     assert {"torch", "torchvision", "tensorflow-datasets"} <= installed_by(["sweeprank[trainer]"])
     assert not {"torch", "torchvision", "tensorflow-datasets"} & installed_by(PROJECT["dependencies"])
-
-
-def test_a_command_line_run_and_each_service_start_without_scipy_stats() -> None:
-    # Every `sweeprank` run pays its imports (the suite makes hundreds of runs; a member's `status` is one): scipy.stats
-    # alone took a second, for work that only ranking, planning and reading outcome columns need (imported there).
-    script = "import sys, sweeprank.cli, webui.app, workers.tasks; print('scipy.stats' in sys.modules)"
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=ROOT)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.split() == ["False"]

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
+from scipy.stats import qmc
 
 from trials.errors import SpecError
 from trials.space import ChoiceParam, NumericParam, SearchSpace, Value
@@ -67,18 +68,12 @@ def _random_points(dims: int, n: int, seed: int) -> np.ndarray:
 
 
 def _sobol_points(dims: int, n: int, seed: int) -> np.ndarray:
-    # scipy.stats is imported here, not with the module: every process reads trial specs, and scipy.stats takes
-    # a second to import (each command line run paid it).
-    from scipy.stats import qmc
-
     # Sobol balance needs powers of two; draw the next one and keep the first n.
     m = max(0, math.ceil(math.log2(max(n, 1))))
     return qmc.Sobol(dims, scramble=True, seed=seed).random_base2(m)[:n]
 
 
 def _lhs_points(dims: int, n: int, seed: int) -> np.ndarray:
-    from scipy.stats import qmc  # on first use, as in _sobol_points
-
     return qmc.LatinHypercube(dims, seed=seed).random(n)
 
 
