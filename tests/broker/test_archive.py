@@ -36,9 +36,10 @@ def store(scratch_redis: redis.Redis, archive_dir: Path) -> Store:
 def without_latency_histograms(scratch_redis: redis.Redis) -> Iterator[None]:
     """Redis 7 allocates a latency histogram (~24 KB) for a command the first time it runs. In a Redis that had not
     run HSCAN or ZRANGE before, archiving would count those against the sweep's freed memory."""
+    found = scratch_redis.config_get("latency-tracking")["latency-tracking"]
     scratch_redis.config_set("latency-tracking", "no")
     yield
-    scratch_redis.config_set("latency-tracking", "yes")
+    scratch_redis.config_set("latency-tracking", found)
 
 
 def everything(store: Store, sweep_id: str) -> dict[str, Any]:
