@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from broker.lifecycle import SweepEvent, change
 from broker.store import Store
 from broker.store.service_beats import ANALYST
 from tests.helpers import wait_until
 from tests.integration.conftest import TINY_NARROW, LiveStack
-from tests.webui.conftest import ranking_group, ranking_record, seed_sweep
+from tests.webui.conftest import ranking_group, ranking_record, save_result, seed_sweep
 from tests.webui.server import WebServer
 from trials.records import Agreement, ServiceBeat
 
@@ -35,7 +36,7 @@ PASSWORD = "ann's long password"
 TIMEOUT_MS = 30_000
 
 try:
-    from playwright.sync_api import Browser, Page, sync_playwright
+    from playwright.sync_api import APIResponse, Browser, Page, Route, sync_playwright
 except ImportError:  # the test below says what to install instead of failing at collection
     sync_playwright = None  # type: ignore[assignment]
 
@@ -250,6 +251,56 @@ def test_verdicts_bands_and_agreement_render(browser: Browser, web_redis_url: st
         assert "all in one Holm family" in page.inner_text("#importance-help dl")
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "sweep-verdicts.png"), full_page=True)
+        page.close()
+    finally:
+        server.stop()
+
+
+def test_a_summary_answered_late_does_not_put_back_a_status_the_page_moved_past(
+    browser: Browser, web_redis_url: str, tmp_path: Path
+) -> None:
+    """A /changes read before a cancel, answered after the page drew the cancel: the page stays cancelled.
+
+    The held answer is released by the test, so the order is forced, not hoped for."""
+    store = Store.from_url(web_redis_url)
+    sweep_id = seed_sweep(store, n_trials=40, n_results=5)
+    configs = store.sweeps.planned_configs(sweep_id)
+    server = WebServer(web_redis_url, tmp_path / "web.log")
+    server.start()
+    try:
+        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(f"{server.url}/sweeps/{sweep_id}")
+        page.wait_for_selector("#status[data-status=queued]")
+        page.evaluate(
+            """() => { window.__statuses = [];
+            new MutationObserver(() => window.__statuses.push(document.getElementById('status').dataset.status))
+              .observe(document.getElementById('status'), { attributes: true, attributeFilter: ['data-status'] }); }"""
+        )
+        held: list[tuple[Route, APIResponse]] = []
+        # The first is held; the ones after it go through.
+        page.route("**/changes?**", lambda route: route.continue_() if held else held.append((route, route.fetch())))
+        answered: list[str] = []
+        page.on("response", lambda response: answered.append(response.url) if "/changes?" in response.url else None)
+
+        save_result(store, sweep_id, 6, configs[6], test_accuracy=0.5, best_val_accuracy=0.5, final_train_loss=0.5)
+        wait_until(lambda: page.wait_for_timeout(20) or held, 30, what="the page to ask /changes for the new result")
+        # Cancelled after the held answer was read; the page's timer re-reads the summary and draws it.
+        assert store.sweeps.apply(sweep_id, change(SweepEvent.CANCEL, reason="cancelled by ann")) == "queued"
+        page.wait_for_selector("#status[data-status=cancelled]")
+        assert page.inner_text("#stop-reason") == "Ended: cancelled by ann."
+
+        route, response = held[0]
+        before = len(answered)
+        route.fulfill(response=response)
+        # The page asks /changes again only once the held answer was handled (one request at a time), for the
+        # cancel's event. So once the answer after the held one arrived, the held one has been drawn or dropped.
+        wait_until(
+            lambda: page.wait_for_timeout(20) or len(answered) >= before + 2, 30, what="a /changes after the held one"
+        )
+        statuses = page.evaluate("window.__statuses")
+        assert set(statuses[statuses.index("cancelled") :]) == {"cancelled"}, statuses
+        assert page.inner_text("#stop-reason") == "Ended: cancelled by ann."
         page.close()
     finally:
         server.stop()

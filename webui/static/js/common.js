@@ -85,6 +85,21 @@ const SR = (() => {
     };
   }
 
+  // Requests for one view overlap (a timer, an action, a live event) and their answers arrive in any order. Each
+  // request takes a number when asked; an answer asked before the one drawn last is dropped, so a view never
+  // steps back to an older reading.
+  function inOrder() {
+    let asked = 0, drawn = 0;
+    return {
+      ask: () => ++asked,
+      isLatest(number) {
+        if (number < drawn) return false;
+        drawn = number;
+        return true;
+      },
+    };
+  }
+
   // One EventSource per page; it reconnects by itself (the server sends `retry:`).
   function live(onChange) {
     const badge = document.getElementById("live");
@@ -106,5 +121,5 @@ const SR = (() => {
   });
 
   return { get: (url) => request("GET", url), post: (url, body) => request("POST", url, body), h, progress, fmt,
-           throttle, live };
+           throttle, inOrder, live };
 })();

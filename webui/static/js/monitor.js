@@ -129,11 +129,16 @@
       h("tbody", {}, rows))));
   }
 
+  // Asked by the timer and by every refresh: a late answer must not put back an older health.
+  const healths = SR.inOrder();
+
   async function refreshHealth() {
+    const asked = healths.ask();
     try {
       // Not SR.get: a pool that is not ok answers 503 with the same report, which is what we show.
       const response = await fetch("/api/health", { credentials: "same-origin", headers: { Accept: "application/json" } });
       const health = await response.json();
+      if (!healths.isLatest(asked)) return;
       if (health.ok !== undefined && !health.services) {
         // Anonymous: the pool says only ok or not ok; its details need a member.
         const verdict = document.getElementById("health-verdict");

@@ -57,9 +57,14 @@
 
   // --- summary and actions ---------------------------------------------------------
 
+  // The summary comes from /summary (actions, the timer) and /changes (events): a late answer must not put back a
+  // status the page has moved past.
+  const summaries = SR.inOrder();
+
   async function refreshSummary() {
+    const asked = summaries.ask();
     const sw = await SR.get(`${base}/summary`);
-    renderSummary(sw);
+    if (summaries.isLatest(asked)) renderSummary(sw);
     return sw;
   }
 
@@ -283,10 +288,11 @@
   async function refreshChanges() {
     const query = pageQuery();
     const asked = `n_final=${state.nFinal}&ranking_seq=${state.rankingSeq}&have=${state.page.join(",")}`;
+    const summaryAsked = summaries.ask();
     const changed = await SR.get(`${base}/changes?${query}&${asked}`);
     // The summary was read first: a result stored after it is sent again next time, never missed.
     state.nFinal = changed.summary.n_final;
-    renderSummary(changed.summary);
+    if (summaries.isLatest(summaryAsked)) renderSummary(changed.summary);
     if (changed.ranking) {
       state.history = state.history.concat(changed.history);
       state.rankingSeq = changed.ranking_seq;
