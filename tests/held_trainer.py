@@ -9,9 +9,13 @@ the Celery parent imports this module before it forks its children.
 from __future__ import annotations
 
 import os
+import sys
+import threading
 import time
 from collections.abc import Callable
 from functools import cache
+from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -22,6 +26,23 @@ from workers.tasks import app
 from workers.trial_runner import TrialRunner
 
 __all__ = ["app"]
+
+#: Where the Celery parent notes each module its own threads import for the first time (`<dir>/<pid>`), when a
+#: test stack sets it: a child forked meanwhile would deadlock importing that module (workers/tasks.py).
+THREAD_IMPORTS_DIR = "SWEEPRANK_TEST_THREAD_IMPORTS_DIR"
+
+
+def _note_thread_imports(directory: Path, parent: int) -> None:
+    def note(event: str, args: tuple[Any, ...]) -> None:
+        if event == "import" and os.getpid() == parent and threading.current_thread() is not threading.main_thread():
+            with (directory / str(parent)).open("a") as out:
+                out.write(f"{threading.current_thread().name} imported {args[0]}\n")
+
+    sys.addaudithook(note)
+
+
+if os.environ.get(THREAD_IMPORTS_DIR):
+    _note_thread_imports(Path(os.environ[THREAD_IMPORTS_DIR]), os.getpid())
 
 _train_guarded = TrialRunner._train_guarded
 

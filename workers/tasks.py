@@ -28,6 +28,7 @@ from broker.settings import process_settings
 from broker.store import Store
 from broker.store.workers import hung_after_s, silent_children
 from trials.json_types import JSONObject
+from trials.presets import PRESETS, preset
 from trials.records import WorkerInfo
 from trials.specs import TrialSpec
 from workers.lifeline import die_with_parent
@@ -107,6 +108,20 @@ def _worker_info(consumer: Any) -> WorkerInfo:
         slots=int(consumer.controller.concurrency),
         pid=os.getpid(),
     )
+
+
+@signals.worker_init.connect
+def _import_before_forking(**_: Any) -> None:
+    """Load, in the parent's main thread before its pool forks, what its threads would import for the first time.
+
+    A forked child inherits the import locks that the parent's other threads hold, and never sees them released:
+    a child forked while the parent's recovery thread (workers/trial_request.py, started just as the pool replaces
+    a dead child) imports a module hangs at its own first import of it, and never runs its task. Those threads
+    validate specs, which read the shipped spaces through importlib.resources (tests/faults/test_recovery.py
+    fails if a parent's thread imports anything).
+    """
+    for name in PRESETS:
+        preset(name)
 
 
 @signals.worker_process_init.connect

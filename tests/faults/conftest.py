@@ -23,6 +23,7 @@ from broker.dispatcher import Dispatcher
 from broker.settings import Settings
 from sweeprank.stack import free_port, redis_command, wait_for_redis
 from tests.conftest import FIGURE
+from tests.held_trainer import THREAD_IMPORTS_DIR
 from tests.helpers import wait_until
 from tests.integration.conftest import LiveStack, trainer_command
 from trials.records import SweepRecord
@@ -50,8 +51,15 @@ class FaultStack(LiveStack):
         self.data_dir = data_dir
         super().__init__(f"redis://127.0.0.1:{self.redis_port}/0", log_dir, data_dir / "no-tfds")
         self.stack.env.update(FAST_FAULTS)
+        self.thread_imports_dir = log_dir / "thread-imports"
+        self.thread_imports_dir.mkdir()
+        self.stack.env[THREAD_IMPORTS_DIR] = str(self.thread_imports_dir)
         self.settings = Settings(redis_url=self.redis_url, claim_ttl_s=2)
         self.start_redis()
+
+    def thread_imports(self) -> list[str]:
+        """Each first import made by a thread of a trainer parent of this stack (tests/held_trainer.py)."""
+        return [line for path in sorted(self.thread_imports_dir.iterdir()) for line in path.read_text().splitlines()]
 
     def start_redis(self) -> None:
         self.redis = self.stack.spawn("redis", redis_command(self.data_dir, self.redis_port))

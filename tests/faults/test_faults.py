@@ -50,6 +50,7 @@ def test_trainers_killed_mid_trial_lose_nothing(faults: FaultStack, figures: Fig
         what="ranking over every result",
     )
     assert ranking.n_trials == 12, "each trial counted once by the analyst"
+    assert faults.thread_imports() == [], "a trainer parent's thread imported while its pool could fork"
 
 
 def test_a_trial_that_always_kills_its_worker_stops_at_the_attempt_limit(faults: FaultStack, figures: Figures) -> None:

@@ -99,6 +99,9 @@ def test_a_killed_trainer_child_s_trial_runs_its_next_attempt_at_once(
     assert state.losses == 1 and "died" in (state.last_loss or ""), state
     completed_once_by_attempt_2(stack, sweep_id)
     assert skipped_deliveries(stack) == skipped_before, "the dead attempt's message was not delivered again"
+    # The parent re-queued the trial from a thread while its pool forked the replacement child: had that thread
+    # imported a module for the first time, a child forked meanwhile would hang on its first import of it.
+    assert stack.thread_imports() == [], "a trainer parent's thread imported while its pool could fork"
 
 
 def test_a_trainer_killed_whole_and_restarted_requeues_its_trial_at_once(

@@ -90,3 +90,4 @@ def test_killing_the_analyst_and_trainer_children_mid_tune_loses_and_duplicates_
         what="the restarted analyst's ranking over every result",
     )
     assert ranking.n_trials == N_TRIALS
+    assert tuning.thread_imports() == [], "a trainer parent's thread imported while its pool could fork"
