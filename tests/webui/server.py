@@ -8,10 +8,23 @@ import subprocess
 import sys
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sweeprank.stack import free_port
 from tests.helpers import wait_until
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+BROWSER_TIMEOUT_MS = 30_000
+
+
+def sweep_page(browser: Browser, server_url: str, sweep_id: str) -> Page:
+    """A desktop-sized browser page open at one sweep's page."""
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    page.set_default_timeout(BROWSER_TIMEOUT_MS)
+    page.goto(f"{server_url}/sweeps/{sweep_id}")
+    return page
 
 
 class WebServer:

@@ -18,7 +18,8 @@ from broker.store.service_beats import ANALYST
 from tests.helpers import wait_until
 from tests.integration.conftest import TINY_NARROW, LiveStack
 from tests.webui.conftest import ranking_group, ranking_record, save_result, seed_sweep
-from tests.webui.server import WebServer
+from tests.webui.server import BROWSER_TIMEOUT_MS as TIMEOUT_MS
+from tests.webui.server import WebServer, sweep_page
 from trials.records import Agreement, ServiceBeat
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -33,7 +34,6 @@ ARGS = [
 ]
 ARTIFACTS = Path(__file__).parents[2] / "artifacts"
 PASSWORD = "ann's long password"
-TIMEOUT_MS = 30_000
 
 try:
     from playwright.sync_api import APIResponse, Browser, Page, Route, sync_playwright
@@ -210,9 +210,7 @@ def test_verdicts_bands_and_agreement_render(browser: Browser, web_redis_url: st
     server = WebServer(web_redis_url, tmp_path / "web.log")
     server.start()
     try:
-        page = browser.new_page(viewport={"width": 1440, "height": 1000})
-        page.set_default_timeout(TIMEOUT_MS)
-        page.goto(f"{server.url}/sweeps/{sweep_id}")
+        page = sweep_page(browser, server.url, sweep_id)
         page.wait_for_selector("#importance-chart g.verdict", state="attached")
         labels = page.eval_on_selector_all(
             "#importance-chart g.bar",
@@ -268,9 +266,7 @@ def test_a_summary_answered_late_does_not_put_back_a_status_the_page_moved_past(
     server = WebServer(web_redis_url, tmp_path / "web.log")
     server.start()
     try:
-        page = browser.new_page(viewport={"width": 1440, "height": 1000})
-        page.set_default_timeout(TIMEOUT_MS)
-        page.goto(f"{server.url}/sweeps/{sweep_id}")
+        page = sweep_page(browser, server.url, sweep_id)
         page.wait_for_selector("#status[data-status=queued]")
         page.evaluate(
             """() => { window.__statuses = [];
@@ -324,9 +320,7 @@ def test_monitor_shows_the_services_and_a_sweep_page_its_paused_ranking(
     server = WebServer(web_redis_url, tmp_path / "web.log")
     server.start()
     try:
-        page = browser.new_page(viewport={"width": 1440, "height": 1000})
-        page.set_default_timeout(TIMEOUT_MS)
-        page.goto(f"{server.url}/sweeps/{sweep_id}")
+        page = sweep_page(browser, server.url, sweep_id)
         page.wait_for_selector("#ranking-paused:not([hidden])")
         banner = page.inner_text("#ranking-paused")
         assert banner.startswith("Ranking paused since ") and banner.endswith("; 2 results waiting).")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from broker.store import Store
 from tests.webui.conftest import seed_ranking, seed_sweep
-from tests.webui.server import WebServer
+from tests.webui.server import WebServer, sweep_page
 from tests.webui.test_browser import ARTIFACTS, TIMEOUT_MS, browser  # noqa: F401
 from tests.webui.test_responsive import PASSWORD, PHONE, assert_fits, log_in
 
@@ -36,9 +36,7 @@ def test_effects_and_interactions_render_from_the_analysts_ranking(
     server = WebServer(web_redis_url, tmp_path / "web.log")
     server.start()
     try:
-        page = browser.new_page(viewport={"width": 1440, "height": 1000})
-        page.set_default_timeout(TIMEOUT_MS)
-        page.goto(f"{server.url}/sweeps/{sweep_id}")
+        page = sweep_page(browser, server.url, sweep_id)
         page.wait_for_selector("#effects article.effect .chart svg")
         names = page.eval_on_selector_all("#effects article.effect", "as => as.map(a => a.dataset.name)")
         assert names == group.ranking  # in ranking order, one per hyperparameter
