@@ -19,10 +19,16 @@ if TYPE_CHECKING:
 BROWSER_TIMEOUT_MS = 30_000
 
 
-def sweep_page(browser: Browser, server_url: str, sweep_id: str) -> Page:
-    """A desktop-sized browser page open at one sweep's page."""
+def desktop_page(browser: Browser) -> Page:
+    """A new desktop-sized browser page, with the browser tests' timeout."""
     page = browser.new_page(viewport={"width": 1440, "height": 1000})
     page.set_default_timeout(BROWSER_TIMEOUT_MS)
+    return page
+
+
+def sweep_page(browser: Browser, server_url: str, sweep_id: str) -> Page:
+    """A desktop-sized browser page open at one sweep's page."""
+    page = desktop_page(browser)
     page.goto(f"{server_url}/sweeps/{sweep_id}")
     return page
 

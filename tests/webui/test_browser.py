@@ -19,7 +19,7 @@ from tests.helpers import wait_until
 from tests.integration.conftest import TINY_NARROW, LiveStack
 from tests.webui.conftest import ranking_group, ranking_record, save_result, seed_sweep
 from tests.webui.server import BROWSER_TIMEOUT_MS as TIMEOUT_MS
-from tests.webui.server import WebServer, sweep_page
+from tests.webui.server import WebServer, desktop_page, sweep_page
 from trials.records import Agreement, ServiceBeat
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -68,8 +68,7 @@ def tokens(live: LiveStack) -> dict[str, str]:
 
 
 def login(browser: Browser, web: WebServer, name: str, tokens: dict[str, str]) -> Page:
-    page = browser.new_page(viewport={"width": 1440, "height": 1000})
-    page.set_default_timeout(TIMEOUT_MS)
+    page = desktop_page(browser)
     page.goto(f"{web.url}/login")
     if name == "ann":
         page.fill("input[name=name]", "ann")

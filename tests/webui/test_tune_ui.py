@@ -21,7 +21,7 @@ from broker.store import Store
 from broker.store.sweeps import PlannedTrial
 from broker.tuning import chain as tune_chain
 from tests.webui.conftest import ranking_group, ranking_record, save_result, seed_sweep
-from tests.webui.server import WebServer
+from tests.webui.server import WebServer, desktop_page
 from tests.webui.test_browser import ARTIFACTS, TIMEOUT_MS, browser  # noqa: F401
 from tests.webui.test_responsive import PASSWORD, PHONE, assert_fits, log_in
 from trials.space import Value
@@ -96,8 +96,7 @@ def texts(page: Page, selector: str) -> list[str]:
 
 
 def test_best_so_far_lineage_and_pruned_trials_of_a_chain(browser: Browser, chain: Chain) -> None:  # noqa: F811
-    page = browser.new_page(viewport={"width": 1440, "height": 1000})
-    page.set_default_timeout(TIMEOUT_MS)
+    page = desktop_page(browser)
     log_in(page, chain.server.url)
     page.goto(f"{chain.server.url}/sweeps/{chain.second}")
     page.wait_for_selector("#best-chart g.series[data-name='chain best']", state="attached")
@@ -157,8 +156,7 @@ def test_the_tune_form_shows_field_errors_then_posts_and_opens_the_new_sweep(
     browser: Browser,  # noqa: F811
     chain: Chain,
 ) -> None:
-    page = browser.new_page(viewport={"width": 1440, "height": 1000})
-    page.set_default_timeout(TIMEOUT_MS)
+    page = desktop_page(browser)
     log_in(page, chain.server.url)
     page.goto(f"{chain.server.url}/sweeps/{chain.parent}")
     page.click("#tune-button")
