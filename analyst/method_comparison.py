@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from broker.store import Store
 from importance.compare import MethodResult, compare, pool_comparisons
-from importance.groups import POOLED
+from importance.ranking_record import POOLED
 from trials.encoding import encode_trials, optuna_view, result_row
 from trials.records import Comparison, ComparisonGroup, MethodComparison, RankingRecord, SweepRecord
 from trials.space import SearchSpace

@@ -1,11 +1,9 @@
 """Hyperparameter importance: N-RReliefF (batch and incremental), bootstrap, stability, pooling.
 
-numpy-only (scipy for the neighbour search); Optuna comparators are imported
+numpy-only (scipy for the neighbour search and the tests); Optuna comparators are imported
 lazily in `importance.compare`.
+
+Import the modules themselves (`importance.groups`, `importance.nrrelieff`, ...). This package
+re-exports nothing: every service reads `importance.config` through `trials.specs`, and names
+imported here would load numpy's and scipy's statistics into each of them at start-up.
 """
-
-from importance.groups import POOLED, GroupedRanking
-from importance.nrrelieff import NRReliefF
-from importance.stability import StabilityTracker
-
-__all__ = ["POOLED", "GroupedRanking", "NRReliefF", "StabilityTracker"]

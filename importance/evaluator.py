@@ -18,7 +18,6 @@ import numpy as np
 import numpy.typing as npt
 
 from importance.config import METHODS, RankingConfig
-from importance.groups import estimator_for
 
 OPTUNA_METHODS = ("fanova", "ped-anova")
 Distributions = Mapping[str, Any] | Sequence[Mapping[str, Any]]  # one for all trials, or one per trial
@@ -118,6 +117,10 @@ class SweeprankEvaluator:
         return self.config.method
 
     def importances(self, trials: FinishedTrials) -> dict[str, float]:
+        # Imported here: the trial tables (trials.encoding) that every command reads build on this module, and
+        # the estimators load scipy, a second's start-up, which a command that only prints a ranking spares.
+        from importance.groups import estimator_for
+
         estimator = estimator_for(self.config.model_copy(update={"bootstrap": 0}), trials.categorical)
         estimator.partial_fit(trials.X, trials.y)
         return {name: float(share) for name, share in zip(trials.names, estimator.importances_, strict=True)}

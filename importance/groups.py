@@ -22,12 +22,11 @@ from importance.anova import AnovaRanking
 from importance.config import RankingConfig
 from importance.nrrelieff import NRReliefF
 from importance.ranking import Ranking
-from importance.ranking_record import RankingGroup
-from importance.significance import MATTERS, NO_DETECTABLE_EFFECT, UNDETERMINED, Verdicts, pool
+from importance.ranking_record import MATTERS, NO_DETECTABLE_EFFECT, POOLED, UNDETERMINED, RankingGroup
+from importance.significance import Verdicts, pool
 from importance.stability import StabilityTracker
 
 FloatArray = npt.NDArray[np.float64]
-POOLED = "pooled"
 MSG_NOTHING_TO_POOL = "no group has a meaningful ranking yet"
 Estimator = NRReliefF | AnovaRanking
 

@@ -14,10 +14,15 @@ records still load.
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
 
+#: The group key of the ranking pooled over datasets.
+POOLED: Final = "pooled"
+MATTERS: Final = "matters"
+NO_DETECTABLE_EFFECT: Final = "no_detectable_effect"
+UNDETERMINED: Final = "undetermined"
 Verdict = Literal["matters", "no_detectable_effect", "undetermined"]
 PairVerdict = Literal["matters", "undetermined"]
 

@@ -36,18 +36,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 from scipy.special import ndtr, ndtri, stdtr
 
+from importance.ranking_record import MATTERS, NO_DETECTABLE_EFFECT, UNDETERMINED
+
 FloatArray = npt.NDArray[np.float64]
 
-MATTERS: Final = "matters"
-NO_DETECTABLE_EFFECT: Final = "no_detectable_effect"
-UNDETERMINED: Final = "undetermined"
-VERDICTS = (MATTERS, NO_DETECTABLE_EFFECT, UNDETERMINED)
 
 ALPHA = 0.05
 POWER = 0.8

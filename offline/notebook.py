@@ -17,8 +17,7 @@ from typing import Any
 import yaml
 
 from importance.config import RankingConfig
-from importance.groups import POOLED
-from importance.significance import MATTERS, NO_DETECTABLE_EFFECT, UNDETERMINED
+from importance.ranking_record import MATTERS, NO_DETECTABLE_EFFECT, POOLED, UNDETERMINED
 from offline.effects_text import effects_lines
 from offline.infer import InferredSpace
 from offline.pooling import format_p, pooling_notes

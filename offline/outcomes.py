@@ -32,7 +32,6 @@ from collections.abc import Mapping, Sequence
 from typing import TypeGuard
 
 import numpy as np
-from scipy.stats import spearmanr
 
 from offline.infer import cell_value
 
@@ -70,6 +69,9 @@ def tracking(cells: Sequence[object], metric: Sequence[float]) -> float | None:
     distinct = len({v for v, _ in pairs})
     if distinct < max(TRACK_MIN_DISTINCT, TRACK_MIN_UNIQUE_SHARE * len(pairs)):
         return None
+    # Imported here: printing a served ranking loads this module, and scipy.stats takes a second to import.
+    from scipy.stats import spearmanr
+
     rho = float(spearmanr(np.array([v for v, _ in pairs]), np.array([m for _, m in pairs])).statistic)
     return rho if math.isfinite(rho) and abs(rho) >= TRACK_MIN_SPEARMAN else None
 

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from importance.groups import POOLED
-from importance.significance import MATTERS
+from importance.ranking_record import MATTERS, POOLED
 from trials.records import RankingGroup
 
 WHY = (

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from importance.config import RankingConfig
-from importance.groups import POOLED
-from importance.significance import MATTERS, NO_DETECTABLE_EFFECT, UNDETERMINED
+from importance.ranking_record import MATTERS, NO_DETECTABLE_EFFECT, POOLED, UNDETERMINED
 from offline.effects_text import effects_lines, no_effect_lines
 from offline.pooling import format_p, pooling_notes
-from offline.ranker import RankResult
 from offline.table import ALL
 from trials.records import MethodComparison, RankingGroup
+
+if TYPE_CHECKING:  # the ranker loads scipy; the commands that only print a served ranking need none of it
+    from offline.ranker import RankResult
 
 INFERRED_TITLE = "inferred space (check it; --save-space F writes it; pass it back with --space F):"
 

@@ -2,17 +2,20 @@
 
 The library's public names: `sweeprank.rank(table, metric=...)` ranks a table of trials in a notebook
 (offline/notebook.py); `sweeprank.NRReliefFImportanceEvaluator` is an Optuna importance evaluator
-(offline/optuna_evaluator.py), loaded on first use so that `import sweeprank` does not import optuna.
+(offline/optuna_evaluator.py). Both are loaded on first use: every command imports this package, and
+neither the ranking library (scipy) nor optuna is needed to start a service.
 """
 
 from typing import Any
-
-from offline.notebook import rank
 
 __all__ = ["NRReliefFImportanceEvaluator", "rank"]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "rank":
+        from offline.notebook import rank
+
+        return rank
     if name == "NRReliefFImportanceEvaluator":
         from offline.optuna_evaluator import NRReliefFImportanceEvaluator
 

@@ -10,13 +10,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from broker.settings import Settings
 from offline.infer import InferredSpace
-from offline.ranker import Native, RankOptions, compare_all, rank, read_trials
 from offline.rendering import INFERRED_TITLE, render
 from offline.table import ALL
 from sweeprank.ranking_flags import add_ranking_flags, config_from_args
@@ -24,6 +23,10 @@ from trials.encoding import TrialRow, encode_trials
 from trials.errors import SpecError, SweeprankError
 from trials.presets import PRESETS, load_space_file, preset
 from trials.space import SearchSpace
+
+# The ranker (scipy, a second to import) is loaded when a ranking runs: every command's start-up reads this module.
+if TYPE_CHECKING:
+    from offline.ranker import Native, RankOptions
 
 
 def add_parser(subparsers: Any) -> None:
@@ -103,6 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run(args: argparse.Namespace, settings: Settings | None = None) -> int:
     """A file in, a table out: the stack's settings are not needed."""
+    from offline.ranker import compare_all, rank, read_trials
+
     started = time.monotonic()
     try:
         if args.json_out:
@@ -150,6 +155,8 @@ def run(args: argparse.Namespace, settings: Settings | None = None) -> int:
 
 
 def options_from_args(args: argparse.Namespace) -> RankOptions:
+    from offline.ranker import RankOptions
+
     return RankOptions(
         trials=args.trials,
         metric=args.metric or "",

@@ -125,3 +125,25 @@ def test_dev_installs_every_extra() -> None:
 def test_the_trainer_extra_installs_the_trainer_only_packages() -> None:
     assert {"torch", "torchvision", "tensorflow-datasets"} <= installed_by(["sweeprank[trainer]"])
     assert not {"torch", "torchvision", "tensorflow-datasets"} & installed_by(PROJECT["dependencies"])
+
+
+# What a process that ranks nothing imports to start: the web server (above), a trainer's Celery parent
+# (its task module and the warm-up it runs before forking) and any command's parser.
+TRAINER_PARENT = """
+import json, sys
+import workers.tasks
+workers.tasks._import_before_forking()
+print(json.dumps(sorted(sys.modules)))
+"""
+COMMAND_LINE = """
+import json, sys
+from sweeprank.cli import build_parser
+build_parser()
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+@pytest.mark.parametrize(("process", "script"), [("web", WEB), ("trainer", TRAINER_PARENT), ("cli", COMMAND_LINE)])
+def test_a_process_that_ranks_nothing_starts_without_scipy(process: str, script: str, redis_url: str) -> None:
+    # scipy's statistics cost each such process a second of CPU to start: the test stacks start about 150.
+    assert not [m for m in modules_of(script, redis_url) if m.split(".")[0] == "scipy"]

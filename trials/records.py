@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from importance.config import RankingConfig
 from importance.ranking_record import (
+    POOLED,
     Agreement,
     Effect,
     EffectLevel,
@@ -38,10 +39,6 @@ from importance.ranking_record import (
 )
 from trials.space import Value
 from trials.specs import SweepSpec, SweepStatus, TrialStatus
-
-#: The group key of the ranking pooled over datasets (the same string as importance.groups.POOLED).
-POOLED = "pooled"
-
 
 # --- the ranking record -------------------------------------------------------------
 

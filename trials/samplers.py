@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-from scipy.stats import qmc
 
 from trials.errors import SpecError
 from trials.space import ChoiceParam, NumericParam, SearchSpace, Value
@@ -69,11 +68,15 @@ def _random_points(dims: int, n: int, seed: int) -> np.ndarray:
 
 def _sobol_points(dims: int, n: int, seed: int) -> np.ndarray:
     # Sobol balance needs powers of two; draw the next one and keep the first n.
+    from scipy.stats import qmc  # here, not at the top: scipy.stats costs every service a second to start
+
     m = max(0, math.ceil(math.log2(max(n, 1))))
     return qmc.Sobol(dims, scramble=True, seed=seed).random_base2(m)[:n]
 
 
 def _lhs_points(dims: int, n: int, seed: int) -> np.ndarray:
+    from scipy.stats import qmc
+
     return qmc.LatinHypercube(dims, seed=seed).random(n)
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import time
 
 from broker.store import Store
-from importance.significance import MATTERS, UNDETERMINED
-from importance.significance import NO_DETECTABLE_EFFECT as NO_EFFECT
+from importance.ranking_record import MATTERS, UNDETERMINED
+from importance.ranking_record import NO_DETECTABLE_EFFECT as NO_EFFECT
 from trials.records import AnalystHealth, RankingGroup, SweepRecord, SweepSummary
 from trials.specs import SweepStatus
 from webui.health import ranking_pause

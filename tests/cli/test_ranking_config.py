@@ -13,7 +13,7 @@ import pytest
 
 from analyst.service import SweepAnalysis
 from importance.config import RankingConfig
-from importance.groups import POOLED
+from importance.ranking_record import POOLED
 from sweeprank.cli import build_parser
 from sweeprank.rank_cmd import main as rank_main
 from tests.test_layout import project_modules

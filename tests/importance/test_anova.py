@@ -13,8 +13,7 @@ from importance.anova import AnovaRanking
 from importance.config import RankingConfig
 from importance.effects import N_BINS, PAIR_BINS, EffectTables, level_keys
 from importance.groups import POOLED, GroupedRanking
-from importance.ranking_record import RankingGroup, Stability
-from importance.significance import MATTERS, NO_DETECTABLE_EFFECT, UNDETERMINED
+from importance.ranking_record import MATTERS, NO_DETECTABLE_EFFECT, UNDETERMINED, RankingGroup, Stability
 
 
 def _design(n: int, levels: list[int | None], seed: int) -> np.ndarray:

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from importance.neighbours import grid_scale, nearest_neighbours, to_grid
 from importance.nrrelieff import NRReliefF
-from importance.significance import MATTERS, UNDETERMINED
+from importance.ranking_record import MATTERS, UNDETERMINED
 from tests.importance.conftest import stream, trial_sets
 from tests.importance.textbook import textbook_weights
 from trials.encoding import TrialRow, encode_trials

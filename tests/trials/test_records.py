@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import math
 
-from importance.groups import POOLED as IMPORTANCE_POOLED
-from trials.records import POOLED, Agreement, HyperparameterRank, RankingGroup, Stability
+from trials.records import Agreement, HyperparameterRank, RankingGroup, Stability
 
 EFFECT = {
     "main_share": 0.1,
@@ -18,10 +17,6 @@ EFFECT = {
     "largest": None,
 }
 STABILITY = {"stable": True, "stable_since": 40, "top_k": [0], "unchanged_for": 50, "window": 30, "sentence": ""}
-
-
-def test_the_pooled_group_has_one_name() -> None:
-    assert POOLED == IMPORTANCE_POOLED
 
 
 def test_unknown_values_are_null_and_survive_a_json_round_trip() -> None:
