@@ -68,7 +68,8 @@ class Settings(BaseSettings):
     fashion_mnist_dir: Path = _setting(Path("/usr/share/datasets/fashion-mnist"), "idx files of Fashion-MNIST")
     data_dir: Path = _setting(
         Path("~/.cache/sweeprank/data"),
-        "where prepared datasets live (the two below default inside it) and decoded image folders are cached",
+        "where prepared datasets live (the two below default inside it) and decoded image folders "
+        "and the digits split are cached",
     )
     torchvision_dir: Path | None = _setting(
         None,
@@ -194,7 +195,7 @@ class Settings(BaseSettings):
 
     @property
     def dataset_cache_root(self) -> Path:
-        """Decoded `imagefolder:` datasets, as uint8 tensors keyed by the folder's contents."""
+        """Prepared datasets as uint8 tensors: decoded `imagefolder:` folders (keyed by contents), the digits split."""
         return self.data_dir / "cache"
 
     def prepared_datasets(self) -> list[str]:

@@ -128,3 +128,38 @@ def test_raw_images_must_be_uint8_nchw() -> None:
         data.RawImages(
             torch.zeros(2, 4, 4), torch.zeros(2), torch.zeros(2, 1, 4, 4, dtype=torch.uint8), torch.zeros(2), 2
         )
+
+
+def test_the_digits_split_is_prepared_once_and_read_back_from_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    roots = DataRoots.of(Settings(data_dir=tmp_path))
+    data.clear_cache()
+    first = load_raw("digits", roots)
+    [cached] = (tmp_path / "cache").glob("digits-*.pt")
+
+    def unavailable() -> None:
+        raise AssertionError("the split was prepared again")
+
+    monkeypatch.setattr(data, "_split_digits", unavailable)
+    data.clear_cache()  # a new trainer child: only the file remains
+    again = load_raw("digits", roots)
+    for field in ("train_x", "train_y", "test_x", "test_y"):
+        assert torch.equal(getattr(again, field), getattr(first, field))
+    assert again.n_classes == first.n_classes == 10
+    assert cached.is_file()
+
+
+def test_a_damaged_or_unwritable_cache_only_costs_the_split_again(tmp_path: Path) -> None:
+    data.clear_cache()
+    expected = load_raw("digits", DataRoots.of(Settings(data_dir=tmp_path / "fresh")))
+    damaged = DataRoots.of(Settings(data_dir=tmp_path / "damaged"))
+    assert damaged.cache is not None
+    damaged.cache.mkdir(parents=True)
+    (damaged.cache / f"digits-{data._digits_split_key()}.pt").write_bytes(b"not a torch file")
+    unwritable = DataRoots.of(Settings(data_dir=tmp_path / "unwritable"))
+    (tmp_path / "unwritable").write_text("a file where the data root's folder should be")  # refused even to root
+    for roots in (damaged, unwritable):
+        data.clear_cache()
+        assert torch.equal(load_raw("digits", roots).test_y, expected.test_y)
+    assert torch.equal(torch.load(damaged.cache / f"digits-{data._digits_split_key()}.pt")[3], expected.test_y)

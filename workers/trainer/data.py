@@ -19,6 +19,7 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ import torch
 from broker.settings import Settings
 from trials.datasets import local_path, source_of, torchvision_class
 from trials.errors import SweeprankError
-from workers.trainer import local_data
+from workers.trainer import array_cache, local_data
 from workers.trainer.defaults import (
     DEVICE_CACHE_SIZE,
     DIGITS_TEST_FRACTION,
@@ -88,7 +89,7 @@ class DataRoots:
     torchvision: Path
     tfds: Path
     fashion_mnist: Path
-    cache: Path | None = None  # decoded imagefolder: datasets; None: decode every time a process loads one
+    cache: Path | None = None  # prepared datasets (workers/trainer/array_cache.py); None: prepare in every process
     imagefolder_side_px: int = 32
 
     @classmethod
@@ -159,6 +160,17 @@ def load_fashion_mnist(roots: DataRoots) -> RawImages:
 
 
 def load_digits(roots: DataRoots) -> RawImages:
+    """sklearn's digits, split 80/20 (stratified, seeded); the split is cached: it is the same on every call."""
+    cache_file = None if roots.cache is None else roots.cache / f"digits-{_digits_split_key()}.pt"
+    return RawImages(*array_cache.cached(cache_file, _split_digits))
+
+
+def _digits_split_key() -> str:
+    # sklearn's version: a release that changed the data or the split's shuffling writes a new file.
+    return f"sklearn{metadata.version('scikit-learn')}-seed{SPLIT_SEED}-test{DIGITS_TEST_FRACTION}"
+
+
+def _split_digits() -> array_cache.Arrays:
     from sklearn.datasets import load_digits as sklearn_digits
     from sklearn.model_selection import train_test_split
 
@@ -168,7 +180,7 @@ def load_digits(roots: DataRoots) -> RawImages:
     train_x, test_x, train_y, test_y = train_test_split(
         images, bunch.target, test_size=DIGITS_TEST_FRACTION, random_state=SPLIT_SEED, stratify=bunch.target
     )
-    return RawImages(_grey(train_x), _labels(train_y), _grey(test_x), _labels(test_y), n_classes=10)
+    return _grey(train_x), _labels(train_y), _grey(test_x), _labels(test_y), 10
 
 
 def _torchvision_unavailable(name: str, cls_name: str, root: Path, err: Exception) -> DatasetUnavailable:

@@ -15,8 +15,6 @@ integers 0..K-1. Reading it is fast, so only the process cache (workers.trainer.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -24,14 +22,11 @@ import numpy as np
 import torch
 
 from trials.errors import SweeprankError
+from workers.trainer.array_cache import Arrays, cached
 from workers.trainer.defaults import IMAGEFOLDER_TEST_FRACTION, SPLIT_SEED
 
 _GREY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "F"})
 _CACHE_FORMAT = "imagefolder-v1"  # bump when decoding changes, so old cache files are not read
-
-
-# train_x, train_y, test_x, test_y, n_classes: the fields of workers.trainer.data.RawImages.
-Arrays = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, int]
 
 
 class LocalDataError(SweeprankError):
@@ -149,20 +144,8 @@ def load_imagefolder(root: Path, side_px: int, cache_root: Path | None) -> Array
     """The decoded folder, from the cache file when its fingerprint matches, else decoded and cached."""
     if not root.is_dir():
         raise LocalDataError(f"imagefolder:{root}: no such folder on this host")
-    if cache_root is None:
-        return decode_imagefolder(root, side_px)
-    cached = cache_file(cache_root, root, side_px)
-    if cached.is_file():
-        train_x, train_y, test_x, test_y, n_classes = torch.load(cached, weights_only=True)
-        return train_x, train_y, test_x, test_y, int(n_classes)
-    decoded = decode_imagefolder(root, side_px)
-    cache_root.mkdir(parents=True, exist_ok=True)
-    # Written beside and renamed: trainers on one host may decode the same folder at once.
-    handle, partial = tempfile.mkstemp(dir=cache_root, suffix=".partial")
-    with os.fdopen(handle, "wb") as out:
-        torch.save(decoded, out)
-    os.replace(partial, cached)
-    return decoded
+    cached_at = None if cache_root is None else cache_file(cache_root, root, side_px)
+    return cached(cached_at, lambda: decode_imagefolder(root, side_px))
 
 
 def npz_version(path: Path) -> str:

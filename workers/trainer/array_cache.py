@@ -1,0 +1,40 @@
+"""Decoded datasets saved as torch files under the data root's cache, so the next process reads them at once.
+
+A process that trains pays for a dataset's preparation once per cache file, not once per trainer child:
+decoding a lab's image folder takes minutes, and splitting sklearn's digits imports sklearn (two seconds).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+# train_x, train_y, test_x, test_y, n_classes: the fields of workers.trainer.data.RawImages.
+Arrays = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, int]
+
+
+def cached(path: Path | None, compute: Callable[[], Arrays]) -> Arrays:
+    """The arrays saved at `path`, else `compute()` saved there; a cache that cannot be written is skipped."""
+    if path is None:
+        return compute()
+    if path.is_file():
+        try:
+            train_x, train_y, test_x, test_y, n_classes = torch.load(path, weights_only=True)
+            return train_x, train_y, test_x, test_y, int(n_classes)
+        except Exception:  # a damaged file (a full disk, a hand edit): prepared and written anew
+            pass
+    arrays = compute()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Written beside and renamed: trainers on one host may prepare the same dataset at once.
+        handle, partial = tempfile.mkstemp(dir=path.parent, suffix=".partial")
+        with os.fdopen(handle, "wb") as out:
+            torch.save(arrays, out)
+        os.replace(partial, path)
+    except OSError:
+        pass  # a read-only data root: every process prepares the dataset itself, as without a cache
+    return arrays
