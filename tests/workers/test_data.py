@@ -156,10 +156,10 @@ def test_a_damaged_or_unwritable_cache_only_costs_the_split_again(tmp_path: Path
     damaged = DataRoots.of(Settings(data_dir=tmp_path / "damaged"))
     assert damaged.cache is not None
     damaged.cache.mkdir(parents=True)
-    (damaged.cache / f"digits-{data._digits_split_key()}.pt").write_bytes(b"not a torch file")
+    (damaged.cache / data.digits_cache_name()).write_bytes(b"not a torch file")
     unwritable = DataRoots.of(Settings(data_dir=tmp_path / "unwritable"))
     (tmp_path / "unwritable").write_text("a file where the data root's folder should be")  # refused even to root
     for roots in (damaged, unwritable):
         data.clear_cache()
         assert torch.equal(load_raw("digits", roots).test_y, expected.test_y)
-    assert torch.equal(torch.load(damaged.cache / f"digits-{data._digits_split_key()}.pt")[3], expected.test_y)
+    assert torch.equal(torch.load(damaged.cache / data.digits_cache_name())[3], expected.test_y)

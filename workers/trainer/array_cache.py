@@ -17,10 +17,13 @@ import torch
 Arrays = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, int]
 
 
-def cached(path: Path | None, compute: Callable[[], Arrays]) -> Arrays:
-    """The arrays saved at `path`, else `compute()` saved there; a cache that cannot be written is skipped."""
-    if path is None:
+def cached(cache_root: Path | None, name: str, compute: Callable[[], Arrays]) -> Arrays:
+    """The arrays saved as `name` under `cache_root`, else `compute()` saved there (None: no cache).
+
+    A cache that cannot be written is skipped."""
+    if cache_root is None:
         return compute()
+    path = cache_root / name
     if path.is_file():
         try:
             train_x, train_y, test_x, test_y, n_classes = torch.load(path, weights_only=True)

@@ -161,13 +161,12 @@ def load_fashion_mnist(roots: DataRoots) -> RawImages:
 
 def load_digits(roots: DataRoots) -> RawImages:
     """sklearn's digits, split 80/20 (stratified, seeded); the split is cached: it is the same on every call."""
-    cache_file = None if roots.cache is None else roots.cache / f"digits-{_digits_split_key()}.pt"
-    return RawImages(*array_cache.cached(cache_file, _split_digits))
+    return RawImages(*array_cache.cached(roots.cache, digits_cache_name(), _split_digits))
 
 
-def _digits_split_key() -> str:
+def digits_cache_name() -> str:
     # sklearn's version: a release that changed the data or the split's shuffling writes a new file.
-    return f"sklearn{metadata.version('scikit-learn')}-seed{SPLIT_SEED}-test{DIGITS_TEST_FRACTION}"
+    return f"digits-sklearn{metadata.version('scikit-learn')}-seed{SPLIT_SEED}-test{DIGITS_TEST_FRACTION}.pt"
 
 
 def _split_digits() -> array_cache.Arrays:

@@ -136,16 +136,15 @@ def decode_imagefolder(root: Path, side_px: int) -> Arrays:
     return train_x, train_y, test_x, test_y, len(names)
 
 
-def cache_file(cache_root: Path, root: Path, side_px: int) -> Path:
-    return cache_root / f"imagefolder-{folder_fingerprint(root, side_px)}.pt"
+def cache_name(root: Path, side_px: int) -> str:
+    return f"imagefolder-{folder_fingerprint(root, side_px)}.pt"
 
 
 def load_imagefolder(root: Path, side_px: int, cache_root: Path | None) -> Arrays:
     """The decoded folder, from the cache file when its fingerprint matches, else decoded and cached."""
     if not root.is_dir():
         raise LocalDataError(f"imagefolder:{root}: no such folder on this host")
-    cached_at = None if cache_root is None else cache_file(cache_root, root, side_px)
-    return cached(cached_at, lambda: decode_imagefolder(root, side_px))
+    return cached(cache_root, cache_name(root, side_px), lambda: decode_imagefolder(root, side_px))
 
 
 def npz_version(path: Path) -> str:
